@@ -1,0 +1,1 @@
+//! opdispatch-dispatch (under construction)

@@ -1,0 +1,1 @@
+//! opdispatch-keys (under construction)

@@ -1,0 +1,1 @@
+//! opdispatch-python (under construction)

@@ -1,0 +1,1 @@
+//! opdispatch-schema (under construction)

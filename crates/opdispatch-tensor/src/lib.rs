@@ -1,0 +1,1 @@
+//! opdispatch-tensor (under construction)
