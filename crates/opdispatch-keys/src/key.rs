@@ -205,22 +205,36 @@ impl fmt::Display for BackendComponent {
 }
 
 /// The `(name, key)` pairs of PyTorch 2.15's Python `DispatchKey` enum, in
-/// declaration order, including the `EndOf<F>Backends` BC names (which share
+/// the order 2.15 lists them, including the `EndOf<F>Backends` BC names (which share
 /// the value of the block's Meta key). Front ends can bind exactly these.
 pub fn python_enum_entries() -> &'static [(&'static str, DispatchKey)] {
     static ENTRIES: std::sync::OnceLock<Vec<(&'static str, DispatchKey)>> = std::sync::OnceLock::new();
     ENTRIES.get_or_init(|| {
         let mut out = Vec::new();
+        let last_block = NUM_PER_BACKEND_FUNCTIONALITIES - 1;
         for &k in DispatchKey::ALL {
             if !k.is_exposed_to_python() {
                 continue;
             }
-            if let Some(blk) = k.block_index() {
-                if k.to_backend_component() as usize == NUM_BACKENDS {
-                    out.push((crate::table::BLOCK_END_NAMES[blk], k));
+            let end_name = match k.block_index() {
+                Some(blk) if k.to_backend_component() as usize == NUM_BACKENDS => {
+                    Some((blk, crate::table::BLOCK_END_NAMES[blk]))
                 }
+                _ => None,
+            };
+            // Observed 2.15 order: the BC name precedes the Meta key except in
+            // the last block, where it follows it.
+            match end_name {
+                Some((blk, name)) if blk != last_block => {
+                    out.push((name, k));
+                    out.push((k.variant_name(), k));
+                }
+                Some((_, name)) => {
+                    out.push((k.variant_name(), k));
+                    out.push((name, k));
+                }
+                None => out.push((k.variant_name(), k)),
             }
-            out.push((k.variant_name(), k));
         }
         out
     })
