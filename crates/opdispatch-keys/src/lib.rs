@@ -5,6 +5,14 @@
 //! `torch._C.DispatchKey`, and the runtime table layout (`NUM_RUNTIME_ENTRIES`
 //! slots per operator) matches what 2.15 prints for computed tables.
 //! All closed sets come from one macro table (`table.rs`).
+//!
+//! ```
+//! use opdispatch_keys::{DispatchKey as K, DispatchKeySet};
+//! let ks = DispatchKeySet::from_key(K::CPU) | DispatchKeySet::from_key(K::AutogradCUDA);
+//! assert_eq!(ks.to_string(), "DispatchKeySet(CPU, CUDA, AutogradCPU, AutogradCUDA)");
+//! assert_eq!(ks.highest_priority_type_id(), K::AutogradCUDA);
+//! assert_eq!(ks.dispatch_table_index(), opdispatch_keys::dispatch_table_index_for_key(K::AutogradCUDA));
+//! ```
 
 mod key;
 mod keyset;
