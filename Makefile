@@ -1,0 +1,36 @@
+# Two entry points (see README): `make demo` and `make test`. Both bootstrap everything they
+# need (a virtualenv with maturin and pytest, the Rust crates) from the package registries.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test venv develop rust-test py-test conformance bench
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.5,<2" "pytest>=7" "hypothesis>=6" "numpy>=1.24"
+
+venv: $(PY)
+
+develop: $(PY)
+	cd crates/opdispatch-python && ../../$(VENV)/bin/maturin develop --release --quiet
+
+demo: develop
+	$(PY) examples/seed_walkthrough.py
+
+rust-test:
+	cargo test --workspace --quiet
+	cargo run --quiet --example define_op -p opdispatch-dispatch
+
+py-test: develop
+	$(PY) -m pytest -q tests/python
+
+conformance: develop
+	$(PY) scripts/conformance_ratchet.py
+
+test: rust-test py-test conformance
+
+bench: develop
+	cargo bench -p opdispatch-dispatch --bench dispatch
+	$(PY) bench/bench_calls.py

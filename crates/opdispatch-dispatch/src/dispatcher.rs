@@ -1,0 +1,649 @@
+//! The process-wide `Dispatcher`: operator registry, backend fallbacks, library namespaces,
+//! registration with RAII handles, and the call entry points.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use opdispatch_keys::{
+    dispatch_table_index_for_key, runtime_key_for_index, runtime_keys_in_table_order, DispatchKey,
+    DispatchKeySet, NUM_RUNTIME_ENTRIES,
+};
+use opdispatch_schema::{find_schema_differences, FunctionSchema, OperatorName};
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{DispatchError, Result};
+use crate::ivalue::Stack;
+use crate::kernel::KernelFunction;
+use crate::operator::{
+    compute_entry, dispatch_arg_bitset, AnnotatedKernel, AnnotatedSchema, CppSignatureWithDebug,
+    OpState, OperatorEntry, TableUpdate,
+};
+
+/// A cheap, clonable reference to a registered operator. It stays usable after the operator
+/// is deregistered (calls then find no kernels), unlike PyTorch's dangling handles.
+#[derive(Clone)]
+pub struct OperatorHandle(pub(crate) Arc<OperatorEntry>);
+
+impl PartialEq for OperatorHandle {
+    fn eq(&self, o: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &o.0)
+    }
+}
+impl Eq for OperatorHandle {}
+
+impl std::fmt::Debug for OperatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OperatorHandle({})", self.0.name)
+    }
+}
+
+/// Keys of the operator map: (qualified name, overload name).
+type OpKey = (String, String);
+
+fn op_key(n: &OperatorName) -> OpKey {
+    (n.name.clone(), n.overload_name.clone())
+}
+
+/// State changed only under the registration lock.
+struct Registry {
+    libraries: HashMap<String, String>,
+    fallbacks: Vec<Option<AnnotatedKernel>>,
+}
+
+/// The dispatcher singleton.
+pub struct Dispatcher {
+    registry: Mutex<Registry>,
+    /// Lookups take a read lock only; calls never touch it.
+    ops: RwLock<HashMap<OpKey, OperatorHandle>>,
+    next_id: AtomicU64,
+}
+
+/// Undoes one registration when dropped.
+#[must_use = "dropping the handle immediately deregisters"]
+pub struct RegistrationHandle {
+    undo: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl RegistrationHandle {
+    fn new(f: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self { undo: Some(Box::new(f)) }
+    }
+    /// Keeps the registration for the rest of the process.
+    pub fn leak(mut self) {
+        self.undo = None;
+    }
+}
+
+impl Drop for RegistrationHandle {
+    fn drop(&mut self) {
+        if let Some(f) = self.undo.take() {
+            f();
+        }
+    }
+}
+
+impl std::fmt::Debug for RegistrationHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistrationHandle")
+    }
+}
+
+type WarningHandler = Box<dyn Fn(&str) + Send + Sync>;
+static WARNING_HANDLER: RwLock<Option<WarningHandler>> = RwLock::new(None);
+static OVERRIDE_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Routes dispatcher warnings (for example the override warning) to a front end; the default
+/// prints to stderr.
+pub fn set_warning_handler(h: impl Fn(&str) + Send + Sync + 'static) {
+    *WARNING_HANDLER.write() = Some(Box::new(h));
+}
+
+fn warn(msg: &str) {
+    match &*WARNING_HANDLER.read() {
+        Some(h) => h(msg),
+        None => eprintln!("Warning: {msg}"),
+    }
+}
+
+impl Dispatcher {
+    /// The process-wide dispatcher, with PyTorch's default backend fallbacks registered.
+    pub fn singleton() -> &'static Dispatcher {
+        static D: OnceLock<Dispatcher> = OnceLock::new();
+        static INIT: std::sync::Once = std::sync::Once::new();
+        let d = D.get_or_init(|| Dispatcher {
+            registry: Mutex::new(Registry {
+                libraries: HashMap::new(),
+                fallbacks: vec![None; NUM_RUNTIME_ENTRIES],
+            }),
+            ops: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        });
+        INIT.call_once(|| crate::fallbacks::register_default_fallbacks(d));
+        d
+    }
+
+    fn fresh_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    // ---------------------------------------------------------------- lookup
+
+    /// `findOp`: the operator slot, with or without a schema.
+    pub fn find_op(&self, name: &OperatorName) -> Option<OperatorHandle> {
+        self.ops.read().get(&op_key(name)).cloned()
+    }
+
+    /// `findSchema`: the operator, if it has a schema.
+    pub fn find_schema(&self, name: &OperatorName) -> Option<OperatorHandle> {
+        self.find_op(name).filter(OperatorHandle::has_schema)
+    }
+
+    /// `findSchemaOrThrow`.
+    pub fn find_schema_or_throw(&self, name: &str, overload: &str) -> Result<OperatorHandle> {
+        let on = OperatorName::new(name, overload);
+        match self.find_op(&on) {
+            Some(op) if op.has_schema() => Ok(op),
+            Some(_) => Err(DispatchError::Runtime(format!(
+                "Could not find schema for {name}.{overload} but we found an implementation; did you forget to def() the operator?"
+            ))),
+            None => Err(DispatchError::Runtime(format!("Could not find schema for {name}.{overload}"))),
+        }
+    }
+
+    /// Every operator name ("ns::op" or "ns::op.overload").
+    pub fn all_op_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.ops.read().values().map(|o| o.0.name.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    /// Operators without a schema (impls whose def never came), as their dump states.
+    pub fn find_dangling_impls(&self) -> Vec<String> {
+        let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
+        ops.iter().filter(|o| !o.has_schema()).map(OperatorHandle::dump_state).collect()
+    }
+
+    /// Names of operators with a direct kernel for `k` (all operators when `k` is `None`).
+    pub fn registrations_for_dispatch_key(&self, k: Option<DispatchKey>) -> Vec<String> {
+        let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
+        let mut v: Vec<String> = ops
+            .iter()
+            .filter(|o| k.is_none_or(|k| o.has_kernel_for_dispatch_key(k)))
+            .map(|o| o.0.name.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Whether a backend fallback is registered for `k`.
+    pub fn has_backend_fallback_for_dispatch_key(&self, k: DispatchKey) -> bool {
+        if k.is_alias() {
+            return false;
+        }
+        self.registry.lock().fallbacks[dispatch_table_index_for_key(k)].is_some()
+    }
+
+    /// `checkInvariants` for every operator.
+    pub fn check_all_invariants(&self) -> Result<()> {
+        let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
+        ops.iter().try_for_each(OperatorHandle::check_invariants)
+    }
+
+    // ---------------------------------------------------------- registration
+
+    fn find_or_register_name(&self, name: &OperatorName, reg: &Registry) -> OperatorHandle {
+        let key = op_key(name);
+        if let Some(op) = self.ops.read().get(&key) {
+            return op.clone();
+        }
+        let op = OperatorHandle(Arc::new(OperatorEntry::new(name.clone(), &reg.fallbacks)));
+        self.ops.write().insert(key, op.clone());
+        op
+    }
+
+    /// Drops the operator slot once nothing references it any more.
+    fn cleanup(&self, op: &OperatorHandle, st: &OpState) {
+        if st.def_and_impl_count == 0 {
+            let key = op_key(&op.0.name);
+            let mut ops = self.ops.write();
+            if ops.get(&key).is_some_and(|o| o == op) {
+                ops.remove(&key);
+            }
+        }
+    }
+
+    /// `registerLibrary`: claims a namespace for a DEF library.
+    pub fn register_library(&'static self, ns: &str, debug: String) -> Result<RegistrationHandle> {
+        let mut reg = self.registry.lock();
+        if let Some(prev) = reg.libraries.get(ns) {
+            return Err(DispatchError::Runtime(format!(
+                "Only a single TORCH_LIBRARY can be used to register the namespace {ns}; please put all of your definitions in a single TORCH_LIBRARY block.  If you were trying to specify implementations, consider using TORCH_LIBRARY_IMPL (which can be duplicated).  If you really intended to define operators for a single namespace in a distributed way, you can use TORCH_LIBRARY_FRAGMENT to explicitly indicate this.  Previous registration of TORCH_LIBRARY was {prev}; latest registration was {debug}"
+            )));
+        }
+        reg.libraries.insert(ns.to_owned(), debug);
+        let ns = ns.to_owned();
+        Ok(RegistrationHandle::new(move || {
+            self.registry.lock().libraries.remove(&ns);
+        }))
+    }
+
+    /// `registerDef`: gives an operator its schema.
+    pub fn register_def(&'static self, schema: FunctionSchema, debug: String) -> Result<RegistrationHandle> {
+        let reg = self.registry.lock();
+        let name = schema.operator_name().clone();
+        let existed = self.find_op(&name);
+        let op = self.find_or_register_name(&name, &reg);
+        let mut st = op.0.state.lock();
+        let fail = |st: &OpState, e: DispatchError| {
+            if existed.is_none() {
+                self.cleanup(&op, st);
+            }
+            Err(e)
+        };
+        if st.def_count != 0 {
+            let e = DispatchError::Runtime(format!(
+                "Tried to register an operator ({schema}) with the same name and overload name multiple times. Each overload's schema should only be registered with a single call to def(). Duplicate registration: {debug}. Original registration: {}",
+                st.schema.as_ref().map_or("", |s| &*s.debug)
+            ));
+            return fail(&st, e);
+        }
+        for list in st.kernels.values() {
+            for k in list {
+                if let Some(inf) = &k.inferred_schema {
+                    if let Err(e) = check_schema(&name, &schema, &debug, inf, &k.debug) {
+                        return fail(&st, e);
+                    }
+                }
+            }
+        }
+        let bits = match dispatch_arg_bitset(&schema) {
+            Ok(b) => b,
+            Err(e) => return fail(&st, e),
+        };
+        st.schema = Some(AnnotatedSchema { schema: Arc::new(schema), debug: Arc::from(debug) });
+        let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
+        upd.table.dispatch_arg_indices_reverse = bits;
+        upd.commit(&op.0);
+        st.def_count += 1;
+        st.def_and_impl_count += 1;
+        drop(st);
+        drop(reg);
+        let op2 = op.clone();
+        Ok(RegistrationHandle::new(move || self.deregister_def(&op2)))
+    }
+
+    fn deregister_def(&self, op: &OperatorHandle) {
+        let reg = self.registry.lock();
+        let mut st = op.0.state.lock();
+        debug_assert!(st.def_count > 0 && st.def_and_impl_count > 0);
+        st.def_count -= 1;
+        st.def_and_impl_count -= 1;
+        if st.def_count == 0 {
+            st.schema = None;
+            // The C++-signature record goes with the schema, as in PyTorch.
+            st.cpp_signature = None;
+            let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
+            upd.table.dispatch_arg_indices_reverse = 0;
+            upd.commit(&op.0);
+        }
+        self.cleanup(op, &st);
+    }
+
+    /// `registerImpl`: adds a kernel for `dispatch_key` (`None` = catch-all, which means
+    /// CompositeImplicitAutograd).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn register_impl(
+        &'static self,
+        name: &OperatorName,
+        dispatch_key: Option<DispatchKey>,
+        kernel: KernelFunction,
+        cpp_signature: Option<(std::any::TypeId, &'static str)>,
+        inferred_schema: Option<Arc<FunctionSchema>>,
+        debug: String,
+    ) -> Result<RegistrationHandle> {
+        let reg = self.registry.lock();
+        let existed = self.find_op(name);
+        let op = self.find_or_register_name(name, &reg);
+        let mut st = op.0.state.lock();
+        let fail = |st: &OpState, e: DispatchError| {
+            if existed.is_none() {
+                self.cleanup(&op, st);
+            }
+            Err(e)
+        };
+        if let Some((sig, sig_name)) = cpp_signature {
+            if let Some(prev) = &st.cpp_signature {
+                if prev.sig != sig {
+                    let (schema_str, schema_dbg) = match &st.schema {
+                        Some(a) => (a.schema.to_string(), a.debug.to_string()),
+                        None => (name.to_string(), "no debug info".to_owned()),
+                    };
+                    let e = DispatchError::Runtime(format!(
+                        "\nMismatch in kernel C++ signatures\n  operator: {schema_str}\n    {schema_dbg}\n  kernel 1: {}\n    dispatch key: {}\n    {}\n  kernel 2: {sig_name}\n    dispatch key: {}\n    {debug}\n",
+                        prev.sig_name,
+                        prev.dispatch_key.map_or("(catch all)", |k| k.name()),
+                        prev.debug,
+                        dispatch_key.map_or("(catch all)", |k| k.name()),
+                    ));
+                    return fail(&st, e);
+                }
+            }
+        }
+        if let (Some(a), Some(inf)) = (&st.schema, &inferred_schema) {
+            if let Err(e) = check_schema(name, &a.schema, &a.debug, inf, &debug) {
+                return fail(&st, e);
+            }
+        }
+        if let Some((sig, sig_name)) = cpp_signature {
+            if st.cpp_signature.is_none() {
+                st.cpp_signature = Some(CppSignatureWithDebug {
+                    sig,
+                    sig_name,
+                    debug: Arc::from(debug.as_str()),
+                    dispatch_key,
+                });
+            }
+        }
+        let k = dispatch_key.unwrap_or(DispatchKey::CompositeImplicitAutograd);
+        let mut pending_warning = None;
+        if st.kernels.get(&k).is_some_and(|l| !l.is_empty())
+            && !matches!(dispatch_key, Some(DispatchKey::Meta | DispatchKey::MTIA))
+            && !OVERRIDE_WARNED.swap(true, Ordering::Relaxed)
+        {
+            let (schema_str, schema_dbg) = match &st.schema {
+                Some(a) => (a.schema.to_string(), a.debug.to_string()),
+                None => (name.to_string(), "no debug info".to_owned()),
+            };
+            pending_warning = Some(format!(
+                "Warning only once for all operators,  other operators may also be overridden.\n  Overriding a previously registered kernel for the same operator and the same dispatch key\n  operator: {schema_str}\n    {schema_dbg}\n  dispatch key: {}\n  previous kernel: {}\n       new kernel: {debug}",
+                dispatch_key.map_or("(catch all)", |k| k.name()),
+                st.cpp_signature.as_ref().map_or("no debug info", |c| &*c.debug),
+            ));
+        }
+        let id = self.fresh_id();
+        st.kernels.entry(k).or_default().insert(
+            0,
+            AnnotatedKernel { kernel, inferred_schema, debug: Arc::from(debug), id },
+        );
+        let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
+        if dispatch_key.is_some() {
+            upd.update(k);
+        } else {
+            upd.update_full();
+        }
+        upd.commit(&op.0);
+        st.def_and_impl_count += 1;
+        drop(st);
+        drop(reg);
+        // Warn only after releasing the locks: a front end's handler may run arbitrary code.
+        if let Some(w) = pending_warning {
+            warn(&w);
+        }
+        let op2 = op.clone();
+        Ok(RegistrationHandle::new(move || self.deregister_impl(&op2, k, dispatch_key.is_some(), id)))
+    }
+
+    fn deregister_impl(&self, op: &OperatorHandle, k: DispatchKey, keyed: bool, id: u64) {
+        let reg = self.registry.lock();
+        let mut st = op.0.state.lock();
+        if let Some(list) = st.kernels.get_mut(&k) {
+            list.retain(|a| a.id != id);
+            if list.is_empty() {
+                st.kernels.remove(&k);
+            }
+        }
+        let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
+        if keyed {
+            upd.update(k);
+        } else {
+            upd.update_full();
+        }
+        upd.commit(&op.0);
+        st.def_and_impl_count -= 1;
+        self.cleanup(op, &st);
+    }
+
+    /// `registerName`: reserves an operator slot without a schema or kernel.
+    pub fn register_name(&'static self, name: &OperatorName) -> RegistrationHandle {
+        let reg = self.registry.lock();
+        let op = self.find_or_register_name(name, &reg);
+        op.0.state.lock().def_and_impl_count += 1;
+        drop(reg);
+        RegistrationHandle::new(move || {
+            let _reg = self.registry.lock();
+            let mut st = op.0.state.lock();
+            st.def_and_impl_count -= 1;
+            self.cleanup(&op, &st);
+        })
+    }
+
+    /// `registerFallback`: a kernel for runtime key `k` that every operator without its own
+    /// kernel for `k` uses.
+    pub fn register_fallback(
+        &'static self,
+        k: DispatchKey,
+        kernel: KernelFunction,
+        debug: String,
+    ) -> Result<RegistrationHandle> {
+        let mut reg = self.registry.lock();
+        let idx = dispatch_table_index_for_key(k);
+        if let Some(prev) = &reg.fallbacks[idx] {
+            return Err(DispatchError::Runtime(format!(
+                "Tried to register multiple backend fallbacks for the same dispatch key {}; previous registration {}, new registration {debug}",
+                k.name(),
+                prev.debug
+            )));
+        }
+        let id = self.fresh_id();
+        reg.fallbacks[idx] =
+            Some(AnnotatedKernel { kernel, inferred_schema: None, debug: Arc::from(debug), id });
+        self.update_fallback_everywhere(&reg, k);
+        drop(reg);
+        Ok(RegistrationHandle::new(move || {
+            let mut reg = self.registry.lock();
+            if reg.fallbacks[idx].as_ref().is_some_and(|f| f.id == id) {
+                reg.fallbacks[idx] = None;
+                self.update_fallback_everywhere(&reg, k);
+            }
+        }))
+    }
+
+    fn update_fallback_everywhere(&self, reg: &Registry, k: DispatchKey) {
+        let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
+        for op in ops {
+            let st = op.0.state.lock();
+            let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
+            upd.update(k);
+            upd.commit(&op.0);
+        }
+    }
+
+    // ---------------------------------------------------------------- calls
+
+    /// `callBoxed`: extracts keys from the stack, applies TLS and fallthrough masks, and runs
+    /// the kernel of the highest key. Arguments are popped, returns pushed.
+    pub fn call_boxed(&self, op: &OperatorHandle, stack: &mut Stack) -> Result<()> {
+        let table = op.0.table.load();
+        let ks = table.key_set_boxed(stack);
+        let kernel = &table.entries[ks.dispatch_table_index()];
+        if !kernel.is_valid() {
+            return Err(self.report_error(op, ks.highest_priority_type_id()));
+        }
+        kernel.call_boxed(op, ks, stack)
+    }
+
+    /// `redispatchBoxed`: runs the kernel for `ks` exactly as given (no TLS, no masks).
+    pub fn redispatch_boxed(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
+        let table = op.0.table.load();
+        let kernel = &table.entries[ks.dispatch_table_index()];
+        if !kernel.is_valid() {
+            return Err(self.report_error(op, ks.highest_priority_type_id()));
+        }
+        kernel.call_boxed(op, ks, stack)
+    }
+
+    /// `callBoxedForDispatchKey`: runs the direct kernel for `k` (or the backend fallback),
+    /// with no table or alias resolution.
+    pub fn call_boxed_for_dispatch_key(&self, op: &OperatorHandle, k: DispatchKey, stack: &mut Stack) -> Result<()> {
+        let ks = op.0.table.load().key_set_boxed(stack);
+        let kernel = {
+            let st = op.0.state.lock();
+            match st.kernels.get(&k).and_then(|l| l.first()) {
+                Some(a) => a.kernel.clone(),
+                None => {
+                    drop(st);
+                    let reg = self.registry.lock();
+                    let fb = if k.is_alias() { None } else { reg.fallbacks[dispatch_table_index_for_key(k)].as_ref() };
+                    match fb {
+                        Some(f) => f.kernel.clone(),
+                        None => {
+                            return Err(DispatchError::Runtime(format!(
+                                "no kernel for {} on {}",
+                                k.name(),
+                                op.0.name
+                            )))
+                        }
+                    }
+                }
+            }
+        };
+        kernel.call_boxed(op, ks, stack)
+    }
+
+    /// PyTorch's `reportError`: the NotImplementedError for a missing kernel, plus a hint.
+    pub(crate) fn report_error(&self, op: &OperatorHandle, k: DispatchKey) -> DispatchError {
+        let name = &op.0.name;
+        let keys = op.0.list_all_dispatch_keys();
+        let table = self.dump_computed_table(op);
+        if k == DispatchKey::Undefined {
+            DispatchError::NotImplemented(format!(
+                "There were no tensor arguments to this function (e.g., you passed an empty list of Tensors), but no fallback function is registered for schema {name}.  This usually means that this function requires a non-empty list of Tensors, or that you (the operator writer) forgot to register a fallback function.  Available functions are {keys}.\n\n{table}\nTo fix: an operator without tensor arguments dispatches on the Undefined key; register a CompositeExplicitAutograd (or CompositeImplicitAutograd) kernel for {name}, which also fills that slot."
+            ))
+        } else {
+            DispatchError::NotImplemented(format!(
+                "Could not run '{name}' with arguments from the '{k}' backend. This could be because the operator doesn't exist for this backend, or was omitted during the selective/custom build process (if using custom build). If you are a Facebook employee using PyTorch on mobile, please visit https://fburl.com/ptmfixes for possible resolutions. '{name}' is only available for these backends: {keys}.\n\n{table}\nTo fix: register a kernel for {name} at the '{k}' key (or a CompositeExplicitAutograd kernel, which covers every backend)."
+            ))
+        }
+    }
+
+    /// PyTorch's `dumpComputedTable()`.
+    pub fn dump_computed_table(&self, op: &OperatorHandle) -> String {
+        let reg = self.registry.lock();
+        let st = op.0.state.lock();
+        op.0.dump_computed_table_with(&st, &reg.fallbacks)
+    }
+
+    /// Whether the stored table entry for runtime key `k` is valid.
+    pub fn has_computed_kernel_for_dispatch_key(&self, op: &OperatorHandle, k: DispatchKey) -> Result<bool> {
+        if k.is_alias() {
+            return Err(DispatchError::Runtime("Alias keys do not have runtime kernel registrations.".into()));
+        }
+        Ok(op.0.table.load().entries[dispatch_table_index_for_key(k)].is_valid())
+    }
+
+    /// The computed entry for a runtime key with its debug string and provenance.
+    pub fn computed_kernel_for_dispatch_key(&self, op: &OperatorHandle, k: DispatchKey) -> (KernelFunction, String, &'static str) {
+        let reg = self.registry.lock();
+        let st = op.0.state.lock();
+        let (a, p) = compute_entry(&st, &reg.fallbacks, k);
+        (a.kernel, a.debug.to_string(), p.as_str())
+    }
+
+    pub(crate) fn check_invariants_of(&self, op: &OperatorHandle) -> Result<()> {
+        let reg = self.registry.lock();
+        let st = op.0.state.lock();
+        op.0.check_invariants_with(&st, &reg.fallbacks)
+    }
+
+    /// Runtime keys (in table order) whose stored entry is the fallthrough kernel.
+    pub fn fallthrough_keys(&self, op: &OperatorHandle) -> Vec<DispatchKey> {
+        let t = op.0.table.load();
+        runtime_keys_in_table_order()
+            .iter()
+            .copied()
+            .filter(|&k| t.entries[dispatch_table_index_for_key(k)].is_fallthrough())
+            .collect()
+    }
+}
+
+/// `checkSchema`: a kernel's inferred schema must match the def (spec 2.4).
+fn check_schema(
+    name: &OperatorName,
+    from_def: &FunctionSchema,
+    def_debug: &str,
+    inferred: &FunctionSchema,
+    kernel_debug: &str,
+) -> Result<()> {
+    match find_schema_differences(inferred, from_def) {
+        None => Ok(()),
+        Some(reason) => Err(DispatchError::Runtime(format!(
+            "Inferred operator schema for a C++ kernel function doesn't match the expected function schema.\n  operator: {name}\n  expected schema: {from_def}\n    {def_debug}\n  inferred schema: {inferred}\n    {kernel_debug}\n  reason: {reason}"
+        ))),
+    }
+}
+
+impl OperatorHandle {
+    pub fn operator_name(&self) -> &OperatorName {
+        &self.0.name
+    }
+    /// The schema, if the operator has been def()'d.
+    pub fn schema(&self) -> Option<Arc<FunctionSchema>> {
+        self.0.state.lock().schema.as_ref().map(|a| a.schema.clone())
+    }
+    /// Where the schema was defined.
+    pub fn debug(&self) -> Option<String> {
+        self.0.state.lock().schema.as_ref().map(|a| a.debug.to_string())
+    }
+    pub fn has_schema(&self) -> bool {
+        self.0.state.lock().schema.is_some()
+    }
+    /// Whether a kernel was registered directly for `k` (alias keys included).
+    pub fn has_kernel_for_dispatch_key(&self, k: DispatchKey) -> bool {
+        self.0.state.lock().kernels.get(&k).is_some_and(|l| !l.is_empty())
+    }
+    /// Whether the direct kernel for `k` is a fallthrough.
+    pub fn kernel_for_dispatch_key_is_fallthrough(&self, k: DispatchKey) -> bool {
+        self.0.state.lock().kernels.get(&k).and_then(|l| l.first()).is_some_and(|a| a.kernel.is_fallthrough())
+    }
+    /// `hasKernelForAnyDispatchKey`.
+    pub fn has_kernel_for_any_dispatch_key(&self, ks: DispatchKeySet) -> bool {
+        self.0.state.lock().kernels.keys().any(|k| !k.is_alias() && ks.has(*k))
+    }
+    pub fn dump_state(&self) -> String {
+        self.0.dump_state()
+    }
+    pub fn dump_computed_table(&self) -> String {
+        Dispatcher::singleton().dump_computed_table(self)
+    }
+    pub fn check_invariants(&self) -> Result<()> {
+        Dispatcher::singleton().check_invariants_of(self)
+    }
+    /// The key set a boxed call with this stack would dispatch on (TLS and masks applied).
+    pub fn key_set_for_boxed_call(&self, stack: &[crate::IValue]) -> DispatchKeySet {
+        self.0.table.load().key_set_boxed(stack)
+    }
+    /// `callBoxed`.
+    pub fn call_boxed(&self, stack: &mut Stack) -> Result<()> {
+        Dispatcher::singleton().call_boxed(self, stack)
+    }
+    /// `redispatchBoxed`.
+    pub fn redispatch_boxed(&self, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
+        Dispatcher::singleton().redispatch_boxed(self, ks, stack)
+    }
+    /// Number of schema arguments (0 when there is no schema).
+    pub fn num_arguments(&self) -> usize {
+        self.0.state.lock().schema.as_ref().map_or(0, |a| a.schema.arguments.len())
+    }
+    pub(crate) fn entry(&self) -> &OperatorEntry {
+        &self.0
+    }
+    /// A stable address for identity (for caches keyed by operator).
+    pub fn as_ptr(&self) -> *const () {
+        Arc::as_ptr(&self.0).cast()
+    }
+    /// Key for a runtime table index (re-exported helper for front ends).
+    pub fn runtime_key_for_index(i: usize) -> DispatchKey {
+        runtime_key_for_index(i)
+    }
+}

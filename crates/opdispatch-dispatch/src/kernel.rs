@@ -1,0 +1,168 @@
+//! `KernelFunction`: what a dispatch table slot holds.
+//!
+//! Every valid kernel is callable boxed. A kernel written in Rust with a typed signature also
+//! keeps its plain function pointer (the "unboxed" entry), so typed calls skip boxing entirely.
+
+use std::any::TypeId;
+use std::fmt;
+use std::sync::Arc;
+
+use opdispatch_keys::DispatchKeySet;
+
+use crate::dispatcher::OperatorHandle;
+use crate::error::{DispatchError, Result};
+use crate::ivalue::Stack;
+
+/// A kernel that works on the boxed stack: it pops the operator's arguments and pushes its
+/// returns.
+pub trait BoxedKernel: Send + Sync + 'static {
+    /// Runs the kernel. `ks` is the (masked) key set the call dispatched on; pass it on,
+    /// minus the current key, when redispatching.
+    fn call(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()>;
+}
+
+impl<F> BoxedKernel for F
+where
+    F: Fn(&OperatorHandle, DispatchKeySet, &mut Stack) -> Result<()> + Send + Sync + 'static,
+{
+    fn call(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
+        self(op, ks, stack)
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Boxed {
+    /// Never runs: dispatch masks the key out (see `fallthrough_kernel` in PyTorch).
+    Fallthrough,
+    /// Marks the AutogradOther slot when a math kernel would hide a backend kernel.
+    AmbiguousAutogradOther,
+    Functor(Arc<dyn BoxedKernel>),
+}
+
+/// A type-erased plain `fn` pointer plus the type it was erased from.
+#[derive(Clone, Copy)]
+pub(crate) struct Unboxed {
+    pub(crate) ptr: *const (),
+    pub(crate) sig: TypeId,
+}
+// SAFETY: the pointer is a `fn` item pointer, which is immutable and callable from any thread.
+unsafe impl Send for Unboxed {}
+// SAFETY: as above.
+unsafe impl Sync for Unboxed {}
+
+/// A slot of a dispatch table, or a registered kernel.
+#[derive(Clone, Default)]
+pub struct KernelFunction {
+    pub(crate) boxed: Option<Boxed>,
+    pub(crate) unboxed: Option<Unboxed>,
+}
+
+impl KernelFunction {
+    /// The invalid ("missing") kernel.
+    pub const fn missing() -> Self {
+        Self { boxed: None, unboxed: None }
+    }
+    /// A fallthrough: dispatch skips this key and tries the next one.
+    pub const fn fallthrough() -> Self {
+        Self { boxed: Some(Boxed::Fallthrough), unboxed: None }
+    }
+    pub(crate) const fn ambiguous_autograd_other() -> Self {
+        Self { boxed: Some(Boxed::AmbiguousAutogradOther), unboxed: None }
+    }
+    /// A boxed kernel.
+    pub fn from_boxed(k: impl BoxedKernel) -> Self {
+        Self { boxed: Some(Boxed::Functor(Arc::new(k))), unboxed: None }
+    }
+    /// A boxed kernel already behind an `Arc`.
+    pub fn from_boxed_arc(k: Arc<dyn BoxedKernel>) -> Self {
+        Self { boxed: Some(Boxed::Functor(k)), unboxed: None }
+    }
+    /// A kernel with both a boxed entry and a typed `fn` pointer of type `F`.
+    ///
+    /// # Safety
+    /// `f` must be a `fn` pointer (`F` a `fn(..) -> ..` type) and `boxed` must implement the
+    /// same function on the boxed stack.
+    pub(crate) unsafe fn from_unboxed<F: Copy + 'static>(f: F, boxed: Arc<dyn BoxedKernel>) -> Self {
+        debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*const ()>());
+        // SAFETY: F is a fn pointer of pointer size (caller contract).
+        let ptr = unsafe { std::mem::transmute_copy::<F, *const ()>(&f) };
+        Self {
+            boxed: Some(Boxed::Functor(boxed)),
+            unboxed: Some(Unboxed { ptr, sig: TypeId::of::<F>() }),
+        }
+    }
+    /// Whether the slot holds a kernel.
+    #[inline]
+    pub fn is_valid(&self) -> bool {
+        self.boxed.is_some()
+    }
+    /// Whether the kernel has a typed entry.
+    pub fn is_valid_unboxed(&self) -> bool {
+        self.unboxed.is_some()
+    }
+    /// Whether this is a fallthrough.
+    #[inline]
+    pub fn is_fallthrough(&self) -> bool {
+        matches!(self.boxed, Some(Boxed::Fallthrough))
+    }
+    /// The typed entry, if it was registered with type `F`.
+    #[inline]
+    pub(crate) fn unboxed_as<F: Copy + 'static>(&self) -> Option<F> {
+        match self.unboxed {
+            Some(u) if u.sig == TypeId::of::<F>() => {
+                // SAFETY: the TypeId proves the pointer was erased from an `F`.
+                Some(unsafe { std::mem::transmute_copy::<*const (), F>(&u.ptr) })
+            }
+            _ => None,
+        }
+    }
+    /// Same kernel (pointer identity), as PyTorch's `_equalsBoxedAndUnboxed`.
+    pub fn same_as(&self, other: &Self) -> bool {
+        let boxed_eq = match (&self.boxed, &other.boxed) {
+            (None, None) => true,
+            (Some(Boxed::Fallthrough), Some(Boxed::Fallthrough)) => true,
+            (Some(Boxed::AmbiguousAutogradOther), Some(Boxed::AmbiguousAutogradOther)) => true,
+            (Some(Boxed::Functor(a)), Some(Boxed::Functor(b))) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        boxed_eq && self.unboxed.map(|u| u.ptr) == other.unboxed.map(|u| u.ptr)
+    }
+    /// PyTorch's `KernelFunction::dumpState`: "fallthrough " / "boxed " / "unboxed ".
+    pub fn dump_state(&self) -> String {
+        let mut s = String::new();
+        if self.is_fallthrough() {
+            s.push_str("fallthrough ");
+        }
+        if self.boxed.is_some() {
+            s.push_str("boxed ");
+        }
+        if self.unboxed.is_some() {
+            s.push_str("unboxed ");
+        }
+        s
+    }
+    /// Runs the kernel on the boxed stack.
+    pub fn call_boxed(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
+        match &self.boxed {
+            Some(Boxed::Functor(k)) => k.call(op, ks, stack),
+            Some(Boxed::Fallthrough) => Err(DispatchError::Internal(FALLTHROUGH_EXECUTED.to_owned())),
+            Some(Boxed::AmbiguousAutogradOther) => Err(DispatchError::Internal(format!(
+                "{} has kernels registered to both CompositeImplicitAutograd and a backend mapped to AutogradOther. This makes the backend kernel unreachable; the dispatcher will always prefer the CompositeImplicitAutograd lowering (see Note [Ambiguity in AutogradOther kernel]). If you want to override CompositeImplicitAutograd, please open an issue to request a dedicated Autograd dispatch key for the backend.\nIf you only want to run inference instead of training, in C++, add `c10::InferenceMode mode;` before model.forward(); in Python, use `torch.inference_mode()` as a context manager (see https://pytorch.org/docs/stable/generated/torch.inference_mode.html).\nCanonical state\n~~~~~~~~~~~\n{}\n\n",
+                op.operator_name(),
+                op.dump_state()
+            ))),
+            None => Err(DispatchError::Internal(format!(
+                "tried to call an invalid kernel of {}",
+                op.operator_name()
+            ))),
+        }
+    }
+}
+
+impl fmt::Debug for KernelFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KernelFunction[ {}]", self.dump_state())
+    }
+}
+
+pub(crate) const FALLTHROUGH_EXECUTED: &str = "fallthrough_kernel was executed but it should have been short-circuited by the dispatcher. This could occur if you registered a fallthrough kernel as a override for a specific operator (as opposed to a backend fallback); this is NOT currently supported, and we do not intend to add support for it in the near future.  If you do find yourself in need of this, let us know in the bug tracker.";

@@ -1,0 +1,437 @@
+//! `OperatorEntry`: one operator's registrations, its computed dispatch table and its dumps.
+//!
+//! Registrations (schema, kernels per key) live behind the dispatcher's registration lock. The
+//! computed table is an immutable snapshot swapped in atomically after every change, so calls
+//! read it without taking any lock.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use opdispatch_keys::{
+    dispatch_table_index_for_key, get_backend_key_set_from_autograd, get_runtime_dispatch_key_set,
+    is_included_in_alias, runtime_keys_in_table_order, DispatchKey, DispatchKeySet,
+    AUTOGRADOTHER_BACKENDS, NUM_BACKENDS, NUM_RUNTIME_ENTRIES,
+};
+use opdispatch_schema::{FunctionSchema, OperatorName};
+use parking_lot::Mutex;
+
+use crate::kernel::KernelFunction;
+use crate::tls::tls_local_dispatch_key_set;
+
+/// A registered kernel with where it came from.
+#[derive(Clone)]
+pub struct AnnotatedKernel {
+    pub kernel: KernelFunction,
+    pub inferred_schema: Option<Arc<FunctionSchema>>,
+    pub debug: Arc<str>,
+    /// Identifies this registration so its handle removes exactly it.
+    pub(crate) id: u64,
+}
+
+impl AnnotatedKernel {
+    pub(crate) fn ambiguous_autograd_other() -> Self {
+        Self {
+            kernel: KernelFunction::ambiguous_autograd_other(),
+            inferred_schema: None,
+            debug: Arc::from("ambiguous_autogradother"),
+            id: 0,
+        }
+    }
+}
+
+/// The schema and where it was defined.
+#[derive(Clone)]
+pub struct AnnotatedSchema {
+    pub schema: Arc<FunctionSchema>,
+    pub debug: Arc<str>,
+}
+
+/// The C++-signature analogue: the Rust type of a typed kernel, recorded so that two typed
+/// kernels of one operator agree.
+#[derive(Clone)]
+pub(crate) struct CppSignatureWithDebug {
+    pub(crate) sig: std::any::TypeId,
+    pub(crate) sig_name: &'static str,
+    pub(crate) debug: Arc<str>,
+    pub(crate) dispatch_key: Option<DispatchKey>,
+}
+
+/// Mutable registration state of one operator (guarded by the dispatcher's lock).
+#[derive(Default)]
+pub(crate) struct OpState {
+    pub(crate) schema: Option<AnnotatedSchema>,
+    /// Per key, newest first; never holds an empty list or the Undefined key.
+    pub(crate) kernels: BTreeMap<DispatchKey, Vec<AnnotatedKernel>>,
+    pub(crate) def_count: usize,
+    pub(crate) def_and_impl_count: usize,
+    pub(crate) cpp_signature: Option<CppSignatureWithDebug>,
+}
+
+/// Where a computed table entry came from (the bracketed label of `dump_computed_table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    Kernel,
+    DefaultBackendKernel,
+    NestedKernel,
+    MathKernel,
+    AmbiguousAutogradOther,
+    AutogradKernel,
+    BatchedKernel,
+    BackendFallback,
+    Missing,
+}
+
+impl Provenance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kernel => "kernel",
+            Self::DefaultBackendKernel => "default backend kernel",
+            Self::NestedKernel => "nested kernel",
+            Self::MathKernel => "math kernel",
+            Self::AmbiguousAutogradOther => "ambiguous autogradother",
+            Self::AutogradKernel => "autograd kernel",
+            Self::BatchedKernel => "batched kernel",
+            Self::BackendFallback => "backend fallback",
+            Self::Missing => "missing",
+        }
+    }
+}
+
+/// The per-operator snapshot calls read: kernels by runtime index plus the key-extraction state.
+#[derive(Clone)]
+pub(crate) struct DispatchTable {
+    pub(crate) entries: Box<[KernelFunction]>,
+    /// Bit `i` set: the `i`-th argument counted from the end is a dispatch argument.
+    pub(crate) dispatch_arg_indices_reverse: u64,
+    pub(crate) non_fallthrough_keys: DispatchKeySet,
+    pub(crate) non_fallthrough_keys_per_backend: [DispatchKeySet; NUM_BACKENDS],
+    pub(crate) requires_bitset_per_backend: bool,
+}
+
+impl DispatchTable {
+    fn new() -> Self {
+        Self {
+            entries: vec![KernelFunction::missing(); NUM_RUNTIME_ENTRIES].into_boxed_slice(),
+            dispatch_arg_indices_reverse: 0,
+            non_fallthrough_keys: DispatchKeySet::FULL,
+            non_fallthrough_keys_per_backend: [DispatchKeySet::FULL; NUM_BACKENDS],
+            requires_bitset_per_backend: false,
+        }
+    }
+
+    fn set_operator_has_fallthrough_for_key(&mut self, k: DispatchKey, has_fallthrough: bool) {
+        let upd = |ks: DispatchKeySet| if has_fallthrough { ks.remove(k) } else { ks.add(k) };
+        self.non_fallthrough_keys = upd(self.non_fallthrough_keys);
+        if k.to_functionality_key().is_per_backend_functionality() {
+            let b = k.to_backend_component() as usize;
+            debug_assert!(b >= 1 && b <= NUM_BACKENDS);
+            let i = b - 1;
+            self.non_fallthrough_keys_per_backend[i] = upd(self.non_fallthrough_keys_per_backend[i]);
+            self.requires_bitset_per_backend =
+                self.non_fallthrough_keys_per_backend.windows(2).any(|w| w[0] != w[1]);
+        } else {
+            for ks in &mut self.non_fallthrough_keys_per_backend {
+                *ks = upd(*ks);
+            }
+        }
+    }
+
+    /// Applies the local TLS sets and the fallthrough mask to the arguments' keys.
+    #[inline]
+    pub(crate) fn mask_and_tls(&self, ks: DispatchKeySet) -> DispatchKeySet {
+        let tls = tls_local_dispatch_key_set();
+        let effective = (ks | tls.included) - tls.excluded;
+        let mask = if self.requires_bitset_per_backend {
+            self.non_fallthrough_keys_per_backend[effective.get_backend_index()]
+        } else {
+            self.non_fallthrough_keys
+        };
+        effective & mask
+    }
+
+    /// Boxed key extraction (PyTorch's `getDispatchKeySetBoxed`).
+    #[inline]
+    pub(crate) fn key_set_boxed(&self, stack: &[crate::IValue]) -> DispatchKeySet {
+        let mut ks = DispatchKeySet::EMPTY;
+        let mut bits = self.dispatch_arg_indices_reverse;
+        let len = stack.len();
+        while bits != 0 {
+            let r = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if r < len {
+                ks = ks | stack[len - 1 - r].key_set();
+            }
+        }
+        self.mask_and_tls(ks)
+    }
+}
+
+/// One operator: name, registrations and computed table.
+pub struct OperatorEntry {
+    pub(crate) name: OperatorName,
+    pub(crate) state: Mutex<OpState>,
+    pub(crate) table: ArcSwap<DispatchTable>,
+}
+
+/// Read access to the global backend fallbacks while computing tables.
+pub(crate) type Fallbacks = [Option<AnnotatedKernel>];
+
+impl OperatorEntry {
+    pub(crate) fn new(name: OperatorName, fallbacks: &Fallbacks) -> Self {
+        // A fresh operator's table is exactly the backend fallbacks (its kernel map is empty).
+        let mut t = DispatchTable::new();
+        for (i, fb) in fallbacks.iter().enumerate() {
+            if let Some(fb) = fb {
+                t.entries[i] = fb.kernel.clone();
+                if fb.kernel.is_fallthrough() {
+                    let k = opdispatch_keys::runtime_key_for_index(i);
+                    t.set_operator_has_fallthrough_for_key(k, true);
+                }
+            }
+        }
+        Self { name, state: Mutex::new(OpState::default()), table: ArcSwap::from_pointee(t) }
+    }
+
+    pub fn operator_name(&self) -> &OperatorName {
+        &self.name
+    }
+}
+
+fn front(st: &OpState, k: DispatchKey) -> Option<&AnnotatedKernel> {
+    st.kernels.get(&k).and_then(|l| l.first())
+}
+
+/// `hasKernelForAnyDispatchKey`: any non-alias key with a kernel that `ks` has.
+fn has_kernel_for_any(st: &OpState, ks: DispatchKeySet) -> bool {
+    st.kernels.keys().any(|k| !k.is_alias() && ks.has(*k))
+}
+
+/// PyTorch's `computeDispatchTableEntryWithDebug`: the precedence rules of spec 3.5.
+pub(crate) fn compute_entry(
+    st: &OpState,
+    fallbacks: &Fallbacks,
+    k: DispatchKey,
+) -> (AnnotatedKernel, Provenance) {
+    use DispatchKey as K;
+    if let Some(kern) = front(st, k) {
+        return (kern.clone(), Provenance::Kernel);
+    }
+    let undefined = k == K::Undefined;
+    if undefined || is_included_in_alias(k, K::CompositeExplicitAutogradNonFunctional) {
+        if let Some(kern) = front(st, K::CompositeExplicitAutogradNonFunctional) {
+            return (kern.clone(), Provenance::DefaultBackendKernel);
+        }
+    }
+    if undefined || is_included_in_alias(k, K::CompositeExplicitAutograd) {
+        if let Some(kern) = front(st, K::CompositeExplicitAutograd) {
+            return (kern.clone(), Provenance::DefaultBackendKernel);
+        }
+    }
+    let has_backend_kernel = has_kernel_for_any(st, get_backend_key_set_from_autograd(k))
+        || front(st, K::CompositeExplicitAutograd).is_some();
+    if !undefined && is_included_in_alias(k, K::CompositeImplicitAutogradNestedTensor) {
+        if let Some(kern) = front(st, K::CompositeImplicitAutogradNestedTensor) {
+            return (kern.clone(), Provenance::NestedKernel);
+        }
+    }
+    if undefined || is_included_in_alias(k, K::CompositeImplicitAutograd) {
+        if let Some(kern) = front(st, K::CompositeImplicitAutograd) {
+            if k == K::AutogradOther && has_kernel_for_any(st, AUTOGRADOTHER_BACKENDS) {
+                return (AnnotatedKernel::ambiguous_autograd_other(), Provenance::AmbiguousAutogradOther);
+            } else if !has_backend_kernel {
+                return (kern.clone(), Provenance::MathKernel);
+            }
+        }
+    }
+    if is_included_in_alias(k, K::Autograd) {
+        if let Some(kern) = front(st, K::Autograd) {
+            return (kern.clone(), Provenance::AutogradKernel);
+        }
+    }
+    if is_included_in_alias(k, K::FuncTorchBatchedDecomposition) {
+        if let Some(kern) = front(st, K::FuncTorchBatchedDecomposition) {
+            return (kern.clone(), Provenance::BatchedKernel);
+        }
+    }
+    if let Some(Some(fb)) = fallbacks.get(dispatch_table_index_for_key(k)) {
+        return (fb.clone(), Provenance::BackendFallback);
+    }
+    (
+        AnnotatedKernel {
+            kernel: KernelFunction::missing(),
+            inferred_schema: None,
+            debug: Arc::from(""),
+            id: 0,
+        },
+        Provenance::Missing,
+    )
+}
+
+/// Builds the bitset of dispatch arguments, counted from the end.
+pub(crate) fn dispatch_arg_bitset(schema: &FunctionSchema) -> crate::Result<u64> {
+    let n = schema.arguments.len();
+    if n > 64 {
+        return Err(crate::DispatchError::Runtime(format!(
+            "The function schema has {n} arguments but this PyTorch build only supports 64"
+        )));
+    }
+    let mut bits = 0u64;
+    for (i, a) in schema.arguments.iter().enumerate() {
+        if a.ty.is_tensor_like() {
+            bits |= 1 << (n - 1 - i);
+        }
+    }
+    Ok(bits)
+}
+
+/// Rebuilds table entries; runs under the registration lock.
+pub(crate) struct TableUpdate<'a> {
+    pub(crate) st: &'a OpState,
+    pub(crate) fallbacks: &'a Fallbacks,
+    pub(crate) table: DispatchTable,
+}
+
+impl<'a> TableUpdate<'a> {
+    pub(crate) fn begin(entry: &OperatorEntry, st: &'a OpState, fallbacks: &'a Fallbacks) -> Self {
+        Self { st, fallbacks, table: DispatchTable::clone(&entry.table.load()) }
+    }
+
+    fn update_entry(&mut self, k: DispatchKey) {
+        let idx = dispatch_table_index_for_key(k);
+        let (kern, _) = compute_entry(self.st, self.fallbacks, k);
+        let ft = kern.kernel.is_fallthrough();
+        self.table.entries[idx] = kern.kernel;
+        self.table.set_operator_has_fallthrough_for_key(k, ft);
+    }
+
+    /// `updateDispatchTable_(k)` (spec 3.6).
+    pub(crate) fn update(&mut self, k: DispatchKey) {
+        use DispatchKey as K;
+        if k == K::Undefined {
+            self.update_entry(K::Undefined);
+            return;
+        }
+        for rk in get_runtime_dispatch_key_set(k).iter() {
+            self.update_entry(rk);
+        }
+        if matches!(
+            k,
+            K::CompositeImplicitAutograd | K::CompositeExplicitAutograd | K::CompositeExplicitAutogradNonFunctional
+        ) {
+            self.update_entry(K::Undefined);
+        }
+        if k.is_backend_dispatch_key() {
+            let b = k.to_backend_component();
+            self.update_entry(opdispatch_keys::get_autograd_key_from_backend(b));
+        }
+    }
+
+    /// `updateDispatchTableFull_()`.
+    pub(crate) fn update_full(&mut self) {
+        self.update(DispatchKey::Undefined);
+        for &k in &runtime_keys_in_table_order()[1..] {
+            self.update(k);
+        }
+    }
+
+    pub(crate) fn commit(self, entry: &OperatorEntry) {
+        entry.table.store(Arc::new(self.table));
+    }
+}
+
+impl OperatorEntry {
+    /// PyTorch's `dumpState()`: the canonical (non-derived) registration state.
+    pub fn dump_state(&self) -> String {
+        self.dump_state_of(&self.state.lock())
+    }
+
+    pub(crate) fn dump_state_of(&self, st: &OpState) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "name: {}", self.name);
+        match &st.schema {
+            Some(a) => {
+                let _ = writeln!(s, "schema: {}", a.schema);
+                let _ = writeln!(s, "debug: {}", a.debug);
+                let _ = writeln!(
+                    s,
+                    "alias analysis kind: {}{}",
+                    a.schema.alias_analysis(),
+                    if a.schema.is_default_alias_analysis_kind() { " (default)" } else { "" }
+                );
+            }
+            None => s.push_str("schema: (none)\n"),
+        }
+        for (k, list) in &st.kernels {
+            for (i, kern) in list.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "{}{}{}: {} :: {} [ {}]",
+                    k.name(),
+                    if k.is_alias() { "[alias]" } else { "" },
+                    if i > 0 { " (inactive)" } else { "" },
+                    kern.debug,
+                    kern.inferred_schema.as_ref().map_or_else(|| "(none)".to_owned(), |sc| sc.to_string()),
+                    kern.kernel.dump_state()
+                );
+            }
+        }
+        s
+    }
+
+    pub(crate) fn dump_computed_table_with(&self, st: &OpState, fallbacks: &Fallbacks) -> String {
+        let mut s = String::new();
+        for &k in runtime_keys_in_table_order() {
+            let (kern, prov) = compute_entry(st, fallbacks, k);
+            if kern.kernel.is_valid() {
+                let _ = writeln!(
+                    s,
+                    "{}: {}{} [{}]",
+                    k.name(),
+                    if kern.kernel.is_fallthrough() { "fallthrough " } else { "" },
+                    kern.debug,
+                    prov.as_str()
+                );
+            }
+        }
+        s
+    }
+
+    /// `listAllDispatchKeys()`: keys (table order, Undefined excluded) whose stored entry is valid.
+    pub(crate) fn list_all_dispatch_keys(&self) -> String {
+        let table = self.table.load();
+        let names: Vec<&str> = runtime_keys_in_table_order()[1..]
+            .iter()
+            .filter(|&&k| table.entries[dispatch_table_index_for_key(k)].is_valid())
+            .map(|k| k.name())
+            .collect();
+        format!("[{}]", names.join(", "))
+    }
+
+    /// `checkInvariants()`: the stored table equals a recomputation.
+    pub(crate) fn check_invariants_with(&self, st: &OpState, fallbacks: &Fallbacks) -> crate::Result<()> {
+        let table = self.table.load();
+        let mut ok = true;
+        if let Some(a) = &st.schema {
+            ok &= a.schema.operator_name() == &self.name;
+            ok &= dispatch_arg_bitset(&a.schema).ok() == Some(table.dispatch_arg_indices_reverse);
+        }
+        ok &= !st.kernels.contains_key(&DispatchKey::Undefined);
+        ok &= st.kernels.values().all(|l| !l.is_empty());
+        for &k in runtime_keys_in_table_order() {
+            let (kern, _) = compute_entry(st, fallbacks, k);
+            ok &= kern.kernel.same_as(&table.entries[dispatch_table_index_for_key(k)]);
+        }
+        if ok {
+            Ok(())
+        } else {
+            drop(table);
+            Err(crate::DispatchError::Internal(format!(
+                "Canonical state\n~~~~~~~~~~~\n{}\n\nComputed table:\n~~~~~~~~~~~\n{}",
+                self.dump_state_of(st),
+                self.dump_computed_table_with(st, fallbacks)
+            )))
+        }
+    }
+}

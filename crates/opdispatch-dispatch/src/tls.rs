@@ -1,0 +1,190 @@
+//! Thread-local dispatch state: the local include/exclude key sets and the hermetic-PyObject flag.
+//!
+//! The key sets are stored XOR the defaults (PyTorch's "Note [TLS Initialization]"), so a
+//! zero-initialised thread already includes BackendSelect/ADInplaceOrView and excludes the
+//! autocast keys. Every guard restores exactly what it changed when dropped, also during a panic.
+
+use std::cell::Cell;
+
+use opdispatch_keys::{DispatchKey, DispatchKeySet, DEFAULT_EXCLUDED_SET, DEFAULT_INCLUDED_SET};
+
+thread_local! {
+    static RAW_INCLUDED: Cell<u64> = const { Cell::new(0) };
+    static RAW_EXCLUDED: Cell<u64> = const { Cell::new(0) };
+    static HERMETIC: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The decoded thread-local include and exclude sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalDispatchKeySet {
+    pub included: DispatchKeySet,
+    pub excluded: DispatchKeySet,
+}
+
+/// The effective local include/exclude sets of this thread.
+#[inline]
+pub fn tls_local_dispatch_key_set() -> LocalDispatchKeySet {
+    LocalDispatchKeySet {
+        included: DispatchKeySet::from_raw_repr(RAW_INCLUDED.with(Cell::get)) ^ DEFAULT_INCLUDED_SET,
+        excluded: DispatchKeySet::from_raw_repr(RAW_EXCLUDED.with(Cell::get)) ^ DEFAULT_EXCLUDED_SET,
+    }
+}
+
+fn set_included(ks: DispatchKeySet) {
+    RAW_INCLUDED.with(|c| c.set((ks ^ DEFAULT_INCLUDED_SET).raw_repr()));
+}
+
+fn set_excluded(ks: DispatchKeySet) {
+    RAW_EXCLUDED.with(|c| c.set((ks ^ DEFAULT_EXCLUDED_SET).raw_repr()));
+}
+
+/// Overwrites both local sets (PyTorch's `_force_tls_local_dispatch_key_set`).
+pub fn force_tls_local_dispatch_key_set(lks: LocalDispatchKeySet) {
+    set_included(lks.included);
+    set_excluded(lks.excluded);
+}
+
+/// Whether `k` is in the local exclude set.
+pub fn tls_is_dispatch_key_excluded(k: DispatchKey) -> bool {
+    tls_local_dispatch_key_set().excluded.has(k)
+}
+
+/// Whether `k` is in the local include set.
+pub fn tls_is_dispatch_key_included(k: DispatchKey) -> bool {
+    tls_local_dispatch_key_set().included.has(k)
+}
+
+/// Adds `k` to, or removes it from, the local exclude set.
+pub fn tls_set_dispatch_key_excluded(k: DispatchKey, desired: bool) {
+    let cur = tls_local_dispatch_key_set().excluded;
+    set_excluded(if desired { cur.add(k) } else { cur.remove(k) });
+}
+
+/// Adds `k` to, or removes it from, the local include set.
+pub fn tls_set_dispatch_key_included(k: DispatchKey, desired: bool) {
+    let cur = tls_local_dispatch_key_set().included;
+    set_included(if desired { cur.add(k) } else { cur.remove(k) });
+}
+
+/// Includes `ks` for the guard's lifetime. Only keys not already included are added and later
+/// removed (`delta = ks - included`), so nested guards compose.
+#[must_use = "the keys are included only while the guard lives"]
+pub struct IncludeDispatchKeyGuard {
+    delta: DispatchKeySet,
+}
+
+impl IncludeDispatchKeyGuard {
+    pub fn new(ks: DispatchKeySet) -> Self {
+        let cur = tls_local_dispatch_key_set().included;
+        let delta = ks - cur;
+        if !delta.is_empty() {
+            set_included(cur | delta);
+        }
+        Self { delta }
+    }
+}
+
+impl Drop for IncludeDispatchKeyGuard {
+    fn drop(&mut self) {
+        if !self.delta.is_empty() {
+            set_included(tls_local_dispatch_key_set().included - self.delta);
+        }
+    }
+}
+
+/// Excludes `ks` for the guard's lifetime (same delta rule as [`IncludeDispatchKeyGuard`]).
+#[must_use = "the keys are excluded only while the guard lives"]
+pub struct ExcludeDispatchKeyGuard {
+    delta: DispatchKeySet,
+}
+
+impl ExcludeDispatchKeyGuard {
+    pub fn new(ks: DispatchKeySet) -> Self {
+        let cur = tls_local_dispatch_key_set().excluded;
+        let delta = ks - cur;
+        if !delta.is_empty() {
+            set_excluded(cur | delta);
+        }
+        Self { delta }
+    }
+}
+
+impl Drop for ExcludeDispatchKeyGuard {
+    fn drop(&mut self) {
+        if !self.delta.is_empty() {
+            set_excluded(tls_local_dispatch_key_set().excluded - self.delta);
+        }
+    }
+}
+
+/// Replaces both local sets for the guard's lifetime and restores the previous ones on drop.
+/// With [`ForceDispatchKeyGuard::preserve`] it only snapshots and restores.
+#[must_use = "the sets are restored when the guard drops"]
+pub struct ForceDispatchKeyGuard {
+    saved: LocalDispatchKeySet,
+}
+
+impl ForceDispatchKeyGuard {
+    pub fn new(included: DispatchKeySet, excluded: DispatchKeySet) -> Self {
+        let saved = tls_local_dispatch_key_set();
+        force_tls_local_dispatch_key_set(LocalDispatchKeySet { included, excluded });
+        Self { saved }
+    }
+    /// Snapshot now, restore on drop.
+    pub fn preserve() -> Self {
+        Self { saved: tls_local_dispatch_key_set() }
+    }
+}
+
+impl Drop for ForceDispatchKeyGuard {
+    fn drop(&mut self) {
+        force_tls_local_dispatch_key_set(self.saved);
+    }
+}
+
+/// PyTorch's `HermeticPyObjectTLS`: while set, tensors crossing into Python get fresh objects
+/// and their PyObject slots are neither read nor written.
+pub struct HermeticPyObjectTLS;
+
+impl HermeticPyObjectTLS {
+    /// The flag on this thread.
+    #[inline]
+    pub fn get_state() -> bool {
+        HERMETIC.with(Cell::get)
+    }
+    /// Sets the flag on this thread.
+    pub fn set_state(state: bool) {
+        HERMETIC.with(|c| c.set(state));
+    }
+}
+
+/// Sets the hermetic flag for its lifetime and restores the previous value on drop
+/// (PyTorch's `EnableHermeticPyObject`); nests, and restores during unwinding too.
+#[must_use = "hermetic mode lasts only while the guard lives"]
+pub struct EnableHermeticPyObject {
+    old: bool,
+}
+
+impl EnableHermeticPyObject {
+    pub fn new() -> Self {
+        Self::with_state(true)
+    }
+    /// Sets the flag to `state` (true or false) for the guard's lifetime.
+    pub fn with_state(state: bool) -> Self {
+        let old = HermeticPyObjectTLS::get_state();
+        HermeticPyObjectTLS::set_state(state);
+        Self { old }
+    }
+}
+
+impl Default for EnableHermeticPyObject {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for EnableHermeticPyObject {
+    fn drop(&mut self) {
+        HermeticPyObjectTLS::set_state(self.old);
+    }
+}
