@@ -1,1 +1,25 @@
-//! opdispatch-tensor (under construction)
+//! Tensor runtime of opdispatch: dtypes and promotion ([`dtype`]), devices
+//! ([`device`]), intrusive-refcounted [`Storage`] and [`Tensor`] handles whose
+//! impls carry a PyObject slot ([`pyobject`]), and CPU/Meta kernels ([`ops`]).
+//!
+//! Pure Rust: the Python crate couples these handles to Python objects through
+//! [`install_pyobject_hooks`], and registers the kernels with the dispatcher.
+
+pub mod device;
+pub mod dtype;
+pub mod element;
+pub mod error;
+pub mod ops;
+pub mod pyobject;
+pub mod storage;
+pub mod tensor;
+
+pub use device::Device;
+pub use dtype::{promote_types, OperandKind, ResultTypeState, Scalar, ScalarType, DEFAULT_DTYPE};
+pub use element::Element;
+pub use error::{Result, TensorError};
+pub use pyobject::{
+    disarm_pyobject_hooks, install_pyobject_hooks, pyobject_hooks_installed, AttachError, PyObjectHooks, PyObjectSlot,
+};
+pub use storage::{Storage, StorageImpl};
+pub use tensor::{compute_key_set, contiguous_strides, Tensor, TensorData, TensorImpl};

@@ -1,0 +1,559 @@
+//! Pointwise ops: binary arithmetic with broadcasting and type promotion,
+//! comparisons, unary math, and `where`.
+
+use super::{broadcast_shapes, broadcast_strides, common_device, result_type};
+use crate::dtype::can_cast;
+use crate::element::{cast_slice, cast_slice_mut, C64};
+use crate::error::{Result, TensorError};
+use crate::tensor::{tensor_from_domain, Domain};
+use crate::{Scalar, ScalarType, Storage, Tensor, DEFAULT_DTYPE};
+
+/// Binary pointwise operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Maximum,
+    Minimum,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl BinaryOp {
+    fn is_comparison(self) -> bool {
+        matches!(self, BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge)
+    }
+    fn kernel_name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add_cpu",
+            BinaryOp::Sub => "sub_cpu",
+            BinaryOp::Mul => "mul_cpu",
+            BinaryOp::Div => "div_cpu",
+            BinaryOp::Pow => "pow_cpu",
+            BinaryOp::Maximum => "maximum_cpu",
+            BinaryOp::Minimum => "minimum_cpu",
+            BinaryOp::Eq => "eq_cpu",
+            BinaryOp::Ne => "ne_cpu",
+            BinaryOp::Lt => "lt_cpu",
+            BinaryOp::Le => "le_cpu",
+            BinaryOp::Gt => "gt_cpu",
+            BinaryOp::Ge => "ge_cpu",
+        }
+    }
+}
+
+/// Output dtype and computation dtype of `op` over `a`, `b`.
+fn binary_dtypes(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<(ScalarType, ScalarType)> {
+    if op == BinaryOp::Sub && (a.dtype() == ScalarType::Bool || b.dtype() == ScalarType::Bool) {
+        return Err(TensorError::dtype(if a.dtype() == b.dtype() {
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
+        } else {
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        }));
+    }
+    let common = result_type(&[a, b])?;
+    if let Some(al) = alpha {
+        if common.is_integral(true) && al.is_floating_point() {
+            return Err(TensorError::dtype(
+                "For integral input tensors, argument alpha must not be a floating point number.",
+            ));
+        }
+        if common == ScalarType::Bool && !matches!(al, Scalar::Bool(_)) && al.to_i64() != 1 {
+            return Err(TensorError::dtype("Boolean alpha only supported for Boolean results."));
+        }
+        if !common.is_complex() && al.is_complex() {
+            return Err(TensorError::dtype(
+                "For non-complex input tensors, argument alpha must not be a complex number.",
+            ));
+        }
+    }
+    if common.is_complex() && matches!(op, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Maximum | BinaryOp::Minimum) {
+        return Err(TensorError::unsupported(op.kernel_name(), common));
+    }
+    Ok(match op {
+        _ if op.is_comparison() => (ScalarType::Bool, common),
+        // True division: integers divide as the default float dtype.
+        BinaryOp::Div if common.is_integral(true) => (DEFAULT_DTYPE, DEFAULT_DTYPE),
+        _ => (common, common),
+    })
+}
+
+fn int_pow(mut base: i64, mut exp: i64) -> i64 {
+    let mut acc: i64 = 1;
+    while exp > 0 {
+        if exp & 1 == 1 {
+            acc = acc.wrapping_mul(base);
+        }
+        base = base.wrapping_mul(base);
+        exp >>= 1;
+    }
+    acc
+}
+
+fn apply_f64(op: BinaryOp, alpha: f64) -> impl Fn(f64, f64) -> f64 {
+    move |a, b| match op {
+        BinaryOp::Add => a + alpha * b,
+        BinaryOp::Sub => a - alpha * b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Pow => a.powf(b),
+        BinaryOp::Maximum => if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
+        BinaryOp::Minimum => if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
+        _ => unreachable!("comparison in arithmetic kernel"),
+    }
+}
+
+fn apply_i64(op: BinaryOp, alpha: i64) -> impl Fn(i64, i64) -> i64 {
+    move |a, b| match op {
+        BinaryOp::Add => a.wrapping_add(alpha.wrapping_mul(b)),
+        BinaryOp::Sub => a.wrapping_sub(alpha.wrapping_mul(b)),
+        BinaryOp::Mul => a.wrapping_mul(b),
+        BinaryOp::Pow => int_pow(a, b),
+        BinaryOp::Maximum => a.max(b),
+        BinaryOp::Minimum => a.min(b),
+        _ => unreachable!("integer kernel for {op:?}"),
+    }
+}
+
+fn apply_c64(op: BinaryOp, alpha: C64) -> impl Fn(C64, C64) -> C64 {
+    move |a, b| match op {
+        BinaryOp::Add => a + alpha * b,
+        BinaryOp::Sub => a - alpha * b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Pow => {
+            if b == C64::new(0.0, 0.0) {
+                C64::new(1.0, 0.0)
+            } else {
+                a.powc(b)
+            }
+        }
+        _ => unreachable!("complex kernel for {op:?}"),
+    }
+}
+
+fn compare<D: PartialOrd>(op: BinaryOp) -> impl Fn(D, D) -> bool {
+    move |a, b| match op {
+        BinaryOp::Eq => a == b,
+        BinaryOp::Ne => a != b,
+        BinaryOp::Lt => a < b,
+        BinaryOp::Le => a <= b,
+        BinaryOp::Gt => a > b,
+        BinaryOp::Ge => a >= b,
+        _ => unreachable!(),
+    }
+}
+
+fn load_pair<D: Domain>(a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<(Vec<D>, Vec<D>)> {
+    Ok((
+        a.load_strided::<D>(shape, &broadcast_strides(a, shape))?,
+        b.load_strided::<D>(shape, &broadcast_strides(b, shape))?,
+    ))
+}
+
+fn zip_map<D: Copy, O>(x: &[D], y: &[D], f: impl Fn(D, D) -> O) -> Vec<O> {
+    x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
+}
+
+/// Allocate a contiguous f32 output of `n` elements, fill it with `f`, wrap it.
+fn new_f32(sizes: &[usize], n: usize, f: impl FnOnce(&mut [f32])) -> Tensor {
+    let mut words = vec![0u64; (n * 4).div_ceil(8)];
+    {
+        // SAFETY: reinterpreting initialized u64s as bytes is always valid.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), n * 4) };
+        f(cast_slice_mut::<f32>(bytes).expect("u64-backed buffers are 4-aligned"));
+    }
+    let st = Storage::from_words(words, n * 4);
+    Tensor::from_parts(st, sizes.to_vec(), crate::contiguous_strides(sizes), 0, ScalarType::Float32)
+        .expect("fresh contiguous tensor fits its storage")
+}
+
+/// Contiguous f32 fast path for arithmetic (`None` when it does not apply).
+fn fast_f32(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: f64, shape: &[usize]) -> Option<Result<Tensor>> {
+    let applicable = a.dtype() == ScalarType::Float32
+        && a.is_contiguous()
+        && a.sizes() == shape
+        && !a.is_meta()
+        && matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div);
+    if !applicable {
+        return None;
+    }
+    let n = a.numel();
+    let al = alpha as f32;
+    // Scalar right operand (a wrapped number or any one-element tensor).
+    let scalar_b = b.numel() == 1 && (b.dtype() == ScalarType::Float32 || b.is_wrapped_number());
+    let full_b = b.dtype() == ScalarType::Float32 && b.is_contiguous() && b.sizes() == shape && !b.is_meta();
+    if scalar_b {
+        let s = match b.load::<f64>() {
+            Ok(v) => v[0] as f32,
+            Err(e) => return Some(Err(e)),
+        };
+        let sa = a.storage_ref();
+        let r = match sa.read() {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let x = &cast_slice::<f32>(&r).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
+        return Some(Ok(new_f32(shape, n, |o| match op {
+            BinaryOp::Add => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x + al * s),
+            BinaryOp::Sub => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x - al * s),
+            BinaryOp::Mul => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x * s),
+            _ => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x / s),
+        })));
+    }
+    if !full_b {
+        return None;
+    }
+    let (sa, sb) = (a.storage_ref(), b.storage_ref());
+    let ra = match sa.read() {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e)),
+    };
+    // Never take the same lock twice.
+    let rb_guard;
+    let rb: &[u8] = if sa.ptr_eq(sb) {
+        &ra
+    } else {
+        rb_guard = match sb.read() {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        &rb_guard
+    };
+    let x = &cast_slice::<f32>(&ra).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
+    let y = &cast_slice::<f32>(rb).expect("aligned")[b.storage_offset()..b.storage_offset() + n];
+    Some(Ok(new_f32(shape, n, |o| {
+        let it = o.iter_mut().zip(x.iter().zip(y));
+        match op {
+            BinaryOp::Add if al == 1.0 => it.for_each(|(o, (&x, &y))| *o = x + y),
+            BinaryOp::Add => it.for_each(|(o, (&x, &y))| *o = x + al * y),
+            BinaryOp::Sub => it.for_each(|(o, (&x, &y))| *o = x - al * y),
+            BinaryOp::Mul => it.for_each(|(o, (&x, &y))| *o = x * y),
+            _ => it.for_each(|(o, (&x, &y))| *o = x / y),
+        }
+    })))
+}
+
+/// The generic binary kernel behind every binary op.
+pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<Tensor> {
+    let device = common_device(&[a, b])?;
+    let (out_dtype, compute) = binary_dtypes(op, a, b, alpha)?;
+    let shape = broadcast_shapes(a.sizes(), b.sizes())?;
+    if device.is_meta() {
+        return Tensor::empty(&shape, out_dtype, device);
+    }
+    let alpha = alpha.unwrap_or(Scalar::Int(1));
+    if compute == ScalarType::Float32 && out_dtype == ScalarType::Float32 {
+        if let Some(r) = fast_f32(op, a, b, alpha.to_f64(), &shape) {
+            return r;
+        }
+    }
+    if op == BinaryOp::Pow && compute.is_integral(true) {
+        // Negative integer exponents have no integer result.
+        if b.load::<i64>()?.iter().any(|&e| e < 0) {
+            return Err(TensorError::Value("Integers to negative integer powers are not allowed.".into()));
+        }
+    }
+    if op.is_comparison() {
+        let out: Vec<bool> = if compute.is_complex() {
+            let (x, y) = load_pair::<C64>(a, b, &shape)?;
+            zip_map(&x, &y, |p, q| match op {
+                BinaryOp::Eq => p == q,
+                _ => p != q,
+            })
+        } else if compute.is_integral(true) {
+            let (x, y) = load_pair::<i64>(a, b, &shape)?;
+            zip_map(&x, &y, compare(op))
+        } else {
+            let (x, y) = load_pair::<f64>(a, b, &shape)?;
+            zip_map(&x, &y, compare(op))
+        };
+        return Ok(tensor_from_domain(&out, &shape, ScalarType::Bool));
+    }
+    Ok(if compute.is_complex() {
+        let (x, y) = load_pair::<C64>(a, b, &shape)?;
+        tensor_from_domain(&zip_map(&x, &y, apply_c64(op, alpha.to_c64())), &shape, out_dtype)
+    } else if compute.is_integral(true) {
+        let (x, y) = load_pair::<i64>(a, b, &shape)?;
+        tensor_from_domain(&zip_map(&x, &y, apply_i64(op, alpha.to_i64())), &shape, out_dtype)
+    } else {
+        let (x, y) = load_pair::<f64>(a, b, &shape)?;
+        tensor_from_domain(&zip_map(&x, &y, apply_f64(op, alpha.to_f64())), &shape, out_dtype)
+    })
+}
+
+/// `torch.add(a, b, alpha=alpha)`: `a + alpha * b`.
+pub fn add(a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<Tensor> {
+    binary(BinaryOp::Add, a, b, alpha)
+}
+/// `torch.sub(a, b, alpha=alpha)`: `a - alpha * b`.
+pub fn sub(a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<Tensor> {
+    binary(BinaryOp::Sub, a, b, alpha)
+}
+pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Mul, a, b, None)
+}
+/// True division (integers give the default float dtype).
+pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Div, a, b, None)
+}
+pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Pow, a, b, None)
+}
+pub fn maximum(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Maximum, a, b, None)
+}
+pub fn minimum(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Minimum, a, b, None)
+}
+pub fn eq(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Eq, a, b, None)
+}
+pub fn ne(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Ne, a, b, None)
+}
+pub fn lt(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Lt, a, b, None)
+}
+pub fn le(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Le, a, b, None)
+}
+pub fn gt(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Gt, a, b, None)
+}
+pub fn ge(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Ge, a, b, None)
+}
+
+/// `op(a, s)` with a Python number on the right (a wrapped number for promotion).
+pub fn binary_scalar(op: BinaryOp, a: &Tensor, s: Scalar, alpha: Option<Scalar>) -> Result<Tensor> {
+    binary(op, a, &Tensor::wrapped_scalar(s), alpha)
+}
+pub fn add_scalar(a: &Tensor, s: Scalar, alpha: Option<Scalar>) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Add, a, s, alpha)
+}
+pub fn sub_scalar(a: &Tensor, s: Scalar, alpha: Option<Scalar>) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Sub, a, s, alpha)
+}
+pub fn mul_scalar(a: &Tensor, s: Scalar) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Mul, a, s, None)
+}
+pub fn div_scalar(a: &Tensor, s: Scalar) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Div, a, s, None)
+}
+pub fn pow_scalar(a: &Tensor, s: Scalar) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Pow, a, s, None)
+}
+
+/// In-place `a.op_(b)`: the result must keep `a`'s shape and be castable to its dtype.
+pub fn binary_(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<()> {
+    let r = binary(op, a, b, alpha)?;
+    if r.sizes() != a.sizes() {
+        return Err(TensorError::other(format!(
+            "output with shape {:?} doesn't match the broadcast shape {:?}",
+            a.sizes(),
+            r.sizes()
+        )));
+    }
+    if !can_cast(r.dtype(), a.dtype()) {
+        return Err(TensorError::dtype(format!(
+            "result type {} can't be cast to the desired output type {}",
+            r.dtype().cpp_name(),
+            a.dtype().cpp_name()
+        )));
+    }
+    super::copy_(a, &r)
+}
+pub fn add_(a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<()> {
+    binary_(BinaryOp::Add, a, b, alpha)
+}
+pub fn sub_(a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<()> {
+    binary_(BinaryOp::Sub, a, b, alpha)
+}
+pub fn mul_(a: &Tensor, b: &Tensor) -> Result<()> {
+    binary_(BinaryOp::Mul, a, b, None)
+}
+pub fn div_(a: &Tensor, b: &Tensor) -> Result<()> {
+    binary_(BinaryOp::Div, a, b, None)
+}
+
+/// Unary pointwise operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Abs,
+    Exp,
+    Log,
+    Sin,
+    Cos,
+    Sqrt,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl UnaryOp {
+    /// Ops whose integer inputs produce the default float dtype.
+    fn is_float_valued(self) -> bool {
+        !matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Relu)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Relu => "relu",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Tanh => "tanh",
+        }
+    }
+    fn f64_fn(self) -> fn(f64) -> f64 {
+        match self {
+            UnaryOp::Neg => |x| -x,
+            UnaryOp::Abs => f64::abs,
+            UnaryOp::Exp => f64::exp,
+            UnaryOp::Log => f64::ln,
+            UnaryOp::Sin => f64::sin,
+            UnaryOp::Cos => f64::cos,
+            UnaryOp::Sqrt => f64::sqrt,
+            UnaryOp::Relu => |x| if x > 0.0 || x.is_nan() { x } else { 0.0 },
+            UnaryOp::Sigmoid => |x| 1.0 / (1.0 + (-x).exp()),
+            UnaryOp::Tanh => f64::tanh,
+        }
+    }
+}
+
+/// The generic unary kernel.
+pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
+    let dt = x.dtype();
+    if dt == ScalarType::Bool && matches!(op, UnaryOp::Neg) {
+        return Err(TensorError::dtype(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.",
+        ));
+    }
+    if dt == ScalarType::Bool && matches!(op, UnaryOp::Relu) {
+        return Err(TensorError::unsupported("clamp_min_scalar_cpu", dt));
+    }
+    if dt.is_complex() && matches!(op, UnaryOp::Relu) {
+        return Err(TensorError::unsupported("clamp_min_scalar_cpu", dt));
+    }
+    let out_dtype = if op.is_float_valued() && dt.is_integral(true) {
+        DEFAULT_DTYPE
+    } else if op == UnaryOp::Abs && dt.is_complex() {
+        dt.to_real()
+    } else {
+        dt
+    };
+    if x.is_meta() {
+        return Tensor::empty(x.sizes(), out_dtype, x.device());
+    }
+    let shape = x.sizes();
+    if dt == ScalarType::Float32 && x.is_contiguous() {
+        let n = x.numel();
+        let st = x.storage_ref();
+        let r = st.read()?;
+        let v = &cast_slice::<f32>(&r).expect("aligned")[x.storage_offset()..x.storage_offset() + n];
+        return Ok(new_f32(shape, n, |o| {
+            let it = o.iter_mut().zip(v);
+            match op {
+                UnaryOp::Neg => it.for_each(|(o, &v)| *o = -v),
+                UnaryOp::Abs => it.for_each(|(o, &v)| *o = v.abs()),
+                UnaryOp::Relu => it.for_each(|(o, &v)| *o = if v > 0.0 || v.is_nan() { v } else { 0.0 }),
+                UnaryOp::Sqrt => it.for_each(|(o, &v)| *o = v.sqrt()),
+                // Transcendentals go through f64 so every path agrees bit for bit.
+                _ => {
+                    let f = op.f64_fn();
+                    it.for_each(|(o, &v)| *o = f(v as f64) as f32)
+                }
+            }
+        }));
+    }
+    Ok(if dt.is_complex() {
+        let v = x.load::<C64>()?;
+        if op == UnaryOp::Abs {
+            let out: Vec<f64> = v.iter().map(|c| c.norm()).collect();
+            tensor_from_domain(&out, shape, out_dtype)
+        } else {
+            let f = |c: C64| match op {
+                UnaryOp::Neg => -c,
+                UnaryOp::Exp => c.exp(),
+                UnaryOp::Log => c.ln(),
+                UnaryOp::Sin => c.sin(),
+                UnaryOp::Cos => c.cos(),
+                UnaryOp::Sqrt => c.sqrt(),
+                UnaryOp::Sigmoid => C64::new(1.0, 0.0) / (C64::new(1.0, 0.0) + (-c).exp()),
+                UnaryOp::Tanh => c.tanh(),
+                UnaryOp::Abs | UnaryOp::Relu => unreachable!(),
+            };
+            tensor_from_domain(&v.into_iter().map(f).collect::<Vec<_>>(), shape, out_dtype)
+        }
+    } else if !op.is_float_valued() && dt.is_integral(true) {
+        let v = x.load::<i64>()?;
+        let f = |i: i64| match op {
+            UnaryOp::Neg => i.wrapping_neg(),
+            UnaryOp::Abs => i.wrapping_abs(),
+            _ => i.max(0),
+        };
+        tensor_from_domain(&v.into_iter().map(f).collect::<Vec<_>>(), shape, out_dtype)
+    } else {
+        let f = op.f64_fn();
+        let v = x.load::<f64>()?;
+        tensor_from_domain(&v.into_iter().map(f).collect::<Vec<_>>(), shape, out_dtype)
+    })
+}
+
+macro_rules! unary_fns {
+    ($($name:ident => $op:ident),* $(,)?) => {$(
+        #[doc = concat!("`torch.", stringify!($name), "(x)`.")]
+        pub fn $name(x: &Tensor) -> Result<Tensor> {
+            unary(UnaryOp::$op, x)
+        }
+    )*};
+}
+unary_fns!(neg => Neg, abs => Abs, exp => Exp, log => Log, sin => Sin, cos => Cos, sqrt => Sqrt,
+    relu => Relu, sigmoid => Sigmoid, tanh => Tanh);
+
+/// `torch.where(cond, a, b)`.
+pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if cond.dtype() != ScalarType::Bool {
+        return Err(TensorError::dtype(format!(
+            "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
+            cond.dtype().cpp_name()
+        )));
+    }
+    let device = common_device(&[cond, a, b])?;
+    let dtype = result_type(&[a, b])?;
+    let shape = broadcast_shapes(&broadcast_shapes(cond.sizes(), a.sizes())?, b.sizes())?;
+    if device.is_meta() {
+        return Tensor::empty(&shape, dtype, device);
+    }
+    let c = cond.load_strided::<bool>(&shape, &broadcast_strides(cond, &shape))?;
+    fn pick<D: Domain>(c: &[bool], a: &Tensor, b: &Tensor, shape: &[usize], dtype: ScalarType) -> Result<Tensor> {
+        let (x, y) = load_pair::<D>(a, b, shape)?;
+        let out: Vec<D> = c.iter().zip(x.iter().zip(&y)).map(|(&c, (&x, &y))| if c { x } else { y }).collect();
+        Ok(tensor_from_domain(&out, shape, dtype))
+    }
+    if dtype.is_complex() {
+        pick::<C64>(&c, a, b, &shape, dtype)
+    } else if dtype.is_integral(true) {
+        pick::<i64>(&c, a, b, &shape, dtype)
+    } else {
+        pick::<f64>(&c, a, b, &shape, dtype)
+    }
+}
+
+/// `torch.where(cond, a, scalar)` / `(cond, scalar, b)` style helper.
+pub fn where_scalar(cond: &Tensor, a: &Tensor, other: Scalar) -> Result<Tensor> {
+    where_(cond, a, &Tensor::wrapped_scalar(other))
+}

@@ -1,0 +1,106 @@
+//! Tensor operations as plain Rust functions: each validates its arguments,
+//! computes output metadata (which is all a Meta tensor gets), then runs a CPU
+//! kernel. Contiguous same-dtype `f32`/`f64` inputs take tight-loop fast paths;
+//! everything else goes through a strided, dtype-generic path that converts
+//! elements into a computation domain (`bool`, `i64`, `f64`, `Complex<f64>`).
+
+mod elementwise;
+mod linalg;
+mod reduce;
+mod shape;
+
+pub use elementwise::*;
+pub use linalg::*;
+pub use reduce::*;
+pub use shape::*;
+
+use crate::error::{Result, TensorError};
+use crate::{Device, OperandKind, ResultTypeState, Scalar, ScalarType, Tensor};
+
+/// Normalize a possibly negative dimension for a tensor of rank `ndim`
+/// (ATen's `maybe_wrap_dim`; rank 0 accepts -1 and 0).
+pub fn wrap_dim(dim: i64, ndim: usize) -> Result<usize> {
+    let n = ndim.max(1) as i64;
+    if dim < -n || dim >= n {
+        return Err(TensorError::DimOutOfRange { min: -n, max: n - 1, got: dim });
+    }
+    Ok(if dim < 0 { (dim + n) as usize } else { dim as usize })
+}
+
+/// Broadcast two shapes (numpy rules), with PyTorch's error message.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        // Align from the right.
+        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return Err(TensorError::BroadcastMismatch { a: da, b: db, dim: i });
+        };
+    }
+    Ok(out)
+}
+
+/// Strides that read `t` as if expanded to `shape` (stride 0 on broadcast dims).
+/// `shape` must be a valid broadcast target of `t.sizes()`.
+pub(crate) fn broadcast_strides(t: &Tensor, shape: &[usize]) -> Vec<usize> {
+    let off = shape.len() - t.dim();
+    (0..shape.len())
+        .map(|i| if i < off || t.sizes()[i - off] == 1 && shape[i] != 1 { 0 } else { t.strides()[i - off] })
+        .collect()
+}
+
+/// How a tensor takes part in `result_type`.
+pub(crate) fn operand_kind(t: &Tensor) -> OperandKind {
+    if t.is_wrapped_number() {
+        OperandKind::WrappedNumber
+    } else if t.dim() == 0 {
+        OperandKind::ZeroDim
+    } else {
+        OperandKind::Dimensioned
+    }
+}
+
+/// `torch.result_type` over tensors (wrapped numbers count as scalars).
+pub fn result_type(tensors: &[&Tensor]) -> Result<ScalarType> {
+    let mut st = ResultTypeState::new();
+    for t in tensors {
+        st.update(t.dtype(), operand_kind(t))?;
+    }
+    Ok(st.result()?.unwrap_or(crate::DEFAULT_DTYPE))
+}
+
+/// `torch.result_type(tensor, scalar)`.
+pub fn result_type_scalar(t: &Tensor, s: Scalar) -> Result<ScalarType> {
+    let mut st = ResultTypeState::new();
+    st.update(t.dtype(), operand_kind(t))?;
+    st.update_scalar(s)?;
+    Ok(st.result()?.expect("two operands"))
+}
+
+/// The device an op over `tensors` runs on. CPU zero-dim tensors (and wrapped
+/// numbers) may mix with any device, as in PyTorch.
+pub(crate) fn common_device(tensors: &[&Tensor]) -> Result<Device> {
+    let mut dev: Option<Device> = None;
+    for t in tensors {
+        let d = t.device();
+        if d == Device::Cpu && t.dim() == 0 {
+            continue;
+        }
+        match dev {
+            None => dev = Some(d),
+            Some(prev) if prev != d => {
+                return Err(TensorError::Device(format!(
+                    "Expected all tensors to be on the same device, but found at least two devices, {prev} and {d}!"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(dev.unwrap_or(Device::Cpu))
+}

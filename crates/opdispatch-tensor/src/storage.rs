@@ -1,0 +1,212 @@
+//! Untyped storage: the byte buffer tensors view, with its PyObject slot.
+//!
+//! Buffers are `Vec<u64>` so every dtype's elements are naturally aligned.
+//! Meta storage records a byte size but allocates nothing. Access goes through
+//! an `RwLock`: kernels take one lock at a time (they copy inputs out or build
+//! outputs in fresh buffers), so aliasing inputs and outputs cannot deadlock.
+
+use crate::error::{Result, TensorError};
+use crate::pyobject::{intrusive_handle_api, IntrusivePtr, IntrusiveTarget, RcHeader};
+use crate::Device;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+#[derive(Debug)]
+struct Buffer {
+    words: Vec<u64>,
+    nbytes: usize,
+}
+
+impl Buffer {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `words` is initialized memory of at least `nbytes` bytes
+        // (checked at construction/resize); `u8` has alignment 1 and no invalid
+        // values, and the borrow of `self` bounds the lifetime.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.nbytes) }
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; the unique borrow of `self` makes the slice unique.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.nbytes) }
+    }
+}
+
+fn words_for(nbytes: usize) -> usize {
+    nbytes.div_ceil(8)
+}
+
+/// The heap object behind a [`Storage`] handle (c10's `StorageImpl`).
+#[derive(Debug)]
+pub struct StorageImpl {
+    header: RcHeader,
+    device: Device,
+    resizable: bool,
+    data: RwLock<Buffer>,
+}
+
+impl IntrusiveTarget for StorageImpl {
+    fn header(&self) -> &RcHeader {
+        &self.header
+    }
+}
+
+/// Strong, intrusive handle to a [`StorageImpl`]. Cloning is a refcount bump
+/// that follows the PyObject protocol in [`crate::pyobject`].
+#[derive(Clone)]
+pub struct Storage(IntrusivePtr<StorageImpl>);
+
+intrusive_handle_api!(Storage, StorageImpl);
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("device", &self.device())
+            .field("nbytes", &self.nbytes())
+            .field("use_count", &self.use_count())
+            .finish()
+    }
+}
+
+/// Read access to a storage's bytes; holds the read lock.
+pub struct StorageRead<'a>(RwLockReadGuard<'a, Buffer>);
+impl std::ops::Deref for StorageRead<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
+/// Write access to a storage's bytes; holds the write lock.
+pub struct StorageWrite<'a>(RwLockWriteGuard<'a, Buffer>);
+impl std::ops::Deref for StorageWrite<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+impl std::ops::DerefMut for StorageWrite<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0.bytes_mut()
+    }
+}
+
+impl Storage {
+    /// Zero-filled storage of `nbytes` on `device` (Meta allocates nothing).
+    pub fn new(nbytes: usize, device: Device, resizable: bool) -> Result<Storage> {
+        device.check_available()?;
+        let words = if device.is_meta() { Vec::new() } else { vec![0u64; words_for(nbytes)] };
+        Ok(Self::from_buffer(Buffer { words, nbytes }, device, resizable))
+    }
+
+    /// CPU storage holding a copy of `bytes`.
+    pub fn from_bytes(bytes: &[u8]) -> Storage {
+        let mut buf = Buffer { words: vec![0u64; words_for(bytes.len())], nbytes: bytes.len() };
+        buf.bytes_mut().copy_from_slice(bytes);
+        Self::from_buffer(buf, Device::Cpu, true)
+    }
+
+    /// CPU storage adopting an 8-byte-aligned buffer (used by kernels that fill outputs directly).
+    pub(crate) fn from_words(words: Vec<u64>, nbytes: usize) -> Storage {
+        assert!(nbytes <= words.len() * 8);
+        Self::from_buffer(Buffer { words, nbytes }, Device::Cpu, true)
+    }
+
+    fn from_buffer(buf: Buffer, device: Device, resizable: bool) -> Storage {
+        Storage(IntrusivePtr::new(StorageImpl {
+            header: RcHeader::new(),
+            device,
+            resizable,
+            data: RwLock::new(buf),
+        }))
+    }
+
+    pub fn device(&self) -> Device {
+        self.0.device
+    }
+
+    pub fn resizable(&self) -> bool {
+        self.0.resizable
+    }
+
+    pub fn nbytes(&self) -> usize {
+        self.lock_read().nbytes
+    }
+
+    fn lock_read(&self) -> RwLockReadGuard<'_, Buffer> {
+        // A panic while holding the lock leaves plain bytes behind; keep going.
+        self.0.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_write(&self) -> RwLockWriteGuard<'_, Buffer> {
+        self.0.data.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Read the bytes. Errors on Meta storage, which has none.
+    pub fn read(&self) -> Result<StorageRead<'_>> {
+        if self.device().is_meta() {
+            return Err(TensorError::NoData(self.device()));
+        }
+        Ok(StorageRead(self.lock_read()))
+    }
+
+    /// Write the bytes. Errors on Meta storage, which has none.
+    pub fn write(&self) -> Result<StorageWrite<'_>> {
+        if self.device().is_meta() {
+            return Err(TensorError::NoData(self.device()));
+        }
+        Ok(StorageWrite(self.lock_write()))
+    }
+
+    /// Address of the first byte (0 for Meta); for `data_ptr()` style identity.
+    pub fn data_ptr(&self) -> usize {
+        if self.device().is_meta() {
+            0
+        } else {
+            self.lock_read().words.as_ptr() as usize
+        }
+    }
+
+    /// Grow or shrink to `nbytes` (new bytes are zero). Like PyTorch, only
+    /// resizable storages may change size.
+    pub fn resize(&self, nbytes: usize) -> Result<()> {
+        if !self.resizable() {
+            return Err(TensorError::other(
+                "Trying to resize storage that is not resizable",
+            ));
+        }
+        let mut g = self.lock_write();
+        if !self.device().is_meta() {
+            let old = g.nbytes;
+            g.words.resize(words_for(nbytes), 0);
+            g.nbytes = nbytes;
+            if nbytes > old {
+                // Bytes past the old end inside the last old word may be stale.
+                g.bytes_mut()[old..].fill(0);
+            }
+        } else {
+            g.nbytes = nbytes;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_and_meta() {
+        let s = Storage::new(10, Device::Cpu, true).unwrap();
+        assert_eq!(s.nbytes(), 10);
+        assert_eq!(&*s.read().unwrap(), &[0u8; 10]);
+        s.write().unwrap()[3] = 7;
+        s.resize(20).unwrap();
+        assert_eq!(s.read().unwrap()[3], 7);
+        assert_eq!(s.read().unwrap()[19], 0);
+        let m = Storage::new(1 << 40, Device::Meta, false).unwrap();
+        assert_eq!(m.nbytes(), 1 << 40);
+        assert!(m.read().is_err());
+        assert!(m.resize(3).is_err());
+        assert!(Storage::new(4, Device::Cuda(0), true).is_err());
+        let b = Storage::from_bytes(&[1, 2, 3]);
+        assert_eq!(&*b.read().unwrap(), &[1, 2, 3]);
+    }
+}
