@@ -1,0 +1,501 @@
+//! A lexer with the token rules of the TorchScript lexer, as far as schema
+//! strings exercise them (numbers, strings, identifiers, keywords, punctuation,
+//! newlines and indentation), including its lazy, one-token-ahead error timing.
+
+use crate::error::SchemaParseError;
+use std::collections::VecDeque;
+
+/// Token kinds.  Single characters stand for themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Char(u8),
+    Eof,
+    Whitespace,
+    WhitespaceEof,
+    Number,
+    Newline,
+    Indent,
+    Dedent,
+    Ident,
+    StringLiteral,
+    /// A multi-character token from [`MULTI`], by index.
+    Multi(u8),
+}
+
+/// Multi-character tokens: (spelling, kind name used in messages).
+const MULTI: &[(&str, &str)] = &[
+    ("def", "def"),
+    ("<=>", "equivalent"),
+    ("if", "if"),
+    ("else", "else"),
+    ("elif", "elif"),
+    ("while", "while"),
+    ("return", "return"),
+    ("is", "is"),
+    ("is not", "is not"),
+    ("!=", "ne"),
+    ("==", "eq"),
+    ("<=", "le"),
+    (">=", "ge"),
+    ("//", "floordiv"),
+    ("True", "True"),
+    ("False", "False"),
+    ("None", "None"),
+    ("and", "and"),
+    ("or", "or"),
+    ("not", "not"),
+    ("<<", "<<"),
+    (">>", ">>"),
+    ("+=", "+="),
+    ("-=", "-="),
+    ("*=", "*="),
+    ("/=", "/="),
+    ("%=", "%="),
+    ("|=", "|="),
+    ("&=", "&="),
+    ("^=", "^="),
+    ("<<=", "<<="),
+    (">>=", ">>="),
+    ("**=", "**="),
+    ("global", "global"),
+    ("**", "pow operator"),
+    ("->", "arrow"),
+    ("# type:", "type comment"),
+    ("raise", "raise"),
+    ("assert", "assert"),
+    ("...", "dots"),
+    ("break", "break"),
+    ("continue", "continue"),
+    ("del", "del"),
+    ("pass", "pass"),
+    ("class", "class"),
+    ("import", "import"),
+    ("with", "with"),
+    ("as", "as"),
+    ("not in", "not in"),
+    ("for", "for"),
+    ("in", "in"),
+    ("Ellipsis", "Ellipsis"),
+    ("NoneType", "NoneType"),
+];
+
+const SINGLE_CHARS: &[u8] = b"+-*/%@()[]:,={}><.?!&^|~";
+
+fn multi(spelling: &str) -> Kind {
+    let idx = MULTI.iter().position(|(s, _)| *s == spelling).unwrap_or(0);
+    Kind::Multi(idx as u8)
+}
+
+pub(crate) fn arrow() -> Kind {
+    multi("->")
+}
+pub(crate) fn dots() -> Kind {
+    multi("...")
+}
+pub(crate) fn none_kw() -> Kind {
+    multi("None")
+}
+pub(crate) fn none_type_kw() -> Kind {
+    multi("NoneType")
+}
+pub(crate) fn true_kw() -> Kind {
+    multi("True")
+}
+pub(crate) fn false_kw() -> Kind {
+    multi("False")
+}
+
+/// The name of a kind as it appears in `expected X but found 'Y' here`.
+pub(crate) fn kind_name(k: Kind) -> String {
+    match k {
+        Kind::Char(c) => (c as char).to_string(),
+        Kind::Eof => "eof".into(),
+        Kind::Whitespace => "whitespace".into(),
+        Kind::WhitespaceEof => "whitespace_eof".into(),
+        Kind::Number => "number".into(),
+        Kind::Newline => "newline".into(),
+        Kind::Indent => "indent".into(),
+        Kind::Dedent => "dedent".into(),
+        Kind::Ident => "ident".into(),
+        Kind::StringLiteral => "string_literal".into(),
+        Kind::Multi(i) => MULTI.get(i as usize).map(|m| m.1).unwrap_or("?").into(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Token {
+    pub kind: Kind,
+    pub start: usize,
+    pub end: usize,
+}
+
+fn is_blank(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | 0x0b | 0x0c | b'\r')
+}
+
+fn valid_ident(i: usize, c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || (i > 0 && c.is_ascii_digit())
+}
+
+/// Length of the longest prefix of `s` that C `strtod` would consume, for a
+/// string that does not start with a sign, a letter or whitespace.
+pub(crate) fn strtod_len(s: &[u8]) -> usize {
+    let at = |i: usize| s.get(i).copied().unwrap_or(0);
+    // hexadecimal
+    if at(0) == b'0' && (at(1) == b'x' || at(1) == b'X') {
+        let mut i = 2;
+        let mut digits = 0;
+        while at(i).is_ascii_hexdigit() {
+            i += 1;
+            digits += 1;
+        }
+        if at(i) == b'.' {
+            i += 1;
+            while at(i).is_ascii_hexdigit() {
+                i += 1;
+                digits += 1;
+            }
+        }
+        if digits > 0 {
+            if at(i) == b'p' || at(i) == b'P' {
+                let mut j = i + 1;
+                if at(j) == b'+' || at(j) == b'-' {
+                    j += 1;
+                }
+                if at(j).is_ascii_digit() {
+                    while at(j).is_ascii_digit() {
+                        j += 1;
+                    }
+                    i = j;
+                }
+            }
+            return i;
+        }
+        return 1; // just the "0"
+    }
+    let mut i = 0;
+    let mut digits = 0;
+    while at(i).is_ascii_digit() {
+        i += 1;
+        digits += 1;
+    }
+    if at(i) == b'.' {
+        i += 1;
+        while at(i).is_ascii_digit() {
+            i += 1;
+            digits += 1;
+        }
+    }
+    if digits == 0 {
+        return 0;
+    }
+    if at(i) == b'e' || at(i) == b'E' {
+        let mut j = i + 1;
+        if at(j) == b'+' || at(j) == b'-' {
+            j += 1;
+        }
+        if at(j).is_ascii_digit() {
+            while at(j).is_ascii_digit() {
+                j += 1;
+            }
+            i = j;
+        }
+    }
+    i
+}
+
+fn number_len(s: &[u8]) -> usize {
+    let first = s.first().copied().unwrap_or(0);
+    if first == b'-' || first == b'+' || first.is_ascii_alphabetic() {
+        return 0;
+    }
+    let mut len = strtod_len(s);
+    if len > 0 && s.get(len) == Some(&b'j') {
+        len += 1;
+    }
+    len
+}
+
+fn is_char_count(c: u8, s: &[u8], start: usize, len: usize) -> bool {
+    start + len <= s.len() && s[start..start + len].iter().all(|&x| x == c)
+}
+
+fn string_len(s: &[u8]) -> Option<usize> {
+    let quote = *s.first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let qlen = if is_char_count(quote, s, 0, 3) { 3 } else { 1 };
+    let mut end = qlen;
+    while end < s.len() && !is_char_count(quote, s, end, qlen) {
+        if s[end] == b'\n' && qlen != 3 {
+            return None;
+        }
+        if s[end] == b'\\' {
+            end += 1;
+        }
+        end += 1;
+    }
+    if end < s.len() {
+        Some(end + qlen)
+    } else {
+        None
+    }
+}
+
+pub(crate) struct Lexer<'a> {
+    pub src: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    nesting: usize,
+    indent_stack: Vec<usize>,
+    next_tokens: VecDeque<Token>,
+}
+
+struct Raw {
+    kind: Kind,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a str) -> Result<Self, SchemaParseError> {
+        let mut lx = Lexer {
+            src,
+            bytes: src.as_bytes(),
+            pos: 0,
+            nesting: 0,
+            indent_stack: Vec::new(),
+            next_tokens: VecDeque::new(),
+        };
+        let first = lx.lex_raw(true)?;
+        lx.indent_stack.push(first.end - first.start);
+        lx.lex()?;
+        Ok(lx)
+    }
+
+    fn at(&self, i: usize) -> u8 {
+        self.bytes.get(i).copied().unwrap_or(0)
+    }
+
+    /// The TorchScript `SharedParserData::match`.
+    fn match_token(&self, mut pos: usize, continuation: bool, whitespace_token: bool) -> Result<Raw, usize> {
+        let mut start = pos;
+        let len = self.bytes.len();
+        let mut ws = whitespace_token;
+        loop {
+            while pos < len && is_blank(self.bytes[pos]) {
+                pos += 1;
+            }
+            if pos < len {
+                let c = self.bytes[pos];
+                if c == b'#' && !self.bytes[pos..].starts_with(b"# type:") {
+                    while pos < len && self.bytes[pos] != b'\n' {
+                        pos += 1;
+                    }
+                    start = pos;
+                    continue;
+                }
+                if c == b'\\' && self.at(pos + 1) == b'\n' && pos + 1 < len && !ws {
+                    pos += 2;
+                    start = pos;
+                    ws = false;
+                    continue;
+                }
+                if c == b'\n' {
+                    pos += 1;
+                    start = pos;
+                    ws = !continuation;
+                    continue;
+                }
+            }
+            break;
+        }
+        if ws {
+            let kind = if pos >= len { Kind::WhitespaceEof } else { Kind::Whitespace };
+            return Ok(Raw { kind, start, end: pos });
+        }
+        if pos >= len {
+            return Ok(Raw { kind: Kind::Eof, start: pos, end: pos });
+        }
+        let start = pos;
+        let rest = &self.bytes[pos..];
+        let n = number_len(rest);
+        if n > 0 {
+            return Ok(Raw { kind: Kind::Number, start, end: start + n });
+        }
+        if let Some(n) = string_len(rest) {
+            return Ok(Raw { kind: Kind::StringLiteral, start, end: start + n });
+        }
+        let mut ident_len = 0;
+        while ident_len < rest.len() && valid_ident(ident_len, rest[ident_len]) {
+            ident_len += 1;
+        }
+        let mut tok_len = 0;
+        let mut tok_kind = None;
+        if SINGLE_CHARS.contains(&rest[0]) {
+            tok_len = 1;
+            tok_kind = Some(Kind::Char(rest[0]));
+        }
+        for (i, (spelling, _)) in MULTI.iter().enumerate() {
+            let sp = spelling.as_bytes();
+            if sp.len() > tok_len && rest.starts_with(sp) {
+                tok_len = sp.len();
+                tok_kind = Some(Kind::Multi(i as u8));
+            }
+        }
+        match tok_kind {
+            Some(k) if tok_len >= ident_len => Ok(Raw { kind: k, start, end: start + tok_len }),
+            _ if ident_len > 0 => Ok(Raw { kind: Kind::Ident, start, end: start + ident_len }),
+            _ => Err(start),
+        }
+    }
+
+    fn lex_raw(&mut self, whitespace_token: bool) -> Result<Raw, SchemaParseError> {
+        match self.match_token(self.pos, self.nesting > 0, whitespace_token) {
+            Ok(r) => {
+                self.pos = r.end;
+                Ok(r)
+            }
+            Err(p) => {
+                // PyTorch names the character at the lexer's position (before
+                // any blanks are skipped) and highlights the byte where matching failed.
+                let c = self.src[self.pos..].chars().next().unwrap_or('\0');
+                let end = (p + 1).min(self.bytes.len());
+                Err(SchemaParseError::lexer(
+                    self.src,
+                    (p, end),
+                    format!("expected a valid token but found '{c}' here"),
+                ))
+            }
+        }
+    }
+
+    fn lex(&mut self) -> Result<(), SchemaParseError> {
+        let r = self.lex_raw(false)?;
+        let mut kind = r.kind;
+        match r.kind {
+            Kind::Char(b'(') | Kind::Char(b'[') | Kind::Char(b'{') => {
+                self.nesting = self.nesting.wrapping_add(1)
+            }
+            Kind::Char(b')') | Kind::Char(b']') | Kind::Char(b'}') => {
+                self.nesting = self.nesting.wrapping_sub(1)
+            }
+            Kind::Whitespace | Kind::WhitespaceEof => {
+                let depth = if r.kind == Kind::WhitespaceEof {
+                    self.indent_stack.first().copied().unwrap_or(0)
+                } else {
+                    r.end - r.start
+                };
+                let back = self.indent_stack.last().copied().unwrap_or(0);
+                if depth > back {
+                    self.indent_stack.push(depth);
+                    kind = Kind::Indent;
+                } else if depth == back {
+                    kind = Kind::Newline;
+                } else {
+                    self.next_tokens.push_back(Token { kind: Kind::Newline, start: r.start, end: r.end });
+                    while self.indent_stack.last().copied() != Some(depth) {
+                        self.indent_stack.pop();
+                        self.next_tokens.push_back(Token { kind: Kind::Dedent, start: r.start, end: r.end });
+                        if self.indent_stack.is_empty() {
+                            return Err(SchemaParseError::lexer(
+                                self.src,
+                                (r.start, r.end),
+                                format!("invalid indent level {depth}"),
+                            ));
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
+        self.next_tokens.push_back(Token { kind, start: r.start, end: r.end });
+        Ok(())
+    }
+
+    pub fn cur(&self) -> &Token {
+        // The queue is never empty between calls (see `next`).
+        &self.next_tokens[0]
+    }
+
+    pub fn next(&mut self) -> Result<Token, SchemaParseError> {
+        let t = self.next_tokens.pop_front().unwrap_or(Token {
+            kind: Kind::Eof,
+            start: self.bytes.len(),
+            end: self.bytes.len(),
+        });
+        if self.next_tokens.is_empty() {
+            self.lex()?;
+        }
+        Ok(t)
+    }
+
+    pub fn next_if(&mut self, k: Kind) -> Result<bool, SchemaParseError> {
+        if self.cur().kind != k {
+            return Ok(false);
+        }
+        self.next()?;
+        Ok(true)
+    }
+
+    pub fn lookahead(&mut self) -> Result<&Token, SchemaParseError> {
+        if self.next_tokens.len() < 2 {
+            self.lex()?;
+        }
+        Ok(&self.next_tokens[1])
+    }
+
+    pub fn text(&self, t: &Token) -> &'a str {
+        &self.src[t.start..t.end]
+    }
+
+    pub fn expected_error(&self, what: &str) -> SchemaParseError {
+        let t = self.cur();
+        SchemaParseError::lexer(
+            self.src,
+            (t.start, t.end),
+            format!("expected {} but found '{}' here", what, kind_name(t.kind)),
+        )
+    }
+
+    pub fn expect(&mut self, k: Kind) -> Result<Token, SchemaParseError> {
+        if self.cur().kind != k {
+            return Err(self.expected_error(&kind_name(k)));
+        }
+        self.next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(s: &str) -> Vec<Kind> {
+        let mut lx = Lexer::new(s).unwrap();
+        let mut v = vec![];
+        loop {
+            let t = lx.next().unwrap();
+            v.push(t.kind);
+            if t.kind == Kind::Eof {
+                break;
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn numbers_and_idents() {
+        assert_eq!(strtod_len(b"1.5e3x"), 5);
+        assert_eq!(strtod_len(b".1bad"), 2);
+        assert_eq!(strtod_len(b"1e"), 1);
+        assert_eq!(strtod_len(b"0x1fz"), 4);
+        assert_eq!(strtod_len(b"0xg"), 1);
+        assert_eq!(kinds("a.1b"), vec![Kind::Ident, Kind::Number, Kind::Ident, Kind::Eof]);
+        assert_eq!(kinds("is not"), vec![multi("is not"), Kind::Eof]);
+        assert_eq!(kinds("define"), vec![Kind::Ident, Kind::Eof]);
+        assert_eq!(kinds("a->b"), vec![Kind::Ident, arrow(), Kind::Ident, Kind::Eof]);
+        assert_eq!(kinds("x\n"), vec![Kind::Ident, Kind::Newline, Kind::Eof]);
+    }
+}
