@@ -565,6 +565,7 @@ impl<'a> Parser<'a> {
             "complex" => Type::Complex,
             "int" => Type::Int,
             "SymInt" => Type::SymInt,
+            "SymBool" => Type::SymBool,
             "bool" => Type::Bool,
             "None" | "NoneType" => Type::NoneType,
             "Capsule" => Type::Capsule,

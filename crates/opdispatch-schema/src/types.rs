@@ -11,6 +11,7 @@ pub enum Type {
     Tensor,
     Int,
     SymInt,
+    SymBool,
     Float,
     Complex,
     Bool,
@@ -189,6 +190,7 @@ impl Type {
             Type::MemoryFormat => 32,
             Type::AnyClassType => 35,
             Type::SymInt => 36,
+            Type::SymBool => 38,
             Type::Union(_) => 39,
         }
     }
@@ -297,6 +299,7 @@ impl fmt::Display for Type {
             Type::Tensor => f.write_str("Tensor"),
             Type::Int => f.write_str("int"),
             Type::SymInt => f.write_str("SymInt"),
+            Type::SymBool => f.write_str("SymBool"),
             Type::Float => f.write_str("float"),
             Type::Complex => f.write_str("complex"),
             Type::Bool => f.write_str("bool"),
