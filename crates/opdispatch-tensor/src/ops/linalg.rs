@@ -1,1 +1,240 @@
-//! Matrix products.
+//! Matrix products: `mm`, `bmm`, `dot`, `matmul` (with batch broadcasting).
+//! `f32`/`f64` use `matrixmultiply` (single-threaded, any strides); other
+//! dtypes use a straightforward loop in their computation domain.
+
+use super::{broadcast_shapes, common_device, expand, reshape, squeeze, unsqueeze};
+use crate::element::{cast_slice, C64};
+use crate::error::{Result, TensorError};
+use crate::tensor::{tensor_from_domain, Domain};
+use crate::{contiguous_strides, ScalarType, Storage, Tensor};
+
+fn same_dtype(a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.dtype() != b.dtype() {
+        return Err(TensorError::dtype(format!(
+            "expected mat1 and mat2 to have the same dtype, but got: {} != {}",
+            a.dtype().cpp_type_name(),
+            b.dtype().cpp_type_name()
+        )));
+    }
+    Ok(())
+}
+
+/// `a @ b` for 3-D `a` [B, M, K] and `b` [B, K, N] (any strides) into a fresh
+/// contiguous [B, M, N].
+fn batched_gemm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (bs, m) = (a.sizes()[0], a.sizes()[1]);
+    let n = b.sizes()[2];
+    let shape = [bs, m, n];
+    let dtype = a.dtype();
+    if a.is_meta() || b.is_meta() {
+        return Tensor::empty(&shape, dtype, common_device(&[a, b])?);
+    }
+    match dtype {
+        ScalarType::Float32 => gemm_f32(a, b, &shape),
+        ScalarType::Float64 => gemm_f64(a, b, &shape),
+        t if t.is_complex() => naive::<C64>(a, b, &shape, dtype),
+        t if t.is_integral(true) => naive::<i64>(a, b, &shape, dtype),
+        _ => naive::<f64>(a, b, &shape, dtype),
+    }
+}
+
+trait Ring: Domain + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> {
+    const ZERO: Self;
+}
+impl Ring for f64 {
+    const ZERO: Self = 0.0;
+}
+impl Ring for i64 {
+    const ZERO: Self = 0;
+}
+impl Ring for C64 {
+    const ZERO: Self = C64::new(0.0, 0.0);
+}
+
+fn naive<D: Ring>(a: &Tensor, b: &Tensor, shape: &[usize; 3], dtype: ScalarType) -> Result<Tensor> {
+    let [bs, m, n] = *shape;
+    let k = a.sizes()[2];
+    let (x, y) = (a.load::<D>()?, b.load::<D>()?);
+    let mut out = vec![D::ZERO; bs * m * n];
+    for bi in 0..bs {
+        for i in 0..m {
+            for kk in 0..k {
+                let av = x[(bi * m + i) * k + kk];
+                for j in 0..n {
+                    let o = &mut out[(bi * m + i) * n + j];
+                    *o = *o + av * y[(bi * k + kk) * n + j];
+                }
+            }
+        }
+    }
+    Ok(tensor_from_domain(&out, shape, dtype))
+}
+
+macro_rules! gemm_impl {
+    ($name:ident, $t:ty, $call:path) => {
+        fn $name(a: &Tensor, b: &Tensor, shape: &[usize; 3]) -> Result<Tensor> {
+            let [bs, m, n] = *shape;
+            let k = a.sizes()[2];
+            let isz = std::mem::size_of::<$t>();
+            let total = bs * m * n;
+            let mut words = vec![0u64; (total * isz).div_ceil(8)];
+            let (sa, sb) = (a.storage_ref(), b.storage_ref());
+            let ra = sa.read()?;
+            let rb_guard;
+            let rb: &[u8] = if sa.ptr_eq(sb) {
+                &ra
+            } else {
+                rb_guard = sb.read()?;
+                &rb_guard
+            };
+            let xa = cast_slice::<$t>(&ra).expect("aligned");
+            let xb = cast_slice::<$t>(rb).expect("aligned");
+            let st = |t: &Tensor, i: usize| t.strides()[i] as isize;
+            if total > 0 && k > 0 {
+                for bi in 0..bs {
+                    let pa = a.storage_offset() + bi * a.strides()[0];
+                    let pb = b.storage_offset() + bi * b.strides()[0];
+                    let pc = bi * m * n;
+                    // SAFETY: `a`/`b` are valid views of their storages (checked
+                    // when they were built), so every element addressed through
+                    // their sizes/strides from these offsets lies inside `xa`/`xb`;
+                    // `words` holds `total` elements of the fresh, unaliased output,
+                    // addressed row-major with strides (n, 1).
+                    unsafe {
+                        $call(
+                            m, k, n, 1.0,
+                            xa.as_ptr().add(pa), st(a, 1), st(a, 2),
+                            xb.as_ptr().add(pb), st(b, 1), st(b, 2),
+                            0.0,
+                            words.as_mut_ptr().cast::<$t>().add(pc), n as isize, 1,
+                        );
+                    }
+                }
+            }
+            drop(ra);
+            let storage = Storage::from_words(words, total * isz);
+            Tensor::from_parts(storage, shape.to_vec(), contiguous_strides(shape), 0, a.dtype())
+        }
+    };
+}
+gemm_impl!(gemm_f32, f32, matrixmultiply::sgemm);
+gemm_impl!(gemm_f64, f64, matrixmultiply::dgemm);
+
+/// `torch.mm(a, b)`: [M, K] x [K, N].
+pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.dim() != 2 {
+        return Err(TensorError::other("self must be a matrix"));
+    }
+    if b.dim() != 2 {
+        return Err(TensorError::other("mat2 must be a matrix"));
+    }
+    if a.sizes()[1] != b.sizes()[0] {
+        return Err(TensorError::shape(format!(
+            "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
+            a.sizes()[0],
+            a.sizes()[1],
+            b.sizes()[0],
+            b.sizes()[1]
+        )));
+    }
+    same_dtype(a, b)?;
+    common_device(&[a, b])?;
+    let r = batched_gemm(&unsqueeze(a, 0)?, &unsqueeze(b, 0)?)?;
+    squeeze(&r, Some(0))
+}
+
+/// `torch.bmm(a, b)`: [B, M, K] x [B, K, N].
+pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.dim() != 3 {
+        return Err(TensorError::other("batch1 must be a 3D tensor"));
+    }
+    if b.dim() != 3 {
+        return Err(TensorError::other("batch2 must be a 3D tensor"));
+    }
+    let (bs, k) = (a.sizes()[0], a.sizes()[2]);
+    if b.sizes()[0] != bs || b.sizes()[1] != k {
+        return Err(TensorError::shape(format!(
+            "Expected size for first two dimensions of batch2 tensor to be: [{bs}, {k}] but got: [{}, {}].",
+            b.sizes()[0],
+            b.sizes()[1]
+        )));
+    }
+    same_dtype(a, b)?;
+    common_device(&[a, b])?;
+    batched_gemm(a, b)
+}
+
+/// `torch.dot(a, b)` for 1-D tensors: a 0-dim result.
+pub fn dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.dim() != 1 || b.dim() != 1 {
+        return Err(TensorError::other(format!(
+            "1D tensors expected, but got {}D and {}D tensors",
+            a.dim(),
+            b.dim()
+        )));
+    }
+    if a.numel() != b.numel() {
+        return Err(TensorError::shape(format!(
+            "inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number of elements, but got {} and {} elements respectively",
+            a.numel(),
+            b.numel(),
+            a.numel(),
+            b.numel()
+        )));
+    }
+    if a.dtype() != b.dtype() {
+        return Err(TensorError::dtype(format!(
+            "dot : expected both vectors to have same dtype, but found {} and {}",
+            a.dtype().cpp_name(),
+            b.dtype().cpp_name()
+        )));
+    }
+    let r = mm(&unsqueeze(a, 0)?, &unsqueeze(b, 1)?)?;
+    reshape(&r, &[])
+}
+
+/// `torch.matmul(a, b)` with NumPy semantics: 1-D operands are promoted to
+/// matrices and the added dimension removed again; batch dimensions broadcast.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (da, db) = (a.dim(), b.dim());
+    if da == 0 || db == 0 {
+        return Err(TensorError::other(format!(
+            "both arguments to matmul need to be at least 1D, but they are {da}D and {db}D"
+        )));
+    }
+    match (da, db) {
+        (1, 1) => return dot(a, b),
+        (2, 1) => return squeeze(&mm(a, &unsqueeze(b, 1)?)?, Some(-1)),
+        (1, 2) => return squeeze(&mm(&unsqueeze(a, 0)?, b)?, Some(0)),
+        (2, 2) => return mm(a, b),
+        _ => {}
+    }
+    same_dtype(a, b)?;
+    let a2 = if da == 1 { unsqueeze(a, 0)? } else { a.clone() };
+    let b2 = if db == 1 { unsqueeze(b, 1)? } else { b.clone() };
+    let (m, k) = (a2.sizes()[a2.dim() - 2], a2.sizes()[a2.dim() - 1]);
+    let (k2, n) = (b2.sizes()[b2.dim() - 2], b2.sizes()[b2.dim() - 1]);
+    let batch = broadcast_shapes(&a2.sizes()[..a2.dim() - 2], &b2.sizes()[..b2.dim() - 2])?;
+    let bn: usize = batch.iter().product();
+    if k != k2 {
+        return Err(TensorError::shape(format!(
+            "Expected size for first two dimensions of batch2 tensor to be: [{bn}, {k}] but got: [{bn}, {k2}]."
+        )));
+    }
+    let to_i = |v: &[usize]| v.iter().map(|&x| x as i64).collect::<Vec<i64>>();
+    let mut ta = batch.clone();
+    ta.extend([m, k]);
+    let mut tb = batch.clone();
+    tb.extend([k, n]);
+    let a3 = reshape(&expand(&a2, &to_i(&ta))?, &[bn as i64, m as i64, k as i64])?;
+    let b3 = reshape(&expand(&b2, &to_i(&tb))?, &[bn as i64, k as i64, n as i64])?;
+    let r = batched_gemm(&a3, &b3)?;
+    let mut out_shape = batch;
+    if da > 1 {
+        out_shape.push(m);
+    }
+    if db > 1 {
+        out_shape.push(n);
+    }
+    reshape(&r, &to_i(&out_shape))
+}

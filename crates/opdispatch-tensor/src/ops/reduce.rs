@@ -1,1 +1,217 @@
-//! Reductions.
+//! Reductions: sum, mean, max/min (all-reduce and along a dimension, with
+//! indices), argmax/argmin.
+//!
+//! Every reduction loads the input with its dimensions permuted so that the
+//! reduced ones come last; each output element then owns one contiguous run.
+
+use super::wrap_dim;
+use crate::element::C64;
+use crate::error::{Result, TensorError};
+use crate::tensor::{tensor_from_domain, Domain};
+use crate::{ScalarType, Tensor};
+
+/// Output shapes and the grouped input values of a reduction over `dims`.
+struct Plan {
+    keep_shape: Vec<usize>,
+    out_shape: Vec<usize>,
+    /// Elements per output group.
+    group: usize,
+    perm_sizes: Vec<usize>,
+    perm_strides: Vec<usize>,
+}
+
+fn plan(t: &Tensor, dims: Option<&[i64]>, keepdim: bool) -> Result<Plan> {
+    let nd = t.dim();
+    let mut reduced = vec![false; nd];
+    match dims {
+        None | Some([]) => reduced.iter_mut().for_each(|r| *r = true),
+        Some(ds) => {
+            for &d in ds {
+                let w = wrap_dim(d, nd)?;
+                if nd > 0 {
+                    if reduced[w] {
+                        return Err(TensorError::other(format!(
+                            "dim {w} appears multiple times in the list of dims"
+                        )));
+                    }
+                    reduced[w] = true;
+                }
+            }
+        }
+    }
+    let mut keep_shape = Vec::with_capacity(nd);
+    let mut out_shape = Vec::new();
+    let (mut ps, mut pst, mut rs, mut rst) = (vec![], vec![], vec![], vec![]);
+    for i in 0..nd {
+        let (s, st) = (t.sizes()[i], t.strides()[i]);
+        if reduced[i] {
+            keep_shape.push(1);
+            rs.push(s);
+            rst.push(st);
+        } else {
+            keep_shape.push(s);
+            out_shape.push(s);
+            ps.push(s);
+            pst.push(st);
+        }
+    }
+    let group = rs.iter().product();
+    ps.extend(rs);
+    pst.extend(rst);
+    Ok(Plan { out_shape: if keepdim { keep_shape.clone() } else { out_shape }, keep_shape, group, perm_sizes: ps, perm_strides: pst })
+}
+
+impl Plan {
+    fn load<D: Domain>(&self, t: &Tensor) -> Result<Vec<D>> {
+        t.load_strided(&self.perm_sizes, &self.perm_strides)
+    }
+    fn groups<'a, D>(&self, v: &'a [D]) -> impl Iterator<Item = &'a [D]> {
+        let n: usize = self.out_shape.iter().product();
+        let g = self.group;
+        (0..n).map(move |i| &v[i * g..(i + 1) * g])
+    }
+}
+
+/// `torch.sum(t, dim, keepdim, dtype=)`; `dims = None` (or empty) reduces all.
+/// Integral and bool inputs sum as int64.
+pub fn sum(t: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<ScalarType>) -> Result<Tensor> {
+    let out_dtype = dtype.unwrap_or(if t.dtype().is_integral(true) { ScalarType::Int64 } else { t.dtype() });
+    let p = plan(t, dims, keepdim)?;
+    if t.is_meta() {
+        return Tensor::empty(&p.out_shape, out_dtype, t.device());
+    }
+    Ok(if out_dtype.is_complex() || t.dtype().is_complex() {
+        let v = p.load::<C64>(t)?;
+        let out: Vec<C64> = p.groups(&v).map(|g| g.iter().sum()).collect();
+        tensor_from_domain(&out, &p.out_shape, out_dtype)
+    } else if out_dtype.is_integral(true) && t.dtype().is_integral(true) {
+        let v = p.load::<i64>(t)?;
+        let out: Vec<i64> = p.groups(&v).map(|g| g.iter().fold(0i64, |a, &b| a.wrapping_add(b))).collect();
+        tensor_from_domain(&out, &p.out_shape, out_dtype)
+    } else {
+        let v = p.load::<f64>(t)?;
+        let out: Vec<f64> = p.groups(&v).map(|g| g.iter().sum()).collect();
+        tensor_from_domain(&out, &p.out_shape, out_dtype)
+    })
+}
+
+/// `torch.mean(t, dim, keepdim, dtype=)`: floating or complex inputs only.
+pub fn mean(t: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<ScalarType>) -> Result<Tensor> {
+    let out_dtype = dtype.unwrap_or(t.dtype());
+    if !(out_dtype.is_floating_point() || out_dtype.is_complex()) {
+        return Err(TensorError::dtype(format!(
+            "mean(): could not infer output dtype. {} must be either a floating point or complex dtype. Got: {}",
+            if dtype.is_some() { "Optional dtype" } else { "Input dtype" },
+            out_dtype.cpp_name()
+        )));
+    }
+    let p = plan(t, dims, keepdim)?;
+    if t.is_meta() {
+        return Tensor::empty(&p.out_shape, out_dtype, t.device());
+    }
+    let n = p.group as f64;
+    Ok(if out_dtype.is_complex() {
+        let v = p.load::<C64>(t)?;
+        let out: Vec<C64> = p.groups(&v).map(|g| g.iter().sum::<C64>() / n).collect();
+        tensor_from_domain(&out, &p.out_shape, out_dtype)
+    } else {
+        let v = p.load::<f64>(t)?;
+        let out: Vec<f64> = p.groups(&v).map(|g| g.iter().sum::<f64>() / n).collect();
+        tensor_from_domain(&out, &p.out_shape, out_dtype)
+    })
+}
+
+/// (index, value) of the extreme of a group; NaN wins and the first occurrence is kept.
+fn extreme<D: Copy + PartialOrd>(g: &[D], want_max: bool, is_nan: impl Fn(D) -> bool) -> (usize, D) {
+    let mut best = (0, g[0]);
+    if is_nan(best.1) {
+        return best;
+    }
+    for (i, &x) in g.iter().enumerate().skip(1) {
+        if is_nan(x) {
+            return (i, x);
+        }
+        if (want_max && x > best.1) || (!want_max && x < best.1) {
+            best = (i, x);
+        }
+    }
+    best
+}
+
+fn check_orderable(t: &Tensor, name: &str) -> Result<()> {
+    if t.dtype().is_complex() {
+        return Err(TensorError::unsupported(name, t.dtype()));
+    }
+    Ok(())
+}
+
+/// Shared body of max/min/argmax/argmin: (values, indices) over `dims`.
+fn extreme_reduce(t: &Tensor, dim: Option<i64>, keepdim: bool, want_max: bool, name: &str) -> Result<(Tensor, Tensor)> {
+    check_orderable(t, name)?;
+    let dims: Option<Vec<i64>> = dim.map(|d| vec![d]);
+    let p = plan(t, dims.as_deref(), keepdim)?;
+    if p.group == 0 {
+        return Err(TensorError::IndexOutOfRange(match dim {
+            None => format!(
+                "{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument."
+            ),
+            Some(d) => format!("{name}(): Expected reduction dim {} to have non-zero size.", wrap_dim(d, t.dim())?),
+        }));
+    }
+    if t.is_meta() {
+        return Ok((
+            Tensor::empty(&p.out_shape, t.dtype(), t.device())?,
+            Tensor::empty(&p.out_shape, ScalarType::Int64, t.device())?,
+        ));
+    }
+    let (vals, idx) = if t.dtype().is_integral(true) {
+        let v = p.load::<i64>(t)?;
+        let r: Vec<(usize, i64)> = p.groups(&v).map(|g| extreme(g, want_max, |_| false)).collect();
+        (tensor_from_domain(&r.iter().map(|x| x.1).collect::<Vec<_>>(), &p.out_shape, t.dtype()), r.iter().map(|x| x.0 as i64).collect::<Vec<_>>())
+    } else {
+        let v = p.load::<f64>(t)?;
+        let r: Vec<(usize, f64)> = p.groups(&v).map(|g| extreme(g, want_max, f64::is_nan)).collect();
+        (tensor_from_domain(&r.iter().map(|x| x.1).collect::<Vec<_>>(), &p.out_shape, t.dtype()), r.iter().map(|x| x.0 as i64).collect::<Vec<_>>())
+    };
+    Ok((vals, tensor_from_domain(&idx, &p.out_shape, ScalarType::Int64)))
+}
+
+/// `torch.max(t)`: the largest element as a 0-dim tensor (NaN propagates).
+pub fn max(t: &Tensor) -> Result<Tensor> {
+    Ok(extreme_reduce(t, None, false, true, "max")?.0)
+}
+/// `torch.min(t)`.
+pub fn min(t: &Tensor) -> Result<Tensor> {
+    Ok(extreme_reduce(t, None, false, false, "min")?.0)
+}
+/// `torch.max(t, dim, keepdim)`: (values, indices).
+pub fn max_dim(t: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
+    extreme_reduce(t, Some(dim), keepdim, true, "max")
+}
+/// `torch.min(t, dim, keepdim)`: (values, indices).
+pub fn min_dim(t: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
+    extreme_reduce(t, Some(dim), keepdim, false, "min")
+}
+/// `torch.argmax(t, dim=None, keepdim)`: without `dim`, the flat index.
+pub fn argmax(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
+    arg_extreme(t, dim, keepdim, true, "argmax")
+}
+/// `torch.argmin(t, dim=None, keepdim)`.
+pub fn argmin(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
+    arg_extreme(t, dim, keepdim, false, "argmin")
+}
+
+fn arg_extreme(t: &Tensor, dim: Option<i64>, keepdim: bool, want_max: bool, name: &str) -> Result<Tensor> {
+    let (_, idx) = extreme_reduce(t, dim, keepdim, want_max, name)?;
+    if dim.is_none() && keepdim {
+        // keepdim without a dim keeps every dimension at size 1.
+        let ones: Vec<i64> = vec![1; t.dim()];
+        return super::reshape(&idx, &ones);
+    }
+    Ok(idx)
+}
+
+#[allow(dead_code)]
+fn keep_shape_of(t: &Tensor, dims: Option<&[i64]>) -> Result<Vec<usize>> {
+    Ok(plan(t, dims, true)?.keep_shape)
+}
