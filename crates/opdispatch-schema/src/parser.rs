@@ -260,15 +260,29 @@ fn parse_device(s: &str) -> PResult<String> {
     }
 }
 
+/// Nesting limit for types (PyTorch recurses without bound; we refuse
+/// instead of overflowing the stack).
+const MAX_TYPE_DEPTH: usize = 40;
+
+fn type_depth(t: &Type) -> usize {
+    match t {
+        Type::Optional(x) | Type::List(x) | Type::Future(x) | Type::Await(x) | Type::RRef(x) => 1 + type_depth(x),
+        Type::Dict(k, v) => 1 + type_depth(k).max(type_depth(v)),
+        Type::Tuple(ts) | Type::Union(ts) => 1 + ts.iter().map(type_depth).max().unwrap_or(0),
+        _ => 1,
+    }
+}
+
 pub(crate) struct Parser<'a> {
     lx: Lexer<'a>,
     allow_typevars: bool,
     next_alias_id: usize,
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
     fn new(src: &'a str, allow_typevars: bool) -> PResult<Self> {
-        Ok(Parser { lx: Lexer::new(src)?, allow_typevars, next_alias_id: 0 })
+        Ok(Parser { lx: Lexer::new(src)?, allow_typevars, next_alias_id: 0, depth: 0 })
     }
 
     fn src(&self) -> &'a str {
@@ -448,6 +462,18 @@ impl<'a> Parser<'a> {
 
     /// `parseFakeAndRealType()`, returning the real type.
     fn parse_type(&mut self) -> PResult<(Type, Option<AliasInfo>)> {
+        if self.depth >= MAX_TYPE_DEPTH {
+            return Err(self.report_cur(format!(
+                "type nesting exceeds the supported depth of {MAX_TYPE_DEPTH}"
+            )));
+        }
+        self.depth += 1;
+        let r = self.parse_type_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn parse_type_inner(&mut self) -> PResult<(Type, Option<AliasInfo>)> {
         let mut alias_info = None;
         let cur = self.cur_kind();
         let text = if cur == Kind::Ident { self.cur_text() } else { "" };
@@ -519,8 +545,15 @@ impl<'a> Parser<'a> {
             alias_info = self.parse_alias_annotation()?;
             t
         };
+        let mut list_depth = self.depth + type_depth(&ty);
         loop {
             if self.cur_kind() == Kind::Char(b'[') && self.lx.lookahead()?.kind == Kind::Char(b']') {
+                list_depth += 1;
+                if list_depth > MAX_TYPE_DEPTH {
+                    return Err(self.report_cur(format!(
+                        "type nesting exceeds the supported depth of {MAX_TYPE_DEPTH}"
+                    )));
+                }
                 self.lx.next()?;
                 self.lx.next()?;
                 ty = Type::List(Box::new(ty));

@@ -6,7 +6,10 @@ use std::fmt;
 /// A schema type.  Argument types are stored as *real* types (ScalarType,
 /// Layout, MemoryFormat and SymInt are kept); [`Type::fake`] gives the type
 /// used for boxing (those four become `int`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Equality is PyTorch's type equality: structural, except that a union of
+/// exactly `int`, `float` and `complex` equals `Scalar`.
+#[derive(Clone, Debug)]
 pub enum Type {
     Tensor,
     Int,
@@ -45,6 +48,63 @@ pub enum Type {
     Var(String),
     /// A registered custom class, by qualified name (`__torch__.torch.classes.ns.Name`).
     Class(String),
+}
+
+fn is_number_union(ts: &[Type]) -> bool {
+    ts.len() == 3 && union_can_hold_number(ts)
+}
+
+impl PartialEq for Type {
+    fn eq(&self, other: &Self) -> bool {
+        use Type::*;
+        match (self, other) {
+            (Union(ts), Scalar) | (Scalar, Union(ts)) => is_number_union(ts),
+            (Union(a), Union(b)) => a.len() == b.len() && a.iter().all(|x| b.contains(x)),
+            (Optional(a), Optional(b))
+            | (List(a), List(b))
+            | (Future(a), Future(b))
+            | (Await(a), Await(b))
+            | (RRef(a), RRef(b)) => a == b,
+            (Tuple(a), Tuple(b)) => a == b,
+            (Dict(k1, v1), Dict(k2, v2)) => k1 == k2 && v1 == v2,
+            (Var(a), Var(b)) | (Class(a), Class(b)) => a == b,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other)
+                && !matches!(self, Union(_) | Optional(_) | List(_) | Future(_) | Await(_) | RRef(_) | Tuple(_) | Dict(..) | Var(_) | Class(_)),
+        }
+    }
+}
+
+impl Eq for Type {}
+
+impl std::hash::Hash for Type {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Type::Union(ts) if is_number_union(ts) => Type::Scalar.hash(state),
+            Type::Union(ts) => {
+                std::mem::discriminant(self).hash(state);
+                // order-insensitive
+                ts.len().hash(state);
+            }
+            Type::Optional(t) | Type::List(t) | Type::Future(t) | Type::Await(t) | Type::RRef(t) => {
+                std::mem::discriminant(self).hash(state);
+                t.hash(state);
+            }
+            Type::Tuple(ts) => {
+                std::mem::discriminant(self).hash(state);
+                ts.hash(state);
+            }
+            Type::Dict(k, v) => {
+                std::mem::discriminant(self).hash(state);
+                k.hash(state);
+                v.hash(state);
+            }
+            Type::Var(n) | Type::Class(n) => {
+                std::mem::discriminant(self).hash(state);
+                n.hash(state);
+            }
+            _ => std::mem::discriminant(self).hash(state),
+        }
+    }
 }
 
 impl Type {
