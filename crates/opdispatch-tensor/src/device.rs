@@ -72,8 +72,13 @@ impl FromStr for Device {
         let (ty, idx) = match s.split_once(':') {
             Some((t, i)) => {
                 // PyTorch rejects signs, leading zeros and whitespace in the index.
-                if i.is_empty() || !i.bytes().all(|b| b.is_ascii_digit()) || (i.len() > 1 && i.starts_with('0')) {
-                    return Err(TensorError::DeviceParse(format!("Invalid device string: '{s}'")));
+                if i.is_empty()
+                    || !i.bytes().all(|b| b.is_ascii_digit())
+                    || (i.len() > 1 && i.starts_with('0'))
+                {
+                    return Err(TensorError::DeviceParse(format!(
+                        "Invalid device string: '{s}'"
+                    )));
                 }
                 (t, Some(i.parse::<u8>().map_err(|_| err())?))
             }

@@ -108,7 +108,10 @@ impl ScalarType {
     /// Parse a Python-facing name; accepts the aliases PyTorch exposes
     /// (`float`, `double`, `half`, `long`, `int`, `short`, `cfloat`).
     pub fn from_name(s: &str) -> Option<ScalarType> {
-        let s = s.strip_prefix("torch.").or_else(|| s.strip_prefix("opdispatch.")).unwrap_or(s);
+        let s = s
+            .strip_prefix("torch.")
+            .or_else(|| s.strip_prefix("opdispatch."))
+            .unwrap_or(s);
         Some(match s {
             "bool" => ScalarType::Bool,
             "uint8" => ScalarType::UInt8,
@@ -140,7 +143,11 @@ impl ScalarType {
     pub const fn is_integral(self, include_bool: bool) -> bool {
         match self {
             ScalarType::Bool => include_bool,
-            ScalarType::UInt8 | ScalarType::Int8 | ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 => true,
+            ScalarType::UInt8
+            | ScalarType::Int8
+            | ScalarType::Int16
+            | ScalarType::Int32
+            | ScalarType::Int64 => true,
             _ => false,
         }
     }
@@ -160,9 +167,10 @@ impl ScalarType {
     /// The complex counterpart of a floating type, where this crate has one.
     pub fn to_complex(self) -> Result<ScalarType> {
         match self {
-            ScalarType::Float16 | ScalarType::BFloat16 | ScalarType::Float32 | ScalarType::ComplexFloat => {
-                Ok(ScalarType::ComplexFloat)
-            }
+            ScalarType::Float16
+            | ScalarType::BFloat16
+            | ScalarType::Float32
+            | ScalarType::ComplexFloat => Ok(ScalarType::ComplexFloat),
             other => Err(TensorError::dtype(format!(
                 "complex counterpart of {} (ComplexDouble) is not supported by opdispatch",
                 other.name()
@@ -340,7 +348,10 @@ fn promote_opt(a: Option<ScalarType>, b: ScalarType) -> Result<Option<ScalarType
     }))
 }
 
-fn combine_categories(higher: Option<ScalarType>, lower: Option<ScalarType>) -> Result<Option<ScalarType>> {
+fn combine_categories(
+    higher: Option<ScalarType>,
+    lower: Option<ScalarType>,
+) -> Result<Option<ScalarType>> {
     let Some(h) = higher else { return Ok(lower) };
     let Some(l) = lower else { return Ok(higher) };
     if h.is_complex() {
@@ -348,7 +359,11 @@ fn combine_categories(higher: Option<ScalarType>, lower: Option<ScalarType>) -> 
     }
     if l.is_complex() {
         // A floating higher keeps its precision but becomes complex.
-        return Ok(Some(if h.is_floating_point() { h.to_complex()? } else { l }));
+        return Ok(Some(if h.is_floating_point() {
+            h.to_complex()?
+        } else {
+            l
+        }));
     }
     if h.is_floating_point() {
         return Ok(Some(h));
@@ -444,13 +459,19 @@ mod tests {
     fn result_type_categories() {
         use OperandKind::*;
         // int tensor + python float -> default float
-        assert_eq!(rt(&[(Int64, Dimensioned), (Float64, WrappedNumber)]), Float32);
+        assert_eq!(
+            rt(&[(Int64, Dimensioned), (Float64, WrappedNumber)]),
+            Float32
+        );
         // bool tensor + python int -> int64
         assert_eq!(rt(&[(Bool, Dimensioned), (Int64, WrappedNumber)]), Int64);
         // int8 tensor + python int stays int8
         assert_eq!(rt(&[(Int8, Dimensioned), (Int64, WrappedNumber)]), Int8);
         // half tensor + python float stays half
-        assert_eq!(rt(&[(Float16, Dimensioned), (Float64, WrappedNumber)]), Float16);
+        assert_eq!(
+            rt(&[(Float16, Dimensioned), (Float64, WrappedNumber)]),
+            Float16
+        );
         // float tensor + zero-dim double stays float
         assert_eq!(rt(&[(Float32, Dimensioned), (Float64, ZeroDim)]), Float32);
         // int tensor + zero-dim double -> double (higher category)
@@ -458,8 +479,14 @@ mod tests {
         // two zero-dim tensors promote normally
         assert_eq!(rt(&[(Int32, ZeroDim), (Float64, ZeroDim)]), Float64);
         // float tensor + python complex -> complex64
-        assert_eq!(rt(&[(Float32, Dimensioned), (ComplexFloat, WrappedNumber)]), ComplexFloat);
+        assert_eq!(
+            rt(&[(Float32, Dimensioned), (ComplexFloat, WrappedNumber)]),
+            ComplexFloat
+        );
         // only wrapped numbers
-        assert_eq!(rt(&[(Int64, WrappedNumber), (Float64, WrappedNumber)]), Float32);
+        assert_eq!(
+            rt(&[(Int64, WrappedNumber), (Float64, WrappedNumber)]),
+            Float32
+        );
     }
 }

@@ -184,17 +184,50 @@ impl Element for Complex<f32> {
 macro_rules! dispatch_dtype {
     ($dtype:expr, $T:ident => $body:expr) => {
         match $dtype {
-            $crate::ScalarType::Bool => { type $T = bool; $body }
-            $crate::ScalarType::UInt8 => { type $T = u8; $body }
-            $crate::ScalarType::Int8 => { type $T = i8; $body }
-            $crate::ScalarType::Int16 => { type $T = i16; $body }
-            $crate::ScalarType::Int32 => { type $T = i32; $body }
-            $crate::ScalarType::Int64 => { type $T = i64; $body }
-            $crate::ScalarType::Float16 => { type $T = half::f16; $body }
-            $crate::ScalarType::BFloat16 => { type $T = half::bf16; $body }
-            $crate::ScalarType::Float32 => { type $T = f32; $body }
-            $crate::ScalarType::Float64 => { type $T = f64; $body }
-            $crate::ScalarType::ComplexFloat => { type $T = num_complex::Complex<f32>; $body }
+            $crate::ScalarType::Bool => {
+                type $T = bool;
+                $body
+            }
+            $crate::ScalarType::UInt8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::ScalarType::Int8 => {
+                type $T = i8;
+                $body
+            }
+            $crate::ScalarType::Int16 => {
+                type $T = i16;
+                $body
+            }
+            $crate::ScalarType::Int32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::ScalarType::Int64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::ScalarType::Float16 => {
+                type $T = half::f16;
+                $body
+            }
+            $crate::ScalarType::BFloat16 => {
+                type $T = half::bf16;
+                $body
+            }
+            $crate::ScalarType::Float32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::ScalarType::Float64 => {
+                type $T = f64;
+                $body
+            }
+            $crate::ScalarType::ComplexFloat => {
+                type $T = num_complex::Complex<f32>;
+                $body
+            }
         }
     };
 }

@@ -61,7 +61,10 @@ impl TensorError {
         TensorError::InvalidShape(msg.into())
     }
     pub(crate) fn unsupported(op: &str, dtype: ScalarType) -> Self {
-        TensorError::DType(format!("\"{op}\" not implemented for '{}'", dtype.cpp_name()))
+        TensorError::DType(format!(
+            "\"{op}\" not implemented for '{}'",
+            dtype.cpp_name()
+        ))
     }
 }
 

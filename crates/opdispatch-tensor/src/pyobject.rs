@@ -97,7 +97,9 @@ pub struct PyObjectSlot {
 
 impl PyObjectSlot {
     pub const fn new() -> Self {
-        PyObjectSlot { obj: AtomicPtr::new(ptr::null_mut()) }
+        PyObjectSlot {
+            obj: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     /// The attached object, if any (acquire load).
@@ -117,7 +119,12 @@ impl PyObjectSlot {
 
     /// CAS from empty to `p`; on failure returns the current object.
     fn try_set(&self, p: NonNull<c_void>) -> Result<(), NonNull<c_void>> {
-        match self.obj.compare_exchange(ptr::null_mut(), p.as_ptr(), Ordering::AcqRel, Ordering::Acquire) {
+        match self.obj.compare_exchange(
+            ptr::null_mut(),
+            p.as_ptr(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => Ok(()),
             // The CAS failed, so the value is not null.
             Err(cur) => Err(NonNull::new(cur).expect("failed CAS from null saw null")),
@@ -155,7 +162,10 @@ pub(crate) struct RcHeader {
 impl RcHeader {
     /// A header for a freshly allocated target owned by one handle.
     pub(crate) const fn new() -> Self {
-        RcHeader { count: AtomicUsize::new(1), slot: PyObjectSlot::new() }
+        RcHeader {
+            count: AtomicUsize::new(1),
+            slot: PyObjectSlot::new(),
+        }
     }
 
     pub(crate) fn slot(&self) -> &PyObjectSlot {
@@ -208,7 +218,9 @@ impl RcHeader {
     /// target and that stays valid until `detach` is called for it.
     pub(crate) unsafe fn attach(&self, obj: NonNull<c_void>) -> Result<(), AttachError> {
         let h = hooks().ok_or(AttachError::NoHooks)?;
-        self.slot.try_set(obj).map_err(AttachError::AlreadyAttached)?;
+        self.slot
+            .try_set(obj)
+            .map_err(AttachError::AlreadyAttached)?;
         let mut cur = self.count.load(Ordering::Relaxed);
         let mut holding = false;
         loop {
@@ -222,7 +234,12 @@ impl RcHeader {
                 h.decref(obj.as_ptr());
                 holding = false;
             }
-            match self.count.compare_exchange_weak(cur, cur | HAS_PYOBJECT, Ordering::Release, Ordering::Relaxed) {
+            match self.count.compare_exchange_weak(
+                cur,
+                cur | HAS_PYOBJECT,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return Ok(()),
                 Err(now) => cur = now,
             }
@@ -266,7 +283,9 @@ impl<T: IntrusiveTarget> IntrusivePtr<T> {
     pub(crate) fn new(value: T) -> Self {
         debug_assert_eq!(value.header().use_count(), 1);
         let b = Box::new(value);
-        IntrusivePtr { ptr: NonNull::from(Box::leak(b)) }
+        IntrusivePtr {
+            ptr: NonNull::from(Box::leak(b)),
+        }
     }
 
     pub(crate) fn as_ptr(&self) -> NonNull<T> {
@@ -388,7 +407,9 @@ macro_rules! intrusive_handle_api {
             pub unsafe fn clone_from_raw(p: std::ptr::NonNull<$imp>) -> Self {
                 // SAFETY: the caller guarantees `p` is live; we take a fresh count
                 // and forget the temporary so the borrowed count is untouched.
-                let tmp = std::mem::ManuallyDrop::new($handle(unsafe { $crate::pyobject::IntrusivePtr::from_raw(p) }));
+                let tmp = std::mem::ManuallyDrop::new($handle(unsafe {
+                    $crate::pyobject::IntrusivePtr::from_raw(p)
+                }));
                 (*tmp).clone()
             }
         }
@@ -451,14 +472,16 @@ mod tests {
         /// What `THPVariable_Wrap` does for a fresh tensor.
         fn wrap(t: &Tensor) -> &'static FakeObj {
             let o = FakeObj::new();
-            o.owned.store(t.clone().into_raw().as_ptr(), Ordering::SeqCst);
+            o.owned
+                .store(t.clone().into_raw().as_ptr(), Ordering::SeqCst);
             // SAFETY: `o` is live, owns a handle, and is never freed (leaked).
             unsafe { t.attach_pyobject(o.as_ptr()) }.unwrap();
             o
         }
         fn wrap_storage(s: &Storage) -> &'static FakeObj {
             let o = FakeObj::new();
-            o.owned_storage.store(s.clone().into_raw().as_ptr(), Ordering::SeqCst);
+            o.owned_storage
+                .store(s.clone().into_raw().as_ptr(), Ordering::SeqCst);
             // SAFETY: as in `wrap`.
             unsafe { s.attach_pyobject(o.as_ptr()) }.unwrap();
             o
@@ -479,7 +502,9 @@ mod tests {
                 assert_eq!(t.use_count(), 1, "a Tensor's Python object should only be destroyed when the Tensor has no other references too");
                 assert_eq!(t.detach_pyobject(), Some(NonNull::from(self).cast()));
             }
-            if let Some(p) = NonNull::new(self.owned_storage.swap(ptr::null_mut(), Ordering::SeqCst)) {
+            if let Some(p) =
+                NonNull::new(self.owned_storage.swap(ptr::null_mut(), Ordering::SeqCst))
+            {
                 // SAFETY: as above.
                 let s = unsafe { Storage::from_raw(p) };
                 assert_eq!(s.use_count(), 1);
@@ -595,13 +620,20 @@ mod tests {
         // SAFETY: the object's handle is live.
         let back = unsafe { Tensor::clone_from_raw(raw) };
         assert_eq!(o.refs(), 2);
-        assert_eq!(back.pyobj_slot().get(), Some(o.as_ptr()), "same Python object comes back");
+        assert_eq!(
+            back.pyobj_slot().get(),
+            Some(o.as_ptr()),
+            "same Python object comes back"
+        );
         o.py_decref(); // Python forgets it; Rust keeps it alive
         assert_eq!(o.refs(), 1);
         assert!(!dropped(addr));
         drop(back);
         assert_eq!(o.deallocs.load(Ordering::SeqCst), 1);
-        assert_eq!(o.increfs.load(Ordering::SeqCst), o.decrefs.load(Ordering::SeqCst));
+        assert_eq!(
+            o.increfs.load(Ordering::SeqCst),
+            o.decrefs.load(Ordering::SeqCst)
+        );
         assert!(dropped(addr));
     }
 
@@ -612,7 +644,7 @@ mod tests {
         let addr = t.unsafe_impl_ptr() as usize;
         let o = FakeObj::new();
         let raw = t.into_raw(); // the Python object is the only holder
-        // SAFETY: re-borrow for the call; `o` owns `raw`.
+                                // SAFETY: re-borrow for the call; `o` owns `raw`.
         let view = std::mem::ManuallyDrop::new(unsafe { Tensor::from_raw(raw) });
         o.owned.store(raw.as_ptr(), Ordering::SeqCst);
         // SAFETY: `o` is live and owns the handle.
@@ -675,7 +707,10 @@ mod tests {
         drop(t);
         o.py_decref();
         assert_eq!(o.deallocs.load(Ordering::SeqCst), 1);
-        assert_eq!(o.increfs.load(Ordering::SeqCst), o.decrefs.load(Ordering::SeqCst));
+        assert_eq!(
+            o.increfs.load(Ordering::SeqCst),
+            o.decrefs.load(Ordering::SeqCst)
+        );
     }
 
     #[test]

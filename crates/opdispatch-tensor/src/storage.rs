@@ -92,13 +92,24 @@ impl Storage {
     /// Zero-filled storage of `nbytes` on `device` (Meta allocates nothing).
     pub fn new(nbytes: usize, device: Device, resizable: bool) -> Result<Storage> {
         device.check_available()?;
-        let words = if device.is_meta() { Vec::new() } else { vec![0u64; words_for(nbytes)] };
-        Ok(Self::from_buffer(Buffer { words, nbytes }, device, resizable))
+        let words = if device.is_meta() {
+            Vec::new()
+        } else {
+            vec![0u64; words_for(nbytes)]
+        };
+        Ok(Self::from_buffer(
+            Buffer { words, nbytes },
+            device,
+            resizable,
+        ))
     }
 
     /// CPU storage holding a copy of `bytes`.
     pub fn from_bytes(bytes: &[u8]) -> Storage {
-        let mut buf = Buffer { words: vec![0u64; words_for(bytes.len())], nbytes: bytes.len() };
+        let mut buf = Buffer {
+            words: vec![0u64; words_for(bytes.len())],
+            nbytes: bytes.len(),
+        };
         buf.bytes_mut().copy_from_slice(bytes);
         Self::from_buffer(buf, Device::Cpu, true)
     }

@@ -65,7 +65,9 @@ intrusive_handle_api!(Tensor, TensorImpl);
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("Tensor");
-        d.field("sizes", &self.sizes()).field("dtype", &self.dtype()).field("device", &self.device());
+        d.field("sizes", &self.sizes())
+            .field("dtype", &self.dtype())
+            .field("device", &self.device());
         if !self.is_meta() && self.numel() <= 16 {
             if let Ok(v) = self.to_scalars() {
                 d.field("data", &v);
@@ -87,9 +89,14 @@ pub fn contiguous_strides(sizes: &[usize]) -> Vec<usize> {
 }
 
 pub(crate) fn numel_of(sizes: &[usize]) -> Result<usize> {
-    sizes.iter().try_fold(1usize, |a, &s| a.checked_mul(s)).ok_or_else(|| {
-        TensorError::shape(format!("Storage size calculation overflowed with sizes={sizes:?}"))
-    })
+    sizes
+        .iter()
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .ok_or_else(|| {
+            TensorError::shape(format!(
+                "Storage size calculation overflowed with sizes={sizes:?}"
+            ))
+        })
 }
 
 /// Bytes a view needs: one past its furthest element.
@@ -130,7 +137,12 @@ pub(crate) fn elem_of_scalar<T: Element>(s: Scalar) -> T {
 }
 
 /// Visit the storage offsets (in elements) of a strided view in row-major order.
-pub(crate) fn for_each_offset(sizes: &[usize], strides: &[usize], base: usize, mut f: impl FnMut(usize)) {
+pub(crate) fn for_each_offset(
+    sizes: &[usize],
+    strides: &[usize],
+    base: usize,
+    mut f: impl FnMut(usize),
+) {
     if sizes.contains(&0) {
         return;
     }
@@ -205,13 +217,18 @@ impl Domain for C64 {
 }
 
 /// Encode `vals` as a fresh contiguous CPU tensor of `dtype`.
-pub(crate) fn tensor_from_domain<D: Domain>(vals: &[D], sizes: &[usize], dtype: ScalarType) -> Tensor {
+pub(crate) fn tensor_from_domain<D: Domain>(
+    vals: &[D],
+    sizes: &[usize],
+    dtype: ScalarType,
+) -> Tensor {
     let isz = dtype.itemsize();
     let nbytes = vals.len() * isz;
     let mut words = vec![0u64; nbytes.div_ceil(8)];
     {
         // SAFETY: reinterpreting initialized u64s as bytes is always valid.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), nbytes) };
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), nbytes) };
         dispatch_dtype!(dtype, T => {
             for (v, chunk) in vals.iter().zip(bytes.chunks_exact_mut(isz)) {
                 v.into_elem::<T>().write(chunk);
@@ -246,7 +263,14 @@ impl Tensor {
                 dtype.itemsize()
             )));
         }
-        Ok(Self::from_parts_unchecked(storage, sizes, strides, storage_offset, dtype, false))
+        Ok(Self::from_parts_unchecked(
+            storage,
+            sizes,
+            strides,
+            storage_offset,
+            dtype,
+            false,
+        ))
     }
 
     pub(crate) fn from_parts_unchecked(
@@ -257,7 +281,9 @@ impl Tensor {
         dtype: ScalarType,
         wrapped_number: bool,
     ) -> Tensor {
-        debug_assert!(storage.nbytes() >= required_bytes(&sizes, &strides, storage_offset, dtype.itemsize()));
+        debug_assert!(
+            storage.nbytes() >= required_bytes(&sizes, &strides, storage_offset, dtype.itemsize())
+        );
         let device = storage.device();
         Tensor(IntrusivePtr::new(TensorImpl {
             header: RcHeader::new(),
@@ -278,16 +304,34 @@ impl Tensor {
 
     /// A new view of this tensor's storage with other geometry (no bounds check
     /// beyond a debug assertion: callers compute in-bounds geometry).
-    pub(crate) fn view_with(&self, sizes: Vec<usize>, strides: Vec<usize>, storage_offset: usize) -> Tensor {
-        Self::from_parts_unchecked(self.storage(), sizes, strides, storage_offset, self.dtype(), false)
+    pub(crate) fn view_with(
+        &self,
+        sizes: Vec<usize>,
+        strides: Vec<usize>,
+        storage_offset: usize,
+    ) -> Tensor {
+        Self::from_parts_unchecked(
+            self.storage(),
+            sizes,
+            strides,
+            storage_offset,
+            self.dtype(),
+            false,
+        )
     }
 
     /// Uninitialized-in-spirit (zero-filled) contiguous tensor.
     pub fn empty(sizes: &[usize], dtype: ScalarType, device: Device) -> Result<Tensor> {
         let n = numel_of(sizes)?;
-        let nbytes = n.checked_mul(dtype.itemsize()).ok_or_else(|| TensorError::shape("size overflow"))?;
+        let nbytes = n
+            .checked_mul(dtype.itemsize())
+            .ok_or_else(|| TensorError::shape("size overflow"))?;
         let storage = Storage::new(nbytes, device, true)?;
-        Ok(Self::from_storage_contiguous(storage, sizes.to_vec(), dtype))
+        Ok(Self::from_storage_contiguous(
+            storage,
+            sizes.to_vec(),
+            dtype,
+        ))
     }
 
     pub fn zeros(sizes: &[usize], dtype: ScalarType, device: Device) -> Result<Tensor> {
@@ -299,7 +343,12 @@ impl Tensor {
     }
 
     /// A tensor filled with `value` converted to `dtype`.
-    pub fn full(sizes: &[usize], value: Scalar, dtype: ScalarType, device: Device) -> Result<Tensor> {
+    pub fn full(
+        sizes: &[usize],
+        value: Scalar,
+        dtype: ScalarType,
+        device: Device,
+    ) -> Result<Tensor> {
         let t = Self::empty(sizes, dtype, device)?;
         t.fill_(value)?;
         Ok(t)
@@ -307,9 +356,21 @@ impl Tensor {
 
     /// `arange(start, end, step)`. Without `dtype`, int64 if all bounds are
     /// integers, else the default float dtype.
-    pub fn arange(start: Scalar, end: Scalar, step: Scalar, dtype: Option<ScalarType>, device: Device) -> Result<Tensor> {
-        let any_float = [start, end, step].iter().any(|s| s.is_floating_point() || s.is_complex());
-        let dtype = dtype.unwrap_or(if any_float { DEFAULT_DTYPE } else { ScalarType::Int64 });
+    pub fn arange(
+        start: Scalar,
+        end: Scalar,
+        step: Scalar,
+        dtype: Option<ScalarType>,
+        device: Device,
+    ) -> Result<Tensor> {
+        let any_float = [start, end, step]
+            .iter()
+            .any(|s| s.is_floating_point() || s.is_complex());
+        let dtype = dtype.unwrap_or(if any_float {
+            DEFAULT_DTYPE
+        } else {
+            ScalarType::Int64
+        });
         let (s, e, st) = (start.to_f64(), end.to_f64(), step.to_f64());
         if st == 0.0 {
             return Err(TensorError::other("step must be nonzero"));
@@ -318,7 +379,9 @@ impl Tensor {
             return Err(TensorError::other(format!("unsupported range: {s} -> {e}")));
         }
         if (st > 0.0 && e < s) || (st < 0.0 && e > s) {
-            return Err(TensorError::other("upper bound and larger bound inconsistent with step sign"));
+            return Err(TensorError::other(
+                "upper bound and larger bound inconsistent with step sign",
+            ));
         }
         let n = if any_float || !dtype.is_integral(true) {
             ((e - s) / st).ceil() as usize
@@ -332,7 +395,9 @@ impl Tensor {
             return Ok(out);
         }
         let vals: Vec<Scalar> = if dtype.is_integral(true) && !any_float {
-            (0..n as i64).map(|i| Scalar::Int(start.to_i64() + i * step.to_i64())).collect()
+            (0..n as i64)
+                .map(|i| Scalar::Int(start.to_i64() + i * step.to_i64()))
+                .collect()
         } else {
             (0..n).map(|i| Scalar::Float(s + i as f64 * st)).collect()
         };
@@ -361,11 +426,16 @@ impl Tensor {
         let nbytes = n * isz;
         let mut words = vec![0u64; nbytes.div_ceil(8)];
         // SAFETY: reinterpreting initialized u64s as bytes is always valid.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), nbytes) };
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), nbytes) };
         for (v, c) in data.iter().zip(bytes.chunks_exact_mut(isz)) {
             v.write(c);
         }
-        Ok(Self::from_storage_contiguous(Storage::from_words(words, nbytes), sizes.to_vec(), T::DTYPE))
+        Ok(Self::from_storage_contiguous(
+            Storage::from_words(words, nbytes),
+            sizes.to_vec(),
+            T::DTYPE,
+        ))
     }
 
     /// A 0-dim tensor holding `value` as `dtype`.
@@ -471,10 +541,20 @@ impl Tensor {
     /// `set_python_dispatch`), done for subclasses with `__torch_dispatch__`.
     pub fn set_python_dispatch(&self, on: bool) {
         let py = DispatchKeySet::from_keys(&[DispatchKey::Python, DispatchKey::PythonTLSSnapshot]);
-        let _ = self.0.key_set.fetch_update(Ordering::AcqRel, Ordering::Acquire, |raw| {
-            let ks = DispatchKeySet::from_raw_repr(raw);
-            Some(if on { ks.add_set(py) } else { ks.difference(py) }.raw_repr())
-        });
+        let _ = self
+            .0
+            .key_set
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |raw| {
+                let ks = DispatchKeySet::from_raw_repr(raw);
+                Some(
+                    if on {
+                        ks.add_set(py)
+                    } else {
+                        ks.difference(py)
+                    }
+                    .raw_repr(),
+                )
+            });
     }
 
     pub fn is_python_dispatch(&self) -> bool {
@@ -490,7 +570,11 @@ impl Tensor {
 
     /// Like `load`, with explicit (e.g. broadcast, stride-0) geometry over this
     /// tensor's storage and offset.
-    pub(crate) fn load_strided<D: Domain>(&self, sizes: &[usize], strides: &[usize]) -> Result<Vec<D>> {
+    pub(crate) fn load_strided<D: Domain>(
+        &self,
+        sizes: &[usize],
+        strides: &[usize],
+    ) -> Result<Vec<D>> {
         let st = self.0.storage.read()?;
         let isz = self.element_size();
         let mut out = Vec::with_capacity(sizes.iter().product());
@@ -580,7 +664,11 @@ impl Tensor {
                 None => TensorData::Scalar(flat[0]),
                 Some((&n, rest)) => {
                     let chunk: usize = rest.iter().product();
-                    TensorData::List((0..n).map(|i| build(&flat[i * chunk..(i + 1) * chunk], rest)).collect())
+                    TensorData::List(
+                        (0..n)
+                            .map(|i| build(&flat[i * chunk..(i + 1) * chunk], rest))
+                            .collect(),
+                    )
                 }
             }
         }

@@ -32,19 +32,53 @@ fn factories_and_metadata() {
     let t = Tensor::zeros(&[2, 3], Float32, Device::Cpu).unwrap();
     assert_eq!(t.sizes(), &[2, 3]);
     assert_eq!(t.strides(), &[3, 1]);
-    assert_eq!((t.dim(), t.numel(), t.dtype(), t.device()), (2, 6, Float32, Device::Cpu));
+    assert_eq!(
+        (t.dim(), t.numel(), t.dtype(), t.device()),
+        (2, 6, Float32, Device::Cpu)
+    );
     assert!(t.is_contiguous());
     assert_eq!(vals(&t), vec![0.0; 6]);
-    assert_eq!(vals(&Tensor::ones(&[2], Int8, Device::Cpu).unwrap()), vec![1.0, 1.0]);
+    assert_eq!(
+        vals(&Tensor::ones(&[2], Int8, Device::Cpu).unwrap()),
+        vec![1.0, 1.0]
+    );
     let f = Tensor::full(&[2], Scalar::Float(2.5), Float64, Device::Cpu).unwrap();
     assert_eq!(vals(&f), vec![2.5, 2.5]);
-    let a = Tensor::arange(Scalar::Int(0), Scalar::Int(5), Scalar::Int(2), None, Device::Cpu).unwrap();
+    let a = Tensor::arange(
+        Scalar::Int(0),
+        Scalar::Int(5),
+        Scalar::Int(2),
+        None,
+        Device::Cpu,
+    )
+    .unwrap();
     assert_eq!((a.dtype(), a.to_vec_i64().unwrap()), (Int64, vec![0, 2, 4]));
-    let a = Tensor::arange(Scalar::Float(0.0), Scalar::Int(1), Scalar::Float(0.25), None, Device::Cpu).unwrap();
+    let a = Tensor::arange(
+        Scalar::Float(0.0),
+        Scalar::Int(1),
+        Scalar::Float(0.25),
+        None,
+        Device::Cpu,
+    )
+    .unwrap();
     assert_eq!((a.dtype(), vals(&a)), (Float32, vec![0.0, 0.25, 0.5, 0.75]));
-    let a = Tensor::arange(Scalar::Int(5), Scalar::Int(0), Scalar::Int(-2), None, Device::Cpu).unwrap();
+    let a = Tensor::arange(
+        Scalar::Int(5),
+        Scalar::Int(0),
+        Scalar::Int(-2),
+        None,
+        Device::Cpu,
+    )
+    .unwrap();
     assert_eq!(a.to_vec_i64().unwrap(), vec![5, 3, 1]);
-    assert!(Tensor::arange(Scalar::Int(0), Scalar::Int(5), Scalar::Int(0), None, Device::Cpu).is_err());
+    assert!(Tensor::arange(
+        Scalar::Int(0),
+        Scalar::Int(5),
+        Scalar::Int(0),
+        None,
+        Device::Cpu
+    )
+    .is_err());
     assert!(Tensor::from_vec(vec![1.0f32; 5], &[2, 3]).is_err());
     let s = Tensor::scalar_tensor(Scalar::Int(7), Int32, Device::Cpu).unwrap();
     assert_eq!((s.dim(), s.item().unwrap()), (0, Scalar::Int(7)));
@@ -62,14 +96,26 @@ fn export() {
     assert_eq!(
         t.to_data().unwrap(),
         TensorData::List(vec![
-            TensorData::List(vec![TensorData::Scalar(Scalar::Int(1)), TensorData::Scalar(Scalar::Int(2))]),
-            TensorData::List(vec![TensorData::Scalar(Scalar::Int(3)), TensorData::Scalar(Scalar::Int(4))]),
+            TensorData::List(vec![
+                TensorData::Scalar(Scalar::Int(1)),
+                TensorData::Scalar(Scalar::Int(2))
+            ]),
+            TensorData::List(vec![
+                TensorData::Scalar(Scalar::Int(3)),
+                TensorData::Scalar(Scalar::Int(4))
+            ]),
         ])
     );
     let b = Tensor::from_vec(vec![true, false], &[2]).unwrap();
-    assert_eq!(b.to_scalars().unwrap(), vec![Scalar::Bool(true), Scalar::Bool(false)]);
+    assert_eq!(
+        b.to_scalars().unwrap(),
+        vec![Scalar::Bool(true), Scalar::Bool(false)]
+    );
     assert!(matches!(t.item(), Err(TensorError::Value(_))));
-    assert_eq!(noncontig().to_vec::<f32>().unwrap(), vec![0., 1., 2., 3., 4., 5.]);
+    assert_eq!(
+        noncontig().to_vec::<f32>().unwrap(),
+        vec![0., 1., 2., 3., 4., 5.]
+    );
     assert!(meta(&[2], Float32).to_scalars().is_err());
     let h = Tensor::from_vec(vec![half::f16::from_f32(1.5)], &[]).unwrap();
     assert_eq!(h.item().unwrap(), Scalar::Float(1.5));
@@ -93,14 +139,22 @@ fn add_broadcast_alpha_and_promotion() {
     let i = i64t(&[1, 2], &[2]);
     let r = ops::add_scalar(&i, Scalar::Float(0.5), None).unwrap();
     assert_eq!((r.dtype(), vals(&r)), (Float32, vec![1.5, 2.5]));
-    let r = ops::add(&i, &Tensor::from_vec(vec![1.0f64, 1.0], &[2]).unwrap(), None).unwrap();
+    let r = ops::add(
+        &i,
+        &Tensor::from_vec(vec![1.0f64, 1.0], &[2]).unwrap(),
+        None,
+    )
+    .unwrap();
     assert_eq!(r.dtype(), Float64);
     // zero-dim double does not upgrade a float tensor
     let z = Tensor::scalar_tensor(Scalar::Float(1.0), Float64, Device::Cpu).unwrap();
     assert_eq!(ops::mul(&a, &z).unwrap().dtype(), Float32);
     // bool + python int -> int64; int8 + python int stays int8 (wrapping)
     let bt = Tensor::from_vec(vec![true, false], &[2]).unwrap();
-    assert_eq!(ops::add_scalar(&bt, Scalar::Int(1), None).unwrap().dtype(), Int64);
+    assert_eq!(
+        ops::add_scalar(&bt, Scalar::Int(1), None).unwrap().dtype(),
+        Int64
+    );
     let i8t = Tensor::from_vec(vec![127i8], &[1]).unwrap();
     let r = ops::add_scalar(&i8t, Scalar::Int(1), None).unwrap();
     assert_eq!((r.dtype(), r.to_vec_i64().unwrap()), (Int8, vec![-128]));
@@ -110,7 +164,10 @@ fn add_broadcast_alpha_and_promotion() {
     let r = ops::add(&u, &s, None).unwrap();
     assert_eq!((r.dtype(), r.to_vec_i64().unwrap()), (Int16, vec![199]));
     // bool + bool stays bool
-    assert_eq!(ops::add(&bt, &bt, None).unwrap().to_vec_bool().unwrap(), vec![true, false]);
+    assert_eq!(
+        ops::add(&bt, &bt, None).unwrap().to_vec_bool().unwrap(),
+        vec![true, false]
+    );
     assert!(ops::sub(&bt, &bt, None).is_err());
     assert!(ops::add_scalar(&i, Scalar::Int(1), Some(Scalar::Float(0.5))).is_err());
 }
@@ -122,7 +179,13 @@ fn non_contiguous_and_fast_paths_agree() {
     assert!(c.is_contiguous() && !c.ptr_eq(&n));
     let cc = ops::contiguous(&c).unwrap();
     assert!(cc.ptr_eq(&c), "contiguous() returns the same handle");
-    for op in [ops::BinaryOp::Add, ops::BinaryOp::Sub, ops::BinaryOp::Mul, ops::BinaryOp::Div, ops::BinaryOp::Pow] {
+    for op in [
+        ops::BinaryOp::Add,
+        ops::BinaryOp::Sub,
+        ops::BinaryOp::Mul,
+        ops::BinaryOp::Div,
+        ops::BinaryOp::Pow,
+    ] {
         let slow = ops::binary(op, &n, &n, None).unwrap();
         let fast = ops::binary(op, &c, &c, None).unwrap();
         assert_eq!(bits(&slow), bits(&fast), "{op:?}");
@@ -130,9 +193,22 @@ fn non_contiguous_and_fast_paths_agree() {
         let fast = ops::binary_scalar(op, &c, Scalar::Float(1.5), None).unwrap();
         assert_eq!(bits(&slow), bits(&fast), "{op:?} scalar");
     }
-    assert_eq!(vals(&ops::mul(&n, &n).unwrap()), vec![0., 1., 4., 9., 16., 25.]);
-    for op in [ops::UnaryOp::Exp, ops::UnaryOp::Sin, ops::UnaryOp::Sqrt, ops::UnaryOp::Relu, ops::UnaryOp::Tanh] {
-        assert_eq!(bits(&ops::unary(op, &n).unwrap()), bits(&ops::unary(op, &c).unwrap()), "{op:?}");
+    assert_eq!(
+        vals(&ops::mul(&n, &n).unwrap()),
+        vec![0., 1., 4., 9., 16., 25.]
+    );
+    for op in [
+        ops::UnaryOp::Exp,
+        ops::UnaryOp::Sin,
+        ops::UnaryOp::Sqrt,
+        ops::UnaryOp::Relu,
+        ops::UnaryOp::Tanh,
+    ] {
+        assert_eq!(
+            bits(&ops::unary(op, &n).unwrap()),
+            bits(&ops::unary(op, &c).unwrap()),
+            "{op:?}"
+        );
     }
     // aliasing in-place: a += a
     let a = f32t(&[1., 2.], &[2]);
@@ -149,8 +225,14 @@ fn div_pow_unary_dtypes() {
     assert_eq!((r.dtype(), r.to_vec_i64().unwrap()), (Int64, vec![1, 4, 9]));
     assert!(ops::pow_scalar(&i, Scalar::Int(-1)).is_err());
     assert_eq!(ops::exp(&i).unwrap().dtype(), Float32);
-    assert_eq!(ops::neg(&i).unwrap().to_vec_i64().unwrap(), vec![-1, -2, -3]);
-    assert_eq!(ops::abs(&i64t(&[-3], &[1])).unwrap().to_vec_i64().unwrap(), vec![3]);
+    assert_eq!(
+        ops::neg(&i).unwrap().to_vec_i64().unwrap(),
+        vec![-1, -2, -3]
+    );
+    assert_eq!(
+        ops::abs(&i64t(&[-3], &[1])).unwrap().to_vec_i64().unwrap(),
+        vec![3]
+    );
     let f = f32t(&[-1., 0., 4.], &[3]);
     assert_eq!(vals(&ops::relu(&f).unwrap()), vec![0., 0., 4.]);
     assert_eq!(vals(&ops::sqrt(&f32t(&[4.], &[1])).unwrap()), vec![2.]);
@@ -175,15 +257,36 @@ fn div_pow_unary_dtypes() {
 fn comparisons_and_where() {
     let a = f32t(&[1., 2., 3.], &[3]);
     let b = i64t(&[2], &[1]);
-    assert_eq!(ops::lt(&a, &b).unwrap().to_vec_bool().unwrap(), vec![true, false, false]);
-    assert_eq!(ops::le(&a, &b).unwrap().to_vec_bool().unwrap(), vec![true, true, false]);
-    assert_eq!(ops::gt(&a, &b).unwrap().to_vec_bool().unwrap(), vec![false, false, true]);
-    assert_eq!(ops::ge(&a, &b).unwrap().to_vec_bool().unwrap(), vec![false, true, true]);
+    assert_eq!(
+        ops::lt(&a, &b).unwrap().to_vec_bool().unwrap(),
+        vec![true, false, false]
+    );
+    assert_eq!(
+        ops::le(&a, &b).unwrap().to_vec_bool().unwrap(),
+        vec![true, true, false]
+    );
+    assert_eq!(
+        ops::gt(&a, &b).unwrap().to_vec_bool().unwrap(),
+        vec![false, false, true]
+    );
+    assert_eq!(
+        ops::ge(&a, &b).unwrap().to_vec_bool().unwrap(),
+        vec![false, true, true]
+    );
     let e = ops::eq(&a, &b).unwrap();
-    assert_eq!((e.dtype(), e.to_vec_bool().unwrap()), (Bool, vec![false, true, false]));
-    assert_eq!(ops::ne(&a, &b).unwrap().to_vec_bool().unwrap(), vec![true, false, true]);
+    assert_eq!(
+        (e.dtype(), e.to_vec_bool().unwrap()),
+        (Bool, vec![false, true, false])
+    );
+    assert_eq!(
+        ops::ne(&a, &b).unwrap().to_vec_bool().unwrap(),
+        vec![true, false, true]
+    );
     let nan = f32t(&[f32::NAN], &[1]);
-    assert_eq!(ops::eq(&nan, &nan).unwrap().to_vec_bool().unwrap(), vec![false]);
+    assert_eq!(
+        ops::eq(&nan, &nan).unwrap().to_vec_bool().unwrap(),
+        vec![false]
+    );
     let w = ops::where_(&e, &a, &i64t(&[0, 0, 0], &[3])).unwrap();
     assert_eq!((w.dtype(), vals(&w)), (Float32, vec![0., 2., 0.]));
     let w = ops::where_scalar(&e, &i64t(&[5, 6, 7], &[3]), Scalar::Float(0.5)).unwrap();
@@ -198,32 +301,78 @@ fn reductions() {
     let s = ops::sum(&t, Some(&[1]), false, None).unwrap();
     assert_eq!((s.sizes().to_vec(), vals(&s)), (vec![2], vec![9., 12.]));
     let s = ops::sum(&t, Some(&[0]), true, None).unwrap();
-    assert_eq!((s.sizes().to_vec(), vals(&s)), (vec![1, 3], vec![5., 7., 9.]));
+    assert_eq!(
+        (s.sizes().to_vec(), vals(&s)),
+        (vec![1, 3], vec![5., 7., 9.])
+    );
     let s = ops::sum(&t, Some(&[0, -1]), false, None).unwrap();
     assert_eq!((s.dim(), vals(&s)), (0, vec![21.]));
     let i = i64t(&[1, 2, 3], &[3]);
-    assert_eq!(ops::sum(&ops::gt(&i, &i64t(&[1], &[1])).unwrap(), None, false, None).unwrap().item().unwrap(), Scalar::Int(2));
-    assert_eq!(ops::sum(&Tensor::from_vec(vec![1i8, 2], &[2]).unwrap(), None, false, None).unwrap().dtype(), Int64);
-    assert_eq!(vals(&ops::mean(&t, Some(&[1]), false, None).unwrap()), vec![3., 4.]);
+    assert_eq!(
+        ops::sum(&ops::gt(&i, &i64t(&[1], &[1])).unwrap(), None, false, None)
+            .unwrap()
+            .item()
+            .unwrap(),
+        Scalar::Int(2)
+    );
+    assert_eq!(
+        ops::sum(
+            &Tensor::from_vec(vec![1i8, 2], &[2]).unwrap(),
+            None,
+            false,
+            None
+        )
+        .unwrap()
+        .dtype(),
+        Int64
+    );
+    assert_eq!(
+        vals(&ops::mean(&t, Some(&[1]), false, None).unwrap()),
+        vec![3., 4.]
+    );
     let e = ops::mean(&i, None, false, None).unwrap_err();
     assert!(e.to_string().contains("Got: Long"), "{e}");
     assert_eq!(ops::max(&t).unwrap().item().unwrap(), Scalar::Float(6.));
     assert_eq!(ops::min(&t).unwrap().item().unwrap(), Scalar::Float(1.));
     let (v, ix) = ops::max_dim(&t, 1, false).unwrap();
-    assert_eq!((vals(&v), ix.to_vec_i64().unwrap()), (vec![5., 6.], vec![1, 2]));
+    assert_eq!(
+        (vals(&v), ix.to_vec_i64().unwrap()),
+        (vec![5., 6.], vec![1, 2])
+    );
     let (v, ix) = ops::min_dim(&t, 0, true).unwrap();
-    assert_eq!((v.sizes().to_vec(), vals(&v), ix.to_vec_i64().unwrap()), (vec![1, 3], vec![1., 2., 3.], vec![0, 1, 0]));
-    assert_eq!(ops::argmax(&t, None, false).unwrap().item().unwrap(), Scalar::Int(5));
-    assert_eq!(ops::argmax(&t, Some(0), false).unwrap().to_vec_i64().unwrap(), vec![1, 0, 1]);
+    assert_eq!(
+        (v.sizes().to_vec(), vals(&v), ix.to_vec_i64().unwrap()),
+        (vec![1, 3], vec![1., 2., 3.], vec![0, 1, 0])
+    );
+    assert_eq!(
+        ops::argmax(&t, None, false).unwrap().item().unwrap(),
+        Scalar::Int(5)
+    );
+    assert_eq!(
+        ops::argmax(&t, Some(0), false)
+            .unwrap()
+            .to_vec_i64()
+            .unwrap(),
+        vec![1, 0, 1]
+    );
     assert_eq!(ops::argmin(&t, Some(1), true).unwrap().sizes(), &[2, 1]);
     let n = noncontig();
-    assert_eq!(vals(&ops::sum(&n, Some(&[1]), false, None).unwrap()), vec![3., 12.]);
-    assert_eq!(ops::argmax(&n, None, false).unwrap().item().unwrap(), Scalar::Int(5));
+    assert_eq!(
+        vals(&ops::sum(&n, Some(&[1]), false, None).unwrap()),
+        vec![3., 12.]
+    );
+    assert_eq!(
+        ops::argmax(&n, None, false).unwrap().item().unwrap(),
+        Scalar::Int(5)
+    );
     let withnan = f32t(&[1., f32::NAN, 3.], &[3]);
     assert!(vals(&ops::max(&withnan).unwrap())[0].is_nan());
     let empty = Tensor::zeros(&[0], Float32, Device::Cpu).unwrap();
     assert!(ops::max(&empty).is_err());
-    assert_eq!(vals(&ops::sum(&empty, None, false, None).unwrap()), vec![0.]);
+    assert_eq!(
+        vals(&ops::sum(&empty, None, false, None).unwrap()),
+        vec![0.]
+    );
     assert!(ops::sum(&t, Some(&[2]), false, None).is_err());
 }
 
@@ -232,18 +381,30 @@ fn matmul_family() {
     let a = f32t(&[1., 2., 3., 4., 5., 6.], &[2, 3]);
     let b = f32t(&[1., 0., 0., 1., 1., 1.], &[3, 2]);
     let r = ops::mm(&a, &b).unwrap();
-    assert_eq!((r.sizes().to_vec(), vals(&r)), (vec![2, 2], vec![4., 5., 10., 11.]));
+    assert_eq!(
+        (r.sizes().to_vec(), vals(&r)),
+        (vec![2, 2], vec![4., 5., 10., 11.])
+    );
     // non-contiguous operands go straight to the GEMM with strides
     let at = ops::t(&f32t(&[1., 4., 2., 5., 3., 6.], &[3, 2])).unwrap();
     assert_eq!(vals(&ops::mm(&at, &b).unwrap()), vec![4., 5., 10., 11.]);
     // other dtypes use the generic loop
     let ai = i64t(&[1, 2, 3, 4, 5, 6], &[2, 3]);
     let bi = i64t(&[1, 0, 0, 1, 1, 1], &[3, 2]);
-    assert_eq!(ops::mm(&ai, &bi).unwrap().to_vec_i64().unwrap(), vec![4, 5, 10, 11]);
+    assert_eq!(
+        ops::mm(&ai, &bi).unwrap().to_vec_i64().unwrap(),
+        vec![4, 5, 10, 11]
+    );
     let e = ops::mm(&a, &a).unwrap_err();
-    assert_eq!(e.to_string(), "mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)");
+    assert_eq!(
+        e.to_string(),
+        "mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)"
+    );
     let e = ops::mm(&a, &Tensor::zeros(&[3, 2], Float64, Device::Cpu).unwrap()).unwrap_err();
-    assert_eq!(e.to_string(), "expected mat1 and mat2 to have the same dtype, but got: float != double");
+    assert_eq!(
+        e.to_string(),
+        "expected mat1 and mat2 to have the same dtype, but got: float != double"
+    );
     // vector cases
     let v = f32t(&[1., 1., 1.], &[3]);
     let r = ops::matmul(&a, &v).unwrap();
@@ -255,16 +416,33 @@ fn matmul_family() {
     // batched with broadcasting: [2, 2, 3] @ [3, 2]
     let batch = ops::stack(&[&a, &a], 0).unwrap();
     let r = ops::matmul(&batch, &b).unwrap();
-    assert_eq!((r.sizes().to_vec(), vals(&r)), (vec![2, 2, 2], vec![4., 5., 10., 11., 4., 5., 10., 11.]));
+    assert_eq!(
+        (r.sizes().to_vec(), vals(&r)),
+        (vec![2, 2, 2], vec![4., 5., 10., 11., 4., 5., 10., 11.])
+    );
     let r = ops::bmm(&batch, &ops::stack(&[&b, &b], 0).unwrap()).unwrap();
     assert_eq!(vals(&r), vec![4., 5., 10., 11., 4., 5., 10., 11.]);
-    let f64r = ops::matmul(&ops::to(&batch, Some(Float64), None).unwrap(), &ops::to(&v, Some(Float64), None).unwrap()).unwrap();
-    assert_eq!((f64r.dtype(), f64r.sizes().to_vec(), vals(&f64r)), (Float64, vec![2, 2], vec![6., 15., 6., 15.]));
-    assert!(ops::matmul(&Tensor::scalar_tensor(Scalar::Int(1), Float32, Device::Cpu).unwrap(), &a).is_err());
+    let f64r = ops::matmul(
+        &ops::to(&batch, Some(Float64), None).unwrap(),
+        &ops::to(&v, Some(Float64), None).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (f64r.dtype(), f64r.sizes().to_vec(), vals(&f64r)),
+        (Float64, vec![2, 2], vec![6., 15., 6., 15.])
+    );
+    assert!(ops::matmul(
+        &Tensor::scalar_tensor(Scalar::Int(1), Float32, Device::Cpu).unwrap(),
+        &a
+    )
+    .is_err());
     assert!(ops::bmm(&a, &a).is_err());
     // meta
     let r = ops::matmul(&meta(&[5, 2, 3], Float32), &meta(&[3, 4], Float32)).unwrap();
-    assert_eq!((r.sizes().to_vec(), r.device()), (vec![5, 2, 4], Device::Meta));
+    assert_eq!(
+        (r.sizes().to_vec(), r.device()),
+        (vec![5, 2, 4], Device::Meta)
+    );
 }
 
 #[test]
@@ -275,14 +453,23 @@ fn views_share_storage() {
     ops::fill_(&ops::select(&v, 0, 0).unwrap(), Scalar::Int(9)).unwrap();
     assert_eq!(vals(&t)[..2], [9., 9.]);
     let tr = ops::transpose(&t, 0, 1).unwrap();
-    assert_eq!((tr.sizes().to_vec(), tr.strides().to_vec()), (vec![3, 2], vec![1, 3]));
+    assert_eq!(
+        (tr.sizes().to_vec(), tr.strides().to_vec()),
+        (vec![3, 2], vec![1, 3])
+    );
     let e = ops::view(&tr, &[6]).unwrap_err();
     assert!(e.to_string().starts_with("view size is not compatible"));
     let r = ops::reshape(&tr, &[6]).unwrap();
     assert!(!r.storage().ptr_eq(&t.storage()));
     assert_eq!(vals(&r), vec![9., 3., 9., 4., 2., 5.]);
-    assert_eq!(ops::reshape(&t, &[-1]).unwrap().storage().ptr_eq(&t.storage()), true);
-    assert!(ops::view(&t, &[4, -1]).unwrap_err().to_string().contains("shape '[4, -1]' is invalid for input of size 6"));
+    assert!(ops::reshape(&t, &[-1])
+        .unwrap()
+        .storage()
+        .ptr_eq(&t.storage()));
+    assert!(ops::view(&t, &[4, -1])
+        .unwrap_err()
+        .to_string()
+        .contains("shape '[4, -1]' is invalid for input of size 6"));
     assert!(ops::view(&t, &[-1, -1]).is_err());
     let p = ops::permute(&ops::unsqueeze(&t, 0).unwrap(), &[2, 0, 1]).unwrap();
     assert_eq!(p.sizes(), &[3, 1, 2]);
@@ -291,32 +478,98 @@ fn views_share_storage() {
     assert_eq!(ops::squeeze(&p, Some(0)).unwrap().sizes(), &[3, 1, 2]);
     assert_eq!(ops::unsqueeze(&t, -1).unwrap().sizes(), &[2, 3, 1]);
     let ex = ops::expand(&f32t(&[1., 2., 3.], &[3]), &[2, -1]).unwrap();
-    assert_eq!((ex.sizes().to_vec(), ex.strides().to_vec()), (vec![2, 3], vec![0, 1]));
+    assert_eq!(
+        (ex.sizes().to_vec(), ex.strides().to_vec()),
+        (vec![2, 3], vec![0, 1])
+    );
     assert_eq!(vals(&ex), vec![1., 2., 3., 1., 2., 3.]);
     let e = ops::expand(&f32t(&[1., 2., 3.], &[3]), &[2, 4]).unwrap_err();
     assert_eq!(e.to_string(), "The expanded size of the tensor (4) must match the existing size (3) at non-singleton dimension 1.  Target sizes: [2, 4].  Tensor sizes: [3]");
     assert_eq!(ops::flatten(&p, 0, -1).unwrap().sizes(), &[6]);
     let e = ops::transpose(&t, 0, 2).unwrap_err();
-    assert_eq!(e.to_string(), "Dimension out of range (expected to be in range of [-2, 1], but got 2)");
+    assert_eq!(
+        e.to_string(),
+        "Dimension out of range (expected to be in range of [-2, 1], but got 2)"
+    );
 }
 
 #[test]
 fn indexing() {
-    let t = Tensor::arange(Scalar::Int(0), Scalar::Int(12), Scalar::Int(1), None, Device::Cpu).unwrap();
+    let t = Tensor::arange(
+        Scalar::Int(0),
+        Scalar::Int(12),
+        Scalar::Int(1),
+        None,
+        Device::Cpu,
+    )
+    .unwrap();
     let t = ops::view(&t, &[3, 4]).unwrap();
     let r = ops::index(&t, &[TensorIndex::Int(-1)]).unwrap();
     assert_eq!(r.to_vec_i64().unwrap(), vec![8, 9, 10, 11]);
-    let r = ops::index(&t, &[TensorIndex::Ellipsis, TensorIndex::Slice { start: Some(1), stop: None, step: 2 }]).unwrap();
-    assert_eq!((r.sizes().to_vec(), r.to_vec_i64().unwrap()), (vec![3, 2], vec![1, 3, 5, 7, 9, 11]));
-    let r = ops::index(&t, &[TensorIndex::None, TensorIndex::Slice { start: Some(-2), stop: Some(100), step: 1 }, TensorIndex::Int(0)]).unwrap();
-    assert_eq!((r.sizes().to_vec(), r.to_vec_i64().unwrap()), (vec![1, 2], vec![4, 8]));
+    let r = ops::index(
+        &t,
+        &[
+            TensorIndex::Ellipsis,
+            TensorIndex::Slice {
+                start: Some(1),
+                stop: None,
+                step: 2,
+            },
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        (r.sizes().to_vec(), r.to_vec_i64().unwrap()),
+        (vec![3, 2], vec![1, 3, 5, 7, 9, 11])
+    );
+    let r = ops::index(
+        &t,
+        &[
+            TensorIndex::None,
+            TensorIndex::Slice {
+                start: Some(-2),
+                stop: Some(100),
+                step: 1,
+            },
+            TensorIndex::Int(0),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        (r.sizes().to_vec(), r.to_vec_i64().unwrap()),
+        (vec![1, 2], vec![4, 8])
+    );
     let e = ops::index(&t, &[TensorIndex::Int(3)]).unwrap_err();
-    assert_eq!(e.to_string(), "index 3 is out of bounds for dimension 0 with size 3");
+    assert_eq!(
+        e.to_string(),
+        "index 3 is out of bounds for dimension 0 with size 3"
+    );
     assert!(ops::index(&t, &[TensorIndex::Int(0); 3]).is_err());
     let e = ops::select(&t, 1, 4).unwrap_err();
-    assert_eq!(e.to_string(), "select(): index 4 out of range for tensor of size [3, 4] at dimension 1");
-    ops::index_put_(&t, &[TensorIndex::Slice { start: None, stop: None, step: 1 }, TensorIndex::Int(0)], &Tensor::wrapped_scalar(Scalar::Int(-1))).unwrap();
-    assert_eq!(ops::index(&t, &[TensorIndex::Ellipsis, TensorIndex::Int(0)]).unwrap().to_vec_i64().unwrap(), vec![-1, -1, -1]);
+    assert_eq!(
+        e.to_string(),
+        "select(): index 4 out of range for tensor of size [3, 4] at dimension 1"
+    );
+    ops::index_put_(
+        &t,
+        &[
+            TensorIndex::Slice {
+                start: None,
+                stop: None,
+                step: 1,
+            },
+            TensorIndex::Int(0),
+        ],
+        &Tensor::wrapped_scalar(Scalar::Int(-1)),
+    )
+    .unwrap();
+    assert_eq!(
+        ops::index(&t, &[TensorIndex::Ellipsis, TensorIndex::Int(0)])
+            .unwrap()
+            .to_vec_i64()
+            .unwrap(),
+        vec![-1, -1, -1]
+    );
     let s = ops::slice(&t, 1, Some(3), Some(1), 1).unwrap();
     assert_eq!(s.sizes(), &[3, 0]);
     let n = ops::narrow(&t, 0, 1, 2).unwrap();
@@ -340,7 +593,10 @@ fn copy_fill_clone_to() {
     let d = ops::to(&c, Some(Float64), None).unwrap();
     assert_eq!((d.dtype(), vals(&d)), (Float64, vals(&c)));
     let b = ops::to(&c, Some(Bool), None).unwrap();
-    assert_eq!(b.to_vec_bool().unwrap(), vec![false, true, true, true, true, true]);
+    assert_eq!(
+        b.to_vec_bool().unwrap(),
+        vec![false, true, true, true, true, true]
+    );
     let m = ops::to(&c, None, Some(Device::Meta)).unwrap();
     assert_eq!((m.device(), m.sizes().to_vec()), (Device::Meta, vec![2, 3]));
     assert!(ops::to(&m, None, Some(Device::Cpu)).is_err());
@@ -356,16 +612,25 @@ fn cat_and_stack() {
     let a = f32t(&[1., 2.], &[1, 2]);
     let b = i64t(&[3, 4, 5, 6], &[2, 2]);
     let r = ops::cat(&[&a, &b], 0).unwrap();
-    assert_eq!((r.dtype(), r.sizes().to_vec(), vals(&r)), (Float32, vec![3, 2], vec![1., 2., 3., 4., 5., 6.]));
+    assert_eq!(
+        (r.dtype(), r.sizes().to_vec(), vals(&r)),
+        (Float32, vec![3, 2], vec![1., 2., 3., 4., 5., 6.])
+    );
     let r = ops::cat(&[&b, &b], 1).unwrap();
-    assert_eq!((r.sizes().to_vec(), r.to_vec_i64().unwrap()), (vec![2, 4], vec![3, 4, 3, 4, 5, 6, 5, 6]));
+    assert_eq!(
+        (r.sizes().to_vec(), r.to_vec_i64().unwrap()),
+        (vec![2, 4], vec![3, 4, 3, 4, 5, 6, 5, 6])
+    );
     let e = ops::cat(&[&a, &b], 1).unwrap_err();
     assert_eq!(e.to_string(), "Sizes of tensors must match except in dimension 1. Expected size 1 but got size 2 for tensor number 1 in the list.");
     let empty = Tensor::zeros(&[0], Float32, Device::Cpu).unwrap();
     assert_eq!(ops::cat(&[&empty, &a], 0).unwrap().sizes(), &[1, 2]);
     assert!(ops::cat(&[], 0).is_err());
     let s = ops::stack(&[&a, &a], 1).unwrap();
-    assert_eq!((s.sizes().to_vec(), vals(&s)), (vec![1, 2, 2], vec![1., 2., 1., 2.]));
+    assert_eq!(
+        (s.sizes().to_vec(), vals(&s)),
+        (vec![1, 2, 2], vec![1., 2., 1., 2.])
+    );
     let e = ops::stack(&[&a, &b], 0).unwrap_err();
     assert_eq!(e.to_string(), "stack expects each tensor to be equal size, but got [1, 2] at entry 0 and [2, 2] at entry 1");
     let m = ops::cat(&[&meta(&[2, 3], Float32), &meta(&[4, 3], Float32)], 0).unwrap();
@@ -377,27 +642,47 @@ fn meta_tensors_compute_metadata_only() {
     let a = meta(&[2, 1, 3], Float32);
     let b = meta(&[4, 1], Int64);
     let r = ops::add(&a, &b, None).unwrap();
-    assert_eq!((r.sizes().to_vec(), r.dtype(), r.device()), (vec![2, 4, 3], Float32, Device::Meta));
+    assert_eq!(
+        (r.sizes().to_vec(), r.dtype(), r.device()),
+        (vec![2, 4, 3], Float32, Device::Meta)
+    );
     assert_eq!(ops::div(&b, &b).unwrap().dtype(), Float32);
     assert_eq!(ops::lt(&a, &b).unwrap().dtype(), Bool);
     assert_eq!(ops::exp(&b).unwrap().dtype(), Float32);
-    assert_eq!(ops::add_scalar(&b, Scalar::Float(1.0), None).unwrap().dtype(), Float32);
-    assert_eq!(ops::sum(&a, Some(&[2]), false, None).unwrap().sizes(), &[2, 1]);
+    assert_eq!(
+        ops::add_scalar(&b, Scalar::Float(1.0), None)
+            .unwrap()
+            .dtype(),
+        Float32
+    );
+    assert_eq!(
+        ops::sum(&a, Some(&[2]), false, None).unwrap().sizes(),
+        &[2, 1]
+    );
     assert_eq!(ops::sum(&b, None, false, None).unwrap().dtype(), Int64);
     assert_eq!(ops::mean(&a, None, true, None).unwrap().sizes(), &[1, 1, 1]);
     let (v, i) = ops::max_dim(&a, 0, false).unwrap();
-    assert_eq!((v.sizes().to_vec(), i.dtype(), i.device()), (vec![1, 3], Int64, Device::Meta));
+    assert_eq!(
+        (v.sizes().to_vec(), i.dtype(), i.device()),
+        (vec![1, 3], Int64, Device::Meta)
+    );
     assert_eq!(ops::argmax(&a, None, false).unwrap().dim(), 0);
     let w = ops::where_(&meta(&[3], Bool), &a, &b).unwrap();
     assert_eq!(w.sizes(), &[2, 4, 3]);
     assert_eq!(ops::clone(&a).unwrap().device(), Device::Meta);
-    assert!(ops::add(&a, &f32t(&[1., 2., 3.], &[3]), None).unwrap_err().to_string().contains("meta and cpu"));
+    assert!(ops::add(&a, &f32t(&[1., 2., 3.], &[3]), None)
+        .unwrap_err()
+        .to_string()
+        .contains("meta and cpu"));
     // CPU scalars mix with meta, like CPU scalars with CUDA in PyTorch
     let s = Tensor::scalar_tensor(Scalar::Int(1), Float32, Device::Cpu).unwrap();
     assert!(ops::add(&a, &s, None).unwrap().is_meta());
     assert!(a.item().is_err());
     let big = meta(&[1 << 20, 1 << 20], Float32);
-    assert_eq!(ops::transpose(&big, 0, 1).unwrap().sizes(), &[1 << 20, 1 << 20]);
+    assert_eq!(
+        ops::transpose(&big, 0, 1).unwrap().sizes(),
+        &[1 << 20, 1 << 20]
+    );
     assert!(ops::fill_(&a, Scalar::Int(1)).is_ok());
 }
 
@@ -406,16 +691,29 @@ fn key_sets() {
     use opdispatch_keys::DispatchKey;
     let t = Tensor::zeros(&[1], Float32, Device::Cpu).unwrap();
     let ks = t.key_set();
-    for k in [DispatchKey::CPU, DispatchKey::ADInplaceOrView, DispatchKey::AutogradCPU, DispatchKey::AutocastCPU] {
+    for k in [
+        DispatchKey::CPU,
+        DispatchKey::ADInplaceOrView,
+        DispatchKey::AutogradCPU,
+        DispatchKey::AutocastCPU,
+    ] {
         assert!(ks.has(k), "{k:?}");
     }
     assert!(!ks.has(DispatchKey::Python));
     t.set_python_dispatch(true);
-    assert!(t.key_set().has(DispatchKey::Python) && t.key_set().has(DispatchKey::PythonTLSSnapshot));
+    assert!(
+        t.key_set().has(DispatchKey::Python) && t.key_set().has(DispatchKey::PythonTLSSnapshot)
+    );
     t.set_python_dispatch(false);
     assert_eq!(t.key_set(), ks);
     let m = meta(&[1], Float32).key_set();
-    assert!(m.has(DispatchKey::Meta) && m.has(DispatchKey::AutogradMeta) && !m.has(DispatchKey::CPU));
+    assert!(
+        m.has(DispatchKey::Meta) && m.has(DispatchKey::AutogradMeta) && !m.has(DispatchKey::CPU)
+    );
     let c = opdispatch_tensor::compute_key_set(Device::Cuda(0));
-    assert!(c.has(DispatchKey::CUDA) && c.has(DispatchKey::AutogradCUDA) && c.has(DispatchKey::AutocastCUDA));
+    assert!(
+        c.has(DispatchKey::CUDA)
+            && c.has(DispatchKey::AutogradCUDA)
+            && c.has(DispatchKey::AutocastCUDA)
+    );
 }

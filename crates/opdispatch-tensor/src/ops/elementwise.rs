@@ -28,7 +28,10 @@ pub enum BinaryOp {
 
 impl BinaryOp {
     fn is_comparison(self) -> bool {
-        matches!(self, BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge)
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
+        )
     }
     fn kernel_name(self) -> &'static str {
         match self {
@@ -50,7 +53,12 @@ impl BinaryOp {
 }
 
 /// Output dtype and computation dtype of `op` over `a`, `b`.
-fn binary_dtypes(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<(ScalarType, ScalarType)> {
+fn binary_dtypes(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    alpha: Option<Scalar>,
+) -> Result<(ScalarType, ScalarType)> {
     if op == BinaryOp::Sub && (a.dtype() == ScalarType::Bool || b.dtype() == ScalarType::Bool) {
         return Err(TensorError::dtype(if a.dtype() == b.dtype() {
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
@@ -66,7 +74,9 @@ fn binary_dtypes(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) ->
             ));
         }
         if common == ScalarType::Bool && !matches!(al, Scalar::Bool(_)) && al.to_i64() != 1 {
-            return Err(TensorError::dtype("Boolean alpha only supported for Boolean results."));
+            return Err(TensorError::dtype(
+                "Boolean alpha only supported for Boolean results.",
+            ));
         }
         if !common.is_complex() && al.is_complex() {
             return Err(TensorError::dtype(
@@ -74,7 +84,17 @@ fn binary_dtypes(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) ->
             ));
         }
     }
-    if common.is_complex() && matches!(op, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Maximum | BinaryOp::Minimum) {
+    if common.is_complex()
+        && matches!(
+            op,
+            BinaryOp::Lt
+                | BinaryOp::Le
+                | BinaryOp::Gt
+                | BinaryOp::Ge
+                | BinaryOp::Maximum
+                | BinaryOp::Minimum
+        )
+    {
         return Err(TensorError::unsupported(op.kernel_name(), common));
     }
     Ok(match op {
@@ -104,8 +124,20 @@ fn apply_f64(op: BinaryOp, alpha: f64) -> impl Fn(f64, f64) -> f64 {
         BinaryOp::Mul => a * b,
         BinaryOp::Div => a / b,
         BinaryOp::Pow => a.powf(b),
-        BinaryOp::Maximum => if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
-        BinaryOp::Minimum => if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
+        BinaryOp::Maximum => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                a.max(b)
+            }
+        }
+        BinaryOp::Minimum => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                a.min(b)
+            }
+        }
         _ => unreachable!("comparison in arithmetic kernel"),
     }
 }
@@ -167,21 +199,37 @@ fn new_f32(sizes: &[usize], n: usize, f: impl FnOnce(&mut [f32])) -> Tensor {
     let mut words = vec![0u64; (n * 4).div_ceil(8)];
     {
         // SAFETY: reinterpreting initialized u64s as bytes is always valid.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), n * 4) };
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), n * 4) };
         f(cast_slice_mut::<f32>(bytes).expect("u64-backed buffers are 4-aligned"));
     }
     let st = Storage::from_words(words, n * 4);
-    Tensor::from_parts(st, sizes.to_vec(), crate::contiguous_strides(sizes), 0, ScalarType::Float32)
-        .expect("fresh contiguous tensor fits its storage")
+    Tensor::from_parts(
+        st,
+        sizes.to_vec(),
+        crate::contiguous_strides(sizes),
+        0,
+        ScalarType::Float32,
+    )
+    .expect("fresh contiguous tensor fits its storage")
 }
 
 /// Contiguous f32 fast path for arithmetic (`None` when it does not apply).
-fn fast_f32(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: f64, shape: &[usize]) -> Option<Result<Tensor>> {
+fn fast_f32(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    alpha: f64,
+    shape: &[usize],
+) -> Option<Result<Tensor>> {
     let applicable = a.dtype() == ScalarType::Float32
         && a.is_contiguous()
         && a.sizes() == shape
         && !a.is_meta()
-        && matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div);
+        && matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        );
     if !applicable {
         return None;
     }
@@ -189,7 +237,8 @@ fn fast_f32(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: f64, shape: &[usize]) -
     let al = alpha as f32;
     // Scalar right operand (a wrapped number or any one-element tensor).
     let scalar_b = b.numel() == 1 && (b.dtype() == ScalarType::Float32 || b.is_wrapped_number());
-    let full_b = b.dtype() == ScalarType::Float32 && b.is_contiguous() && b.sizes() == shape && !b.is_meta();
+    let full_b =
+        b.dtype() == ScalarType::Float32 && b.is_contiguous() && b.sizes() == shape && !b.is_meta();
     if scalar_b {
         let s = match b.load::<f64>() {
             Ok(v) => v[0] as f32,
@@ -200,7 +249,8 @@ fn fast_f32(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: f64, shape: &[usize]) -
             Ok(r) => r,
             Err(e) => return Some(Err(e)),
         };
-        let x = &cast_slice::<f32>(&r).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
+        let x =
+            &cast_slice::<f32>(&r).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
         return Some(Ok(new_f32(shape, n, |o| match op {
             BinaryOp::Add => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x + al * s),
             BinaryOp::Sub => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x - al * s),
@@ -258,7 +308,9 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Re
     if op == BinaryOp::Pow && compute.is_integral(true) {
         // Negative integer exponents have no integer result.
         if b.load::<i64>()?.iter().any(|&e| e < 0) {
-            return Err(TensorError::Value("Integers to negative integer powers are not allowed.".into()));
+            return Err(TensorError::Value(
+                "Integers to negative integer powers are not allowed.".into(),
+            ));
         }
     }
     if op.is_comparison() {
@@ -279,13 +331,25 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Re
     }
     Ok(if compute.is_complex() {
         let (x, y) = load_pair::<C64>(a, b, &shape)?;
-        tensor_from_domain(&zip_map(&x, &y, apply_c64(op, alpha.to_c64())), &shape, out_dtype)
+        tensor_from_domain(
+            &zip_map(&x, &y, apply_c64(op, alpha.to_c64())),
+            &shape,
+            out_dtype,
+        )
     } else if compute.is_integral(true) {
         let (x, y) = load_pair::<i64>(a, b, &shape)?;
-        tensor_from_domain(&zip_map(&x, &y, apply_i64(op, alpha.to_i64())), &shape, out_dtype)
+        tensor_from_domain(
+            &zip_map(&x, &y, apply_i64(op, alpha.to_i64())),
+            &shape,
+            out_dtype,
+        )
     } else {
         let (x, y) = load_pair::<f64>(a, b, &shape)?;
-        tensor_from_domain(&zip_map(&x, &y, apply_f64(op, alpha.to_f64())), &shape, out_dtype)
+        tensor_from_domain(
+            &zip_map(&x, &y, apply_f64(op, alpha.to_f64())),
+            &shape,
+            out_dtype,
+        )
     })
 }
 
@@ -463,13 +527,16 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
         let n = x.numel();
         let st = x.storage_ref();
         let r = st.read()?;
-        let v = &cast_slice::<f32>(&r).expect("aligned")[x.storage_offset()..x.storage_offset() + n];
+        let v =
+            &cast_slice::<f32>(&r).expect("aligned")[x.storage_offset()..x.storage_offset() + n];
         return Ok(new_f32(shape, n, |o| {
             let it = o.iter_mut().zip(v);
             match op {
                 UnaryOp::Neg => it.for_each(|(o, &v)| *o = -v),
                 UnaryOp::Abs => it.for_each(|(o, &v)| *o = v.abs()),
-                UnaryOp::Relu => it.for_each(|(o, &v)| *o = if v > 0.0 || v.is_nan() { v } else { 0.0 }),
+                UnaryOp::Relu => {
+                    it.for_each(|(o, &v)| *o = if v > 0.0 || v.is_nan() { v } else { 0.0 })
+                }
                 UnaryOp::Sqrt => it.for_each(|(o, &v)| *o = v.sqrt()),
                 // Transcendentals go through f64 so every path agrees bit for bit.
                 _ => {
@@ -539,9 +606,19 @@ pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         return Tensor::empty(&shape, dtype, device);
     }
     let c = cond.load_strided::<bool>(&shape, &broadcast_strides(cond, &shape))?;
-    fn pick<D: Domain>(c: &[bool], a: &Tensor, b: &Tensor, shape: &[usize], dtype: ScalarType) -> Result<Tensor> {
+    fn pick<D: Domain>(
+        c: &[bool],
+        a: &Tensor,
+        b: &Tensor,
+        shape: &[usize],
+        dtype: ScalarType,
+    ) -> Result<Tensor> {
         let (x, y) = load_pair::<D>(a, b, shape)?;
-        let out: Vec<D> = c.iter().zip(x.iter().zip(&y)).map(|(&c, (&x, &y))| if c { x } else { y }).collect();
+        let out: Vec<D> = c
+            .iter()
+            .zip(x.iter().zip(&y))
+            .map(|(&c, (&x, &y))| if c { x } else { y })
+            .collect();
         Ok(tensor_from_domain(&out, shape, dtype))
     }
     if dtype.is_complex() {

@@ -102,18 +102,33 @@ macro_rules! gemm_impl {
                     // addressed row-major with strides (n, 1).
                     unsafe {
                         $call(
-                            m, k, n, 1.0,
-                            xa.as_ptr().add(pa), st(a, 1), st(a, 2),
-                            xb.as_ptr().add(pb), st(b, 1), st(b, 2),
+                            m,
+                            k,
+                            n,
+                            1.0,
+                            xa.as_ptr().add(pa),
+                            st(a, 1),
+                            st(a, 2),
+                            xb.as_ptr().add(pb),
+                            st(b, 1),
+                            st(b, 2),
                             0.0,
-                            words.as_mut_ptr().cast::<$t>().add(pc), n as isize, 1,
+                            words.as_mut_ptr().cast::<$t>().add(pc),
+                            n as isize,
+                            1,
                         );
                     }
                 }
             }
             drop(ra);
             let storage = Storage::from_words(words, total * isz);
-            Tensor::from_parts(storage, shape.to_vec(), contiguous_strides(shape), 0, a.dtype())
+            Tensor::from_parts(
+                storage,
+                shape.to_vec(),
+                contiguous_strides(shape),
+                0,
+                a.dtype(),
+            )
         }
     };
 }

@@ -22,9 +22,17 @@ use crate::{Device, OperandKind, ResultTypeState, Scalar, ScalarType, Tensor};
 pub fn wrap_dim(dim: i64, ndim: usize) -> Result<usize> {
     let n = ndim.max(1) as i64;
     if dim < -n || dim >= n {
-        return Err(TensorError::DimOutOfRange { min: -n, max: n - 1, got: dim });
+        return Err(TensorError::DimOutOfRange {
+            min: -n,
+            max: n - 1,
+            got: dim,
+        });
     }
-    Ok(if dim < 0 { (dim + n) as usize } else { dim as usize })
+    Ok(if dim < 0 {
+        (dim + n) as usize
+    } else {
+        dim as usize
+    })
 }
 
 /// Broadcast two shapes (numpy rules), with PyTorch's error message.
@@ -33,14 +41,26 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let mut out = vec![0; n];
     for i in 0..n {
         // Align from the right.
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
             db
         } else {
-            return Err(TensorError::BroadcastMismatch { a: da, b: db, dim: i });
+            return Err(TensorError::BroadcastMismatch {
+                a: da,
+                b: db,
+                dim: i,
+            });
         };
     }
     Ok(out)
@@ -51,7 +71,13 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
 pub(crate) fn broadcast_strides(t: &Tensor, shape: &[usize]) -> Vec<usize> {
     let off = shape.len() - t.dim();
     (0..shape.len())
-        .map(|i| if i < off || t.sizes()[i - off] == 1 && shape[i] != 1 { 0 } else { t.strides()[i - off] })
+        .map(|i| {
+            if i < off || t.sizes()[i - off] == 1 && shape[i] != 1 {
+                0
+            } else {
+                t.strides()[i - off]
+            }
+        })
         .collect()
 }
 

@@ -12,7 +12,6 @@ use crate::{ScalarType, Tensor};
 
 /// Output shapes and the grouped input values of a reduction over `dims`.
 struct Plan {
-    keep_shape: Vec<usize>,
     out_shape: Vec<usize>,
     /// Elements per output group.
     group: usize,
@@ -42,9 +41,9 @@ fn plan(t: &Tensor, dims: Option<&[i64]>, keepdim: bool) -> Result<Plan> {
     let mut keep_shape = Vec::with_capacity(nd);
     let mut out_shape = Vec::new();
     let (mut ps, mut pst, mut rs, mut rst) = (vec![], vec![], vec![], vec![]);
-    for i in 0..nd {
+    for (i, &red) in reduced.iter().enumerate() {
         let (s, st) = (t.sizes()[i], t.strides()[i]);
-        if reduced[i] {
+        if red {
             keep_shape.push(1);
             rs.push(s);
             rst.push(st);
@@ -58,7 +57,12 @@ fn plan(t: &Tensor, dims: Option<&[i64]>, keepdim: bool) -> Result<Plan> {
     let group = rs.iter().product();
     ps.extend(rs);
     pst.extend(rst);
-    Ok(Plan { out_shape: if keepdim { keep_shape.clone() } else { out_shape }, keep_shape, group, perm_sizes: ps, perm_strides: pst })
+    Ok(Plan {
+        out_shape: if keepdim { keep_shape } else { out_shape },
+        group,
+        perm_sizes: ps,
+        perm_strides: pst,
+    })
 }
 
 impl Plan {
@@ -74,8 +78,17 @@ impl Plan {
 
 /// `torch.sum(t, dim, keepdim, dtype=)`; `dims = None` (or empty) reduces all.
 /// Integral and bool inputs sum as int64.
-pub fn sum(t: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<ScalarType>) -> Result<Tensor> {
-    let out_dtype = dtype.unwrap_or(if t.dtype().is_integral(true) { ScalarType::Int64 } else { t.dtype() });
+pub fn sum(
+    t: &Tensor,
+    dims: Option<&[i64]>,
+    keepdim: bool,
+    dtype: Option<ScalarType>,
+) -> Result<Tensor> {
+    let out_dtype = dtype.unwrap_or(if t.dtype().is_integral(true) {
+        ScalarType::Int64
+    } else {
+        t.dtype()
+    });
     let p = plan(t, dims, keepdim)?;
     if t.is_meta() {
         return Tensor::empty(&p.out_shape, out_dtype, t.device());
@@ -86,7 +99,10 @@ pub fn sum(t: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<Scalar
         tensor_from_domain(&out, &p.out_shape, out_dtype)
     } else if out_dtype.is_integral(true) && t.dtype().is_integral(true) {
         let v = p.load::<i64>(t)?;
-        let out: Vec<i64> = p.groups(&v).map(|g| g.iter().fold(0i64, |a, &b| a.wrapping_add(b))).collect();
+        let out: Vec<i64> = p
+            .groups(&v)
+            .map(|g| g.iter().fold(0i64, |a, &b| a.wrapping_add(b)))
+            .collect();
         tensor_from_domain(&out, &p.out_shape, out_dtype)
     } else {
         let v = p.load::<f64>(t)?;
@@ -96,7 +112,12 @@ pub fn sum(t: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<Scalar
 }
 
 /// `torch.mean(t, dim, keepdim, dtype=)`: floating or complex inputs only.
-pub fn mean(t: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<ScalarType>) -> Result<Tensor> {
+pub fn mean(
+    t: &Tensor,
+    dims: Option<&[i64]>,
+    keepdim: bool,
+    dtype: Option<ScalarType>,
+) -> Result<Tensor> {
     let out_dtype = dtype.unwrap_or(t.dtype());
     if !(out_dtype.is_floating_point() || out_dtype.is_complex()) {
         return Err(TensorError::dtype(format!(
@@ -122,7 +143,11 @@ pub fn mean(t: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<Scala
 }
 
 /// (index, value) of the extreme of a group; NaN wins and the first occurrence is kept.
-fn extreme<D: Copy + PartialOrd>(g: &[D], want_max: bool, is_nan: impl Fn(D) -> bool) -> (usize, D) {
+fn extreme<D: Copy + PartialOrd>(
+    g: &[D],
+    want_max: bool,
+    is_nan: impl Fn(D) -> bool,
+) -> (usize, D) {
     let mut best = (0, g[0]);
     if is_nan(best.1) {
         return best;
@@ -146,7 +171,13 @@ fn check_orderable(t: &Tensor, name: &str) -> Result<()> {
 }
 
 /// Shared body of max/min/argmax/argmin: (values, indices) over `dims`.
-fn extreme_reduce(t: &Tensor, dim: Option<i64>, keepdim: bool, want_max: bool, name: &str) -> Result<(Tensor, Tensor)> {
+fn extreme_reduce(
+    t: &Tensor,
+    dim: Option<i64>,
+    keepdim: bool,
+    want_max: bool,
+    name: &str,
+) -> Result<(Tensor, Tensor)> {
     check_orderable(t, name)?;
     let dims: Option<Vec<i64>> = dim.map(|d| vec![d]);
     let p = plan(t, dims.as_deref(), keepdim)?;
@@ -166,14 +197,37 @@ fn extreme_reduce(t: &Tensor, dim: Option<i64>, keepdim: bool, want_max: bool, n
     }
     let (vals, idx) = if t.dtype().is_integral(true) {
         let v = p.load::<i64>(t)?;
-        let r: Vec<(usize, i64)> = p.groups(&v).map(|g| extreme(g, want_max, |_| false)).collect();
-        (tensor_from_domain(&r.iter().map(|x| x.1).collect::<Vec<_>>(), &p.out_shape, t.dtype()), r.iter().map(|x| x.0 as i64).collect::<Vec<_>>())
+        let r: Vec<(usize, i64)> = p
+            .groups(&v)
+            .map(|g| extreme(g, want_max, |_| false))
+            .collect();
+        (
+            tensor_from_domain(
+                &r.iter().map(|x| x.1).collect::<Vec<_>>(),
+                &p.out_shape,
+                t.dtype(),
+            ),
+            r.iter().map(|x| x.0 as i64).collect::<Vec<_>>(),
+        )
     } else {
         let v = p.load::<f64>(t)?;
-        let r: Vec<(usize, f64)> = p.groups(&v).map(|g| extreme(g, want_max, f64::is_nan)).collect();
-        (tensor_from_domain(&r.iter().map(|x| x.1).collect::<Vec<_>>(), &p.out_shape, t.dtype()), r.iter().map(|x| x.0 as i64).collect::<Vec<_>>())
+        let r: Vec<(usize, f64)> = p
+            .groups(&v)
+            .map(|g| extreme(g, want_max, f64::is_nan))
+            .collect();
+        (
+            tensor_from_domain(
+                &r.iter().map(|x| x.1).collect::<Vec<_>>(),
+                &p.out_shape,
+                t.dtype(),
+            ),
+            r.iter().map(|x| x.0 as i64).collect::<Vec<_>>(),
+        )
     };
-    Ok((vals, tensor_from_domain(&idx, &p.out_shape, ScalarType::Int64)))
+    Ok((
+        vals,
+        tensor_from_domain(&idx, &p.out_shape, ScalarType::Int64),
+    ))
 }
 
 /// `torch.max(t)`: the largest element as a 0-dim tensor (NaN propagates).
@@ -201,7 +255,13 @@ pub fn argmin(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
     arg_extreme(t, dim, keepdim, false, "argmin")
 }
 
-fn arg_extreme(t: &Tensor, dim: Option<i64>, keepdim: bool, want_max: bool, name: &str) -> Result<Tensor> {
+fn arg_extreme(
+    t: &Tensor,
+    dim: Option<i64>,
+    keepdim: bool,
+    want_max: bool,
+    name: &str,
+) -> Result<Tensor> {
     let (_, idx) = extreme_reduce(t, dim, keepdim, want_max, name)?;
     if dim.is_none() && keepdim {
         // keepdim without a dim keeps every dimension at size 1.
@@ -209,9 +269,4 @@ fn arg_extreme(t: &Tensor, dim: Option<i64>, keepdim: bool, want_max: bool, name
         return super::reshape(&idx, &ones);
     }
     Ok(idx)
-}
-
-#[allow(dead_code)]
-fn keep_shape_of(t: &Tensor, dims: Option<&[i64]>) -> Result<Vec<usize>> {
-    Ok(plan(t, dims, true)?.keep_shape)
 }

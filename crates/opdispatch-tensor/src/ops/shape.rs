@@ -24,7 +24,11 @@ pub fn infer_size(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
             prod = prod.saturating_mul(s as usize);
         }
     }
-    let invalid = || TensorError::shape(format!("shape '{shape:?}' is invalid for input of size {numel}"));
+    let invalid = || {
+        TensorError::shape(format!(
+            "shape '{shape:?}' is invalid for input of size {numel}"
+        ))
+    };
     let mut out: Vec<usize> = shape.iter().map(|&s| s.max(0) as usize).collect();
     match infer {
         None if prod == numel => Ok(out),
@@ -35,7 +39,7 @@ pub fn infer_size(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
                     "cannot reshape tensor of 0 elements into shape {shape:?} because the unspecified dimension size -1 can be any value and is ambiguous"
                 )));
             }
-            if numel % prod != 0 {
+            if !numel.is_multiple_of(prod) {
                 return Err(invalid());
             }
             out[i] = numel / prod;
@@ -47,7 +51,11 @@ pub fn infer_size(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
 /// Strides for viewing (`old_sizes`, `old_strides`) as `new_sizes` without a
 /// copy, or `None` if a new dimension would span non-contiguous chunks
 /// (ATen's `computeStride`).
-pub fn compute_view_strides(old_sizes: &[usize], old_strides: &[usize], new_sizes: &[usize]) -> Option<Vec<usize>> {
+pub fn compute_view_strides(
+    old_sizes: &[usize],
+    old_strides: &[usize],
+    new_sizes: &[usize],
+) -> Option<Vec<usize>> {
     if old_sizes.is_empty() {
         return Some(vec![1; new_sizes.len()]);
     }
@@ -111,7 +119,9 @@ pub fn reshape(t: &Tensor, shape: &[i64]) -> Result<Tensor> {
 pub fn flatten(t: &Tensor, start_dim: i64, end_dim: i64) -> Result<Tensor> {
     let (s, e) = (wrap_dim(start_dim, t.dim())?, wrap_dim(end_dim, t.dim())?);
     if s > e {
-        return Err(TensorError::other("flatten() has invalid args: start_dim cannot come after end_dim"));
+        return Err(TensorError::other(
+            "flatten() has invalid args: start_dim cannot come after end_dim",
+        ));
     }
     if t.dim() == 0 {
         return reshape(t, &[1]);
@@ -161,7 +171,9 @@ pub fn permute(t: &Tensor, dims: &[i64]) -> Result<Tensor> {
     for &d in dims {
         let d = wrap_dim(d, t.dim())?;
         if seen[d] {
-            return Err(TensorError::other("permute(): duplicate dims are not allowed."));
+            return Err(TensorError::other(
+                "permute(): duplicate dims are not allowed.",
+            ));
         }
         seen[d] = true;
         sizes.push(t.sizes()[d]);
@@ -179,8 +191,20 @@ pub fn squeeze(t: &Tensor, dim: Option<i64>) -> Result<Tensor> {
             (0..t.dim()).map(|i| i != d || t.sizes()[i] != 1).collect()
         }
     };
-    let sizes = t.sizes().iter().zip(&keep).filter(|(_, &k)| k).map(|(&s, _)| s).collect();
-    let strides = t.strides().iter().zip(&keep).filter(|(_, &k)| k).map(|(&s, _)| s).collect();
+    let sizes = t
+        .sizes()
+        .iter()
+        .zip(&keep)
+        .filter(|(_, &k)| k)
+        .map(|(&s, _)| s)
+        .collect();
+    let strides = t
+        .strides()
+        .iter()
+        .zip(&keep)
+        .filter(|(_, &k)| k)
+        .map(|(&s, _)| s)
+        .collect();
     Ok(t.view_with(sizes, strides, t.storage_offset()))
 }
 
@@ -189,7 +213,11 @@ pub fn unsqueeze(t: &Tensor, dim: i64) -> Result<Tensor> {
     let d = wrap_dim(dim, t.dim() + 1)?;
     let mut sizes = t.sizes().to_vec();
     let mut strides = t.strides().to_vec();
-    let st = if d < t.dim() { sizes[d] * strides[d] } else { 1 };
+    let st = if d < t.dim() {
+        sizes[d] * strides[d]
+    } else {
+        1
+    };
     sizes.insert(d, 1);
     strides.insert(d, st);
     Ok(t.view_with(sizes, strides, t.storage_offset()))
@@ -242,7 +270,12 @@ pub fn broadcast_to(t: &Tensor, shape: &[usize]) -> Result<Tensor> {
 }
 
 /// `torch.as_strided(t, sizes, strides, offset)`.
-pub fn as_strided(t: &Tensor, sizes: &[usize], strides: &[usize], storage_offset: Option<usize>) -> Result<Tensor> {
+pub fn as_strided(
+    t: &Tensor,
+    sizes: &[usize],
+    strides: &[usize],
+    storage_offset: Option<usize>,
+) -> Result<Tensor> {
     Tensor::from_parts(
         t.storage(),
         sizes.to_vec(),
@@ -255,7 +288,9 @@ pub fn as_strided(t: &Tensor, sizes: &[usize], strides: &[usize], storage_offset
 /// `t.select(dim, index)`: drop `dim` at `index` (a view).
 pub fn select(t: &Tensor, dim: i64, index: i64) -> Result<Tensor> {
     if t.dim() == 0 {
-        return Err(TensorError::IndexOutOfRange("select() cannot be applied to a 0-dim tensor.".into()));
+        return Err(TensorError::IndexOutOfRange(
+            "select() cannot be applied to a 0-dim tensor.".into(),
+        ));
     }
     let d = wrap_dim(dim, t.dim())?;
     let n = t.sizes()[d] as i64;
@@ -275,9 +310,17 @@ pub fn select(t: &Tensor, dim: i64, index: i64) -> Result<Tensor> {
 }
 
 /// `t[..., start:end:step, ...]` along `dim`, with Python clamping (a view).
-pub fn slice(t: &Tensor, dim: i64, start: Option<i64>, end: Option<i64>, step: i64) -> Result<Tensor> {
+pub fn slice(
+    t: &Tensor,
+    dim: i64,
+    start: Option<i64>,
+    end: Option<i64>,
+    step: i64,
+) -> Result<Tensor> {
     if t.dim() == 0 {
-        return Err(TensorError::IndexOutOfRange("slice() cannot be applied to a 0-dim tensor.".into()));
+        return Err(TensorError::IndexOutOfRange(
+            "slice() cannot be applied to a 0-dim tensor.".into(),
+        ));
     }
     if step <= 0 {
         return Err(TensorError::Value("slice step must be positive".into()));
@@ -315,7 +358,11 @@ pub enum TensorIndex {
     /// `t[i]`: drops the dimension.
     Int(i64),
     /// `t[a:b:c]`.
-    Slice { start: Option<i64>, stop: Option<i64>, step: i64 },
+    Slice {
+        start: Option<i64>,
+        stop: Option<i64>,
+        step: i64,
+    },
     /// `t[None]`: inserts a size-1 dimension.
     None,
     /// `t[...]`.
@@ -324,9 +371,19 @@ pub enum TensorIndex {
 
 /// `t[indices]` for integer/slice/None/Ellipsis indices (always a view).
 pub fn index(t: &Tensor, indices: &[TensorIndex]) -> Result<Tensor> {
-    let consumed = indices.iter().filter(|i| matches!(i, TensorIndex::Int(_) | TensorIndex::Slice { .. })).count();
-    if indices.iter().filter(|i| matches!(i, TensorIndex::Ellipsis)).count() > 1 {
-        return Err(TensorError::IndexOutOfRange("an index can only have a single ellipsis ('...')".into()));
+    let consumed = indices
+        .iter()
+        .filter(|i| matches!(i, TensorIndex::Int(_) | TensorIndex::Slice { .. }))
+        .count();
+    if indices
+        .iter()
+        .filter(|i| matches!(i, TensorIndex::Ellipsis))
+        .count()
+        > 1
+    {
+        return Err(TensorError::IndexOutOfRange(
+            "an index can only have a single ellipsis ('...')".into(),
+        ));
     }
     if consumed > t.dim() {
         return Err(TensorError::IndexOutOfRange(format!(
@@ -410,14 +467,20 @@ pub fn copy_(dst: &Tensor, src: &Tensor) -> Result<()> {
         return Ok(());
     }
     if src.is_meta() {
-        return Err(TensorError::other("Cannot copy out of meta tensor; no data!"));
+        return Err(TensorError::other(
+            "Cannot copy out of meta tensor; no data!",
+        ));
     }
     if dst.numel() == 0 {
         return Ok(());
     }
     let sst = broadcast_strides(src, &shape);
     // Fast path: same dtype, both contiguous and same shape -> byte copy.
-    if dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() && src.sizes() == dst.sizes() {
+    if dst.dtype() == src.dtype()
+        && dst.is_contiguous()
+        && src.is_contiguous()
+        && src.sizes() == dst.sizes()
+    {
         let isz = dst.element_size();
         let n = dst.numel() * isz;
         let bytes: Vec<u8> = {
@@ -469,7 +532,9 @@ pub fn to(t: &Tensor, dtype: Option<ScalarType>, device: Option<Device>) -> Resu
     }
     device.check_available()?;
     if t.is_meta() && !device.is_meta() {
-        return Err(TensorError::other("Cannot copy out of meta tensor; no data!"));
+        return Err(TensorError::other(
+            "Cannot copy out of meta tensor; no data!",
+        ));
     }
     let out = Tensor::empty(t.sizes(), dtype, device)?;
     copy_(&out, t)?;
@@ -479,7 +544,9 @@ pub fn to(t: &Tensor, dtype: Option<ScalarType>, device: Option<Device>) -> Resu
 /// `torch.cat(tensors, dim)`.
 pub fn cat(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
     if tensors.is_empty() {
-        return Err(TensorError::other("torch.cat(): expected a non-empty list of Tensors"));
+        return Err(TensorError::other(
+            "torch.cat(): expected a non-empty list of Tensors",
+        ));
     }
     for (i, t) in tensors.iter().enumerate() {
         if t.dim() == 0 {
@@ -491,8 +558,12 @@ pub fn cat(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
     let dtype = result_type(tensors)?;
     let device = common_device(tensors)?;
     // Legacy behaviour: 1-D empty tensors are skipped.
-    let parts: Vec<(usize, &Tensor)> =
-        tensors.iter().enumerate().filter(|(_, t)| !(t.dim() == 1 && t.numel() == 0)).map(|(i, t)| (i, *t)).collect();
+    let parts: Vec<(usize, &Tensor)> = tensors
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !(t.dim() == 1 && t.numel() == 0))
+        .map(|(i, t)| (i, *t))
+        .collect();
     let Some(&(first_i, first)) = parts.first() else {
         return Tensor::empty(&[0], dtype, device);
     };
@@ -547,7 +618,10 @@ pub fn stack(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
         }
     }
     let d = wrap_dim(dim, first.dim() + 1)?;
-    let us: Vec<Tensor> = tensors.iter().map(|t| unsqueeze(t, d as i64)).collect::<Result<_>>()?;
+    let us: Vec<Tensor> = tensors
+        .iter()
+        .map(|t| unsqueeze(t, d as i64))
+        .collect::<Result<_>>()?;
     let refs: Vec<&Tensor> = us.iter().collect();
     cat(&refs, d as i64)
 }
