@@ -157,14 +157,11 @@ pub(crate) fn highlight(source: &str, start: usize, end: usize) -> String {
         while hl_end < range_end && s[hl_end] != b'\n' {
             hl_end += 1;
         }
-        let mut empty = 0;
-        for i in hl_begin..hl_end {
-            if s[i] == b' ' || i < start {
-                empty += 1;
-            } else {
-                break;
-            }
-        }
+        let empty = s[hl_begin..hl_end]
+            .iter()
+            .enumerate()
+            .take_while(|(k, c)| **c == b' ' || hl_begin + k < start)
+            .count();
         let hl = hl_end - hl_begin - empty;
         if hl > 0 {
             let more_lines = (line_end..=range_end).any(|i| at(i) != b'\n' && at(i) != b' ');

@@ -918,6 +918,62 @@ mod tests {
     }
 
     #[test]
+    fn error_texts() {
+        let e = parse_schema("foo(Tensr x) -> Tensor").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("\n{UNKNOWN_TYPE}:\nfoo(Tensr x) -> Tensor\n    ~~~~~ <--- HERE\n")
+        );
+        let e = parse_schema("foo(Tensor x").unwrap_err();
+        assert_eq!(e.to_string(), "expected ) but found 'eof' here:\nfoo(Tensor x");
+        let e = parse_schema("foo(Tensor x) => Tensor").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "expected arrow but found '=' here:\nfoo(Tensor x) => Tensor\n              ~ <--- HERE\n"
+        );
+        let e = parse_schema("foo.default(Tensor x) -> Tensor").unwrap_err();
+        assert_eq!(e.to_string(), "default is not a legal overload name for aten operators");
+        let e = parse_schema("foo(int a=1, int b) -> ()").unwrap_err();
+        assert!(e.to_string().starts_with("!seen_default_arg || arg.kwarg_only() INTERNAL ASSERT FAILED at \""));
+        assert!(e.to_string().ends_with("Non-default positional argument follows default argument. Parameter b in foo(int a=1, int b) -> ()"));
+        let e = parse_schema("foo(int[2] a=[1.5]) -> ()").unwrap_err();
+        assert!(e.to_string().starts_with("0 INTERNAL ASSERT FAILED"));
+        assert!(e.to_string().ends_with("expected int"));
+        let e = parse_schema("foo(Tensor x, ..., int y) -> ()").unwrap_err();
+        assert_eq!(e.first_line(), "... must be the last element of the argument list:");
+        let e = parse_schema("foo(Tensor x, ...) -> (Tensor, ..., Tensor)").unwrap_err();
+        assert_eq!(e.first_line(), "... must be the last element of the return list:");
+        let e = parse_schema("foo(int x=1, ...) -> ()").unwrap_err();
+        assert_eq!(e.first_line(), "schemas with vararg (...) can't have default value args:");
+        let e = parse_schema("foo(Tensor x) -> Tensor $").unwrap_err();
+        assert_eq!(e.first_line(), "expected a valid token but found ' ' here:");
+        assert!(parse_name("foo(Tensor x) -> Tensor").is_err());
+        assert_eq!(parse_schema("foo").unwrap_err().to_string(), "Tried to parse a function schema but only the operator name was given");
+        let e = parse_schema("foo(t x) -> t").unwrap_err();
+        assert_eq!(e.message(), UNKNOWN_TYPE);
+        assert!(parse_schema("aten::foo(t x) -> t").is_ok());
+        assert!(parse_schema_with_options("foo(t x) -> t", true).is_ok());
+    }
+
+    #[test]
+    fn printing_details() {
+        let cases = [
+            ("f(int[2] stride=1, int[2] pad=[0, 1], SymInt[2] s=1) -> ()", "f(int[2] stride=1, int[2] pad=[0, 1], SymInt[2] s=[1, 1]) -> ()"),
+            ("f(Tensor(a!)[] out, Tensor[](b) x, Tensor(a)[](b!) y) -> ()", "f(Tensor(a!)[] out, Tensor[](b) x, Tensor(a)[](b!) y) -> ()"),
+            ("f(Tensor! x) -> Tensor(a -> *)", "f(Tensor($0! -> ) x) -> Tensor(a -> *)"),
+            ("f(str s=\"a\\tb\", float e=1e-5, float g=2, bool b=True) -> ()", "f(str s=\"a\\tb\", float e=1.0000000000000001e-05, float g=2., bool b=True) -> ()"),
+            ("f(ScalarType? dtype=float, Layout l=strided, MemoryFormat m=contiguous_format, int r=Mean) -> ()", "f(ScalarType? dtype=6, Layout l=0, MemoryFormat m=0, int r=1) -> ()"),
+            ("f(complex c=1j, Device d=\"cuda:1\") -> ((int, str))", "f(complex c=0.+1.j, Device d=cuda:1) -> ((int, str))"),
+            ("f(Dict(str, ScalarType) d, (ScalarType, int) t) -> (int a, ...)", "f(Dict(str, int) d, (int, int) t) -> (int a, ...)"),
+            ("f(*, Tensor a, ...) -> ...", "f(*, Tensor a, ...) -> ..."),
+            ("f(Tensor?? a, Scalar? s=None) -> ()", "f(Tensor? a, Scalar? s=None) -> ()"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(parse_schema(src).unwrap().to_string(), want, "{src}");
+        }
+    }
+
+    #[test]
     fn basic_schema() {
         let s = parse_schema("aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor").unwrap();
         assert_eq!(s.to_string(), "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor");

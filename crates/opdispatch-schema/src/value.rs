@@ -66,7 +66,7 @@ pub(crate) fn format_g17(d: f64) -> String {
     let sci = format!("{:.*e}", (P - 1) as usize, d);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if exp < -4 || exp >= P {
+    if !(-4..P).contains(&exp) {
         let m = strip_zeros(mantissa);
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{m}e{sign}{:02}", exp.abs())
@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(format_double(0.1), "0.10000000000000001");
         assert_eq!(format_double(1.0 / 3.0), "0.33333333333333331");
         assert_eq!(format_double(1e-8), "1e-08");
-        assert_eq!(format_double(9.9999999999999995e-07), "9.9999999999999995e-07");
+        assert_eq!(format_double(1e-6), "9.9999999999999995e-07");
         assert_eq!(format_double(1e300), "1.0000000000000001e+300");
         assert_eq!(format_double(123456.25), "123456.25");
         assert_eq!(format_double(f64::INFINITY), "inf");

@@ -87,6 +87,7 @@ fn run(prefix: &str) -> Option<(Tally, Tally)> {
     files.sort();
     let mut defs = Tally { total: 0, passed: 0, failures: vec![] };
     let mut dumps = Tally { total: 0, passed: 0, failures: vec![] };
+    let mut reparse_failures: Vec<String> = vec![];
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read suite file");
         let v: Value = serde_json::from_str(&text).expect("suite json");
@@ -99,7 +100,15 @@ fn run(prefix: &str) -> Option<(Tally, Tally)> {
                     let raw = st["schema"].as_str().unwrap_or("");
                     let schema = raw.replace("{NS}", NS);
                     let got = match parse_schema(&schema) {
-                        Ok(s) => format!("schema: {}", normalize(&s.to_string())),
+                        Ok(s) => {
+                            // The printed form must parse back to an equal schema.
+                            let printed = s.to_string();
+                            let again = opdispatch_schema::parse_schema_with_options(&printed, true);
+                            if again.as_ref().ok() != Some(&s) {
+                                reparse_failures.push(printed.clone());
+                            }
+                            format!("schema: {}", normalize(&printed))
+                        }
                         Err(e) => format!("error RuntimeError: {}", normalize(e.first_line())),
                     };
                     let want = match out.get(&(i + 1)) {
@@ -124,6 +133,10 @@ fn run(prefix: &str) -> Option<(Tally, Tally)> {
             }
         }
     }
+    for p in reparse_failures.iter().take(20) {
+        eprintln!("REPARSE FAIL {p}");
+    }
+    assert!(reparse_failures.is_empty(), "{} printed schemas did not reparse equal", reparse_failures.len());
     Some((defs, dumps))
 }
 

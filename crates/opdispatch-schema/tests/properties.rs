@@ -234,7 +234,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
         format!("f({} x) -> ()", "(".repeat(100_000)),
         format!("f(int{} x) -> ()", "[]".repeat(100_000)),
         format!("f(Future({}int{}) x) -> ()", "Future(".repeat(5000), ")".repeat(5001)),
-        format!("f({}int{} x) -> ()", "(".repeat(150), "[])".repeat(150).repeat(1)),
+        format!("f({}int{} x) -> ()", "(".repeat(150), "[])".repeat(150)),
     ] {
         exercise(&s);
     }
