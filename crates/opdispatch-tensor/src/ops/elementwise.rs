@@ -190,6 +190,33 @@ fn load_pair<D: Domain>(a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<(Vec<
     ))
 }
 
+/// Round `v` to the precision of floating dtype `dt`, as converting an input
+/// to the common dtype does before a PyTorch kernel runs.
+fn round_to(dt: ScalarType, v: f64) -> f64 {
+    match dt {
+        ScalarType::Float32 => v as f32 as f64,
+        ScalarType::Float16 => half::f16::from_f64(v).to_f64(),
+        ScalarType::BFloat16 => half::bf16::from_f64(v).to_f64(),
+        _ => v,
+    }
+}
+
+/// Load both operands as f64, each first converted to `compute`'s precision.
+fn load_pair_f64(
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+    compute: ScalarType,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut x, mut y) = load_pair::<f64>(a, b, shape)?;
+    for (t, v) in [(a, &mut x), (b, &mut y)] {
+        if t.dtype() != compute {
+            v.iter_mut().for_each(|e| *e = round_to(compute, *e));
+        }
+    }
+    Ok((x, y))
+}
+
 fn zip_map<D: Copy, O>(x: &[D], y: &[D], f: impl Fn(D, D) -> O) -> Vec<O> {
     x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
 }
@@ -234,14 +261,15 @@ fn fast_f32(
         return None;
     }
     let n = a.numel();
-    let al = alpha as f32;
+    // `a + alpha * b` is evaluated in f64 and rounded once, exactly like the generic path.
+    let al = alpha as f32 as f64;
     // Scalar right operand (a wrapped number or any one-element tensor).
     let scalar_b = b.numel() == 1 && (b.dtype() == ScalarType::Float32 || b.is_wrapped_number());
     let full_b =
         b.dtype() == ScalarType::Float32 && b.is_contiguous() && b.sizes() == shape && !b.is_meta();
     if scalar_b {
         let s = match b.load::<f64>() {
-            Ok(v) => v[0] as f32,
+            Ok(v) => v[0] as f32 as f64,
             Err(e) => return Some(Err(e)),
         };
         let sa = a.storage_ref();
@@ -252,10 +280,22 @@ fn fast_f32(
         let x =
             &cast_slice::<f32>(&r).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
         return Some(Ok(new_f32(shape, n, |o| match op {
-            BinaryOp::Add => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x + al * s),
-            BinaryOp::Sub => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x - al * s),
-            BinaryOp::Mul => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x * s),
-            _ => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x / s),
+            BinaryOp::Add => o
+                .iter_mut()
+                .zip(x)
+                .for_each(|(o, &x)| *o = (x as f64 + al * s) as f32),
+            BinaryOp::Sub => o
+                .iter_mut()
+                .zip(x)
+                .for_each(|(o, &x)| *o = (x as f64 - al * s) as f32),
+            BinaryOp::Mul => o
+                .iter_mut()
+                .zip(x)
+                .for_each(|(o, &x)| *o = (x as f64 * s) as f32),
+            _ => o
+                .iter_mut()
+                .zip(x)
+                .for_each(|(o, &x)| *o = (x as f64 / s) as f32),
         })));
     }
     if !full_b {
@@ -283,8 +323,9 @@ fn fast_f32(
         let it = o.iter_mut().zip(x.iter().zip(y));
         match op {
             BinaryOp::Add if al == 1.0 => it.for_each(|(o, (&x, &y))| *o = x + y),
-            BinaryOp::Add => it.for_each(|(o, (&x, &y))| *o = x + al * y),
-            BinaryOp::Sub => it.for_each(|(o, (&x, &y))| *o = x - al * y),
+            BinaryOp::Add => it.for_each(|(o, (&x, &y))| *o = (x as f64 + al * y as f64) as f32),
+            BinaryOp::Sub if al == 1.0 => it.for_each(|(o, (&x, &y))| *o = x - y),
+            BinaryOp::Sub => it.for_each(|(o, (&x, &y))| *o = (x as f64 - al * y as f64) as f32),
             BinaryOp::Mul => it.for_each(|(o, (&x, &y))| *o = x * y),
             _ => it.for_each(|(o, (&x, &y))| *o = x / y),
         }
@@ -324,7 +365,7 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Re
             let (x, y) = load_pair::<i64>(a, b, &shape)?;
             zip_map(&x, &y, compare(op))
         } else {
-            let (x, y) = load_pair::<f64>(a, b, &shape)?;
+            let (x, y) = load_pair_f64(a, b, &shape, compute)?;
             zip_map(&x, &y, compare(op))
         };
         return Ok(tensor_from_domain(&out, &shape, ScalarType::Bool));
@@ -344,12 +385,9 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Re
             out_dtype,
         )
     } else {
-        let (x, y) = load_pair::<f64>(a, b, &shape)?;
-        tensor_from_domain(
-            &zip_map(&x, &y, apply_f64(op, alpha.to_f64())),
-            &shape,
-            out_dtype,
-        )
+        let (x, y) = load_pair_f64(a, b, &shape, compute)?;
+        let alpha = round_to(compute, alpha.to_f64());
+        tensor_from_domain(&zip_map(&x, &y, apply_f64(op, alpha)), &shape, out_dtype)
     })
 }
 
