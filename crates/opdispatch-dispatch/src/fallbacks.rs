@@ -35,7 +35,7 @@ fn redispatch_after(key: DispatchKey) -> impl Fn(&OperatorHandle, DispatchKeySet
 
 pub(crate) fn register_default_fallbacks(d: &'static Dispatcher) {
     use DispatchKey as K;
-    let mut reg = |k: DispatchKey, kernel: KernelFunction, line: u32| {
+    let reg = |k: DispatchKey, kernel: KernelFunction, line: u32| {
         d.register_fallback(k, kernel, debug_at(line))
             .expect("default fallbacks are registered once, on distinct keys")
             .leak();

@@ -1,1 +1,86 @@
-//! opdispatch-python (under construction)
+//! `opdispatch._C`: the native half of the opdispatch Python package. All PyO3 code lives in
+//! this crate; the dispatcher crates never link Python.
+
+mod convert;
+mod errors;
+mod guards;
+mod holder;
+mod keys;
+mod module;
+mod tensor;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+#[allow(non_snake_case)]
+fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    tensor::install_hooks();
+    opdispatch_dispatch::set_warning_handler(|msg| {
+        Python::attach(|py| {
+            let _ = PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyUserWarning>(), &std::ffi::CString::new(msg).unwrap_or_default(), 1);
+        });
+    });
+    m.add("DispatchKey", keys::make_key_enum(py, "opdispatch._C")?)?;
+    m.add_class::<keys::PyDispatchKeySet>()?;
+    m.add_class::<guards::IncludeGuard>()?;
+    m.add_class::<guards::ExcludeGuard>()?;
+    m.add_class::<guards::ForceGuard>()?;
+    m.add_class::<guards::PreserveGuard>()?;
+    m.add_class::<guards::HermeticGuard>()?;
+    m.add_function(wrap_pyfunction!(guards::_is_hermetic_pyobject_enabled, m)?)?;
+    m.add_class::<module::DispatchModule>()?;
+    m.add_class::<module::PyOperatorHandle>()?;
+    m.add_class::<tensor::PyTensor>()?;
+    m.add_class::<tensor::PyStorage>()?;
+    m.add_class::<tensor::PyDType>()?;
+    m.add_class::<tensor::PyDevice>()?;
+    for (name, st) in tensor::ALL_DTYPES {
+        m.add(*name, tensor::PyDType { st: *st })?;
+    }
+    macro_rules! fns {
+        ($($f:path),* $(,)?) => { $( m.add_function(wrap_pyfunction!($f, m)?)?; )* };
+    }
+    fns!(
+        module::_dispatch_library,
+        module::_dispatch_dump,
+        module::_dispatch_dump_table,
+        module::_dispatch_check_invariants,
+        module::_dispatch_check_all_invariants,
+        module::_dispatch_has_kernel,
+        module::_dispatch_has_kernel_for_dispatch_key,
+        module::_dispatch_kernel_for_dispatch_key_is_fallthrough,
+        module::_dispatch_has_kernel_for_any_dispatch_key,
+        module::_dispatch_has_computed_kernel_for_dispatch_key,
+        module::_dispatch_has_backend_fallback,
+        module::_dispatch_get_all_op_names,
+        module::_dispatch_find_dangling_impls,
+        module::_dispatch_get_registrations_for_dispatch_key,
+        module::_dispatch_keys,
+        module::_dispatch_tls_local_include_set,
+        module::_dispatch_tls_local_exclude_set,
+        module::_dispatch_tls_set_dispatch_key_included,
+        module::_dispatch_tls_set_dispatch_key_excluded,
+        module::_dispatch_tls_is_dispatch_key_included,
+        module::_dispatch_tls_is_dispatch_key_excluded,
+        module::_dispatch_key_name,
+        module::_dispatch_key_parse,
+        module::_parse_dispatch_key,
+        module::_dispatch_is_alias_key,
+        module::_dispatch_keyset_full,
+        module::_dispatch_keyset_full_after,
+        module::_dispatch_keyset_to_string,
+        module::_dispatch_num_backends,
+        module::_dispatch_is_included_in_alias,
+        module::_dispatch_get_backend_keyset_from_autograd,
+        module::_dispatch_find_schema_or_throw,
+        module::_dispatch_call_boxed,
+        tensor::ones,
+        tensor::zeros,
+        tensor::empty,
+        tensor::full,
+        tensor::arange,
+        tensor::tensor,
+    );
+    Ok(())
+}

@@ -6,6 +6,7 @@
 //! [`install_pyobject_hooks`], and registers the kernels with the dispatcher.
 
 pub mod device;
+mod dispatch_glue;
 pub mod dtype;
 pub mod element;
 pub mod error;
@@ -19,7 +20,8 @@ pub use dtype::{promote_types, OperandKind, ResultTypeState, Scalar, ScalarType,
 pub use element::Element;
 pub use error::{Result, TensorError};
 pub use pyobject::{
-    disarm_pyobject_hooks, install_pyobject_hooks, pyobject_hooks_installed, AttachError, PyObjectHooks, PyObjectSlot,
+    disarm_pyobject_hooks, install_pyobject_hooks, pyobject_hooks_installed, AttachError,
+    PyObjectHooks, PyObjectSlot,
 };
 pub use storage::{Storage, StorageImpl};
 pub use tensor::{compute_key_set, contiguous_strides, Tensor, TensorData, TensorImpl};

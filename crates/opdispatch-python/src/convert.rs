@@ -1,0 +1,391 @@
+//! Schema-driven conversion between Python objects and boxed `IValue`s.
+
+use std::sync::Arc;
+
+use opdispatch_dispatch::{IValue, OpaqueValue, Stack, TensorRef};
+use opdispatch_schema::{Argument, DefaultValue, FunctionSchema, Type};
+use opdispatch_tensor::Tensor;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyComplex, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use crate::tensor::{unwrap_tensor, wrap_tensor, PyDType, PyDevice, ALL_DTYPES};
+
+/// A Python object riding on the stack where the schema type has no native form.
+#[derive(Debug)]
+pub struct PyOpaque(pub Py<PyAny>);
+
+impl OpaqueValue for PyOpaque {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn tensor_ref(obj: &Bound<'_, PyAny>) -> PyResult<TensorRef> {
+    Ok(TensorRef::new(unwrap_tensor(obj)?))
+}
+
+/// PyTorch's ScalarType numbering for the dtypes opdispatch has.
+fn scalar_type_index(name: &str) -> Option<i64> {
+    Some(match name {
+        "uint8" => 0,
+        "int8" => 1,
+        "int16" => 2,
+        "int32" => 3,
+        "int64" => 4,
+        "float16" => 5,
+        "float32" => 6,
+        "float64" => 7,
+        "complex64" => 9,
+        "bool" => 11,
+        "bfloat16" => 15,
+        _ => return None,
+    })
+}
+
+fn mismatch(expected: &Type, obj: &Bound<'_, PyAny>) -> PyErr {
+    let got = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into());
+    PyTypeError::new_err(format!("Expected a value of type '{expected}' but instead found type '{got}'."))
+}
+
+/// `toIValue(obj, type)`.
+pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
+    match ty {
+        Type::Optional(inner) => {
+            if obj.is_none() {
+                Ok(IValue::None)
+            } else {
+                to_ivalue(obj, inner)
+            }
+        }
+        Type::NoneType => {
+            if obj.is_none() {
+                Ok(IValue::None)
+            } else {
+                Err(mismatch(ty, obj))
+            }
+        }
+        Type::Tensor => tensor_ref(obj).map(IValue::Tensor).map_err(|_| mismatch(ty, obj)),
+        Type::Int | Type::SymInt => {
+            if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+                return Err(mismatch(ty, obj));
+            }
+            Ok(IValue::Int(obj.extract()?))
+        }
+        Type::Float => {
+            if obj.is_instance_of::<PyFloat>() || (obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>()) {
+                Ok(IValue::Double(obj.extract()?))
+            } else {
+                Err(mismatch(ty, obj))
+            }
+        }
+        Type::Bool => {
+            if obj.is_instance_of::<PyBool>() {
+                Ok(IValue::Bool(obj.extract()?))
+            } else {
+                Err(mismatch(ty, obj))
+            }
+        }
+        Type::Complex => {
+            if let Ok(c) = obj.cast::<PyComplex>() {
+                Ok(IValue::Complex(c.real(), c.imag()))
+            } else if let Ok(f) = obj.extract::<f64>() {
+                Ok(IValue::Complex(f, 0.0))
+            } else {
+                Err(mismatch(ty, obj))
+            }
+        }
+        Type::Scalar => {
+            if obj.is_instance_of::<PyBool>() {
+                Ok(IValue::Bool(obj.extract()?))
+            } else if obj.is_instance_of::<PyInt>() {
+                Ok(IValue::Int(obj.extract()?))
+            } else if obj.is_instance_of::<PyFloat>() {
+                Ok(IValue::Double(obj.extract()?))
+            } else if let Ok(c) = obj.cast::<PyComplex>() {
+                Ok(IValue::Complex(c.real(), c.imag()))
+            } else {
+                Err(mismatch(ty, obj))
+            }
+        }
+        Type::Str => {
+            if obj.is_instance_of::<PyString>() {
+                Ok(IValue::Str(Arc::from(obj.extract::<String>()?)))
+            } else {
+                Err(mismatch(ty, obj))
+            }
+        }
+        Type::ScalarType => match obj.extract::<PyDType>() {
+            Ok(d) => scalar_type_index(d.st.name()).map(IValue::Int).ok_or_else(|| mismatch(ty, obj)),
+            Err(_) => Err(mismatch(ty, obj)),
+        },
+        Type::Device => {
+            if let Ok(d) = obj.extract::<PyDevice>() {
+                Ok(IValue::Device(Arc::from(d.d.to_string())))
+            } else if let Ok(s) = obj.extract::<String>() {
+                Ok(IValue::Device(Arc::from(s)))
+            } else {
+                Err(mismatch(ty, obj))
+            }
+        }
+        Type::List(elem) => {
+            let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
+                l.iter().collect()
+            } else if let Ok(t) = obj.cast::<PyTuple>() {
+                t.iter().collect()
+            } else {
+                return Err(mismatch(ty, obj));
+            };
+            match elem.as_ref() {
+                Type::Tensor => Ok(IValue::TensorList(items.iter().map(tensor_ref).collect::<PyResult<_>>()?)),
+                Type::Optional(e) if **e == Type::Tensor => Ok(IValue::OptionalTensorList(
+                    items
+                        .iter()
+                        .map(|x| if x.is_none() { Ok(None) } else { tensor_ref(x).map(Some) })
+                        .collect::<PyResult<_>>()?,
+                )),
+                Type::Int | Type::SymInt => Ok(IValue::IntList(
+                    items.iter().map(|x| to_ivalue(x, elem).map(|v| if let IValue::Int(i) = v { i } else { 0 })).collect::<PyResult<_>>()?,
+                )),
+                Type::Float => Ok(IValue::DoubleList(items.iter().map(|x| x.extract::<f64>()).collect::<PyResult<_>>()?)),
+                Type::Bool => Ok(IValue::BoolList(items.iter().map(|x| x.extract::<bool>()).collect::<PyResult<_>>()?)),
+                _ => Ok(IValue::List(items.iter().map(|x| to_ivalue(x, elem)).collect::<PyResult<_>>()?)),
+            }
+        }
+        Type::Tuple(elems) => {
+            let t = obj.cast::<PyTuple>().map_err(|_| mismatch(ty, obj))?;
+            if t.len() != elems.len() {
+                return Err(mismatch(ty, obj));
+            }
+            Ok(IValue::Tuple(t.iter().zip(elems).map(|(x, e)| to_ivalue(&x, e)).collect::<PyResult<_>>()?))
+        }
+        _ => Ok(IValue::Opaque(Arc::new(PyOpaque(obj.clone().unbind())))),
+    }
+}
+
+/// `toPyObject(value)`, with dtype objects for ScalarType-typed values.
+pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>> {
+    let real = ty.map(|t| match t {
+        Type::Optional(i) => i.as_ref(),
+        t => t,
+    });
+    Ok(match v {
+        IValue::None => py.None(),
+        IValue::Bool(b) => PyBool::new(py, b).to_owned().into_any().unbind(),
+        IValue::Int(i) => {
+            if matches!(real, Some(Type::ScalarType)) {
+                if let Some((name, st)) = ALL_DTYPES.iter().find(|(n, _)| scalar_type_index(n) == Some(i)) {
+                    let _ = name;
+                    return Ok(Py::new(py, PyDType { st: *st })?.into_any());
+                }
+            }
+            i.into_pyobject(py)?.into_any().unbind()
+        }
+        IValue::Double(f) => f.into_pyobject(py)?.into_any().unbind(),
+        IValue::Complex(r, i) => PyComplex::from_doubles(py, r, i).into_any().unbind(),
+        IValue::Str(s) => PyString::new(py, &s).into_any().unbind(),
+        IValue::Tensor(t) => tensor_to_py(py, t)?,
+        IValue::TensorList(ts) => {
+            let items = ts.into_iter().map(|t| tensor_to_py(py, t)).collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any().unbind()
+        }
+        IValue::OptionalTensorList(ts) => {
+            let items = ts
+                .into_iter()
+                .map(|t| t.map_or_else(|| Ok(py.None()), |t| tensor_to_py(py, t)))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any().unbind()
+        }
+        IValue::IntList(v) => PyList::new(py, v)?.into_any().unbind(),
+        IValue::DoubleList(v) => PyList::new(py, v)?.into_any().unbind(),
+        IValue::BoolList(v) => PyList::new(py, v)?.into_any().unbind(),
+        IValue::List(v) => {
+            let elem = match real {
+                Some(Type::List(e)) => Some(e.as_ref()),
+                _ => None,
+            };
+            let items = v.into_iter().map(|x| to_py(py, x, elem)).collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any().unbind()
+        }
+        IValue::Tuple(v) => {
+            let items = v.into_iter().map(|x| to_py(py, x, None)).collect::<PyResult<Vec<_>>>()?;
+            PyTuple::new(py, items)?.into_any().unbind()
+        }
+        IValue::Device(s) => Py::new(py, PyDevice { d: s.parse().map_err(|_| PyRuntimeError::new_err(format!("bad device {s}")))? })?.into_any(),
+        IValue::Opaque(o) => match o.as_any().downcast_ref::<PyOpaque>() {
+            Some(p) => p.0.clone_ref(py),
+            None => PyRuntimeError::new_err("an opaque value from another front end").into_value(py).into_any(),
+        },
+    })
+}
+
+fn tensor_to_py(py: Python<'_>, t: TensorRef) -> PyResult<Py<PyAny>> {
+    match t.into_inner::<Tensor>() {
+        Ok(t) => wrap_tensor(py, t),
+        Err(_) => Err(PyRuntimeError::new_err("a tensor of a type Python cannot wrap")),
+    }
+}
+
+/// Whether a boxed value equals an argument's schema default (IValue `==`).
+pub fn equals_default(v: &IValue, d: &DefaultValue) -> bool {
+    match (v, d) {
+        (IValue::None, DefaultValue::None) => true,
+        (IValue::Bool(a), DefaultValue::Bool(b)) => a == b,
+        (IValue::Int(a), DefaultValue::Int(b)) => a == b,
+        (IValue::Double(a), DefaultValue::Float(b)) => a == b,
+        (IValue::Double(a), DefaultValue::Int(b)) => *a == *b as f64,
+        (IValue::Complex(a, b), DefaultValue::Complex(c, e)) => a == c && b == e,
+        (IValue::Str(a), DefaultValue::Str(b)) => **a == **b,
+        (IValue::IntList(a), DefaultValue::IntList(b)) => a == b,
+        (IValue::DoubleList(a), DefaultValue::FloatList(b)) => a == b,
+        (IValue::BoolList(a), DefaultValue::BoolList(b)) => a == b,
+        (IValue::Device(a), DefaultValue::Device(b)) => **a == **b,
+        _ => false,
+    }
+}
+
+/// `parseIValuesToPyArgsKwargs`: positional arguments up to the first kwarg-only one (minus
+/// trailing ones equal to their defaults), kwarg-only ones that differ from their defaults as
+/// keyword arguments.
+pub fn args_to_py<'py>(
+    py: Python<'py>,
+    schema: &FunctionSchema,
+    args: Vec<IValue>,
+) -> PyResult<(Vec<Py<PyAny>>, Bound<'py, PyDict>)> {
+    let n = schema.arguments.len();
+    let kwarg_only_start = schema.arguments.iter().position(|a| a.kwarg_only).unwrap_or(n);
+    let mut positional_end = kwarg_only_start;
+    while positional_end > 0 {
+        let a: &Argument = &schema.arguments[positional_end - 1];
+        match &a.default {
+            Some(d) if equals_default(&args[positional_end - 1], d) => positional_end -= 1,
+            _ => break,
+        }
+    }
+    let mut pos = Vec::with_capacity(positional_end);
+    let kwargs = PyDict::new(py);
+    for (i, (v, a)) in args.into_iter().zip(&schema.arguments).enumerate() {
+        if i < positional_end {
+            pos.push(to_py(py, v, Some(&a.ty))?);
+        } else if i >= kwarg_only_start {
+            if a.default.as_ref().is_some_and(|d| equals_default(&v, d)) {
+                continue;
+            }
+            kwargs.set_item(&a.name, to_py(py, v, Some(&a.ty))?)?;
+        }
+    }
+    Ok((pos, kwargs))
+}
+
+/// `createStackForSchema`: binds Python args/kwargs to the schema's arguments.
+pub fn bind_args(
+    schema: &FunctionSchema,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Stack> {
+    let name = schema.name.to_string();
+    let n = schema.arguments.len();
+    if args.len() > n {
+        return Err(PyRuntimeError::new_err(format!(
+            "{name}() expected at most {n} argument(s) but received {} argument(s). Declaration: {schema}",
+            args.len()
+        )));
+    }
+    let mut stack = Vec::with_capacity(n);
+    let mut used = 0usize;
+    for (i, a) in schema.arguments.iter().enumerate() {
+        let v = if i < args.len() && !a.kwarg_only {
+            let item = args.get_item(i)?;
+            if let Some(kw) = kwargs {
+                if kw.contains(&a.name)? {
+                    return Err(PyRuntimeError::new_err(format!(
+                        "Argument '{}' specified both as positional and keyword argument. Schema: {schema}",
+                        a.name
+                    )));
+                }
+            }
+            Some(item)
+        } else if let Some(v) = kwargs.and_then(|k| k.get_item(&a.name).ok().flatten()) {
+            used += 1;
+            Some(v)
+        } else {
+            None
+        };
+        let iv = match v {
+            Some(obj) => to_ivalue(&obj, &a.ty).map_err(|e| {
+                PyRuntimeError::new_err(format!(
+                    "{name}() Expected a value of type '{}' for argument '{}' but instead found type '{}'.\nPosition: {i}\nDeclaration: {schema}\nCast error details: {e}",
+                    a.ty,
+                    a.name,
+                    obj.get_type().name().map(|s| s.to_string()).unwrap_or_default()
+                ))
+            })?,
+            None => match &a.default {
+                Some(d) => default_to_ivalue(d, &a.ty),
+                None => {
+                    if matches!(a.ty, Type::Optional(_)) {
+                        IValue::None
+                    } else {
+                        return Err(PyRuntimeError::new_err(format!(
+                            "{name}() is missing value for argument '{}'. Declaration: {schema}",
+                            a.name
+                        )));
+                    }
+                }
+            },
+        };
+        stack.push(iv);
+    }
+    if let Some(kw) = kwargs {
+        if kw.len() > used {
+            for k in kw.keys() {
+                let k: String = k.extract()?;
+                if !schema.arguments.iter().any(|a| a.name == k) {
+                    return Err(PyRuntimeError::new_err(format!(
+                        "Unknown keyword argument '{k}' for operator '{name}'. Schema: {schema}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(stack)
+}
+
+fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
+    match d {
+        DefaultValue::None => IValue::None,
+        DefaultValue::Bool(b) => IValue::Bool(*b),
+        DefaultValue::Int(i) => {
+            if matches!(ty, Type::Float) {
+                IValue::Double(*i as f64)
+            } else {
+                IValue::Int(*i)
+            }
+        }
+        DefaultValue::Float(f) => IValue::Double(*f),
+        DefaultValue::Complex(r, i) => IValue::Complex(*r, *i),
+        DefaultValue::Str(s) => IValue::Str(Arc::from(s.as_str())),
+        DefaultValue::Bytes(b) => IValue::Str(Arc::from(String::from_utf8_lossy(b).as_ref())),
+        DefaultValue::IntList(v) => IValue::IntList(v.clone()),
+        DefaultValue::FloatList(v) => IValue::DoubleList(v.clone()),
+        DefaultValue::BoolList(v) => IValue::BoolList(v.clone()),
+        DefaultValue::ComplexList(v) => IValue::List(v.iter().map(|(r, i)| IValue::Complex(*r, *i)).collect()),
+        DefaultValue::Device(s) => IValue::Device(Arc::from(s.as_str())),
+    }
+}
+
+/// Converts a kernel's returns into one Python value (None, the value, or a tuple).
+pub fn returns_to_py(py: Python<'_>, schema: &FunctionSchema, mut rets: Vec<IValue>) -> PyResult<Py<PyAny>> {
+    match rets.len() {
+        0 => Ok(py.None()),
+        1 => to_py(py, rets.pop().unwrap_or_default(), schema.returns.first().map(|r| &r.ty)),
+        _ => {
+            let items = rets
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| to_py(py, v, schema.returns.get(i).map(|r| &r.ty)))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(PyTuple::new(py, items)?.into_any().unbind())
+        }
+    }
+}

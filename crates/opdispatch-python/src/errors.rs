@@ -1,0 +1,79 @@
+//! The one place where Rust errors become Python exceptions (and back).
+//!
+//! `DispatchError` variants map to the exception PyTorch raises for the same failure
+//! (TORCH_CHECK -> RuntimeError, TORCH_CHECK_NOT_IMPLEMENTED -> NotImplementedError, ...).
+//! A Python exception raised inside a kernel travels through the dispatcher as
+//! `DispatchError::External(PyKernelError)` and comes out as the very same exception object.
+
+use std::sync::Arc;
+
+use opdispatch_dispatch::DispatchError;
+use opdispatch_tensor::TensorError;
+use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// A Python exception carried through Rust code unchanged.
+#[derive(Debug)]
+pub struct PyKernelError(pub PyErr);
+
+impl std::fmt::Display for PyKernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+impl std::error::Error for PyKernelError {}
+
+/// Wraps a Python exception for the dispatcher.
+pub fn py_to_dispatch(e: PyErr) -> DispatchError {
+    DispatchError::External(Arc::new(PyKernelError(e)))
+}
+
+/// Converts a dispatcher error into the matching Python exception.
+pub fn to_py(e: DispatchError) -> PyErr {
+    match e {
+        DispatchError::Runtime(m) | DispatchError::Internal(m) => PyRuntimeError::new_err(m),
+        DispatchError::NotImplemented(m) => PyNotImplementedError::new_err(m),
+        DispatchError::Type(m) => PyTypeError::new_err(m),
+        DispatchError::Value(m) => PyValueError::new_err(m),
+        DispatchError::Schema(s) => PyRuntimeError::new_err(s.to_string()),
+        DispatchError::External(inner) => match inner.downcast_ref::<PyKernelError>() {
+            Some(k) => Python::attach(|py| k.0.clone_ref(py)),
+            None => match inner.downcast_ref::<TensorErrorBox>() {
+                Some(t) => tensor_to_py(&t.0),
+                None => PyRuntimeError::new_err(inner.to_string()),
+            },
+        },
+    }
+}
+
+/// A tensor-runtime error carried through the dispatcher.
+#[derive(Debug)]
+pub struct TensorErrorBox(pub TensorError);
+impl std::fmt::Display for TensorErrorBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+impl std::error::Error for TensorErrorBox {}
+
+/// Converts a tensor-runtime error into a Python exception.
+pub fn tensor_to_py(e: &TensorError) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}
+
+/// `?`-friendly conversion for dispatcher results.
+pub trait IntoPyResult<T> {
+    fn py(self) -> PyResult<T>;
+}
+
+impl<T> IntoPyResult<T> for Result<T, DispatchError> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(to_py)
+    }
+}
+
+impl<T> IntoPyResult<T> for Result<T, TensorError> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(|e| tensor_to_py(&e))
+    }
+}

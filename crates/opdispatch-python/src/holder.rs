@@ -1,0 +1,103 @@
+//! `PythonKernelHolder`: a Python callable registered as a boxed kernel (spec 5.2).
+//!
+//! The kernel pops its arguments, converts them per the schema (kwarg-only ones as kwargs),
+//! calls the callable under the hermetic-PyObject guard with the Python key excluded (no
+//! dispatch modes or Python-subclass tensors exist to route elsewhere unless an argument carries
+//! the Python key), and pushes the converted results. A Python exception propagates unchanged.
+
+use opdispatch_dispatch::{
+    BoxedKernel, DispatchError, DispatchKey, DispatchKeySet, EnableHermeticPyObject,
+    ExcludeDispatchKeyGuard, IValue, OperatorHandle, Stack,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::convert::{args_to_py, to_ivalue};
+use crate::errors::py_to_dispatch;
+use crate::keys::PyDispatchKeySet;
+
+pub struct PythonKernelHolder {
+    pub func: Py<PyAny>,
+    pub with_keyset: bool,
+    pub with_op: bool,
+}
+
+fn has_python_key_arg(args: &[IValue]) -> bool {
+    args.iter().any(|v| v.key_set().has(DispatchKey::Python))
+}
+
+impl BoxedKernel for PythonKernelHolder {
+    fn call(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> opdispatch_dispatch::Result<()> {
+        let schema = op.schema().ok_or_else(|| {
+            DispatchError::Runtime(format!(
+                "Tried to access the schema for {} which doesn't have a schema registered yet",
+                op.operator_name()
+            ))
+        })?;
+        let n = schema.arguments.len();
+        if stack.len() < n {
+            return Err(DispatchError::Internal(format!("stack underflow calling {}", op.operator_name())));
+        }
+        let args: Vec<IValue> = stack.drain(stack.len() - n..).collect();
+        let hermetic = !has_python_key_arg(&args);
+        Python::attach(|py| -> PyResult<()> {
+            let _h = hermetic.then(EnableHermeticPyObject::new);
+            let _x = hermetic.then(|| ExcludeDispatchKeyGuard::new(DispatchKeySet::from_key(DispatchKey::Python)));
+            let (pos, kwargs) = args_to_py(py, &schema, args)?;
+            let mut all: Vec<Py<PyAny>> = Vec::with_capacity(pos.len() + 2);
+            if self.with_keyset {
+                all.push(Py::new(py, PyDispatchKeySet::new_set(ks))?.into_any());
+            }
+            if self.with_op {
+                all.push(crate::module::op_overload_object(py, op)?);
+            }
+            all.extend(pos);
+            let out = self.func.bind(py).call(PyTuple::new(py, all)?, Some(&kwargs))?;
+            drop(_x);
+            drop(_h);
+            push_py_out(op, &schema, stack, &out)
+        })
+        .map_err(py_to_dispatch)
+    }
+}
+
+/// `pushPyOutToStack`.
+fn push_py_out(
+    op: &OperatorHandle,
+    schema: &opdispatch_schema::FunctionSchema,
+    stack: &mut Stack,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    match schema.returns.len() {
+        0 => {
+            if !out.is_none() {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "Expected PythonKernelHolder for {} to return None but it returned something else instead.",
+                    op.operator_name()
+                )));
+            }
+        }
+        1 => stack.push(to_ivalue(out, &schema.returns[0].ty).map_err(|e| ret_error(op, e))?),
+        n => {
+            let seq: Vec<Bound<'_, PyAny>> = out.try_iter()?.collect::<PyResult<_>>()?;
+            if seq.len() != n {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "Python kernel for {} returned {} values but its schema has {n} returns",
+                    op.operator_name(),
+                    seq.len()
+                )));
+            }
+            for (v, r) in seq.iter().zip(&schema.returns) {
+                stack.push(to_ivalue(v, &r.ty).map_err(|e| ret_error(op, e))?);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ret_error(op: &OperatorHandle, e: PyErr) -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err(format!(
+        "Python kernel for {} returned a value that does not match its schema's return type: {e}",
+        op.operator_name()
+    ))
+}

@@ -1,0 +1,386 @@
+//! `_dispatch_library` / `_DispatchModule` and the `_dispatch_*` introspection functions.
+
+use std::sync::Arc;
+
+use opdispatch_dispatch::{
+    parse_alias_analysis_kind, testing::t_t_kernel, tls_local_dispatch_key_set, CppFunction, Dispatcher,
+    DispatchKey, DispatchKeySet, Library, LibraryKind, OperatorHandle,
+};
+use opdispatch_schema::{parse_name, parse_schema_or_name, SchemaOrName};
+use parking_lot::Mutex;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::convert::{bind_args, returns_to_py};
+use crate::errors::{to_py, IntoPyResult};
+use crate::holder::PythonKernelHolder;
+use crate::keys::{extract_key, key_to_py, parse_opt_key, PyDispatchKeySet};
+use crate::tensor::unwrap_tensor;
+
+/// The registrations of one `_dispatch_library` call; dropping it deregisters them.
+#[pyclass(name = "_DispatchModule", module = "opdispatch._C")]
+pub struct DispatchModule {
+    lib: Mutex<Library>,
+}
+
+fn is_fallthrough_kernel(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let ft = py.import("opdispatch.library")?.getattr("fallthrough_kernel")?;
+    Ok(func.is(&ft))
+}
+
+#[pymethods]
+impl DispatchModule {
+    #[pyo3(signature = (schema, alias=""))]
+    fn def_<'py>(slf: Bound<'py, Self>, schema: &str, alias: &str) -> PyResult<Bound<'py, Self>> {
+        let kind = parse_alias_analysis_kind(alias).py()?;
+        slf.borrow().lib.lock().def(schema, Some(kind)).py()?;
+        Ok(slf)
+    }
+    fn def_legacy<'py>(slf: Bound<'py, Self>, schema: &str) -> PyResult<Bound<'py, Self>> {
+        slf.borrow().lib.lock().def(schema, None).py()?;
+        Ok(slf)
+    }
+    #[pyo3(signature = (name, dispatch="", debug="default_def_name_t_t"))]
+    fn def_name_t_t<'py>(slf: Bound<'py, Self>, name: &str, dispatch: &str, debug: &str) -> PyResult<Bound<'py, Self>> {
+        let mut f = t_t_kernel().debug(debug);
+        if let Some(k) = parse_opt_key(dispatch)? {
+            f = f.dispatch(k);
+        }
+        slf.borrow().lib.lock().def_with(name, None, f).py()?;
+        Ok(slf)
+    }
+    #[pyo3(signature = (schema, dispatch="", alias="", debug="default_def_schema_t_t"))]
+    fn def_schema_t_t<'py>(slf: Bound<'py, Self>, schema: &str, dispatch: &str, alias: &str, debug: &str) -> PyResult<Bound<'py, Self>> {
+        let kind = parse_alias_analysis_kind(alias).py()?;
+        let mut f = t_t_kernel().debug(debug);
+        if let Some(k) = parse_opt_key(dispatch)? {
+            f = f.dispatch(k);
+        }
+        slf.borrow().lib.lock().def_with(schema, Some(kind), f).py()?;
+        Ok(slf)
+    }
+    #[pyo3(signature = (name, dispatch="", debug="impl_t_t"))]
+    fn impl_t_t<'py>(slf: Bound<'py, Self>, name: &str, dispatch: &str, debug: &str) -> PyResult<Bound<'py, Self>> {
+        let mut f = t_t_kernel().debug(debug);
+        if let Some(k) = parse_opt_key(dispatch)? {
+            f = f.dispatch(k);
+        }
+        slf.borrow().lib.lock().impl_(name, f).py()?;
+        Ok(slf)
+    }
+    #[pyo3(signature = (dispatch=""))]
+    fn fallback_fallthrough<'py>(slf: Bound<'py, Self>, dispatch: &str) -> PyResult<Bound<'py, Self>> {
+        let mut f = CppFunction::fallthrough();
+        if let Some(k) = parse_opt_key(dispatch)? {
+            f = f.dispatch(k);
+        }
+        slf.borrow().lib.lock().fallback(f).py()?;
+        Ok(slf)
+    }
+    /// Defines an operator; returns its name as written (no overload, no added namespace).
+    #[pyo3(signature = (schema, alias_analysis="", tags=None))]
+    fn define(&self, schema: &str, alias_analysis: &str, tags: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+        let _ = tags;
+        let kind = parse_alias_analysis_kind(alias_analysis).py()?;
+        let written = match parse_schema_or_name(schema).map_err(|e| PyRuntimeError::new_err(e.to_string()))? {
+            SchemaOrName::Schema(s) => s.name.name.clone(),
+            SchemaOrName::Name(n) => n.name.clone(),
+        };
+        self.lib.lock().def(schema, Some(kind)).py()?;
+        Ok(written)
+    }
+    /// Registers a Python kernel (or `library.fallthrough_kernel`) for `dispatch`.
+    #[pyo3(signature = (name, dispatch, func, with_keyset=false))]
+    fn r#impl(&self, py: Python<'_>, name: &str, dispatch: &Bound<'_, PyAny>, func: &Bound<'_, PyAny>, with_keyset: bool) -> PyResult<()> {
+        let k = extract_key(dispatch)?;
+        let f = if is_fallthrough_kernel(py, func)? {
+            CppFunction::fallthrough()
+        } else {
+            CppFunction::boxed(PythonKernelHolder { func: func.clone().unbind(), with_keyset, with_op: false })
+        };
+        self.lib.lock().impl_(name, f.dispatch(k)).py()
+    }
+    /// Registers a global Python fallback; the callable receives the op overload first.
+    #[pyo3(signature = (dispatch, func, with_keyset=false))]
+    fn fallback(&self, py: Python<'_>, dispatch: &Bound<'_, PyAny>, func: &Bound<'_, PyAny>, with_keyset: bool) -> PyResult<()> {
+        let k = extract_key(dispatch)?;
+        let f = if is_fallthrough_kernel(py, func)? {
+            CppFunction::fallthrough()
+        } else {
+            CppFunction::boxed(PythonKernelHolder { func: func.clone().unbind(), with_keyset, with_op: true })
+        };
+        self.lib.lock().fallback(f.dispatch(k)).py()
+    }
+    /// Deregisters everything this module registered.
+    fn reset(&self) {
+        // Take the registrations out first so Python objects they own are dropped after the
+        // library lock is released.
+        let mut lib = self.lib.lock();
+        lib.reset();
+    }
+}
+
+/// `_dispatch_library(kind, ns, dispatch, file="/dev/null", linenum=0)`.
+#[pyfunction]
+#[pyo3(signature = (kind, name, dispatch, file="/dev/null", linenum=0))]
+pub fn _dispatch_library(kind: &str, name: &str, dispatch: &str, file: &str, linenum: u32) -> PyResult<DispatchModule> {
+    let kind = LibraryKind::parse(kind).py()?;
+    let key = parse_opt_key(dispatch)?;
+    let lib = Library::new(kind, name, key, file, linenum).py()?;
+    Ok(DispatchModule { lib: Mutex::new(lib) })
+}
+
+fn find(name: &str) -> PyResult<Option<OperatorHandle>> {
+    let on = parse_name(name).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(Dispatcher::singleton().find_op(&on))
+}
+
+fn find_or_err(name: &str) -> PyResult<OperatorHandle> {
+    find(name)?.ok_or_else(|| PyRuntimeError::new_err(format!("operator {name} does not exist")))
+}
+
+#[pyfunction]
+pub fn _dispatch_dump(name: &str) -> PyResult<String> {
+    Ok(find(name)?.map(|o| o.dump_state()).unwrap_or_default())
+}
+
+#[pyfunction]
+pub fn _dispatch_dump_table(name: &str) -> PyResult<String> {
+    Ok(find(name)?.map(|o| o.dump_computed_table()).unwrap_or_default())
+}
+
+#[pyfunction]
+pub fn _dispatch_check_invariants(name: &str) -> PyResult<()> {
+    match find(name)? {
+        Some(o) => o.check_invariants().py(),
+        None => Ok(()),
+    }
+}
+
+#[pyfunction]
+pub fn _dispatch_check_all_invariants() -> PyResult<()> {
+    Dispatcher::singleton().check_all_invariants().py()
+}
+
+/// Whether an operator slot exists (PyTorch's meaning of this name).
+#[pyfunction]
+pub fn _dispatch_has_kernel(name: &str) -> PyResult<bool> {
+    Ok(find(name)?.is_some())
+}
+
+#[pyfunction]
+pub fn _dispatch_has_kernel_for_dispatch_key(name: &str, dispatch: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(find_or_err(name)?.has_kernel_for_dispatch_key(extract_key(dispatch)?))
+}
+
+#[pyfunction]
+pub fn _dispatch_kernel_for_dispatch_key_is_fallthrough(name: &str, dispatch: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(find_or_err(name)?.kernel_for_dispatch_key_is_fallthrough(extract_key(dispatch)?))
+}
+
+#[pyfunction]
+pub fn _dispatch_has_kernel_for_any_dispatch_key(name: &str, ks: PyDispatchKeySet) -> PyResult<bool> {
+    Ok(find_or_err(name)?.has_kernel_for_any_dispatch_key(ks.ks))
+}
+
+#[pyfunction]
+pub fn _dispatch_has_computed_kernel_for_dispatch_key(name: &str, dispatch: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let op = find_or_err(name)?;
+    Dispatcher::singleton().has_computed_kernel_for_dispatch_key(&op, extract_key(dispatch)?).py()
+}
+
+#[pyfunction]
+pub fn _dispatch_has_backend_fallback(dispatch: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(Dispatcher::singleton().has_backend_fallback_for_dispatch_key(extract_key(dispatch)?))
+}
+
+#[pyfunction]
+pub fn _dispatch_get_all_op_names() -> Vec<String> {
+    Dispatcher::singleton().all_op_names()
+}
+
+#[pyfunction]
+pub fn _dispatch_find_dangling_impls() -> Vec<String> {
+    Dispatcher::singleton().find_dangling_impls()
+}
+
+#[pyfunction]
+#[pyo3(signature = (dispatch_key=""))]
+pub fn _dispatch_get_registrations_for_dispatch_key(dispatch_key: &str) -> PyResult<Vec<String>> {
+    Ok(Dispatcher::singleton().registrations_for_dispatch_key(parse_opt_key(dispatch_key)?))
+}
+
+#[pyfunction]
+pub fn _dispatch_keys(t: &Bound<'_, PyAny>) -> PyResult<PyDispatchKeySet> {
+    Ok(PyDispatchKeySet::new_set(unwrap_tensor(t)?.key_set()))
+}
+
+#[pyfunction]
+pub fn _dispatch_tls_local_include_set() -> PyDispatchKeySet {
+    PyDispatchKeySet::new_set(tls_local_dispatch_key_set().included)
+}
+
+#[pyfunction]
+pub fn _dispatch_tls_local_exclude_set() -> PyDispatchKeySet {
+    PyDispatchKeySet::new_set(tls_local_dispatch_key_set().excluded)
+}
+
+#[pyfunction]
+pub fn _dispatch_tls_set_dispatch_key_included(k: &Bound<'_, PyAny>, desired: bool) -> PyResult<()> {
+    opdispatch_dispatch::tls_set_dispatch_key_included(extract_key(k)?, desired);
+    Ok(())
+}
+
+#[pyfunction]
+pub fn _dispatch_tls_set_dispatch_key_excluded(k: &Bound<'_, PyAny>, desired: bool) -> PyResult<()> {
+    opdispatch_dispatch::tls_set_dispatch_key_excluded(extract_key(k)?, desired);
+    Ok(())
+}
+
+#[pyfunction]
+pub fn _dispatch_tls_is_dispatch_key_included(k: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(opdispatch_dispatch::tls_is_dispatch_key_included(extract_key(k)?))
+}
+
+#[pyfunction]
+pub fn _dispatch_tls_is_dispatch_key_excluded(k: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(opdispatch_dispatch::tls_is_dispatch_key_excluded(extract_key(k)?))
+}
+
+#[pyfunction]
+pub fn _dispatch_key_name(k: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(extract_key(k)?.name().to_owned())
+}
+
+#[pyfunction]
+pub fn _dispatch_key_parse(py: Python<'_>, k: &str) -> PyResult<Py<PyAny>> {
+    let key = DispatchKey::parse(k).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    key_to_py(py, key)
+}
+
+#[pyfunction]
+pub fn _parse_dispatch_key(py: Python<'_>, k: &str) -> PyResult<Option<Py<PyAny>>> {
+    match DispatchKey::parse(k) {
+        Ok(key) => key_to_py(py, key).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+#[pyfunction]
+pub fn _dispatch_is_alias_key(k: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(extract_key(k)?.is_alias())
+}
+
+#[pyfunction]
+pub fn _dispatch_keyset_full() -> PyDispatchKeySet {
+    PyDispatchKeySet::new_set(DispatchKeySet::FULL)
+}
+
+#[pyfunction]
+pub fn _dispatch_keyset_full_after(k: &Bound<'_, PyAny>) -> PyResult<PyDispatchKeySet> {
+    Ok(PyDispatchKeySet::new_set(DispatchKeySet::full_after(extract_key(k)?)))
+}
+
+#[pyfunction]
+pub fn _dispatch_keyset_to_string(ks: PyDispatchKeySet) -> String {
+    ks.ks.to_string()
+}
+
+#[pyfunction]
+pub fn _dispatch_num_backends() -> usize {
+    opdispatch_keys::NUM_BACKENDS
+}
+
+#[pyfunction]
+pub fn _dispatch_is_included_in_alias(k: &Bound<'_, PyAny>, alias: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(opdispatch_keys::is_included_in_alias(extract_key(k)?, extract_key(alias)?))
+}
+
+#[pyfunction]
+pub fn _dispatch_get_backend_keyset_from_autograd(k: &Bound<'_, PyAny>) -> PyResult<PyDispatchKeySet> {
+    Ok(PyDispatchKeySet::new_set(opdispatch_keys::get_backend_key_set_from_autograd(extract_key(k)?)))
+}
+
+/// An operator handle (PyTorch's `_DispatchOperatorHandle`).
+#[pyclass(name = "_DispatchOperatorHandle", module = "opdispatch._C", frozen)]
+pub struct PyOperatorHandle {
+    pub op: OperatorHandle,
+}
+
+#[pymethods]
+impl PyOperatorHandle {
+    /// The schema, printed canonically.
+    fn schema(&self) -> PyResult<String> {
+        self.op.schema().map(|s| s.to_string()).ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))
+    }
+    fn debug(&self) -> String {
+        self.op.debug().unwrap_or_default()
+    }
+    /// Operator name without the overload ("ns::op").
+    fn name(&self) -> String {
+        self.op.operator_name().name.clone()
+    }
+    fn overload_name(&self) -> String {
+        self.op.operator_name().overload_name.clone()
+    }
+    /// Schema argument names, types and kwarg-only flags, for overload resolution in Python.
+    fn arguments(&self) -> Vec<(String, String, bool, bool)> {
+        self.op
+            .schema()
+            .map(|s| s.arguments.iter().map(|a| (a.name.clone(), a.ty.to_string(), a.kwarg_only, a.default.is_some())).collect())
+            .unwrap_or_default()
+    }
+    fn num_returns(&self) -> usize {
+        self.op.schema().map_or(0, |s| s.returns.len())
+    }
+    /// `__call__`: binds the arguments, dispatches, converts the returns.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        call_op(py, &self.op, None, args, kwargs)
+    }
+    /// `redispatch_boxed(keyset, *args, **kwargs)`: runs the kernel for `keyset` as given.
+    #[pyo3(signature = (keyset, *args, **kwargs))]
+    fn redispatch_boxed(&self, py: Python<'_>, keyset: PyDispatchKeySet, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        call_op(py, &self.op, Some(keyset.ks), args, kwargs)
+    }
+}
+
+fn call_op(
+    py: Python<'_>,
+    op: &OperatorHandle,
+    keyset: Option<DispatchKeySet>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    let schema = op.schema().ok_or_else(|| {
+        PyRuntimeError::new_err(format!("Tried to access the schema for {} which doesn't have a schema registered yet", op.operator_name()))
+    })?;
+    let mut stack = bind_args(&schema, args, kwargs)?;
+    let r = match keyset {
+        None => op.call_boxed(&mut stack),
+        Some(ks) => op.redispatch_boxed(ks, &mut stack),
+    };
+    r.map_err(to_py)?;
+    returns_to_py(py, &schema, stack)
+}
+
+#[pyfunction]
+pub fn _dispatch_find_schema_or_throw(name: &str, overload: &str) -> PyResult<PyOperatorHandle> {
+    Ok(PyOperatorHandle { op: Dispatcher::singleton().find_schema_or_throw(name, overload).py()? })
+}
+
+#[pyfunction]
+#[pyo3(signature = (handle, *args, **kwargs))]
+pub fn _dispatch_call_boxed(py: Python<'_>, handle: &PyOperatorHandle, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    call_op(py, &handle.op, None, args, kwargs)
+}
+
+/// The `ops.<ns>.<op>.<overload>` object for an operator (what fallbacks receive).
+pub fn op_overload_object(py: Python<'_>, op: &OperatorHandle) -> PyResult<Py<PyAny>> {
+    let n = op.operator_name();
+    let f = py.import("opdispatch._ops")?.getattr("_overload_for")?;
+    Ok(f.call1((n.name.clone(), n.overload_name.clone()))?.unbind())
+}
+
+pub(crate) fn _unused(_: Arc<()>) {}

@@ -1,0 +1,563 @@
+//! Python `Tensor` and `UntypedStorage`, and PyObject preservation (spec 6.5, refcount-coupled).
+//!
+//! A Python object holds one counted handle to its impl. Outside hermetic mode, wrapping an impl
+//! returns the object recorded in its `PyObjectSlot` (creating and attaching one if there is
+//! none); the tensor crate's intrusive count then keeps that object alive exactly while Rust
+//! holds further references (hooks below). In hermetic mode every wrap makes a fresh object and
+//! the slot is neither read nor written.
+
+use std::ffi::c_void;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opdispatch_dispatch::HermeticPyObjectTLS;
+use opdispatch_tensor::{Device, PyObjectHooks, Scalar, ScalarType, Storage, Tensor};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::errors::IntoPyResult;
+
+struct Hooks;
+
+impl PyObjectHooks for Hooks {
+    fn incref(&self, obj: *mut c_void) {
+        // SAFETY: `obj` is a live Python object attached to a slot (hook contract).
+        Python::attach(|_| unsafe { pyo3::ffi::Py_IncRef(obj.cast()) });
+    }
+    fn decref(&self, obj: *mut c_void) {
+        // SAFETY: as above; this gives back the reference taken by `incref`.
+        Python::attach(|_| unsafe { pyo3::ffi::Py_DecRef(obj.cast()) });
+    }
+}
+
+static HOOKS: Hooks = Hooks;
+
+/// Installs the preservation hooks (once per process).
+pub fn install_hooks() {
+    opdispatch_tensor::install_pyobject_hooks(&HOOKS);
+}
+
+/// `opdispatch.Tensor`.
+#[pyclass(name = "Tensor", module = "opdispatch", subclass, dict, weakref)]
+pub struct PyTensor {
+    pub t: Tensor,
+    /// Whether this object is the one recorded in the impl's slot.
+    attached: AtomicBool,
+}
+
+impl Drop for PyTensor {
+    fn drop(&mut self) {
+        if self.attached.load(Ordering::Acquire) {
+            self.t.detach_pyobject();
+        }
+    }
+}
+
+/// `opdispatch.UntypedStorage`.
+#[pyclass(name = "UntypedStorage", module = "opdispatch", subclass, dict, weakref)]
+pub struct PyStorage {
+    pub s: Storage,
+    attached: AtomicBool,
+}
+
+impl Drop for PyStorage {
+    fn drop(&mut self) {
+        if self.attached.load(Ordering::Acquire) {
+            self.s.detach_pyobject();
+        }
+    }
+}
+
+/// Returns the Python object for `t`: the preserved one, or a new one (attached unless
+/// hermetic mode is on).
+pub fn wrap_tensor(py: Python<'_>, t: Tensor) -> PyResult<Py<PyAny>> {
+    let hermetic = HermeticPyObjectTLS::get_state();
+    if !hermetic {
+        if let Some(p) = t.pyobj_slot().get() {
+            // SAFETY: an attached object is alive while we hold a handle besides its own
+            // (our `t`), because the tensor crate then keeps a Python reference to it.
+            return Ok(unsafe { Bound::from_borrowed_ptr(py, p.as_ptr().cast()).unbind() });
+        }
+    }
+    let obj = Bound::new(py, PyTensor { t: t.clone(), attached: AtomicBool::new(false) })?;
+    if !hermetic {
+        let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("new object is non-null");
+        // SAFETY: `obj` is a live Python object owning a handle to this impl.
+        match unsafe { t.attach_pyobject(p) } {
+            Ok(()) => obj.borrow().attached.store(true, Ordering::Release),
+            Err(opdispatch_tensor::AttachError::AlreadyAttached(other)) => {
+                // Another thread won the race: use its object.
+                // SAFETY: the winner is alive for the same reason as above.
+                return Ok(unsafe { Bound::from_borrowed_ptr(py, other.as_ptr().cast()).unbind() });
+            }
+            Err(opdispatch_tensor::AttachError::NoHooks) => {}
+        }
+    }
+    Ok(obj.into_any().unbind())
+}
+
+/// The storage counterpart of [`wrap_tensor`].
+pub fn wrap_storage(py: Python<'_>, s: Storage) -> PyResult<Py<PyAny>> {
+    let hermetic = HermeticPyObjectTLS::get_state();
+    if !hermetic {
+        if let Some(p) = s.pyobj_slot().get() {
+            // SAFETY: see wrap_tensor.
+            return Ok(unsafe { Bound::from_borrowed_ptr(py, p.as_ptr().cast()).unbind() });
+        }
+    }
+    let obj = Bound::new(py, PyStorage { s: s.clone(), attached: AtomicBool::new(false) })?;
+    if !hermetic {
+        let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("new object is non-null");
+        // SAFETY: see wrap_tensor.
+        match unsafe { s.attach_pyobject(p) } {
+            Ok(()) => obj.borrow().attached.store(true, Ordering::Release),
+            Err(opdispatch_tensor::AttachError::AlreadyAttached(other)) => {
+                // SAFETY: see wrap_tensor.
+                return Ok(unsafe { Bound::from_borrowed_ptr(py, other.as_ptr().cast()).unbind() });
+            }
+            Err(opdispatch_tensor::AttachError::NoHooks) => {}
+        }
+    }
+    Ok(obj.into_any().unbind())
+}
+
+/// Extracts the tensor handle from a Python Tensor (or subclass) object.
+pub fn unwrap_tensor(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    match obj.cast::<PyTensor>() {
+        Ok(t) => Ok(t.borrow().t.clone()),
+        Err(_) => Err(PyTypeError::new_err(format!("expected a Tensor, got {}", obj.get_type().name()?))),
+    }
+}
+
+// ------------------------------------------------------------------------ dtype / device
+
+/// `opdispatch.dtype`: one interned object per scalar type.
+#[pyclass(name = "dtype", module = "opdispatch", frozen, eq, hash, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PyDType {
+    pub st: ScalarType,
+}
+
+#[pymethods]
+impl PyDType {
+    fn __repr__(&self) -> String {
+        format!("opdispatch.{}", self.st.name())
+    }
+    #[getter]
+    fn is_floating_point(&self) -> bool {
+        self.st.is_floating_point()
+    }
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.st.itemsize()
+    }
+}
+
+/// `opdispatch.device`.
+#[pyclass(name = "device", module = "opdispatch", frozen, eq, hash, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PyDevice {
+    pub d: Device,
+}
+
+#[pymethods]
+impl PyDevice {
+    #[new]
+    fn new(spec: &str) -> PyResult<Self> {
+        spec.parse::<Device>().map(|d| Self { d }).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    }
+    #[getter]
+    fn r#type(&self) -> String {
+        self.d.to_string().split(':').next().unwrap_or_default().to_owned()
+    }
+    fn __repr__(&self) -> String {
+        format!("device(type='{}')", self.d)
+    }
+    fn __str__(&self) -> String {
+        self.d.to_string()
+    }
+}
+
+pub const ALL_DTYPES: &[(&str, ScalarType)] = &[
+    ("bool", ScalarType::Bool),
+    ("uint8", ScalarType::UInt8),
+    ("int8", ScalarType::Int8),
+    ("int16", ScalarType::Int16),
+    ("int32", ScalarType::Int32),
+    ("int64", ScalarType::Int64),
+    ("float16", ScalarType::Float16),
+    ("bfloat16", ScalarType::BFloat16),
+    ("float32", ScalarType::Float32),
+    ("float64", ScalarType::Float64),
+    ("complex64", ScalarType::ComplexFloat),
+];
+
+fn parse_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ScalarType>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => match o.extract::<PyDType>() {
+            Ok(d) => Ok(Some(d.st)),
+            Err(_) => Err(PyTypeError::new_err(format!("dtype must be an opdispatch.dtype, got {}", o.get_type().name()?))),
+        },
+    }
+}
+
+fn parse_device(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
+    match obj {
+        None => Ok(Device::Cpu),
+        Some(o) if o.is_none() => Ok(Device::Cpu),
+        Some(o) => {
+            if let Ok(d) = o.extract::<PyDevice>() {
+                return Ok(d.d);
+            }
+            let s: String = o.extract()?;
+            s.parse::<Device>().map_err(|e| PyRuntimeError::new_err(e.to_string()))
+        }
+    }
+}
+
+fn parse_size(size: &Bound<'_, PyTuple>) -> PyResult<Vec<usize>> {
+    // Accept f(2, 3) and f((2, 3)) / f([2, 3]).
+    if size.len() == 1 {
+        if let Ok(v) = size.get_item(0)?.extract::<Vec<i64>>() {
+            return to_sizes(&v);
+        }
+    }
+    to_sizes(&size.extract::<Vec<i64>>()?)
+}
+
+fn to_sizes(v: &[i64]) -> PyResult<Vec<usize>> {
+    v.iter()
+        .map(|&x| usize::try_from(x).map_err(|_| PyRuntimeError::new_err(format!("Trying to create tensor with negative dimension {x}: {v:?}"))))
+        .collect()
+}
+
+fn scalar_from_py(o: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+    if let Ok(b) = o.cast::<pyo3::types::PyBool>() {
+        return Ok(Scalar::Bool(b.is_true()));
+    }
+    if let Ok(i) = o.extract::<i64>() {
+        return Ok(Scalar::Int(i));
+    }
+    if let Ok(f) = o.extract::<f64>() {
+        return Ok(Scalar::Float(f));
+    }
+    if let Ok(c) = o.cast::<pyo3::types::PyComplex>() {
+        return Ok(Scalar::Complex(c.real(), c.imag()));
+    }
+    Err(PyTypeError::new_err(format!("expected a number, got {}", o.get_type().name()?)))
+}
+
+pub fn scalar_to_py(py: Python<'_>, s: Scalar) -> PyResult<Py<PyAny>> {
+    Ok(match s {
+        Scalar::Bool(b) => pyo3::types::PyBool::new(py, b).to_owned().into_any().unbind(),
+        Scalar::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+        Scalar::Float(f) => f.into_pyobject(py)?.into_any().unbind(),
+        Scalar::Complex(r, i) => pyo3::types::PyComplex::from_doubles(py, r, i).into_any().unbind(),
+    })
+}
+
+macro_rules! factory {
+    ($name:ident, $doc:literal, |$sizes:ident, $dt:ident, $dev:ident| $body:expr) => {
+        #[doc = $doc]
+        #[pyfunction]
+        #[pyo3(signature = (*size, dtype=None, device=None))]
+        pub fn $name(
+            py: Python<'_>,
+            size: &Bound<'_, PyTuple>,
+            dtype: Option<&Bound<'_, PyAny>>,
+            device: Option<&Bound<'_, PyAny>>,
+        ) -> PyResult<Py<PyAny>> {
+            let $sizes = parse_size(size)?;
+            let $dt = parse_dtype(dtype)?.unwrap_or(ScalarType::Float32);
+            let $dev = parse_device(device)?;
+            let t = $body.py()?;
+            wrap_tensor(py, t)
+        }
+    };
+}
+
+factory!(ones, "A tensor filled with ones.", |s, d, dev| Tensor::ones(&s, d, dev));
+factory!(zeros, "A tensor filled with zeros.", |s, d, dev| Tensor::zeros(&s, d, dev));
+factory!(empty, "An uninitialised tensor (zeros on CPU; no data on Meta).", |s, d, dev| Tensor::empty(&s, d, dev));
+
+/// A tensor filled with `fill_value`.
+#[pyfunction]
+#[pyo3(signature = (size, fill_value, *, dtype=None, device=None))]
+pub fn full(
+    py: Python<'_>,
+    size: Vec<i64>,
+    fill_value: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let v = scalar_from_py(fill_value)?;
+    let dt = parse_dtype(dtype)?.unwrap_or(match v {
+        Scalar::Bool(_) => ScalarType::Bool,
+        Scalar::Int(_) => ScalarType::Int64,
+        Scalar::Float(_) => ScalarType::Float32,
+        Scalar::Complex(..) => ScalarType::ComplexFloat,
+    });
+    let t = Tensor::full(&to_sizes(&size)?, v, dt, parse_device(device)?).py()?;
+    wrap_tensor(py, t)
+}
+
+/// Values from `start` to `end` (exclusive) by `step`.
+#[pyfunction]
+#[pyo3(signature = (start, end=None, step=None, *, dtype=None, device=None))]
+pub fn arange(
+    py: Python<'_>,
+    start: &Bound<'_, PyAny>,
+    end: Option<&Bound<'_, PyAny>>,
+    step: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let (s, e) = match end {
+        Some(e) => (scalar_from_py(start)?, scalar_from_py(e)?),
+        None => (Scalar::Int(0), scalar_from_py(start)?),
+    };
+    let st = match step {
+        Some(x) => scalar_from_py(x)?,
+        None => Scalar::Int(1),
+    };
+    let t = Tensor::arange(s, e, st, parse_dtype(dtype)?, parse_device(device)?).py()?;
+    wrap_tensor(py, t)
+}
+
+fn flatten_data(o: &Bound<'_, PyAny>, shape: &mut Vec<usize>, depth: usize, out: &mut Vec<Scalar>) -> PyResult<()> {
+    if let Ok(l) = o.cast::<PyList>() {
+        record_dim(shape, depth, l.len())?;
+        for x in l.iter() {
+            flatten_data(&x, shape, depth + 1, out)?;
+        }
+        return Ok(());
+    }
+    if let Ok(t) = o.cast::<PyTuple>() {
+        record_dim(shape, depth, t.len())?;
+        for x in t.iter() {
+            flatten_data(&x, shape, depth + 1, out)?;
+        }
+        return Ok(());
+    }
+    if depth != shape.len() {
+        return Err(PyValueError::new_err("expected sequence of equal-length lists"));
+    }
+    out.push(scalar_from_py(o)?);
+    Ok(())
+}
+
+fn record_dim(shape: &mut Vec<usize>, depth: usize, n: usize) -> PyResult<()> {
+    if depth == shape.len() {
+        shape.push(n);
+        Ok(())
+    } else if shape.get(depth) == Some(&n) {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!("expected sequence of length {} at dim {depth} (got {n})", shape.get(depth).copied().unwrap_or(0))))
+    }
+}
+
+/// Builds a tensor from (nested lists of) Python numbers.
+#[pyfunction]
+#[pyo3(signature = (data, *, dtype=None, device=None))]
+pub fn tensor(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let mut shape = Vec::new();
+    let mut vals = Vec::new();
+    flatten_data(data, &mut shape, 0, &mut vals)?;
+    let inferred = vals.iter().fold(None::<ScalarType>, |acc, v| {
+        let k = match v {
+            Scalar::Bool(_) => ScalarType::Bool,
+            Scalar::Int(_) => ScalarType::Int64,
+            Scalar::Float(_) => ScalarType::Float32,
+            Scalar::Complex(..) => ScalarType::ComplexFloat,
+        };
+        Some(acc.map_or(k, |a| opdispatch_tensor::promote_types(a, k).unwrap_or(a)))
+    });
+    let dt = parse_dtype(dtype)?.or(inferred).unwrap_or(ScalarType::Float32);
+    let dev = parse_device(device)?;
+    let base = if vals.iter().all(|v| matches!(v, Scalar::Bool(_))) && !vals.is_empty() {
+        Tensor::from_vec(vals.iter().map(|v| matches!(v, Scalar::Bool(true))).collect::<Vec<bool>>(), &shape)
+    } else if vals.iter().all(|v| matches!(v, Scalar::Int(_) | Scalar::Bool(_))) && !dt.is_floating_point() {
+        Tensor::from_vec(vals.iter().map(|v| match v { Scalar::Int(i) => *i, Scalar::Bool(b) => i64::from(*b), _ => 0 }).collect::<Vec<i64>>(), &shape)
+    } else {
+        let mut out = Vec::with_capacity(vals.len());
+        for v in &vals {
+            out.push(match v {
+                Scalar::Bool(b) => f64::from(u8::from(*b)),
+                Scalar::Int(i) => *i as f64,
+                Scalar::Float(f) => *f,
+                Scalar::Complex(..) => return Err(PyTypeError::new_err("complex data is not supported by opdispatch.tensor yet")),
+            });
+        }
+        Tensor::from_vec(out, &shape)
+    }
+    .py()?;
+    let t = opdispatch_tensor::ops::to(&base, Some(dt), Some(dev)).py()?;
+    wrap_tensor(py, t)
+}
+
+fn data_to_py(py: Python<'_>, t: &Tensor) -> PyResult<Py<PyAny>> {
+    let vals = t.to_scalars().py()?;
+    fn rec(py: Python<'_>, vals: &[Scalar], shape: &[usize]) -> PyResult<Py<PyAny>> {
+        match shape.split_first() {
+            None => scalar_to_py(py, vals[0]),
+            Some((&n, rest)) => {
+                let step: usize = rest.iter().product();
+                let items: PyResult<Vec<Py<PyAny>>> =
+                    (0..n).map(|i| rec(py, &vals[i * step..(i + 1) * step], rest)).collect();
+                Ok(PyList::new(py, items?)?.into_any().unbind())
+            }
+        }
+    }
+    rec(py, &vals, t.sizes())
+}
+
+#[pymethods]
+impl PyTensor {
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.t.sizes())
+    }
+    fn size<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        self.shape(py)
+    }
+    #[getter]
+    fn dtype(&self) -> PyDType {
+        PyDType { st: self.t.dtype() }
+    }
+    #[getter]
+    fn device(&self) -> PyDevice {
+        PyDevice { d: self.t.device() }
+    }
+    #[getter]
+    fn is_meta(&self) -> bool {
+        self.t.is_meta()
+    }
+    fn dim(&self) -> usize {
+        self.t.dim()
+    }
+    fn numel(&self) -> usize {
+        self.t.numel()
+    }
+    fn stride<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.t.strides())
+    }
+    fn is_contiguous(&self) -> bool {
+        self.t.is_contiguous()
+    }
+    fn data_ptr(&self) -> usize {
+        self.t.data_ptr()
+    }
+    fn tolist(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        data_to_py(py, &self.t)
+    }
+    fn item(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        scalar_to_py(py, self.t.item().py()?)
+    }
+    /// The storage; the same Python object every time while the tensor lives.
+    fn untyped_storage(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        wrap_storage(py, self.t.storage())
+    }
+    /// `self` (the same object, outside hermetic mode) when already contiguous.
+    fn contiguous(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let t = opdispatch_tensor::ops::contiguous(&self.t).py()?;
+        wrap_tensor(py, t)
+    }
+    fn clone(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let t = opdispatch_tensor::ops::clone(&self.t).py()?;
+        wrap_tensor(py, t)
+    }
+    /// `.cuda()`: a clear error where no CUDA device exists.
+    fn cuda(&self) -> PyResult<Py<PyAny>> {
+        Err(PyRuntimeError::new_err(
+            "opdispatch was built without CUDA support: no CUDA device is available to move this tensor to. Use CPU or Meta tensors, or register a CUDA kernel and build with a CUDA backend.",
+        ))
+    }
+    fn __len__(&self) -> PyResult<usize> {
+        self.t.sizes().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+    }
+    fn __repr__(&self) -> PyResult<String> {
+        let dev = self.t.device();
+        if self.t.is_meta() {
+            return Ok(format!("tensor(..., device='meta', size={:?}{})", tuple_str(self.t.sizes()), dtype_suffix(self.t.dtype(), true)));
+        }
+        let body = format_data(&self.t.to_scalars().py()?, self.t.sizes(), self.t.dtype());
+        let mut s = format!("tensor({body}");
+        if dev != Device::Cpu {
+            s.push_str(&format!(", device='{dev}'"));
+        }
+        s.push_str(&dtype_suffix(self.t.dtype(), false));
+        s.push(')');
+        Ok(s)
+    }
+}
+
+fn tuple_str(s: &[usize]) -> String {
+    format!("({})", s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") + if s.len() == 1 { "," } else { "" })
+}
+
+fn dtype_suffix(st: ScalarType, always: bool) -> String {
+    let default = matches!(st, ScalarType::Float32 | ScalarType::Int64 | ScalarType::Bool);
+    if always && st != ScalarType::Float32 || !default {
+        format!(", dtype=opdispatch.{}", st.name())
+    } else {
+        String::new()
+    }
+}
+
+fn format_scalar(v: Scalar, st: ScalarType, all_int_valued: bool) -> String {
+    match v {
+        Scalar::Bool(b) => if b { "True" } else { "False" }.to_owned(),
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) if st.is_floating_point() => {
+            if all_int_valued && f.is_finite() {
+                format!("{f:.0}.")
+            } else {
+                format!("{f:.4}")
+            }
+        }
+        Scalar::Float(f) => f.to_string(),
+        Scalar::Complex(r, i) => format!("{r:.4}{i:+.4}j"),
+    }
+}
+
+fn format_data(values: &[Scalar], shape: &[usize], st: ScalarType) -> String {
+    let all_int = values.iter().all(|v| matches!(v, Scalar::Float(f) if f.fract() == 0.0));
+    fn rec(vals: &[Scalar], shape: &[usize], st: ScalarType, ai: bool, depth: usize) -> String {
+        match shape.split_first() {
+            None => format_scalar(vals[0], st, ai),
+            Some((&n, rest)) => {
+                let step: usize = rest.iter().product();
+                let sep = if rest.is_empty() { ", ".to_owned() } else { format!(",\n{}", " ".repeat(depth + 8)) };
+                let parts: Vec<String> = (0..n).map(|i| rec(&vals[i * step..(i + 1) * step], rest, st, ai, depth + 1)).collect();
+                format!("[{}]", parts.join(&sep))
+            }
+        }
+    }
+    rec(values, shape, st, all_int, 0)
+}
+
+#[pymethods]
+impl PyStorage {
+    fn nbytes(&self) -> usize {
+        self.s.nbytes()
+    }
+    fn data_ptr(&self) -> usize {
+        self.s.data_ptr()
+    }
+    #[getter]
+    fn device(&self) -> PyDevice {
+        PyDevice { d: self.s.device() }
+    }
+    fn __repr__(&self) -> String {
+        format!("opdispatch.UntypedStorage(nbytes={}, device='{}')", self.s.nbytes(), self.s.device())
+    }
+}

@@ -1,0 +1,38 @@
+"""opdispatch: PyTorch's extensible operator dispatcher, rebuilt in Rust.
+
+Code written against ``torch.library`` / ``torch._C._dispatch_*`` runs after swapping the
+import: ``opdispatch._C`` holds the native dispatcher surface, ``opdispatch.library`` the
+``Library`` front end and ``opdispatch.ops`` the operator namespaces.
+"""
+
+from . import _C
+from ._C import (  # noqa: F401
+    Tensor,
+    UntypedStorage,
+    arange,
+    device,
+    dtype,
+    empty,
+    full,
+    ones,
+    tensor,
+    zeros,
+)
+from ._C import bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64, complex64  # noqa: F401,A004
+from . import library  # noqa: E402
+from ._ops import ops  # noqa: E402
+
+__all__ = [
+    "Tensor",
+    "UntypedStorage",
+    "arange",
+    "device",
+    "dtype",
+    "empty",
+    "full",
+    "library",
+    "ones",
+    "ops",
+    "tensor",
+    "zeros",
+]

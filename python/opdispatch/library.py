@@ -1,0 +1,187 @@
+"""``opdispatch.library``: the ``torch.library`` registration front end.
+
+A :class:`Library` owns its registrations; they are removed when it is destroyed
+(``_destroy()``) or garbage collected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+import weakref
+from typing import Any, Callable, Iterator
+
+from . import _C
+
+__all__ = ["Library", "fallthrough_kernel", "impl", "define", "_scoped_library"]
+
+# "<ns>/<op[.overload]>/<dispatch key>" of every live Python impl (PyTorch's duplicate guard).
+_impls: set[str] = set()
+# "ns::name[.overload]" of every live Python def.
+_defs: set[str] = set()
+_reserved_namespaces = ["prim"]
+
+
+def fallthrough_kernel() -> None:
+    """Marker kernel: registering it makes the dispatcher skip the key."""
+    raise NotImplementedError("fallthrough_kernel() should never be called.")
+
+
+def _del_library(captured_impls, op_impls, captured_defs, op_defs, m) -> None:
+    captured_impls -= op_impls
+    captured_defs -= op_defs
+    if m is not None:
+        m.reset()
+
+
+class Library:
+    """A registration block: ``Library(ns, "DEF" | "IMPL" | "FRAGMENT", dispatch_key="")``."""
+
+    def __init__(self, ns: str, kind: str, dispatch_key: str = "") -> None:
+        if kind not in ("IMPL", "DEF", "FRAGMENT"):
+            raise ValueError("Unsupported kind: ", kind)
+        if ns in _reserved_namespaces and (kind == "DEF" or kind == "FRAGMENT"):
+            raise ValueError(ns, " is a reserved namespace. Please try creating a library with another name.")
+        frame = traceback.extract_stack(limit=2)[0]
+        filename, lineno = frame.filename, frame.lineno
+        self.m: Any = _C._dispatch_library(kind, ns, dispatch_key, filename, lineno)
+        self.ns = ns
+        self._op_defs: set[str] = set()
+        self._op_impls: set[str] = set()
+        self._registration_handles: list[Any] = []
+        self.kind = kind
+        self.dispatch_key = dispatch_key
+        self._finalizer = weakref.finalize(self, _del_library, _impls, self._op_impls, _defs, self._op_defs, self.m)
+
+    def __repr__(self) -> str:
+        return f"Library(kind={self.kind}, ns={self.ns}, dispatch_key={self.dispatch_key})>"
+
+    def define(self, schema: str, alias_analysis: str = "", *, tags: Any = ()) -> str:
+        """Defines an operator from its schema string; returns the name as written."""
+        if alias_analysis not in ["", "FROM_SCHEMA", "CONSERVATIVE"]:
+            raise RuntimeError(f"Invalid alias_analysis type {alias_analysis}")
+        assert self.m is not None
+        name = schema.split("(")[0]
+        packet_name = name.split(".")[0] if "." in name else name
+        from ._ops import ops
+
+        ns_obj = vars(ops).get(self.ns)
+        result = self.m.define(schema, alias_analysis, tuple(tags) if not isinstance(tags, str) else (tags,))
+        if ns_obj is not None and packet_name in vars(ns_obj):
+            delattr(ns_obj, packet_name)
+        qualname = self.ns + "::" + name.split("::")[-1]
+        self._op_defs.add(qualname)
+        _defs.add(qualname)
+        return result
+
+    def impl(
+        self,
+        op_name: Any,
+        fn: Callable[..., Any],
+        dispatch_key: str = "",
+        *,
+        with_keyset: bool = False,
+        allow_override: bool = False,
+    ) -> None:
+        """Registers ``fn`` as the kernel of ``op_name`` for ``dispatch_key``."""
+        if not callable(fn):
+            raise TypeError(f"Input function is required to be a callable but found type {type(fn)}")
+        if dispatch_key == "":
+            dispatch_key = self.dispatch_key
+        if isinstance(op_name, str):
+            name = op_name
+        elif hasattr(op_name, "_schema") and hasattr(op_name, "_overloadname"):
+            name = op_name._schema_name
+            if op_name._overloadname and op_name._overloadname != "default":
+                name = name + "." + op_name._overloadname
+        else:
+            raise RuntimeError("impl should be passed either a name or an OpOverload object as the first argument")
+        key = self.ns + "/" + name.split("::")[-1] + "/" + dispatch_key
+        if key in _impls and not allow_override:
+            raise RuntimeError(
+                "This is not allowed since there's already a kernel registered from python overriding {}"
+                "'s behavior for {} dispatch key and {} namespace.".format(name.split("::")[-1], dispatch_key, self.ns)
+            )
+        if dispatch_key == "Meta":
+            qualified = name if "::" in name else self.ns + "::" + name
+            if _C._dispatch_has_kernel(qualified) and _C._dispatch_has_kernel_for_dispatch_key(
+                qualified, "CompositeImplicitAutograd"
+            ):
+                raise RuntimeError(
+                    f"We should not register a meta kernel directly to the operator '{name}',"
+                    " because it has a CompositeImplicitAutograd kernel in core."
+                    " Instead we should let the operator decompose, and ensure that we have meta kernels"
+                    " for the base ops that it decomposes into."
+                )
+        assert self.m is not None
+        self.m.impl(name, dispatch_key if dispatch_key != "" else "CompositeImplicitAutograd", fn, with_keyset)
+        _impls.add(key)
+        self._op_impls.add(key)
+
+    def fallback(self, fn: Callable[..., Any], dispatch_key: str = "", *, with_keyset: bool = False) -> None:
+        """Registers a global fallback (needs ``Library("_", "IMPL", key)``)."""
+        if dispatch_key == "":
+            dispatch_key = self.dispatch_key
+        if self.ns != "_":
+            raise RuntimeError(
+                f'Fallback can only be registered using library fragment on the global namespace "_" but it is {self.ns}'
+            )
+        assert dispatch_key != ""
+        assert self.m is not None
+        self.m.fallback(dispatch_key, fn, with_keyset)
+
+    def _destroy(self) -> None:
+        if self.m is not None:
+            self.m.reset()
+        self.m = None
+        self._registration_handles.clear()
+        global _impls
+        _impls -= self._op_impls
+        from ._ops import ops
+
+        for name in self._op_defs:
+            ns, name_with_overload = name.split("::")
+            packet = name_with_overload.split(".")[0]
+            ns_obj = vars(ops).get(ns)
+            if ns_obj is not None and packet in vars(ns_obj):
+                delattr(ns_obj, packet)
+
+
+@contextlib.contextmanager
+def _scoped_library(*args: Any, **kwargs: Any) -> Iterator[Library]:
+    """A Library destroyed when the ``with`` block ends."""
+    lib = Library(*args, **kwargs)
+    try:
+        yield lib
+    finally:
+        lib._destroy()
+
+
+_keep_alive: list[Library] = []
+
+
+def define(qualname: str, schema: str, *, lib: Library | None = None, tags: Any = ()) -> None:
+    """``define("ns::name", "(Tensor x) -> Tensor")``: defines an operator in a fragment."""
+    if not isinstance(qualname, str):
+        raise ValueError(f"define(qualname, schema): expected qualname to be instance of str, got {type(qualname)}")
+    parts = qualname.split("::")
+    if len(parts) != 2:
+        raise ValueError(
+            f'Expected `qualname` to be of the form "namespace::name", but got {qualname}. '
+            "The qualname passed to the torch.library APIs must consist of a namespace and a name, e.g. aten::sin"
+        )
+    ns, name = parts
+    if lib is None:
+        lib = Library(ns, "FRAGMENT")
+        _keep_alive.append(lib)
+    lib.define(name + schema, "", tags=tags)
+
+
+def impl(lib: Library, name: str, dispatch_key: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator form: ``@impl(lib, "op", "CPU")`` registers the decorated function."""
+
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        lib.impl(name, f, dispatch_key)
+        return f
+
+    return wrap
