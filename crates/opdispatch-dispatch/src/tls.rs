@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 
-use opdispatch_keys::{DispatchKey, DispatchKeySet, DEFAULT_EXCLUDED_SET, DEFAULT_INCLUDED_SET};
+use opdispatch_keys::{DispatchKey, DispatchKeySet, DEFAULT_EXCLUDED_SET, DEFAULT_INCLUDED_SET, FULL_BACKEND_MASK};
 
 thread_local! {
     static RAW_INCLUDED: Cell<u64> = const { Cell::new(0) };
@@ -71,6 +71,8 @@ pub fn tls_set_dispatch_key_included(k: DispatchKey, desired: bool) {
 #[must_use = "the keys are included only while the guard lives"]
 pub struct IncludeDispatchKeyGuard {
     delta: DispatchKeySet,
+    /// Backend bits this guard added (not present before), cleared again on drop.
+    added_backends: u64,
 }
 
 impl IncludeDispatchKeyGuard {
@@ -80,14 +82,18 @@ impl IncludeDispatchKeyGuard {
         if !delta.is_empty() {
             set_included(cur | delta);
         }
-        Self { delta }
+        let added_backends = delta.raw_repr() & FULL_BACKEND_MASK & !cur.raw_repr();
+        Self { delta, added_backends }
     }
 }
 
 impl Drop for IncludeDispatchKeyGuard {
     fn drop(&mut self) {
         if !self.delta.is_empty() {
-            set_included(tls_local_dispatch_key_set().included - self.delta);
+            // `-` keeps backend bits; PyTorch 2.15's observable behaviour is that a guard
+            // leaves no backend bit behind, so the ones it added are cleared too.
+            let rest = tls_local_dispatch_key_set().included - self.delta;
+            set_included(DispatchKeySet::from_raw_repr(rest.raw_repr() & !self.added_backends));
         }
     }
 }
@@ -96,6 +102,8 @@ impl Drop for IncludeDispatchKeyGuard {
 #[must_use = "the keys are excluded only while the guard lives"]
 pub struct ExcludeDispatchKeyGuard {
     delta: DispatchKeySet,
+    /// Backend bits this guard added (not present before), cleared again on drop.
+    added_backends: u64,
 }
 
 impl ExcludeDispatchKeyGuard {
@@ -105,14 +113,18 @@ impl ExcludeDispatchKeyGuard {
         if !delta.is_empty() {
             set_excluded(cur | delta);
         }
-        Self { delta }
+        let added_backends = delta.raw_repr() & FULL_BACKEND_MASK & !cur.raw_repr();
+        Self { delta, added_backends }
     }
 }
 
 impl Drop for ExcludeDispatchKeyGuard {
     fn drop(&mut self) {
         if !self.delta.is_empty() {
-            set_excluded(tls_local_dispatch_key_set().excluded - self.delta);
+            // `-` keeps backend bits; PyTorch 2.15's observable behaviour is that a guard
+            // leaves no backend bit behind, so the ones it added are cleared too.
+            let rest = tls_local_dispatch_key_set().excluded - self.delta;
+            set_excluded(DispatchKeySet::from_raw_repr(rest.raw_repr() & !self.added_backends));
         }
     }
 }

@@ -14,8 +14,12 @@ static KEY_ENUM: OnceLock<Py<PyAny>> = OnceLock::new();
 /// `str(DispatchKey.CPU) == 'DispatchKey.CPU'` and `repr` is `<DispatchKey.CPU: 49>`.
 pub fn make_key_enum(py: Python<'_>, module_name: &str) -> PyResult<Py<PyAny>> {
     let entries = PyList::empty(py);
-    for (name, key) in python_enum_entries() {
-        entries.append((name, key.as_u16()))?;
+    // Canonical names first: an Enum member's `.name` is the first name given for its value,
+    // and `EndOf*Backends` share values with real keys (e.g. EndOfDenseBackends == Meta).
+    let all = python_enum_entries();
+    let (aliases, canonical): (Vec<_>, Vec<_>) = all.iter().partition(|(n, _)| n.starts_with("EndOf"));
+    for (name, key) in canonical.into_iter().chain(aliases) {
+        entries.append((name.to_string(), key.as_u16()))?;
     }
     let enum_mod = py.import("enum")?;
     let kwargs = pyo3::types::PyDict::new(py);
