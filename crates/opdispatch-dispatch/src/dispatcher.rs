@@ -248,7 +248,9 @@ impl Dispatcher {
             ));
             return fail(&st, e);
         }
-        for list in st.kernels.values() {
+        // PyTorch walks its kernel hash map here; the 2.15 recordings show the kernel of the
+        // highest key reported first, so check keys in descending order.
+        for list in st.kernels.values().rev() {
             for k in list {
                 if let Some(inf) = &k.inferred_schema {
                     if let Err(e) = check_schema(&name, &schema, &debug, inf, &k.debug) {

@@ -256,7 +256,7 @@ impl Library {
             },
         };
         let name = self.def_schema(schema)?;
-        self.impl_resolved(name.clone(), f)?;
+        self.impl_resolved(name.clone(), name_or_schema, f)?;
         Ok(name)
     }
 
@@ -276,14 +276,15 @@ impl Library {
                 }
             }
         }
-        self.impl_resolved(on, f)
+        self.impl_resolved(on, name, f)
     }
 
-    fn impl_resolved(&mut self, name: OperatorName, f: CppFunction) -> Result<()> {
+    /// `written` is the name as the caller spelled it (PyTorch's messages quote it).
+    fn impl_resolved(&mut self, name: OperatorName, written: &str, f: CppFunction) -> Result<()> {
         if let (Some(fk), Some(lk)) = (f.dispatch_key, self.dispatch_key) {
             if fk != lk {
                 return Err(DispatchError::Runtime(format!(
-                    "impl(\"{name}\", ...): Explicitly provided dispatch key ({}) is inconsistent with the dispatch key of the enclosing {} block ({}).  Please declare a separate {} block for this dispatch key and move your impl() there.  {}",
+                    "impl(\"{written}\", ...): Explicitly provided dispatch key ({}) is inconsistent with the dispatch key of the enclosing {} block ({}).  Please declare a separate {} block for this dispatch key and move your impl() there.  {}",
                     fk.name(),
                     self.kind.macro_name(),
                     lk.name(),
