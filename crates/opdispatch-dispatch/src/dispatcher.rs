@@ -248,9 +248,9 @@ impl Dispatcher {
             ));
             return fail(&st, e);
         }
-        // PyTorch walks its kernel hash map here; the 2.15 recordings show the kernel of the
-        // highest key reported first, so check keys in descending order.
-        for list in st.kernels.values().rev() {
+        // PyTorch walks its kernel hash map here, so check kernels in that map's order.
+        for key in st.key_order.iter() {
+            let Some(list) = DispatchKey::from_u16(key).and_then(|k| st.kernels.get(&k)) else { continue };
             for k in list {
                 if let Some(inf) = &k.inferred_schema {
                     if let Err(e) = check_schema(&name, &schema, &debug, inf, &k.debug) {
@@ -364,6 +364,7 @@ impl Dispatcher {
             ));
         }
         let id = self.fresh_id();
+        st.key_order.insert(k.as_u16());
         st.kernels.entry(k).or_default().insert(
             0,
             AnnotatedKernel { kernel, inferred_schema, debug: Arc::from(debug), id },
@@ -393,6 +394,7 @@ impl Dispatcher {
             list.retain(|a| a.id != id);
             if list.is_empty() {
                 st.kernels.remove(&k);
+                st.key_order.erase(k.as_u16());
             }
         }
         let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);

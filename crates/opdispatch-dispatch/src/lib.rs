@@ -20,6 +20,7 @@
 pub mod dispatcher;
 pub mod error;
 mod fallbacks;
+mod key_order;
 pub mod ivalue;
 pub mod kernel;
 pub mod library;

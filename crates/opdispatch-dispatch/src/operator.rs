@@ -67,6 +67,8 @@ pub(crate) struct OpState {
     pub(crate) def_count: usize,
     pub(crate) def_and_impl_count: usize,
     pub(crate) cpp_signature: Option<CppSignatureWithDebug>,
+    /// PyTorch's hash-map iteration order over `kernels` (see `key_order`).
+    pub(crate) key_order: crate::key_order::KeyOrder,
 }
 
 /// Where a computed table entry came from (the bracketed label of `dump_computed_table`).
