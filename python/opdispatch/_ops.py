@@ -1,4 +1,10 @@
-"""``opdispatch.ops``: ``ops.<ns>.<op>`` overload packets and ``.<overload>`` overloads."""
+"""``opdispatch.ops``: ``ops.<ns>.<op>`` overload packets and ``.<overload>`` overloads.
+
+``OpOverload`` subclasses the native ``_DispatchOperatorHandle``, so calling an overload goes
+straight into Rust (argument binding, dispatch, result conversion) with no Python frame. A
+packet with a single overload is itself bound to that overload in the same way; a packet with
+several overloads picks the first whose schema binds the arguments.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +14,31 @@ from . import _C
 
 __all__ = ["ops", "OpOverload", "OpOverloadPacket"]
 
+_BIND_ERRORS = ("Expected a value of type", "missing value for argument", "expected at most", "Unknown keyword argument")
 
-class OpOverload:
+
+class OpOverload(_C._DispatchOperatorHandle):
     """One overload of an operator: ``ops.ns.op.default`` / ``ops.ns.op.ovl``."""
 
-    def __init__(self, packet: "OpOverloadPacket", handle: Any, overloadname: str) -> None:
-        self._packet = packet
-        self._handle = handle
-        self._overloadname = overloadname
-        self._schema_name = handle.name()
-        self._op = handle.__call__
-        self.__call__ = handle.__call__  # type: ignore[method-assign]
+    def __new__(cls, packet: "OpOverloadPacket", qualified: str, overloadname: str) -> "OpOverload":
+        return super().__new__(cls, qualified, "" if overloadname == "default" else overloadname)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._handle(*args, **kwargs)
+    def __init__(self, packet: "OpOverloadPacket", qualified: str, overloadname: str) -> None:
+        self._packet = packet
+        self._overloadname = overloadname
+        self._schema_name = qualified
 
     @property
     def _schema(self) -> str:
-        return self._handle.schema()
+        return self.schema()
 
     def name(self) -> str:
-        """``"ns::op.overload"`` (PyTorch's OpOverload.name())."""
+        """``"ns::op.overload"`` (PyTorch's ``OpOverload.name()``)."""
         return self._schema_name + "." + self._overloadname
 
     def redispatch(self, keyset: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs the kernel for ``keyset`` as given (no TLS, no fallthrough masks)."""
-        return self._handle.redispatch_boxed(keyset, *args, **kwargs)
+        return self.redispatch_boxed(keyset, *args, **kwargs)
 
     def __str__(self) -> str:
         ns, op = self._schema_name.split("::")
@@ -44,19 +49,17 @@ class OpOverload:
         return f"<OpOverload(op='{ns}.{op}', overload='{self._overloadname}')>"
 
 
-class OpOverloadPacket:
-    """All overloads of ``ns::op``; calling it picks the overload whose schema binds."""
+class _PacketMixin:
+    _ns: str
+    _name: str
+    _qualified_op_name: str
+    _overload_names: list[str]
 
-    def __init__(self, ns: str, name: str) -> None:
+    def _init_packet(self, ns: str, name: str, overloads: list[str]) -> None:
         self._ns = ns
         self._name = name
         self._qualified_op_name = f"{ns}::{name}"
-        self._overload_names = _overload_names(self._qualified_op_name)
-        if not self._overload_names:
-            raise AttributeError(f"'_OpNamespace' '{ns}' object has no attribute '{name}'")
-        self._default = None
-        if len(self._overload_names) == 1:
-            self._default = getattr(self, self._overload_names[0])
+        self._overload_names = overloads
 
     def __getattr__(self, key: str) -> OpOverload:
         if key.startswith("__"):
@@ -64,41 +67,51 @@ class OpOverloadPacket:
                 f"'{self}' can't have an overload name beginning with '__' and the underlying op "
                 f"{self._qualified_op_name} has no attribute {key} either."
             )
-        overload = "" if key == "default" else key
         try:
-            handle = _C._dispatch_find_schema_or_throw(self._qualified_op_name, overload)
+            ov = OpOverload(self, self._qualified_op_name, key)  # type: ignore[arg-type]
         except RuntimeError:
             raise AttributeError(f"The underlying op of '{self}' has no overload name '{key}'") from None
-        ov = OpOverload(self, handle, key)
         setattr(self, key, ov)
         return ov
 
     def overloads(self) -> list[str]:
         return list(self._overload_names)
 
+    def __str__(self) -> str:
+        return f"{self._ns}.{self._name}"
+
+    def __repr__(self) -> str:
+        return f"<OpOverloadPacket(op='{self._ns}.{self._name}')>"
+
+
+class OpOverloadPacket(_PacketMixin, _C._DispatchOperatorHandle):
+    """All overloads of ``ns::op``. With a single overload, calling the packet calls it
+    directly (natively); see ``_MultiOverloadPacket`` for the general case."""
+
+    def __new__(cls, ns: str, name: str, overloads: list[str]) -> "OpOverloadPacket":
+        first = overloads[0]
+        return super().__new__(cls, f"{ns}::{name}", "" if first == "default" else first)
+
+    def __init__(self, ns: str, name: str, overloads: list[str]) -> None:
+        self._init_packet(ns, name, overloads)
+
+
+class _MultiOverloadPacket(OpOverloadPacket):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._default is not None:
-            return self._default._handle(*args, **kwargs)
         errors = []
         for name in self._overload_names:
             ov = getattr(self, name)
             try:
-                return ov._handle(*args, **kwargs)
+                return _C._DispatchOperatorHandle.__call__(ov, *args, **kwargs)
             except RuntimeError as e:
                 msg = str(e)
-                if "Expected a value of type" in msg or "missing value for argument" in msg or "expected at most" in msg or "Unknown keyword argument" in msg:
+                if any(m in msg for m in _BIND_ERRORS):
                     errors.append(msg)
                     continue
                 raise
         raise TypeError(
             "Overloaded torch operator invoked from Python failed to match any schema:\n" + "\n\n".join(errors)
         )
-
-    def __str__(self) -> str:
-        return f"{self._ns}.{self._name}"
-
-    def __repr__(self) -> str:
-        return f"<OpOverloadPacket(op='{self._ns}.{self._name}')>"
 
 
 def _overload_names(qualified: str) -> list[str]:
@@ -124,7 +137,11 @@ class _OpNamespace:
     def __getattr__(self, op_name: str) -> OpOverloadPacket:
         if op_name.startswith("__"):
             raise AttributeError(f"Invalid attribute '{op_name}' for '_OpNamespace' '{self.name}'")
-        packet = OpOverloadPacket(self.name, op_name)
+        overloads = _overload_names(f"{self.name}::{op_name}")
+        if not overloads:
+            raise AttributeError(f"'_OpNamespace' '{self.name}' object has no attribute '{op_name}'")
+        cls = OpOverloadPacket if len(overloads) == 1 else _MultiOverloadPacket
+        packet = cls(self.name, op_name, overloads)
         setattr(self, op_name, packet)
         return packet
 

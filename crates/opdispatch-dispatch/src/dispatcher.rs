@@ -263,9 +263,11 @@ impl Dispatcher {
             Ok(b) => b,
             Err(e) => return fail(&st, e),
         };
-        st.schema = Some(AnnotatedSchema { schema: Arc::new(schema), debug: Arc::from(debug) });
+        let schema = Arc::new(schema);
+        st.schema = Some(AnnotatedSchema { schema: schema.clone(), debug: Arc::from(debug) });
         let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
         upd.table.dispatch_arg_indices_reverse = bits;
+        upd.table.schema = Some(schema);
         upd.commit(&op.0);
         st.def_count += 1;
         st.def_and_impl_count += 1;
@@ -287,6 +289,7 @@ impl Dispatcher {
             st.cpp_signature = None;
             let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
             upd.table.dispatch_arg_indices_reverse = 0;
+            upd.table.schema = None;
             upd.commit(&op.0);
         }
         self.cleanup(op, &st);
@@ -593,14 +596,14 @@ impl OperatorHandle {
     }
     /// The schema, if the operator has been def()'d.
     pub fn schema(&self) -> Option<Arc<FunctionSchema>> {
-        self.0.state.lock().schema.as_ref().map(|a| a.schema.clone())
+        self.0.table.load().schema.clone()
     }
     /// Where the schema was defined.
     pub fn debug(&self) -> Option<String> {
         self.0.state.lock().schema.as_ref().map(|a| a.debug.to_string())
     }
     pub fn has_schema(&self) -> bool {
-        self.0.state.lock().schema.is_some()
+        self.0.table.load().schema.is_some()
     }
     /// Whether a kernel was registered directly for `k` (alias keys included).
     pub fn has_kernel_for_dispatch_key(&self, k: DispatchKey) -> bool {
@@ -637,7 +640,7 @@ impl OperatorHandle {
     }
     /// Number of schema arguments (0 when there is no schema).
     pub fn num_arguments(&self) -> usize {
-        self.0.state.lock().schema.as_ref().map_or(0, |a| a.schema.arguments.len())
+        self.0.table.load().schema.as_ref().map_or(0, |s| s.arguments.len())
     }
     pub(crate) fn entry(&self) -> &OperatorEntry {
         &self.0

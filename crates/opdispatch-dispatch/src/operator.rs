@@ -110,11 +110,14 @@ pub(crate) struct DispatchTable {
     pub(crate) non_fallthrough_keys: DispatchKeySet,
     pub(crate) non_fallthrough_keys_per_backend: [DispatchKeySet; NUM_BACKENDS],
     pub(crate) requires_bitset_per_backend: bool,
+    /// The current schema, so callers read it without the registration lock.
+    pub(crate) schema: Option<Arc<FunctionSchema>>,
 }
 
 impl DispatchTable {
     fn new() -> Self {
         Self {
+            schema: None,
             entries: vec![KernelFunction::missing(); NUM_RUNTIME_ENTRIES].into_boxed_slice(),
             dispatch_arg_indices_reverse: 0,
             non_fallthrough_keys: DispatchKeySet::FULL,

@@ -52,7 +52,12 @@ impl BoxedKernel for PythonKernelHolder {
                 all.push(crate::module::op_overload_object(py, op)?);
             }
             all.extend(pos);
-            let out = self.func.bind(py).call(PyTuple::new(py, all)?, Some(&kwargs))?;
+            let args = PyTuple::new(py, all)?;
+            let out = if kwargs.is_empty() {
+                self.func.bind(py).call1(args)?
+            } else {
+                self.func.bind(py).call(args, Some(&kwargs))?
+            };
             drop(_x);
             drop(_h);
             push_py_out(op, &schema, stack, &out)

@@ -303,13 +303,20 @@ pub fn _dispatch_get_backend_keyset_from_autograd(k: &Bound<'_, PyAny>) -> PyRes
 }
 
 /// An operator handle (PyTorch's `_DispatchOperatorHandle`).
-#[pyclass(name = "_DispatchOperatorHandle", module = "opdispatch._C", frozen)]
+#[pyclass(name = "_DispatchOperatorHandle", module = "opdispatch._C", frozen, subclass)]
 pub struct PyOperatorHandle {
     pub op: OperatorHandle,
 }
 
 #[pymethods]
 impl PyOperatorHandle {
+    /// `_DispatchOperatorHandle(name, overload)`: the operator `name.overload` (must have a
+    /// schema). Subclassed by `opdispatch._ops.OpOverload`, whose calls then run here directly.
+    #[new]
+    #[pyo3(signature = (name, overload="", *_args, **_kwargs))]
+    fn py_new(name: &str, overload: &str, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        Ok(Self { op: Dispatcher::singleton().find_schema_or_throw(name, overload).py()? })
+    }
     /// The schema, printed canonically.
     fn schema(&self) -> PyResult<String> {
         self.op.schema().map(|s| s.to_string()).ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))

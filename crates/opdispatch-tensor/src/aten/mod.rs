@@ -1,0 +1,251 @@
+//! The `aten` operator library, registered through the dispatcher like any other library.
+//!
+//! [`register`] defines every operator in [`SCHEMAS`] (PyTorch's exact schemas, as
+//! `torch._C._jit_get_all_schemas()` prints them) in a `TORCH_LIBRARY(aten, m)`-style DEF
+//! block, then registers kernels in IMPL blocks:
+//!
+//! - **CPU** and **Meta**: most operators. The kernels call the plain `ops::*` functions, which
+//!   compute output metadata first and only touch data on CPU, so one function serves both keys.
+//! - **CompositeImplicitAutograd**: operators PyTorch decomposes (`matmul`, `reshape`,
+//!   `contiguous`, `to.dtype`, `item`, `where.ScalarOther`, ...). Where the decomposition is
+//!   into other aten operators it calls them through the dispatcher.
+//! - **CompositeExplicitAutograd**: factories without tensor arguments (`empty`, `zeros`,
+//!   `ones`, `full`, `arange`, `scalar_tensor`). They dispatch on Undefined (BackendSelect falls
+//!   through) and pick the device from their `device` argument.
+//!
+//! Kernels whose arguments all have a Rust [`KernelArg`](opdispatch_dispatch::KernelArg)
+//! (`Tensor`, `Scalar`, `int`, `bool`, `int[]`, `Tensor[]`) are typed, so Rust callers can use
+//! `op.typed::<fn(Tensor, Tensor, Scalar) -> Result<Tensor>>()` and skip boxing; the others
+//! (optional arguments, ScalarType, Device, Layout, MemoryFormat) are boxed closures.
+//!
+//! Errors raised by the tensor runtime travel as
+//! `DispatchError::External(Arc<AtenError>)`, so front ends can downcast to [`AtenError`] and
+//! map [`TensorError`] variants to their own exception classes.
+
+mod args;
+mod kernels;
+
+use std::sync::{Arc, OnceLock};
+
+use opdispatch_dispatch::{DispatchError, DispatchKey, Library, LibraryKind};
+use opdispatch_schema::AliasAnalysisKind;
+
+pub use args::{scalar_type_code, scalar_type_from_code};
+
+use crate::TensorError;
+
+/// A tensor-runtime error raised inside an aten kernel, carried through the dispatcher as
+/// `DispatchError::External`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtenError(pub TensorError);
+
+impl std::fmt::Display for AtenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for AtenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl AtenError {
+    /// The [`TensorError`] behind a dispatcher error, if a kernel raised one.
+    pub fn from_dispatch_error(e: &DispatchError) -> Option<&TensorError> {
+        match e {
+            DispatchError::External(inner) => inner.downcast_ref::<AtenError>().map(|a| &a.0),
+            _ => None,
+        }
+    }
+}
+
+impl From<AtenError> for DispatchError {
+    fn from(e: AtenError) -> Self {
+        DispatchError::External(Arc::new(e))
+    }
+}
+
+impl From<TensorError> for DispatchError {
+    fn from(e: TensorError) -> Self {
+        AtenError(e).into()
+    }
+}
+
+/// Every operator the aten library defines, exactly as PyTorch 2.15 prints its schema
+/// (without the `aten::` namespace, which the DEF block adds).
+pub const SCHEMAS: &[&str] = &[
+    // Factories.
+    "empty.memory_format(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
+    "zeros(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "ones(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "full(SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "scalar_tensor(Scalar s, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "arange(Scalar end, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "arange.start(Scalar start, Scalar end, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "arange.start_step(Scalar start, Scalar end, Scalar step=1, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "empty_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
+    "zeros_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
+    "ones_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
+    "full_like(Tensor self, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
+    // Binary arithmetic.
+    "add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
+    "add.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor",
+    "sub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
+    "sub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor",
+    "mul.Tensor(Tensor self, Tensor other) -> Tensor",
+    "mul.Scalar(Tensor self, Scalar other) -> Tensor",
+    "div.Tensor(Tensor self, Tensor other) -> Tensor",
+    "div.Scalar(Tensor self, Scalar other) -> Tensor",
+    "pow.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor",
+    "pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor",
+    "maximum(Tensor self, Tensor other) -> Tensor",
+    "minimum(Tensor self, Tensor other) -> Tensor",
+    "add_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)",
+    "sub_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)",
+    "mul_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
+    "div_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
+    // Unary.
+    "neg(Tensor self) -> Tensor",
+    "abs(Tensor self) -> Tensor",
+    "exp(Tensor self) -> Tensor",
+    "log(Tensor self) -> Tensor",
+    "sin(Tensor self) -> Tensor",
+    "cos(Tensor self) -> Tensor",
+    "sqrt(Tensor self) -> Tensor",
+    "relu(Tensor self) -> Tensor",
+    "sigmoid(Tensor self) -> Tensor",
+    "tanh(Tensor self) -> Tensor",
+    // Comparisons and selection.
+    "eq.Tensor(Tensor self, Tensor other) -> Tensor",
+    "eq.Scalar(Tensor self, Scalar other) -> Tensor",
+    "ne.Tensor(Tensor self, Tensor other) -> Tensor",
+    "ne.Scalar(Tensor self, Scalar other) -> Tensor",
+    "lt.Tensor(Tensor self, Tensor other) -> Tensor",
+    "lt.Scalar(Tensor self, Scalar other) -> Tensor",
+    "le.Tensor(Tensor self, Tensor other) -> Tensor",
+    "le.Scalar(Tensor self, Scalar other) -> Tensor",
+    "gt.Tensor(Tensor self, Tensor other) -> Tensor",
+    "gt.Scalar(Tensor self, Scalar other) -> Tensor",
+    "ge.Tensor(Tensor self, Tensor other) -> Tensor",
+    "ge.Scalar(Tensor self, Scalar other) -> Tensor",
+    "where.self(Tensor condition, Tensor self, Tensor other) -> Tensor",
+    "where.ScalarOther(Tensor condition, Tensor self, Scalar other) -> Tensor",
+    // Reductions.
+    "sum(Tensor self, *, ScalarType? dtype=None) -> Tensor",
+    "sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
+    "mean(Tensor self, *, ScalarType? dtype=None) -> Tensor",
+    "mean.dim(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
+    "max(Tensor self) -> Tensor",
+    "max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)",
+    "min(Tensor self) -> Tensor",
+    "min.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)",
+    "argmax(Tensor self, int? dim=None, bool keepdim=False) -> Tensor",
+    "argmin(Tensor self, int? dim=None, bool keepdim=False) -> Tensor",
+    // Linear algebra.
+    "matmul(Tensor self, Tensor other) -> Tensor",
+    "mm(Tensor self, Tensor mat2) -> Tensor",
+    "bmm(Tensor self, Tensor mat2) -> Tensor",
+    "dot(Tensor self, Tensor tensor) -> Tensor",
+    // Views and shape.
+    "view(Tensor(a) self, SymInt[] size) -> Tensor(a)",
+    "reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)",
+    "flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)",
+    "transpose.int(Tensor(a) self, int dim0, int dim1) -> Tensor(a)",
+    "t(Tensor(a) self) -> Tensor(a)",
+    "permute(Tensor(a) self, int[] dims) -> Tensor(a)",
+    "squeeze(Tensor(a) self) -> Tensor(a)",
+    "squeeze.dim(Tensor(a) self, int dim) -> Tensor(a)",
+    "unsqueeze(Tensor(a) self, int dim) -> Tensor(a)",
+    "expand(Tensor(a) self, SymInt[] size, *, bool implicit=False) -> Tensor(a)",
+    "select.int(Tensor(a) self, int dim, SymInt index) -> Tensor(a)",
+    "slice.Tensor(Tensor(a) self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor(a)",
+    "narrow(Tensor(a) self, int dim, SymInt start, SymInt length) -> Tensor(a)",
+    "alias(Tensor(a) self) -> Tensor(a)",
+    "detach(Tensor(a) self) -> Tensor(a)",
+    // Copies, fills, conversions.
+    "contiguous(Tensor(a) self, *, MemoryFormat memory_format=0) -> Tensor(a)",
+    "clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor",
+    "copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)",
+    "fill_.Scalar(Tensor(a!) self, Scalar value) -> Tensor(a!)",
+    "zero_(Tensor(a!) self) -> Tensor(a!)",
+    "to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)",
+    "_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, bool non_blocking=False, MemoryFormat? memory_format=None) -> Tensor",
+    "item(Tensor self) -> Scalar",
+    "_local_scalar_dense(Tensor self) -> Scalar",
+    // Joining.
+    "cat(Tensor[] tensors, int dim=0) -> Tensor",
+    "stack(Tensor[] tensors, int dim=0) -> Tensor",
+];
+
+/// The registered aten library: the DEF block and the IMPL blocks, alive for the process.
+pub struct AtenLibrary {
+    libraries: Vec<Library>,
+    op_names: Vec<String>,
+}
+
+impl std::fmt::Debug for AtenLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtenLibrary")
+            .field("libraries", &self.libraries)
+            .field("ops", &self.op_names.len())
+            .finish()
+    }
+}
+
+impl AtenLibrary {
+    /// Every operator defined, as "aten::name.overload", in [`SCHEMAS`] order.
+    pub fn op_names(&self) -> &[String] {
+        &self.op_names
+    }
+    /// The library blocks (DEF first, then the IMPL blocks).
+    pub fn libraries(&self) -> &[Library] {
+        &self.libraries
+    }
+}
+
+static ATEN: OnceLock<Result<AtenLibrary, DispatchError>> = OnceLock::new();
+
+/// Registers the aten library once per process and returns it (later calls return the same
+/// library). Fails if the registration failed, for example because something else already
+/// defined the `aten` namespace.
+pub fn try_register() -> Result<&'static AtenLibrary, DispatchError> {
+    ATEN.get_or_init(build).as_ref().map_err(Clone::clone)
+}
+
+/// [`try_register`], panicking if registration failed (a programming error: another
+/// `TORCH_LIBRARY(aten, ...)` block).
+pub fn register() -> &'static AtenLibrary {
+    match try_register() {
+        Ok(lib) => lib,
+        Err(e) => panic!("registering the aten library failed: {e}"),
+    }
+}
+
+fn build() -> Result<AtenLibrary, DispatchError> {
+    let mut def = Library::new(LibraryKind::Def, "aten", None, file!(), line!())?;
+    let mut op_names = Vec::with_capacity(SCHEMAS.len());
+    for s in SCHEMAS {
+        let name = def.def(s, Some(AliasAnalysisKind::FromSchema))?;
+        op_names.push(name.to_string());
+    }
+    let mut libraries = vec![def];
+    let mut impl_lib = |key: DispatchKey, line: u32| Library::new(LibraryKind::Impl, "aten", Some(key), file!(), line);
+    let mut cpu = impl_lib(DispatchKey::CPU, line!())?;
+    let mut meta = impl_lib(DispatchKey::Meta, line!())?;
+    let mut cia = impl_lib(DispatchKey::CompositeImplicitAutograd, line!())?;
+    let mut cea = impl_lib(DispatchKey::CompositeExplicitAutograd, line!())?;
+    for (name, placement, f) in kernels::kernels() {
+        match placement {
+            kernels::Placement::Backend => {
+                cpu.impl_(name, f.clone())?;
+                meta.impl_(name, f)?;
+            }
+            kernels::Placement::Implicit => cia.impl_(name, f)?,
+            kernels::Placement::Explicit => cea.impl_(name, f)?,
+        }
+    }
+    libraries.extend([cpu, meta, cia, cea]);
+    Ok(AtenLibrary { libraries, op_names })
+}
