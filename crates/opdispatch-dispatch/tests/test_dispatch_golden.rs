@@ -204,11 +204,13 @@ impl Harness {
         Golden { state: g.state.replace("test::", &ns), table: filter_table(&g.table.replace("test::", &ns)) }
     }
 
-    fn actual(&self) -> Golden {
+    fn actual(&self, provenance: &dyn Fn() -> String) -> Golden {
         match Dispatcher::singleton().find_op(&self.op_name) {
             None => Golden { state: String::new(), table: String::new() },
             Some(op) => {
-                op.check_invariants().unwrap_or_else(|e| panic!("{}: invariants broken: {e}", self.test));
+                op.check_invariants().unwrap_or_else(|e| {
+                    panic!("{}: invariants broken after {}: {e}", self.test, provenance())
+                });
                 Golden { state: op.dump_state(), table: filter_table(&op.dump_computed_table()) }
             }
         }
@@ -218,7 +220,7 @@ impl Harness {
         self.checks += 1;
         self.visited.insert(subset_key(active));
         let exp = self.expected(active);
-        let act = self.actual();
+        let act = self.actual(provenance);
         assert_eq!(
             act.state,
             exp.state,

@@ -251,7 +251,7 @@ pub fn args_to_py<'py>(
     py: Python<'py>,
     schema: &FunctionSchema,
     args: Vec<IValue>,
-) -> PyResult<(Vec<Py<PyAny>>, Bound<'py, PyDict>)> {
+) -> PyResult<(Vec<Py<PyAny>>, Option<Bound<'py, PyDict>>)> {
     let n = schema.arguments.len();
     let kwarg_only_start = schema.arguments.iter().position(|a| a.kwarg_only).unwrap_or(n);
     let mut positional_end = kwarg_only_start;
@@ -263,7 +263,8 @@ pub fn args_to_py<'py>(
         }
     }
     let mut pos = Vec::with_capacity(positional_end);
-    let kwargs = PyDict::new(py);
+    // Most operators have no kwarg-only arguments: build the dict only when one is passed.
+    let mut kwargs: Option<Bound<'py, PyDict>> = None;
     for (i, (v, a)) in args.into_iter().zip(&schema.arguments).enumerate() {
         if i < positional_end {
             pos.push(to_py(py, v, Some(&a.ty))?);
@@ -271,7 +272,7 @@ pub fn args_to_py<'py>(
             if a.default.as_ref().is_some_and(|d| equals_default(&v, d)) {
                 continue;
             }
-            kwargs.set_item(&a.name, to_py(py, v, Some(&a.ty))?)?;
+            kwargs.get_or_insert_with(|| PyDict::new(py)).set_item(&a.name, to_py(py, v, Some(&a.ty))?)?;
         }
     }
     Ok((pos, kwargs))

@@ -53,11 +53,7 @@ impl BoxedKernel for PythonKernelHolder {
             }
             all.extend(pos);
             let args = PyTuple::new(py, all)?;
-            let out = if kwargs.is_empty() {
-                self.func.bind(py).call1(args)?
-            } else {
-                self.func.bind(py).call(args, Some(&kwargs))?
-            };
+            let out = self.func.bind(py).call(args, kwargs.as_ref())?;
             drop(_x);
             drop(_h);
             push_py_out(op, &schema, stack, &out)

@@ -5,6 +5,7 @@
 //! Pure Rust: the Python crate couples these handles to Python objects through
 //! [`install_pyobject_hooks`], and registers the kernels with the dispatcher.
 
+pub mod aten;
 pub mod device;
 mod dispatch_glue;
 pub mod dtype;
