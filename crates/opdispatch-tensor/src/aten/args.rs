@@ -128,14 +128,6 @@ impl Args {
         tensor_of(self.next())
     }
 
-    pub(crate) fn tensor_list(&mut self) -> Result<Vec<Tensor>> {
-        match self.next() {
-            IValue::TensorList(ts) => ts.iter().map(tensor_of_ref).collect(),
-            IValue::List(vs) => vs.into_iter().map(tensor_of).collect(),
-            other => Err(type_error("Tensor[]", &other)),
-        }
-    }
-
     pub(crate) fn scalar(&mut self) -> Result<Scalar> {
         scalar_of(self.next())
     }

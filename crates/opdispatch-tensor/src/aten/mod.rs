@@ -231,7 +231,7 @@ fn build() -> Result<AtenLibrary, DispatchError> {
         op_names.push(name.to_string());
     }
     let mut libraries = vec![def];
-    let mut impl_lib = |key: DispatchKey, line: u32| Library::new(LibraryKind::Impl, "aten", Some(key), file!(), line);
+    let impl_lib = |key: DispatchKey, line: u32| Library::new(LibraryKind::Impl, "aten", Some(key), file!(), line);
     let mut cpu = impl_lib(DispatchKey::CPU, line!())?;
     let mut meta = impl_lib(DispatchKey::Meta, line!())?;
     let mut cia = impl_lib(DispatchKey::CompositeImplicitAutograd, line!())?;
