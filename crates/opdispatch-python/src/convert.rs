@@ -5,7 +5,7 @@ use std::sync::Arc;
 use opdispatch_dispatch::{IValue, OpaqueValue, Stack, TensorRef};
 use opdispatch_schema::{Argument, DefaultValue, FunctionSchema, Type};
 use opdispatch_tensor::Tensor;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyComplex, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 

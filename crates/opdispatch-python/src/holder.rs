@@ -72,7 +72,7 @@ fn push_py_out(
     match schema.returns.len() {
         0 => {
             if !out.is_none() {
-                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                return Err(crate::errors::exc::RuntimeError::new_err(format!(
                     "Expected PythonKernelHolder for {} to return None but it returned something else instead.",
                     op.operator_name()
                 )));
@@ -82,7 +82,7 @@ fn push_py_out(
         n => {
             let seq: Vec<Bound<'_, PyAny>> = out.try_iter()?.collect::<PyResult<_>>()?;
             if seq.len() != n {
-                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                return Err(crate::errors::exc::RuntimeError::new_err(format!(
                     "Python kernel for {} returned {} values but its schema has {n} returns",
                     op.operator_name(),
                     seq.len()
@@ -97,7 +97,7 @@ fn push_py_out(
 }
 
 fn ret_error(op: &OperatorHandle, e: PyErr) -> PyErr {
-    pyo3::exceptions::PyRuntimeError::new_err(format!(
+    crate::errors::exc::RuntimeError::new_err(format!(
         "Python kernel for {} returned a value that does not match its schema's return type: {e}",
         op.operator_name()
     ))

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use opdispatch_keys::{python_enum_entries, DispatchKey, DispatchKeySet};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 

@@ -22,6 +22,10 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         });
     });
     m.add("DispatchKey", keys::make_key_enum(py, "opdispatch._C")?)?;
+    m.add("_RuntimeError", py.get_type::<errors::exc::RuntimeError>())?;
+    m.add("_NotImplementedError", py.get_type::<errors::exc::NotImplementedError>())?;
+    m.add("_TypeError", py.get_type::<errors::exc::TypeError>())?;
+    m.add("_ValueError", py.get_type::<errors::exc::ValueError>())?;
     m.add_class::<keys::PyDispatchKeySet>()?;
     m.add_class::<guards::IncludeGuard>()?;
     m.add_class::<guards::ExcludeGuard>()?;

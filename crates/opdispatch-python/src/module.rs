@@ -8,7 +8,7 @@ use opdispatch_dispatch::{
 };
 use opdispatch_schema::{parse_name, parse_schema_or_name, SchemaOrName};
 use parking_lot::Mutex;
-use pyo3::exceptions::PyRuntimeError;
+use crate::errors::exc::RuntimeError as PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 

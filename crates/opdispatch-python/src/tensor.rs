@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use opdispatch_dispatch::HermeticPyObjectTLS;
 use opdispatch_tensor::{Device, PyObjectHooks, Scalar, ScalarType, Storage, Tensor};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError, ValueError as PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 

@@ -22,17 +22,17 @@ pub(crate) enum Placement {
     Explicit,
 }
 
-type T1 = fn(Tensor) -> Result<Tensor>;
-type T2 = fn(Tensor, Tensor) -> Result<Tensor>;
-type T3 = fn(Tensor, Tensor, Tensor) -> Result<Tensor>;
-type TS = fn(Tensor, Scalar) -> Result<Tensor>;
-type TTS = fn(Tensor, Tensor, Scalar) -> Result<Tensor>;
-type TSS = fn(Tensor, Scalar, Scalar) -> Result<Tensor>;
-type TI = fn(Tensor, i64) -> Result<Tensor>;
-type TII = fn(Tensor, i64, i64) -> Result<Tensor>;
-type TL = fn(Tensor, Vec<i64>) -> Result<Tensor>;
-type TIB2 = fn(Tensor, i64, bool) -> Result<(Tensor, Tensor)>;
-type LI = fn(Vec<TensorRef>, i64) -> Result<Tensor>;
+type Fn1 = fn(Tensor) -> Result<Tensor>;
+type Fn2 = fn(Tensor, Tensor) -> Result<Tensor>;
+type Fn3 = fn(Tensor, Tensor, Tensor) -> Result<Tensor>;
+type FnTs = fn(Tensor, Scalar) -> Result<Tensor>;
+type FnTts = fn(Tensor, Tensor, Scalar) -> Result<Tensor>;
+type FnTss = fn(Tensor, Scalar, Scalar) -> Result<Tensor>;
+type FnTi = fn(Tensor, i64) -> Result<Tensor>;
+type FnTii = fn(Tensor, i64, i64) -> Result<Tensor>;
+type FnTl = fn(Tensor, Vec<i64>) -> Result<Tensor>;
+type FnMaxDim = fn(Tensor, i64, bool) -> Result<(Tensor, Tensor)>;
+type FnList = fn(Vec<TensorRef>, i64) -> Result<Tensor>;
 
 /// A boxed kernel that pops the operator's arguments into [`Args`] and pushes one return.
 fn boxed(f: impl Fn(&mut Args) -> Result<IValue> + Send + Sync + 'static) -> CppFunction {
@@ -307,11 +307,10 @@ fn arange_kernel(a: &mut Args, start: Scalar, end: Scalar, step: Scalar) -> Resu
     Ok(tv(Tensor::arange(start, end, step, dtype, device.unwrap_or(Device::Cpu))?))
 }
 
-fn sum_like(
-    a: &mut Args,
-    with_dims: bool,
-    f: fn(&Tensor, Option<&[i64]>, bool, Option<ScalarType>) -> crate::Result<Tensor>,
-) -> Result<IValue> {
+/// `ops::sum` / `ops::mean`.
+type ReduceFn = fn(&Tensor, Option<&[i64]>, bool, Option<ScalarType>) -> crate::Result<Tensor>;
+
+fn sum_like(a: &mut Args, with_dims: bool, f: ReduceFn) -> Result<IValue> {
     let t = a.tensor()?;
     let (dims, keepdim) = if with_dims { (a.opt_int_list()?, a.bool()?) } else { (None, false) };
     let dtype = a.opt_dtype()?;
@@ -387,26 +386,26 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     }));
 
     // Binary arithmetic.
-    add("add.Tensor", B, CppFunction::typed(add_t as TTS));
-    add("add.Scalar", B, CppFunction::typed(add_s as TSS));
-    add("sub.Tensor", B, CppFunction::typed(sub_t as TTS));
-    add("sub.Scalar", B, CppFunction::typed(sub_s as TSS));
-    add("mul.Tensor", B, CppFunction::typed(mul_t as T2));
-    add("mul.Scalar", B, CppFunction::typed(mul_s as TS));
-    add("div.Tensor", B, CppFunction::typed(div_t as T2));
-    add("div.Scalar", B, CppFunction::typed(div_s as TS));
-    add("pow.Tensor_Tensor", B, CppFunction::typed(pow_tt as T2));
-    add("pow.Tensor_Scalar", B, CppFunction::typed(pow_ts as TS));
-    add("maximum", B, CppFunction::typed(maximum as T2));
-    add("minimum", B, CppFunction::typed(minimum as T2));
-    add("add_.Tensor", B, CppFunction::typed(add_inplace as TTS));
-    add("sub_.Tensor", B, CppFunction::typed(sub_inplace as TTS));
-    add("mul_.Tensor", B, CppFunction::typed(mul_inplace as T2));
-    add("div_.Tensor", B, CppFunction::typed(div_inplace as T2));
+    add("add.Tensor", B, CppFunction::typed(add_t as FnTts));
+    add("add.Scalar", B, CppFunction::typed(add_s as FnTss));
+    add("sub.Tensor", B, CppFunction::typed(sub_t as FnTts));
+    add("sub.Scalar", B, CppFunction::typed(sub_s as FnTss));
+    add("mul.Tensor", B, CppFunction::typed(mul_t as Fn2));
+    add("mul.Scalar", B, CppFunction::typed(mul_s as FnTs));
+    add("div.Tensor", B, CppFunction::typed(div_t as Fn2));
+    add("div.Scalar", B, CppFunction::typed(div_s as FnTs));
+    add("pow.Tensor_Tensor", B, CppFunction::typed(pow_tt as Fn2));
+    add("pow.Tensor_Scalar", B, CppFunction::typed(pow_ts as FnTs));
+    add("maximum", B, CppFunction::typed(maximum as Fn2));
+    add("minimum", B, CppFunction::typed(minimum as Fn2));
+    add("add_.Tensor", B, CppFunction::typed(add_inplace as FnTts));
+    add("sub_.Tensor", B, CppFunction::typed(sub_inplace as FnTts));
+    add("mul_.Tensor", B, CppFunction::typed(mul_inplace as Fn2));
+    add("div_.Tensor", B, CppFunction::typed(div_inplace as Fn2));
 
     // Unary.
     for (name, f) in [
-        ("neg", neg as T1),
+        ("neg", neg as Fn1),
         ("abs", abs),
         ("exp", exp),
         ("log", log),
@@ -422,7 +421,7 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
 
     // Comparisons and selection.
     for (name, f) in [
-        ("eq.Tensor", eq_t as T2),
+        ("eq.Tensor", eq_t as Fn2),
         ("ne.Tensor", ne_t),
         ("lt.Tensor", lt_t),
         ("le.Tensor", le_t),
@@ -432,7 +431,7 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
         add(name, B, CppFunction::typed(f));
     }
     for (name, f) in [
-        ("eq.Scalar", eq_s as TS),
+        ("eq.Scalar", eq_s as FnTs),
         ("ne.Scalar", ne_s),
         ("lt.Scalar", lt_s),
         ("le.Scalar", le_s),
@@ -441,18 +440,18 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     ] {
         add(name, B, CppFunction::typed(f));
     }
-    add("where.self", B, CppFunction::typed(where_self as T3));
-    add("where.ScalarOther", I, CppFunction::typed(where_scalar_other as TTS));
+    add("where.self", B, CppFunction::typed(where_self as Fn3));
+    add("where.ScalarOther", I, CppFunction::typed(where_scalar_other as FnTts));
 
     // Reductions.
     add("sum", B, boxed(|a| sum_like(a, false, ops::sum)));
     add("sum.dim_IntList", B, boxed(|a| sum_like(a, true, ops::sum)));
     add("mean", B, boxed(|a| sum_like(a, false, ops::mean)));
     add("mean.dim", B, boxed(|a| sum_like(a, true, ops::mean)));
-    add("max", B, CppFunction::typed(max_all as T1));
-    add("max.dim", B, CppFunction::typed(max_dim as TIB2));
-    add("min", B, CppFunction::typed(min_all as T1));
-    add("min.dim", B, CppFunction::typed(min_dim as TIB2));
+    add("max", B, CppFunction::typed(max_all as Fn1));
+    add("max.dim", B, CppFunction::typed(max_dim as FnMaxDim));
+    add("min", B, CppFunction::typed(min_all as Fn1));
+    add("min.dim", B, CppFunction::typed(min_dim as FnMaxDim));
     add("argmax", B, boxed(|a| {
         let t = a.tensor()?;
         let (dim, keepdim) = (a.opt_int()?, a.bool()?);
@@ -465,23 +464,23 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     }));
 
     // Linear algebra.
-    add("matmul", I, CppFunction::typed(matmul as T2));
-    add("mm", B, CppFunction::typed(mm as T2));
-    add("bmm", B, CppFunction::typed(bmm as T2));
-    add("dot", B, CppFunction::typed(dot as T2));
+    add("matmul", I, CppFunction::typed(matmul as Fn2));
+    add("mm", B, CppFunction::typed(mm as Fn2));
+    add("bmm", B, CppFunction::typed(bmm as Fn2));
+    add("dot", B, CppFunction::typed(dot as Fn2));
 
     // Views and shape.
-    add("view", B, CppFunction::typed(view as TL));
-    add("reshape", I, CppFunction::typed(reshape as TL));
-    add("flatten.using_ints", B, CppFunction::typed(flatten as TII));
-    add("transpose.int", B, CppFunction::typed(transpose as TII));
-    add("t", B, CppFunction::typed(t_ as T1));
-    add("permute", B, CppFunction::typed(permute as TL));
-    add("squeeze", B, CppFunction::typed(squeeze as T1));
-    add("squeeze.dim", B, CppFunction::typed(squeeze_dim as TI));
-    add("unsqueeze", B, CppFunction::typed(unsqueeze as TI));
+    add("view", B, CppFunction::typed(view as FnTl));
+    add("reshape", I, CppFunction::typed(reshape as FnTl));
+    add("flatten.using_ints", B, CppFunction::typed(flatten as FnTii));
+    add("transpose.int", B, CppFunction::typed(transpose as FnTii));
+    add("t", B, CppFunction::typed(t_ as Fn1));
+    add("permute", B, CppFunction::typed(permute as FnTl));
+    add("squeeze", B, CppFunction::typed(squeeze as Fn1));
+    add("squeeze.dim", B, CppFunction::typed(squeeze_dim as FnTi));
+    add("unsqueeze", B, CppFunction::typed(unsqueeze as FnTi));
     add("expand", B, CppFunction::typed(expand as fn(Tensor, Vec<i64>, bool) -> Result<Tensor>));
-    add("select.int", B, CppFunction::typed(select as TII));
+    add("select.int", B, CppFunction::typed(select as FnTii));
     add("slice.Tensor", B, boxed(|a| {
         let t = a.tensor()?;
         let dim = a.int()?;
@@ -490,8 +489,8 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
         Ok(tv(ops::slice(&t, dim, start, end, step)?))
     }));
     add("narrow", B, CppFunction::typed(narrow as fn(Tensor, i64, i64, i64) -> Result<Tensor>));
-    add("alias", B, CppFunction::typed(alias as T1));
-    add("detach", B, CppFunction::typed(alias as T1));
+    add("alias", B, CppFunction::typed(alias as Fn1));
+    add("detach", B, CppFunction::typed(alias as Fn1));
 
     // Copies, fills, conversions.
     add("contiguous", I, boxed(|a| {
@@ -509,8 +508,8 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
         Ok(tv(ops::clone(&t)?))
     }));
     add("copy_", B, CppFunction::typed(copy_ as fn(Tensor, Tensor, bool) -> Result<Tensor>));
-    add("fill_.Scalar", B, CppFunction::typed(fill_scalar as TS));
-    add("zero_", B, CppFunction::typed(zero_ as T1));
+    add("fill_.Scalar", B, CppFunction::typed(fill_scalar as FnTs));
+    add("zero_", B, CppFunction::typed(zero_ as Fn1));
     add("to.dtype", I, boxed(|a| {
         let t = a.tensor()?;
         let dtype = a.dtype()?;
@@ -548,8 +547,8 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     add("_local_scalar_dense", B, CppFunction::typed(local_scalar_dense as fn(Tensor) -> Result<Scalar>));
 
     // Joining.
-    add("cat", B, CppFunction::typed(cat as LI));
-    add("stack", B, CppFunction::typed(stack as LI));
+    add("cat", B, CppFunction::typed(cat as FnList));
+    add("stack", B, CppFunction::typed(stack as FnList));
 
     k
 }
