@@ -48,7 +48,7 @@ _counter = itertools.count()
 
 def fresh_ns(prefix: str = "odt") -> str:
     """A namespace no other test (or run in this process) uses."""
-    return f"__{prefix}{os.getpid()}x{next(_counter)}__"
+    return f"{prefix}_{os.getpid()}_{next(_counter)}_"
 
 
 @pytest.fixture
