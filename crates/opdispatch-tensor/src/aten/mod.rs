@@ -21,6 +21,24 @@
 //! Errors raised by the tensor runtime travel as
 //! `DispatchError::External(Arc<AtenError>)`, so front ends can downcast to [`AtenError`] and
 //! map [`TensorError`] variants to their own exception classes.
+//!
+//! ```
+//! use opdispatch_dispatch::{Dispatcher, IValue, KernelArg, Result};
+//! use opdispatch_tensor::{aten, Scalar, Tensor};
+//!
+//! aten::register();
+//! let add = Dispatcher::singleton().find_schema_or_throw("aten::add", "Tensor").unwrap();
+//! let a = Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap();
+//! // Typed: no boxing on the way to the CPU kernel.
+//! let typed = add.typed::<fn(Tensor, Tensor, Scalar) -> Result<Tensor>>().unwrap();
+//! let r = typed.call(a.clone(), a.clone(), Scalar::Int(2)).unwrap();
+//! assert_eq!(r.to_vec::<f32>().unwrap(), vec![3.0, 6.0]);
+//! // Boxed: every argument on the stack, defaults included.
+//! let mut stack = vec![a.clone().into_ivalue(), a.into_ivalue(), IValue::Int(1)];
+//! add.call_boxed(&mut stack).unwrap();
+//! let r = Tensor::from_ivalue(stack.pop().unwrap()).unwrap();
+//! assert_eq!(r.to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
+//! ```
 
 mod args;
 mod kernels;
