@@ -847,7 +847,7 @@ AutogradXLA: fn_autograd [autograd kernel]
 fn test_computed_table_with_cpu_autograd_math_defaultbackend() {
     // Invariants are not checked per step here: registering CompositeExplicitAutograd after
     // CompositeImplicitAutograd + Autograd leaves the stored Autograd<Backend> entries stale
-    // (see calls.rs `stored_autograd_entries_follow_composite_explicit_registration`).
+    // (see calls.rs `stale_autograd_entries_after_composite_explicit_registration`).
     let r = commute_with(
         "test_computed_table_with_cpu_autograd_math_defaultbackend",
         vec![
