@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -563,3 +564,188 @@ def test_golden_every_subset(test):
         want = (expected["state"], table_keys_only(expected["table"]))
         assert got_state == want, f"{test} subset {subset}"
         del refs
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 3.1: a PythonDispatcher-style view of the real dispatcher (our own small re-creation).
+# ---------------------------------------------------------------------------------------------
+
+
+class MiniPythonDispatcher:
+    runtime_keys = ["CPU", "AutogradCPU", "FPGA", "AutogradOther", "XLA", "AutogradXLA", "Lazy", "AutogradLazy"]
+    alias_keys = ["CompositeExplicitAutograd", "Autograd", "CompositeImplicitAutograd"]
+    supported_keys = runtime_keys + alias_keys
+
+    def __init__(self):
+        self.ns = fresh_ns("pydisp")
+        self.ref = C._dispatch_library("FRAGMENT", self.ns, "")
+        self.ref.def_("foo(Tensor x) -> Tensor")
+
+    def register(self, keys):
+        if len(set(keys)) != len(keys):
+            raise RuntimeError(f"Overridden is not allowed but found duplicates in {keys}.")
+        if "CompositeImplicitAutograd" in keys and "CompositeExplicitAutograd" in keys:
+            raise RuntimeError(
+                "Registration to both CompositeImplicitAutograd and CompositeExplicitAutograd is not allowed."
+            )
+        for key in keys:
+            if key not in self.supported_keys:
+                raise RuntimeError(f"{key} is not supported, please select a dispatch key in {self.supported_keys}.")
+            self.ref.impl_t_t("foo", dispatch=key, debug="fn_" + key)
+
+    @staticmethod
+    def _header(title):
+        return f"\n{title}\n" + f"{'key':<15} kernel\n" + "---------------------------\n"
+
+    def dispatch_table(self):
+        out = self._header("Computed Dispatch Table")
+        for line in C._dispatch_dump_table(f"{self.ns}::foo").split("\n"):
+            k = line.split(":")[0]
+            if k in self.runtime_keys:
+                entry = re.sub(r"registered at (?!/dev/null:)\S+:\d+ \[", "[", line)
+                out += f"{k:<15} {entry.split(': ')[1]}\n"
+        return out
+
+    def registrations(self):
+        out = self._header("Registered Kernels")
+        for line in C._dispatch_dump(f"{self.ns}::foo").split("\n"):
+            first = line.split(":")[0]
+            if any(first.startswith(k) for k in self.supported_keys):
+                kernel = line.split("::")[0].split(" ")[1]
+                out += f"{first:<15} {kernel}\n"
+        return out
+
+
+def _table(rows):
+    return "\nComputed Dispatch Table\nkey             kernel\n---------------------------\n" + "".join(
+        f"{k:<15} {v}\n" for k, v in rows
+    )
+
+
+def _regs(rows):
+    return "\nRegistered Kernels\nkey             kernel\n---------------------------\n" + "".join(
+        f"{k:<15} {v}\n" for k, v in rows
+    )
+
+
+def test_python_dispatcher_basic():
+    d = MiniPythonDispatcher()
+    d.register(["CPU", "XLA", "Lazy", "CompositeImplicitAutograd"])
+    assert d.dispatch_table() == _table(
+        [
+            ("CPU", "fn_CPU [kernel]"),
+            ("XLA", "fn_XLA [kernel]"),
+            ("Lazy", "fn_Lazy [kernel]"),
+            ("FPGA", "fn_CompositeImplicitAutograd [math kernel]"),
+            ("AutogradOther", "fn_CompositeImplicitAutograd [math kernel]"),
+            ("AutogradCPU", "[backend fallback]"),
+            ("AutogradXLA", "[backend fallback]"),
+            ("AutogradLazy", "[backend fallback]"),
+        ]
+    )
+
+
+def test_python_dispatcher_math_autogradcpu():
+    d = MiniPythonDispatcher()
+    d.register(["CPU", "XLA", "Lazy", "CompositeImplicitAutograd", "AutogradCPU"])
+    assert d.dispatch_table() == _table(
+        [
+            ("CPU", "fn_CPU [kernel]"),
+            ("XLA", "fn_XLA [kernel]"),
+            ("Lazy", "fn_Lazy [kernel]"),
+            ("FPGA", "fn_CompositeImplicitAutograd [math kernel]"),
+            ("AutogradOther", "fn_CompositeImplicitAutograd [math kernel]"),
+            ("AutogradCPU", "fn_AutogradCPU [kernel]"),
+            ("AutogradXLA", "[backend fallback]"),
+            ("AutogradLazy", "[backend fallback]"),
+        ]
+    )
+    assert d.registrations() == _regs(
+        [
+            ("CPU", "fn_CPU"),
+            ("XLA", "fn_XLA"),
+            ("Lazy", "fn_Lazy"),
+            ("AutogradCPU", "fn_AutogradCPU"),
+            ("CompositeImplicitAutograd[alias]", "fn_CompositeImplicitAutograd"),
+        ]
+    )
+
+
+def test_python_dispatcher_defaultbackend_autogradcpu():
+    d = MiniPythonDispatcher()
+    d.register(["CPU", "XLA", "Lazy", "CompositeExplicitAutograd", "AutogradCPU"])
+    assert d.dispatch_table() == _table(
+        [
+            ("CPU", "fn_CPU [kernel]"),
+            ("XLA", "fn_XLA [kernel]"),
+            ("Lazy", "fn_Lazy [kernel]"),
+            ("FPGA", "fn_CompositeExplicitAutograd [default backend kernel]"),
+            ("AutogradOther", "[backend fallback]"),
+            ("AutogradCPU", "fn_AutogradCPU [kernel]"),
+            ("AutogradXLA", "[backend fallback]"),
+            ("AutogradLazy", "[backend fallback]"),
+        ]
+    )
+    assert d.registrations() == _regs(
+        [
+            ("CPU", "fn_CPU"),
+            ("XLA", "fn_XLA"),
+            ("Lazy", "fn_Lazy"),
+            ("AutogradCPU", "fn_AutogradCPU"),
+            ("CompositeExplicitAutograd[alias]", "fn_CompositeExplicitAutograd"),
+        ]
+    )
+
+
+def test_python_dispatcher_autogradother():
+    d = MiniPythonDispatcher()
+    d.register(["CPU", "FPGA", "CompositeImplicitAutograd"])
+    assert d.dispatch_table() == _table(
+        [
+            ("CPU", "fn_CPU [kernel]"),
+            ("XLA", "fn_CompositeImplicitAutograd [math kernel]"),
+            ("Lazy", "fn_CompositeImplicitAutograd [math kernel]"),
+            ("FPGA", "fn_FPGA [kernel]"),
+            ("AutogradOther", "ambiguous_autogradother [ambiguous autogradother]"),
+            ("AutogradCPU", "[backend fallback]"),
+            ("AutogradXLA", "fn_CompositeImplicitAutograd [math kernel]"),
+            ("AutogradLazy", "fn_CompositeImplicitAutograd [math kernel]"),
+        ]
+    )
+    # FPGA prints before CPU: dumpState walks the DispatchKey enum numerically.
+    assert d.registrations() == _regs(
+        [("FPGA", "fn_FPGA"), ("CPU", "fn_CPU"), ("CompositeImplicitAutograd[alias]", "fn_CompositeImplicitAutograd")]
+    )
+
+
+def test_python_dispatcher_rejections():
+    d = MiniPythonDispatcher()
+    with pytest.raises(RuntimeError, match="Overridden is not allowed"):
+        d.register(["CPU", "CPU"])
+    with pytest.raises(
+        RuntimeError,
+        match="Registration to both CompositeImplicitAutograd and CompositeExplicitAutograd is not allowed",
+    ):
+        d.register(["CompositeExplicitAutograd", "CompositeImplicitAutograd"])
+    # Only one def per op: a second dispatcher on the same namespace hits the duplicate-def error.
+    with pytest.raises(RuntimeError, match="with the same name and overload name multiple times"):
+        C._dispatch_library("FRAGMENT", d.ns, "").def_("foo(Tensor x) -> Tensor")
+
+
+def test_has_computed_kernel_and_registrations_for_key():
+    ns = fresh_ns()
+    m = C._dispatch_library("FRAGMENT", ns, "")
+    m.def_("foo(Tensor x) -> Tensor")
+    m.impl_t_t("foo", "CPU")
+    assert C._dispatch_has_computed_kernel_for_dispatch_key(f"{ns}::foo", "CPU")
+    assert not C._dispatch_has_computed_kernel_for_dispatch_key(f"{ns}::foo", "CUDA")
+    with pytest.raises(RuntimeError) as ei:
+        C._dispatch_has_computed_kernel_for_dispatch_key(f"{ns}::foo", "Autograd")
+    assert str(ei.value) == "Alias keys do not have runtime kernel registrations."
+    assert f"{ns}::foo" in C._dispatch_get_registrations_for_dispatch_key("CPU")
+    assert f"{ns}::foo" not in C._dispatch_get_registrations_for_dispatch_key("XLA")
+    assert f"{ns}::foo" in C._dispatch_get_registrations_for_dispatch_key("")
+    with pytest.raises(RuntimeError, match="could not parse dispatch key: invalid_key"):
+        C._dispatch_get_registrations_for_dispatch_key("invalid_key")
+    del m
+    assert f"{ns}::foo" not in C._dispatch_get_registrations_for_dispatch_key("CPU")

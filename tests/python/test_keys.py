@@ -382,3 +382,11 @@ def test_guards_nest():
             assert C._dispatch_tls_is_dispatch_key_excluded(DK.Meta)
         assert not C._dispatch_tls_is_dispatch_key_excluded(DK.Meta)
     assert tls_raw() == before
+
+
+@pytest.mark.parametrize("bad", [(), (1, 2), 5])
+def test_keyset_setstate_rejects_bad_state(bad):
+    ks = KS(DK.CPU)
+    with pytest.raises(RuntimeError) as ei:
+        ks.__setstate__(bad)
+    assert str(ei.value) == "__setstate__ expected tuple with one element"
