@@ -433,6 +433,7 @@ def test_multiple_def_alias_mismatch():
     assert state == DUP_DEF_X
 
 
+@pytest.mark.filterwarnings("ignore:Warning only once for all operators")
 def test_overwrite_math():
     state, _ = commute("test_overwrite_math")
     assert state == (
