@@ -287,7 +287,7 @@ fn per_op_fallthrough_falls_to_the_next_key() {
     m.impl_("f", CppFunction::fallthrough().dispatch(K::FPGA)).unwrap();
     m.impl_("f", tag_kernel(3).dispatch(K::CUDA)).unwrap();
     let op = find(&ns, "f");
-    assert_eq!(Dispatcher::singleton().fallthrough_keys(&op).contains(&K::FPGA), true);
+    assert!(Dispatcher::singleton().fallthrough_keys(&op).contains(&K::FPGA));
     // FPGA is above Dense: its fallthrough is skipped and CPU runs, without FPGA in its key set.
     assert_eq!(call(&op, vec![t(&[K::FPGA, K::CPU])]).unwrap(), 1);
     let ks = log.lock().unwrap()[0];
@@ -676,7 +676,7 @@ fn typed_handle_signature_mismatch_is_refused() {
     let mut m2 = fragment(&ns);
     m2.impl_("nodef", opdispatch_dispatch::testing::t_t_kernel().dispatch(K::CPU)).unwrap();
     let nodef = Dispatcher::singleton()
-        .find_op(&opdispatch_dispatch::OperatorName::new(&format!("{ns}::nodef"), ""))
+        .find_op(&opdispatch_dispatch::OperatorName::new(format!("{ns}::nodef"), ""))
         .unwrap();
     let e = nodef.typed::<fn(TensorRef) -> TensorRef>().err().unwrap();
     assert_eq!(

@@ -93,7 +93,7 @@ fn register(ns: &str, reg: &Reg) -> Library {
 /// (state, computed table) of `ns::foo` with the namespace replaced, or empty strings when the
 /// operator does not exist.
 fn snapshot(ns: &str, check_invariants: bool) -> (String, String) {
-    let name = OperatorName::new(&format!("{ns}::foo"), "");
+    let name = OperatorName::new(format!("{ns}::foo"), "");
     match Dispatcher::singleton().find_op(&name) {
         None => (String::new(), String::new()),
         Some(op) => {
@@ -158,7 +158,7 @@ fn run_case(regs: &[Reg], order_a: &[usize], order_b: &[usize], dtor: &[usize], 
         assert_eq!(a, b, "states differ after removing {:?}", &dtor[..=step]);
     }
     for ns in [&ns_a, &ns_b] {
-        let name = OperatorName::new(&format!("{ns}::foo"), "");
+        let name = OperatorName::new(format!("{ns}::foo"), "");
         assert!(Dispatcher::singleton().find_op(&name).is_none(), "operator left behind after teardown");
     }
 }

@@ -194,7 +194,7 @@ impl Harness {
         // A namespace of its own per scenario and per run: tests share the global dispatcher.
         let n = NS_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ns = format!("__golden_{test}_{n}__");
-        let op_name = OperatorName::new(&format!("{ns}::foo"), "");
+        let op_name = OperatorName::new(format!("{ns}::foo"), "");
         let golden = golden_file().get(test).unwrap_or_else(|| panic!("no golden data for {test}"));
         Self {
             test,
