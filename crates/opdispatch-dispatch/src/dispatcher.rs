@@ -11,13 +11,14 @@ use opdispatch_keys::{
 };
 use opdispatch_schema::{find_schema_differences, FunctionSchema, OperatorName};
 use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
 
 use crate::error::{DispatchError, Result};
 use crate::ivalue::Stack;
 use crate::kernel::KernelFunction;
 use crate::operator::{
-    compute_entry, dispatch_arg_bitset, AnnotatedKernel, AnnotatedSchema, CppSignatureWithDebug,
-    OpState, OperatorEntry, TableUpdate,
+    compute_entry, dispatch_arg_bitset, update_master, AnnotatedKernel, AnnotatedSchema, CppSignatureWithDebug,
+    DispatchTable, OpState, OperatorEntry,
 };
 
 /// A cheap, clonable reference to a registered operator. It stays usable after the operator
@@ -55,7 +56,7 @@ struct Registry {
 pub struct Dispatcher {
     registry: Mutex<Registry>,
     /// Lookups take a read lock only; calls never touch it.
-    ops: RwLock<HashMap<OpKey, OperatorHandle>>,
+    ops: RwLock<FxHashMap<OpKey, OperatorHandle>>,
     next_id: AtomicU64,
 }
 
@@ -116,7 +117,7 @@ impl Dispatcher {
                 libraries: HashMap::new(),
                 fallbacks: vec![None; NUM_RUNTIME_ENTRIES],
             }),
-            ops: RwLock::new(HashMap::new()),
+            ops: RwLock::new(FxHashMap::default()),
             next_id: AtomicU64::new(1),
         });
         INIT.call_once(|| crate::fallbacks::register_default_fallbacks(d));
@@ -192,14 +193,16 @@ impl Dispatcher {
 
     // ---------------------------------------------------------- registration
 
-    fn find_or_register_name(&self, name: &OperatorName, reg: &Registry) -> OperatorHandle {
+    /// The operator slot for `name`, created if missing; `true` when it was created. Runs
+    /// under the registration lock (`_reg`), so the read-then-insert cannot race.
+    fn find_or_register_name(&self, name: &OperatorName, reg: &Registry) -> (OperatorHandle, bool) {
         let key = op_key(name);
         if let Some(op) = self.ops.read().get(&key) {
-            return op.clone();
+            return (op.clone(), false);
         }
         let op = OperatorHandle(Arc::new(OperatorEntry::new(name.clone(), &reg.fallbacks)));
         self.ops.write().insert(key, op.clone());
-        op
+        (op, true)
     }
 
     /// Drops the operator slot once nothing references it any more.
@@ -229,14 +232,13 @@ impl Dispatcher {
     }
 
     /// `registerDef`: gives an operator its schema.
-    pub fn register_def(&'static self, schema: FunctionSchema, debug: String) -> Result<RegistrationHandle> {
+    pub fn register_def(&'static self, schema: FunctionSchema, debug: Arc<str>) -> Result<RegistrationHandle> {
         let reg = self.registry.lock();
         let name = schema.operator_name().clone();
-        let existed = self.find_op(&name);
-        let op = self.find_or_register_name(&name, &reg);
+        let (op, created) = self.find_or_register_name(&name, &reg);
         let mut st = op.0.state.lock();
         let fail = |st: &OpState, e: DispatchError| {
-            if existed.is_none() {
+            if created {
                 self.cleanup(&op, st);
             }
             Err(e)
@@ -264,11 +266,11 @@ impl Dispatcher {
             Err(e) => return fail(&st, e),
         };
         let schema = Arc::new(schema);
-        st.schema = Some(AnnotatedSchema { schema: schema.clone(), debug: Arc::from(debug) });
-        let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
-        upd.table.dispatch_arg_indices_reverse = bits;
-        upd.table.schema = Some(schema);
-        upd.commit(&op.0);
+        st.schema = Some(AnnotatedSchema { schema: schema.clone(), debug });
+        update_master(&op.0, &mut st, &reg.fallbacks, |u| {
+            u.table.dispatch_arg_indices_reverse = bits;
+            u.table.schema = Some(schema);
+        });
         st.def_count += 1;
         st.def_and_impl_count += 1;
         drop(st);
@@ -287,10 +289,10 @@ impl Dispatcher {
             st.schema = None;
             // The C++-signature record goes with the schema, as in PyTorch.
             st.cpp_signature = None;
-            let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
-            upd.table.dispatch_arg_indices_reverse = 0;
-            upd.table.schema = None;
-            upd.commit(&op.0);
+            update_master(&op.0, &mut st, &reg.fallbacks, |u| {
+                u.table.dispatch_arg_indices_reverse = 0;
+                u.table.schema = None;
+            });
         }
         self.cleanup(op, &st);
     }
@@ -305,14 +307,13 @@ impl Dispatcher {
         kernel: KernelFunction,
         cpp_signature: Option<(std::any::TypeId, &'static str)>,
         inferred_schema: Option<Arc<FunctionSchema>>,
-        debug: String,
+        debug: Arc<str>,
     ) -> Result<RegistrationHandle> {
         let reg = self.registry.lock();
-        let existed = self.find_op(name);
-        let op = self.find_or_register_name(name, &reg);
+        let (op, created) = self.find_or_register_name(name, &reg);
         let mut st = op.0.state.lock();
         let fail = |st: &OpState, e: DispatchError| {
-            if existed.is_none() {
+            if created {
                 self.cleanup(&op, st);
             }
             Err(e)
@@ -345,7 +346,7 @@ impl Dispatcher {
                 st.cpp_signature = Some(CppSignatureWithDebug {
                     sig,
                     sig_name,
-                    debug: Arc::from(debug.as_str()),
+                    debug: debug.clone(),
                     dispatch_key,
                 });
             }
@@ -370,15 +371,9 @@ impl Dispatcher {
         st.key_order.insert(k.as_u16());
         st.kernels.entry(k).or_default().insert(
             0,
-            AnnotatedKernel { kernel, inferred_schema, debug: Arc::from(debug), id },
+            AnnotatedKernel { kernel, inferred_schema, debug, id },
         );
-        let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
-        if dispatch_key.is_some() {
-            upd.update(k);
-        } else {
-            upd.update_full();
-        }
-        upd.commit(&op.0);
+        update_master(&op.0, &mut st, &reg.fallbacks, |u| if dispatch_key.is_some() { u.update(k) } else { u.update_full() });
         st.def_and_impl_count += 1;
         drop(st);
         drop(reg);
@@ -400,13 +395,7 @@ impl Dispatcher {
                 st.key_order.erase(k.as_u16());
             }
         }
-        let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
-        if keyed {
-            upd.update(k);
-        } else {
-            upd.update_full();
-        }
-        upd.commit(&op.0);
+        update_master(&op.0, &mut st, &reg.fallbacks, |u| if keyed { u.update(k) } else { u.update_full() });
         st.def_and_impl_count -= 1;
         self.cleanup(op, &st);
     }
@@ -414,7 +403,7 @@ impl Dispatcher {
     /// `registerName`: reserves an operator slot without a schema or kernel.
     pub fn register_name(&'static self, name: &OperatorName) -> RegistrationHandle {
         let reg = self.registry.lock();
-        let op = self.find_or_register_name(name, &reg);
+        let (op, _) = self.find_or_register_name(name, &reg);
         op.0.state.lock().def_and_impl_count += 1;
         drop(reg);
         RegistrationHandle::new(move || {
@@ -456,14 +445,40 @@ impl Dispatcher {
         }))
     }
 
+    /// `updateFallback(k)` on every operator.
     fn update_fallback_everywhere(&self, reg: &Registry, k: DispatchKey) {
         let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
         for op in ops {
-            let st = op.0.state.lock();
-            let mut upd = TableUpdate::begin(&op.0, &st, &reg.fallbacks);
-            upd.update(k);
-            upd.commit(&op.0);
+            let mut st = op.0.state.lock();
+            update_master(&op.0, &mut st, &reg.fallbacks, |u| u.update(k));
         }
+    }
+
+    /// Runs `f` on the operator's current table, rebuilding it first if a registration
+    /// dropped it. The common case is one atomic load.
+    #[inline]
+    pub(crate) fn with_table<R>(&self, op: &OperatorHandle, f: impl FnOnce(&DispatchTable) -> R) -> R {
+        let g = op.0.table.load();
+        if let Some(t) = g.as_ref() {
+            return f(t);
+        }
+        drop(g);
+        f(&self.rebuild_table(op))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn rebuild_table(&self, op: &OperatorHandle) -> Arc<DispatchTable> {
+        // The registration lock orders this against registrations (which take it first).
+        let reg = self.registry.lock();
+        let st = op.0.state.lock();
+        if let Some(t) = op.0.table.load_full() {
+            return t;
+        }
+        drop(reg);
+        let t = Arc::new(DispatchTable::clone(st.master.as_deref().expect("master table present")));
+        op.0.table.store(Some(t.clone()));
+        t
     }
 
     // ---------------------------------------------------------------- calls
@@ -471,29 +486,31 @@ impl Dispatcher {
     /// `callBoxed`: extracts keys from the stack, applies TLS and fallthrough masks, and runs
     /// the kernel of the highest key. Arguments are popped, returns pushed.
     pub fn call_boxed(&self, op: &OperatorHandle, stack: &mut Stack) -> Result<()> {
-        let table = op.0.table.load();
-        let ks = table.key_set_boxed(stack);
-        let kernel = &table.entries[ks.dispatch_table_index()];
-        if !kernel.is_valid() {
-            return Err(self.report_error(op, ks.highest_priority_type_id()));
-        }
-        kernel.call_boxed(op, ks, stack)
+        self.with_table(op, |table| {
+            let ks = table.key_set_boxed(stack);
+            let kernel = &table.entries[ks.dispatch_table_index()];
+            if !kernel.is_valid() {
+                return Err(self.report_error(op, ks.highest_priority_type_id()));
+            }
+            kernel.call_boxed(op, ks, stack)
+        })
     }
 
     /// `redispatchBoxed`: runs the kernel for `ks` exactly as given (no TLS, no masks).
     pub fn redispatch_boxed(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
-        let table = op.0.table.load();
-        let kernel = &table.entries[ks.dispatch_table_index()];
-        if !kernel.is_valid() {
-            return Err(self.report_error(op, ks.highest_priority_type_id()));
-        }
-        kernel.call_boxed(op, ks, stack)
+        self.with_table(op, |table| {
+            let kernel = &table.entries[ks.dispatch_table_index()];
+            if !kernel.is_valid() {
+                return Err(self.report_error(op, ks.highest_priority_type_id()));
+            }
+            kernel.call_boxed(op, ks, stack)
+        })
     }
 
     /// `callBoxedForDispatchKey`: runs the direct kernel for `k` (or the backend fallback),
     /// with no table or alias resolution.
     pub fn call_boxed_for_dispatch_key(&self, op: &OperatorHandle, k: DispatchKey, stack: &mut Stack) -> Result<()> {
-        let ks = op.0.table.load().key_set_boxed(stack);
+        let ks = self.with_table(op, |t| t.key_set_boxed(stack));
         let kernel = {
             let st = op.0.state.lock();
             match st.kernels.get(&k).and_then(|l| l.first()) {
@@ -521,7 +538,7 @@ impl Dispatcher {
     /// PyTorch's `reportError`: the NotImplementedError for a missing kernel, plus a hint.
     pub(crate) fn report_error(&self, op: &OperatorHandle, k: DispatchKey) -> DispatchError {
         let name = &op.0.name;
-        let keys = op.0.list_all_dispatch_keys();
+        let keys = self.with_table(op, OperatorEntry::list_all_dispatch_keys);
         let table = self.dump_computed_table(op);
         if k == DispatchKey::Undefined {
             DispatchError::NotImplemented(format!(
@@ -546,7 +563,7 @@ impl Dispatcher {
         if k.is_alias() {
             return Err(DispatchError::Runtime("Alias keys do not have runtime kernel registrations.".into()));
         }
-        Ok(op.0.table.load().entries[dispatch_table_index_for_key(k)].is_valid())
+        Ok(self.with_table(op, |t| t.entries[dispatch_table_index_for_key(k)].is_valid()))
     }
 
     /// The computed entry for a runtime key with its debug string and provenance.
@@ -565,13 +582,35 @@ impl Dispatcher {
 
     /// Runtime keys (in table order) whose stored entry is the fallthrough kernel.
     pub fn fallthrough_keys(&self, op: &OperatorHandle) -> Vec<DispatchKey> {
-        let t = op.0.table.load();
-        runtime_keys_in_table_order()
-            .iter()
-            .copied()
-            .filter(|&k| t.entries[dispatch_table_index_for_key(k)].is_fallthrough())
-            .collect()
+        self.with_table(op, |t| {
+            runtime_keys_in_table_order()
+                .iter()
+                .copied()
+                .filter(|&k| t.entries[dispatch_table_index_for_key(k)].is_fallthrough())
+                .collect()
+        })
     }
+}
+
+/// A cheap sufficient condition for "no difference": identical argument and return types with
+/// no SymInt anywhere (SymInt compares differently depending on the kernel, see
+/// `find_schema_differences_with_symint`). Registration checks every typed kernel, so the
+/// common case must not allocate.
+fn same_types_without_symint(a: &FunctionSchema, b: &FunctionSchema) -> bool {
+    fn symint(t: &opdispatch_schema::Type) -> bool {
+        use opdispatch_schema::Type as T;
+        match t {
+            T::SymInt => true,
+            T::Optional(i) | T::List(i) | T::Future(i) | T::Await(i) | T::RRef(i) => symint(i),
+            T::Tuple(v) | T::Union(v) => v.iter().any(symint),
+            T::Dict(k, v) => symint(k) || symint(v),
+            _ => false,
+        }
+    }
+    let same = |x: &[opdispatch_schema::Argument], y: &[opdispatch_schema::Argument]| {
+        x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.ty == q.ty && !symint(&p.ty))
+    };
+    same(&a.arguments, &b.arguments) && same(&a.returns, &b.returns)
 }
 
 /// `checkSchema`: a kernel's inferred schema must match the def (spec 2.4).
@@ -582,6 +621,9 @@ fn check_schema(
     inferred: &FunctionSchema,
     kernel_debug: &str,
 ) -> Result<()> {
+    if same_types_without_symint(inferred, from_def) {
+        return Ok(());
+    }
     match find_schema_differences(inferred, from_def) {
         None => Ok(()),
         Some(reason) => Err(DispatchError::Runtime(format!(
@@ -596,14 +638,14 @@ impl OperatorHandle {
     }
     /// The schema, if the operator has been def()'d.
     pub fn schema(&self) -> Option<Arc<FunctionSchema>> {
-        self.0.table.load().schema.clone()
+        Dispatcher::singleton().with_table(self, |t| t.schema.clone())
     }
     /// Where the schema was defined.
     pub fn debug(&self) -> Option<String> {
         self.0.state.lock().schema.as_ref().map(|a| a.debug.to_string())
     }
     pub fn has_schema(&self) -> bool {
-        self.0.table.load().schema.is_some()
+        self.0.state.lock().schema.is_some()
     }
     /// Whether a kernel was registered directly for `k` (alias keys included).
     pub fn has_kernel_for_dispatch_key(&self, k: DispatchKey) -> bool {
@@ -628,7 +670,7 @@ impl OperatorHandle {
     }
     /// The key set a boxed call with this stack would dispatch on (TLS and masks applied).
     pub fn key_set_for_boxed_call(&self, stack: &[crate::IValue]) -> DispatchKeySet {
-        self.0.table.load().key_set_boxed(stack)
+        Dispatcher::singleton().with_table(self, |t| t.key_set_boxed(stack))
     }
     /// `callBoxed`.
     pub fn call_boxed(&self, stack: &mut Stack) -> Result<()> {
@@ -640,10 +682,7 @@ impl OperatorHandle {
     }
     /// Number of schema arguments (0 when there is no schema).
     pub fn num_arguments(&self) -> usize {
-        self.0.table.load().schema.as_ref().map_or(0, |s| s.arguments.len())
-    }
-    pub(crate) fn entry(&self) -> &OperatorEntry {
-        &self.0
+        Dispatcher::singleton().with_table(self, |t| t.schema.as_ref().map_or(0, |s| s.arguments.len()))
     }
     /// A stable address for identity (for caches keyed by operator).
     pub fn as_ptr(&self) -> *const () {

@@ -107,6 +107,8 @@ pub struct Library {
     dispatch_key: Option<DispatchKey>,
     file: String,
     line: u32,
+    /// "registered at <file>:<line>", built once and shared by every registration.
+    debug: Arc<str>,
     registrars: Vec<RegistrationHandle>,
 }
 
@@ -131,13 +133,14 @@ impl Library {
             dispatch_key: dispatch_key.filter(|&k| k != DispatchKey::Undefined),
             file: file.to_owned(),
             line,
+            debug: Arc::from(format!("registered at {file}:{line}")),
             registrars: Vec::new(),
         };
         // DEF claims the namespace first, as PyTorch does, so a second DEF reports the
         // duplicate namespace before anything else.
         if kind == LibraryKind::Def {
             if let Some(ns) = lib.ns.clone() {
-                let h = Dispatcher::singleton().register_library(&ns, lib.debug_string())?;
+                let h = Dispatcher::singleton().register_library(&ns, lib.debug_string().to_string())?;
                 lib.registrars.push(h);
             }
         }
@@ -172,15 +175,15 @@ impl Library {
         self.dispatch_key
     }
 
-    fn debug_string(&self) -> String {
-        format!("registered at {}:{}", self.file, self.line)
+    fn debug_string(&self) -> Arc<str> {
+        self.debug.clone()
     }
 
-    fn debug_string_for(&self, explicit: &str) -> String {
+    fn debug_string_for(&self, explicit: &str) -> Arc<str> {
         if explicit.is_empty() {
             self.debug_string()
         } else {
-            explicit.to_owned()
+            Arc::from(explicit)
         }
     }
 
@@ -334,7 +337,7 @@ impl Library {
         // As in PyTorch, runtime keys registered before a failing one stay registered (owned by
         // this library, so resetting it removes them).
         for rk in get_runtime_dispatch_key_set(key).iter() {
-            let h = Dispatcher::singleton().register_fallback(rk, f.kernel.clone(), debug.clone())?;
+            let h = Dispatcher::singleton().register_fallback(rk, f.kernel.clone(), debug.to_string())?;
             self.registrars.push(h);
         }
         Ok(())

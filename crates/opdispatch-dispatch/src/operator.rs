@@ -1,16 +1,21 @@
 //! `OperatorEntry`: one operator's registrations, its computed dispatch table and its dumps.
 //!
-//! Registrations (schema, kernels per key) live behind the dispatcher's registration lock. The
-//! computed table is an immutable snapshot swapped in atomically after every change, so calls
-//! read it without taking any lock.
+//! Registrations (schema, kernels per key) live behind the dispatcher's registration lock,
+//! together with the operator's *master* dispatch table, which every (de)registration updates
+//! incrementally with PyTorch's `updateDispatchTable_` rules. Those rules refresh only the keys a
+//! registration names (plus Undefined and the backend's autograd key), so, as in PyTorch, some
+//! entries can keep an earlier value; calls observe that, and the conformance recordings
+//! depend on it. Calls read an immutable snapshot of the master without any lock; a
+//! registration drops the snapshot and the next reader copies the master again, so bulk
+//! registration does not copy the table once per registration.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use opdispatch_keys::{
-    dispatch_table_index_for_key, get_backend_key_set_from_autograd, get_runtime_dispatch_key_set,
+    dispatch_table_index_for_key, get_backend_key_set_from_autograd,
     is_included_in_alias, runtime_keys_in_table_order, DispatchKey, DispatchKeySet,
     AUTOGRADOTHER_BACKENDS, NUM_BACKENDS, NUM_RUNTIME_ENTRIES,
 };
@@ -59,7 +64,6 @@ pub(crate) struct CppSignatureWithDebug {
 }
 
 /// Mutable registration state of one operator (guarded by the dispatcher's lock).
-#[derive(Default)]
 pub(crate) struct OpState {
     pub(crate) schema: Option<AnnotatedSchema>,
     /// Per key, newest first; never holds an empty list or the Undefined key.
@@ -69,6 +73,8 @@ pub(crate) struct OpState {
     pub(crate) cpp_signature: Option<CppSignatureWithDebug>,
     /// PyTorch's hash-map iteration order over `kernels` (see `key_order`).
     pub(crate) key_order: crate::key_order::KeyOrder,
+    /// The incrementally maintained table (always `Some` outside `update_master`).
+    pub(crate) master: Option<Box<DispatchTable>>,
 }
 
 /// Where a computed table entry came from (the bracketed label of `dump_computed_table`).
@@ -177,7 +183,8 @@ impl DispatchTable {
 pub struct OperatorEntry {
     pub(crate) name: OperatorName,
     pub(crate) state: Mutex<OpState>,
-    pub(crate) table: ArcSwap<DispatchTable>,
+    /// `None` after a change, until the next reader rebuilds it.
+    pub(crate) table: ArcSwapOption<DispatchTable>,
 }
 
 /// Read access to the global backend fallbacks while computing tables.
@@ -185,18 +192,26 @@ pub(crate) type Fallbacks = [Option<AnnotatedKernel>];
 
 impl OperatorEntry {
     pub(crate) fn new(name: OperatorName, fallbacks: &Fallbacks) -> Self {
-        // A fresh operator's table is exactly the backend fallbacks (its kernel map is empty).
+        // A fresh operator's table is exactly the backend fallbacks (it has no kernels yet).
         let mut t = DispatchTable::new();
         for (i, fb) in fallbacks.iter().enumerate() {
             if let Some(fb) = fb {
                 t.entries[i] = fb.kernel.clone();
                 if fb.kernel.is_fallthrough() {
-                    let k = opdispatch_keys::runtime_key_for_index(i);
-                    t.set_operator_has_fallthrough_for_key(k, true);
+                    t.set_operator_has_fallthrough_for_key(opdispatch_keys::runtime_key_for_index(i), true);
                 }
             }
         }
-        Self { name, state: Mutex::new(OpState::default()), table: ArcSwap::from_pointee(t) }
+        let st = OpState {
+            schema: None,
+            kernels: BTreeMap::new(),
+            def_count: 0,
+            def_and_impl_count: 0,
+            cpp_signature: None,
+            key_order: Default::default(),
+            master: Some(Box::new(t)),
+        };
+        Self { name, state: Mutex::new(st), table: ArcSwapOption::const_empty() }
     }
 
     pub fn operator_name(&self) -> &OperatorName {
@@ -291,18 +306,44 @@ pub(crate) fn dispatch_arg_bitset(schema: &FunctionSchema) -> crate::Result<u64>
     Ok(bits)
 }
 
-/// Rebuilds table entries; runs under the registration lock.
-pub(crate) struct TableUpdate<'a> {
-    pub(crate) st: &'a OpState,
-    pub(crate) fallbacks: &'a Fallbacks,
-    pub(crate) table: DispatchTable,
+/// Computes the whole dispatch table from the registrations, as a fresh operator would get it
+/// (used by `checkInvariants`).
+pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable {
+    let mut t = DispatchTable::new();
+    if let Some(a) = &st.schema {
+        t.schema = Some(a.schema.clone());
+        // A registered schema always passed this check at def time.
+        t.dispatch_arg_indices_reverse = dispatch_arg_bitset(&a.schema).unwrap_or(0);
+    }
+    for &k in runtime_keys_in_table_order() {
+        let (kern, _) = compute_entry(st, fallbacks, k);
+        let ft = kern.kernel.is_fallthrough();
+        t.entries[dispatch_table_index_for_key(k)] = kern.kernel;
+        t.set_operator_has_fallthrough_for_key(k, ft);
+    }
+    t
 }
 
-impl<'a> TableUpdate<'a> {
-    pub(crate) fn begin(entry: &OperatorEntry, st: &'a OpState, fallbacks: &'a Fallbacks) -> Self {
-        Self { st, fallbacks, table: DispatchTable::clone(&entry.table.load()) }
-    }
+/// Incremental updates of the master table (PyTorch's `updateDispatchTable_` family).
+pub(crate) struct TableUpdate<'a> {
+    st: &'a OpState,
+    fallbacks: &'a Fallbacks,
+    pub(crate) table: &'a mut DispatchTable,
+}
 
+/// Runs `f` on the operator's master table, then drops the published snapshot so the next
+/// reader copies the updated master.
+pub(crate) fn update_master(entry: &OperatorEntry, st: &mut OpState, fallbacks: &Fallbacks, f: impl FnOnce(&mut TableUpdate<'_>)) {
+    let mut master = st.master.take().expect("master table present outside update_master");
+    {
+        let mut upd = TableUpdate { st, fallbacks, table: &mut master };
+        f(&mut upd);
+    }
+    st.master = Some(master);
+    entry.table.store(None);
+}
+
+impl TableUpdate<'_> {
     fn update_entry(&mut self, k: DispatchKey) {
         let idx = dispatch_table_index_for_key(k);
         let (kern, _) = compute_entry(self.st, self.fallbacks, k);
@@ -318,7 +359,7 @@ impl<'a> TableUpdate<'a> {
             self.update_entry(K::Undefined);
             return;
         }
-        for rk in get_runtime_dispatch_key_set(k).iter() {
+        for rk in opdispatch_keys::get_runtime_dispatch_key_set(k).iter() {
             self.update_entry(rk);
         }
         if matches!(
@@ -328,8 +369,7 @@ impl<'a> TableUpdate<'a> {
             self.update_entry(K::Undefined);
         }
         if k.is_backend_dispatch_key() {
-            let b = k.to_backend_component();
-            self.update_entry(opdispatch_keys::get_autograd_key_from_backend(b));
+            self.update_entry(opdispatch_keys::get_autograd_key_from_backend(k.to_backend_component()));
         }
     }
 
@@ -339,10 +379,6 @@ impl<'a> TableUpdate<'a> {
         for &k in &runtime_keys_in_table_order()[1..] {
             self.update(k);
         }
-    }
-
-    pub(crate) fn commit(self, entry: &OperatorEntry) {
-        entry.table.store(Arc::new(self.table));
     }
 }
 
@@ -404,8 +440,7 @@ impl OperatorEntry {
     }
 
     /// `listAllDispatchKeys()`: keys (table order, Undefined excluded) whose stored entry is valid.
-    pub(crate) fn list_all_dispatch_keys(&self) -> String {
-        let table = self.table.load();
+    pub(crate) fn list_all_dispatch_keys(table: &DispatchTable) -> String {
         let names: Vec<&str> = runtime_keys_in_table_order()[1..]
             .iter()
             .filter(|&&k| table.entries[dispatch_table_index_for_key(k)].is_valid())
@@ -414,24 +449,26 @@ impl OperatorEntry {
         format!("[{}]", names.join(", "))
     }
 
-    /// `checkInvariants()`: the stored table equals a recomputation.
+    /// `checkInvariants()`: the stored table (when built) equals a recomputation.
     pub(crate) fn check_invariants_with(&self, st: &OpState, fallbacks: &Fallbacks) -> crate::Result<()> {
-        let table = self.table.load();
         let mut ok = true;
         if let Some(a) = &st.schema {
             ok &= a.schema.operator_name() == &self.name;
-            ok &= dispatch_arg_bitset(&a.schema).ok() == Some(table.dispatch_arg_indices_reverse);
         }
         ok &= !st.kernels.contains_key(&DispatchKey::Undefined);
         ok &= st.kernels.values().all(|l| !l.is_empty());
-        for &k in runtime_keys_in_table_order() {
-            let (kern, _) = compute_entry(st, fallbacks, k);
-            ok &= kern.kernel.same_as(&table.entries[dispatch_table_index_for_key(k)]);
+        if let Some(table) = st.master.as_deref() {
+            let fresh = build_table(st, fallbacks);
+            ok &= fresh.dispatch_arg_indices_reverse == table.dispatch_arg_indices_reverse;
+            ok &= fresh.non_fallthrough_keys_per_backend == table.non_fallthrough_keys_per_backend;
+            for &k in runtime_keys_in_table_order() {
+                let i = dispatch_table_index_for_key(k);
+                ok &= fresh.entries[i].same_as(&table.entries[i]);
+            }
         }
         if ok {
             Ok(())
         } else {
-            drop(table);
             Err(crate::DispatchError::Internal(format!(
                 "Canonical state\n~~~~~~~~~~~\n{}\n\nComputed table:\n~~~~~~~~~~~\n{}",
                 self.dump_state_of(st),

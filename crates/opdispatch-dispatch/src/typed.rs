@@ -239,6 +239,18 @@ impl<F: KernelSignature> BoxedKernel for BoxedFn<F> {
     }
 }
 
+/// The inferred schema of `F`, built once per signature type and shared.
+fn inferred_schema_of<F: KernelSignature>() -> Arc<FunctionSchema> {
+    static CACHE: std::sync::OnceLock<parking_lot::Mutex<rustc_hash::FxHashMap<std::any::TypeId, Arc<FunctionSchema>>>> =
+        std::sync::OnceLock::new();
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .entry(std::any::TypeId::of::<F>())
+        .or_insert_with(|| Arc::new(F::infer_schema()))
+        .clone()
+}
+
 /// A typed view of an operator whose schema was checked against `F` once.
 pub struct TypedOperatorHandle<F> {
     op: OperatorHandle,
@@ -284,9 +296,9 @@ impl CppFunction {
         // SAFETY: KernelSignature is only implemented for `fn` pointer types, and BoxedFn runs
         // the same function on the stack.
         let kernel = unsafe { KernelFunction::from_unboxed(f, Arc::new(BoxedFn(f))) };
-        Self::new(kernel)
-            .with_inferred_schema(F::infer_schema())
-            .with_signature(std::any::TypeId::of::<F>(), std::any::type_name::<F>())
+        let mut this = Self::new(kernel);
+        this.inferred_schema = Some(inferred_schema_of::<F>());
+        this.with_signature(std::any::TypeId::of::<F>(), std::any::type_name::<F>())
     }
 }
 
@@ -317,16 +329,18 @@ macro_rules! impl_signature {
             #[allow(non_snake_case)]
             #[inline]
             pub fn call(&self, $($a: $a),*) -> Result<R::Output> {
-                let table = self.op.entry().table.load();
-                let ks = table.mask_and_tls(DispatchKeySet::EMPTY $(| $a.arg_key_set())*);
-                self.run(&table.entries[ks.dispatch_table_index()], ks, $($a),*)
+                Dispatcher::singleton().with_table(&self.op, |table| {
+                    let ks = table.mask_and_tls(DispatchKeySet::EMPTY $(| $a.arg_key_set())*);
+                    self.run(&table.entries[ks.dispatch_table_index()], ks, $($a),*)
+                })
             }
 
             /// Redispatches to `ks` as given (no TLS, no masks).
             #[allow(non_snake_case)]
             pub fn redispatch(&self, ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
-                let table = self.op.entry().table.load();
-                self.run(&table.entries[ks.dispatch_table_index()], ks, $($a),*)
+                Dispatcher::singleton().with_table(&self.op, |table| {
+                    self.run(&table.entries[ks.dispatch_table_index()], ks, $($a),*)
+                })
             }
 
             #[allow(non_snake_case, unused_mut)]

@@ -339,7 +339,8 @@ impl<'a> Lexer<'a> {
         }
         for (i, (spelling, _)) in MULTI.iter().enumerate() {
             let sp = spelling.as_bytes();
-            if sp.len() > tok_len && rest.starts_with(sp) {
+            // The first-byte test keeps the common case (an identifier) off memcmp.
+            if sp[0] == rest[0] && sp.len() > tok_len && rest.starts_with(sp) {
                 tok_len = sp.len();
                 tok_kind = Some(Kind::Multi(i as u8));
             }
