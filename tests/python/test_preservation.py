@@ -393,11 +393,6 @@ def test_hermetic_guard_restored_after_exception():
     assert not C._dispatch_tls_local_exclude_set().has(DK.Python)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_EnableHermeticPyObject() from Python only sets the flag; spec 6.4 says the guard also excludes the "
-    "Python key (and un-includes Python/PythonTLSSnapshot) and restores them on exit",
-)
 def test_hermetic_guard_excludes_python_key():
     before = C._dispatch_tls_local_exclude_set().raw_repr()
     with C._EnableHermeticPyObject():

@@ -595,11 +595,6 @@ def test_wrong_return_count_tuple_names_op(ns):
         assert f"{ns}::two" in str(ei.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a kernel returning a single Tensor for a 2-return op raises TypeError "
-    "\"'opdispatch.Tensor' object is not iterable\" without naming the op",
-)
 def test_wrong_return_count_single_tensor_names_op(ns):
     with _scoped_library(ns, "FRAGMENT") as lib:
         lib.define("two(Tensor x) -> (Tensor, Tensor)")

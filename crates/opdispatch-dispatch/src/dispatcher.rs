@@ -499,6 +499,7 @@ impl Dispatcher {
     /// `redispatchBoxed`: runs the kernel for `ks` exactly as given (no TLS, no masks).
     pub fn redispatch_boxed(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
         self.with_table(op, |table| {
+            let ks = skip_fallthroughs(table, ks);
             let kernel = &table.entries[ks.dispatch_table_index()];
             if !kernel.is_valid() {
                 return Err(self.report_error(op, ks.highest_priority_type_id()));
@@ -590,6 +591,22 @@ impl Dispatcher {
                 .collect()
         })
     }
+}
+
+/// Drops keys whose entry is a fallthrough from a redispatch key set. A call's key set was
+/// masked against the table it started with; if a registration made one of its keys a
+/// fallthrough before the kernel redispatches, the redispatch must skip that key rather than
+/// run the fallthrough marker.
+#[inline]
+pub(crate) fn skip_fallthroughs(table: &DispatchTable, mut ks: DispatchKeySet) -> DispatchKeySet {
+    while table.entries[ks.dispatch_table_index()].is_fallthrough() {
+        let next = ks.remove(ks.highest_priority_type_id());
+        if next == ks {
+            break;
+        }
+        ks = next;
+    }
+    ks
 }
 
 /// A cheap sufficient condition for "no difference": identical argument and return types with

@@ -170,22 +170,30 @@ impl HermeticPyObjectTLS {
     }
 }
 
-/// Sets the hermetic flag for its lifetime and restores the previous value on drop
-/// (PyTorch's `EnableHermeticPyObject`); nests, and restores during unwinding too.
+/// Hermetic mode for its lifetime (PyTorch's `EnableHermeticPyObject`): sets the flag, excludes
+/// the Python key and un-includes Python and PythonTLSSnapshot, so Python subclasses and modes
+/// cannot be re-entered; restores all four on drop (nests, and restores during unwinding too).
 #[must_use = "hermetic mode lasts only while the guard lives"]
 pub struct EnableHermeticPyObject {
-    old: bool,
+    old_state: bool,
+    old_excluded_python: bool,
+    old_included_python: bool,
+    old_included_snapshot: bool,
 }
 
 impl EnableHermeticPyObject {
     pub fn new() -> Self {
-        Self::with_state(true)
-    }
-    /// Sets the flag to `state` (true or false) for the guard's lifetime.
-    pub fn with_state(state: bool) -> Self {
-        let old = HermeticPyObjectTLS::get_state();
-        HermeticPyObjectTLS::set_state(state);
-        Self { old }
+        let g = Self {
+            old_state: HermeticPyObjectTLS::get_state(),
+            old_excluded_python: tls_is_dispatch_key_excluded(DispatchKey::Python),
+            old_included_python: tls_is_dispatch_key_included(DispatchKey::Python),
+            old_included_snapshot: tls_is_dispatch_key_included(DispatchKey::PythonTLSSnapshot),
+        };
+        HermeticPyObjectTLS::set_state(true);
+        tls_set_dispatch_key_excluded(DispatchKey::Python, true);
+        tls_set_dispatch_key_included(DispatchKey::Python, false);
+        tls_set_dispatch_key_included(DispatchKey::PythonTLSSnapshot, false);
+        g
     }
 }
 
@@ -197,6 +205,9 @@ impl Default for EnableHermeticPyObject {
 
 impl Drop for EnableHermeticPyObject {
     fn drop(&mut self) {
-        HermeticPyObjectTLS::set_state(self.old);
+        HermeticPyObjectTLS::set_state(self.old_state);
+        tls_set_dispatch_key_excluded(DispatchKey::Python, self.old_excluded_python);
+        tls_set_dispatch_key_included(DispatchKey::Python, self.old_included_python);
+        tls_set_dispatch_key_included(DispatchKey::PythonTLSSnapshot, self.old_included_snapshot);
     }
 }

@@ -339,6 +339,7 @@ macro_rules! impl_signature {
             #[allow(non_snake_case)]
             pub fn redispatch(&self, ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
                 Dispatcher::singleton().with_table(&self.op, |table| {
+                    let ks = crate::dispatcher::skip_fallthroughs(table, ks);
                     self.run(&table.entries[ks.dispatch_table_index()], ks, $($a),*)
                 })
             }

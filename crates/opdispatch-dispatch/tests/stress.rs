@@ -276,7 +276,6 @@ fn concurrent_registration_of_distinct_operators() {
 /// `fallthrough_toggled_during_calls`, which catches it only probabilistically). Expected: redispatch skips keys whose current entry is
 /// a fallthrough (as a fresh call would), reaching the CPU kernel.
 #[test]
-#[ignore = "dispatcher bug: redispatch with a key set computed against an older table runs a fallthrough kernel that became active since"]
 fn redispatch_skips_a_fallthrough_that_became_active() {
     use std::sync::Mutex;
     use opdispatch_dispatch::{OperatorHandle, Stack};
@@ -311,7 +310,6 @@ fn redispatch_skips_a_fallthrough_that_became_active() {
 /// through the autograd fallback's redispatch while another thread toggles a Python kernel over
 /// a per-operator Python fallthrough.
 #[test]
-#[ignore = "dispatcher bug: redispatch with a key set computed against an older table runs a fallthrough kernel that became active since"]
 fn fallthrough_toggled_during_calls() {
     let ns = unique_ns("stress_ft");
     let mut base = Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).unwrap();

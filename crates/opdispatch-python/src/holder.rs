@@ -6,8 +6,7 @@
 //! the Python key), and pushes the converted results. A Python exception propagates unchanged.
 
 use opdispatch_dispatch::{
-    BoxedKernel, DispatchError, DispatchKey, DispatchKeySet, EnableHermeticPyObject,
-    ExcludeDispatchKeyGuard, IValue, OperatorHandle, Stack,
+    BoxedKernel, DispatchError, DispatchKey, DispatchKeySet, EnableHermeticPyObject, IValue, OperatorHandle, Stack,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -42,7 +41,6 @@ impl BoxedKernel for PythonKernelHolder {
         let hermetic = !has_python_key_arg(&args);
         Python::attach(|py| -> PyResult<()> {
             let _h = hermetic.then(EnableHermeticPyObject::new);
-            let _x = hermetic.then(|| ExcludeDispatchKeyGuard::new(DispatchKeySet::from_key(DispatchKey::Python)));
             let (pos, kwargs) = args_to_py(py, &schema, args)?;
             let mut all: Vec<Py<PyAny>> = Vec::with_capacity(pos.len() + 2);
             if self.with_keyset {
@@ -54,7 +52,6 @@ impl BoxedKernel for PythonKernelHolder {
             all.extend(pos);
             let args = PyTuple::new(py, all)?;
             let out = self.func.bind(py).call(args, kwargs.as_ref())?;
-            drop(_x);
             drop(_h);
             push_py_out(op, &schema, stack, &out)
         })
@@ -80,7 +77,18 @@ fn push_py_out(
         }
         1 => stack.push(to_ivalue(out, &schema.returns[0].ty).map_err(|e| ret_error(op, e))?),
         n => {
-            let seq: Vec<Bound<'_, PyAny>> = out.try_iter()?.collect::<PyResult<_>>()?;
+            let not_seq = || {
+                crate::errors::exc::RuntimeError::new_err(format!(
+                    "Python kernel for {} must return a sequence of {n} values (its schema has {n} returns) but returned a {}",
+                    op.operator_name(),
+                    out.get_type().name().map(|s| s.to_string()).unwrap_or_default()
+                ))
+            };
+            let seq: Vec<Bound<'_, PyAny>> = out
+                .try_iter()
+                .map_err(|_| not_seq())?
+                .collect::<PyResult<_>>()
+                .map_err(|_| not_seq())?;
             if seq.len() != n {
                 return Err(crate::errors::exc::RuntimeError::new_err(format!(
                     "Python kernel for {} returned {} values but its schema has {n} returns",

@@ -1,6 +1,9 @@
 //! `opdispatch._C`: the native half of the opdispatch Python package. All PyO3 code lives in
 //! this crate; the dispatcher crates never link Python.
 
+// The extension module must be named `_C` (PyTorch's name).
+#![allow(non_snake_case)]
+
 mod convert;
 mod errors;
 mod guards;
