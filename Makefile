@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.5,<2" "pytest>=7" "hypothesis>=6" "numpy>=1.24"
+	$(PY) -m pip install --quiet "maturin>=1.5,<2" "pytest>=7" "hypothesis>=6" "numpy>=1.24" "mypy>=1.18" typing_extensions
 
 venv: $(PY)
 
