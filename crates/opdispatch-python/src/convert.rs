@@ -129,6 +129,10 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
             }
         }
         Type::List(elem) => {
+            // A bare int stands for a one-element int list (PyTorch accepts `dim=0` for `int[1]`).
+            if matches!(elem.as_ref(), Type::Int | Type::SymInt) && obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+                return Ok(IValue::IntList(vec![obj.extract()?]));
+            }
             let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
                 l.iter().collect()
             } else if let Ok(t) = obj.cast::<PyTuple>() {
@@ -285,14 +289,14 @@ pub fn bind_args(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Stack> {
     let name = schema.name.to_string();
-    let n = schema.arguments.len();
+    let n = schema.arguments.iter().take_while(|a| !a.kwarg_only).count();
     if args.len() > n {
         return Err(PyRuntimeError::new_err(format!(
             "{name}() expected at most {n} argument(s) but received {} argument(s). Declaration: {schema}",
             args.len()
         )));
     }
-    let mut stack = Vec::with_capacity(n);
+    let mut stack = Vec::with_capacity(schema.arguments.len());
     let mut used = 0usize;
     for (i, a) in schema.arguments.iter().enumerate() {
         let v = if i < args.len() && !a.kwarg_only {

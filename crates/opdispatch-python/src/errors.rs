@@ -50,9 +50,12 @@ pub fn to_py(e: DispatchError) -> PyErr {
         DispatchError::Schema(s) => PyRuntimeError::new_err(s.to_string()),
         DispatchError::External(inner) => match inner.downcast_ref::<PyKernelError>() {
             Some(k) => Python::attach(|py| k.0.clone_ref(py)),
-            None => match inner.downcast_ref::<TensorErrorBox>() {
+            None => match inner.downcast_ref::<opdispatch_tensor::aten::AtenError>() {
                 Some(t) => tensor_to_py(&t.0),
-                None => PyRuntimeError::new_err(inner.to_string()),
+                None => match inner.downcast_ref::<TensorErrorBox>() {
+                    Some(t) => tensor_to_py(&t.0),
+                    None => PyRuntimeError::new_err(inner.to_string()),
+                },
             },
         },
     }

@@ -4,6 +4,7 @@
 // The extension module must be named `_C` (PyTorch's name).
 #![allow(non_snake_case)]
 
+mod arith;
 mod convert;
 mod errors;
 mod guards;
@@ -19,6 +20,8 @@ use pyo3::prelude::*;
 fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     tensor::install_hooks();
+    // PyTorch's operators, registered through the dispatcher like any other library.
+    opdispatch_tensor::aten::try_register().map_err(errors::to_py)?;
     opdispatch_dispatch::set_warning_handler(|msg| {
         Python::attach(|py| {
             let _ = PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyUserWarning>(), &std::ffi::CString::new(msg).unwrap_or_default(), 1);

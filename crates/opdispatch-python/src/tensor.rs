@@ -234,7 +234,7 @@ fn to_sizes(v: &[i64]) -> PyResult<Vec<usize>> {
         .collect()
 }
 
-fn scalar_from_py(o: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+pub fn scalar_from_py(o: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     if let Ok(b) = o.cast::<pyo3::types::PyBool>() {
         return Ok(Scalar::Bool(b.is_true()));
     }
@@ -487,7 +487,7 @@ impl PyTensor {
     fn __repr__(&self) -> PyResult<String> {
         let dev = self.t.device();
         if self.t.is_meta() {
-            return Ok(format!("tensor(..., device='meta', size={:?}{})", tuple_str(self.t.sizes()), dtype_suffix(self.t.dtype(), true)));
+            return Ok(format!("tensor(..., device='meta', size={}{})", tuple_str(self.t.sizes()), dtype_suffix(self.t.dtype(), true)));
         }
         let body = format_data(&self.t.to_scalars().py()?, self.t.sizes(), self.t.dtype());
         let mut s = format!("tensor({body}");
@@ -529,20 +529,32 @@ fn format_scalar(v: Scalar, st: ScalarType, all_int_valued: bool) -> String {
     }
 }
 
+/// PyTorch-style body: elements formatted alike, right-aligned to a common width, rows
+/// broken and indented under the opening bracket.
 fn format_data(values: &[Scalar], shape: &[usize], st: ScalarType) -> String {
     let all_int = values.iter().all(|v| matches!(v, Scalar::Float(f) if f.fract() == 0.0));
-    fn rec(vals: &[Scalar], shape: &[usize], st: ScalarType, ai: bool, depth: usize) -> String {
+    let cells: Vec<String> = values.iter().map(|v| format_scalar(*v, st, all_int)).collect();
+    let width = cells.iter().map(String::len).max().unwrap_or(0);
+    fn rec(cells: &[String], shape: &[usize], width: usize, depth: usize) -> String {
         match shape.split_first() {
-            None => format_scalar(vals[0], st, ai),
+            None => format!("{:>width$}", cells[0]),
             Some((&n, rest)) => {
                 let step: usize = rest.iter().product();
-                let sep = if rest.is_empty() { ", ".to_owned() } else { format!(",\n{}", " ".repeat(depth + 8)) };
-                let parts: Vec<String> = (0..n).map(|i| rec(&vals[i * step..(i + 1) * step], rest, st, ai, depth + 1)).collect();
+                let sep = if rest.is_empty() {
+                    ", ".to_owned()
+                } else {
+                    format!(",{}{}", "\n".repeat(rest.len()), " ".repeat(depth + 8))
+                };
+                let parts: Vec<String> =
+                    (0..n).map(|i| rec(&cells[i * step..(i + 1) * step], rest, width, depth + 1)).collect();
                 format!("[{}]", parts.join(&sep))
             }
         }
     }
-    rec(values, shape, st, all_int, 0)
+    if shape.is_empty() {
+        return cells.first().cloned().unwrap_or_default();
+    }
+    rec(&cells, shape, width, 0)
 }
 
 #[pymethods]

@@ -1,0 +1,143 @@
+//! Tensor operators (`a + b`, `a @ b`, `-a`, ...) as direct typed calls through the dispatcher:
+//! each operator resolves its `aten` overload once and then costs one typed dispatch (key
+//! extraction, TLS, table lookup) plus wrapping the result.
+
+use std::sync::OnceLock;
+
+use opdispatch_dispatch::{Dispatcher, KernelSignature, TypedOperatorHandle};
+use opdispatch_tensor::{Scalar, Tensor};
+use pyo3::prelude::*;
+
+use crate::errors::IntoPyResult;
+use crate::tensor::{scalar_from_py, wrap_tensor, PyTensor};
+
+type Res = opdispatch_dispatch::Result<Tensor>;
+type Tts = fn(Tensor, Tensor, Scalar) -> Res;
+type Tss = fn(Tensor, Scalar, Scalar) -> Res;
+type Tt = fn(Tensor, Tensor) -> Res;
+type Ts = fn(Tensor, Scalar) -> Res;
+type T1 = fn(Tensor) -> Res;
+
+fn handle<F: KernelSignature>(cell: &'static OnceLock<TypedOperatorHandle<F>>, name: &str, overload: &str) -> PyResult<&'static TypedOperatorHandle<F>> {
+    if let Some(h) = cell.get() {
+        return Ok(h);
+    }
+    let op = Dispatcher::singleton().find_schema_or_throw(name, overload).py()?;
+    let h = op.typed::<F>().py()?;
+    Ok(cell.get_or_init(|| h))
+}
+
+macro_rules! typed_op {
+    ($fn_name:ident, $ty:ty, $name:literal, $ovl:literal) => {
+        fn $fn_name() -> PyResult<&'static TypedOperatorHandle<$ty>> {
+            static H: OnceLock<TypedOperatorHandle<$ty>> = OnceLock::new();
+            handle(&H, $name, $ovl)
+        }
+    };
+}
+
+typed_op!(add_t, Tts, "aten::add", "Tensor");
+typed_op!(add_s, Tss, "aten::add", "Scalar");
+typed_op!(sub_t, Tts, "aten::sub", "Tensor");
+typed_op!(sub_s, Tss, "aten::sub", "Scalar");
+typed_op!(mul_t, Tt, "aten::mul", "Tensor");
+typed_op!(mul_s, Ts, "aten::mul", "Scalar");
+typed_op!(div_t, Tt, "aten::div", "Tensor");
+typed_op!(div_s, Ts, "aten::div", "Scalar");
+typed_op!(pow_tt, Tt, "aten::pow", "Tensor_Tensor");
+typed_op!(pow_ts, Ts, "aten::pow", "Tensor_Scalar");
+typed_op!(matmul_t, Tt, "aten::matmul", "");
+typed_op!(neg_t, T1, "aten::neg", "");
+typed_op!(abs_t, T1, "aten::abs", "");
+
+/// The right operand of a binary operator: a tensor, a Python number, or neither.
+enum Operand {
+    T(Tensor),
+    S(Scalar),
+}
+
+fn operand(o: &Bound<'_, PyAny>) -> Option<Operand> {
+    if let Ok(t) = o.cast::<PyTensor>() {
+        return Some(Operand::T(t.borrow().t.clone()));
+    }
+    scalar_from_py(o).ok().map(Operand::S)
+}
+
+fn one() -> Scalar {
+    Scalar::Int(1)
+}
+
+fn neg_one() -> Scalar {
+    Scalar::Int(-1)
+}
+
+fn done(py: Python<'_>, r: Res) -> PyResult<Py<PyAny>> {
+    wrap_tensor(py, r.map_err(crate::errors::to_py)?)
+}
+
+#[pymethods]
+impl PyTensor {
+    fn __add__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match operand(o) {
+            Some(Operand::T(b)) => done(py, add_t()?.call(self.t.clone(), b, one())),
+            Some(Operand::S(s)) => done(py, add_s()?.call(self.t.clone(), s, one())),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __radd__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__add__(py, o)
+    }
+    fn __sub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match operand(o) {
+            Some(Operand::T(b)) => done(py, sub_t()?.call(self.t.clone(), b, one())),
+            Some(Operand::S(s)) => done(py, sub_s()?.call(self.t.clone(), s, one())),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    /// `s - t` = `-t + s`.
+    fn __rsub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match operand(o) {
+            Some(Operand::S(s)) => {
+                let n = mul_s()?.call(self.t.clone(), neg_one()).map_err(crate::errors::to_py)?;
+                done(py, add_s()?.call(n, s, one()))
+            }
+            _ => Ok(py.NotImplemented()),
+        }
+    }
+    fn __mul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match operand(o) {
+            Some(Operand::T(b)) => done(py, mul_t()?.call(self.t.clone(), b)),
+            Some(Operand::S(s)) => done(py, mul_s()?.call(self.t.clone(), s)),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __rmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__mul__(py, o)
+    }
+    fn __truediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match operand(o) {
+            Some(Operand::T(b)) => done(py, div_t()?.call(self.t.clone(), b)),
+            Some(Operand::S(s)) => done(py, div_s()?.call(self.t.clone(), s)),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __pow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        match operand(o) {
+            Some(Operand::T(b)) => done(py, pow_tt()?.call(self.t.clone(), b)),
+            Some(Operand::S(s)) => done(py, pow_ts()?.call(self.t.clone(), s)),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __matmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match operand(o) {
+            Some(Operand::T(b)) => done(py, matmul_t()?.call(self.t.clone(), b)),
+            _ => Ok(py.NotImplemented()),
+        }
+    }
+    fn __neg__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        done(py, neg_t()?.call(self.t.clone()))
+    }
+    fn __abs__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        done(py, abs_t()?.call(self.t.clone()))
+    }
+}

@@ -1,0 +1,240 @@
+"""Tensor methods and module-level functions that route through the ``aten`` operators.
+
+Every method here is a call of ``opdispatch.ops.aten.<op>``, so it dispatches like any other
+operator (CPU and Meta kernels, user kernels and fallbacks registered for ``aten`` ops apply).
+The hot arithmetic operators (``+ - * / ** @``, unary ``-``/``abs``) are implemented natively
+in ``_C.Tensor`` with the same dispatch.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from . import _C
+from ._ops import ops
+
+__all__ = [
+    "abs", "add", "argmax", "argmin", "bmm", "cat", "cos", "div", "eq", "exp", "ge", "gt", "le", "log",
+    "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "ne", "neg", "permute", "pow",
+    "relu", "reshape", "sigmoid", "sin", "sqrt", "squeeze", "stack", "sub", "sum", "tanh", "transpose",
+    "unsqueeze", "where",
+]
+
+Tensor = _C.Tensor
+
+
+# Methods whose size/dims argument may also be given as separate ints: t.view(2, 3).
+_VARARG_SIZES = {"view", "reshape", "expand", "permute"}
+
+
+def _method(op_name: str, doc: str) -> Any:
+    if op_name in _VARARG_SIZES:
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if args and all(isinstance(a, int) for a in args):
+                args = (list(args),)
+            return getattr(ops.aten, op_name)(self, *args, **kwargs)
+
+    else:
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return getattr(ops.aten, op_name)(self, *args, **kwargs)
+
+    method.__name__ = op_name
+    method.__doc__ = doc
+    return method
+
+
+_METHODS = {
+    # pointwise
+    "add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow", "neg": "neg", "exp": "exp",
+    "log": "log", "sin": "sin", "cos": "cos", "sqrt": "sqrt", "relu": "relu", "sigmoid": "sigmoid",
+    "tanh": "tanh", "maximum": "maximum", "minimum": "minimum",
+    "eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
+    "add_": "add_", "sub_": "sub_", "mul_": "mul_", "div_": "div_",
+    # reductions
+    "sum": "sum", "mean": "mean", "max": "max", "min": "min", "argmax": "argmax", "argmin": "argmin",
+    # linear algebra
+    "matmul": "matmul", "mm": "mm", "bmm": "bmm", "dot": "dot",
+    # views and copies
+    "view": "view", "reshape": "reshape", "transpose": "transpose", "t": "t", "permute": "permute",
+    "squeeze": "squeeze", "unsqueeze": "unsqueeze", "expand": "expand", "flatten": "flatten",
+    "select": "select", "narrow": "narrow", "detach": "detach", "copy_": "copy_", "fill_": "fill_",
+    "zero_": "zero_",
+}
+
+for _name, _op in _METHODS.items():
+    setattr(Tensor, _name, _method(_op, f"``ops.aten.{_op}(self, ...)``"))
+
+
+def _to(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """``t.to(dtype)`` / ``t.to(device)`` / ``t.to(device, dtype)``."""
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    for a in args:
+        if isinstance(a, _C.dtype):
+            dtype = a
+        elif isinstance(a, (str, _C.device)):
+            device = a
+        else:
+            raise TypeError(f"to() received an invalid argument: {a!r}")
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    if device is None:
+        if dtype is None or dtype == self.dtype:
+            return self
+        return ops.aten.to.dtype(self, dtype)
+    dev = str(device)
+    if dev.startswith("cuda"):
+        return self.cuda()
+    return ops.aten._to_copy(self, dtype=dtype, device=dev)
+
+
+def _getitem(self: Any, idx: Any) -> Any:
+    """Indexing by integers, slices, ``None`` and one ``...``."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    if builtins.sum(1 for i in idx if i is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    consumed = builtins.sum(1 for i in idx if i is not None and i is not Ellipsis)
+    if consumed > self.dim():
+        raise IndexError(f"too many indices for tensor of dimension {self.dim()}")
+    out = self
+    dim = 0
+    for i in idx:
+        if i is Ellipsis:
+            dim += self.dim() - consumed
+        elif i is None:
+            out = ops.aten.unsqueeze(out, dim)
+            dim += 1
+        elif isinstance(i, bool):
+            raise IndexError("boolean indices are not supported")
+        elif isinstance(i, int):
+            out = ops.aten.select.int(out, dim, i)
+        elif isinstance(i, slice):
+            step = 1 if i.step is None else i.step
+            if step <= 0:
+                raise ValueError("step must be greater than zero")
+            out = ops.aten.slice.Tensor(out, dim, i.start, i.stop, step)
+            dim += 1
+        else:
+            raise IndexError(f"unsupported index type {type(i).__name__}")
+    return out
+
+
+def _float(self: Any) -> float:
+    return float(self.item())
+
+
+def _int(self: Any) -> int:
+    return int(self.item())
+
+
+def _bool(self: Any) -> bool:
+    if self.numel() != 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return bool(self.item())
+
+
+def _array(self: Any, dtype: Any = None, copy: Any = None) -> Any:
+    import numpy as np  # numpy is optional: only needed for this conversion
+
+    a = np.array(self.tolist(), dtype=_NUMPY_DTYPES.get(str(self.dtype)))
+    return a if dtype is None else a.astype(dtype)
+
+
+_NUMPY_DTYPES = {
+    "opdispatch.bool": "bool", "opdispatch.uint8": "uint8", "opdispatch.int8": "int8",
+    "opdispatch.int16": "int16", "opdispatch.int32": "int32", "opdispatch.int64": "int64",
+    "opdispatch.float16": "float16", "opdispatch.float32": "float32", "opdispatch.float64": "float64",
+    "opdispatch.complex64": "complex64",
+}
+
+
+def _numpy(self: Any) -> Any:
+    """A numpy copy of the tensor's values (numpy must be installed)."""
+    return _array(self)
+
+
+def from_numpy(a: Any) -> Any:
+    """A tensor with the values of numpy array ``a`` (copied)."""
+    from . import _C as C
+
+    dt = {v: k for k, v in _NUMPY_DTYPES.items()}.get(str(a.dtype))
+    if dt is None:
+        raise TypeError(f"can't convert np.ndarray of type {a.dtype}")
+    return C.tensor(a.tolist(), dtype=getattr(C, dt.split(".")[1]))
+
+
+Tensor.to = _to
+Tensor.float = lambda self: _to(self, _C.float32)
+Tensor.double = lambda self: _to(self, _C.float64)
+Tensor.long = lambda self: _to(self, _C.int64)
+Tensor.int = lambda self: _to(self, _C.int32)
+Tensor.bool = lambda self: _to(self, _C.bool)
+Tensor.__getitem__ = _getitem
+Tensor.__float__ = _float
+Tensor.__int__ = _int
+Tensor.__bool__ = _bool
+Tensor.__array__ = _array
+Tensor.numpy = _numpy
+Tensor.__eq__ = _method("eq", "Elementwise ``==`` (a bool tensor).")
+Tensor.__ne__ = _method("ne", "Elementwise ``!=``.")
+Tensor.__lt__ = _method("lt", "Elementwise ``<``.")
+Tensor.__le__ = _method("le", "Elementwise ``<=``.")
+Tensor.__gt__ = _method("gt", "Elementwise ``>``.")
+Tensor.__ge__ = _method("ge", "Elementwise ``>=``.")
+# Tensors stay hashable by identity (as in PyTorch) although __eq__ is elementwise.
+Tensor.__hash__ = object.__hash__
+
+
+def _fn(op_name: str) -> Any:
+    def f(*args: Any, **kwargs: Any) -> Any:
+        return getattr(ops.aten, op_name)(*args, **kwargs)
+
+    f.__name__ = op_name
+    f.__doc__ = f"``ops.aten.{op_name}``"
+    return f
+
+
+add = _fn("add")
+sub = _fn("sub")
+mul = _fn("mul")
+div = _fn("div")
+pow = _fn("pow")  # noqa: A001
+neg = _fn("neg")
+abs = _fn("abs")  # noqa: A001
+exp = _fn("exp")
+log = _fn("log")
+sin = _fn("sin")
+cos = _fn("cos")
+sqrt = _fn("sqrt")
+relu = _fn("relu")
+sigmoid = _fn("sigmoid")
+tanh = _fn("tanh")
+maximum = _fn("maximum")
+minimum = _fn("minimum")
+eq = _fn("eq")
+ne = _fn("ne")
+lt = _fn("lt")
+le = _fn("le")
+gt = _fn("gt")
+ge = _fn("ge")
+where = _fn("where")
+sum = _fn("sum")  # noqa: A001
+mean = _fn("mean")
+max = _fn("max")  # noqa: A001
+min = _fn("min")  # noqa: A001
+argmax = _fn("argmax")
+argmin = _fn("argmin")
+matmul = _fn("matmul")
+mm = _fn("mm")
+bmm = _fn("bmm")
+reshape = _fn("reshape")
+transpose = _fn("transpose")
+permute = _fn("permute")
+squeeze = _fn("squeeze")
+unsqueeze = _fn("unsqueeze")
+cat = _fn("cat")
+stack = _fn("stack")
