@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Python call-overhead benchmark. Prints per-call times and ratios against a plain Python
+function call measured in the same run (and against torch, if it is importable).
+
+    .venv/bin/python bench/bench_calls.py [--torch-python PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import timeit
+
+N = 200_000
+
+
+def per_call(stmt, number=N, repeat=5) -> float:
+    return min(timeit.repeat(stmt, number=number, repeat=repeat)) / number
+
+
+def measure(mod_name: str) -> dict[str, float]:
+    if mod_name == "torch":
+        import torch as M
+        from torch import _C as C
+        from torch.library import Library
+    else:
+        import opdispatch as M
+        from opdispatch import _C as C
+        from opdispatch.library import Library
+    lib = Library("bench_calls", "DEF")
+    lib.define("ident(Tensor self) -> Tensor")
+    lib.impl("ident", lambda x: x, "CPU")
+    m = C._dispatch_library("FRAGMENT", "bench_calls", "")
+    m.def_name_t_t("native_ident", "CPU")
+    t = M.ones(4)
+
+    def plain(x):
+        return x
+
+    packet = M.ops.bench_calls.ident
+    overload = packet.default
+    native = M.ops.bench_calls.native_ident
+    out = {
+        "plain python call": per_call(lambda: plain(t)),
+        "ops.ns.op(t), Python kernel": per_call(lambda: packet(t)),
+        "ops.ns.op.default(t), Python kernel": per_call(lambda: overload(t)),
+        "ops.ns.op(t), native kernel": per_call(lambda: native(t)),
+    }
+    a4, b4 = M.ones(4), M.ones(4)
+    out["a + b, 4 elements"] = per_call(lambda: a4 + b4)
+    if mod_name == "torch":
+        M.set_num_threads(1)
+        big_a, big_b = M.rand(1_000_000), M.rand(1_000_000)
+        ma, mb = M.rand(256, 256), M.rand(256, 256)
+    else:
+        big_a, big_b = M.arange(1_000_000).float(), M.arange(1_000_000).float()
+        ma, mb = M.ones(256, 256), M.ones(256, 256)
+    out["add, 1M float32"] = per_call(lambda: big_a + big_b, number=200, repeat=5)
+    out["matmul 256x256 float32"] = per_call(lambda: ma @ mb, number=100, repeat=5)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--torch-python", help="a python with torch installed, for a side-by-side column")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--module", default="opdispatch", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.json:
+        print(json.dumps(measure(a.module)))
+        return
+    ours = measure("opdispatch")
+    theirs = None
+    if a.torch_python:
+        r = subprocess.run([a.torch_python, __file__, "--json", "--module", "torch"], capture_output=True, text=True)
+        theirs = json.loads(r.stdout) if r.returncode == 0 else None
+    base = ours["plain python call"]
+    print(f"{'case':40s} {'opdispatch':>12s} {'x plain':>8s}" + (f" {'torch':>10s} {'ours/torch':>10s}" if theirs else ""))
+    for k, v in ours.items():
+        line = f"{k:40s} {v * 1e6:10.3f}us {v / base:8.2f}"
+        if theirs:
+            line += f" {theirs[k] * 1e6:8.3f}us {v / theirs[k]:10.2f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
