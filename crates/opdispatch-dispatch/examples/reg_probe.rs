@@ -9,7 +9,8 @@ fn add_one(x: i64) -> i64 {
 }
 
 fn main() {
-    for round in 0..3 {
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    for round in 0..rounds {
         let t0 = Instant::now();
         let mut lib = Library::new(LibraryKind::Fragment, "reg_probe", None, file!(), line!()).unwrap();
         for i in 0..10_000 {

@@ -369,6 +369,7 @@ impl Dispatcher {
         }
         let id = self.fresh_id();
         st.key_order.insert(k.as_u16());
+        st.note_key_added(k);
         st.kernels.entry(k).or_default().insert(
             0,
             AnnotatedKernel { kernel, inferred_schema, debug, id },
@@ -392,6 +393,7 @@ impl Dispatcher {
             list.retain(|a| a.id != id);
             if list.is_empty() {
                 st.kernels.remove(&k);
+                st.note_key_removed(k);
                 st.key_order.erase(k.as_u16());
             }
         }
@@ -572,7 +574,7 @@ impl Dispatcher {
         let reg = self.registry.lock();
         let st = op.0.state.lock();
         let (a, p) = compute_entry(&st, &reg.fallbacks, k);
-        (a.kernel, a.debug.to_string(), p.as_str())
+        (a.kernel.clone(), a.debug.to_string(), p.as_str())
     }
 
     pub(crate) fn check_invariants_of(&self, op: &OperatorHandle) -> Result<()> {

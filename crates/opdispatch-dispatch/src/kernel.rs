@@ -30,7 +30,6 @@ where
     }
 }
 
-#[derive(Clone)]
 pub(crate) enum Boxed {
     /// Never runs: dispatch masks the key out (see `fallthrough_kernel` in PyTorch).
     Fallthrough,
@@ -50,32 +49,42 @@ unsafe impl Send for Unboxed {}
 // SAFETY: as above.
 unsafe impl Sync for Unboxed {}
 
-/// A slot of a dispatch table, or a registered kernel.
+pub(crate) struct KernelInner {
+    pub(crate) boxed: Boxed,
+    pub(crate) unboxed: Option<Unboxed>,
+}
+
+static FALLTHROUGH: std::sync::LazyLock<Arc<KernelInner>> =
+    std::sync::LazyLock::new(|| Arc::new(KernelInner { boxed: Boxed::Fallthrough, unboxed: None }));
+static AMBIGUOUS: std::sync::LazyLock<Arc<KernelInner>> =
+    std::sync::LazyLock::new(|| Arc::new(KernelInner { boxed: Boxed::AmbiguousAutogradOther, unboxed: None }));
+
+/// A slot of a dispatch table, or a registered kernel: one pointer (`None` = missing), so a
+/// table of 137 slots stays small and copying a slot is one count increment.
 #[derive(Clone, Default)]
 pub struct KernelFunction {
-    pub(crate) boxed: Option<Boxed>,
-    pub(crate) unboxed: Option<Unboxed>,
+    pub(crate) inner: Option<Arc<KernelInner>>,
 }
 
 impl KernelFunction {
     /// The invalid ("missing") kernel.
     pub const fn missing() -> Self {
-        Self { boxed: None, unboxed: None }
+        Self { inner: None }
     }
     /// A fallthrough: dispatch skips this key and tries the next one.
-    pub const fn fallthrough() -> Self {
-        Self { boxed: Some(Boxed::Fallthrough), unboxed: None }
+    pub fn fallthrough() -> Self {
+        Self { inner: Some(FALLTHROUGH.clone()) }
     }
-    pub(crate) const fn ambiguous_autograd_other() -> Self {
-        Self { boxed: Some(Boxed::AmbiguousAutogradOther), unboxed: None }
+    pub(crate) fn ambiguous_autograd_other() -> Self {
+        Self { inner: Some(AMBIGUOUS.clone()) }
     }
     /// A boxed kernel.
     pub fn from_boxed(k: impl BoxedKernel) -> Self {
-        Self { boxed: Some(Boxed::Functor(Arc::new(k))), unboxed: None }
+        Self::from_boxed_arc(Arc::new(k))
     }
     /// A boxed kernel already behind an `Arc`.
     pub fn from_boxed_arc(k: Arc<dyn BoxedKernel>) -> Self {
-        Self { boxed: Some(Boxed::Functor(k)), unboxed: None }
+        Self { inner: Some(Arc::new(KernelInner { boxed: Boxed::Functor(k), unboxed: None })) }
     }
     /// A kernel with both a boxed entry and a typed `fn` pointer of type `F`.
     ///
@@ -87,28 +96,30 @@ impl KernelFunction {
         // SAFETY: F is a fn pointer of pointer size (caller contract).
         let ptr = unsafe { std::mem::transmute_copy::<F, *const ()>(&f) };
         Self {
-            boxed: Some(Boxed::Functor(boxed)),
-            unboxed: Some(Unboxed { ptr, sig: TypeId::of::<F>() }),
+            inner: Some(Arc::new(KernelInner {
+                boxed: Boxed::Functor(boxed),
+                unboxed: Some(Unboxed { ptr, sig: TypeId::of::<F>() }),
+            })),
         }
     }
     /// Whether the slot holds a kernel.
     #[inline]
     pub fn is_valid(&self) -> bool {
-        self.boxed.is_some()
+        self.inner.is_some()
     }
     /// Whether the kernel has a typed entry.
     pub fn is_valid_unboxed(&self) -> bool {
-        self.unboxed.is_some()
+        self.inner.as_ref().is_some_and(|i| i.unboxed.is_some())
     }
     /// Whether this is a fallthrough.
     #[inline]
     pub fn is_fallthrough(&self) -> bool {
-        matches!(self.boxed, Some(Boxed::Fallthrough))
+        self.inner.as_ref().is_some_and(|i| matches!(i.boxed, Boxed::Fallthrough))
     }
     /// The typed entry, if it was registered with type `F`.
     #[inline]
     pub(crate) fn unboxed_as<F: Copy + 'static>(&self) -> Option<F> {
-        match self.unboxed {
+        match self.inner.as_ref()?.unboxed {
             Some(u) if u.sig == TypeId::of::<F>() => {
                 // SAFETY: the TypeId proves the pointer was erased from an `F`.
                 Some(unsafe { std::mem::transmute_copy::<*const (), F>(&u.ptr) })
@@ -116,34 +127,32 @@ impl KernelFunction {
             _ => None,
         }
     }
-    /// Same kernel (pointer identity), as PyTorch's `_equalsBoxedAndUnboxed`.
+    /// Same kernel (identity), as PyTorch's `_equalsBoxedAndUnboxed`.
+    #[inline]
     pub fn same_as(&self, other: &Self) -> bool {
-        let boxed_eq = match (&self.boxed, &other.boxed) {
+        match (&self.inner, &other.inner) {
             (None, None) => true,
-            (Some(Boxed::Fallthrough), Some(Boxed::Fallthrough)) => true,
-            (Some(Boxed::AmbiguousAutogradOther), Some(Boxed::AmbiguousAutogradOther)) => true,
-            (Some(Boxed::Functor(a)), Some(Boxed::Functor(b))) => Arc::ptr_eq(a, b),
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
-        };
-        boxed_eq && self.unboxed.map(|u| u.ptr) == other.unboxed.map(|u| u.ptr)
+        }
     }
     /// PyTorch's `KernelFunction::dumpState`: "fallthrough " / "boxed " / "unboxed ".
     pub fn dump_state(&self) -> String {
         let mut s = String::new();
-        if self.is_fallthrough() {
-            s.push_str("fallthrough ");
-        }
-        if self.boxed.is_some() {
+        if let Some(i) = &self.inner {
+            if matches!(i.boxed, Boxed::Fallthrough) {
+                s.push_str("fallthrough ");
+            }
             s.push_str("boxed ");
-        }
-        if self.unboxed.is_some() {
-            s.push_str("unboxed ");
+            if i.unboxed.is_some() {
+                s.push_str("unboxed ");
+            }
         }
         s
     }
     /// Runs the kernel on the boxed stack.
     pub fn call_boxed(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
-        match &self.boxed {
+        match self.inner.as_ref().map(|i| &i.boxed) {
             Some(Boxed::Functor(k)) => k.call(op, ks, stack),
             Some(Boxed::Fallthrough) => Err(DispatchError::Internal(FALLTHROUGH_EXECUTED.to_owned())),
             Some(Boxed::AmbiguousAutogradOther) => Err(DispatchError::Internal(format!(

@@ -75,6 +75,24 @@ pub(crate) struct OpState {
     pub(crate) key_order: crate::key_order::KeyOrder,
     /// The incrementally maintained table (always `Some` outside `update_master`).
     pub(crate) master: Option<Box<DispatchTable>>,
+    /// Bit `k` set iff `kernels` has key `k`: table updates probe many keys that have none.
+    pub(crate) kernel_keys: [u64; 3],
+}
+
+impl OpState {
+    pub(crate) fn note_key_added(&mut self, k: DispatchKey) {
+        let v = usize::from(k.as_u16());
+        self.kernel_keys[v / 64] |= 1 << (v % 64);
+    }
+    pub(crate) fn note_key_removed(&mut self, k: DispatchKey) {
+        let v = usize::from(k.as_u16());
+        self.kernel_keys[v / 64] &= !(1 << (v % 64));
+    }
+    #[inline]
+    fn may_have(&self, k: DispatchKey) -> bool {
+        let v = usize::from(k.as_u16());
+        self.kernel_keys[v / 64] & (1 << (v % 64)) != 0
+    }
 }
 
 /// Where a computed table entry came from (the bracketed label of `dump_computed_table`).
@@ -132,21 +150,28 @@ impl DispatchTable {
         }
     }
 
+    /// Updates the fallthrough masks for `k`. `requires_bitset_per_backend` is derived from
+    /// the per-backend masks afterwards (`refresh_requires_bitset`), once per batch of updates.
     fn set_operator_has_fallthrough_for_key(&mut self, k: DispatchKey, has_fallthrough: bool) {
-        let upd = |ks: DispatchKeySet| if has_fallthrough { ks.remove(k) } else { ks.add(k) };
-        self.non_fallthrough_keys = upd(self.non_fallthrough_keys);
+        // `remove(k)` clears k's functionality bits only; `add(k)` sets all of k's bits.
+        let key_bits = DispatchKeySet::from_key(k).raw_repr();
+        let functionality_bits = key_bits & !opdispatch_keys::FULL_BACKEND_MASK;
+        let upd = |ks: &mut DispatchKeySet| {
+            let r = ks.raw_repr();
+            *ks = DispatchKeySet::from_raw_repr(if has_fallthrough { r & !functionality_bits } else { r | key_bits });
+        };
+        upd(&mut self.non_fallthrough_keys);
         if k.to_functionality_key().is_per_backend_functionality() {
             let b = k.to_backend_component() as usize;
-            debug_assert!(b >= 1 && b <= NUM_BACKENDS);
-            let i = b - 1;
-            self.non_fallthrough_keys_per_backend[i] = upd(self.non_fallthrough_keys_per_backend[i]);
-            self.requires_bitset_per_backend =
-                self.non_fallthrough_keys_per_backend.windows(2).any(|w| w[0] != w[1]);
+            debug_assert!((1..=NUM_BACKENDS).contains(&b));
+            upd(&mut self.non_fallthrough_keys_per_backend[b - 1]);
         } else {
-            for ks in &mut self.non_fallthrough_keys_per_backend {
-                *ks = upd(*ks);
-            }
+            self.non_fallthrough_keys_per_backend.iter_mut().for_each(upd);
         }
+    }
+
+    fn refresh_requires_bitset(&mut self) {
+        self.requires_bitset_per_backend = self.non_fallthrough_keys_per_backend.windows(2).any(|w| w[0] != w[1]);
     }
 
     /// Applies the local TLS sets and the fallthrough mask to the arguments' keys.
@@ -202,6 +227,7 @@ impl OperatorEntry {
                 }
             }
         }
+        t.refresh_requires_bitset();
         let st = OpState {
             schema: None,
             kernels: BTreeMap::new(),
@@ -210,6 +236,7 @@ impl OperatorEntry {
             cpp_signature: None,
             key_order: Default::default(),
             master: Some(Box::new(t)),
+            kernel_keys: [0; 3],
         };
         Self { name, state: Mutex::new(st), table: ArcSwapOption::const_empty() }
     }
@@ -219,7 +246,11 @@ impl OperatorEntry {
     }
 }
 
+#[inline]
 fn front(st: &OpState, k: DispatchKey) -> Option<&AnnotatedKernel> {
+    if !st.may_have(k) {
+        return None;
+    }
     st.kernels.get(&k).and_then(|l| l.first())
 }
 
@@ -228,65 +259,69 @@ fn has_kernel_for_any(st: &OpState, ks: DispatchKeySet) -> bool {
     st.kernels.keys().any(|k| !k.is_alias() && ks.has(*k))
 }
 
-/// PyTorch's `computeDispatchTableEntryWithDebug`: the precedence rules of spec 3.5.
-pub(crate) fn compute_entry(
-    st: &OpState,
-    fallbacks: &Fallbacks,
+static MISSING: std::sync::LazyLock<AnnotatedKernel> = std::sync::LazyLock::new(|| AnnotatedKernel {
+    kernel: KernelFunction::missing(),
+    inferred_schema: None,
+    debug: Arc::from(""),
+    id: 0,
+});
+static AMBIGUOUS: std::sync::LazyLock<AnnotatedKernel> = std::sync::LazyLock::new(AnnotatedKernel::ambiguous_autograd_other);
+
+/// PyTorch's `computeDispatchTableEntryWithDebug`: the precedence rules of spec 3.5. Returns a
+/// reference: table updates only copy the kernel when the slot actually changes.
+pub(crate) fn compute_entry<'a>(
+    st: &'a OpState,
+    fallbacks: &'a Fallbacks,
     k: DispatchKey,
-) -> (AnnotatedKernel, Provenance) {
+) -> (&'a AnnotatedKernel, Provenance) {
     use DispatchKey as K;
+    // Each rule looks for the alias kernel first: operators rarely have more than one or two
+    // alias kernels, and the map lookup is cheaper than the alias-membership test.
     if let Some(kern) = front(st, k) {
-        return (kern.clone(), Provenance::Kernel);
+        return (kern, Provenance::Kernel);
     }
     let undefined = k == K::Undefined;
-    if undefined || is_included_in_alias(k, K::CompositeExplicitAutogradNonFunctional) {
-        if let Some(kern) = front(st, K::CompositeExplicitAutogradNonFunctional) {
-            return (kern.clone(), Provenance::DefaultBackendKernel);
+    if let Some(kern) = front(st, K::CompositeExplicitAutogradNonFunctional) {
+        if undefined || is_included_in_alias(k, K::CompositeExplicitAutogradNonFunctional) {
+            return (kern, Provenance::DefaultBackendKernel);
         }
     }
-    if undefined || is_included_in_alias(k, K::CompositeExplicitAutograd) {
-        if let Some(kern) = front(st, K::CompositeExplicitAutograd) {
-            return (kern.clone(), Provenance::DefaultBackendKernel);
+    let cea = front(st, K::CompositeExplicitAutograd);
+    if let Some(kern) = cea {
+        if undefined || is_included_in_alias(k, K::CompositeExplicitAutograd) {
+            return (kern, Provenance::DefaultBackendKernel);
         }
     }
-    let has_backend_kernel = has_kernel_for_any(st, get_backend_key_set_from_autograd(k))
-        || front(st, K::CompositeExplicitAutograd).is_some();
-    if !undefined && is_included_in_alias(k, K::CompositeImplicitAutogradNestedTensor) {
-        if let Some(kern) = front(st, K::CompositeImplicitAutogradNestedTensor) {
-            return (kern.clone(), Provenance::NestedKernel);
+    if let Some(kern) = front(st, K::CompositeImplicitAutogradNestedTensor) {
+        if !undefined && is_included_in_alias(k, K::CompositeImplicitAutogradNestedTensor) {
+            return (kern, Provenance::NestedKernel);
         }
     }
-    if undefined || is_included_in_alias(k, K::CompositeImplicitAutograd) {
-        if let Some(kern) = front(st, K::CompositeImplicitAutograd) {
+    if let Some(kern) = front(st, K::CompositeImplicitAutograd) {
+        if undefined || is_included_in_alias(k, K::CompositeImplicitAutograd) {
             if k == K::AutogradOther && has_kernel_for_any(st, AUTOGRADOTHER_BACKENDS) {
-                return (AnnotatedKernel::ambiguous_autograd_other(), Provenance::AmbiguousAutogradOther);
-            } else if !has_backend_kernel {
-                return (kern.clone(), Provenance::MathKernel);
+                return (&AMBIGUOUS, Provenance::AmbiguousAutogradOther);
+            }
+            let has_backend_kernel = cea.is_some() || has_kernel_for_any(st, get_backend_key_set_from_autograd(k));
+            if !has_backend_kernel {
+                return (kern, Provenance::MathKernel);
             }
         }
     }
-    if is_included_in_alias(k, K::Autograd) {
-        if let Some(kern) = front(st, K::Autograd) {
-            return (kern.clone(), Provenance::AutogradKernel);
+    if let Some(kern) = front(st, K::Autograd) {
+        if is_included_in_alias(k, K::Autograd) {
+            return (kern, Provenance::AutogradKernel);
         }
     }
-    if is_included_in_alias(k, K::FuncTorchBatchedDecomposition) {
-        if let Some(kern) = front(st, K::FuncTorchBatchedDecomposition) {
-            return (kern.clone(), Provenance::BatchedKernel);
+    if let Some(kern) = front(st, K::FuncTorchBatchedDecomposition) {
+        if is_included_in_alias(k, K::FuncTorchBatchedDecomposition) {
+            return (kern, Provenance::BatchedKernel);
         }
     }
     if let Some(Some(fb)) = fallbacks.get(dispatch_table_index_for_key(k)) {
-        return (fb.clone(), Provenance::BackendFallback);
+        return (fb, Provenance::BackendFallback);
     }
-    (
-        AnnotatedKernel {
-            kernel: KernelFunction::missing(),
-            inferred_schema: None,
-            debug: Arc::from(""),
-            id: 0,
-        },
-        Provenance::Missing,
-    )
+    (&MISSING, Provenance::Missing)
 }
 
 /// Builds the bitset of dispatch arguments, counted from the end.
@@ -317,10 +352,10 @@ pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable 
     }
     for &k in runtime_keys_in_table_order() {
         let (kern, _) = compute_entry(st, fallbacks, k);
-        let ft = kern.kernel.is_fallthrough();
-        t.entries[dispatch_table_index_for_key(k)] = kern.kernel;
-        t.set_operator_has_fallthrough_for_key(k, ft);
+        t.entries[dispatch_table_index_for_key(k)] = kern.kernel.clone();
+        t.set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
     }
+    t.refresh_requires_bitset();
     t
 }
 
@@ -339,6 +374,7 @@ pub(crate) fn update_master(entry: &OperatorEntry, st: &mut OpState, fallbacks: 
         let mut upd = TableUpdate { st, fallbacks, table: &mut master };
         f(&mut upd);
     }
+    master.refresh_requires_bitset();
     st.master = Some(master);
     entry.table.store(None);
 }
@@ -347,9 +383,11 @@ impl TableUpdate<'_> {
     fn update_entry(&mut self, k: DispatchKey) {
         let idx = dispatch_table_index_for_key(k);
         let (kern, _) = compute_entry(self.st, self.fallbacks, k);
-        let ft = kern.kernel.is_fallthrough();
-        self.table.entries[idx] = kern.kernel;
-        self.table.set_operator_has_fallthrough_for_key(k, ft);
+        let slot = &mut self.table.entries[idx];
+        if !slot.same_as(&kern.kernel) {
+            *slot = kern.kernel.clone();
+        }
+        self.table.set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
     }
 
     /// `updateDispatchTable_(k)` (spec 3.6).
