@@ -172,28 +172,38 @@ impl HermeticPyObjectTLS {
 
 /// Hermetic mode for its lifetime (PyTorch's `EnableHermeticPyObject`): sets the flag, excludes
 /// the Python key and un-includes Python and PythonTLSSnapshot, so Python subclasses and modes
-/// cannot be re-entered; restores all four on drop (nests, and restores during unwinding too).
+/// cannot be re-entered; restores those bits (and only those) on drop. Nests, and restores
+/// during unwinding too. Python kernels enter it on every call, so it touches each
+/// thread-local once on entry and once on exit.
 #[must_use = "hermetic mode lasts only while the guard lives"]
 pub struct EnableHermeticPyObject {
     old_state: bool,
-    old_excluded_python: bool,
-    old_included_python: bool,
-    old_included_snapshot: bool,
+    /// The guarded bits of the effective included / excluded sets before the guard.
+    old_included: u64,
+    old_excluded: u64,
 }
+
+const HERMETIC_INCLUDE_BITS: u64 = DispatchKeySet::from_key(DispatchKey::Python).raw_repr()
+    | DispatchKeySet::from_key(DispatchKey::PythonTLSSnapshot).raw_repr();
+const HERMETIC_EXCLUDE_BITS: u64 = DispatchKeySet::from_key(DispatchKey::Python).raw_repr();
 
 impl EnableHermeticPyObject {
     pub fn new() -> Self {
-        let g = Self {
-            old_state: HermeticPyObjectTLS::get_state(),
-            old_excluded_python: tls_is_dispatch_key_excluded(DispatchKey::Python),
-            old_included_python: tls_is_dispatch_key_included(DispatchKey::Python),
-            old_included_snapshot: tls_is_dispatch_key_included(DispatchKey::PythonTLSSnapshot),
-        };
-        HermeticPyObjectTLS::set_state(true);
-        tls_set_dispatch_key_excluded(DispatchKey::Python, true);
-        tls_set_dispatch_key_included(DispatchKey::Python, false);
-        tls_set_dispatch_key_included(DispatchKey::PythonTLSSnapshot, false);
-        g
+        let old_state = HERMETIC.with(|c| c.replace(true));
+        let d_inc = DEFAULT_INCLUDED_SET.raw_repr();
+        let d_exc = DEFAULT_EXCLUDED_SET.raw_repr();
+        // Stored values are XOR the defaults; work on the effective sets.
+        let old_included = RAW_INCLUDED.with(|c| {
+            let eff = c.get() ^ d_inc;
+            c.set((eff & !HERMETIC_INCLUDE_BITS) ^ d_inc);
+            eff & HERMETIC_INCLUDE_BITS
+        });
+        let old_excluded = RAW_EXCLUDED.with(|c| {
+            let eff = c.get() ^ d_exc;
+            c.set((eff | HERMETIC_EXCLUDE_BITS) ^ d_exc);
+            eff & HERMETIC_EXCLUDE_BITS
+        });
+        Self { old_state, old_included, old_excluded }
     }
 }
 
@@ -205,9 +215,10 @@ impl Default for EnableHermeticPyObject {
 
 impl Drop for EnableHermeticPyObject {
     fn drop(&mut self) {
-        HermeticPyObjectTLS::set_state(self.old_state);
-        tls_set_dispatch_key_excluded(DispatchKey::Python, self.old_excluded_python);
-        tls_set_dispatch_key_included(DispatchKey::Python, self.old_included_python);
-        tls_set_dispatch_key_included(DispatchKey::PythonTLSSnapshot, self.old_included_snapshot);
+        HERMETIC.with(|c| c.set(self.old_state));
+        let d_inc = DEFAULT_INCLUDED_SET.raw_repr();
+        let d_exc = DEFAULT_EXCLUDED_SET.raw_repr();
+        RAW_INCLUDED.with(|c| c.set(((c.get() ^ d_inc) & !HERMETIC_INCLUDE_BITS | self.old_included) ^ d_inc));
+        RAW_EXCLUDED.with(|c| c.set(((c.get() ^ d_exc) & !HERMETIC_EXCLUDE_BITS | self.old_excluded) ^ d_exc));
     }
 }
