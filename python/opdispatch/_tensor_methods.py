@@ -167,6 +167,26 @@ def from_numpy(a: Any) -> Any:
     return C.tensor(a.tolist(), dtype=getattr(C, dt.split(".")[1]))
 
 
+def _tensor_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _C._tensor_init(self)
+
+
+def _as_subclass(self: Any, cls: type) -> Any:
+    """A ``cls`` instance (a Tensor subclass) sharing this tensor's storage."""
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError(f"as_subclass: expected a subclass of opdispatch.Tensor, got {cls!r}")
+    return cls(self)
+
+
+def _storage_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _C._storage_init(self)
+
+
+# Objects created from Python (Tensor(...), subclasses, UntypedStorage(n)) are recorded in their
+# impl's PyObject slot once constructed, exactly like objects the runtime creates.
+Tensor.__init__ = _tensor_init
+Tensor.as_subclass = _as_subclass
+_C.UntypedStorage.__init__ = _storage_init
 Tensor.to = _to
 Tensor.float = lambda self: _to(self, _C.float32)
 Tensor.double = lambda self: _to(self, _C.float64)

@@ -110,3 +110,58 @@ fn ret_error(op: &OperatorHandle, e: PyErr) -> PyErr {
         op.operator_name()
     ))
 }
+
+/// The Python-key backend fallback (PyTorch's `pythonFallback`, minimal form): for an operator
+/// called with a tensor whose class defines `__torch_dispatch__`, calls
+/// `cls.__torch_dispatch__(func, types, args, kwargs)` for each such class (in argument order)
+/// until one returns something other than `NotImplemented`, and pushes its result.
+pub fn python_key_fallback(op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack) -> opdispatch_dispatch::Result<()> {
+    let schema = op.schema().ok_or_else(|| {
+        DispatchError::Runtime(format!("Tried to access the schema for {} which doesn't have a schema registered yet", op.operator_name()))
+    })?;
+    let n = schema.arguments.len();
+    if stack.len() < n {
+        return Err(DispatchError::Internal(format!("stack underflow calling {}", op.operator_name())));
+    }
+    let args: Vec<IValue> = stack.drain(stack.len() - n..).collect();
+    Python::attach(|py| -> PyResult<()> {
+        let (pos, kwargs) = args_to_py(py, &schema, args)?;
+        let mut types: Vec<Bound<'_, pyo3::types::PyType>> = Vec::new();
+        let mut all_args: Vec<Bound<'_, PyAny>> = pos.iter().map(|o| o.bind(py).clone()).collect();
+        if let Some(k) = &kwargs {
+            all_args.extend(k.values());
+        }
+        for a in &all_args {
+            let items: Vec<Bound<'_, PyAny>> = match a.cast::<pyo3::types::PyList>() {
+                Ok(l) => l.iter().collect(),
+                Err(_) => vec![a.clone()],
+            };
+            for x in items {
+                let t = x.get_type();
+                if t.hasattr("__torch_dispatch__")? && !types.iter().any(|u| u.is(&t)) {
+                    types.push(t);
+                }
+            }
+        }
+        if types.is_empty() {
+            return Err(crate::errors::exc::RuntimeError::new_err(
+                "Hit Python dispatch key but no arguments had PyInterpreter (no tensor args?)",
+            ));
+        }
+        let func = crate::module::op_overload_object(py, op)?;
+        let py_args = PyTuple::new(py, pos)?;
+        let py_kwargs = kwargs.unwrap_or_else(|| pyo3::types::PyDict::new(py));
+        let types_tuple = PyTuple::new(py, types.iter())?;
+        for t in &types {
+            let out = t.getattr("__torch_dispatch__")?.call1((func.bind(py), &types_tuple, &py_args, &py_kwargs))?;
+            if !out.is(&py.NotImplemented()) {
+                return push_py_out(op, &schema, stack, &out);
+            }
+        }
+        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "Multiple dispatch failed for '{}'; all __torch_dispatch__ handlers returned NotImplemented",
+            op.operator_name()
+        )))
+    })
+    .map_err(py_to_dispatch)
+}

@@ -22,6 +22,20 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tensor::install_hooks();
     // PyTorch's operators, registered through the dispatcher like any other library.
     opdispatch_tensor::aten::try_register().map_err(errors::to_py)?;
+    // Tensors whose class defines __torch_dispatch__ carry the Python key; route them to it.
+    // The registration lives as long as the process (as PyTorch's own fallback does).
+    static PYTHON_FALLBACK: std::sync::Once = std::sync::Once::new();
+    let mut fallback_result = Ok(());
+    PYTHON_FALLBACK.call_once(|| {
+        fallback_result = opdispatch_dispatch::Dispatcher::singleton()
+            .register_fallback(
+                opdispatch_dispatch::DispatchKey::Python,
+                opdispatch_dispatch::KernelFunction::from_boxed(holder::python_key_fallback),
+                format!("registered at {}:{}", file!(), line!()),
+            )
+            .map(opdispatch_dispatch::RegistrationHandle::leak);
+    });
+    fallback_result.map_err(errors::to_py)?;
     opdispatch_dispatch::set_warning_handler(|msg| {
         Python::attach(|py| {
             let _ = PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyUserWarning>(), &std::ffi::CString::new(msg).unwrap_or_default(), 1);
@@ -91,6 +105,9 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         tensor::full,
         tensor::arange,
         tensor::tensor,
+        tensor::_tensor_init,
+        tensor::_storage_init,
+        tensor::_swap_tensors,
     );
     Ok(())
 }

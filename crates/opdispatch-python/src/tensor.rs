@@ -420,8 +420,107 @@ fn data_to_py(py: Python<'_>, t: &Tensor) -> PyResult<Py<PyAny>> {
     rec(py, &vals, t.sizes())
 }
 
+/// A new tensor sharing `t`'s storage and geometry (PyTorch's `alias`), so a second Python
+/// object (for example a subclass instance) gets its own impl.
+fn alias_of(t: &Tensor) -> PyResult<Tensor> {
+    Tensor::from_parts(t.storage(), t.sizes().to_vec(), t.strides().to_vec(), t.storage_offset(), t.dtype()).py()
+}
+
+const HERMETIC_SUBCLASS_ERROR: &str = "While HermeticPyObject was enabled, we attempted to create a tensor subclass with __torch_dispatch__.  This violates the invariant that operations in HermeticPyObject have equivalent C++ implementations. If your operator registered from Python operator registration isn't doing anything strange, there may be an internal PyTorch bug involving not appropriately disabling TorchDispatchMode before executing Python op registration.";
+
+/// Completes construction of a Python-created tensor object (`Tensor(...)`, subclass instances,
+/// `as_subclass`): records it in its impl's slot unless hermetic mode is on, and gives the impl
+/// the Python keys when the class defines `__torch_dispatch__` (PyTorch's `THPVariable_NewWithVar`).
+#[pyfunction]
+pub fn _tensor_init(obj: &Bound<'_, PyTensor>) -> PyResult<()> {
+    let ty = obj.get_type();
+    let has_td = ty.hasattr("__torch_dispatch__")?;
+    if HermeticPyObjectTLS::get_state() {
+        if has_td {
+            return Err(PyRuntimeError::new_err(HERMETIC_SUBCLASS_ERROR));
+        }
+        return Ok(());
+    }
+    let this = obj.borrow();
+    if this.attached.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("live object is non-null");
+    // SAFETY: `obj` is a live Python object owning a handle to this impl.
+    if unsafe { this.t.attach_pyobject(p) }.is_ok() {
+        this.attached.store(true, Ordering::Release);
+    }
+    if has_td {
+        this.t.set_python_dispatch(true);
+    }
+    Ok(())
+}
+
+/// Exchanges the tensors behind two Python objects, keeping each object's identity and
+/// `__dict__` (PyTorch's `torch.utils.swap_tensors`).
+#[pyfunction]
+pub fn _swap_tensors(a: &Bound<'_, PyTensor>, b: &Bound<'_, PyTensor>) -> PyResult<()> {
+    if a.is(b) {
+        return Ok(());
+    }
+    let mut ra = a.borrow_mut();
+    let mut rb = b.borrow_mut();
+    let (aa, ab) = (ra.attached.load(Ordering::Acquire), rb.attached.load(Ordering::Acquire));
+    if aa {
+        ra.t.detach_pyobject();
+    }
+    if ab {
+        rb.t.detach_pyobject();
+    }
+    std::mem::swap(&mut ra.t, &mut rb.t);
+    for (obj, r, was) in [(a, &ra, aa), (b, &rb, ab)] {
+        r.attached.store(false, Ordering::Release);
+        if was {
+            let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("live object is non-null");
+            // SAFETY: `obj` is live and owns a handle to the impl it now holds.
+            if unsafe { r.t.attach_pyobject(p) }.is_ok() {
+                r.attached.store(true, Ordering::Release);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Completes construction of a Python-created storage object (see [`_tensor_init`]).
+#[pyfunction]
+pub fn _storage_init(obj: &Bound<'_, PyStorage>) -> PyResult<()> {
+    if HermeticPyObjectTLS::get_state() {
+        return Ok(());
+    }
+    let this = obj.borrow();
+    if this.attached.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("live object is non-null");
+    // SAFETY: `obj` is a live Python object owning a handle to this impl.
+    if unsafe { this.s.attach_pyobject(p) }.is_ok() {
+        this.attached.store(true, Ordering::Release);
+    }
+    Ok(())
+}
+
 #[pymethods]
 impl PyTensor {
+    /// `Tensor(data=None)`: an alias of a tensor (sharing its storage), a tensor from nested
+    /// number lists, or an empty float32 tensor. Subclasses construct through this too.
+    #[new]
+    #[pyo3(signature = (data=None, *_args, **_kwargs))]
+    fn py_new(py: Python<'_>, data: Option<&Bound<'_, PyAny>>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> PyResult<Self> {
+        let t = match data {
+            None => Tensor::empty(&[0], ScalarType::Float32, Device::Cpu).py()?,
+            Some(d) => match d.cast::<PyTensor>() {
+                Ok(src) => alias_of(&src.borrow().t)?,
+                Err(_) => unwrap_tensor(tensor(py, d, None, None)?.bind(py))?,
+            },
+        };
+        Ok(Self { t, attached: AtomicBool::new(false) })
+    }
+
     #[getter]
     fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         PyTuple::new(py, self.t.sizes())
@@ -559,6 +658,14 @@ fn format_data(values: &[Scalar], shape: &[usize], st: ScalarType) -> String {
 
 #[pymethods]
 impl PyStorage {
+    /// `UntypedStorage(nbytes, device=None)`: a new zeroed storage.
+    #[new]
+    #[pyo3(signature = (nbytes=0, *, device=None))]
+    fn py_new(nbytes: usize, device: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let s = Storage::new(nbytes, parse_device(device)?, true).py()?;
+        Ok(Self { s, attached: AtomicBool::new(false) })
+    }
+
     fn nbytes(&self) -> usize {
         self.s.nbytes()
     }
