@@ -460,12 +460,7 @@ impl Dispatcher {
     /// dropped it. The common case is one atomic load.
     #[inline]
     pub(crate) fn with_table<R>(&self, op: &OperatorHandle, f: impl FnOnce(&DispatchTable) -> R) -> R {
-        let g = op.0.table.load();
-        if let Some(t) = g.as_ref() {
-            return f(t);
-        }
-        drop(g);
-        f(&self.rebuild_table(op))
+        op.with_table(f)
     }
 
     #[cold]
@@ -652,12 +647,24 @@ fn check_schema(
 }
 
 impl OperatorHandle {
+    /// Runs `f` on the current table snapshot; only a snapshot dropped by a registration sends
+    /// the caller to the (locked) rebuild path.
+    #[inline]
+    pub(crate) fn with_table<R>(&self, f: impl FnOnce(&DispatchTable) -> R) -> R {
+        let g = self.0.table.load();
+        if let Some(t) = g.as_ref() {
+            return f(t);
+        }
+        drop(g);
+        f(&Dispatcher::singleton().rebuild_table(self))
+    }
+
     pub fn operator_name(&self) -> &OperatorName {
         &self.0.name
     }
     /// The schema, if the operator has been def()'d.
     pub fn schema(&self) -> Option<Arc<FunctionSchema>> {
-        Dispatcher::singleton().with_table(self, |t| t.schema.clone())
+        self.with_table(|t| t.schema.clone())
     }
     /// Where the schema was defined.
     pub fn debug(&self) -> Option<String> {
@@ -689,7 +696,7 @@ impl OperatorHandle {
     }
     /// The key set a boxed call with this stack would dispatch on (TLS and masks applied).
     pub fn key_set_for_boxed_call(&self, stack: &[crate::IValue]) -> DispatchKeySet {
-        Dispatcher::singleton().with_table(self, |t| t.key_set_boxed(stack))
+        self.with_table(|t| t.key_set_boxed(stack))
     }
     /// `callBoxed`.
     pub fn call_boxed(&self, stack: &mut Stack) -> Result<()> {
@@ -701,7 +708,7 @@ impl OperatorHandle {
     }
     /// Number of schema arguments (0 when there is no schema).
     pub fn num_arguments(&self) -> usize {
-        Dispatcher::singleton().with_table(self, |t| t.schema.as_ref().map_or(0, |s| s.arguments.len()))
+        self.with_table(|t| t.schema.as_ref().map_or(0, |s| s.arguments.len()))
     }
     /// A stable address for identity (for caches keyed by operator).
     pub fn as_ptr(&self) -> *const () {

@@ -9,8 +9,9 @@ use std::cell::Cell;
 use opdispatch_keys::{DispatchKey, DispatchKeySet, DEFAULT_EXCLUDED_SET, DEFAULT_INCLUDED_SET, FULL_BACKEND_MASK};
 
 thread_local! {
-    static RAW_INCLUDED: Cell<u64> = const { Cell::new(0) };
-    static RAW_EXCLUDED: Cell<u64> = const { Cell::new(0) };
+    /// `[included, excluded]`, each XOR its default; one thread-local so a call reads both
+    /// with a single TLS access.
+    static RAW: Cell<[u64; 2]> = const { Cell::new([0, 0]) };
     static HERMETIC: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -24,18 +25,25 @@ pub struct LocalDispatchKeySet {
 /// The effective local include/exclude sets of this thread.
 #[inline]
 pub fn tls_local_dispatch_key_set() -> LocalDispatchKeySet {
+    let [inc, exc] = RAW.with(Cell::get);
     LocalDispatchKeySet {
-        included: DispatchKeySet::from_raw_repr(RAW_INCLUDED.with(Cell::get)) ^ DEFAULT_INCLUDED_SET,
-        excluded: DispatchKeySet::from_raw_repr(RAW_EXCLUDED.with(Cell::get)) ^ DEFAULT_EXCLUDED_SET,
+        included: DispatchKeySet::from_raw_repr(inc) ^ DEFAULT_INCLUDED_SET,
+        excluded: DispatchKeySet::from_raw_repr(exc) ^ DEFAULT_EXCLUDED_SET,
     }
 }
 
 fn set_included(ks: DispatchKeySet) {
-    RAW_INCLUDED.with(|c| c.set((ks ^ DEFAULT_INCLUDED_SET).raw_repr()));
+    RAW.with(|c| {
+        let [_, exc] = c.get();
+        c.set([(ks ^ DEFAULT_INCLUDED_SET).raw_repr(), exc]);
+    });
 }
 
 fn set_excluded(ks: DispatchKeySet) {
-    RAW_EXCLUDED.with(|c| c.set((ks ^ DEFAULT_EXCLUDED_SET).raw_repr()));
+    RAW.with(|c| {
+        let [inc, _] = c.get();
+        c.set([inc, (ks ^ DEFAULT_EXCLUDED_SET).raw_repr()]);
+    });
 }
 
 /// Overwrites both local sets (PyTorch's `_force_tls_local_dispatch_key_set`).
@@ -193,15 +201,11 @@ impl EnableHermeticPyObject {
         let d_inc = DEFAULT_INCLUDED_SET.raw_repr();
         let d_exc = DEFAULT_EXCLUDED_SET.raw_repr();
         // Stored values are XOR the defaults; work on the effective sets.
-        let old_included = RAW_INCLUDED.with(|c| {
-            let eff = c.get() ^ d_inc;
-            c.set((eff & !HERMETIC_INCLUDE_BITS) ^ d_inc);
-            eff & HERMETIC_INCLUDE_BITS
-        });
-        let old_excluded = RAW_EXCLUDED.with(|c| {
-            let eff = c.get() ^ d_exc;
-            c.set((eff | HERMETIC_EXCLUDE_BITS) ^ d_exc);
-            eff & HERMETIC_EXCLUDE_BITS
+        let (old_included, old_excluded) = RAW.with(|c| {
+            let [inc, exc] = c.get();
+            let (inc, exc) = (inc ^ d_inc, exc ^ d_exc);
+            c.set([(inc & !HERMETIC_INCLUDE_BITS) ^ d_inc, (exc | HERMETIC_EXCLUDE_BITS) ^ d_exc]);
+            (inc & HERMETIC_INCLUDE_BITS, exc & HERMETIC_EXCLUDE_BITS)
         });
         Self { old_state, old_included, old_excluded }
     }
@@ -218,7 +222,12 @@ impl Drop for EnableHermeticPyObject {
         HERMETIC.with(|c| c.set(self.old_state));
         let d_inc = DEFAULT_INCLUDED_SET.raw_repr();
         let d_exc = DEFAULT_EXCLUDED_SET.raw_repr();
-        RAW_INCLUDED.with(|c| c.set(((c.get() ^ d_inc) & !HERMETIC_INCLUDE_BITS | self.old_included) ^ d_inc));
-        RAW_EXCLUDED.with(|c| c.set(((c.get() ^ d_exc) & !HERMETIC_EXCLUDE_BITS | self.old_excluded) ^ d_exc));
+        RAW.with(|c| {
+            let [inc, exc] = c.get();
+            c.set([
+                ((inc ^ d_inc) & !HERMETIC_INCLUDE_BITS | self.old_included) ^ d_inc,
+                ((exc ^ d_exc) & !HERMETIC_EXCLUDE_BITS | self.old_excluded) ^ d_exc,
+            ]);
+        });
     }
 }

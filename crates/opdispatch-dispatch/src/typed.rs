@@ -329,7 +329,7 @@ macro_rules! impl_signature {
             #[allow(non_snake_case)]
             #[inline]
             pub fn call(&self, $($a: $a),*) -> Result<R::Output> {
-                Dispatcher::singleton().with_table(&self.op, |table| {
+                self.op.with_table(|table| {
                     let ks = table.mask_and_tls(DispatchKeySet::EMPTY $(| $a.arg_key_set())*);
                     self.run(&table.entries[ks.dispatch_table_index()], ks, $($a),*)
                 })
@@ -338,7 +338,7 @@ macro_rules! impl_signature {
             /// Redispatches to `ks` as given (no TLS, no masks).
             #[allow(non_snake_case)]
             pub fn redispatch(&self, ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
-                Dispatcher::singleton().with_table(&self.op, |table| {
+                self.op.with_table(|table| {
                     let ks = crate::dispatcher::skip_fallthroughs(table, ks);
                     self.run(&table.entries[ks.dispatch_table_index()], ks, $($a),*)
                 })
