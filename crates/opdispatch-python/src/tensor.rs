@@ -15,6 +15,7 @@ use opdispatch_tensor::{Device, PyObjectHooks, Scalar, ScalarType, Storage, Tens
 use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError, ValueError as PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
+use pyo3::{PyClass, PyClassInitializer};
 
 use crate::errors::IntoPyResult;
 
@@ -69,57 +70,114 @@ impl Drop for PyStorage {
     }
 }
 
-/// Returns the Python object for `t`: the preserved one, or a new one (attached unless
-/// hermetic mode is on).
-pub fn wrap_tensor(py: Python<'_>, t: Tensor) -> PyResult<Py<PyAny>> {
+/// A handle whose impl carries a PyObject slot (`Tensor`, `Storage`).
+trait Preserved: Clone {
+    fn slot(&self) -> &opdispatch_tensor::PyObjectSlot;
+    /// # Safety
+    /// `p` must be a live Python object that owns a handle to this impl.
+    unsafe fn attach(&self, p: NonNull<c_void>) -> Result<(), opdispatch_tensor::AttachError>;
+}
+
+impl Preserved for Tensor {
+    fn slot(&self) -> &opdispatch_tensor::PyObjectSlot {
+        self.pyobj_slot()
+    }
+    unsafe fn attach(&self, p: NonNull<c_void>) -> Result<(), opdispatch_tensor::AttachError> {
+        // SAFETY: forwarded contract.
+        unsafe { self.attach_pyobject(p) }
+    }
+}
+
+impl Preserved for Storage {
+    fn slot(&self) -> &opdispatch_tensor::PyObjectSlot {
+        self.pyobj_slot()
+    }
+    unsafe fn attach(&self, p: NonNull<c_void>) -> Result<(), opdispatch_tensor::AttachError> {
+        // SAFETY: forwarded contract.
+        unsafe { self.attach_pyobject(p) }
+    }
+}
+
+/// A pyclass owning one preserved handle plus whether it is the object in the slot.
+trait Wrapper: PyClass + Into<PyClassInitializer<Self>> {
+    type H: Preserved;
+    fn fresh(h: Self::H) -> Self;
+    fn handle(&self) -> &Self::H;
+    fn attached(&self) -> &AtomicBool;
+}
+
+impl Wrapper for PyTensor {
+    type H = Tensor;
+    fn fresh(t: Tensor) -> Self {
+        Self { t, attached: AtomicBool::new(false) }
+    }
+    fn handle(&self) -> &Tensor {
+        &self.t
+    }
+    fn attached(&self) -> &AtomicBool {
+        &self.attached
+    }
+}
+
+impl Wrapper for PyStorage {
+    type H = Storage;
+    fn fresh(s: Storage) -> Self {
+        Self { s, attached: AtomicBool::new(false) }
+    }
+    fn handle(&self) -> &Storage {
+        &self.s
+    }
+    fn attached(&self) -> &AtomicBool {
+        &self.attached
+    }
+}
+
+/// Records `obj` in its impl's slot (outside hermetic mode). Returns the object already
+/// recorded there if another one won (a race, or an earlier object).
+fn attach_object<W: Wrapper>(obj: &Bound<'_, W>) -> Option<NonNull<c_void>> {
+    let this = obj.borrow();
+    let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("live object is non-null");
+    // SAFETY: `obj` is a live Python object owning a handle to this impl.
+    match unsafe { this.handle().attach(p) } {
+        Ok(()) => {
+            this.attached().store(true, Ordering::Release);
+            None
+        }
+        Err(opdispatch_tensor::AttachError::AlreadyAttached(other)) => Some(other),
+        Err(opdispatch_tensor::AttachError::NoHooks) => None,
+    }
+}
+
+/// Returns the Python object for `h`: the preserved one, or a new one (recorded in the slot
+/// unless hermetic mode is on, in which case the slot is neither read nor written).
+fn wrap<W: Wrapper>(py: Python<'_>, h: W::H) -> PyResult<Py<PyAny>> {
     let hermetic = HermeticPyObjectTLS::get_state();
     if !hermetic {
-        if let Some(p) = t.pyobj_slot().get() {
+        if let Some(p) = h.slot().get() {
             // SAFETY: an attached object is alive while we hold a handle besides its own
-            // (our `t`), because the tensor crate then keeps a Python reference to it.
+            // (our `h`), because the tensor crate then keeps a Python reference to it.
             return Ok(unsafe { Bound::from_borrowed_ptr(py, p.as_ptr().cast()).unbind() });
         }
     }
-    let obj = Bound::new(py, PyTensor { t: t.clone(), attached: AtomicBool::new(false) })?;
+    let obj = Bound::new(py, W::fresh(h))?;
     if !hermetic {
-        let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("new object is non-null");
-        // SAFETY: `obj` is a live Python object owning a handle to this impl.
-        match unsafe { t.attach_pyobject(p) } {
-            Ok(()) => obj.borrow().attached.store(true, Ordering::Release),
-            Err(opdispatch_tensor::AttachError::AlreadyAttached(other)) => {
-                // Another thread won the race: use its object.
-                // SAFETY: the winner is alive for the same reason as above.
-                return Ok(unsafe { Bound::from_borrowed_ptr(py, other.as_ptr().cast()).unbind() });
-            }
-            Err(opdispatch_tensor::AttachError::NoHooks) => {}
+        if let Some(other) = attach_object(&obj) {
+            // Another thread won the race: use its object (alive for the same reason).
+            // SAFETY: see above.
+            return Ok(unsafe { Bound::from_borrowed_ptr(py, other.as_ptr().cast()).unbind() });
         }
     }
     Ok(obj.into_any().unbind())
 }
 
-/// The storage counterpart of [`wrap_tensor`].
+/// The Python object for tensor `t` (see [`wrap`]).
+pub fn wrap_tensor(py: Python<'_>, t: Tensor) -> PyResult<Py<PyAny>> {
+    wrap::<PyTensor>(py, t)
+}
+
+/// The Python object for storage `s` (see [`wrap`]).
 pub fn wrap_storage(py: Python<'_>, s: Storage) -> PyResult<Py<PyAny>> {
-    let hermetic = HermeticPyObjectTLS::get_state();
-    if !hermetic {
-        if let Some(p) = s.pyobj_slot().get() {
-            // SAFETY: see wrap_tensor.
-            return Ok(unsafe { Bound::from_borrowed_ptr(py, p.as_ptr().cast()).unbind() });
-        }
-    }
-    let obj = Bound::new(py, PyStorage { s: s.clone(), attached: AtomicBool::new(false) })?;
-    if !hermetic {
-        let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("new object is non-null");
-        // SAFETY: see wrap_tensor.
-        match unsafe { s.attach_pyobject(p) } {
-            Ok(()) => obj.borrow().attached.store(true, Ordering::Release),
-            Err(opdispatch_tensor::AttachError::AlreadyAttached(other)) => {
-                // SAFETY: see wrap_tensor.
-                return Ok(unsafe { Bound::from_borrowed_ptr(py, other.as_ptr().cast()).unbind() });
-            }
-            Err(opdispatch_tensor::AttachError::NoHooks) => {}
-        }
-    }
-    Ok(obj.into_any().unbind())
+    wrap::<PyStorage>(py, s)
 }
 
 /// Extracts the tensor handle from a Python Tensor (or subclass) object.
@@ -441,17 +499,11 @@ pub fn _tensor_init(obj: &Bound<'_, PyTensor>) -> PyResult<()> {
         }
         return Ok(());
     }
-    let this = obj.borrow();
-    if this.attached.load(Ordering::Acquire) {
-        return Ok(());
-    }
-    let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("live object is non-null");
-    // SAFETY: `obj` is a live Python object owning a handle to this impl.
-    if unsafe { this.t.attach_pyobject(p) }.is_ok() {
-        this.attached.store(true, Ordering::Release);
+    if !obj.borrow().attached.load(Ordering::Acquire) {
+        attach_object(obj);
     }
     if has_td {
-        this.t.set_python_dispatch(true);
+        obj.borrow().t.set_python_dispatch(true);
     }
     Ok(())
 }
@@ -473,14 +525,12 @@ pub fn _swap_tensors(a: &Bound<'_, PyTensor>, b: &Bound<'_, PyTensor>) -> PyResu
         rb.t.detach_pyobject();
     }
     std::mem::swap(&mut ra.t, &mut rb.t);
-    for (obj, r, was) in [(a, &ra, aa), (b, &rb, ab)] {
-        r.attached.store(false, Ordering::Release);
+    ra.attached.store(false, Ordering::Release);
+    rb.attached.store(false, Ordering::Release);
+    drop((ra, rb));
+    for (obj, was) in [(a, aa), (b, ab)] {
         if was {
-            let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("live object is non-null");
-            // SAFETY: `obj` is live and owns a handle to the impl it now holds.
-            if unsafe { r.t.attach_pyobject(p) }.is_ok() {
-                r.attached.store(true, Ordering::Release);
-            }
+            attach_object(obj);
         }
     }
     Ok(())
@@ -492,14 +542,8 @@ pub fn _storage_init(obj: &Bound<'_, PyStorage>) -> PyResult<()> {
     if HermeticPyObjectTLS::get_state() {
         return Ok(());
     }
-    let this = obj.borrow();
-    if this.attached.load(Ordering::Acquire) {
-        return Ok(());
-    }
-    let p = NonNull::new(obj.as_ptr().cast::<c_void>()).expect("live object is non-null");
-    // SAFETY: `obj` is a live Python object owning a handle to this impl.
-    if unsafe { this.s.attach_pyobject(p) }.is_ok() {
-        this.attached.store(true, Ordering::Release);
+    if !obj.borrow().attached.load(Ordering::Acquire) {
+        attach_object(obj);
     }
     Ok(())
 }
