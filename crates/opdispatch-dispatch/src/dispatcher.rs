@@ -483,26 +483,27 @@ impl Dispatcher {
     /// `callBoxed`: extracts keys from the stack, applies TLS and fallthrough masks, and runs
     /// the kernel of the highest key. Arguments are popped, returns pushed.
     pub fn call_boxed(&self, op: &OperatorHandle, stack: &mut Stack) -> Result<()> {
-        self.with_table(op, |table| {
-            let ks = table.key_set_boxed(stack);
-            let kernel = &table.entries[ks.dispatch_table_index()];
-            if !kernel.is_valid() {
-                return Err(self.report_error(op, ks.highest_priority_type_id()));
-            }
-            kernel.call_boxed(op, ks, stack)
-        })
+        self.with_table(op, |table| self.run_boxed(op, table, table.key_set_boxed(stack), stack))
     }
 
     /// `redispatchBoxed`: runs the kernel for `ks` exactly as given (no TLS, no masks).
     pub fn redispatch_boxed(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
-        self.with_table(op, |table| {
-            let ks = skip_fallthroughs(table, ks);
-            let kernel = &table.entries[ks.dispatch_table_index()];
-            if !kernel.is_valid() {
-                return Err(self.report_error(op, ks.highest_priority_type_id()));
-            }
-            kernel.call_boxed(op, ks, stack)
-        })
+        self.with_table(op, |table| self.run_boxed(op, table, skip_fallthroughs(table, ks), stack))
+    }
+
+    /// Looks up and runs the kernel for `ks` in `table`. Pure redispatch kernels (the autograd
+    /// fallback) are applied here, in the same snapshot, instead of through a nested call.
+    #[inline]
+    fn run_boxed(&self, op: &OperatorHandle, table: &DispatchTable, mut ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
+        let mut kernel = &table.entries[ks.dispatch_table_index()];
+        while let Some(mask) = kernel.redispatch_mask() {
+            ks = skip_fallthroughs(table, ks & mask);
+            kernel = &table.entries[ks.dispatch_table_index()];
+        }
+        if !kernel.is_valid() {
+            return Err(self.report_error(op, ks.highest_priority_type_id()));
+        }
+        kernel.call_boxed(op, ks, stack)
     }
 
     /// `callBoxedForDispatchKey`: runs the direct kernel for `k` (or the backend fallback),

@@ -18,19 +18,11 @@ fn debug_at(line: u32) -> String {
     format!("registered at {}:{line}", file!())
 }
 
-fn autograd_fallback(op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
-    op.redispatch_boxed(ks & AFTER_AUTOGRAD_KEYSET, stack)
-}
-
 fn meta_fallback(op: &OperatorHandle, _ks: DispatchKeySet, _stack: &mut Stack) -> Result<()> {
     Err(DispatchError::NotImplemented(format!(
         "{}: attempted to run this operator with Meta tensors, but there was no fake impl or Meta kernel registered. You may have run into this message while using an operator with PT2 compilation APIs (torch.compile/torch.export); in order to use this operator with those APIs you'll need to add a fake impl. Please see the following for next steps:  https://pytorch.org/tutorials/advanced/custom_ops_landing_page.html",
         op.operator_name()
     )))
-}
-
-fn redispatch_after(key: DispatchKey) -> impl Fn(&OperatorHandle, DispatchKeySet, &mut Stack) -> Result<()> {
-    move |op, ks, stack| op.redispatch_boxed(ks & DispatchKeySet::full_after(key), stack)
 }
 
 pub(crate) fn register_default_fallbacks(d: &'static Dispatcher) {
@@ -57,13 +49,13 @@ pub(crate) fn register_default_fallbacks(d: &'static Dispatcher) {
         K::AutogradPrivateUse1,
         K::AutogradMeta,
     ] {
-        reg(k, KernelFunction::from_boxed(autograd_fallback), line!());
+        reg(k, KernelFunction::redispatch_masked(AFTER_AUTOGRAD_KEYSET), line!());
     }
     for k in [K::AutocastCPU, K::AutocastMTIA, K::AutocastMAIA, K::AutocastXPU, K::AutocastMPS, K::AutocastCUDA] {
         reg(k, KernelFunction::fallthrough(), line!());
     }
     reg(K::FuncTorchVmapMode, KernelFunction::fallthrough(), line!());
     reg(K::VmapMode, KernelFunction::fallthrough(), line!());
-    reg(K::PythonTLSSnapshot, KernelFunction::from_boxed(redispatch_after(K::PythonTLSSnapshot)), line!());
-    reg(K::PreDispatch, KernelFunction::from_boxed(redispatch_after(K::PreDispatch)), line!());
+    reg(K::PythonTLSSnapshot, KernelFunction::redispatch_masked(DispatchKeySet::full_after(K::PythonTLSSnapshot)), line!());
+    reg(K::PreDispatch, KernelFunction::redispatch_masked(DispatchKeySet::full_after(K::PreDispatch)), line!());
 }

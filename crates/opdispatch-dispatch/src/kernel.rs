@@ -33,6 +33,10 @@ where
 pub(crate) enum Boxed {
     /// Never runs: dispatch masks the key out (see `fallthrough_kernel` in PyTorch).
     Fallthrough,
+    /// Redispatches with `ks & mask` and does nothing else (the autograd fallback when nothing
+    /// requires grad, PreDispatch, PythonTLSSnapshot). Typed calls apply the mask and look up
+    /// again in the same table instead of boxing their arguments for it.
+    RedispatchMasked(DispatchKeySet),
     /// Marks the AutogradOther slot when a math kernel would hide a backend kernel.
     AmbiguousAutogradOther,
     Functor(Arc<dyn BoxedKernel>),
@@ -77,6 +81,18 @@ impl KernelFunction {
     }
     pub(crate) fn ambiguous_autograd_other() -> Self {
         Self { inner: Some(AMBIGUOUS.clone()) }
+    }
+    /// A kernel that only redispatches to `ks & mask` (a valid, non-fallthrough kernel).
+    pub fn redispatch_masked(mask: DispatchKeySet) -> Self {
+        Self { inner: Some(Arc::new(KernelInner { boxed: Boxed::RedispatchMasked(mask), unboxed: None })) }
+    }
+    /// The mask of a [`KernelFunction::redispatch_masked`] kernel.
+    #[inline]
+    pub(crate) fn redispatch_mask(&self) -> Option<DispatchKeySet> {
+        match self.inner.as_ref()?.boxed {
+            Boxed::RedispatchMasked(m) => Some(m),
+            _ => None,
+        }
     }
     /// A boxed kernel.
     pub fn from_boxed(k: impl BoxedKernel) -> Self {
@@ -154,6 +170,7 @@ impl KernelFunction {
     pub fn call_boxed(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
         match self.inner.as_ref().map(|i| &i.boxed) {
             Some(Boxed::Functor(k)) => k.call(op, ks, stack),
+            Some(Boxed::RedispatchMasked(mask)) => op.redispatch_boxed(ks & *mask, stack),
             Some(Boxed::Fallthrough) => Err(DispatchError::Internal(FALLTHROUGH_EXECUTED.to_owned())),
             Some(Boxed::AmbiguousAutogradOther) => Err(DispatchError::Internal(format!(
                 "{} has kernels registered to both CompositeImplicitAutograd and a backend mapped to AutogradOther. This makes the backend kernel unreachable; the dispatcher will always prefer the CompositeImplicitAutograd lowering (see Note [Ambiguity in AutogradOther kernel]). If you want to override CompositeImplicitAutograd, please open an issue to request a dedicated Autograd dispatch key for the backend.\nIf you only want to run inference instead of training, in C++, add `c10::InferenceMode mode;` before model.forward(); in Python, use `torch.inference_mode()` as a context manager (see https://pytorch.org/docs/stable/generated/torch.inference_mode.html).\nCanonical state\n~~~~~~~~~~~\n{}\n\n",

@@ -331,7 +331,7 @@ macro_rules! impl_signature {
             pub fn call(&self, $($a: $a),*) -> Result<R::Output> {
                 self.op.with_table(|table| {
                     let ks = table.mask_and_tls(DispatchKeySet::EMPTY $(| $a.arg_key_set())*);
-                    self.run(&table.entries[ks.dispatch_table_index()], ks, $($a),*)
+                    self.run(table, ks, $($a),*)
                 })
             }
 
@@ -340,13 +340,20 @@ macro_rules! impl_signature {
             pub fn redispatch(&self, ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
                 self.op.with_table(|table| {
                     let ks = crate::dispatcher::skip_fallthroughs(table, ks);
-                    self.run(&table.entries[ks.dispatch_table_index()], ks, $($a),*)
+                    self.run(table, ks, $($a),*)
                 })
             }
 
             #[allow(non_snake_case, unused_mut)]
             #[inline]
-            fn run(&self, kernel: &KernelFunction, ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
+            fn run(&self, table: &crate::operator::DispatchTable, mut ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
+                let mut kernel = &table.entries[ks.dispatch_table_index()];
+                // Pure redispatch kernels (the autograd fallback): apply their mask and look up
+                // again, as their boxed form would, without boxing the arguments.
+                while let Some(mask) = kernel.redispatch_mask() {
+                    ks = crate::dispatcher::skip_fallthroughs(table, ks & mask);
+                    kernel = &table.entries[ks.dispatch_table_index()];
+                }
                 if let Some(f) = kernel.unboxed_as::<fn($($a),*) -> R>() {
                     return f($($a),*).into_result();
                 }
