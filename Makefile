@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv develop rust-test py-test conformance bench
+.PHONY: demo test venv develop lint rust-test py-test conformance bench
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -19,6 +19,11 @@ develop: $(PY)
 demo: develop
 	$(PY) examples/seed_walkthrough.py
 
+# rustfmt and clippy ship with rustup's default profile; skip (loudly) where they are absent.
+lint:
+	@if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all -- --check; else echo "rustfmt not installed: format check skipped"; fi
+	@if cargo clippy --version >/dev/null 2>&1; then cargo clippy --quiet --workspace --all-targets -- -D warnings; else echo "clippy not installed: lint skipped"; fi
+
 rust-test:
 	cargo test --workspace --quiet
 	cargo run --quiet --example define_op -p opdispatch-dispatch
@@ -29,7 +34,7 @@ py-test: develop
 conformance: develop
 	$(PY) scripts/conformance_ratchet.py
 
-test: rust-test py-test conformance
+test: lint rust-test py-test conformance
 
 bench: develop
 	cargo bench -p opdispatch-dispatch --bench dispatch

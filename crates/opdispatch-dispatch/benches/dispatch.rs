@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use opdispatch_dispatch::{CppFunction, Dispatcher, DispatchKey, IValue, Library, LibraryKind};
+use opdispatch_dispatch::{CppFunction, DispatchKey, Dispatcher, IValue, Library, LibraryKind};
 
 fn add_one(x: i64) -> i64 {
     x.wrapping_add(1)
@@ -16,14 +16,21 @@ fn typed_vs_direct(c: &mut Criterion) {
     lib.def("add_one(int x) -> int", None).unwrap();
     lib.impl_(
         "add_one",
-        CppFunction::typed(add_one as fn(i64) -> i64).dispatch(DispatchKey::CompositeExplicitAutograd),
+        CppFunction::typed(add_one as fn(i64) -> i64)
+            .dispatch(DispatchKey::CompositeExplicitAutograd),
     )
     .unwrap();
-    let op = Dispatcher::singleton().find_schema_or_throw("bench_typed::add_one", "").unwrap();
+    let op = Dispatcher::singleton()
+        .find_schema_or_throw("bench_typed::add_one", "")
+        .unwrap();
     let typed = op.typed::<fn(i64) -> i64>().unwrap();
     let mut g = c.benchmark_group("call");
-    g.bench_function("direct_fn", |b| b.iter(|| black_box(add_one as fn(i64) -> i64)(black_box(1))));
-    g.bench_function("typed_dispatch", |b| b.iter(|| typed.call(black_box(1)).unwrap()));
+    g.bench_function("direct_fn", |b| {
+        b.iter(|| black_box(add_one as fn(i64) -> i64)(black_box(1)))
+    });
+    g.bench_function("typed_dispatch", |b| {
+        b.iter(|| typed.call(black_box(1)).unwrap())
+    });
     g.bench_function("boxed_dispatch", |b| {
         b.iter(|| {
             let mut stack = vec![IValue::Int(black_box(1))];
@@ -41,7 +48,11 @@ fn registration(c: &mut Criterion) {
         b.iter_with_large_drop(|| register_many("bench_reg"))
     });
     g.bench_function("deregister_10k_ops_3_kernels", |b| {
-        b.iter_batched(|| register_many("bench_dereg"), drop, criterion::BatchSize::PerIteration)
+        b.iter_batched(
+            || register_many("bench_dereg"),
+            drop,
+            criterion::BatchSize::PerIteration,
+        )
     });
     g.finish();
 }
@@ -51,8 +62,16 @@ fn register_many(ns: &str) -> Library {
     for i in 0..10_000 {
         let name = format!("op{i}");
         lib.def(&format!("{name}(int x) -> int"), None).unwrap();
-        for k in [DispatchKey::CPU, DispatchKey::CUDA, DispatchKey::CompositeExplicitAutograd] {
-            lib.impl_(&name, CppFunction::typed(add_one as fn(i64) -> i64).dispatch(k)).unwrap();
+        for k in [
+            DispatchKey::CPU,
+            DispatchKey::CUDA,
+            DispatchKey::CompositeExplicitAutograd,
+        ] {
+            lib.impl_(
+                &name,
+                CppFunction::typed(add_one as fn(i64) -> i64).dispatch(k),
+            )
+            .unwrap();
         }
     }
     lib

@@ -2,7 +2,9 @@
 //!
 //! Run: `cargo run --example define_op -p opdispatch-dispatch`
 
-use opdispatch_dispatch::{library, CppFunction, DispatchKey, DispatchKeySet, Dispatcher, IncludeDispatchKeyGuard};
+use opdispatch_dispatch::{
+    library, CppFunction, DispatchKey, DispatchKeySet, Dispatcher, IncludeDispatchKeyGuard,
+};
 
 fn scale_cpu(x: i64, k: i64) -> i64 {
     x * k
@@ -40,12 +42,18 @@ fn main() -> opdispatch_dispatch::Result<()> {
     }
     print!("{}", op.dump_state());
     let table = op.dump_computed_table();
-    for line in table.lines().filter(|l| l.starts_with("Undefined") || l.starts_with("CPU:")) {
+    for line in table
+        .lines()
+        .filter(|l| l.starts_with("Undefined") || l.starts_with("CPU:"))
+    {
         println!("{line}");
     }
     // A wrong signature is refused when the typed handle is made.
     if let Err(e) = op.typed::<fn(f64) -> f64>() {
-        println!("typed::<fn(f64) -> f64>() refused: {}", e.to_string().lines().nth(1).unwrap_or(""));
+        println!(
+            "typed::<fn(f64) -> f64>() refused: {}",
+            e.to_string().lines().nth(1).unwrap_or("")
+        );
     }
     Ok(())
 }

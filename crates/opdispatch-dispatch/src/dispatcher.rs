@@ -17,8 +17,8 @@ use crate::error::{DispatchError, Result};
 use crate::ivalue::Stack;
 use crate::kernel::KernelFunction;
 use crate::operator::{
-    compute_entry, dispatch_arg_bitset, update_master, AnnotatedKernel, AnnotatedSchema, CppSignatureWithDebug,
-    DispatchTable, OpState, OperatorEntry,
+    compute_entry, dispatch_arg_bitset, update_master, AnnotatedKernel, AnnotatedSchema,
+    CppSignatureWithDebug, DispatchTable, OpState, OperatorEntry,
 };
 
 /// A cheap, clonable reference to a registered operator. It stays usable after the operator
@@ -68,7 +68,9 @@ pub struct RegistrationHandle {
 
 impl RegistrationHandle {
     fn new(f: impl FnOnce() + Send + Sync + 'static) -> Self {
-        Self { undo: Some(Box::new(f)) }
+        Self {
+            undo: Some(Box::new(f)),
+        }
     }
     /// Keeps the registration for the rest of the process.
     pub fn leak(mut self) {
@@ -154,7 +156,12 @@ impl Dispatcher {
 
     /// Every operator name ("ns::op" or "ns::op.overload").
     pub fn all_op_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.ops.read().values().map(|o| o.0.name.to_string()).collect();
+        let mut v: Vec<String> = self
+            .ops
+            .read()
+            .values()
+            .map(|o| o.0.name.to_string())
+            .collect();
         v.sort();
         v
     }
@@ -162,7 +169,10 @@ impl Dispatcher {
     /// Operators without a schema (impls whose def never came), as their dump states.
     pub fn find_dangling_impls(&self) -> Vec<String> {
         let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
-        ops.iter().filter(|o| !o.has_schema()).map(OperatorHandle::dump_state).collect()
+        ops.iter()
+            .filter(|o| !o.has_schema())
+            .map(OperatorHandle::dump_state)
+            .collect()
     }
 
     /// Names of operators with a direct kernel for `k` (all operators when `k` is `None`).
@@ -232,7 +242,11 @@ impl Dispatcher {
     }
 
     /// `registerDef`: gives an operator its schema.
-    pub fn register_def(&'static self, schema: FunctionSchema, debug: Arc<str>) -> Result<RegistrationHandle> {
+    pub fn register_def(
+        &'static self,
+        schema: FunctionSchema,
+        debug: Arc<str>,
+    ) -> Result<RegistrationHandle> {
         let reg = self.registry.lock();
         let name = schema.operator_name().clone();
         let (op, created) = self.find_or_register_name(&name, &reg);
@@ -252,7 +266,9 @@ impl Dispatcher {
         }
         // PyTorch walks its kernel hash map here, so check kernels in that map's order.
         for key in st.key_order.iter() {
-            let Some(list) = DispatchKey::from_u16(key).and_then(|k| st.kernels.get(&k)) else { continue };
+            let Some(list) = DispatchKey::from_u16(key).and_then(|k| st.kernels.get(&k)) else {
+                continue;
+            };
             for k in list {
                 if let Some(inf) = &k.inferred_schema {
                     if let Err(e) = check_schema(&name, &schema, &debug, inf, &k.debug) {
@@ -266,7 +282,10 @@ impl Dispatcher {
             Err(e) => return fail(&st, e),
         };
         let schema = Arc::new(schema);
-        st.schema = Some(AnnotatedSchema { schema: schema.clone(), debug });
+        st.schema = Some(AnnotatedSchema {
+            schema: schema.clone(),
+            debug,
+        });
         update_master(&op.0, &mut st, &reg.fallbacks, |u| {
             u.table.dispatch_arg_indices_reverse = bits;
             u.table.schema = Some(schema);
@@ -372,9 +391,20 @@ impl Dispatcher {
         st.note_key_added(k);
         st.kernels.entry(k).or_default().insert(
             0,
-            AnnotatedKernel { kernel, inferred_schema, debug, id },
+            AnnotatedKernel {
+                kernel,
+                inferred_schema,
+                debug,
+                id,
+            },
         );
-        update_master(&op.0, &mut st, &reg.fallbacks, |u| if dispatch_key.is_some() { u.update(k) } else { u.update_full() });
+        update_master(&op.0, &mut st, &reg.fallbacks, |u| {
+            if dispatch_key.is_some() {
+                u.update(k)
+            } else {
+                u.update_full()
+            }
+        });
         st.def_and_impl_count += 1;
         drop(st);
         drop(reg);
@@ -383,7 +413,9 @@ impl Dispatcher {
             warn(&w);
         }
         let op2 = op.clone();
-        Ok(RegistrationHandle::new(move || self.deregister_impl(&op2, k, dispatch_key.is_some(), id)))
+        Ok(RegistrationHandle::new(move || {
+            self.deregister_impl(&op2, k, dispatch_key.is_some(), id)
+        }))
     }
 
     fn deregister_impl(&self, op: &OperatorHandle, k: DispatchKey, keyed: bool, id: u64) {
@@ -397,7 +429,13 @@ impl Dispatcher {
                 st.key_order.erase(k.as_u16());
             }
         }
-        update_master(&op.0, &mut st, &reg.fallbacks, |u| if keyed { u.update(k) } else { u.update_full() });
+        update_master(&op.0, &mut st, &reg.fallbacks, |u| {
+            if keyed {
+                u.update(k)
+            } else {
+                u.update_full()
+            }
+        });
         st.def_and_impl_count -= 1;
         self.cleanup(op, &st);
     }
@@ -434,8 +472,12 @@ impl Dispatcher {
             )));
         }
         let id = self.fresh_id();
-        reg.fallbacks[idx] =
-            Some(AnnotatedKernel { kernel, inferred_schema: None, debug: Arc::from(debug), id });
+        reg.fallbacks[idx] = Some(AnnotatedKernel {
+            kernel,
+            inferred_schema: None,
+            debug: Arc::from(debug),
+            id,
+        });
         self.update_fallback_everywhere(&reg, k);
         drop(reg);
         Ok(RegistrationHandle::new(move || {
@@ -459,7 +501,11 @@ impl Dispatcher {
     /// Runs `f` on the operator's current table, rebuilding it first if a registration
     /// dropped it. The common case is one atomic load.
     #[inline]
-    pub(crate) fn with_table<R>(&self, op: &OperatorHandle, f: impl FnOnce(&DispatchTable) -> R) -> R {
+    pub(crate) fn with_table<R>(
+        &self,
+        op: &OperatorHandle,
+        f: impl FnOnce(&DispatchTable) -> R,
+    ) -> R {
         op.with_table(f)
     }
 
@@ -473,7 +519,9 @@ impl Dispatcher {
             return t;
         }
         drop(reg);
-        let t = Arc::new(DispatchTable::clone(st.master.as_deref().expect("master table present")));
+        let t = Arc::new(DispatchTable::clone(
+            st.master.as_deref().expect("master table present"),
+        ));
         op.0.table.store(Some(t.clone()));
         t
     }
@@ -483,18 +531,33 @@ impl Dispatcher {
     /// `callBoxed`: extracts keys from the stack, applies TLS and fallthrough masks, and runs
     /// the kernel of the highest key. Arguments are popped, returns pushed.
     pub fn call_boxed(&self, op: &OperatorHandle, stack: &mut Stack) -> Result<()> {
-        self.with_table(op, |table| self.run_boxed(op, table, table.key_set_boxed(stack), stack))
+        self.with_table(op, |table| {
+            self.run_boxed(op, table, table.key_set_boxed(stack), stack)
+        })
     }
 
     /// `redispatchBoxed`: runs the kernel for `ks` exactly as given (no TLS, no masks).
-    pub fn redispatch_boxed(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
-        self.with_table(op, |table| self.run_boxed(op, table, skip_fallthroughs(table, ks), stack))
+    pub fn redispatch_boxed(
+        &self,
+        op: &OperatorHandle,
+        ks: DispatchKeySet,
+        stack: &mut Stack,
+    ) -> Result<()> {
+        self.with_table(op, |table| {
+            self.run_boxed(op, table, skip_fallthroughs(table, ks), stack)
+        })
     }
 
     /// Looks up and runs the kernel for `ks` in `table`. Pure redispatch kernels (the autograd
     /// fallback) are applied here, in the same snapshot, instead of through a nested call.
     #[inline]
-    fn run_boxed(&self, op: &OperatorHandle, table: &DispatchTable, mut ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
+    fn run_boxed(
+        &self,
+        op: &OperatorHandle,
+        table: &DispatchTable,
+        mut ks: DispatchKeySet,
+        stack: &mut Stack,
+    ) -> Result<()> {
         let mut kernel = &table.entries[ks.dispatch_table_index()];
         while let Some(mask) = kernel.redispatch_mask() {
             ks = skip_fallthroughs(table, ks & mask);
@@ -508,7 +571,12 @@ impl Dispatcher {
 
     /// `callBoxedForDispatchKey`: runs the direct kernel for `k` (or the backend fallback),
     /// with no table or alias resolution.
-    pub fn call_boxed_for_dispatch_key(&self, op: &OperatorHandle, k: DispatchKey, stack: &mut Stack) -> Result<()> {
+    pub fn call_boxed_for_dispatch_key(
+        &self,
+        op: &OperatorHandle,
+        k: DispatchKey,
+        stack: &mut Stack,
+    ) -> Result<()> {
         let ks = self.with_table(op, |t| t.key_set_boxed(stack));
         let kernel = {
             let st = op.0.state.lock();
@@ -517,7 +585,11 @@ impl Dispatcher {
                 None => {
                     drop(st);
                     let reg = self.registry.lock();
-                    let fb = if k.is_alias() { None } else { reg.fallbacks[dispatch_table_index_for_key(k)].as_ref() };
+                    let fb = if k.is_alias() {
+                        None
+                    } else {
+                        reg.fallbacks[dispatch_table_index_for_key(k)].as_ref()
+                    };
                     match fb {
                         Some(f) => f.kernel.clone(),
                         None => {
@@ -558,15 +630,27 @@ impl Dispatcher {
     }
 
     /// Whether the stored table entry for runtime key `k` is valid.
-    pub fn has_computed_kernel_for_dispatch_key(&self, op: &OperatorHandle, k: DispatchKey) -> Result<bool> {
+    pub fn has_computed_kernel_for_dispatch_key(
+        &self,
+        op: &OperatorHandle,
+        k: DispatchKey,
+    ) -> Result<bool> {
         if k.is_alias() {
-            return Err(DispatchError::Runtime("Alias keys do not have runtime kernel registrations.".into()));
+            return Err(DispatchError::Runtime(
+                "Alias keys do not have runtime kernel registrations.".into(),
+            ));
         }
-        Ok(self.with_table(op, |t| t.entries[dispatch_table_index_for_key(k)].is_valid()))
+        Ok(self.with_table(op, |t| {
+            t.entries[dispatch_table_index_for_key(k)].is_valid()
+        }))
     }
 
     /// The computed entry for a runtime key with its debug string and provenance.
-    pub fn computed_kernel_for_dispatch_key(&self, op: &OperatorHandle, k: DispatchKey) -> (KernelFunction, String, &'static str) {
+    pub fn computed_kernel_for_dispatch_key(
+        &self,
+        op: &OperatorHandle,
+        k: DispatchKey,
+    ) -> (KernelFunction, String, &'static str) {
         let reg = self.registry.lock();
         let st = op.0.state.lock();
         let (a, p) = compute_entry(&st, &reg.fallbacks, k);
@@ -669,22 +753,43 @@ impl OperatorHandle {
     }
     /// Where the schema was defined.
     pub fn debug(&self) -> Option<String> {
-        self.0.state.lock().schema.as_ref().map(|a| a.debug.to_string())
+        self.0
+            .state
+            .lock()
+            .schema
+            .as_ref()
+            .map(|a| a.debug.to_string())
     }
     pub fn has_schema(&self) -> bool {
         self.0.state.lock().schema.is_some()
     }
     /// Whether a kernel was registered directly for `k` (alias keys included).
     pub fn has_kernel_for_dispatch_key(&self, k: DispatchKey) -> bool {
-        self.0.state.lock().kernels.get(&k).is_some_and(|l| !l.is_empty())
+        self.0
+            .state
+            .lock()
+            .kernels
+            .get(&k)
+            .is_some_and(|l| !l.is_empty())
     }
     /// Whether the direct kernel for `k` is a fallthrough.
     pub fn kernel_for_dispatch_key_is_fallthrough(&self, k: DispatchKey) -> bool {
-        self.0.state.lock().kernels.get(&k).and_then(|l| l.first()).is_some_and(|a| a.kernel.is_fallthrough())
+        self.0
+            .state
+            .lock()
+            .kernels
+            .get(&k)
+            .and_then(|l| l.first())
+            .is_some_and(|a| a.kernel.is_fallthrough())
     }
     /// `hasKernelForAnyDispatchKey`.
     pub fn has_kernel_for_any_dispatch_key(&self, ks: DispatchKeySet) -> bool {
-        self.0.state.lock().kernels.keys().any(|k| !k.is_alias() && ks.has(*k))
+        self.0
+            .state
+            .lock()
+            .kernels
+            .keys()
+            .any(|k| !k.is_alias() && ks.has(*k))
     }
     pub fn dump_state(&self) -> String {
         self.0.dump_state()

@@ -49,13 +49,32 @@ pub(crate) fn register_default_fallbacks(d: &'static Dispatcher) {
         K::AutogradPrivateUse1,
         K::AutogradMeta,
     ] {
-        reg(k, KernelFunction::redispatch_masked(AFTER_AUTOGRAD_KEYSET), line!());
+        reg(
+            k,
+            KernelFunction::redispatch_masked(AFTER_AUTOGRAD_KEYSET),
+            line!(),
+        );
     }
-    for k in [K::AutocastCPU, K::AutocastMTIA, K::AutocastMAIA, K::AutocastXPU, K::AutocastMPS, K::AutocastCUDA] {
+    for k in [
+        K::AutocastCPU,
+        K::AutocastMTIA,
+        K::AutocastMAIA,
+        K::AutocastXPU,
+        K::AutocastMPS,
+        K::AutocastCUDA,
+    ] {
         reg(k, KernelFunction::fallthrough(), line!());
     }
     reg(K::FuncTorchVmapMode, KernelFunction::fallthrough(), line!());
     reg(K::VmapMode, KernelFunction::fallthrough(), line!());
-    reg(K::PythonTLSSnapshot, KernelFunction::redispatch_masked(DispatchKeySet::full_after(K::PythonTLSSnapshot)), line!());
-    reg(K::PreDispatch, KernelFunction::redispatch_masked(DispatchKeySet::full_after(K::PreDispatch)), line!());
+    reg(
+        K::PythonTLSSnapshot,
+        KernelFunction::redispatch_masked(DispatchKeySet::full_after(K::PythonTLSSnapshot)),
+        line!(),
+    );
+    reg(
+        K::PreDispatch,
+        KernelFunction::redispatch_masked(DispatchKeySet::full_after(K::PreDispatch)),
+        line!(),
+    );
 }

@@ -75,7 +75,10 @@ unsafe impl Sync for TensorRef {}
 impl TensorRef {
     /// Boxes a concrete tensor handle.
     pub fn new<T: TensorLike>(t: T) -> Self {
-        Self { raw: t.into_raw(), vt: &VTableOf::<T>::VTABLE }
+        Self {
+            raw: t.into_raw(),
+            vt: &VTableOf::<T>::VTABLE,
+        }
     }
     /// The tensor's dispatch key set.
     #[inline]
@@ -123,7 +126,10 @@ impl Clone for TensorRef {
     fn clone(&self) -> Self {
         // SAFETY: `raw` is live; the new handle owns the added reference.
         unsafe { (self.vt.retain)(self.raw) };
-        Self { raw: self.raw, vt: self.vt }
+        Self {
+            raw: self.raw,
+            vt: self.vt,
+        }
     }
 }
 
@@ -181,7 +187,9 @@ impl IValue {
     pub fn key_set(&self) -> DispatchKeySet {
         match self {
             Self::Tensor(t) => t.key_set(),
-            Self::TensorList(ts) => ts.iter().fold(DispatchKeySet::EMPTY, |a, t| a | t.key_set()),
+            Self::TensorList(ts) => ts
+                .iter()
+                .fold(DispatchKeySet::EMPTY, |a, t| a | t.key_set()),
             Self::OptionalTensorList(ts) => ts
                 .iter()
                 .flatten()

@@ -58,10 +58,18 @@ pub(crate) struct KernelInner {
     pub(crate) unboxed: Option<Unboxed>,
 }
 
-static FALLTHROUGH: std::sync::LazyLock<Arc<KernelInner>> =
-    std::sync::LazyLock::new(|| Arc::new(KernelInner { boxed: Boxed::Fallthrough, unboxed: None }));
-static AMBIGUOUS: std::sync::LazyLock<Arc<KernelInner>> =
-    std::sync::LazyLock::new(|| Arc::new(KernelInner { boxed: Boxed::AmbiguousAutogradOther, unboxed: None }));
+static FALLTHROUGH: std::sync::LazyLock<Arc<KernelInner>> = std::sync::LazyLock::new(|| {
+    Arc::new(KernelInner {
+        boxed: Boxed::Fallthrough,
+        unboxed: None,
+    })
+});
+static AMBIGUOUS: std::sync::LazyLock<Arc<KernelInner>> = std::sync::LazyLock::new(|| {
+    Arc::new(KernelInner {
+        boxed: Boxed::AmbiguousAutogradOther,
+        unboxed: None,
+    })
+});
 
 /// A slot of a dispatch table, or a registered kernel: one pointer (`None` = missing), so a
 /// table of 137 slots stays small and copying a slot is one count increment.
@@ -77,14 +85,23 @@ impl KernelFunction {
     }
     /// A fallthrough: dispatch skips this key and tries the next one.
     pub fn fallthrough() -> Self {
-        Self { inner: Some(FALLTHROUGH.clone()) }
+        Self {
+            inner: Some(FALLTHROUGH.clone()),
+        }
     }
     pub(crate) fn ambiguous_autograd_other() -> Self {
-        Self { inner: Some(AMBIGUOUS.clone()) }
+        Self {
+            inner: Some(AMBIGUOUS.clone()),
+        }
     }
     /// A kernel that only redispatches to `ks & mask` (a valid, non-fallthrough kernel).
     pub fn redispatch_masked(mask: DispatchKeySet) -> Self {
-        Self { inner: Some(Arc::new(KernelInner { boxed: Boxed::RedispatchMasked(mask), unboxed: None })) }
+        Self {
+            inner: Some(Arc::new(KernelInner {
+                boxed: Boxed::RedispatchMasked(mask),
+                unboxed: None,
+            })),
+        }
     }
     /// The mask of a [`KernelFunction::redispatch_masked`] kernel.
     #[inline]
@@ -100,21 +117,32 @@ impl KernelFunction {
     }
     /// A boxed kernel already behind an `Arc`.
     pub fn from_boxed_arc(k: Arc<dyn BoxedKernel>) -> Self {
-        Self { inner: Some(Arc::new(KernelInner { boxed: Boxed::Functor(k), unboxed: None })) }
+        Self {
+            inner: Some(Arc::new(KernelInner {
+                boxed: Boxed::Functor(k),
+                unboxed: None,
+            })),
+        }
     }
     /// A kernel with both a boxed entry and a typed `fn` pointer of type `F`.
     ///
     /// # Safety
     /// `f` must be a `fn` pointer (`F` a `fn(..) -> ..` type) and `boxed` must implement the
     /// same function on the boxed stack.
-    pub(crate) unsafe fn from_unboxed<F: Copy + 'static>(f: F, boxed: Arc<dyn BoxedKernel>) -> Self {
+    pub(crate) unsafe fn from_unboxed<F: Copy + 'static>(
+        f: F,
+        boxed: Arc<dyn BoxedKernel>,
+    ) -> Self {
         debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*const ()>());
         // SAFETY: F is a fn pointer of pointer size (caller contract).
         let ptr = unsafe { std::mem::transmute_copy::<F, *const ()>(&f) };
         Self {
             inner: Some(Arc::new(KernelInner {
                 boxed: Boxed::Functor(boxed),
-                unboxed: Some(Unboxed { ptr, sig: TypeId::of::<F>() }),
+                unboxed: Some(Unboxed {
+                    ptr,
+                    sig: TypeId::of::<F>(),
+                }),
             })),
         }
     }
@@ -130,7 +158,9 @@ impl KernelFunction {
     /// Whether this is a fallthrough.
     #[inline]
     pub fn is_fallthrough(&self) -> bool {
-        self.inner.as_ref().is_some_and(|i| matches!(i.boxed, Boxed::Fallthrough))
+        self.inner
+            .as_ref()
+            .is_some_and(|i| matches!(i.boxed, Boxed::Fallthrough))
     }
     /// The typed entry, if it was registered with type `F`.
     #[inline]
@@ -167,7 +197,12 @@ impl KernelFunction {
         s
     }
     /// Runs the kernel on the boxed stack.
-    pub fn call_boxed(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
+    pub fn call_boxed(
+        &self,
+        op: &OperatorHandle,
+        ks: DispatchKeySet,
+        stack: &mut Stack,
+    ) -> Result<()> {
         match self.inner.as_ref().map(|i| &i.boxed) {
             Some(Boxed::Functor(k)) => k.call(op, ks, stack),
             Some(Boxed::RedispatchMasked(mask)) => op.redispatch_boxed(ks & *mask, stack),

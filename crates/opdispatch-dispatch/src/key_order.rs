@@ -109,14 +109,20 @@ impl KeyOrder {
     }
 
     fn rehash(&mut self, num_buckets: usize) {
-        let num_buckets = std::cmp::max(num_buckets, (self.num_elements as f64 / 0.5).ceil() as usize);
+        let num_buckets = std::cmp::max(
+            num_buckets,
+            (self.num_elements as f64 / 0.5).ceil() as usize,
+        );
         let num_buckets = std::cmp::max(2, num_buckets.next_power_of_two());
         if num_buckets == self.bucket_count() {
             return;
         }
         let new_max_lookups = std::cmp::max(MIN_LOOKUPS, log2(num_buckets) as i8);
         // The last slot of ska's allocation is an end sentinel that never holds a value.
-        let old = std::mem::replace(&mut self.slots, vec![(-1, 0); num_buckets + new_max_lookups as usize - 1]);
+        let old = std::mem::replace(
+            &mut self.slots,
+            vec![(-1, 0); num_buckets + new_max_lookups as usize - 1],
+        );
         self.num_slots_minus_one = num_buckets - 1;
         self.shift = 64 - log2(num_buckets);
         self.max_lookups = new_max_lookups;

@@ -20,9 +20,9 @@
 pub mod dispatcher;
 pub mod error;
 mod fallbacks;
-mod key_order;
 pub mod ivalue;
 pub mod kernel;
+mod key_order;
 pub mod library;
 pub mod operator;
 pub mod testing;

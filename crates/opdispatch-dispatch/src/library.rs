@@ -66,7 +66,13 @@ pub struct CppFunction {
 impl CppFunction {
     /// Wraps any kernel function.
     pub fn new(kernel: KernelFunction) -> Self {
-        Self { kernel, dispatch_key: None, inferred_schema: None, cpp_signature: None, debug: String::new() }
+        Self {
+            kernel,
+            dispatch_key: None,
+            inferred_schema: None,
+            cpp_signature: None,
+            debug: String::new(),
+        }
     }
     /// A boxed kernel.
     pub fn boxed(k: impl crate::BoxedKernel) -> Self {
@@ -114,7 +120,13 @@ pub struct Library {
 
 impl std::fmt::Debug for Library {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Library({}, {}, {:?})", self.kind.macro_name(), self.ns.as_deref().unwrap_or("_"), self.dispatch_key)
+        write!(
+            f,
+            "Library({}, {}, {:?})",
+            self.kind.macro_name(),
+            self.ns.as_deref().unwrap_or("_"),
+            self.dispatch_key
+        )
     }
 }
 
@@ -140,7 +152,8 @@ impl Library {
         // duplicate namespace before anything else.
         if kind == LibraryKind::Def {
             if let Some(ns) = lib.ns.clone() {
-                let h = Dispatcher::singleton().register_library(&ns, lib.debug_string().to_string())?;
+                let h = Dispatcher::singleton()
+                    .register_library(&ns, lib.debug_string().to_string())?;
                 lib.registrars.push(h);
             }
         }
@@ -188,7 +201,12 @@ impl Library {
     }
 
     fn error_context(&self) -> String {
-        format!("(Error occurred while processing {} block at {}:{})", self.kind.macro_name(), self.file, self.line)
+        format!(
+            "(Error occurred while processing {} block at {}:{})",
+            self.kind.macro_name(),
+            self.file,
+            self.line
+        )
     }
 
     /// `def(schema)`: defines an operator. Returns its name.
@@ -237,7 +255,12 @@ impl Library {
 
     /// `def(name_or_schema, f)`: defines an operator and registers `f` for it. With only a
     /// name, the schema is the one inferred from `f` (alias analysis CONSERVATIVE).
-    pub fn def_with(&mut self, name_or_schema: &str, alias: Option<AliasAnalysisKind>, f: CppFunction) -> Result<OperatorName> {
+    pub fn def_with(
+        &mut self,
+        name_or_schema: &str,
+        alias: Option<AliasAnalysisKind>,
+        f: CppFunction,
+    ) -> Result<OperatorName> {
         let schema = match parse_schema_or_name(name_or_schema)? {
             SchemaOrName::Schema(mut s) => {
                 s.alias_kind = alias;
@@ -337,7 +360,11 @@ impl Library {
         // As in PyTorch, runtime keys registered before a failing one stay registered (owned by
         // this library, so resetting it removes them).
         for rk in get_runtime_dispatch_key_set(key).iter() {
-            let h = Dispatcher::singleton().register_fallback(rk, f.kernel.clone(), debug.to_string())?;
+            let h = Dispatcher::singleton().register_fallback(
+                rk,
+                f.kernel.clone(),
+                debug.to_string(),
+            )?;
             self.registrars.push(h);
         }
         Ok(())

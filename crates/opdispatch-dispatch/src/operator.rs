@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use opdispatch_keys::{
-    dispatch_table_index_for_key, get_backend_key_set_from_autograd,
-    is_included_in_alias, runtime_keys_in_table_order, DispatchKey, DispatchKeySet,
-    AUTOGRADOTHER_BACKENDS, NUM_BACKENDS, NUM_RUNTIME_ENTRIES,
+    dispatch_table_index_for_key, get_backend_key_set_from_autograd, is_included_in_alias,
+    runtime_keys_in_table_order, DispatchKey, DispatchKeySet, AUTOGRADOTHER_BACKENDS, NUM_BACKENDS,
+    NUM_RUNTIME_ENTRIES,
 };
 use opdispatch_schema::{FunctionSchema, OperatorName};
 use parking_lot::Mutex;
@@ -158,7 +158,11 @@ impl DispatchTable {
         let functionality_bits = key_bits & !opdispatch_keys::FULL_BACKEND_MASK;
         let upd = |ks: &mut DispatchKeySet| {
             let r = ks.raw_repr();
-            *ks = DispatchKeySet::from_raw_repr(if has_fallthrough { r & !functionality_bits } else { r | key_bits });
+            *ks = DispatchKeySet::from_raw_repr(if has_fallthrough {
+                r & !functionality_bits
+            } else {
+                r | key_bits
+            });
         };
         upd(&mut self.non_fallthrough_keys);
         if k.to_functionality_key().is_per_backend_functionality() {
@@ -166,12 +170,17 @@ impl DispatchTable {
             debug_assert!((1..=NUM_BACKENDS).contains(&b));
             upd(&mut self.non_fallthrough_keys_per_backend[b - 1]);
         } else {
-            self.non_fallthrough_keys_per_backend.iter_mut().for_each(upd);
+            self.non_fallthrough_keys_per_backend
+                .iter_mut()
+                .for_each(upd);
         }
     }
 
     fn refresh_requires_bitset(&mut self) {
-        self.requires_bitset_per_backend = self.non_fallthrough_keys_per_backend.windows(2).any(|w| w[0] != w[1]);
+        self.requires_bitset_per_backend = self
+            .non_fallthrough_keys_per_backend
+            .windows(2)
+            .any(|w| w[0] != w[1]);
     }
 
     /// Applies the local TLS sets and the fallthrough mask to the arguments' keys.
@@ -197,7 +206,7 @@ impl DispatchTable {
             let r = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             if r < len {
-                ks = ks | stack[len - 1 - r].key_set();
+                ks |= stack[len - 1 - r].key_set();
             }
         }
         self.mask_and_tls(ks)
@@ -223,7 +232,10 @@ impl OperatorEntry {
             if let Some(fb) = fb {
                 t.entries[i] = fb.kernel.clone();
                 if fb.kernel.is_fallthrough() {
-                    t.set_operator_has_fallthrough_for_key(opdispatch_keys::runtime_key_for_index(i), true);
+                    t.set_operator_has_fallthrough_for_key(
+                        opdispatch_keys::runtime_key_for_index(i),
+                        true,
+                    );
                 }
             }
         }
@@ -238,7 +250,11 @@ impl OperatorEntry {
             master: Some(Box::new(t)),
             kernel_keys: [0; 3],
         };
-        Self { name, state: Mutex::new(st), table: ArcSwapOption::const_empty() }
+        Self {
+            name,
+            state: Mutex::new(st),
+            table: ArcSwapOption::const_empty(),
+        }
     }
 
     pub fn operator_name(&self) -> &OperatorName {
@@ -259,13 +275,15 @@ fn has_kernel_for_any(st: &OpState, ks: DispatchKeySet) -> bool {
     st.kernels.keys().any(|k| !k.is_alias() && ks.has(*k))
 }
 
-static MISSING: std::sync::LazyLock<AnnotatedKernel> = std::sync::LazyLock::new(|| AnnotatedKernel {
-    kernel: KernelFunction::missing(),
-    inferred_schema: None,
-    debug: Arc::from(""),
-    id: 0,
-});
-static AMBIGUOUS: std::sync::LazyLock<AnnotatedKernel> = std::sync::LazyLock::new(AnnotatedKernel::ambiguous_autograd_other);
+static MISSING: std::sync::LazyLock<AnnotatedKernel> =
+    std::sync::LazyLock::new(|| AnnotatedKernel {
+        kernel: KernelFunction::missing(),
+        inferred_schema: None,
+        debug: Arc::from(""),
+        id: 0,
+    });
+static AMBIGUOUS: std::sync::LazyLock<AnnotatedKernel> =
+    std::sync::LazyLock::new(AnnotatedKernel::ambiguous_autograd_other);
 
 /// PyTorch's `computeDispatchTableEntryWithDebug`: the precedence rules of spec 3.5. Returns a
 /// reference: table updates only copy the kernel when the slot actually changes.
@@ -302,7 +320,8 @@ pub(crate) fn compute_entry<'a>(
             if k == K::AutogradOther && has_kernel_for_any(st, AUTOGRADOTHER_BACKENDS) {
                 return (&AMBIGUOUS, Provenance::AmbiguousAutogradOther);
             }
-            let has_backend_kernel = cea.is_some() || has_kernel_for_any(st, get_backend_key_set_from_autograd(k));
+            let has_backend_kernel =
+                cea.is_some() || has_kernel_for_any(st, get_backend_key_set_from_autograd(k));
             if !has_backend_kernel {
                 return (kern, Provenance::MathKernel);
             }
@@ -368,10 +387,22 @@ pub(crate) struct TableUpdate<'a> {
 
 /// Runs `f` on the operator's master table, then drops the published snapshot so the next
 /// reader copies the updated master.
-pub(crate) fn update_master(entry: &OperatorEntry, st: &mut OpState, fallbacks: &Fallbacks, f: impl FnOnce(&mut TableUpdate<'_>)) {
-    let mut master = st.master.take().expect("master table present outside update_master");
+pub(crate) fn update_master(
+    entry: &OperatorEntry,
+    st: &mut OpState,
+    fallbacks: &Fallbacks,
+    f: impl FnOnce(&mut TableUpdate<'_>),
+) {
+    let mut master = st
+        .master
+        .take()
+        .expect("master table present outside update_master");
     {
-        let mut upd = TableUpdate { st, fallbacks, table: &mut master };
+        let mut upd = TableUpdate {
+            st,
+            fallbacks,
+            table: &mut master,
+        };
         f(&mut upd);
     }
     master.refresh_requires_bitset();
@@ -387,7 +418,8 @@ impl TableUpdate<'_> {
         if !slot.same_as(&kern.kernel) {
             *slot = kern.kernel.clone();
         }
-        self.table.set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
+        self.table
+            .set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
     }
 
     /// `updateDispatchTable_(k)` (spec 3.6).
@@ -402,12 +434,16 @@ impl TableUpdate<'_> {
         }
         if matches!(
             k,
-            K::CompositeImplicitAutograd | K::CompositeExplicitAutograd | K::CompositeExplicitAutogradNonFunctional
+            K::CompositeImplicitAutograd
+                | K::CompositeExplicitAutograd
+                | K::CompositeExplicitAutogradNonFunctional
         ) {
             self.update_entry(K::Undefined);
         }
         if k.is_backend_dispatch_key() {
-            self.update_entry(opdispatch_keys::get_autograd_key_from_backend(k.to_backend_component()));
+            self.update_entry(opdispatch_keys::get_autograd_key_from_backend(
+                k.to_backend_component(),
+            ));
         }
     }
 
@@ -437,7 +473,11 @@ impl OperatorEntry {
                     s,
                     "alias analysis kind: {}{}",
                     a.schema.alias_analysis(),
-                    if a.schema.is_default_alias_analysis_kind() { " (default)" } else { "" }
+                    if a.schema.is_default_alias_analysis_kind() {
+                        " (default)"
+                    } else {
+                        ""
+                    }
                 );
             }
             None => s.push_str("schema: (none)\n"),
@@ -451,7 +491,9 @@ impl OperatorEntry {
                     if k.is_alias() { "[alias]" } else { "" },
                     if i > 0 { " (inactive)" } else { "" },
                     kern.debug,
-                    kern.inferred_schema.as_ref().map_or_else(|| "(none)".to_owned(), |sc| sc.to_string()),
+                    kern.inferred_schema
+                        .as_ref()
+                        .map_or_else(|| "(none)".to_owned(), |sc| sc.to_string()),
                     kern.kernel.dump_state()
                 );
             }
@@ -468,7 +510,11 @@ impl OperatorEntry {
                     s,
                     "{}: {}{} [{}]",
                     k.name(),
-                    if kern.kernel.is_fallthrough() { "fallthrough " } else { "" },
+                    if kern.kernel.is_fallthrough() {
+                        "fallthrough "
+                    } else {
+                        ""
+                    },
                     kern.debug,
                     prov.as_str()
                 );
@@ -488,7 +534,11 @@ impl OperatorEntry {
     }
 
     /// `checkInvariants()`: the stored table (when built) equals a recomputation.
-    pub(crate) fn check_invariants_with(&self, st: &OpState, fallbacks: &Fallbacks) -> crate::Result<()> {
+    pub(crate) fn check_invariants_with(
+        &self,
+        st: &OpState,
+        fallbacks: &Fallbacks,
+    ) -> crate::Result<()> {
         let mut ok = true;
         if let Some(a) = &st.schema {
             ok &= a.schema.operator_name() == &self.name;

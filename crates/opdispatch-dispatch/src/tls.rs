@@ -6,7 +6,9 @@
 
 use std::cell::Cell;
 
-use opdispatch_keys::{DispatchKey, DispatchKeySet, DEFAULT_EXCLUDED_SET, DEFAULT_INCLUDED_SET, FULL_BACKEND_MASK};
+use opdispatch_keys::{
+    DispatchKey, DispatchKeySet, DEFAULT_EXCLUDED_SET, DEFAULT_INCLUDED_SET, FULL_BACKEND_MASK,
+};
 
 thread_local! {
     /// `[included, excluded]`, each XOR its default; one thread-local so a call reads both
@@ -91,7 +93,10 @@ impl IncludeDispatchKeyGuard {
             set_included(cur | delta);
         }
         let added_backends = delta.raw_repr() & FULL_BACKEND_MASK & !cur.raw_repr();
-        Self { delta, added_backends }
+        Self {
+            delta,
+            added_backends,
+        }
     }
 }
 
@@ -101,7 +106,9 @@ impl Drop for IncludeDispatchKeyGuard {
             // `-` keeps backend bits; PyTorch 2.15's observable behaviour is that a guard
             // leaves no backend bit behind, so the ones it added are cleared too.
             let rest = tls_local_dispatch_key_set().included - self.delta;
-            set_included(DispatchKeySet::from_raw_repr(rest.raw_repr() & !self.added_backends));
+            set_included(DispatchKeySet::from_raw_repr(
+                rest.raw_repr() & !self.added_backends,
+            ));
         }
     }
 }
@@ -122,7 +129,10 @@ impl ExcludeDispatchKeyGuard {
             set_excluded(cur | delta);
         }
         let added_backends = delta.raw_repr() & FULL_BACKEND_MASK & !cur.raw_repr();
-        Self { delta, added_backends }
+        Self {
+            delta,
+            added_backends,
+        }
     }
 }
 
@@ -132,7 +142,9 @@ impl Drop for ExcludeDispatchKeyGuard {
             // `-` keeps backend bits; PyTorch 2.15's observable behaviour is that a guard
             // leaves no backend bit behind, so the ones it added are cleared too.
             let rest = tls_local_dispatch_key_set().excluded - self.delta;
-            set_excluded(DispatchKeySet::from_raw_repr(rest.raw_repr() & !self.added_backends));
+            set_excluded(DispatchKeySet::from_raw_repr(
+                rest.raw_repr() & !self.added_backends,
+            ));
         }
     }
 }
@@ -152,7 +164,9 @@ impl ForceDispatchKeyGuard {
     }
     /// Snapshot now, restore on drop.
     pub fn preserve() -> Self {
-        Self { saved: tls_local_dispatch_key_set() }
+        Self {
+            saved: tls_local_dispatch_key_set(),
+        }
     }
 }
 
@@ -204,10 +218,17 @@ impl EnableHermeticPyObject {
         let (old_included, old_excluded) = RAW.with(|c| {
             let [inc, exc] = c.get();
             let (inc, exc) = (inc ^ d_inc, exc ^ d_exc);
-            c.set([(inc & !HERMETIC_INCLUDE_BITS) ^ d_inc, (exc | HERMETIC_EXCLUDE_BITS) ^ d_exc]);
+            c.set([
+                (inc & !HERMETIC_INCLUDE_BITS) ^ d_inc,
+                (exc | HERMETIC_EXCLUDE_BITS) ^ d_exc,
+            ]);
             (inc & HERMETIC_INCLUDE_BITS, exc & HERMETIC_EXCLUDE_BITS)
         });
-        Self { old_state, old_included, old_excluded }
+        Self {
+            old_state,
+            old_included,
+            old_excluded,
+        }
     }
 }
 

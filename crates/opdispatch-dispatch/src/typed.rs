@@ -34,7 +34,10 @@ pub trait KernelArg: Sized + 'static {
 }
 
 fn type_error(expected: &str, got: &IValue) -> DispatchError {
-    DispatchError::Type(format!("expected a value of type '{expected}' but found '{}'", got.type_name()))
+    DispatchError::Type(format!(
+        "expected a value of type '{expected}' but found '{}'",
+        got.type_name()
+    ))
 }
 
 macro_rules! scalar_arg {
@@ -59,7 +62,12 @@ scalar_arg!(i64, Type::Int, Int, "int");
 scalar_arg!(f64, Type::Float, Double, "float");
 scalar_arg!(bool, Type::Bool, Bool, "bool");
 scalar_arg!(Vec<i64>, Type::List(Box::new(Type::Int)), IntList, "int[]");
-scalar_arg!(Vec<f64>, Type::List(Box::new(Type::Float)), DoubleList, "float[]");
+scalar_arg!(
+    Vec<f64>,
+    Type::List(Box::new(Type::Float)),
+    DoubleList,
+    "float[]"
+);
 
 impl KernelArg for String {
     fn schema_type() -> Type {
@@ -100,7 +108,8 @@ impl KernelArg for Option<TensorRef> {
         Type::Optional(Box::new(Type::Tensor))
     }
     fn arg_key_set(&self) -> DispatchKeySet {
-        self.as_ref().map_or(DispatchKeySet::EMPTY, TensorRef::key_set)
+        self.as_ref()
+            .map_or(DispatchKeySet::EMPTY, TensorRef::key_set)
     }
     fn from_ivalue(v: IValue) -> Result<Self> {
         match v {
@@ -119,7 +128,8 @@ impl KernelArg for Vec<TensorRef> {
         Type::List(Box::new(Type::Tensor))
     }
     fn arg_key_set(&self) -> DispatchKeySet {
-        self.iter().fold(DispatchKeySet::EMPTY, |a, t| a | t.key_set())
+        self.iter()
+            .fold(DispatchKeySet::EMPTY, |a, t| a | t.key_set())
     }
     fn from_ivalue(v: IValue) -> Result<Self> {
         match v {
@@ -160,7 +170,11 @@ impl<T: KernelArg> KernelOutput for T {
         stack.push(self.into_ivalue());
     }
     fn pop(stack: &mut Stack) -> Result<Self> {
-        T::from_ivalue(stack.pop().ok_or_else(|| DispatchError::Internal("kernel pushed no return".into()))?)
+        T::from_ivalue(
+            stack
+                .pop()
+                .ok_or_else(|| DispatchError::Internal("kernel pushed no return".into()))?,
+        )
     }
 }
 
@@ -223,8 +237,16 @@ fn unnamed_arg(i: usize, ty: Type) -> Argument {
 fn inferred_schema(args: Vec<Type>, rets: Vec<Type>) -> FunctionSchema {
     FunctionSchema {
         name: OperatorName::new("", ""),
-        arguments: args.into_iter().enumerate().map(|(i, t)| unnamed_arg(i, t)).collect(),
-        returns: rets.into_iter().enumerate().map(|(i, t)| unnamed_arg(i, t)).collect(),
+        arguments: args
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| unnamed_arg(i, t))
+            .collect(),
+        returns: rets
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| unnamed_arg(i, t))
+            .collect(),
         is_vararg: false,
         is_varret: false,
         alias_kind: None,
@@ -241,8 +263,9 @@ impl<F: KernelSignature> BoxedKernel for BoxedFn<F> {
 
 /// The inferred schema of `F`, built once per signature type and shared.
 fn inferred_schema_of<F: KernelSignature>() -> Arc<FunctionSchema> {
-    static CACHE: std::sync::OnceLock<parking_lot::Mutex<rustc_hash::FxHashMap<std::any::TypeId, Arc<FunctionSchema>>>> =
-        std::sync::OnceLock::new();
+    static CACHE: std::sync::OnceLock<
+        parking_lot::Mutex<rustc_hash::FxHashMap<std::any::TypeId, Arc<FunctionSchema>>>,
+    > = std::sync::OnceLock::new();
     CACHE
         .get_or_init(Default::default)
         .lock()
@@ -259,7 +282,10 @@ pub struct TypedOperatorHandle<F> {
 
 impl<F> Clone for TypedOperatorHandle<F> {
     fn clone(&self) -> Self {
-        Self { op: self.op.clone(), _f: PhantomData }
+        Self {
+            op: self.op.clone(),
+            _f: PhantomData,
+        }
     }
 }
 
@@ -286,7 +312,10 @@ impl OperatorHandle {
                 std::any::type_name::<F>()
             )));
         }
-        Ok(TypedOperatorHandle { op: self.clone(), _f: PhantomData })
+        Ok(TypedOperatorHandle {
+            op: self.clone(),
+            _f: PhantomData,
+        })
     }
 }
 
@@ -336,7 +365,7 @@ macro_rules! impl_signature {
             }
 
             /// Redispatches to `ks` as given (no TLS, no masks).
-            #[allow(non_snake_case)]
+            #[allow(non_snake_case, clippy::too_many_arguments)]
             pub fn redispatch(&self, ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
                 self.op.with_table(|table| {
                     let ks = crate::dispatcher::skip_fallthroughs(table, ks);
@@ -344,7 +373,7 @@ macro_rules! impl_signature {
                 })
             }
 
-            #[allow(non_snake_case, unused_mut)]
+            #[allow(non_snake_case, unused_mut, clippy::too_many_arguments)]
             #[inline]
             fn run(&self, table: &crate::operator::DispatchTable, mut ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
                 let mut kernel = &table.entries[ks.dispatch_table_index()];

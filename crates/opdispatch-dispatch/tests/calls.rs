@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use common::{id_of, t, tensor, tensor_id, unique_ns};
 use opdispatch_dispatch::{
-    CppFunction, DispatchError, DispatchKey as K, DispatchKeySet, Dispatcher, ExcludeDispatchKeyGuard,
-    ForceDispatchKeyGuard, IValue, IncludeDispatchKeyGuard, Library, LibraryKind, OperatorHandle, Stack,
-    TensorRef,
+    CppFunction, DispatchError, DispatchKey as K, DispatchKeySet, Dispatcher,
+    ExcludeDispatchKeyGuard, ForceDispatchKeyGuard, IValue, IncludeDispatchKeyGuard, Library,
+    LibraryKind, OperatorHandle, Stack, TensorRef,
 };
 use opdispatch_keys::AUTOGRAD_DISPATCH_KEYSET;
 
@@ -19,28 +19,34 @@ fn fragment(ns: &str) -> Library {
 }
 
 fn find(ns: &str, name: &str) -> OperatorHandle {
-    Dispatcher::singleton().find_schema_or_throw(&format!("{ns}::{name}"), "").unwrap()
+    Dispatcher::singleton()
+        .find_schema_or_throw(&format!("{ns}::{name}"), "")
+        .unwrap()
 }
 
 /// A boxed kernel that consumes the operator's arguments and returns `tag`.
 fn tag_kernel(tag: i64) -> CppFunction {
-    CppFunction::boxed(move |op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack| {
-        let n = op.num_arguments();
-        stack.truncate(stack.len() - n);
-        stack.push(IValue::Int(tag));
-        Ok(())
-    })
+    CppFunction::boxed(
+        move |op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack| {
+            let n = op.num_arguments();
+            stack.truncate(stack.len() - n);
+            stack.push(IValue::Int(tag));
+            Ok(())
+        },
+    )
 }
 
 /// Like [`tag_kernel`], and records the key set each call received.
 fn recording_kernel(tag: i64, log: Arc<Mutex<Vec<DispatchKeySet>>>) -> CppFunction {
-    CppFunction::boxed(move |op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
-        log.lock().unwrap().push(ks);
-        let n = op.num_arguments();
-        stack.truncate(stack.len() - n);
-        stack.push(IValue::Int(tag));
-        Ok(())
-    })
+    CppFunction::boxed(
+        move |op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
+            log.lock().unwrap().push(ks);
+            let n = op.num_arguments();
+            stack.truncate(stack.len() - n);
+            stack.push(IValue::Int(tag));
+            Ok(())
+        },
+    )
 }
 
 fn call(op: &OperatorHandle, args: Vec<IValue>) -> Result<i64, DispatchError> {
@@ -60,8 +66,11 @@ fn first_line(s: &str) -> &str {
 /// The keys `listAllDispatchKeys` prints: every key with a valid computed entry, Undefined excluded.
 fn available_keys(op: &OperatorHandle) -> String {
     let table = op.dump_computed_table();
-    let keys: Vec<&str> =
-        table.lines().map(|l| l.split_once(": ").unwrap().0).filter(|&k| k != "Undefined").collect();
+    let keys: Vec<&str> = table
+        .lines()
+        .map(|l| l.split_once(": ").unwrap().0)
+        .filter(|&k| k != "Undefined")
+        .collect();
     format!("[{}]", keys.join(", "))
 }
 
@@ -71,7 +80,11 @@ fn available_keys(op: &OperatorHandle) -> String {
 fn boxed_key_extraction_uses_every_tensor_argument() {
     let ns = unique_ns("calls_extract");
     let mut m = fragment(&ns);
-    m.def("f(Tensor a, int n, Tensor? b, Tensor[] c, Tensor?[] d) -> int", None).unwrap();
+    m.def(
+        "f(Tensor a, int n, Tensor? b, Tensor[] c, Tensor?[] d) -> int",
+        None,
+    )
+    .unwrap();
     m.impl_("f", tag_kernel(1).dispatch(K::CPU)).unwrap();
     m.impl_("f", tag_kernel(2).dispatch(K::CUDA)).unwrap();
     m.impl_("f", tag_kernel(3).dispatch(K::XLA)).unwrap();
@@ -79,20 +92,64 @@ fn boxed_key_extraction_uses_every_tensor_argument() {
     let op = find(&ns, "f");
     let cpu = || t(&[K::CPU]);
     let args = |a: IValue, b: IValue, c: Vec<TensorRef>, d: Vec<Option<TensorRef>>| {
-        vec![a, IValue::Int(7), b, IValue::TensorList(c), IValue::OptionalTensorList(d)]
+        vec![
+            a,
+            IValue::Int(7),
+            b,
+            IValue::TensorList(c),
+            IValue::OptionalTensorList(d),
+        ]
     };
     // Only the first tensor: CPU.
-    assert_eq!(call(&op, args(cpu(), IValue::None, vec![], vec![])).unwrap(), 1);
+    assert_eq!(
+        call(&op, args(cpu(), IValue::None, vec![], vec![])).unwrap(),
+        1
+    );
     // The optional tensor contributes when present: CUDA beats CPU (higher backend bit).
-    assert_eq!(call(&op, args(cpu(), t(&[K::CUDA]), vec![], vec![])).unwrap(), 2);
+    assert_eq!(
+        call(&op, args(cpu(), t(&[K::CUDA]), vec![], vec![])).unwrap(),
+        2
+    );
     // Tensor lists contribute: XLA beats CUDA and CPU.
-    assert_eq!(call(&op, args(cpu(), t(&[K::CUDA]), vec![tensor(&[K::XLA])], vec![])).unwrap(), 3);
+    assert_eq!(
+        call(
+            &op,
+            args(cpu(), t(&[K::CUDA]), vec![tensor(&[K::XLA])], vec![])
+        )
+        .unwrap(),
+        3
+    );
     // Tensor?[] contributes its present entries.
-    assert_eq!(call(&op, args(cpu(), IValue::None, vec![], vec![None, Some(tensor(&[K::CUDA]))])).unwrap(), 2);
+    assert_eq!(
+        call(
+            &op,
+            args(
+                cpu(),
+                IValue::None,
+                vec![],
+                vec![None, Some(tensor(&[K::CUDA]))]
+            )
+        )
+        .unwrap(),
+        2
+    );
     // A functionality key of higher priority than Dense wins whatever the backend.
-    assert_eq!(call(&op, args(t(&[K::CUDA]), IValue::None, vec![tensor(&[K::FPGA])], vec![])).unwrap(), 4);
+    assert_eq!(
+        call(
+            &op,
+            args(
+                t(&[K::CUDA]),
+                IValue::None,
+                vec![tensor(&[K::FPGA])],
+                vec![]
+            )
+        )
+        .unwrap(),
+        4
+    );
     // The key set handed to the kernel is the union of all arguments' keys.
-    let ks = op.key_set_for_boxed_call(&args(cpu(), t(&[K::CUDA]), vec![tensor(&[K::XLA])], vec![]));
+    let ks =
+        op.key_set_for_boxed_call(&args(cpu(), t(&[K::CUDA]), vec![tensor(&[K::XLA])], vec![]));
     assert!(ks.has(K::CPU) && ks.has(K::CUDA) && ks.has(K::XLA), "{ks}");
     assert_eq!(ks.highest_priority_type_id(), K::XLA);
 }
@@ -105,8 +162,18 @@ fn boxed_key_extraction_ignores_non_tensor_arguments() {
     m.impl_("g", tag_kernel(10).dispatch(K::CPU)).unwrap();
     m.impl_("g", tag_kernel(20).dispatch(K::CUDA)).unwrap();
     let op = find(&ns, "g");
-    assert_eq!(call(&op, vec![IValue::Int(1), t(&[K::CUDA]), IValue::Double(2.0)]).unwrap(), 20);
-    assert_eq!(call(&op, vec![IValue::Int(1), t(&[K::CPU]), IValue::Double(2.0)]).unwrap(), 10);
+    assert_eq!(
+        call(
+            &op,
+            vec![IValue::Int(1), t(&[K::CUDA]), IValue::Double(2.0)]
+        )
+        .unwrap(),
+        20
+    );
+    assert_eq!(
+        call(&op, vec![IValue::Int(1), t(&[K::CPU]), IValue::Double(2.0)]).unwrap(),
+        10
+    );
 }
 
 #[test]
@@ -120,8 +187,16 @@ fn typed_call_extracts_keys_from_typed_arguments() {
     let ns = unique_ns("calls_typed");
     let mut m = fragment(&ns);
     m.def("h(Tensor x, int n) -> int", None).unwrap();
-    m.impl_("h", CppFunction::typed(cpu_k as fn(TensorRef, i64) -> i64).dispatch(K::CPU)).unwrap();
-    m.impl_("h", CppFunction::typed(cuda_k as fn(TensorRef, i64) -> i64).dispatch(K::CUDA)).unwrap();
+    m.impl_(
+        "h",
+        CppFunction::typed(cpu_k as fn(TensorRef, i64) -> i64).dispatch(K::CPU),
+    )
+    .unwrap();
+    m.impl_(
+        "h",
+        CppFunction::typed(cuda_k as fn(TensorRef, i64) -> i64).dispatch(K::CUDA),
+    )
+    .unwrap();
     let op = find(&ns, "h");
     let h = op.typed::<fn(TensorRef, i64) -> i64>().unwrap();
     assert_eq!(h.call(tensor(&[K::CPU]), 1).unwrap(), 101);
@@ -141,13 +216,35 @@ fn typed_call_with_optional_and_list_arguments() {
     let ns = unique_ns("calls_typed_opt");
     let mut m = fragment(&ns);
     m.def("o(Tensor? a, Tensor[] b) -> int", None).unwrap();
-    m.impl_("o", CppFunction::typed(k as fn(Option<TensorRef>, Vec<TensorRef>) -> i64).dispatch(K::CPU)).unwrap();
-    m.impl_("o", CppFunction::typed(k_cuda as fn(Option<TensorRef>, Vec<TensorRef>) -> i64).dispatch(K::CUDA))
+    m.impl_(
+        "o",
+        CppFunction::typed(k as fn(Option<TensorRef>, Vec<TensorRef>) -> i64).dispatch(K::CPU),
+    )
+    .unwrap();
+    m.impl_(
+        "o",
+        CppFunction::typed(k_cuda as fn(Option<TensorRef>, Vec<TensorRef>) -> i64)
+            .dispatch(K::CUDA),
+    )
+    .unwrap();
+    let op = find(&ns, "o")
+        .typed::<fn(Option<TensorRef>, Vec<TensorRef>) -> i64>()
         .unwrap();
-    let op = find(&ns, "o").typed::<fn(Option<TensorRef>, Vec<TensorRef>) -> i64>().unwrap();
-    assert_eq!(op.call(None, vec![tensor(&[K::CPU]), tensor(&[K::CPU])]).unwrap(), 2);
-    assert_eq!(op.call(Some(tensor(&[K::CUDA])), vec![tensor(&[K::CPU])]).unwrap(), -1);
-    assert_eq!(op.call(None, vec![tensor(&[K::CPU]), tensor(&[K::CUDA])]).unwrap(), -1);
+    assert_eq!(
+        op.call(None, vec![tensor(&[K::CPU]), tensor(&[K::CPU])])
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        op.call(Some(tensor(&[K::CUDA])), vec![tensor(&[K::CPU])])
+            .unwrap(),
+        -1
+    );
+    assert_eq!(
+        op.call(None, vec![tensor(&[K::CPU]), tensor(&[K::CUDA])])
+            .unwrap(),
+        -1
+    );
 }
 
 #[test]
@@ -155,7 +252,11 @@ fn identity_kernel_returns_the_same_tensor() {
     let ns = unique_ns("calls_identity");
     let mut m = fragment(&ns);
     m.def("id(Tensor x) -> Tensor", None).unwrap();
-    m.impl_("id", opdispatch_dispatch::testing::t_t_kernel().dispatch(K::CPU)).unwrap();
+    m.impl_(
+        "id",
+        opdispatch_dispatch::testing::t_t_kernel().dispatch(K::CPU),
+    )
+    .unwrap();
     let op = find(&ns, "id");
     let x = tensor_id(&[K::CPU], 42);
     let typed = op.typed::<fn(TensorRef) -> TensorRef>().unwrap();
@@ -175,13 +276,16 @@ fn tls_include_guard_adds_keys_and_restores() {
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
     m.impl_("f", tag_kernel(1).dispatch(K::CPU)).unwrap();
-    m.impl_("f", tag_kernel(2).dispatch(K::Functionalize)).unwrap();
+    m.impl_("f", tag_kernel(2).dispatch(K::Functionalize))
+        .unwrap();
     let op = find(&ns, "f");
     let before = opdispatch_dispatch::tls_local_dispatch_key_set();
     assert_eq!(call(&op, vec![t(&[K::CPU])]).unwrap(), 1);
     {
         let _g = IncludeDispatchKeyGuard::new(DispatchKeySet::from_key(K::Functionalize));
-        assert!(opdispatch_dispatch::tls_is_dispatch_key_included(K::Functionalize));
+        assert!(opdispatch_dispatch::tls_is_dispatch_key_included(
+            K::Functionalize
+        ));
         assert_eq!(call(&op, vec![t(&[K::CPU])]).unwrap(), 2);
         {
             // Nested guard on the same key: adds nothing, removes nothing on drop.
@@ -202,8 +306,10 @@ fn tls_exclude_guard_skips_autograd() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU)).unwrap();
-    m.impl_("f", tag_kernel(2).dispatch(K::AutogradCPU)).unwrap();
+    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU))
+        .unwrap();
+    m.impl_("f", tag_kernel(2).dispatch(K::AutogradCPU))
+        .unwrap();
     let op = find(&ns, "f");
     let x = || t(&[K::CPU, K::AutogradCPU, K::ADInplaceOrView]);
     assert_eq!(call(&op, vec![x()]).unwrap(), 2);
@@ -211,7 +317,10 @@ fn tls_exclude_guard_skips_autograd() {
         let _g = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET);
         assert_eq!(call(&op, vec![x()]).unwrap(), 1);
         let ks = log.lock().unwrap()[0];
-        assert!(!ks.has(K::AutogradCPU), "excluded keys are not passed to the kernel: {ks}");
+        assert!(
+            !ks.has(K::AutogradCPU),
+            "excluded keys are not passed to the kernel: {ks}"
+        );
         // ADInplaceOrView has a fallthrough fallback: masked out as well.
         assert!(!ks.has(K::ADInplaceOrView), "{ks}");
         assert!(ks.has(K::CPU));
@@ -224,11 +333,18 @@ fn tls_default_include_set_reaches_backend_select_without_tensors() {
     let ns = unique_ns("calls_backend_select");
     let mut m = fragment(&ns);
     m.def("factory(int n) -> int", None).unwrap();
-    m.impl_("factory", tag_kernel(5).dispatch(K::BackendSelect)).unwrap();
-    m.impl_("factory", tag_kernel(6).dispatch(K::CompositeExplicitAutograd)).unwrap();
+    m.impl_("factory", tag_kernel(5).dispatch(K::BackendSelect))
+        .unwrap();
+    m.impl_(
+        "factory",
+        tag_kernel(6).dispatch(K::CompositeExplicitAutograd),
+    )
+    .unwrap();
     let op = find(&ns, "factory");
     // BackendSelect is in the default TLS include set.
-    assert!(opdispatch_dispatch::tls_is_dispatch_key_included(K::BackendSelect));
+    assert!(opdispatch_dispatch::tls_is_dispatch_key_included(
+        K::BackendSelect
+    ));
     assert_eq!(call(&op, vec![IValue::Int(3)]).unwrap(), 5);
     {
         let _g = ExcludeDispatchKeyGuard::new(DispatchKeySet::from_key(K::BackendSelect));
@@ -247,7 +363,8 @@ fn force_guard_replaces_and_restores_tls() {
     let op = find(&ns, "f");
     let before = opdispatch_dispatch::tls_local_dispatch_key_set();
     {
-        let _g = ForceDispatchKeyGuard::new(DispatchKeySet::from_key(K::Python), DispatchKeySet::EMPTY);
+        let _g =
+            ForceDispatchKeyGuard::new(DispatchKeySet::from_key(K::Python), DispatchKeySet::EMPTY);
         assert_eq!(call(&op, vec![t(&[K::CPU])]).unwrap(), 2);
         {
             let _p = ForceDispatchKeyGuard::preserve();
@@ -271,8 +388,13 @@ fn tls_is_per_thread() {
     let _g = IncludeDispatchKeyGuard::new(DispatchKeySet::from_key(K::Python));
     assert_eq!(call(&op, vec![t(&[K::CPU])]).unwrap(), 2);
     let op2 = op.clone();
-    let other = std::thread::spawn(move || call(&op2, vec![t(&[K::CPU])]).unwrap()).join().unwrap();
-    assert_eq!(other, 1, "another thread does not see this thread's include set");
+    let other = std::thread::spawn(move || call(&op2, vec![t(&[K::CPU])]).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(
+        other, 1,
+        "another thread does not see this thread's include set"
+    );
 }
 
 // ----------------------------------------------------------------------- fallthroughs
@@ -283,11 +405,15 @@ fn per_op_fallthrough_falls_to_the_next_key() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU)).unwrap();
-    m.impl_("f", CppFunction::fallthrough().dispatch(K::FPGA)).unwrap();
+    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU))
+        .unwrap();
+    m.impl_("f", CppFunction::fallthrough().dispatch(K::FPGA))
+        .unwrap();
     m.impl_("f", tag_kernel(3).dispatch(K::CUDA)).unwrap();
     let op = find(&ns, "f");
-    assert!(Dispatcher::singleton().fallthrough_keys(&op).contains(&K::FPGA));
+    assert!(Dispatcher::singleton()
+        .fallthrough_keys(&op)
+        .contains(&K::FPGA));
     // FPGA is above Dense: its fallthrough is skipped and CPU runs, without FPGA in its key set.
     assert_eq!(call(&op, vec![t(&[K::FPGA, K::CPU])]).unwrap(), 1);
     let ks = log.lock().unwrap()[0];
@@ -301,11 +427,17 @@ fn per_op_fallthrough_at_cpu_falls_to_undefined() {
     let ns = unique_ns("calls_fallthrough_cpu");
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", CppFunction::fallthrough().dispatch(K::CPU)).unwrap();
-    m.impl_("f", tag_kernel(7).dispatch(K::CompositeExplicitAutograd)).unwrap();
+    m.impl_("f", CppFunction::fallthrough().dispatch(K::CPU))
+        .unwrap();
+    m.impl_("f", tag_kernel(7).dispatch(K::CompositeExplicitAutograd))
+        .unwrap();
     m.impl_("f", tag_kernel(8).dispatch(K::CUDA)).unwrap();
     let op = find(&ns, "f");
-    assert!(op.dump_computed_table().contains("CPU: fallthrough "), "{}", op.dump_computed_table());
+    assert!(
+        op.dump_computed_table().contains("CPU: fallthrough "),
+        "{}",
+        op.dump_computed_table()
+    );
     // CPU falls through; nothing is left, so the Undefined entry (CompositeExplicitAutograd) runs.
     assert_eq!(call(&op, vec![t(&[K::CPU])]).unwrap(), 7);
     // The fallthrough is per backend: CUDA is unaffected, as are other backends' CEA entries.
@@ -320,8 +452,10 @@ fn per_op_autograd_fallthrough_masks_only_that_backend() {
     m.def("f(Tensor x) -> int", None).unwrap();
     m.impl_("f", tag_kernel(1).dispatch(K::CPU)).unwrap();
     m.impl_("f", tag_kernel(2).dispatch(K::CUDA)).unwrap();
-    m.impl_("f", CppFunction::fallthrough().dispatch(K::AutogradCPU)).unwrap();
-    m.impl_("f", tag_kernel(4).dispatch(K::AutogradCUDA)).unwrap();
+    m.impl_("f", CppFunction::fallthrough().dispatch(K::AutogradCPU))
+        .unwrap();
+    m.impl_("f", tag_kernel(4).dispatch(K::AutogradCUDA))
+        .unwrap();
     let op = find(&ns, "f");
     assert_eq!(call(&op, vec![t(&[K::CPU, K::AutogradCPU])]).unwrap(), 1);
     assert_eq!(call(&op, vec![t(&[K::CUDA, K::AutogradCUDA])]).unwrap(), 4);
@@ -337,7 +471,8 @@ fn removing_a_fallthrough_restores_the_mask() {
     let op = find(&ns, "f");
     assert_eq!(call(&op, vec![t(&[K::FPGA, K::CPU])]).unwrap(), 2);
     let mut ft = fragment(&ns);
-    ft.impl_("f", CppFunction::fallthrough().dispatch(K::FPGA)).unwrap();
+    ft.impl_("f", CppFunction::fallthrough().dispatch(K::FPGA))
+        .unwrap();
     assert_eq!(call(&op, vec![t(&[K::FPGA, K::CPU])]).unwrap(), 1);
     drop(ft);
     assert_eq!(call(&op, vec![t(&[K::FPGA, K::CPU])]).unwrap(), 2);
@@ -352,17 +487,22 @@ fn boxed_redispatch_below_the_current_key() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU)).unwrap();
+    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU))
+        .unwrap();
     m.impl_(
         "f",
-        CppFunction::boxed(|op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
-            assert_eq!(ks.highest_priority_type_id(), K::AutogradCPU);
-            op.redispatch_boxed(ks & DispatchKeySet::full_after(K::AutogradCPU), stack)?;
-            // Post-process the result of the kernel below.
-            let Some(IValue::Int(v)) = stack.pop() else { panic!("int expected") };
-            stack.push(IValue::Int(v + 1000));
-            Ok(())
-        })
+        CppFunction::boxed(
+            |op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
+                assert_eq!(ks.highest_priority_type_id(), K::AutogradCPU);
+                op.redispatch_boxed(ks & DispatchKeySet::full_after(K::AutogradCPU), stack)?;
+                // Post-process the result of the kernel below.
+                let Some(IValue::Int(v)) = stack.pop() else {
+                    panic!("int expected")
+                };
+                stack.push(IValue::Int(v + 1000));
+                Ok(())
+            },
+        )
         .dispatch(K::AutogradCPU),
     )
     .unwrap();
@@ -373,7 +513,8 @@ fn boxed_redispatch_below_the_current_key() {
     assert!(!ks.has(K::AutogradCPU));
     // redispatch_boxed uses the set as given: no TLS, no masks.
     let mut stack = vec![t(&[K::CPU])];
-    op.redispatch_boxed(DispatchKeySet::from_key(K::CPU), &mut stack).unwrap();
+    op.redispatch_boxed(DispatchKeySet::from_key(K::CPU), &mut stack)
+        .unwrap();
     assert!(matches!(stack[..], [IValue::Int(1)]));
 }
 
@@ -397,11 +538,26 @@ fn typed_redispatch() {
     *TYPED_REDISPATCH_NS.lock().unwrap() = Some(format!("{ns}::f"));
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", CppFunction::typed(cpu_k as fn(TensorRef) -> i64).dispatch(K::CPU)).unwrap();
-    m.impl_("f", CppFunction::typed(autograd_k as fn(TensorRef) -> i64).dispatch(K::AutogradCPU)).unwrap();
+    m.impl_(
+        "f",
+        CppFunction::typed(cpu_k as fn(TensorRef) -> i64).dispatch(K::CPU),
+    )
+    .unwrap();
+    m.impl_(
+        "f",
+        CppFunction::typed(autograd_k as fn(TensorRef) -> i64).dispatch(K::AutogradCPU),
+    )
+    .unwrap();
     let op = find(&ns, "f").typed::<fn(TensorRef) -> i64>().unwrap();
     assert_eq!(op.call(tensor(&[K::CPU, K::AutogradCPU])).unwrap(), 70);
-    assert_eq!(op.redispatch(DispatchKeySet::from_key(K::CPU), tensor(&[K::CPU, K::AutogradCPU])).unwrap(), 7);
+    assert_eq!(
+        op.redispatch(
+            DispatchKeySet::from_key(K::CPU),
+            tensor(&[K::CPU, K::AutogradCPU])
+        )
+        .unwrap(),
+        7
+    );
 }
 
 #[test]
@@ -410,10 +566,14 @@ fn autograd_backend_fallback_redispatches_below_autograd() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU)).unwrap();
+    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU))
+        .unwrap();
     let op = find(&ns, "f");
     // AutogradCPU has no kernel: the default autograd fallback runs and redispatches to CPU.
-    assert_eq!(call(&op, vec![t(&[K::CPU, K::AutogradCPU, K::ADInplaceOrView])]).unwrap(), 1);
+    assert_eq!(
+        call(&op, vec![t(&[K::CPU, K::AutogradCPU, K::ADInplaceOrView])]).unwrap(),
+        1
+    );
     let ks = log.lock().unwrap()[0];
     assert!(!ks.has(K::AutogradCPU), "{ks}");
 }
@@ -437,9 +597,16 @@ fn no_tensor_arguments_error() {
             available_keys(&op)
         )
     );
-    assert!(available_keys(&op).starts_with("[CPU, "), "{}", available_keys(&op));
+    assert!(
+        available_keys(&op).starts_with("[CPU, "),
+        "{}",
+        available_keys(&op)
+    );
     // The computed table follows after an empty line.
-    assert!(msg.contains(&format!(".\n\n{}", op.dump_computed_table())), "{msg}");
+    assert!(
+        msg.contains(&format!(".\n\n{}", op.dump_computed_table())),
+        "{msg}"
+    );
     // The typed path reports the same error.
     let typed = op.typed::<fn(i64) -> i64>().unwrap();
     assert_eq!(typed.call(1).unwrap_err().to_string(), msg);
@@ -449,7 +616,11 @@ fn no_tensor_arguments_error() {
     m2.impl_("g", tag_kernel(1).dispatch(K::CPU)).unwrap();
     let g = find(&ns, "g");
     let e = call(&g, vec![IValue::TensorList(vec![])]).unwrap_err();
-    assert!(e.to_string().starts_with("There were no tensor arguments to this function"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("There were no tensor arguments to this function"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -467,13 +638,19 @@ fn could_not_run_error() {
         available_keys(&op)
     );
     assert_eq!(first_line(&msg), expected_first);
-    assert!(msg.contains(&format!(".\n\n{}", op.dump_computed_table())), "{msg}");
+    assert!(
+        msg.contains(&format!(".\n\n{}", op.dump_computed_table())),
+        "{msg}"
+    );
     // Through the autograd fallback the error names the backend key as well.
     let e = call(&op, vec![t(&[K::CUDA, K::AutogradCUDA])]).unwrap_err();
     assert_eq!(first_line(&e.to_string()), expected_first);
     // Typed calls report it too.
     let typed = op.typed::<fn(TensorRef) -> i64>().unwrap();
-    assert_eq!(first_line(&typed.call(tensor(&[K::CUDA])).unwrap_err().to_string()), expected_first);
+    assert_eq!(
+        first_line(&typed.call(tensor(&[K::CUDA])).unwrap_err().to_string()),
+        expected_first
+    );
 }
 
 #[test]
@@ -494,9 +671,11 @@ fn kernel_error_propagates_unchanged() {
     m.def("f(Tensor x) -> int", None).unwrap();
     m.impl_(
         "f",
-        CppFunction::boxed(move |_: &OperatorHandle, _: DispatchKeySet, _: &mut Stack| {
-            Err(DispatchError::External(to_raise.clone()))
-        })
+        CppFunction::boxed(
+            move |_: &OperatorHandle, _: DispatchKeySet, _: &mut Stack| {
+                Err(DispatchError::External(to_raise.clone()))
+            },
+        )
         .dispatch(K::CPU),
     )
     .unwrap();
@@ -505,7 +684,8 @@ fn kernel_error_propagates_unchanged() {
     }
     m.impl_(
         "f",
-        CppFunction::typed(typed_fail as fn(TensorRef) -> opdispatch_dispatch::Result<i64>).dispatch(K::CUDA),
+        CppFunction::typed(typed_fail as fn(TensorRef) -> opdispatch_dispatch::Result<i64>)
+            .dispatch(K::CUDA),
     )
     .unwrap();
     let op = find(&ns, "f");
@@ -517,7 +697,9 @@ fn kernel_error_propagates_unchanged() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    let typed = op.typed::<fn(TensorRef) -> opdispatch_dispatch::Result<i64>>().unwrap();
+    let typed = op
+        .typed::<fn(TensorRef) -> opdispatch_dispatch::Result<i64>>()
+        .unwrap();
     match typed.call(tensor(&[K::CPU])).unwrap_err() {
         DispatchError::External(e) => assert!(Arc::ptr_eq(&e, &shared)),
         other => panic!("unexpected {other:?}"),
@@ -538,7 +720,8 @@ fn ambiguous_autogradother_kernel_raises_when_called() {
     let ns = unique_ns("calls_ambiguous");
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", tag_kernel(1).dispatch(K::CompositeImplicitAutograd)).unwrap();
+    m.impl_("f", tag_kernel(1).dispatch(K::CompositeImplicitAutograd))
+        .unwrap();
     m.impl_("f", tag_kernel(2).dispatch(K::FPGA)).unwrap();
     let op = find(&ns, "f");
     assert_eq!(call(&op, vec![t(&[K::FPGA])]).unwrap(), 2);
@@ -550,7 +733,13 @@ fn ambiguous_autogradother_kernel_raises_when_called() {
         )),
         "{msg}"
     );
-    assert!(msg.ends_with(&format!("Canonical state\n~~~~~~~~~~~\n{}\n\n", op.dump_state())), "{msg}");
+    assert!(
+        msg.ends_with(&format!(
+            "Canonical state\n~~~~~~~~~~~\n{}\n\n",
+            op.dump_state()
+        )),
+        "{msg}"
+    );
 }
 
 // ------------------------------------------------------------- call_boxed_for_dispatch_key
@@ -561,28 +750,37 @@ fn call_boxed_for_dispatch_key_uses_direct_kernels_and_fallbacks_only() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU)).unwrap();
-    m.impl_("f", tag_kernel(2).dispatch(K::CompositeExplicitAutograd)).unwrap();
-    m.impl_("f", CppFunction::fallthrough().dispatch(K::FPGA)).unwrap();
+    m.impl_("f", recording_kernel(1, log.clone()).dispatch(K::CPU))
+        .unwrap();
+    m.impl_("f", tag_kernel(2).dispatch(K::CompositeExplicitAutograd))
+        .unwrap();
+    m.impl_("f", CppFunction::fallthrough().dispatch(K::FPGA))
+        .unwrap();
     let op = find(&ns, "f");
     let d = Dispatcher::singleton();
     // The direct CPU kernel runs even for a CUDA tensor, and receives the extracted key set.
     let mut stack = vec![t(&[K::CUDA])];
-    d.call_boxed_for_dispatch_key(&op, K::CPU, &mut stack).unwrap();
+    d.call_boxed_for_dispatch_key(&op, K::CPU, &mut stack)
+        .unwrap();
     assert!(matches!(stack[..], [IValue::Int(1)]));
     assert_eq!(log.lock().unwrap()[0].highest_priority_type_id(), K::CUDA);
     // Alias keys have direct kernels too.
     let mut stack = vec![t(&[K::CPU])];
-    d.call_boxed_for_dispatch_key(&op, K::CompositeExplicitAutograd, &mut stack).unwrap();
+    d.call_boxed_for_dispatch_key(&op, K::CompositeExplicitAutograd, &mut stack)
+        .unwrap();
     assert!(matches!(stack[..], [IValue::Int(2)]));
     // No table resolution: CUDA would compute to the CEA kernel, but has no direct kernel and
     // no backend fallback.
     let mut stack = vec![t(&[K::CUDA])];
-    let e = d.call_boxed_for_dispatch_key(&op, K::CUDA, &mut stack).unwrap_err();
+    let e = d
+        .call_boxed_for_dispatch_key(&op, K::CUDA, &mut stack)
+        .unwrap_err();
     assert_eq!(e.to_string(), format!("no kernel for CUDA on {ns}::f"));
     // A key without a direct kernel uses the backend fallback (Meta's raises).
     let mut stack = vec![t(&[K::CPU])];
-    let e = d.call_boxed_for_dispatch_key(&op, K::Meta, &mut stack).unwrap_err();
+    let e = d
+        .call_boxed_for_dispatch_key(&op, K::Meta, &mut stack)
+        .unwrap_err();
     assert!(matches!(e, DispatchError::NotImplemented(_)), "{e:?}");
     assert!(
         e.to_string().starts_with(&format!(
@@ -592,7 +790,9 @@ fn call_boxed_for_dispatch_key_uses_direct_kernels_and_fallbacks_only() {
     );
     // A fallthrough called directly is executed, which PyTorch reports as an error.
     let mut stack = vec![t(&[K::CPU])];
-    let e = d.call_boxed_for_dispatch_key(&op, K::FPGA, &mut stack).unwrap_err();
+    let e = d
+        .call_boxed_for_dispatch_key(&op, K::FPGA, &mut stack)
+        .unwrap_err();
     assert!(
         e.to_string().starts_with("fallthrough_kernel was executed but it should have been short-circuited by the dispatcher."),
         "{e}"
@@ -608,40 +808,56 @@ fn typed_call_of_a_boxed_kernel_and_boxed_call_of_a_typed_kernel() {
     }
     let ns = unique_ns("calls_typed_boxed");
     let mut m = fragment(&ns);
-    m.def("f(Tensor x, int a, float b) -> (int, float)", None).unwrap();
+    m.def("f(Tensor x, int a, float b) -> (int, float)", None)
+        .unwrap();
     m.def("g(int a, float b) -> (int, float)", None).unwrap();
     // A boxed kernel for f: pops (x, a, b), pushes two returns.
     m.impl_(
         "f",
-        CppFunction::boxed(|_: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
-            assert!(ks.has(K::CPU));
-            let b = match stack.pop() {
-                Some(IValue::Double(b)) => b,
-                other => panic!("{other:?}"),
-            };
-            let a = match stack.pop() {
-                Some(IValue::Int(a)) => a,
-                other => panic!("{other:?}"),
-            };
-            assert!(matches!(stack.pop(), Some(IValue::Tensor(_))));
-            stack.push(IValue::Int(a + 1));
-            stack.push(IValue::Double(b + 0.5));
-            Ok(())
-        })
+        CppFunction::boxed(
+            |_: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
+                assert!(ks.has(K::CPU));
+                let b = match stack.pop() {
+                    Some(IValue::Double(b)) => b,
+                    other => panic!("{other:?}"),
+                };
+                let a = match stack.pop() {
+                    Some(IValue::Int(a)) => a,
+                    other => panic!("{other:?}"),
+                };
+                assert!(matches!(stack.pop(), Some(IValue::Tensor(_))));
+                stack.push(IValue::Int(a + 1));
+                stack.push(IValue::Double(b + 0.5));
+                Ok(())
+            },
+        )
         .dispatch(K::CPU),
     )
     .unwrap();
     // A typed kernel for g (no tensors: CompositeExplicitAutograd fills Undefined).
-    m.impl_("g", CppFunction::typed(typed_k as fn(i64, f64) -> (i64, f64)).dispatch(K::CompositeExplicitAutograd))
-        .unwrap();
+    m.impl_(
+        "g",
+        CppFunction::typed(typed_k as fn(i64, f64) -> (i64, f64))
+            .dispatch(K::CompositeExplicitAutograd),
+    )
+    .unwrap();
     let f = find(&ns, "f");
     let typed_f = f.typed::<fn(TensorRef, i64, f64) -> (i64, f64)>().unwrap();
     assert_eq!(typed_f.call(tensor(&[K::CPU]), 1, 1.0).unwrap(), (2, 1.5));
     let g = find(&ns, "g");
     let mut stack = vec![IValue::Int(4), IValue::Double(0.25)];
     g.call_boxed(&mut stack).unwrap();
-    assert!(matches!(stack[..], [IValue::Int(8), IValue::Double(x)] if x == 0.5), "{stack:?}");
-    assert_eq!(g.typed::<fn(i64, f64) -> (i64, f64)>().unwrap().call(3, 1.0).unwrap(), (6, 2.0));
+    assert!(
+        matches!(stack[..], [IValue::Int(8), IValue::Double(x)] if x == 0.5),
+        "{stack:?}"
+    );
+    assert_eq!(
+        g.typed::<fn(i64, f64) -> (i64, f64)>()
+            .unwrap()
+            .call(3, 1.0)
+            .unwrap(),
+        (6, 2.0)
+    );
     // The typed kernel keeps its unboxed entry in the table; the boxed one has none.
     let d = Dispatcher::singleton();
     let (kern, debug, prov) = d.computed_kernel_for_dispatch_key(&g, K::CPU);
@@ -660,7 +876,10 @@ fn typed_handle_signature_mismatch_is_refused() {
     m.def("k(Tensor x, int y) -> Tensor", None).unwrap();
     let op = find(&ns, "k");
     assert!(op.typed::<fn(TensorRef, i64) -> TensorRef>().is_ok());
-    let e = op.typed::<fn(TensorRef) -> TensorRef>().err().expect("wrong arity must be refused");
+    let e = op
+        .typed::<fn(TensorRef) -> TensorRef>()
+        .err()
+        .expect("wrong arity must be refused");
     assert_eq!(
         e.to_string(),
         format!(
@@ -668,20 +887,43 @@ fn typed_handle_signature_mismatch_is_refused() {
             std::any::type_name::<fn(TensorRef) -> TensorRef>()
         )
     );
-    let e = op.typed::<fn(TensorRef, f64) -> TensorRef>().err().expect("wrong argument type must be refused");
-    assert!(e.to_string().contains("Type mismatch in argument 2: int vs float."), "{e}");
-    let e = op.typed::<fn(TensorRef, i64) -> i64>().err().expect("wrong return type must be refused");
-    assert!(e.to_string().contains("Type mismatch in return 1: Tensor vs int."), "{e}");
+    let e = op
+        .typed::<fn(TensorRef, f64) -> TensorRef>()
+        .err()
+        .expect("wrong argument type must be refused");
+    assert!(
+        e.to_string()
+            .contains("Type mismatch in argument 2: int vs float."),
+        "{e}"
+    );
+    let e = op
+        .typed::<fn(TensorRef, i64) -> i64>()
+        .err()
+        .expect("wrong return type must be refused");
+    assert!(
+        e.to_string()
+            .contains("Type mismatch in return 1: Tensor vs int."),
+        "{e}"
+    );
     // Without a schema there is nothing to check against.
     let mut m2 = fragment(&ns);
-    m2.impl_("nodef", opdispatch_dispatch::testing::t_t_kernel().dispatch(K::CPU)).unwrap();
+    m2.impl_(
+        "nodef",
+        opdispatch_dispatch::testing::t_t_kernel().dispatch(K::CPU),
+    )
+    .unwrap();
     let nodef = Dispatcher::singleton()
-        .find_op(&opdispatch_dispatch::OperatorName::new(format!("{ns}::nodef"), ""))
+        .find_op(&opdispatch_dispatch::OperatorName::new(
+            format!("{ns}::nodef"),
+            "",
+        ))
         .unwrap();
     let e = nodef.typed::<fn(TensorRef) -> TensorRef>().err().unwrap();
     assert_eq!(
         e.to_string(),
-        format!("Tried to access the schema for {ns}::nodef which doesn't have a schema registered yet")
+        format!(
+            "Tried to access the schema for {ns}::nodef which doesn't have a schema registered yet"
+        )
     );
 }
 
@@ -696,11 +938,19 @@ fn typed_kernels_with_different_rust_signatures_are_refused() {
     let ns = unique_ns("calls_cpp_sig");
     let mut m = Library::new(LibraryKind::Fragment, &ns, None, "/dev/null", 0).unwrap();
     m.def("f(int x) -> int", None).unwrap();
-    m.impl_("f", CppFunction::typed(plain as fn(i64) -> i64).dispatch(K::CPU).debug("k1")).unwrap();
+    m.impl_(
+        "f",
+        CppFunction::typed(plain as fn(i64) -> i64)
+            .dispatch(K::CPU)
+            .debug("k1"),
+    )
+    .unwrap();
     let e = m
         .impl_(
             "f",
-            CppFunction::typed(fallible as fn(i64) -> opdispatch_dispatch::Result<i64>).dispatch(K::CUDA).debug("k2"),
+            CppFunction::typed(fallible as fn(i64) -> opdispatch_dispatch::Result<i64>)
+                .dispatch(K::CUDA)
+                .debug("k2"),
         )
         .unwrap_err();
     assert_eq!(
@@ -733,18 +983,30 @@ fn stale_autograd_entries_after_composite_explicit_registration() {
     m.def("f(Tensor x) -> int", None).unwrap();
     m.impl_("f", tag_kernel(1).dispatch(K::CPU)).unwrap();
     m.impl_("f", tag_kernel(2).dispatch(K::Autograd)).unwrap();
-    m.impl_("f", tag_kernel(3).dispatch(K::CompositeImplicitAutograd)).unwrap();
+    m.impl_("f", tag_kernel(3).dispatch(K::CompositeImplicitAutograd))
+        .unwrap();
     let op = find(&ns, "f");
     let cuda_autograd = || vec![t(&[K::CUDA, K::AutogradCUDA])];
     // No CUDA kernel and no CEA: AutogradCUDA uses the math kernel.
     assert_eq!(call(&op, cuda_autograd()).unwrap(), 3);
     let mut cea = fragment(&ns);
-    cea.impl_("f", tag_kernel(4).dispatch(K::CompositeExplicitAutograd)).unwrap();
-    assert!(op.dump_computed_table().contains("AutogradCUDA: registered at"), "sanity");
-    op.check_invariants().expect("stored table must equal the computed table after registering CEA");
-    assert_eq!(call(&op, cuda_autograd()).unwrap(), 2, "AutogradCUDA must run the Autograd alias kernel");
+    cea.impl_("f", tag_kernel(4).dispatch(K::CompositeExplicitAutograd))
+        .unwrap();
+    assert!(
+        op.dump_computed_table()
+            .contains("AutogradCUDA: registered at"),
+        "sanity"
+    );
+    op.check_invariants()
+        .expect("stored table must equal the computed table after registering CEA");
+    assert_eq!(
+        call(&op, cuda_autograd()).unwrap(),
+        2,
+        "AutogradCUDA must run the Autograd alias kernel"
+    );
     drop(cea);
-    op.check_invariants().expect("stored table must equal the computed table after removing CEA");
+    op.check_invariants()
+        .expect("stored table must equal the computed table after removing CEA");
     assert_eq!(call(&op, cuda_autograd()).unwrap(), 3);
 }
 
@@ -754,7 +1016,15 @@ fn invariants_hold_through_registration_and_deregistration() {
     let mut def = fragment(&ns);
     def.def("f(Tensor x) -> int", None).unwrap();
     let op = find(&ns, "f");
-    let keys = [K::CPU, K::CUDA, K::AutogradCPU, K::Autograd, K::CompositeImplicitAutograd, K::FPGA, K::SparseCPU];
+    let keys = [
+        K::CPU,
+        K::CUDA,
+        K::AutogradCPU,
+        K::Autograd,
+        K::CompositeImplicitAutograd,
+        K::FPGA,
+        K::SparseCPU,
+    ];
     let mut libs = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         let mut l = fragment(&ns);
@@ -765,13 +1035,19 @@ fn invariants_hold_through_registration_and_deregistration() {
     assert_eq!(call(&op, vec![t(&[K::CPU])]).unwrap(), 0);
     assert_eq!(call(&op, vec![t(&[K::SparseCPU])]).unwrap(), 6);
     assert_eq!(call(&op, vec![t(&[K::CPU, K::AutogradCPU])]).unwrap(), 2);
-    assert_eq!(call(&op, vec![t(&[K::XLA, K::AutogradXLA])]).unwrap(), 4, "math kernel for AutogradXLA");
+    assert_eq!(
+        call(&op, vec![t(&[K::XLA, K::AutogradXLA])]).unwrap(),
+        4,
+        "math kernel for AutogradXLA"
+    );
     while let Some(l) = libs.pop() {
         drop(l);
         op.check_invariants().unwrap();
     }
     drop(def);
-    assert!(Dispatcher::singleton().find_op(op.operator_name()).is_none());
+    assert!(Dispatcher::singleton()
+        .find_op(op.operator_name())
+        .is_none());
 }
 
 /// Registering a SparseCPU (or QuantizedCPU) kernel next to a CompositeImplicitAutograd one
@@ -785,16 +1061,26 @@ fn stale_autogradother_entry_after_sparse_registration() {
     let ns = unique_ns("calls_stale_autogradother");
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", tag_kernel(3).dispatch(K::CompositeImplicitAutograd)).unwrap();
+    m.impl_("f", tag_kernel(3).dispatch(K::CompositeImplicitAutograd))
+        .unwrap();
     let op = find(&ns, "f");
     let mut sparse = fragment(&ns);
-    sparse.impl_("f", tag_kernel(5).dispatch(K::SparseCPU)).unwrap();
-    assert!(op.dump_computed_table().contains("AutogradOther: ambiguous_autogradother [ambiguous autogradother]"));
-    op.check_invariants().expect("stored AutogradOther entry must be the ambiguity marker");
+    sparse
+        .impl_("f", tag_kernel(5).dispatch(K::SparseCPU))
+        .unwrap();
+    assert!(op
+        .dump_computed_table()
+        .contains("AutogradOther: ambiguous_autogradother [ambiguous autogradother]"));
+    op.check_invariants()
+        .expect("stored AutogradOther entry must be the ambiguity marker");
     let e = call(&op, vec![t(&[K::SparseCPU, K::AutogradOther])]);
-    assert!(e.is_err(), "the ambiguous AutogradOther kernel must raise, got {e:?}");
+    assert!(
+        e.is_err(),
+        "the ambiguous AutogradOther kernel must raise, got {e:?}"
+    );
     drop(sparse);
-    op.check_invariants().expect("stored AutogradOther entry must be the math kernel again");
+    op.check_invariants()
+        .expect("stored AutogradOther entry must be the math kernel again");
 }
 
 /// Registering a NestedTensorCPU kernel next to a CompositeImplicitAutograd one sets
@@ -806,12 +1092,17 @@ fn stale_autograd_nested_entry_after_nested_registration() {
     let ns = unique_ns("calls_stale_nested");
     let mut m = fragment(&ns);
     m.def("f(Tensor x) -> int", None).unwrap();
-    m.impl_("f", tag_kernel(3).dispatch(K::CompositeImplicitAutograd)).unwrap();
+    m.impl_("f", tag_kernel(3).dispatch(K::CompositeImplicitAutograd))
+        .unwrap();
     let op = find(&ns, "f");
     let mut nested = fragment(&ns);
-    nested.impl_("f", tag_kernel(6).dispatch(K::NestedTensorCPU)).unwrap();
+    nested
+        .impl_("f", tag_kernel(6).dispatch(K::NestedTensorCPU))
+        .unwrap();
     assert!(!op.dump_computed_table().contains("AutogradNestedTensor:"));
-    op.check_invariants().expect("stored AutogradNestedTensor entry must be recomputed");
+    op.check_invariants()
+        .expect("stored AutogradNestedTensor entry must be recomputed");
     drop(nested);
-    op.check_invariants().expect("stored AutogradNestedTensor entry must be the math kernel again");
+    op.check_invariants()
+        .expect("stored AutogradNestedTensor entry must be the math kernel again");
 }

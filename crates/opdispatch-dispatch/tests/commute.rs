@@ -12,7 +12,9 @@ mod common;
 
 use common::unique_ns;
 use opdispatch_dispatch::testing::t_t_kernel;
-use opdispatch_dispatch::{CppFunction, DispatchKey as K, Dispatcher, Library, LibraryKind, OperatorName};
+use opdispatch_dispatch::{
+    CppFunction, DispatchKey as K, Dispatcher, Library, LibraryKind, OperatorName,
+};
 use proptest::prelude::*;
 
 /// Keys kernels may be registered at. `None` is the catch-all (which lands on
@@ -102,14 +104,25 @@ fn snapshot(ns: &str, check_invariants: bool) -> (String, String) {
                     panic!("stored table differs from the computed table:\n{e}");
                 }
             }
-            (op.dump_state().replace(ns, "NS"), op.dump_computed_table().replace(ns, "NS"))
+            (
+                op.dump_state().replace(ns, "NS"),
+                op.dump_computed_table().replace(ns, "NS"),
+            )
         }
     }
 }
 
 fn regs_strategy() -> impl Strategy<Value = Vec<Reg>> {
-    let kinds = prop_oneof![Just(KernelKind::Typed), Just(KernelKind::Boxed), Just(KernelKind::Fallthrough)];
-    (any::<bool>(), proptest::sample::subsequence(KEY_POOL.to_vec(), 0..=8), proptest::collection::vec(kinds, 8))
+    let kinds = prop_oneof![
+        Just(KernelKind::Typed),
+        Just(KernelKind::Boxed),
+        Just(KernelKind::Fallthrough)
+    ];
+    (
+        any::<bool>(),
+        proptest::sample::subsequence(KEY_POOL.to_vec(), 0..=8),
+        proptest::collection::vec(kinds, 8),
+    )
         .prop_map(|(def, keys, kinds)| {
             let has_catchall = keys.contains(&None);
             let mut regs: Vec<Reg> = keys
@@ -129,11 +142,22 @@ fn regs_strategy() -> impl Strategy<Value = Vec<Reg>> {
 fn case_strategy() -> impl Strategy<Value = (Vec<Reg>, Vec<usize>, Vec<usize>, Vec<usize>)> {
     regs_strategy().prop_flat_map(|regs| {
         let idx: Vec<usize> = (0..regs.len()).collect();
-        (Just(regs), Just(idx.clone()).prop_shuffle(), Just(idx.clone()).prop_shuffle(), Just(idx).prop_shuffle())
+        (
+            Just(regs),
+            Just(idx.clone()).prop_shuffle(),
+            Just(idx.clone()).prop_shuffle(),
+            Just(idx).prop_shuffle(),
+        )
     })
 }
 
-fn run_case(regs: &[Reg], order_a: &[usize], order_b: &[usize], dtor: &[usize], check_invariants: bool) {
+fn run_case(
+    regs: &[Reg],
+    order_a: &[usize],
+    order_b: &[usize],
+    dtor: &[usize],
+    check_invariants: bool,
+) {
     let ns_a = unique_ns("commute_a");
     let ns_b = unique_ns("commute_b");
     let mut libs_a: Vec<Option<Library>> = (0..regs.len()).map(|_| None).collect();
@@ -149,7 +173,10 @@ fn run_case(regs: &[Reg], order_a: &[usize], order_b: &[usize], dtor: &[usize], 
     let (sa, ta) = snapshot(&ns_a, check_invariants);
     let (sb, tb) = snapshot(&ns_b, check_invariants);
     assert_eq!(sa, sb, "dump_state depends on the registration order");
-    assert_eq!(ta, tb, "dump_computed_table depends on the registration order");
+    assert_eq!(
+        ta, tb,
+        "dump_computed_table depends on the registration order"
+    );
     for (step, &i) in dtor.iter().enumerate() {
         libs_a[i] = None;
         libs_b[i] = None;
@@ -159,7 +186,10 @@ fn run_case(regs: &[Reg], order_a: &[usize], order_b: &[usize], dtor: &[usize], 
     }
     for ns in [&ns_a, &ns_b] {
         let name = OperatorName::new(format!("{ns}::foo"), "");
-        assert!(Dispatcher::singleton().find_op(&name).is_none(), "operator left behind after teardown");
+        assert!(
+            Dispatcher::singleton().find_op(&name).is_none(),
+            "operator left behind after teardown"
+        );
     }
 }
 
@@ -169,17 +199,32 @@ fn run_case(regs: &[Reg], order_a: &[usize], order_b: &[usize], dtor: &[usize], 
 /// (all Autograd<B>), SparseCPU / QuantizedCPU (AutogradOther ambiguity), NestedTensorCPU
 /// (AutogradNestedTensor).
 fn has_known_stale_combination(regs: &[Reg]) -> bool {
-    let has = |k: Option<K>| regs.iter().any(|r| matches!(r, Reg::Impl { key, .. } if *key == k));
+    let has = |k: Option<K>| {
+        regs.iter()
+            .any(|r| matches!(r, Reg::Impl { key, .. } if *key == k))
+    };
     let cia = has(None) || has(Some(K::CompositeImplicitAutograd));
-    cia && [K::CompositeExplicitAutograd, K::SparseCPU, K::QuantizedCPU, K::NestedTensorCPU]
-        .iter()
-        .any(|&k| has(Some(k)))
+    cia && [
+        K::CompositeExplicitAutograd,
+        K::SparseCPU,
+        K::QuantizedCPU,
+        K::NestedTensorCPU,
+    ]
+    .iter()
+    .any(|&k| has(Some(k)))
 }
 
 /// 96 cases by default; `PROPTEST_CASES=<n>` runs more.
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96);
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(96);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 proptest! {
@@ -221,7 +266,11 @@ fn all_keys_forward_and_reverse() {
         .enumerate()
         .map(|(i, &key)| Reg::Impl {
             key,
-            kind: [KernelKind::Typed, KernelKind::Boxed, KernelKind::Fallthrough][i % 3],
+            kind: [
+                KernelKind::Typed,
+                KernelKind::Boxed,
+                KernelKind::Fallthrough,
+            ][i % 3],
         })
         .collect();
     regs.push(Reg::Def);

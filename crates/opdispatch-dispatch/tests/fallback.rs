@@ -1,14 +1,21 @@
 //! Global backend fallbacks. Registering one changes the computed table of every operator, so
 //! these tests live in their own test binary (no other test here looks at tables).
 
-use opdispatch_dispatch::{Dispatcher, DispatchKey, Library, LibraryKind};
+use opdispatch_dispatch::{DispatchKey, Dispatcher, Library, LibraryKind};
 
 /// test_dispatch.py `test_multiple_fallback`.
 #[test]
 fn test_multiple_fallback() {
     use opdispatch_dispatch::CppFunction;
     let d = Dispatcher::singleton();
-    let mut global_m = Library::new(LibraryKind::Impl, "_", Some(DispatchKey::XLA), "/dev/null", 0).unwrap();
+    let mut global_m = Library::new(
+        LibraryKind::Impl,
+        "_",
+        Some(DispatchKey::XLA),
+        "/dev/null",
+        0,
+    )
+    .unwrap();
     global_m.fallback(CppFunction::fallthrough()).unwrap();
     assert!(d.has_backend_fallback_for_dispatch_key(DispatchKey::XLA));
     let e = global_m.fallback(CppFunction::fallthrough()).unwrap_err();
@@ -21,4 +28,3 @@ fn test_multiple_fallback() {
     drop(global_m);
     assert!(!d.has_backend_fallback_for_dispatch_key(DispatchKey::XLA));
 }
-

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{tensor, unique_ns};
 use opdispatch_dispatch::{
-    CppFunction, DispatchKey as K, DispatchKeySet, Dispatcher, IValue, IncludeDispatchKeyGuard, Library,
-    LibraryKind, OperatorName, TensorRef,
+    CppFunction, DispatchKey as K, DispatchKeySet, Dispatcher, IValue, IncludeDispatchKeyGuard,
+    Library, LibraryKind, OperatorName, TensorRef,
 };
 
 fn cpu_kernel(_x: TensorRef, n: i64) -> i64 {
@@ -39,12 +39,19 @@ fn calls_while_registering_and_deregistering() {
     let other_ns = unique_ns("stress_other");
     let mut base = Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).unwrap();
     base.def("f(Tensor x, int n) -> int", None).unwrap();
-    base.impl_("f", CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU)).unwrap();
+    base.impl_("f", CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU))
+        .unwrap();
     // A base Python kernel (same result as CPU) that registrar 1 overrides now and then (the
     // override warns once). Not a fallthrough: see `fallthrough_toggled_during_calls`.
     opdispatch_dispatch::set_warning_handler(|_| {});
-    base.impl_("f", CppFunction::typed(cpu_kernel as Sig).dispatch(K::Python)).unwrap();
-    let op = Dispatcher::singleton().find_schema_or_throw(&format!("{ns}::f"), "").unwrap();
+    base.impl_(
+        "f",
+        CppFunction::typed(cpu_kernel as Sig).dispatch(K::Python),
+    )
+    .unwrap();
+    let op = Dispatcher::singleton()
+        .find_schema_or_throw(&format!("{ns}::f"), "")
+        .unwrap();
     let typed = op.typed::<Sig>().unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -62,8 +69,14 @@ fn calls_while_registering_and_deregistering() {
     // CPU kernel, n + 1). A caller that includes Python in its TLS reaches the base Python
     // kernel (n + 1) or registrar 1's override of it (n + 30).
     for c in 0..4 {
-        let (typed, op, stop, calls, start, done) =
-            (typed.clone(), op.clone(), stop.clone(), calls.clone(), start.clone(), done_tx.clone());
+        let (typed, op, stop, calls, start, done) = (
+            typed.clone(),
+            op.clone(),
+            stop.clone(),
+            calls.clone(),
+            start.clone(),
+            done_tx.clone(),
+        );
         let outcomes = outcomes.clone();
         handles.push(std::thread::spawn(move || {
             start.wait();
@@ -73,12 +86,16 @@ fn calls_while_registering_and_deregistering() {
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
                     let with_python = c % 2 == 1 && i % 3 == 0;
-                    let _g = with_python.then(|| IncludeDispatchKeyGuard::new(DispatchKeySet::from_key(K::Python)));
+                    let _g = with_python
+                        .then(|| IncludeDispatchKeyGuard::new(DispatchKeySet::from_key(K::Python)));
                     let v = if i % 2 == 0 {
-                        typed.call(x.clone(), i).map_err(|e| format!("typed call failed: {e}"))?
+                        typed
+                            .call(x.clone(), i)
+                            .map_err(|e| format!("typed call failed: {e}"))?
                     } else {
                         let mut stack = vec![IValue::Tensor(x.clone()), IValue::Int(i)];
-                        op.call_boxed(&mut stack).map_err(|e| format!("boxed call failed: {e}"))?;
+                        op.call_boxed(&mut stack)
+                            .map_err(|e| format!("boxed call failed: {e}"))?;
                         match stack[..] {
                             [IValue::Int(v)] => v,
                             _ => return Err(format!("bad boxed result {stack:?}")),
@@ -86,7 +103,9 @@ fn calls_while_registering_and_deregistering() {
                     };
                     let ok = v == i + 1 || v == i + 10 || (with_python && v == i + 30);
                     if !ok {
-                        return Err(format!("call {i} returned {v}, which no registered kernel produces"));
+                        return Err(format!(
+                            "call {i} returned {v}, which no registered kernel produces"
+                        ));
                     }
                     calls.fetch_add(1, Ordering::Relaxed);
                     if v == i + 10 {
@@ -103,24 +122,39 @@ fn calls_while_registering_and_deregistering() {
 
     // Registrar 1: the same operator, other keys (AutogradCPU, CUDA, Python), created and dropped.
     {
-        let (ns, stop, regs, start, done) =
-            (ns.clone(), stop.clone(), registrations.clone(), start.clone(), done_tx.clone());
+        let (ns, stop, regs, start, done) = (
+            ns.clone(),
+            stop.clone(),
+            registrations.clone(),
+            start.clone(),
+            done_tx.clone(),
+        );
         handles.push(std::thread::spawn(move || {
             start.wait();
             let r = (|| -> Result<(), String> {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    let mut lib =
-                        Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).map_err(|e| e.to_string())?;
-                    lib.impl_("f", CppFunction::typed(cuda_kernel as Sig).dispatch(K::CUDA)).map_err(|e| e.to_string())?;
+                    let mut lib = Library::new(LibraryKind::Fragment, &ns, None, file!(), line!())
+                        .map_err(|e| e.to_string())?;
+                    lib.impl_(
+                        "f",
+                        CppFunction::typed(cuda_kernel as Sig).dispatch(K::CUDA),
+                    )
+                    .map_err(|e| e.to_string())?;
                     // Alternate: the autograd kernel hides everything below it.
                     if i & 1 == 0 {
-                        lib.impl_("f", CppFunction::typed(autograd_kernel as Sig).dispatch(K::AutogradCPU))
-                            .map_err(|e| e.to_string())?;
+                        lib.impl_(
+                            "f",
+                            CppFunction::typed(autograd_kernel as Sig).dispatch(K::AutogradCPU),
+                        )
+                        .map_err(|e| e.to_string())?;
                     } else {
-                        lib.impl_("f", CppFunction::typed(python_kernel as Sig).dispatch(K::Python))
-                            .map_err(|e| e.to_string())?;
+                        lib.impl_(
+                            "f",
+                            CppFunction::typed(python_kernel as Sig).dispatch(K::Python),
+                        )
+                        .map_err(|e| e.to_string())?;
                     }
                     regs.fetch_add(1, Ordering::Relaxed);
                     std::thread::yield_now();
@@ -134,8 +168,13 @@ fn calls_while_registering_and_deregistering() {
 
     // Registrar 2: other operators: def + kernels + a fallthrough, called once, then dropped.
     {
-        let (ns, stop, regs, start, done) =
-            (other_ns.clone(), stop.clone(), registrations.clone(), start.clone(), done_tx.clone());
+        let (ns, stop, regs, start, done) = (
+            other_ns.clone(),
+            stop.clone(),
+            registrations.clone(),
+            start.clone(),
+            done_tx.clone(),
+        );
         handles.push(std::thread::spawn(move || {
             start.wait();
             let r = (|| -> Result<(), String> {
@@ -143,11 +182,17 @@ fn calls_while_registering_and_deregistering() {
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
                     let name = format!("g{}", i % 7);
-                    let mut lib =
-                        Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).map_err(|e| e.to_string())?;
-                    lib.def(&format!("{name}(Tensor x, int n) -> int"), None).map_err(|e| e.to_string())?;
-                    lib.impl_(&name, CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU)).map_err(|e| e.to_string())?;
-                    lib.impl_(&name, CppFunction::fallthrough().dispatch(K::AutogradCPU)).map_err(|e| e.to_string())?;
+                    let mut lib = Library::new(LibraryKind::Fragment, &ns, None, file!(), line!())
+                        .map_err(|e| e.to_string())?;
+                    lib.def(&format!("{name}(Tensor x, int n) -> int"), None)
+                        .map_err(|e| e.to_string())?;
+                    lib.impl_(
+                        &name,
+                        CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    lib.impl_(&name, CppFunction::fallthrough().dispatch(K::AutogradCPU))
+                        .map_err(|e| e.to_string())?;
                     let g = Dispatcher::singleton()
                         .find_schema_or_throw(&format!("{ns}::{name}"), "")
                         .map_err(|e| e.to_string())?;
@@ -161,9 +206,12 @@ fn calls_while_registering_and_deregistering() {
                     }
                     regs.fetch_add(1, Ordering::Relaxed);
                     drop(lib);
-                    let gone = Dispatcher::singleton().find_op(&OperatorName::new(format!("{ns}::{name}"), ""));
+                    let gone = Dispatcher::singleton()
+                        .find_op(&OperatorName::new(format!("{ns}::{name}"), ""));
                     if gone.is_some() {
-                        return Err(format!("{name} still registered after its library was dropped"));
+                        return Err(format!(
+                            "{name} still registered after its library was dropped"
+                        ));
                     }
                 }
                 Ok(())
@@ -179,7 +227,8 @@ fn calls_while_registering_and_deregistering() {
             start.wait();
             let r = (|| -> Result<(), String> {
                 while !stop.load(Ordering::Relaxed) {
-                    op.check_invariants().map_err(|e| format!("invariants: {e}"))?;
+                    op.check_invariants()
+                        .map_err(|e| format!("invariants: {e}"))?;
                     let state = op.dump_state();
                     if !state.contains("CPU: registered at") {
                         return Err(format!("the CPU kernel disappeared:\n{state}"));
@@ -204,7 +253,9 @@ fn calls_while_registering_and_deregistering() {
         match done_rx.recv_timeout(left) {
             Ok(Ok(())) => finished += 1,
             Ok(Err(e)) => panic!("worker failed: {e}"),
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("deadlock: workers still running after {WATCHDOG:?}"),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("deadlock: workers still running after {WATCHDOG:?}")
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => panic!("a worker panicked"),
         }
     }
@@ -218,14 +269,23 @@ fn calls_while_registering_and_deregistering() {
         outcomes[1].load(Ordering::Relaxed),
         registrations.load(Ordering::Relaxed)
     );
-    assert!(calls.load(Ordering::Relaxed) > 100, "callers made too little progress");
-    assert!(registrations.load(Ordering::Relaxed) > 10, "registrars made too little progress");
+    assert!(
+        calls.load(Ordering::Relaxed) > 100,
+        "callers made too little progress"
+    );
+    assert!(
+        registrations.load(Ordering::Relaxed) > 10,
+        "registrars made too little progress"
+    );
 
     // Everything the registrars added is gone again; the operator is as it was.
     op.check_invariants().unwrap();
     assert!(!op.has_kernel_for_dispatch_key(K::AutogradCPU));
     assert!(!op.has_kernel_for_dispatch_key(K::CUDA));
-    assert!(op.dump_state().contains("Python: registered at"), "the base Python kernel is active again");
+    assert!(
+        op.dump_state().contains("Python: registered at"),
+        "the base Python kernel is active again"
+    );
     assert!(!op.dump_state().contains("(inactive)"));
     assert_eq!(typed.call(tensor(&[K::CPU, K::AutogradCPU]), 1).unwrap(), 2);
     assert!(Dispatcher::singleton()
@@ -233,7 +293,9 @@ fn calls_while_registering_and_deregistering() {
         .iter()
         .all(|n| !n.starts_with(&format!("{other_ns}::"))));
     drop(base);
-    assert!(Dispatcher::singleton().find_op(op.operator_name()).is_none());
+    assert!(Dispatcher::singleton()
+        .find_op(op.operator_name())
+        .is_none());
 }
 
 /// Many threads defining and dropping their own operators at once.
@@ -247,14 +309,28 @@ fn concurrent_registration_of_distinct_operators() {
             std::thread::spawn(move || {
                 start.wait();
                 for round in 0..50 {
-                    let mut lib = Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).unwrap();
+                    let mut lib =
+                        Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).unwrap();
                     for j in 0..5 {
                         let name = format!("op_{t}_{j}");
-                        lib.def(&format!("{name}(Tensor x, int n) -> int"), None).unwrap();
-                        lib.impl_(&name, CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU)).unwrap();
+                        lib.def(&format!("{name}(Tensor x, int n) -> int"), None)
+                            .unwrap();
+                        lib.impl_(
+                            &name,
+                            CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU),
+                        )
+                        .unwrap();
                     }
-                    let op = Dispatcher::singleton().find_schema_or_throw(&format!("{ns}::op_{t}_{}", round % 5), "").unwrap();
-                    assert_eq!(op.typed::<Sig>().unwrap().call(tensor(&[K::CPU]), round).unwrap(), round + 1);
+                    let op = Dispatcher::singleton()
+                        .find_schema_or_throw(&format!("{ns}::op_{t}_{}", round % 5), "")
+                        .unwrap();
+                    assert_eq!(
+                        op.typed::<Sig>()
+                            .unwrap()
+                            .call(tensor(&[K::CPU]), round)
+                            .unwrap(),
+                        round + 1
+                    );
                     drop(lib);
                 }
             })
@@ -263,7 +339,10 @@ fn concurrent_registration_of_distinct_operators() {
     for h in handles {
         h.join().unwrap();
     }
-    assert!(Dispatcher::singleton().all_op_names().iter().all(|n| !n.starts_with(&format!("{ns}::"))));
+    assert!(Dispatcher::singleton()
+        .all_op_names()
+        .iter()
+        .all(|n| !n.starts_with(&format!("{ns}::"))));
 }
 
 /// Reentrant repro of a race: a call computes its key set against one table snapshot (a
@@ -277,32 +356,46 @@ fn concurrent_registration_of_distinct_operators() {
 /// a fallthrough (as a fresh call would), reaching the CPU kernel.
 #[test]
 fn redispatch_skips_a_fallthrough_that_became_active() {
-    use std::sync::Mutex;
     use opdispatch_dispatch::{OperatorHandle, Stack};
+    use std::sync::Mutex;
     static OVERRIDE: Mutex<Option<Library>> = Mutex::new(None);
     let ns = unique_ns("stress_reentrant");
     let mut base = Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).unwrap();
     base.def("f(Tensor x, int n) -> int", None).unwrap();
-    base.impl_("f", CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU)).unwrap();
-    base.impl_("f", CppFunction::fallthrough().dispatch(K::Python)).unwrap();
+    base.impl_("f", CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU))
+        .unwrap();
+    base.impl_("f", CppFunction::fallthrough().dispatch(K::Python))
+        .unwrap();
     base.impl_(
         "f",
-        CppFunction::boxed(|op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
-            // Deregister the Python override: Python's entry is a fallthrough again.
-            drop(OVERRIDE.lock().unwrap().take());
-            op.redispatch_boxed(ks & DispatchKeySet::full_after(K::AutogradCPU), stack)
-        })
+        CppFunction::boxed(
+            |op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
+                // Deregister the Python override: Python's entry is a fallthrough again.
+                drop(OVERRIDE.lock().unwrap().take());
+                op.redispatch_boxed(ks & DispatchKeySet::full_after(K::AutogradCPU), stack)
+            },
+        )
         .dispatch(K::AutogradCPU),
     )
     .unwrap();
     opdispatch_dispatch::set_warning_handler(|_| {});
     let mut over = Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).unwrap();
-    over.impl_("f", CppFunction::typed(python_kernel as Sig).dispatch(K::Python)).unwrap();
+    over.impl_(
+        "f",
+        CppFunction::typed(python_kernel as Sig).dispatch(K::Python),
+    )
+    .unwrap();
     *OVERRIDE.lock().unwrap() = Some(over);
-    let op = Dispatcher::singleton().find_schema_or_throw(&format!("{ns}::f"), "").unwrap();
+    let op = Dispatcher::singleton()
+        .find_schema_or_throw(&format!("{ns}::f"), "")
+        .unwrap();
     let _g = IncludeDispatchKeyGuard::new(DispatchKeySet::from_key(K::Python));
-    let mut stack = vec![IValue::Tensor(tensor(&[K::CPU, K::AutogradCPU])), IValue::Int(1)];
-    op.call_boxed(&mut stack).expect("redispatch must not run a fallthrough kernel");
+    let mut stack = vec![
+        IValue::Tensor(tensor(&[K::CPU, K::AutogradCPU])),
+        IValue::Int(1),
+    ];
+    op.call_boxed(&mut stack)
+        .expect("redispatch must not run a fallthrough kernel");
     assert!(matches!(stack[..], [IValue::Int(2)]), "{stack:?}");
 }
 
@@ -314,17 +407,26 @@ fn fallthrough_toggled_during_calls() {
     let ns = unique_ns("stress_ft");
     let mut base = Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).unwrap();
     base.def("f(Tensor x, int n) -> int", None).unwrap();
-    base.impl_("f", CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU)).unwrap();
-    base.impl_("f", CppFunction::fallthrough().dispatch(K::Python)).unwrap();
+    base.impl_("f", CppFunction::typed(cpu_kernel as Sig).dispatch(K::CPU))
+        .unwrap();
+    base.impl_("f", CppFunction::fallthrough().dispatch(K::Python))
+        .unwrap();
     opdispatch_dispatch::set_warning_handler(|_| {});
-    let op = Dispatcher::singleton().find_schema_or_throw(&format!("{ns}::f"), "").unwrap();
+    let op = Dispatcher::singleton()
+        .find_schema_or_throw(&format!("{ns}::f"), "")
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let toggler = {
         let (ns, stop) = (ns.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let mut lib = Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).unwrap();
-                lib.impl_("f", CppFunction::typed(python_kernel as Sig).dispatch(K::Python)).unwrap();
+                let mut lib =
+                    Library::new(LibraryKind::Fragment, &ns, None, file!(), line!()).unwrap();
+                lib.impl_(
+                    "f",
+                    CppFunction::typed(python_kernel as Sig).dispatch(K::Python),
+                )
+                .unwrap();
                 std::thread::yield_now();
                 drop(lib);
             }

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 
 use opdispatch_dispatch::testing::t_t_kernel;
 use opdispatch_dispatch::{
-    parse_alias_analysis_kind, Dispatcher, DispatchKey, Library, LibraryKind, OperatorName, Result,
+    parse_alias_analysis_kind, DispatchKey, Dispatcher, Library, LibraryKind, OperatorName, Result,
 };
 
 /// Keys whose computed-table lines are compared (the others are PyTorch-only fallbacks).
@@ -62,7 +62,8 @@ fn golden_file() -> &'static GoldenFile {
     static G: OnceLock<GoldenFile> = OnceLock::new();
     G.get_or_init(|| {
         let v: serde_json::Value =
-            serde_json::from_str(include_str!("data/test_dispatch_golden_2.15.filtered.json")).unwrap();
+            serde_json::from_str(include_str!("data/test_dispatch_golden_2.15.filtered.json"))
+                .unwrap();
         let mut out = GoldenFile::new();
         for (test, subsets) in v.as_object().unwrap() {
             let m = out.entry(test.clone()).or_default();
@@ -84,7 +85,9 @@ fn golden_file() -> &'static GoldenFile {
 /// than /dev/null) by a placeholder.
 fn normalize_line(line: &str) -> String {
     const AT: &str = "registered at ";
-    let Some(p) = line.find(AT) else { return line.to_owned() };
+    let Some(p) = line.find(AT) else {
+        return line.to_owned();
+    };
     let rest = &line[p + AT.len()..];
     if rest.starts_with("/dev/null:") {
         return line.to_owned();
@@ -97,7 +100,10 @@ fn normalize_line(line: &str) -> String {
 fn filter_table(table: &str) -> String {
     table
         .lines()
-        .filter(|l| l.split_once(": ").is_some_and(|(k, _)| TABLE_KEYS.contains(&k)))
+        .filter(|l| {
+            l.split_once(": ")
+                .is_some_and(|(k, _)| TABLE_KEYS.contains(&k))
+        })
         .map(|l| normalize_line(l) + "\n")
         .collect()
 }
@@ -111,7 +117,10 @@ fn opt_key(k: &str) -> Option<DispatchKey> {
 
 /// `_DispatchModule.def_(schema, alias)`.
 fn def_(schema: &'static str, alias: &'static str) -> Reg {
-    Box::new(move |m| m.def(schema, Some(parse_alias_analysis_kind(alias)?)).map(drop))
+    Box::new(move |m| {
+        m.def(schema, Some(parse_alias_analysis_kind(alias)?))
+            .map(drop)
+    })
 }
 
 /// `_DispatchModule.def_legacy(schema)`: alias analysis kind left unset.
@@ -145,7 +154,11 @@ fn subset_key(active: &BTreeSet<usize>) -> String {
     if active.is_empty() {
         "<empty>".to_owned()
     } else {
-        active.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+        active
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -195,7 +208,9 @@ impl Harness {
         let n = NS_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ns = format!("__golden_{test}_{n}__");
         let op_name = OperatorName::new(format!("{ns}::foo"), "");
-        let golden = golden_file().get(test).unwrap_or_else(|| panic!("no golden data for {test}"));
+        let golden = golden_file()
+            .get(test)
+            .unwrap_or_else(|| panic!("no golden data for {test}"));
         Self {
             test,
             ns,
@@ -222,7 +237,10 @@ impl Harness {
             .get(&key)
             .unwrap_or_else(|| panic!("{}: no golden entry for subset {key}", self.test));
         let ns = format!("{}::", self.ns);
-        let g = Golden { state: g.state.replace("test::", &ns), table: filter_table(&g.table.replace("test::", &ns)) };
+        let g = Golden {
+            state: g.state.replace("test::", &ns),
+            table: filter_table(&g.table.replace("test::", &ns)),
+        };
         self.expected_cache.insert(key, g.clone());
         g
     }
@@ -236,7 +254,11 @@ impl Harness {
             Some(op) => {
                 if self.check_invariants {
                     op.check_invariants().unwrap_or_else(|e| {
-                        panic!("{}: invariants broken after {}: {e}", self.test, provenance())
+                        panic!(
+                            "{}: invariants broken after {}: {e}",
+                            self.test,
+                            provenance()
+                        )
                     });
                 }
                 (op.dump_state(), op.dump_computed_table())
@@ -247,7 +269,10 @@ impl Harness {
             return;
         }
         let exp = self.expected(active);
-        let act = Golden { state: raw.0.clone(), table: filter_table(&raw.1) };
+        let act = Golden {
+            state: raw.0.clone(),
+            table: filter_table(&raw.1),
+        };
         assert_eq!(
             act.state,
             exp.state,
@@ -274,12 +299,15 @@ impl Harness {
         let mut last_ctor = 0;
         for (i, &op_ix) in ctor_order.iter().enumerate() {
             last_ctor = i;
-            let mut lib = Library::new(LibraryKind::Fragment, &self.ns, None, "/dev/null", 0).unwrap();
+            let mut lib =
+                Library::new(LibraryKind::Fragment, &self.ns, None, "/dev/null", 0).unwrap();
             active.insert(op_ix);
             let r = (self.ops[op_ix])(&mut lib);
             refs[op_ix] = Some(lib);
             match r {
-                Ok(()) => self.check(&active, &|| format!("running ctors {:?}", &ctor_order[..=i])),
+                Ok(()) => self.check(&active, &|| {
+                    format!("running ctors {:?}", &ctor_order[..=i])
+                }),
                 Err(e) => {
                     assert!(
                         self.expect_raises,
@@ -313,7 +341,10 @@ impl Harness {
             }
         }
         if self.expect_raises && active.len() == n {
-            panic!("{}: expected an error, but none was raised (ctors {ctor_order:?})", self.test);
+            panic!(
+                "{}: expected an error, but none was raised (ctors {ctor_order:?})",
+                self.test
+            );
         }
         for (i, &op_ix) in dtor_order.iter().enumerate() {
             refs[op_ix] = None;
@@ -344,7 +375,12 @@ fn full_commute() -> bool {
 
 /// `commute(name, ops, ctor_order, expect_raises)`: returns the golden result for the full set
 /// after checking every visited state.
-fn commute(test: &'static str, ops: Vec<Reg>, ctor_order: Option<Vec<usize>>, expect_raises: bool) -> Golden {
+fn commute(
+    test: &'static str,
+    ops: Vec<Reg>,
+    ctor_order: Option<Vec<usize>>,
+    expect_raises: bool,
+) -> Golden {
     commute_with(test, ops, ctor_order, expect_raises, true)
 }
 
@@ -374,8 +410,11 @@ fn commute_with(
             // Sample (debug builds are slow and n! x n! grows fast): reverse order, same order,
             // and the ci-th permutation, so that over all ctor orders every dtor permutation
             // still runs once and every subset is reached both by adding and by removing.
-            let dtors: [Vec<usize>; 3] =
-                [ctor.iter().rev().copied().collect(), ctor.clone(), perms[ci % perms.len()].clone()];
+            let dtors: [Vec<usize>; 3] = [
+                ctor.iter().rev().copied().collect(),
+                ctor.clone(),
+                perms[ci % perms.len()].clone(),
+            ];
             for dtor in &dtors {
                 h.run_ops(ctor, dtor);
             }
@@ -383,7 +422,10 @@ fn commute_with(
     }
     // Every subset PyTorch recorded must have been visited here too, and vice versa.
     let golden_keys: BTreeSet<String> = h.golden.keys().cloned().collect();
-    assert_eq!(h.visited, golden_keys, "{test}: visited subsets differ from PyTorch's");
+    assert_eq!(
+        h.visited, golden_keys,
+        "{test}: visited subsets differ from PyTorch's"
+    );
     assert!(h.checks > 0);
     let all: BTreeSet<usize> = (0..n).collect();
     let mut g = h.expected(&all);
@@ -398,19 +440,46 @@ fn commute_with(
 fn extract(table: &str, keys: &[&str]) -> String {
     table
         .lines()
-        .filter(|l| keys.iter().any(|k| l.split_once(": ").is_some_and(|(lk, _)| lk == *k)))
+        .filter(|l| {
+            keys.iter()
+                .any(|k| l.split_once(": ").is_some_and(|(lk, _)| lk == *k))
+        })
         .map(|l| l.replace("registered at <builtin>", "registered in pytorch framework") + "\n")
         .collect()
 }
 
-const DEFAULT_KEYS: &[&str] =
-    &["Undefined", "CPU", "CUDA", "XLA", "AutogradOther", "AutogradCPU", "AutogradCUDA", "AutogradXLA"];
-const KEYS_WITH_FPGA: &[&str] =
-    &["Undefined", "CPU", "CUDA", "XLA", "AutogradOther", "AutogradCPU", "AutogradCUDA", "AutogradXLA", "FPGA"];
+const DEFAULT_KEYS: &[&str] = &[
+    "Undefined",
+    "CPU",
+    "CUDA",
+    "XLA",
+    "AutogradOther",
+    "AutogradCPU",
+    "AutogradCUDA",
+    "AutogradXLA",
+];
+const KEYS_WITH_FPGA: &[&str] = &[
+    "Undefined",
+    "CPU",
+    "CUDA",
+    "XLA",
+    "AutogradOther",
+    "AutogradCPU",
+    "AutogradCUDA",
+    "AutogradXLA",
+    "FPGA",
+];
 
 /// PyTorch creates this unused global IMPL block in some tests; creating it must be harmless.
 fn global_autogradcpu_block() -> Library {
-    Library::new(LibraryKind::Impl, "_", Some(DispatchKey::AutogradCPU), "/dev/null", 0).unwrap()
+    Library::new(
+        LibraryKind::Impl,
+        "_",
+        Some(DispatchKey::AutogradCPU),
+        "/dev/null",
+        0,
+    )
+    .unwrap()
 }
 
 // ------------------------------------------------------------------------------ scenarios
@@ -447,7 +516,10 @@ CompositeImplicitAutograd[alias]: impl_t_t :: (Tensor _0) -> Tensor _0 [ boxed u
 fn test_def_impl_schema_mismatch() {
     let r = commute(
         "test_def_impl_schema_mismatch",
-        vec![def_("foo(Tensor x, Tensor y) -> Tensor", ""), impl_t_t("foo", "", "impl_t_t")],
+        vec![
+            def_("foo(Tensor x, Tensor y) -> Tensor", ""),
+            impl_t_t("foo", "", "impl_t_t"),
+        ],
         None,
         true,
     );
@@ -492,7 +564,12 @@ CompositeImplicitAutograd[alias]: default_def_name_t_t :: (Tensor _0) -> Tensor 
 
 #[test]
 fn test_def_only() {
-    let r = commute("test_def_only", vec![def_("foo(Tensor x, Tensor y) -> Tensor", "")], None, false);
+    let r = commute(
+        "test_def_only",
+        vec![def_("foo(Tensor x, Tensor y) -> Tensor", "")],
+        None,
+        false,
+    );
     assert_eq!(
         r.state,
         "name: test::foo
@@ -574,7 +651,10 @@ fn test_computed_table_with_cpu_math_autogradcpu_fallthrough() {
     let _global_m = global_autogradcpu_block();
     let r = commute(
         "test_computed_table_with_cpu_math_autogradcpu_fallthrough",
-        vec![def_name_t_t("foo", "", "default_def_name_t_t"), impl_t_t("foo", "CPU", "impl_t_t")],
+        vec![
+            def_name_t_t("foo", "", "default_def_name_t_t"),
+            impl_t_t("foo", "CPU", "impl_t_t"),
+        ],
         None,
         false,
     );
@@ -601,7 +681,10 @@ fn test_computed_table_with_math() {
     let _global_m = global_autogradcpu_block();
     let r = commute(
         "test_computed_table_with_math",
-        vec![def_("foo(Tensor x) -> Tensor", ""), impl_t_t("foo", "CompositeImplicitAutograd", "impl_t_t")],
+        vec![
+            def_("foo(Tensor x) -> Tensor", ""),
+            impl_t_t("foo", "CompositeImplicitAutograd", "impl_t_t"),
+        ],
         None,
         false,
     );
@@ -670,7 +753,10 @@ fn test_computed_table_with_autograd() {
     let _global_m = global_autogradcpu_block();
     let r = commute(
         "test_computed_table_with_autograd",
-        vec![def_("foo(Tensor x) -> Tensor", ""), impl_t_t("foo", "Autograd", "impl_t_t")],
+        vec![
+            def_("foo(Tensor x) -> Tensor", ""),
+            impl_t_t("foo", "Autograd", "impl_t_t"),
+        ],
         None,
         false,
     );
@@ -894,7 +980,10 @@ const DUPLICATE_DEF_FOO_X: &str = "Tried to register an operator (test::foo(Tens
 fn test_multiple_def_error() {
     let r = commute(
         "test_multiple_def_error",
-        vec![def_("foo(Tensor x, Tensor y) -> Tensor", ""), def_("foo(Tensor x, Tensor y) -> Tensor", "")],
+        vec![
+            def_("foo(Tensor x, Tensor y) -> Tensor", ""),
+            def_("foo(Tensor x, Tensor y) -> Tensor", ""),
+        ],
         None,
         true,
     );
@@ -923,7 +1012,10 @@ alias analysis kind: PURE_FUNCTION
 fn test_multiple_def_alias_defaulting() {
     let r = commute(
         "test_multiple_def_alias_defaulting",
-        vec![def_("foo(Tensor x) -> Tensor", "PURE_FUNCTION"), def_legacy("foo(Tensor x) -> Tensor")],
+        vec![
+            def_("foo(Tensor x) -> Tensor", "PURE_FUNCTION"),
+            def_legacy("foo(Tensor x) -> Tensor"),
+        ],
         None,
         true,
     );
@@ -934,7 +1026,10 @@ fn test_multiple_def_alias_defaulting() {
 fn test_multiple_def_alias_mismatch() {
     let r = commute(
         "test_multiple_def_alias_mismatch",
-        vec![def_("foo(Tensor x) -> Tensor", "PURE_FUNCTION"), def_("foo(Tensor x) -> Tensor", "CONSERVATIVE")],
+        vec![
+            def_("foo(Tensor x) -> Tensor", "PURE_FUNCTION"),
+            def_("foo(Tensor x) -> Tensor", "CONSERVATIVE"),
+        ],
         None,
         true,
     );
@@ -995,22 +1090,39 @@ fn every_golden_scenario_is_ported() {
 #[test]
 fn normalization_helpers() {
     assert_eq!(
-        normalize_line("AutogradCPU: registered at /a/b/VariableFallbackKernel.cpp:66 [backend fallback]"),
+        normalize_line(
+            "AutogradCPU: registered at /a/b/VariableFallbackKernel.cpp:66 [backend fallback]"
+        ),
         "AutogradCPU: registered at <builtin> [backend fallback]"
     );
     assert_eq!(
-        normalize_line("BackendSelect: fallthrough registered at src/fallbacks.rs:44 [backend fallback]"),
+        normalize_line(
+            "BackendSelect: fallthrough registered at src/fallbacks.rs:44 [backend fallback]"
+        ),
         "BackendSelect: fallthrough registered at <builtin> [backend fallback]"
     );
-    assert_eq!(normalize_line("CPU: registered at /dev/null:0 [kernel]"), "CPU: registered at /dev/null:0 [kernel]");
-    assert_eq!(normalize_line("CPU: fn_cpu [kernel]"), "CPU: fn_cpu [kernel]");
-    assert_eq!(filter_table("Python: x [backend fallback]\nCPU: y [kernel]\n"), "CPU: y [kernel]\n");
+    assert_eq!(
+        normalize_line("CPU: registered at /dev/null:0 [kernel]"),
+        "CPU: registered at /dev/null:0 [kernel]"
+    );
+    assert_eq!(
+        normalize_line("CPU: fn_cpu [kernel]"),
+        "CPU: fn_cpu [kernel]"
+    );
+    assert_eq!(
+        filter_table("Python: x [backend fallback]\nCPU: y [kernel]\n"),
+        "CPU: y [kernel]\n"
+    );
 }
 
 #[test]
 fn test_dispatch_print_registrations_for_dispatch_key_invalid() {
     let e = "invalid_key".parse::<DispatchKey>().unwrap_err();
-    assert!(e.to_string().contains("could not parse dispatch key: invalid_key"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("could not parse dispatch key: invalid_key"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -5,10 +5,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub use crate::table::{BackendComponent, DispatchKey, NUM_BACKENDS, NUM_FUNCTIONALITY_KEYS};
 use crate::table::{
     BLOCKS, BLOCK_LEN, NUM_PER_BACKEND_FUNCTIONALITIES, PER_BACKEND_FUNCTIONALITIES,
 };
-pub use crate::table::{BackendComponent, DispatchKey, NUM_BACKENDS, NUM_FUNCTIONALITY_KEYS};
 
 /// Size of the per-operator runtime dispatch table: one slot per functionality
 /// key (Undefined included) plus 15 extra slots for each per-backend functionality.
@@ -19,7 +19,8 @@ pub const NUM_RUNTIME_ENTRIES: usize =
 const FIRST_BLOCK_VALUE: u16 = BLOCKS[0][0] as u16;
 
 /// One past the last per-backend runtime key (`EndOfRuntimeBackendKeys + 1`).
-const END_OF_BLOCKS_VALUE: u16 = FIRST_BLOCK_VALUE + (NUM_PER_BACKEND_FUNCTIONALITIES * BLOCK_LEN) as u16;
+const END_OF_BLOCKS_VALUE: u16 =
+    FIRST_BLOCK_VALUE + (NUM_PER_BACKEND_FUNCTIONALITIES * BLOCK_LEN) as u16;
 
 /// Number of possible `u16` values up to the largest variant, for `from_u16`.
 const VALUE_SPACE: usize = DispatchKey::ALL[DispatchKey::ALL.len() - 1] as usize + 1;
@@ -208,7 +209,8 @@ impl fmt::Display for BackendComponent {
 /// the order 2.15 lists them, including the `EndOf<F>Backends` BC names (which share
 /// the value of the block's Meta key). Front ends can bind exactly these.
 pub fn python_enum_entries() -> &'static [(&'static str, DispatchKey)] {
-    static ENTRIES: std::sync::OnceLock<Vec<(&'static str, DispatchKey)>> = std::sync::OnceLock::new();
+    static ENTRIES: std::sync::OnceLock<Vec<(&'static str, DispatchKey)>> =
+        std::sync::OnceLock::new();
     ENTRIES.get_or_init(|| {
         let mut out = Vec::new();
         let last_block = NUM_PER_BACKEND_FUNCTIONALITIES - 1;

@@ -54,7 +54,10 @@ impl DispatchKeySet {
     /// strictly below `k`, and PythonDispatcher (which must always be reachable).
     pub const fn full_after(k: DispatchKey) -> Self {
         let shift = NUM_BACKENDS + k.to_functionality_key() as usize - 1;
-        Self { repr: (1u64 << shift) - 1 }.add(DispatchKey::PythonDispatcher)
+        Self {
+            repr: (1u64 << shift) - 1,
+        }
+        .add(DispatchKey::PythonDispatcher)
     }
 
     /// The set holding one key. Per-backend runtime keys set both their
@@ -65,18 +68,24 @@ impl DispatchKeySet {
             return Self::EMPTY;
         }
         if k.is_functionality_key() {
-            return Self { repr: functionality_bit(k) };
+            return Self {
+                repr: functionality_bit(k),
+            };
         }
         let f = k.to_functionality_key();
         let b = Self::from_backend(k.to_backend_component());
-        Self { repr: functionality_bit(f) | b.repr }
+        Self {
+            repr: functionality_bit(f) | b.repr,
+        }
     }
 
     /// The set holding one backend bit (empty for `InvalidBit`).
     pub const fn from_backend(b: BackendComponent) -> Self {
         match b {
             BackendComponent::InvalidBit => Self::EMPTY,
-            _ => Self { repr: 1u64 << (b as u8 - 1) },
+            _ => Self {
+                repr: 1u64 << (b as u8 - 1),
+            },
         }
     }
 
@@ -132,12 +141,16 @@ impl DispatchKeySet {
 
     /// Union with the bits of `k`.
     pub const fn add(self, k: DispatchKey) -> Self {
-        Self { repr: self.repr | Self::from_key(k).repr }
+        Self {
+            repr: self.repr | Self::from_key(k).repr,
+        }
     }
 
     /// Union with `o`.
     pub const fn add_set(self, o: Self) -> Self {
-        Self { repr: self.repr | o.repr }
+        Self {
+            repr: self.repr | o.repr,
+        }
     }
 
     /// Union with the backend bit of `b`.
@@ -147,24 +160,32 @@ impl DispatchKeySet {
 
     /// Intersection with `o`.
     pub const fn intersect(self, o: Self) -> Self {
-        Self { repr: self.repr & o.repr }
+        Self {
+            repr: self.repr & o.repr,
+        }
     }
 
     /// Set difference on functionality bits only; backend bits of `self` are
     /// kept, since other keys in the set may still need them.
     pub const fn difference(self, o: Self) -> Self {
-        Self { repr: self.repr & (FULL_BACKEND_MASK | !o.repr) }
+        Self {
+            repr: self.repr & (FULL_BACKEND_MASK | !o.repr),
+        }
     }
 
     /// Clears only `k`'s functionality bit: `remove(AutogradCPU)` drops
     /// autograd for every backend and keeps CPUBit (PyTorch quirk).
     pub const fn remove(self, k: DispatchKey) -> Self {
-        Self { repr: self.repr & !(Self::from_key(k).repr & !FULL_BACKEND_MASK) }
+        Self {
+            repr: self.repr & !(Self::from_key(k).repr & !FULL_BACKEND_MASK),
+        }
     }
 
     /// Clears the backend bit of `b`.
     pub const fn remove_backend(self, b: BackendComponent) -> Self {
-        Self { repr: self.repr & !Self::from_backend(b).repr }
+        Self {
+            repr: self.repr & !Self::from_backend(b).repr,
+        }
     }
 
     /// No bit at all is set.
@@ -174,12 +195,16 @@ impl DispatchKeySet {
 
     /// Only the backend bits.
     pub const fn backend_bits(self) -> Self {
-        Self { repr: self.repr & FULL_BACKEND_MASK }
+        Self {
+            repr: self.repr & FULL_BACKEND_MASK,
+        }
     }
 
     /// Only the functionality bits.
     pub const fn functionality_bits(self) -> Self {
-        Self { repr: self.repr & !FULL_BACKEND_MASK }
+        Self {
+            repr: self.repr & !FULL_BACKEND_MASK,
+        }
     }
 
     /// `indexOfHighestBit()`: 0 for the empty set.
@@ -253,11 +278,19 @@ const OFFSETS_AND_MASKS: [OffsetAndMask; 64] = {
     let mut i = 1;
     while i < NUM_FUNCTIONALITY_KEYS {
         let prev = t[i - 1];
-        let step = if prev.mask == 0 { 1 } else { NUM_BACKENDS as u16 };
+        let step = if prev.mask == 0 {
+            1
+        } else {
+            NUM_BACKENDS as u16
+        };
         let per_backend = FUNCTIONALITY_BLOCK[i] != u8::MAX;
         t[i] = OffsetAndMask {
             offset: prev.offset + step,
-            mask: if per_backend { FULL_BACKEND_MASK as u16 } else { 0 },
+            mask: if per_backend {
+                FULL_BACKEND_MASK as u16
+            } else {
+                0
+            },
         };
         i += 1;
     }
@@ -403,7 +436,9 @@ impl BitAndAssign for DispatchKeySet {
 impl BitXor for DispatchKeySet {
     type Output = Self;
     fn bitxor(self, o: Self) -> Self {
-        Self { repr: self.repr ^ o.repr }
+        Self {
+            repr: self.repr ^ o.repr,
+        }
     }
 }
 

@@ -11,8 +11,11 @@ pub const BACKEND_BITSET_MASK: DispatchKeySet = DispatchKeySet::from_raw_repr(FU
 
 /// The autograd functionalities, without backend bits: combined with a
 /// tensor's backend bits they select the right `Autograd<B>` key.
-pub const AUTOGRAD_DISPATCH_KEYSET: DispatchKeySet =
-    DispatchKeySet::from_keys(&[K::AutogradFunctionality, K::AutogradOther, K::AutogradNestedTensor]);
+pub const AUTOGRAD_DISPATCH_KEYSET: DispatchKeySet = DispatchKeySet::from_keys(&[
+    K::AutogradFunctionality,
+    K::AutogradOther,
+    K::AutogradNestedTensor,
+]);
 
 /// The ten autocast keys (also the default TLS exclude set).
 pub const AUTOCAST_DISPATCH_KEYSET: DispatchKeySet = DispatchKeySet::from_keys(&[
@@ -108,7 +111,8 @@ pub const MATH_DISPATCH_KEYSET: DispatchKeySet = BACKEND_DISPATCH_KEYSET
 
 /// Expansion of `CompositeImplicitAutogradNestedTensor`.
 pub const NESTED_DISPATCH_KEYSET: DispatchKeySet =
-    DispatchKeySet::from_keys(&[K::AutogradNestedTensor, K::NestedTensor]).add_set(BACKEND_BITSET_MASK);
+    DispatchKeySet::from_keys(&[K::AutogradNestedTensor, K::NestedTensor])
+        .add_set(BACKEND_BITSET_MASK);
 
 /// Expansion of `FuncTorchBatchedDecomposition` (newest behaviour).
 pub const FUNCTORCH_BATCHED_DISPATCH_KEYSET: DispatchKeySet = FUNCTORCH_BATCHED_KS;
@@ -171,7 +175,9 @@ pub const fn get_backend_key_set_from_autograd(k: K) -> DispatchKeySet {
         K::AutogradPrivateUse1 => DispatchKeySet::from_key(K::PrivateUse1),
         K::AutogradPrivateUse2 => DispatchKeySet::from_key(K::PrivateUse2),
         K::AutogradPrivateUse3 => DispatchKeySet::from_key(K::PrivateUse3),
-        K::AutogradNestedTensor => DispatchKeySet::from_key(K::NestedTensor).add_set(BACKEND_BITSET_MASK),
+        K::AutogradNestedTensor => {
+            DispatchKeySet::from_key(K::NestedTensor).add_set(BACKEND_BITSET_MASK)
+        }
         K::AutogradOther => AUTOGRADOTHER_BACKENDS,
         _ => DispatchKeySet::EMPTY,
     }
@@ -236,7 +242,8 @@ pub const fn get_autocast_related_key_set_from_backend(b: B) -> DispatchKeySet {
 /// `highestPriorityBackendTypeId`: the highest backend key of `ks`, ignoring
 /// autograd, autocast and other wrapper functionalities.
 pub const fn highest_priority_backend_type_id(ks: DispatchKeySet) -> K {
-    ks.intersect(BACKEND_FUNCTIONALITY_KEYS).highest_priority_type_id()
+    ks.intersect(BACKEND_FUNCTIONALITY_KEYS)
+        .highest_priority_type_id()
 }
 
 impl K {

@@ -325,14 +325,17 @@ const fn check_table() -> bool {
         while b <= NUM_BACKENDS {
             let backend = BLOCK_IDENTS[0][b];
             assert!(is_concat3(BACKEND_IDENTS[b], backend, "Bit", ""));
-            assert!(is_concat3(BLOCK_IDENTS[blk][b], BLOCK_PREFIXES[blk], backend, ""));
+            assert!(is_concat3(
+                BLOCK_IDENTS[blk][b],
+                BLOCK_PREFIXES[blk],
+                backend,
+                ""
+            ));
             assert!(BLOCKS[blk][b] as usize == BLOCKS[blk][0] as usize + b);
             b += 1;
         }
         // Blocks are contiguous and ascending.
-        assert!(
-            BLOCKS[blk][0] as usize == FIRST_START_VALUE as usize + blk * BLOCK_LEN
-        );
+        assert!(BLOCKS[blk][0] as usize == FIRST_START_VALUE as usize + blk * BLOCK_LEN);
         // Block order follows functionality order.
         if blk > 0 {
             assert!(

@@ -2,13 +2,25 @@
 //! API does not expose directly.
 
 use crate::key::FUNCTIONALITY_BLOCK;
-use crate::table::{BLOCKS, BLOCK_END_NAMES, BLOCK_LEN, BLOCK_PREFIXES, PER_BACKEND_FUNCTIONALITIES};
+use crate::table::{
+    BLOCKS, BLOCK_END_NAMES, BLOCK_LEN, BLOCK_PREFIXES, PER_BACKEND_FUNCTIONALITIES,
+};
 use crate::*;
 
 #[test]
 fn block_tables_are_consistent() {
     assert_eq!(BLOCK_LEN, 17);
-    assert_eq!(BLOCK_PREFIXES, ["", "Quantized", "Sparse", "SparseCsr", "NestedTensor", "Autograd"]);
+    assert_eq!(
+        BLOCK_PREFIXES,
+        [
+            "",
+            "Quantized",
+            "Sparse",
+            "SparseCsr",
+            "NestedTensor",
+            "Autograd"
+        ]
+    );
     assert_eq!(BLOCK_END_NAMES[0], "EndOfDenseBackends");
     for (blk, f) in PER_BACKEND_FUNCTIONALITIES.iter().enumerate() {
         assert_eq!(FUNCTIONALITY_BLOCK[*f as usize] as usize, blk);
@@ -17,7 +29,10 @@ fn block_tables_are_consistent() {
             assert_eq!(k.to_backend_component() as usize, b);
         }
     }
-    let n_per_backend = FUNCTIONALITY_BLOCK.iter().filter(|b| **b != u8::MAX).count();
+    let n_per_backend = FUNCTIONALITY_BLOCK
+        .iter()
+        .filter(|b| **b != u8::MAX)
+        .count();
     assert_eq!(n_per_backend, NUM_PER_BACKEND_FUNCTIONALITIES);
 }
 
@@ -31,7 +46,8 @@ fn block_index_outside_blocks() {
 
 #[test]
 fn const_sets_usable_in_const_context() {
-    const S: DispatchKeySet = DispatchKeySet::from_key(DispatchKey::CPU).add(DispatchKey::AutogradCPU);
+    const S: DispatchKeySet =
+        DispatchKeySet::from_key(DispatchKey::CPU).add(DispatchKey::AutogradCPU);
     const I: bool = S.has(DispatchKey::AutogradCPU);
     const H: DispatchKey = S.highest_priority_type_id();
     const { assert!(I) };

@@ -4,7 +4,9 @@ use opdispatch_keys::*;
 use std::path::PathBuf;
 
 fn spec_file(name: &str) -> Option<String> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/spec")
+        .join(name);
     std::fs::read_to_string(p).ok()
 }
 
@@ -96,22 +98,46 @@ fn all_is_ascending_and_from_u16_roundtrips() {
     for &k in DispatchKey::ALL {
         assert_eq!(DispatchKey::from_u16(k.as_u16()), Some(k));
     }
-    let present: std::collections::HashSet<u16> = DispatchKey::ALL.iter().map(|k| k.as_u16()).collect();
+    let present: std::collections::HashSet<u16> =
+        DispatchKey::ALL.iter().map(|k| k.as_u16()).collect();
     for v in 0..=u16::MAX {
-        assert_eq!(DispatchKey::from_u16(v).is_some(), present.contains(&v), "{v}");
+        assert_eq!(
+            DispatchKey::from_u16(v).is_some(),
+            present.contains(&v),
+            "{v}"
+        );
     }
     // The only gap is EndOfFunctionalityKeys.
     assert_eq!(DispatchKey::from_u16(47), None);
     assert_eq!(DispatchKey::from_u16(156), None);
-    assert_eq!((0..156u16).filter(|v| DispatchKey::from_u16(*v).is_none()).count(), 1);
+    assert_eq!(
+        (0..156u16)
+            .filter(|v| DispatchKey::from_u16(*v).is_none())
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn backend_components() {
     let names = [
-        "InvalidBit", "CPUBit", "CUDABit", "HIPBit", "XLABit", "MPSBit", "IPUBit", "XPUBit", "HPUBit",
-        "VEBit", "LazyBit", "MTIABit", "MAIABit", "PrivateUse1Bit", "PrivateUse2Bit",
-        "PrivateUse3Bit", "MetaBit",
+        "InvalidBit",
+        "CPUBit",
+        "CUDABit",
+        "HIPBit",
+        "XLABit",
+        "MPSBit",
+        "IPUBit",
+        "XPUBit",
+        "HPUBit",
+        "VEBit",
+        "LazyBit",
+        "MTIABit",
+        "MAIABit",
+        "PrivateUse1Bit",
+        "PrivateUse2Bit",
+        "PrivateUse3Bit",
+        "MetaBit",
     ];
     for (i, n) in names.iter().enumerate() {
         let b = BackendComponent::from_u8(i as u8).unwrap();
@@ -128,7 +154,14 @@ fn backend_components() {
 
 #[test]
 fn per_backend_blocks_follow_backend_order() {
-    let prefixes = ["", "Quantized", "Sparse", "SparseCsr", "NestedTensor", "Autograd"];
+    let prefixes = [
+        "",
+        "Quantized",
+        "Sparse",
+        "SparseCsr",
+        "NestedTensor",
+        "Autograd",
+    ];
     let funcs = [
         DispatchKey::Dense,
         DispatchKey::Quantized,
@@ -168,10 +201,18 @@ fn enum_txt_values_match() {
     };
     assert!(entries.len() > 100);
     for (name, v) in &entries {
-        let k = DispatchKey::from_u16(*v).unwrap_or_else(|| panic!("no key with value {v} ({name})"));
-        if let Some(f) = name.strip_prefix("EndOf").and_then(|s| s.strip_suffix("Backends")) {
+        let k =
+            DispatchKey::from_u16(*v).unwrap_or_else(|| panic!("no key with value {v} ({name})"));
+        if let Some(f) = name
+            .strip_prefix("EndOf")
+            .and_then(|s| s.strip_suffix("Backends"))
+        {
             // BC name for the block's last (Meta) key.
-            assert_eq!(k.to_backend_component(), BackendComponent::MetaBit, "{name}");
+            assert_eq!(
+                k.to_backend_component(),
+                BackendComponent::MetaBit,
+                "{name}"
+            );
             assert_eq!(k.to_functionality_key().name(), f, "{name}");
         } else {
             assert_eq!(k.variant_name(), name, "value {v}");
@@ -187,17 +228,27 @@ fn exposed_to_python_matches_txt() {
     };
     let names: std::collections::HashSet<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     for &k in DispatchKey::ALL {
-        assert_eq!(k.is_exposed_to_python(), names.contains(k.variant_name()), "{k:?}");
+        assert_eq!(
+            k.is_exposed_to_python(),
+            names.contains(k.variant_name()),
+            "{k:?}"
+        );
     }
-    let ours: Vec<(String, u16)> =
-        python_enum_entries().iter().map(|(n, k)| (n.to_string(), k.as_u16())).collect();
+    let ours: Vec<(String, u16)> = python_enum_entries()
+        .iter()
+        .map(|(n, k)| (n.to_string(), k.as_u16()))
+        .collect();
     assert_eq!(ours, entries);
 }
 
 #[test]
 fn hidden_keys_in_2_15() {
     use DispatchKey as K;
-    let hidden: Vec<K> = DispatchKey::ALL.iter().copied().filter(|k| !k.is_exposed_to_python()).collect();
+    let hidden: Vec<K> = DispatchKey::ALL
+        .iter()
+        .copied()
+        .filter(|k| !k.is_exposed_to_python())
+        .collect();
     assert_eq!(
         hidden,
         vec![

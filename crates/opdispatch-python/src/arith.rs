@@ -18,11 +18,17 @@ type Tt = fn(Tensor, Tensor) -> Res;
 type Ts = fn(Tensor, Scalar) -> Res;
 type T1 = fn(Tensor) -> Res;
 
-fn handle<F: KernelSignature>(cell: &'static OnceLock<TypedOperatorHandle<F>>, name: &str, overload: &str) -> PyResult<&'static TypedOperatorHandle<F>> {
+fn handle<F: KernelSignature>(
+    cell: &'static OnceLock<TypedOperatorHandle<F>>,
+    name: &str,
+    overload: &str,
+) -> PyResult<&'static TypedOperatorHandle<F>> {
     if let Some(h) = cell.get() {
         return Ok(h);
     }
-    let op = Dispatcher::singleton().find_schema_or_throw(name, overload).py()?;
+    let op = Dispatcher::singleton()
+        .find_schema_or_throw(name, overload)
+        .py()?;
     let h = op.typed::<F>().py()?;
     Ok(cell.get_or_init(|| h))
 }
@@ -98,7 +104,9 @@ impl PyTensor {
     fn __rsub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match operand(o) {
             Some(Operand::S(s)) => {
-                let n = mul_s()?.call(self.t.clone(), neg_one()).map_err(crate::errors::to_py)?;
+                let n = mul_s()?
+                    .call(self.t.clone(), neg_one())
+                    .map_err(crate::errors::to_py)?;
                 done(py, add_s()?.call(n, s, one()))
             }
             _ => Ok(py.NotImplemented()),
@@ -121,7 +129,12 @@ impl PyTensor {
             None => Ok(py.NotImplemented()),
         }
     }
-    fn __pow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    fn __pow__(
+        &self,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+        _modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         match operand(o) {
             Some(Operand::T(b)) => done(py, pow_tt()?.call(self.t.clone(), b)),
             Some(Operand::S(s)) => done(py, pow_ts()?.call(self.t.clone(), s)),

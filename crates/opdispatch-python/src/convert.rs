@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
 use opdispatch_dispatch::{IValue, OpaqueValue, Stack, TensorRef};
 use opdispatch_schema::{Argument, DefaultValue, FunctionSchema, Type};
 use opdispatch_tensor::Tensor;
-use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyComplex, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
@@ -44,8 +44,14 @@ fn scalar_type_index(name: &str) -> Option<i64> {
 }
 
 fn mismatch(expected: &Type, obj: &Bound<'_, PyAny>) -> PyErr {
-    let got = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into());
-    PyTypeError::new_err(format!("Expected a value of type '{expected}' but instead found type '{got}'."))
+    let got = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".into());
+    PyTypeError::new_err(format!(
+        "Expected a value of type '{expected}' but instead found type '{got}'."
+    ))
 }
 
 /// `toIValue(obj, type)`.
@@ -65,7 +71,9 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
                 Err(mismatch(ty, obj))
             }
         }
-        Type::Tensor => tensor_ref(obj).map(IValue::Tensor).map_err(|_| mismatch(ty, obj)),
+        Type::Tensor => tensor_ref(obj)
+            .map(IValue::Tensor)
+            .map_err(|_| mismatch(ty, obj)),
         Type::Int | Type::SymInt => {
             if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
                 return Err(mismatch(ty, obj));
@@ -73,7 +81,9 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
             Ok(IValue::Int(obj.extract()?))
         }
         Type::Float => {
-            if obj.is_instance_of::<PyFloat>() || (obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>()) {
+            if obj.is_instance_of::<PyFloat>()
+                || (obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>())
+            {
                 Ok(IValue::Double(obj.extract()?))
             } else {
                 Err(mismatch(ty, obj))
@@ -116,7 +126,9 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
             }
         }
         Type::ScalarType => match obj.extract::<PyDType>() {
-            Ok(d) => scalar_type_index(d.st.name()).map(IValue::Int).ok_or_else(|| mismatch(ty, obj)),
+            Ok(d) => scalar_type_index(d.st.name())
+                .map(IValue::Int)
+                .ok_or_else(|| mismatch(ty, obj)),
             Err(_) => Err(mismatch(ty, obj)),
         },
         Type::Device => {
@@ -130,7 +142,10 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
         }
         Type::List(elem) => {
             // A bare int stands for a one-element int list (PyTorch accepts `dim=0` for `int[1]`).
-            if matches!(elem.as_ref(), Type::Int | Type::SymInt) && obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+            if matches!(elem.as_ref(), Type::Int | Type::SymInt)
+                && obj.is_instance_of::<PyInt>()
+                && !obj.is_instance_of::<PyBool>()
+            {
                 return Ok(IValue::IntList(vec![obj.extract()?]));
             }
             let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
@@ -141,19 +156,47 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
                 return Err(mismatch(ty, obj));
             };
             match elem.as_ref() {
-                Type::Tensor => Ok(IValue::TensorList(items.iter().map(tensor_ref).collect::<PyResult<_>>()?)),
+                Type::Tensor => Ok(IValue::TensorList(
+                    items.iter().map(tensor_ref).collect::<PyResult<_>>()?,
+                )),
                 Type::Optional(e) if **e == Type::Tensor => Ok(IValue::OptionalTensorList(
                     items
                         .iter()
-                        .map(|x| if x.is_none() { Ok(None) } else { tensor_ref(x).map(Some) })
+                        .map(|x| {
+                            if x.is_none() {
+                                Ok(None)
+                            } else {
+                                tensor_ref(x).map(Some)
+                            }
+                        })
                         .collect::<PyResult<_>>()?,
                 )),
                 Type::Int | Type::SymInt => Ok(IValue::IntList(
-                    items.iter().map(|x| to_ivalue(x, elem).map(|v| if let IValue::Int(i) = v { i } else { 0 })).collect::<PyResult<_>>()?,
+                    items
+                        .iter()
+                        .map(|x| {
+                            to_ivalue(x, elem).map(|v| if let IValue::Int(i) = v { i } else { 0 })
+                        })
+                        .collect::<PyResult<_>>()?,
                 )),
-                Type::Float => Ok(IValue::DoubleList(items.iter().map(|x| x.extract::<f64>()).collect::<PyResult<_>>()?)),
-                Type::Bool => Ok(IValue::BoolList(items.iter().map(|x| x.extract::<bool>()).collect::<PyResult<_>>()?)),
-                _ => Ok(IValue::List(items.iter().map(|x| to_ivalue(x, elem)).collect::<PyResult<_>>()?)),
+                Type::Float => Ok(IValue::DoubleList(
+                    items
+                        .iter()
+                        .map(|x| x.extract::<f64>())
+                        .collect::<PyResult<_>>()?,
+                )),
+                Type::Bool => Ok(IValue::BoolList(
+                    items
+                        .iter()
+                        .map(|x| x.extract::<bool>())
+                        .collect::<PyResult<_>>()?,
+                )),
+                _ => Ok(IValue::List(
+                    items
+                        .iter()
+                        .map(|x| to_ivalue(x, elem))
+                        .collect::<PyResult<_>>()?,
+                )),
             }
         }
         Type::Tuple(elems) => {
@@ -161,7 +204,12 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
             if t.len() != elems.len() {
                 return Err(mismatch(ty, obj));
             }
-            Ok(IValue::Tuple(t.iter().zip(elems).map(|(x, e)| to_ivalue(&x, e)).collect::<PyResult<_>>()?))
+            Ok(IValue::Tuple(
+                t.iter()
+                    .zip(elems)
+                    .map(|(x, e)| to_ivalue(&x, e))
+                    .collect::<PyResult<_>>()?,
+            ))
         }
         _ => Ok(IValue::Opaque(Arc::new(PyOpaque(obj.clone().unbind())))),
     }
@@ -178,7 +226,10 @@ pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>
         IValue::Bool(b) => PyBool::new(py, b).to_owned().into_any().unbind(),
         IValue::Int(i) => {
             if matches!(real, Some(Type::ScalarType)) {
-                if let Some((name, st)) = ALL_DTYPES.iter().find(|(n, _)| scalar_type_index(n) == Some(i)) {
+                if let Some((name, st)) = ALL_DTYPES
+                    .iter()
+                    .find(|(n, _)| scalar_type_index(n) == Some(i))
+                {
                     let _ = name;
                     return Ok(Py::new(py, PyDType { st: *st })?.into_any());
                 }
@@ -190,7 +241,10 @@ pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>
         IValue::Str(s) => PyString::new(py, &s).into_any().unbind(),
         IValue::Tensor(t) => tensor_to_py(py, t)?,
         IValue::TensorList(ts) => {
-            let items = ts.into_iter().map(|t| tensor_to_py(py, t)).collect::<PyResult<Vec<_>>>()?;
+            let items = ts
+                .into_iter()
+                .map(|t| tensor_to_py(py, t))
+                .collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any().unbind()
         }
         IValue::OptionalTensorList(ts) => {
@@ -208,17 +262,32 @@ pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>
                 Some(Type::List(e)) => Some(e.as_ref()),
                 _ => None,
             };
-            let items = v.into_iter().map(|x| to_py(py, x, elem)).collect::<PyResult<Vec<_>>>()?;
+            let items = v
+                .into_iter()
+                .map(|x| to_py(py, x, elem))
+                .collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any().unbind()
         }
         IValue::Tuple(v) => {
-            let items = v.into_iter().map(|x| to_py(py, x, None)).collect::<PyResult<Vec<_>>>()?;
+            let items = v
+                .into_iter()
+                .map(|x| to_py(py, x, None))
+                .collect::<PyResult<Vec<_>>>()?;
             PyTuple::new(py, items)?.into_any().unbind()
         }
-        IValue::Device(s) => Py::new(py, PyDevice { d: s.parse().map_err(|_| PyRuntimeError::new_err(format!("bad device {s}")))? })?.into_any(),
+        IValue::Device(s) => Py::new(
+            py,
+            PyDevice {
+                d: s.parse()
+                    .map_err(|_| PyRuntimeError::new_err(format!("bad device {s}")))?,
+            },
+        )?
+        .into_any(),
         IValue::Opaque(o) => match o.as_any().downcast_ref::<PyOpaque>() {
             Some(p) => p.0.clone_ref(py),
-            None => PyRuntimeError::new_err("an opaque value from another front end").into_value(py).into_any(),
+            None => PyRuntimeError::new_err("an opaque value from another front end")
+                .into_value(py)
+                .into_any(),
         },
     })
 }
@@ -226,7 +295,9 @@ pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>
 fn tensor_to_py(py: Python<'_>, t: TensorRef) -> PyResult<Py<PyAny>> {
     match t.into_inner::<Tensor>() {
         Ok(t) => wrap_tensor(py, t),
-        Err(_) => Err(PyRuntimeError::new_err("a tensor of a type Python cannot wrap")),
+        Err(_) => Err(PyRuntimeError::new_err(
+            "a tensor of a type Python cannot wrap",
+        )),
     }
 }
 
@@ -251,13 +322,20 @@ pub fn equals_default(v: &IValue, d: &DefaultValue) -> bool {
 /// `parseIValuesToPyArgsKwargs`: positional arguments up to the first kwarg-only one (minus
 /// trailing ones equal to their defaults), kwarg-only ones that differ from their defaults as
 /// keyword arguments.
+/// Positional arguments and (optional) keyword arguments for a Python call.
+pub type PyCallArgs<'py> = (Vec<Py<PyAny>>, Option<Bound<'py, PyDict>>);
+
 pub fn args_to_py<'py>(
     py: Python<'py>,
     schema: &FunctionSchema,
     args: Vec<IValue>,
-) -> PyResult<(Vec<Py<PyAny>>, Option<Bound<'py, PyDict>>)> {
+) -> PyResult<PyCallArgs<'py>> {
     let n = schema.arguments.len();
-    let kwarg_only_start = schema.arguments.iter().position(|a| a.kwarg_only).unwrap_or(n);
+    let kwarg_only_start = schema
+        .arguments
+        .iter()
+        .position(|a| a.kwarg_only)
+        .unwrap_or(n);
     let mut positional_end = kwarg_only_start;
     while positional_end > 0 {
         let a: &Argument = &schema.arguments[positional_end - 1];
@@ -276,7 +354,9 @@ pub fn args_to_py<'py>(
             if a.default.as_ref().is_some_and(|d| equals_default(&v, d)) {
                 continue;
             }
-            kwargs.get_or_insert_with(|| PyDict::new(py)).set_item(&a.name, to_py(py, v, Some(&a.ty))?)?;
+            kwargs
+                .get_or_insert_with(|| PyDict::new(py))
+                .set_item(&a.name, to_py(py, v, Some(&a.ty))?)?;
         }
     }
     Ok((pos, kwargs))
@@ -289,7 +369,11 @@ pub fn bind_args(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Stack> {
     let name = schema.name.to_string();
-    let n = schema.arguments.iter().take_while(|a| !a.kwarg_only).count();
+    let n = schema
+        .arguments
+        .iter()
+        .take_while(|a| !a.kwarg_only)
+        .count();
     if args.len() > n {
         return Err(PyRuntimeError::new_err(format!(
             "{name}() expected at most {n} argument(s) but received {} argument(s). Declaration: {schema}",
@@ -374,16 +458,26 @@ fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
         DefaultValue::IntList(v) => IValue::IntList(v.clone()),
         DefaultValue::FloatList(v) => IValue::DoubleList(v.clone()),
         DefaultValue::BoolList(v) => IValue::BoolList(v.clone()),
-        DefaultValue::ComplexList(v) => IValue::List(v.iter().map(|(r, i)| IValue::Complex(*r, *i)).collect()),
+        DefaultValue::ComplexList(v) => {
+            IValue::List(v.iter().map(|(r, i)| IValue::Complex(*r, *i)).collect())
+        }
         DefaultValue::Device(s) => IValue::Device(Arc::from(s.as_str())),
     }
 }
 
 /// Converts a kernel's returns into one Python value (None, the value, or a tuple).
-pub fn returns_to_py(py: Python<'_>, schema: &FunctionSchema, mut rets: Vec<IValue>) -> PyResult<Py<PyAny>> {
+pub fn returns_to_py(
+    py: Python<'_>,
+    schema: &FunctionSchema,
+    mut rets: Vec<IValue>,
+) -> PyResult<Py<PyAny>> {
     match rets.len() {
         0 => Ok(py.None()),
-        1 => to_py(py, rets.pop().unwrap_or_default(), schema.returns.first().map(|r| &r.ty)),
+        1 => to_py(
+            py,
+            rets.pop().unwrap_or_default(),
+            schema.returns.first().map(|r| &r.ty),
+        ),
         _ => {
             let items = rets
                 .into_iter()

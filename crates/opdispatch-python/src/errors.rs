@@ -17,12 +17,35 @@ use pyo3::prelude::*;
 /// which pass through as they were raised.
 pub mod exc {
     use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyTypeError, PyValueError};
-    pyo3::create_exception!(opdispatch.exceptions, RuntimeError, PyRuntimeError, "A failed dispatcher check (PyTorch's TORCH_CHECK).");
-    pyo3::create_exception!(opdispatch.exceptions, NotImplementedError, PyNotImplementedError, "No kernel for the key a call dispatched to.");
-    pyo3::create_exception!(opdispatch.exceptions, TypeError, PyTypeError, "A value of the wrong type.");
-    pyo3::create_exception!(opdispatch.exceptions, ValueError, PyValueError, "A value out of range.");
+    pyo3::create_exception!(
+        opdispatch.exceptions,
+        RuntimeError,
+        PyRuntimeError,
+        "A failed dispatcher check (PyTorch's TORCH_CHECK)."
+    );
+    pyo3::create_exception!(
+        opdispatch.exceptions,
+        NotImplementedError,
+        PyNotImplementedError,
+        "No kernel for the key a call dispatched to."
+    );
+    pyo3::create_exception!(
+        opdispatch.exceptions,
+        TypeError,
+        PyTypeError,
+        "A value of the wrong type."
+    );
+    pyo3::create_exception!(
+        opdispatch.exceptions,
+        ValueError,
+        PyValueError,
+        "A value out of range."
+    );
 }
-use exc::{NotImplementedError as PyNotImplementedError, RuntimeError as PyRuntimeError, TypeError as PyTypeError, ValueError as PyValueError};
+use exc::{
+    NotImplementedError as PyNotImplementedError, RuntimeError as PyRuntimeError,
+    TypeError as PyTypeError, ValueError as PyValueError,
+};
 
 /// A Python exception carried through Rust code unchanged.
 #[derive(Debug)]

@@ -47,12 +47,34 @@ macro_rules! guard_class {
     (@ty $a:ident) => { DispatchKeySet };
 }
 
-guard_class!(IncludeGuard, "_IncludeDispatchKeyGuard", IncludeDispatchKeyGuard, |a| IncludeDispatchKeyGuard::new(a.0), (ks));
-guard_class!(ExcludeGuard, "_ExcludeDispatchKeyGuard", ExcludeDispatchKeyGuard, |a| ExcludeDispatchKeyGuard::new(a.0), (ks));
-guard_class!(ForceGuard, "_ForceDispatchKeyGuard", ForceDispatchKeyGuard, |a| ForceDispatchKeyGuard::new(a.0, a.1), (included, excluded));
+guard_class!(
+    IncludeGuard,
+    "_IncludeDispatchKeyGuard",
+    IncludeDispatchKeyGuard,
+    |a| IncludeDispatchKeyGuard::new(a.0),
+    (ks)
+);
+guard_class!(
+    ExcludeGuard,
+    "_ExcludeDispatchKeyGuard",
+    ExcludeDispatchKeyGuard,
+    |a| ExcludeDispatchKeyGuard::new(a.0),
+    (ks)
+);
+guard_class!(
+    ForceGuard,
+    "_ForceDispatchKeyGuard",
+    ForceDispatchKeyGuard,
+    |a| ForceDispatchKeyGuard::new(a.0, a.1),
+    (included, excluded)
+);
 
 /// `_PreserveDispatchKeyGuard()`: restores both sets on exit.
-#[pyclass(name = "_PreserveDispatchKeyGuard", module = "opdispatch._C", unsendable)]
+#[pyclass(
+    name = "_PreserveDispatchKeyGuard",
+    module = "opdispatch._C",
+    unsendable
+)]
 pub struct PreserveGuard {
     guard: Vec<ForceDispatchKeyGuard>,
 }

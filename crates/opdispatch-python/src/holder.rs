@@ -6,7 +6,8 @@
 //! the Python key), and pushes the converted results. A Python exception propagates unchanged.
 
 use opdispatch_dispatch::{
-    BoxedKernel, DispatchError, DispatchKey, DispatchKeySet, EnableHermeticPyObject, IValue, OperatorHandle, Stack,
+    BoxedKernel, DispatchError, DispatchKey, DispatchKeySet, EnableHermeticPyObject, IValue,
+    OperatorHandle, Stack,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -26,7 +27,12 @@ fn has_python_key_arg(args: &[IValue]) -> bool {
 }
 
 impl BoxedKernel for PythonKernelHolder {
-    fn call(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> opdispatch_dispatch::Result<()> {
+    fn call(
+        &self,
+        op: &OperatorHandle,
+        ks: DispatchKeySet,
+        stack: &mut Stack,
+    ) -> opdispatch_dispatch::Result<()> {
         let schema = op.schema().ok_or_else(|| {
             DispatchError::Runtime(format!(
                 "Tried to access the schema for {} which doesn't have a schema registered yet",
@@ -35,7 +41,10 @@ impl BoxedKernel for PythonKernelHolder {
         })?;
         let n = schema.arguments.len();
         if stack.len() < n {
-            return Err(DispatchError::Internal(format!("stack underflow calling {}", op.operator_name())));
+            return Err(DispatchError::Internal(format!(
+                "stack underflow calling {}",
+                op.operator_name()
+            )));
         }
         let args: Vec<IValue> = stack.drain(stack.len() - n..).collect();
         let hermetic = !has_python_key_arg(&args);
@@ -115,13 +124,23 @@ fn ret_error(op: &OperatorHandle, e: PyErr) -> PyErr {
 /// called with a tensor whose class defines `__torch_dispatch__`, calls
 /// `cls.__torch_dispatch__(func, types, args, kwargs)` for each such class (in argument order)
 /// until one returns something other than `NotImplemented`, and pushes its result.
-pub fn python_key_fallback(op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack) -> opdispatch_dispatch::Result<()> {
+pub fn python_key_fallback(
+    op: &OperatorHandle,
+    _ks: DispatchKeySet,
+    stack: &mut Stack,
+) -> opdispatch_dispatch::Result<()> {
     let schema = op.schema().ok_or_else(|| {
-        DispatchError::Runtime(format!("Tried to access the schema for {} which doesn't have a schema registered yet", op.operator_name()))
+        DispatchError::Runtime(format!(
+            "Tried to access the schema for {} which doesn't have a schema registered yet",
+            op.operator_name()
+        ))
     })?;
     let n = schema.arguments.len();
     if stack.len() < n {
-        return Err(DispatchError::Internal(format!("stack underflow calling {}", op.operator_name())));
+        return Err(DispatchError::Internal(format!(
+            "stack underflow calling {}",
+            op.operator_name()
+        )));
     }
     let args: Vec<IValue> = stack.drain(stack.len() - n..).collect();
     Python::attach(|py| -> PyResult<()> {
@@ -154,7 +173,7 @@ pub fn python_key_fallback(op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut
         let types_tuple = PyTuple::new(py, types.iter())?;
         for t in &types {
             let out = t.getattr("__torch_dispatch__")?.call1((func.bind(py), &types_tuple, &py_args, &py_kwargs))?;
-            if !out.is(&py.NotImplemented()) {
+            if !out.is(py.NotImplemented()) {
                 return push_py_out(op, &schema, stack, &out);
             }
         }

@@ -3,8 +3,8 @@
 
 use std::sync::OnceLock;
 
-use opdispatch_keys::{python_enum_entries, DispatchKey, DispatchKeySet};
 use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
+use opdispatch_keys::{python_enum_entries, DispatchKey, DispatchKeySet};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
@@ -17,14 +17,17 @@ pub fn make_key_enum(py: Python<'_>, module_name: &str) -> PyResult<Py<PyAny>> {
     // Canonical names first: an Enum member's `.name` is the first name given for its value,
     // and `EndOf*Backends` share values with real keys (e.g. EndOfDenseBackends == Meta).
     let all = python_enum_entries();
-    let (aliases, canonical): (Vec<_>, Vec<_>) = all.iter().partition(|(n, _)| n.starts_with("EndOf"));
+    let (aliases, canonical): (Vec<_>, Vec<_>) =
+        all.iter().partition(|(n, _)| n.starts_with("EndOf"));
     for (name, key) in canonical.into_iter().chain(aliases) {
         entries.append((name.to_string(), key.as_u16()))?;
     }
     let enum_mod = py.import("enum")?;
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("module", module_name)?;
-    let cls = enum_mod.getattr("Enum")?.call(("DispatchKey", entries), Some(&kwargs))?;
+    let cls = enum_mod
+        .getattr("Enum")?
+        .call(("DispatchKey", entries), Some(&kwargs))?;
     let cls = cls.unbind();
     let _ = KEY_ENUM.set(cls.clone_ref(py));
     Ok(cls)
@@ -32,7 +35,9 @@ pub fn make_key_enum(py: Python<'_>, module_name: &str) -> PyResult<Py<PyAny>> {
 
 /// The Python enum member for a key (keys hidden from Python come back as their name).
 pub fn key_to_py(py: Python<'_>, k: DispatchKey) -> PyResult<Py<PyAny>> {
-    let cls = KEY_ENUM.get().ok_or_else(|| PyRuntimeError::new_err("DispatchKey enum not initialised"))?;
+    let cls = KEY_ENUM
+        .get()
+        .ok_or_else(|| PyRuntimeError::new_err("DispatchKey enum not initialised"))?;
     match cls.bind(py).call1((k.as_u16(),)) {
         Ok(m) => Ok(m.unbind()),
         Err(_) => Ok(k.name().into_pyobject(py)?.into_any().unbind()),
@@ -60,11 +65,20 @@ pub fn parse_opt_key(s: &str) -> PyResult<Option<DispatchKey>> {
     if s.is_empty() {
         return Ok(None);
     }
-    DispatchKey::parse(s).map(Some).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    DispatchKey::parse(s)
+        .map(Some)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))
 }
 
 /// PyTorch's `DispatchKeySet`.
-#[pyclass(name = "DispatchKeySet", module = "opdispatch._C", frozen, eq, hash, from_py_object)]
+#[pyclass(
+    name = "DispatchKeySet",
+    module = "opdispatch._C",
+    frozen,
+    eq,
+    hash,
+    from_py_object
+)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PyDispatchKeySet {
     pub ks: DispatchKeySet,
@@ -126,7 +140,10 @@ impl PyDispatchKeySet {
     }
     fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let items: PyResult<Vec<Py<PyAny>>> = self.ks.iter().map(|k| key_to_py(py, k)).collect();
-        Ok(PyList::new(py, items?)?.into_any().call_method0("__iter__")?.unbind())
+        Ok(PyList::new(py, items?)?
+            .into_any()
+            .call_method0("__iter__")?
+            .unbind())
     }
     fn __reduce__(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, (u64,))> {
         let f = py.get_type::<Self>().getattr("from_raw_repr")?.unbind();
@@ -136,9 +153,13 @@ impl PyDispatchKeySet {
         (self.ks.raw_repr(),)
     }
     fn __setstate__(&self, state: &Bound<'_, PyAny>) -> PyResult<()> {
-        let t = state.cast::<PyTuple>().map_err(|_| PyRuntimeError::new_err("__setstate__ expected tuple with one element"))?;
+        let t = state
+            .cast::<PyTuple>()
+            .map_err(|_| PyRuntimeError::new_err("__setstate__ expected tuple with one element"))?;
         if t.len() != 1 {
-            return Err(PyRuntimeError::new_err("__setstate__ expected tuple with one element"));
+            return Err(PyRuntimeError::new_err(
+                "__setstate__ expected tuple with one element",
+            ));
         }
         // Frozen: pickling goes through __reduce__; setstate only validates.
         Ok(())

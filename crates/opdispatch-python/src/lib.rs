@@ -38,12 +38,20 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fallback_result.map_err(errors::to_py)?;
     opdispatch_dispatch::set_warning_handler(|msg| {
         Python::attach(|py| {
-            let _ = PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyUserWarning>(), &std::ffi::CString::new(msg).unwrap_or_default(), 1);
+            let _ = PyErr::warn(
+                py,
+                &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                &std::ffi::CString::new(msg).unwrap_or_default(),
+                1,
+            );
         });
     });
     m.add("DispatchKey", keys::make_key_enum(py, "opdispatch._C")?)?;
     m.add("_RuntimeError", py.get_type::<errors::exc::RuntimeError>())?;
-    m.add("_NotImplementedError", py.get_type::<errors::exc::NotImplementedError>())?;
+    m.add(
+        "_NotImplementedError",
+        py.get_type::<errors::exc::NotImplementedError>(),
+    )?;
     m.add("_TypeError", py.get_type::<errors::exc::TypeError>())?;
     m.add("_ValueError", py.get_type::<errors::exc::ValueError>())?;
     m.add_class::<keys::PyDispatchKeySet>()?;

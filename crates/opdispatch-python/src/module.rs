@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
+use crate::errors::exc::RuntimeError as PyRuntimeError;
 use opdispatch_dispatch::{
-    parse_alias_analysis_kind, testing::t_t_kernel, tls_local_dispatch_key_set, CppFunction, Dispatcher,
-    DispatchKey, DispatchKeySet, Library, LibraryKind, OperatorHandle,
+    parse_alias_analysis_kind, testing::t_t_kernel, tls_local_dispatch_key_set, CppFunction,
+    DispatchKey, DispatchKeySet, Dispatcher, Library, LibraryKind, OperatorHandle,
 };
 use opdispatch_schema::{parse_name, parse_schema_or_name, SchemaOrName};
 use parking_lot::Mutex;
-use crate::errors::exc::RuntimeError as PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -25,7 +25,9 @@ pub struct DispatchModule {
 }
 
 fn is_fallthrough_kernel(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let ft = py.import("opdispatch.library")?.getattr("fallthrough_kernel")?;
+    let ft = py
+        .import("opdispatch.library")?
+        .getattr("fallthrough_kernel")?;
     Ok(func.is(&ft))
 }
 
@@ -42,7 +44,12 @@ impl DispatchModule {
         Ok(slf)
     }
     #[pyo3(signature = (name, dispatch="", debug="default_def_name_t_t"))]
-    fn def_name_t_t<'py>(slf: Bound<'py, Self>, name: &str, dispatch: &str, debug: &str) -> PyResult<Bound<'py, Self>> {
+    fn def_name_t_t<'py>(
+        slf: Bound<'py, Self>,
+        name: &str,
+        dispatch: &str,
+        debug: &str,
+    ) -> PyResult<Bound<'py, Self>> {
         let mut f = t_t_kernel().debug(debug);
         if let Some(k) = parse_opt_key(dispatch)? {
             f = f.dispatch(k);
@@ -51,17 +58,32 @@ impl DispatchModule {
         Ok(slf)
     }
     #[pyo3(signature = (schema, dispatch="", alias="", debug="default_def_schema_t_t"))]
-    fn def_schema_t_t<'py>(slf: Bound<'py, Self>, schema: &str, dispatch: &str, alias: &str, debug: &str) -> PyResult<Bound<'py, Self>> {
+    fn def_schema_t_t<'py>(
+        slf: Bound<'py, Self>,
+        schema: &str,
+        dispatch: &str,
+        alias: &str,
+        debug: &str,
+    ) -> PyResult<Bound<'py, Self>> {
         let kind = parse_alias_analysis_kind(alias).py()?;
         let mut f = t_t_kernel().debug(debug);
         if let Some(k) = parse_opt_key(dispatch)? {
             f = f.dispatch(k);
         }
-        slf.borrow().lib.lock().def_with(schema, Some(kind), f).py()?;
+        slf.borrow()
+            .lib
+            .lock()
+            .def_with(schema, Some(kind), f)
+            .py()?;
         Ok(slf)
     }
     #[pyo3(signature = (name, dispatch="", debug="impl_t_t"))]
-    fn impl_t_t<'py>(slf: Bound<'py, Self>, name: &str, dispatch: &str, debug: &str) -> PyResult<Bound<'py, Self>> {
+    fn impl_t_t<'py>(
+        slf: Bound<'py, Self>,
+        name: &str,
+        dispatch: &str,
+        debug: &str,
+    ) -> PyResult<Bound<'py, Self>> {
         let mut f = t_t_kernel().debug(debug);
         if let Some(k) = parse_opt_key(dispatch)? {
             f = f.dispatch(k);
@@ -70,7 +92,10 @@ impl DispatchModule {
         Ok(slf)
     }
     #[pyo3(signature = (dispatch=""))]
-    fn fallback_fallthrough<'py>(slf: Bound<'py, Self>, dispatch: &str) -> PyResult<Bound<'py, Self>> {
+    fn fallback_fallthrough<'py>(
+        slf: Bound<'py, Self>,
+        dispatch: &str,
+    ) -> PyResult<Bound<'py, Self>> {
         let mut f = CppFunction::fallthrough();
         if let Some(k) = parse_opt_key(dispatch)? {
             f = f.dispatch(k);
@@ -80,10 +105,17 @@ impl DispatchModule {
     }
     /// Defines an operator; returns its name as written (no overload, no added namespace).
     #[pyo3(signature = (schema, alias_analysis="", tags=None))]
-    fn define(&self, schema: &str, alias_analysis: &str, tags: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    fn define(
+        &self,
+        schema: &str,
+        alias_analysis: &str,
+        tags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
         let _ = tags;
         let kind = parse_alias_analysis_kind(alias_analysis).py()?;
-        let written = match parse_schema_or_name(schema).map_err(|e| PyRuntimeError::new_err(e.to_string()))? {
+        let written = match parse_schema_or_name(schema)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+        {
             SchemaOrName::Schema(s) => s.name.name.clone(),
             SchemaOrName::Name(n) => n.name.clone(),
         };
@@ -92,23 +124,44 @@ impl DispatchModule {
     }
     /// Registers a Python kernel (or `library.fallthrough_kernel`) for `dispatch`.
     #[pyo3(signature = (name, dispatch, func, with_keyset=false))]
-    fn r#impl(&self, py: Python<'_>, name: &str, dispatch: &Bound<'_, PyAny>, func: &Bound<'_, PyAny>, with_keyset: bool) -> PyResult<()> {
+    fn r#impl(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        dispatch: &Bound<'_, PyAny>,
+        func: &Bound<'_, PyAny>,
+        with_keyset: bool,
+    ) -> PyResult<()> {
         let k = extract_key(dispatch)?;
         let f = if is_fallthrough_kernel(py, func)? {
             CppFunction::fallthrough()
         } else {
-            CppFunction::boxed(PythonKernelHolder { func: func.clone().unbind(), with_keyset, with_op: false })
+            CppFunction::boxed(PythonKernelHolder {
+                func: func.clone().unbind(),
+                with_keyset,
+                with_op: false,
+            })
         };
         self.lib.lock().impl_(name, f.dispatch(k)).py()
     }
     /// Registers a global Python fallback; the callable receives the op overload first.
     #[pyo3(signature = (dispatch, func, with_keyset=false))]
-    fn fallback(&self, py: Python<'_>, dispatch: &Bound<'_, PyAny>, func: &Bound<'_, PyAny>, with_keyset: bool) -> PyResult<()> {
+    fn fallback(
+        &self,
+        py: Python<'_>,
+        dispatch: &Bound<'_, PyAny>,
+        func: &Bound<'_, PyAny>,
+        with_keyset: bool,
+    ) -> PyResult<()> {
         let k = extract_key(dispatch)?;
         let f = if is_fallthrough_kernel(py, func)? {
             CppFunction::fallthrough()
         } else {
-            CppFunction::boxed(PythonKernelHolder { func: func.clone().unbind(), with_keyset, with_op: true })
+            CppFunction::boxed(PythonKernelHolder {
+                func: func.clone().unbind(),
+                with_keyset,
+                with_op: true,
+            })
         };
         self.lib.lock().fallback(f.dispatch(k)).py()
     }
@@ -124,11 +177,19 @@ impl DispatchModule {
 /// `_dispatch_library(kind, ns, dispatch, file="/dev/null", linenum=0)`.
 #[pyfunction]
 #[pyo3(signature = (kind, name, dispatch, file="/dev/null", linenum=0))]
-pub fn _dispatch_library(kind: &str, name: &str, dispatch: &str, file: &str, linenum: u32) -> PyResult<DispatchModule> {
+pub fn _dispatch_library(
+    kind: &str,
+    name: &str,
+    dispatch: &str,
+    file: &str,
+    linenum: u32,
+) -> PyResult<DispatchModule> {
     let kind = LibraryKind::parse(kind).py()?;
     let key = parse_opt_key(dispatch)?;
     let lib = Library::new(kind, name, key, file, linenum).py()?;
-    Ok(DispatchModule { lib: Mutex::new(lib) })
+    Ok(DispatchModule {
+        lib: Mutex::new(lib),
+    })
 }
 
 fn find(name: &str) -> PyResult<Option<OperatorHandle>> {
@@ -147,7 +208,9 @@ pub fn _dispatch_dump(name: &str) -> PyResult<String> {
 
 #[pyfunction]
 pub fn _dispatch_dump_table(name: &str) -> PyResult<String> {
-    Ok(find(name)?.map(|o| o.dump_computed_table()).unwrap_or_default())
+    Ok(find(name)?
+        .map(|o| o.dump_computed_table())
+        .unwrap_or_default())
 }
 
 #[pyfunction]
@@ -170,24 +233,38 @@ pub fn _dispatch_has_kernel(name: &str) -> PyResult<bool> {
 }
 
 #[pyfunction]
-pub fn _dispatch_has_kernel_for_dispatch_key(name: &str, dispatch: &Bound<'_, PyAny>) -> PyResult<bool> {
+pub fn _dispatch_has_kernel_for_dispatch_key(
+    name: &str,
+    dispatch: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
     Ok(find_or_err(name)?.has_kernel_for_dispatch_key(extract_key(dispatch)?))
 }
 
 #[pyfunction]
-pub fn _dispatch_kernel_for_dispatch_key_is_fallthrough(name: &str, dispatch: &Bound<'_, PyAny>) -> PyResult<bool> {
+pub fn _dispatch_kernel_for_dispatch_key_is_fallthrough(
+    name: &str,
+    dispatch: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
     Ok(find_or_err(name)?.kernel_for_dispatch_key_is_fallthrough(extract_key(dispatch)?))
 }
 
 #[pyfunction]
-pub fn _dispatch_has_kernel_for_any_dispatch_key(name: &str, ks: PyDispatchKeySet) -> PyResult<bool> {
+pub fn _dispatch_has_kernel_for_any_dispatch_key(
+    name: &str,
+    ks: PyDispatchKeySet,
+) -> PyResult<bool> {
     Ok(find_or_err(name)?.has_kernel_for_any_dispatch_key(ks.ks))
 }
 
 #[pyfunction]
-pub fn _dispatch_has_computed_kernel_for_dispatch_key(name: &str, dispatch: &Bound<'_, PyAny>) -> PyResult<bool> {
+pub fn _dispatch_has_computed_kernel_for_dispatch_key(
+    name: &str,
+    dispatch: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
     let op = find_or_err(name)?;
-    Dispatcher::singleton().has_computed_kernel_for_dispatch_key(&op, extract_key(dispatch)?).py()
+    Dispatcher::singleton()
+        .has_computed_kernel_for_dispatch_key(&op, extract_key(dispatch)?)
+        .py()
 }
 
 #[pyfunction]
@@ -227,25 +304,35 @@ pub fn _dispatch_tls_local_exclude_set() -> PyDispatchKeySet {
 }
 
 #[pyfunction]
-pub fn _dispatch_tls_set_dispatch_key_included(k: &Bound<'_, PyAny>, desired: bool) -> PyResult<()> {
+pub fn _dispatch_tls_set_dispatch_key_included(
+    k: &Bound<'_, PyAny>,
+    desired: bool,
+) -> PyResult<()> {
     opdispatch_dispatch::tls_set_dispatch_key_included(extract_key(k)?, desired);
     Ok(())
 }
 
 #[pyfunction]
-pub fn _dispatch_tls_set_dispatch_key_excluded(k: &Bound<'_, PyAny>, desired: bool) -> PyResult<()> {
+pub fn _dispatch_tls_set_dispatch_key_excluded(
+    k: &Bound<'_, PyAny>,
+    desired: bool,
+) -> PyResult<()> {
     opdispatch_dispatch::tls_set_dispatch_key_excluded(extract_key(k)?, desired);
     Ok(())
 }
 
 #[pyfunction]
 pub fn _dispatch_tls_is_dispatch_key_included(k: &Bound<'_, PyAny>) -> PyResult<bool> {
-    Ok(opdispatch_dispatch::tls_is_dispatch_key_included(extract_key(k)?))
+    Ok(opdispatch_dispatch::tls_is_dispatch_key_included(
+        extract_key(k)?,
+    ))
 }
 
 #[pyfunction]
 pub fn _dispatch_tls_is_dispatch_key_excluded(k: &Bound<'_, PyAny>) -> PyResult<bool> {
-    Ok(opdispatch_dispatch::tls_is_dispatch_key_excluded(extract_key(k)?))
+    Ok(opdispatch_dispatch::tls_is_dispatch_key_excluded(
+        extract_key(k)?,
+    ))
 }
 
 #[pyfunction]
@@ -279,7 +366,9 @@ pub fn _dispatch_keyset_full() -> PyDispatchKeySet {
 
 #[pyfunction]
 pub fn _dispatch_keyset_full_after(k: &Bound<'_, PyAny>) -> PyResult<PyDispatchKeySet> {
-    Ok(PyDispatchKeySet::new_set(DispatchKeySet::full_after(extract_key(k)?)))
+    Ok(PyDispatchKeySet::new_set(DispatchKeySet::full_after(
+        extract_key(k)?,
+    )))
 }
 
 #[pyfunction]
@@ -293,17 +382,32 @@ pub fn _dispatch_num_backends() -> usize {
 }
 
 #[pyfunction]
-pub fn _dispatch_is_included_in_alias(k: &Bound<'_, PyAny>, alias: &Bound<'_, PyAny>) -> PyResult<bool> {
-    Ok(opdispatch_keys::is_included_in_alias(extract_key(k)?, extract_key(alias)?))
+pub fn _dispatch_is_included_in_alias(
+    k: &Bound<'_, PyAny>,
+    alias: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    Ok(opdispatch_keys::is_included_in_alias(
+        extract_key(k)?,
+        extract_key(alias)?,
+    ))
 }
 
 #[pyfunction]
-pub fn _dispatch_get_backend_keyset_from_autograd(k: &Bound<'_, PyAny>) -> PyResult<PyDispatchKeySet> {
-    Ok(PyDispatchKeySet::new_set(opdispatch_keys::get_backend_key_set_from_autograd(extract_key(k)?)))
+pub fn _dispatch_get_backend_keyset_from_autograd(
+    k: &Bound<'_, PyAny>,
+) -> PyResult<PyDispatchKeySet> {
+    Ok(PyDispatchKeySet::new_set(
+        opdispatch_keys::get_backend_key_set_from_autograd(extract_key(k)?),
+    ))
 }
 
 /// An operator handle (PyTorch's `_DispatchOperatorHandle`).
-#[pyclass(name = "_DispatchOperatorHandle", module = "opdispatch._C", frozen, subclass)]
+#[pyclass(
+    name = "_DispatchOperatorHandle",
+    module = "opdispatch._C",
+    frozen,
+    subclass
+)]
 pub struct PyOperatorHandle {
     pub op: OperatorHandle,
 }
@@ -314,12 +418,24 @@ impl PyOperatorHandle {
     /// schema). Subclassed by `opdispatch._ops.OpOverload`, whose calls then run here directly.
     #[new]
     #[pyo3(signature = (name, overload="", *_args, **_kwargs))]
-    fn py_new(name: &str, overload: &str, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        Ok(Self { op: Dispatcher::singleton().find_schema_or_throw(name, overload).py()? })
+    fn py_new(
+        name: &str,
+        overload: &str,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            op: Dispatcher::singleton()
+                .find_schema_or_throw(name, overload)
+                .py()?,
+        })
     }
     /// The schema, printed canonically.
     fn schema(&self) -> PyResult<String> {
-        self.op.schema().map(|s| s.to_string()).ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))
+        self.op
+            .schema()
+            .map(|s| s.to_string())
+            .ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))
     }
     fn debug(&self) -> String {
         self.op.debug().unwrap_or_default()
@@ -335,7 +451,19 @@ impl PyOperatorHandle {
     fn arguments(&self) -> Vec<(String, String, bool, bool)> {
         self.op
             .schema()
-            .map(|s| s.arguments.iter().map(|a| (a.name.clone(), a.ty.to_string(), a.kwarg_only, a.default.is_some())).collect())
+            .map(|s| {
+                s.arguments
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.name.clone(),
+                            a.ty.to_string(),
+                            a.kwarg_only,
+                            a.default.is_some(),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
     fn num_returns(&self) -> usize {
@@ -343,12 +471,23 @@ impl PyOperatorHandle {
     }
     /// `__call__`: binds the arguments, dispatches, converts the returns.
     #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         call_op(py, &self.op, None, args, kwargs)
     }
     /// `redispatch_boxed(keyset, *args, **kwargs)`: runs the kernel for `keyset` as given.
     #[pyo3(signature = (keyset, *args, **kwargs))]
-    fn redispatch_boxed(&self, py: Python<'_>, keyset: PyDispatchKeySet, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn redispatch_boxed(
+        &self,
+        py: Python<'_>,
+        keyset: PyDispatchKeySet,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         call_op(py, &self.op, Some(keyset.ks), args, kwargs)
     }
 }
@@ -361,7 +500,10 @@ fn call_op(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
     let schema = op.schema().ok_or_else(|| {
-        PyRuntimeError::new_err(format!("Tried to access the schema for {} which doesn't have a schema registered yet", op.operator_name()))
+        PyRuntimeError::new_err(format!(
+            "Tried to access the schema for {} which doesn't have a schema registered yet",
+            op.operator_name()
+        ))
     })?;
     let mut stack = bind_args(&schema, args, kwargs)?;
     let r = match keyset {
@@ -374,12 +516,21 @@ fn call_op(
 
 #[pyfunction]
 pub fn _dispatch_find_schema_or_throw(name: &str, overload: &str) -> PyResult<PyOperatorHandle> {
-    Ok(PyOperatorHandle { op: Dispatcher::singleton().find_schema_or_throw(name, overload).py()? })
+    Ok(PyOperatorHandle {
+        op: Dispatcher::singleton()
+            .find_schema_or_throw(name, overload)
+            .py()?,
+    })
 }
 
 #[pyfunction]
 #[pyo3(signature = (handle, *args, **kwargs))]
-pub fn _dispatch_call_boxed(py: Python<'_>, handle: &PyOperatorHandle, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+pub fn _dispatch_call_boxed(
+    py: Python<'_>,
+    handle: &PyOperatorHandle,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
     call_op(py, &handle.op, None, args, kwargs)
 }
 

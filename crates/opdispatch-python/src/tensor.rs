@@ -10,9 +10,11 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::errors::exc::{
+    RuntimeError as PyRuntimeError, TypeError as PyTypeError, ValueError as PyValueError,
+};
 use opdispatch_dispatch::HermeticPyObjectTLS;
 use opdispatch_tensor::{Device, PyObjectHooks, Scalar, ScalarType, Storage, Tensor};
-use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError, ValueError as PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3::{PyClass, PyClassInitializer};
@@ -56,7 +58,13 @@ impl Drop for PyTensor {
 }
 
 /// `opdispatch.UntypedStorage`.
-#[pyclass(name = "UntypedStorage", module = "opdispatch", subclass, dict, weakref)]
+#[pyclass(
+    name = "UntypedStorage",
+    module = "opdispatch",
+    subclass,
+    dict,
+    weakref
+)]
 pub struct PyStorage {
     pub s: Storage,
     attached: AtomicBool,
@@ -109,7 +117,10 @@ trait Wrapper: PyClass + Into<PyClassInitializer<Self>> {
 impl Wrapper for PyTensor {
     type H = Tensor;
     fn fresh(t: Tensor) -> Self {
-        Self { t, attached: AtomicBool::new(false) }
+        Self {
+            t,
+            attached: AtomicBool::new(false),
+        }
     }
     fn handle(&self) -> &Tensor {
         &self.t
@@ -122,7 +133,10 @@ impl Wrapper for PyTensor {
 impl Wrapper for PyStorage {
     type H = Storage;
     fn fresh(s: Storage) -> Self {
-        Self { s, attached: AtomicBool::new(false) }
+        Self {
+            s,
+            attached: AtomicBool::new(false),
+        }
     }
     fn handle(&self) -> &Storage {
         &self.s
@@ -184,14 +198,24 @@ pub fn wrap_storage(py: Python<'_>, s: Storage) -> PyResult<Py<PyAny>> {
 pub fn unwrap_tensor(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     match obj.cast::<PyTensor>() {
         Ok(t) => Ok(t.borrow().t.clone()),
-        Err(_) => Err(PyTypeError::new_err(format!("expected a Tensor, got {}", obj.get_type().name()?))),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "expected a Tensor, got {}",
+            obj.get_type().name()?
+        ))),
     }
 }
 
 // ------------------------------------------------------------------------ dtype / device
 
 /// `opdispatch.dtype`: one interned object per scalar type.
-#[pyclass(name = "dtype", module = "opdispatch", frozen, eq, hash, from_py_object)]
+#[pyclass(
+    name = "dtype",
+    module = "opdispatch",
+    frozen,
+    eq,
+    hash,
+    from_py_object
+)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PyDType {
     pub st: ScalarType,
@@ -213,7 +237,14 @@ impl PyDType {
 }
 
 /// `opdispatch.device`.
-#[pyclass(name = "device", module = "opdispatch", frozen, eq, hash, from_py_object)]
+#[pyclass(
+    name = "device",
+    module = "opdispatch",
+    frozen,
+    eq,
+    hash,
+    from_py_object
+)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PyDevice {
     pub d: Device,
@@ -223,11 +254,18 @@ pub struct PyDevice {
 impl PyDevice {
     #[new]
     fn new(spec: &str) -> PyResult<Self> {
-        spec.parse::<Device>().map(|d| Self { d }).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+        spec.parse::<Device>()
+            .map(|d| Self { d })
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
     }
     #[getter]
     fn r#type(&self) -> String {
-        self.d.to_string().split(':').next().unwrap_or_default().to_owned()
+        self.d
+            .to_string()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
     fn __repr__(&self) -> String {
         format!("device(type='{}')", self.d)
@@ -257,7 +295,10 @@ fn parse_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ScalarType>> {
         Some(o) if o.is_none() => Ok(None),
         Some(o) => match o.extract::<PyDType>() {
             Ok(d) => Ok(Some(d.st)),
-            Err(_) => Err(PyTypeError::new_err(format!("dtype must be an opdispatch.dtype, got {}", o.get_type().name()?))),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "dtype must be an opdispatch.dtype, got {}",
+                o.get_type().name()?
+            ))),
         },
     }
 }
@@ -271,7 +312,8 @@ fn parse_device(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
                 return Ok(d.d);
             }
             let s: String = o.extract()?;
-            s.parse::<Device>().map_err(|e| PyRuntimeError::new_err(e.to_string()))
+            s.parse::<Device>()
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))
         }
     }
 }
@@ -288,7 +330,13 @@ fn parse_size(size: &Bound<'_, PyTuple>) -> PyResult<Vec<usize>> {
 
 fn to_sizes(v: &[i64]) -> PyResult<Vec<usize>> {
     v.iter()
-        .map(|&x| usize::try_from(x).map_err(|_| PyRuntimeError::new_err(format!("Trying to create tensor with negative dimension {x}: {v:?}"))))
+        .map(|&x| {
+            usize::try_from(x).map_err(|_| {
+                PyRuntimeError::new_err(format!(
+                    "Trying to create tensor with negative dimension {x}: {v:?}"
+                ))
+            })
+        })
         .collect()
 }
 
@@ -305,15 +353,23 @@ pub fn scalar_from_py(o: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     if let Ok(c) = o.cast::<pyo3::types::PyComplex>() {
         return Ok(Scalar::Complex(c.real(), c.imag()));
     }
-    Err(PyTypeError::new_err(format!("expected a number, got {}", o.get_type().name()?)))
+    Err(PyTypeError::new_err(format!(
+        "expected a number, got {}",
+        o.get_type().name()?
+    )))
 }
 
 pub fn scalar_to_py(py: Python<'_>, s: Scalar) -> PyResult<Py<PyAny>> {
     Ok(match s {
-        Scalar::Bool(b) => pyo3::types::PyBool::new(py, b).to_owned().into_any().unbind(),
+        Scalar::Bool(b) => pyo3::types::PyBool::new(py, b)
+            .to_owned()
+            .into_any()
+            .unbind(),
         Scalar::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
         Scalar::Float(f) => f.into_pyobject(py)?.into_any().unbind(),
-        Scalar::Complex(r, i) => pyo3::types::PyComplex::from_doubles(py, r, i).into_any().unbind(),
+        Scalar::Complex(r, i) => pyo3::types::PyComplex::from_doubles(py, r, i)
+            .into_any()
+            .unbind(),
     })
 }
 
@@ -337,9 +393,19 @@ macro_rules! factory {
     };
 }
 
-factory!(ones, "A tensor filled with ones.", |s, d, dev| Tensor::ones(&s, d, dev));
-factory!(zeros, "A tensor filled with zeros.", |s, d, dev| Tensor::zeros(&s, d, dev));
-factory!(empty, "An uninitialised tensor (zeros on CPU; no data on Meta).", |s, d, dev| Tensor::empty(&s, d, dev));
+factory!(
+    ones,
+    "A tensor filled with ones.",
+    |s, d, dev| Tensor::ones(&s, d, dev)
+);
+factory!(zeros, "A tensor filled with zeros.", |s, d, dev| {
+    Tensor::zeros(&s, d, dev)
+});
+factory!(
+    empty,
+    "An uninitialised tensor (zeros on CPU; no data on Meta).",
+    |s, d, dev| Tensor::empty(&s, d, dev)
+);
 
 /// A tensor filled with `fill_value`.
 #[pyfunction]
@@ -385,7 +451,12 @@ pub fn arange(
     wrap_tensor(py, t)
 }
 
-fn flatten_data(o: &Bound<'_, PyAny>, shape: &mut Vec<usize>, depth: usize, out: &mut Vec<Scalar>) -> PyResult<()> {
+fn flatten_data(
+    o: &Bound<'_, PyAny>,
+    shape: &mut Vec<usize>,
+    depth: usize,
+    out: &mut Vec<Scalar>,
+) -> PyResult<()> {
     if let Ok(l) = o.cast::<PyList>() {
         record_dim(shape, depth, l.len())?;
         for x in l.iter() {
@@ -401,7 +472,9 @@ fn flatten_data(o: &Bound<'_, PyAny>, shape: &mut Vec<usize>, depth: usize, out:
         return Ok(());
     }
     if depth != shape.len() {
-        return Err(PyValueError::new_err("expected sequence of equal-length lists"));
+        return Err(PyValueError::new_err(
+            "expected sequence of equal-length lists",
+        ));
     }
     out.push(scalar_from_py(o)?);
     Ok(())
@@ -414,7 +487,10 @@ fn record_dim(shape: &mut Vec<usize>, depth: usize, n: usize) -> PyResult<()> {
     } else if shape.get(depth) == Some(&n) {
         Ok(())
     } else {
-        Err(PyValueError::new_err(format!("expected sequence of length {} at dim {depth} (got {n})", shape.get(depth).copied().unwrap_or(0))))
+        Err(PyValueError::new_err(format!(
+            "expected sequence of length {} at dim {depth} (got {n})",
+            shape.get(depth).copied().unwrap_or(0)
+        )))
     }
 }
 
@@ -439,12 +515,32 @@ pub fn tensor(
         };
         Some(acc.map_or(k, |a| opdispatch_tensor::promote_types(a, k).unwrap_or(a)))
     });
-    let dt = parse_dtype(dtype)?.or(inferred).unwrap_or(ScalarType::Float32);
+    let dt = parse_dtype(dtype)?
+        .or(inferred)
+        .unwrap_or(ScalarType::Float32);
     let dev = parse_device(device)?;
     let base = if vals.iter().all(|v| matches!(v, Scalar::Bool(_))) && !vals.is_empty() {
-        Tensor::from_vec(vals.iter().map(|v| matches!(v, Scalar::Bool(true))).collect::<Vec<bool>>(), &shape)
-    } else if vals.iter().all(|v| matches!(v, Scalar::Int(_) | Scalar::Bool(_))) && !dt.is_floating_point() {
-        Tensor::from_vec(vals.iter().map(|v| match v { Scalar::Int(i) => *i, Scalar::Bool(b) => i64::from(*b), _ => 0 }).collect::<Vec<i64>>(), &shape)
+        Tensor::from_vec(
+            vals.iter()
+                .map(|v| matches!(v, Scalar::Bool(true)))
+                .collect::<Vec<bool>>(),
+            &shape,
+        )
+    } else if vals
+        .iter()
+        .all(|v| matches!(v, Scalar::Int(_) | Scalar::Bool(_)))
+        && !dt.is_floating_point()
+    {
+        Tensor::from_vec(
+            vals.iter()
+                .map(|v| match v {
+                    Scalar::Int(i) => *i,
+                    Scalar::Bool(b) => i64::from(*b),
+                    _ => 0,
+                })
+                .collect::<Vec<i64>>(),
+            &shape,
+        )
     } else {
         let mut out = Vec::with_capacity(vals.len());
         for v in &vals {
@@ -452,7 +548,11 @@ pub fn tensor(
                 Scalar::Bool(b) => f64::from(u8::from(*b)),
                 Scalar::Int(i) => *i as f64,
                 Scalar::Float(f) => *f,
-                Scalar::Complex(..) => return Err(PyTypeError::new_err("complex data is not supported by opdispatch.tensor yet")),
+                Scalar::Complex(..) => {
+                    return Err(PyTypeError::new_err(
+                        "complex data is not supported by opdispatch.tensor yet",
+                    ))
+                }
             });
         }
         Tensor::from_vec(out, &shape)
@@ -469,8 +569,9 @@ fn data_to_py(py: Python<'_>, t: &Tensor) -> PyResult<Py<PyAny>> {
             None => scalar_to_py(py, vals[0]),
             Some((&n, rest)) => {
                 let step: usize = rest.iter().product();
-                let items: PyResult<Vec<Py<PyAny>>> =
-                    (0..n).map(|i| rec(py, &vals[i * step..(i + 1) * step], rest)).collect();
+                let items: PyResult<Vec<Py<PyAny>>> = (0..n)
+                    .map(|i| rec(py, &vals[i * step..(i + 1) * step], rest))
+                    .collect();
                 Ok(PyList::new(py, items?)?.into_any().unbind())
             }
         }
@@ -481,7 +582,14 @@ fn data_to_py(py: Python<'_>, t: &Tensor) -> PyResult<Py<PyAny>> {
 /// A new tensor sharing `t`'s storage and geometry (PyTorch's `alias`), so a second Python
 /// object (for example a subclass instance) gets its own impl.
 fn alias_of(t: &Tensor) -> PyResult<Tensor> {
-    Tensor::from_parts(t.storage(), t.sizes().to_vec(), t.strides().to_vec(), t.storage_offset(), t.dtype()).py()
+    Tensor::from_parts(
+        t.storage(),
+        t.sizes().to_vec(),
+        t.strides().to_vec(),
+        t.storage_offset(),
+        t.dtype(),
+    )
+    .py()
 }
 
 const HERMETIC_SUBCLASS_ERROR: &str = "While HermeticPyObject was enabled, we attempted to create a tensor subclass with __torch_dispatch__.  This violates the invariant that operations in HermeticPyObject have equivalent C++ implementations. If your operator registered from Python operator registration isn't doing anything strange, there may be an internal PyTorch bug involving not appropriately disabling TorchDispatchMode before executing Python op registration.";
@@ -517,7 +625,10 @@ pub fn _swap_tensors(a: &Bound<'_, PyTensor>, b: &Bound<'_, PyTensor>) -> PyResu
     }
     let mut ra = a.borrow_mut();
     let mut rb = b.borrow_mut();
-    let (aa, ab) = (ra.attached.load(Ordering::Acquire), rb.attached.load(Ordering::Acquire));
+    let (aa, ab) = (
+        ra.attached.load(Ordering::Acquire),
+        rb.attached.load(Ordering::Acquire),
+    );
     if aa {
         ra.t.detach_pyobject();
     }
@@ -554,7 +665,12 @@ impl PyTensor {
     /// number lists, or an empty float32 tensor. Subclasses construct through this too.
     #[new]
     #[pyo3(signature = (data=None, *_args, **_kwargs))]
-    fn py_new(py: Python<'_>, data: Option<&Bound<'_, PyAny>>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> PyResult<Self> {
+    fn py_new(
+        py: Python<'_>,
+        data: Option<&Bound<'_, PyAny>>,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<Self> {
         let t = match data {
             None => Tensor::empty(&[0], ScalarType::Float32, Device::Cpu).py()?,
             Some(d) => match d.cast::<PyTensor>() {
@@ -562,7 +678,10 @@ impl PyTensor {
                 Err(_) => unwrap_tensor(tensor(py, d, None, None)?.bind(py))?,
             },
         };
-        Ok(Self { t, attached: AtomicBool::new(false) })
+        Ok(Self {
+            t,
+            attached: AtomicBool::new(false),
+        })
     }
 
     #[getter]
@@ -625,12 +744,20 @@ impl PyTensor {
         ))
     }
     fn __len__(&self) -> PyResult<usize> {
-        self.t.sizes().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+        self.t
+            .sizes()
+            .first()
+            .copied()
+            .ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
     }
     fn __repr__(&self) -> PyResult<String> {
         let dev = self.t.device();
         if self.t.is_meta() {
-            return Ok(format!("tensor(..., device='meta', size={}{})", tuple_str(self.t.sizes()), dtype_suffix(self.t.dtype(), true)));
+            return Ok(format!(
+                "tensor(..., device='meta', size={}{})",
+                tuple_str(self.t.sizes()),
+                dtype_suffix(self.t.dtype(), true)
+            ));
         }
         let body = format_data(&self.t.to_scalars().py()?, self.t.sizes(), self.t.dtype());
         let mut s = format!("tensor({body}");
@@ -644,11 +771,21 @@ impl PyTensor {
 }
 
 fn tuple_str(s: &[usize]) -> String {
-    format!("({})", s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") + if s.len() == 1 { "," } else { "" })
+    format!(
+        "({})",
+        s.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+            + if s.len() == 1 { "," } else { "" }
+    )
 }
 
 fn dtype_suffix(st: ScalarType, always: bool) -> String {
-    let default = matches!(st, ScalarType::Float32 | ScalarType::Int64 | ScalarType::Bool);
+    let default = matches!(
+        st,
+        ScalarType::Float32 | ScalarType::Int64 | ScalarType::Bool
+    );
     if always && st != ScalarType::Float32 || !default {
         format!(", dtype=opdispatch.{}", st.name())
     } else {
@@ -675,8 +812,13 @@ fn format_scalar(v: Scalar, st: ScalarType, all_int_valued: bool) -> String {
 /// PyTorch-style body: elements formatted alike, right-aligned to a common width, rows
 /// broken and indented under the opening bracket.
 fn format_data(values: &[Scalar], shape: &[usize], st: ScalarType) -> String {
-    let all_int = values.iter().all(|v| matches!(v, Scalar::Float(f) if f.fract() == 0.0));
-    let cells: Vec<String> = values.iter().map(|v| format_scalar(*v, st, all_int)).collect();
+    let all_int = values
+        .iter()
+        .all(|v| matches!(v, Scalar::Float(f) if f.fract() == 0.0));
+    let cells: Vec<String> = values
+        .iter()
+        .map(|v| format_scalar(*v, st, all_int))
+        .collect();
     let width = cells.iter().map(String::len).max().unwrap_or(0);
     fn rec(cells: &[String], shape: &[usize], width: usize, depth: usize) -> String {
         match shape.split_first() {
@@ -688,8 +830,9 @@ fn format_data(values: &[Scalar], shape: &[usize], st: ScalarType) -> String {
                 } else {
                     format!(",{}{}", "\n".repeat(rest.len()), " ".repeat(depth + 8))
                 };
-                let parts: Vec<String> =
-                    (0..n).map(|i| rec(&cells[i * step..(i + 1) * step], rest, width, depth + 1)).collect();
+                let parts: Vec<String> = (0..n)
+                    .map(|i| rec(&cells[i * step..(i + 1) * step], rest, width, depth + 1))
+                    .collect();
                 format!("[{}]", parts.join(&sep))
             }
         }
@@ -707,7 +850,10 @@ impl PyStorage {
     #[pyo3(signature = (nbytes=0, *, device=None))]
     fn py_new(nbytes: usize, device: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let s = Storage::new(nbytes, parse_device(device)?, true).py()?;
-        Ok(Self { s, attached: AtomicBool::new(false) })
+        Ok(Self {
+            s,
+            attached: AtomicBool::new(false),
+        })
     }
 
     fn nbytes(&self) -> usize {
@@ -721,6 +867,10 @@ impl PyStorage {
         PyDevice { d: self.s.device() }
     }
     fn __repr__(&self) -> String {
-        format!("opdispatch.UntypedStorage(nbytes={}, device='{}')", self.s.nbytes(), self.s.device())
+        format!(
+            "opdispatch.UntypedStorage(nbytes={}, device='{}')",
+            self.s.nbytes(),
+            self.s.device()
+        )
     }
 }

@@ -33,26 +33,51 @@ impl SchemaParseError {
     pub(crate) fn report(source: &str, range: (usize, usize), message: impl Into<String>) -> Self {
         let message = message.into();
         let text = format!("\n{}:\n{}", message, highlight(source, range.0, range.1));
-        SchemaParseError { kind: ErrorKind::Report, message, range: Some(range), text }
+        SchemaParseError {
+            kind: ErrorKind::Report,
+            message,
+            range: Some(range),
+            text,
+        }
     }
 
     pub(crate) fn lexer(source: &str, range: (usize, usize), message: impl Into<String>) -> Self {
         let message = message.into();
         let text = format!("{}:\n{}", message, highlight(source, range.0, range.1));
-        SchemaParseError { kind: ErrorKind::Lexer, message, range: Some(range), text }
+        SchemaParseError {
+            kind: ErrorKind::Lexer,
+            message,
+            range: Some(range),
+            text,
+        }
     }
 
     pub(crate) fn check(message: impl Into<String>) -> Self {
         let message = message.into();
-        SchemaParseError { kind: ErrorKind::Check, text: message.clone(), message, range: None }
+        SchemaParseError {
+            kind: ErrorKind::Check,
+            text: message.clone(),
+            message,
+            range: None,
+        }
     }
 
-    pub(crate) fn internal_assert(cond: &str, file: &str, line: u32, message: impl Into<String>) -> Self {
+    pub(crate) fn internal_assert(
+        cond: &str,
+        file: &str,
+        line: u32,
+        message: impl Into<String>,
+    ) -> Self {
         let message = message.into();
         let text = format!(
             "{cond} INTERNAL ASSERT FAILED at \"{file}\":{line}, please report a bug to PyTorch. {message}"
         );
-        SchemaParseError { kind: ErrorKind::InternalAssert, message, range: None, text }
+        SchemaParseError {
+            kind: ErrorKind::InternalAssert,
+            message,
+            range: None,
+            text,
+        }
     }
 
     pub(crate) fn std_exception(what: &str) -> Self {
@@ -177,7 +202,11 @@ pub(crate) fn highlight(source: &str, start: usize, end: usize) -> String {
         line_start = line_end;
     }
     if line_end <= len {
-        let stop = if end_context >= line_end { end_context } else { len };
+        let stop = if end_context >= line_end {
+            end_context
+        } else {
+            len
+        };
         let tail = &s[line_end..stop];
         out.extend_from_slice(tail);
         if !tail.is_empty() && tail.last() != Some(&b'\n') {

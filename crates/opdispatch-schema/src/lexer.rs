@@ -279,7 +279,12 @@ impl<'a> Lexer<'a> {
     }
 
     /// The TorchScript `SharedParserData::match`.
-    fn match_token(&self, mut pos: usize, continuation: bool, whitespace_token: bool) -> Result<Raw, usize> {
+    fn match_token(
+        &self,
+        mut pos: usize,
+        continuation: bool,
+        whitespace_token: bool,
+    ) -> Result<Raw, usize> {
         let mut start = pos;
         let len = self.bytes.len();
         let mut ws = whitespace_token;
@@ -312,20 +317,40 @@ impl<'a> Lexer<'a> {
             break;
         }
         if ws {
-            let kind = if pos >= len { Kind::WhitespaceEof } else { Kind::Whitespace };
-            return Ok(Raw { kind, start, end: pos });
+            let kind = if pos >= len {
+                Kind::WhitespaceEof
+            } else {
+                Kind::Whitespace
+            };
+            return Ok(Raw {
+                kind,
+                start,
+                end: pos,
+            });
         }
         if pos >= len {
-            return Ok(Raw { kind: Kind::Eof, start: pos, end: pos });
+            return Ok(Raw {
+                kind: Kind::Eof,
+                start: pos,
+                end: pos,
+            });
         }
         let start = pos;
         let rest = &self.bytes[pos..];
         let n = number_len(rest);
         if n > 0 {
-            return Ok(Raw { kind: Kind::Number, start, end: start + n });
+            return Ok(Raw {
+                kind: Kind::Number,
+                start,
+                end: start + n,
+            });
         }
         if let Some(n) = string_len(rest) {
-            return Ok(Raw { kind: Kind::StringLiteral, start, end: start + n });
+            return Ok(Raw {
+                kind: Kind::StringLiteral,
+                start,
+                end: start + n,
+            });
         }
         let mut ident_len = 0;
         while ident_len < rest.len() && valid_ident(ident_len, rest[ident_len]) {
@@ -346,8 +371,16 @@ impl<'a> Lexer<'a> {
             }
         }
         match tok_kind {
-            Some(k) if tok_len >= ident_len => Ok(Raw { kind: k, start, end: start + tok_len }),
-            _ if ident_len > 0 => Ok(Raw { kind: Kind::Ident, start, end: start + ident_len }),
+            Some(k) if tok_len >= ident_len => Ok(Raw {
+                kind: k,
+                start,
+                end: start + tok_len,
+            }),
+            _ if ident_len > 0 => Ok(Raw {
+                kind: Kind::Ident,
+                start,
+                end: start + ident_len,
+            }),
             _ => Err(start),
         }
     }
@@ -395,10 +428,18 @@ impl<'a> Lexer<'a> {
                 } else if depth == back {
                     kind = Kind::Newline;
                 } else {
-                    self.next_tokens.push_back(Token { kind: Kind::Newline, start: r.start, end: r.end });
+                    self.next_tokens.push_back(Token {
+                        kind: Kind::Newline,
+                        start: r.start,
+                        end: r.end,
+                    });
                     while self.indent_stack.last().copied() != Some(depth) {
                         self.indent_stack.pop();
-                        self.next_tokens.push_back(Token { kind: Kind::Dedent, start: r.start, end: r.end });
+                        self.next_tokens.push_back(Token {
+                            kind: Kind::Dedent,
+                            start: r.start,
+                            end: r.end,
+                        });
                         if self.indent_stack.is_empty() {
                             return Err(SchemaParseError::lexer(
                                 self.src,
@@ -412,7 +453,11 @@ impl<'a> Lexer<'a> {
             }
             _ => {}
         }
-        self.next_tokens.push_back(Token { kind, start: r.start, end: r.end });
+        self.next_tokens.push_back(Token {
+            kind,
+            start: r.start,
+            end: r.end,
+        });
         Ok(())
     }
 
@@ -493,10 +538,16 @@ mod tests {
         assert_eq!(strtod_len(b"1e"), 1);
         assert_eq!(strtod_len(b"0x1fz"), 4);
         assert_eq!(strtod_len(b"0xg"), 1);
-        assert_eq!(kinds("a.1b"), vec![Kind::Ident, Kind::Number, Kind::Ident, Kind::Eof]);
+        assert_eq!(
+            kinds("a.1b"),
+            vec![Kind::Ident, Kind::Number, Kind::Ident, Kind::Eof]
+        );
         assert_eq!(kinds("is not"), vec![multi("is not"), Kind::Eof]);
         assert_eq!(kinds("define"), vec![Kind::Ident, Kind::Eof]);
-        assert_eq!(kinds("a->b"), vec![Kind::Ident, arrow(), Kind::Ident, Kind::Eof]);
+        assert_eq!(
+            kinds("a->b"),
+            vec![Kind::Ident, arrow(), Kind::Ident, Kind::Eof]
+        );
         assert_eq!(kinds("x\n"), vec![Kind::Ident, Kind::Newline, Kind::Eof]);
     }
 }

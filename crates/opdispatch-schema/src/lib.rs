@@ -33,7 +33,10 @@ pub struct OperatorName {
 
 impl OperatorName {
     pub fn new(name: impl Into<String>, overload_name: impl Into<String>) -> Self {
-        OperatorName { name: name.into(), overload_name: overload_name.into() }
+        OperatorName {
+            name: name.into(),
+            overload_name: overload_name.into(),
+        }
     }
 
     /// The namespace (text before the first `::`), if any.
@@ -194,7 +197,14 @@ pub struct Argument {
 
 impl Argument {
     pub fn new(name: impl Into<String>, ty: Type) -> Self {
-        Argument { name: name.into(), ty, n: None, default: None, kwarg_only: false, alias_info: None }
+        Argument {
+            name: name.into(),
+            ty,
+            n: None,
+            default: None,
+            kwarg_only: false,
+            alias_info: None,
+        }
     }
 
     /// The fake type (ScalarType/Layout/MemoryFormat/SymInt as `int`).
@@ -287,7 +297,14 @@ impl FunctionSchema {
         is_vararg: bool,
         is_varret: bool,
     ) -> Result<Self, SchemaParseError> {
-        let schema = FunctionSchema { name, arguments, returns, is_vararg, is_varret, alias_kind: None };
+        let schema = FunctionSchema {
+            name,
+            arguments,
+            returns,
+            is_vararg,
+            is_varret,
+            alias_kind: None,
+        };
         schema.check()?;
         Ok(schema)
     }
@@ -342,7 +359,9 @@ impl FunctionSchema {
 
     /// Whether any argument is written to (has a write alias).
     pub fn is_mutable(&self) -> bool {
-        self.arguments.iter().any(|a| a.alias_info.as_ref().is_some_and(|x| x.is_write))
+        self.arguments
+            .iter()
+            .any(|a| a.alias_info.as_ref().is_some_and(|x| x.is_write))
     }
 
     /// `cloneWithRealTypes(with_symint)`: argument types are the real types,
@@ -438,7 +457,10 @@ impl SchemaOrName {
 /// inferred.cloneWithRealTypes())`, as `checkSchema` runs it when a kernel with
 /// an inferred schema meets a `def()`'d schema.  Returns the `reason:` text,
 /// with the specified schema's value first (`"... 2 vs 1."`).
-pub fn find_schema_differences(inferred: &FunctionSchema, specified: &FunctionSchema) -> Option<String> {
+pub fn find_schema_differences(
+    inferred: &FunctionSchema,
+    specified: &FunctionSchema,
+) -> Option<String> {
     find_schema_differences_with_symint(inferred, specified, false)
 }
 
@@ -468,12 +490,22 @@ pub fn find_schema_differences_with_symint(
     }
     for (i, (l, r)) in lhs.arguments.iter().zip(&rhs.arguments).enumerate() {
         if l.ty != r.ty {
-            return Some(format!("Type mismatch in argument {}: {} vs {}.", i + 1, l.ty, r.ty));
+            return Some(format!(
+                "Type mismatch in argument {}: {} vs {}.",
+                i + 1,
+                l.ty,
+                r.ty
+            ));
         }
     }
     for (i, (l, r)) in lhs.returns.iter().zip(&rhs.returns).enumerate() {
         if l.ty != r.ty {
-            return Some(format!("Type mismatch in return {}: {} vs {}.", i + 1, l.ty, r.ty));
+            return Some(format!(
+                "Type mismatch in return {}: {} vs {}.",
+                i + 1,
+                l.ty,
+                r.ty
+            ));
         }
     }
     None
@@ -496,9 +528,15 @@ mod tests {
 
     #[test]
     fn alias_kind_parse() {
-        assert_eq!("FROM_SCHEMA".parse::<AliasAnalysisKind>().unwrap(), AliasAnalysisKind::FromSchema);
         assert_eq!(
-            "bogus".parse::<AliasAnalysisKind>().unwrap_err().to_string(),
+            "FROM_SCHEMA".parse::<AliasAnalysisKind>().unwrap(),
+            AliasAnalysisKind::FromSchema
+        );
+        assert_eq!(
+            "bogus"
+                .parse::<AliasAnalysisKind>()
+                .unwrap_err()
+                .to_string(),
             "could not parse bogus"
         );
     }
@@ -508,7 +546,8 @@ mod tests {
         let mut a = Argument::new("_0", Type::Tensor);
         a.kwarg_only = false;
         let r = Argument::new("_0", Type::Tensor);
-        let s = FunctionSchema::new(OperatorName::new("", ""), vec![a], vec![r], false, false).unwrap();
+        let s =
+            FunctionSchema::new(OperatorName::new("", ""), vec![a], vec![r], false, false).unwrap();
         assert_eq!(s.to_string(), "(Tensor _0) -> Tensor _0");
     }
 

@@ -75,8 +75,26 @@ const DTYPE_NAMES: &[(&str, i64)] = &[
 ];
 
 const DEVICE_TYPES: &[&str] = &[
-    "cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga",
-    "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone",
+    "cpu",
+    "cuda",
+    "ipu",
+    "xpu",
+    "mkldnn",
+    "opengl",
+    "opencl",
+    "ideep",
+    "hip",
+    "ve",
+    "fpga",
+    "maia",
+    "xla",
+    "lazy",
+    "vulkan",
+    "mps",
+    "meta",
+    "hpu",
+    "mtia",
+    "privateuseone",
 ];
 
 fn std_ex(what: &str) -> SchemaParseError {
@@ -85,7 +103,9 @@ fn std_ex(what: &str) -> SchemaParseError {
 
 /// `std::stoll` on a token's text.
 fn stoll(s: &str) -> PResult<i64> {
-    let b = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']).as_bytes();
+    let b = s
+        .trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
+        .as_bytes();
     let (neg, digits) = match b.first() {
         Some(b'-') => (true, &b[1..]),
         Some(b'+') => (false, &b[1..]),
@@ -124,7 +144,10 @@ fn parse_hex_float(body: &[u8]) -> f64 {
         }
     }
     if i < body.len() && (body[i] == b'p' || body[i] == b'P') {
-        if let Ok(e) = std::str::from_utf8(&body[i + 1..]).unwrap_or("0").parse::<i64>() {
+        if let Ok(e) = std::str::from_utf8(&body[i + 1..])
+            .unwrap_or("0")
+            .parse::<i64>()
+        {
             exp = exp.saturating_add(e);
         }
     }
@@ -133,7 +156,9 @@ fn parse_hex_float(body: &[u8]) -> f64 {
 
 /// `std::stod` on a token's text.
 fn stod(s: &str) -> PResult<f64> {
-    let b = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']).as_bytes();
+    let b = s
+        .trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
+        .as_bytes();
     let (neg, body) = match b.first() {
         Some(b'-') => (true, &b[1..]),
         Some(b'+') => (false, &b[1..]),
@@ -151,12 +176,17 @@ fn stod(s: &str) -> PResult<f64> {
     let text = &body[..len];
     let nonzero_digits;
     let v = if len > 2 && (text[1] == b'x' || text[1] == b'X') {
-        nonzero_digits = text[2..].iter().take_while(|c| **c != b'p' && **c != b'P').any(|c| c.is_ascii_hexdigit() && *c != b'0');
+        nonzero_digits = text[2..]
+            .iter()
+            .take_while(|c| **c != b'p' && **c != b'P')
+            .any(|c| c.is_ascii_hexdigit() && *c != b'0');
         parse_hex_float(&text[2..])
     } else {
         let t = std::str::from_utf8(text).unwrap_or("0");
         let mantissa_end = t.find(['e', 'E']).unwrap_or(t.len());
-        nonzero_digits = t[..mantissa_end].bytes().any(|c| c.is_ascii_digit() && c != b'0');
+        nonzero_digits = t[..mantissa_end]
+            .bytes()
+            .any(|c| c.is_ascii_digit() && c != b'0');
         let mut norm = String::with_capacity(t.len() + 2);
         let mut prev_dot = false;
         for (i, ch) in t.char_indices() {
@@ -266,7 +296,9 @@ const MAX_TYPE_DEPTH: usize = 40;
 
 fn type_depth(t: &Type) -> usize {
     match t {
-        Type::Optional(x) | Type::List(x) | Type::Future(x) | Type::Await(x) | Type::RRef(x) => 1 + type_depth(x),
+        Type::Optional(x) | Type::List(x) | Type::Future(x) | Type::Await(x) | Type::RRef(x) => {
+            1 + type_depth(x)
+        }
         Type::Dict(k, v) => 1 + type_depth(k).max(type_depth(v)),
         Type::Tuple(ts) | Type::Union(ts) => 1 + ts.iter().map(type_depth).max().unwrap_or(0),
         _ => 1,
@@ -282,7 +314,12 @@ pub(crate) struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(src: &'a str, allow_typevars: bool) -> PResult<Self> {
-        Ok(Parser { lx: Lexer::new(src)?, allow_typevars, next_alias_id: 0, depth: 0 })
+        Ok(Parser {
+            lx: Lexer::new(src)?,
+            allow_typevars,
+            next_alias_id: 0,
+            depth: 0,
+        })
     }
 
     fn src(&self) -> &'a str {
@@ -363,7 +400,10 @@ impl<'a> Parser<'a> {
                 "{overload} is not a legal overload name for aten operators"
             )));
         }
-        Ok(OperatorName { name, overload_name: overload })
+        Ok(OperatorName {
+            name,
+            overload_name: overload,
+        })
     }
 
     fn parse_declaration(&mut self) -> PResult<SchemaOrName> {
@@ -429,7 +469,10 @@ impl<'a> Parser<'a> {
             self.lx.expect(Kind::Char(b']'))?;
             let mut container = self.parse_alias_annotation()?;
             if let Some(inner) = alias_info.take() {
-                let c = container.get_or_insert_with(|| AliasInfo { is_write: inner.is_write, ..AliasInfo::default() });
+                let c = container.get_or_insert_with(|| AliasInfo {
+                    is_write: inner.is_write,
+                    ..AliasInfo::default()
+                });
                 c.contained.push(inner);
             }
             alias_info = container;
@@ -452,7 +495,14 @@ impl<'a> Parser<'a> {
                 default = Some(self.parse_default_value(&ty, n)?);
             }
         }
-        Ok(Argument { name, ty, n, default, kwarg_only: !is_return && kwarg_only, alias_info })
+        Ok(Argument {
+            name,
+            ty,
+            n,
+            default,
+            kwarg_only: !is_return && kwarg_only,
+            alias_info,
+        })
     }
 
     /// `parseType()`: the fake type (used for anything nested in another type).
@@ -476,7 +526,11 @@ impl<'a> Parser<'a> {
     fn parse_type_inner(&mut self) -> PResult<(Type, Option<AliasInfo>)> {
         let mut alias_info = None;
         let cur = self.cur_kind();
-        let text = if cur == Kind::Ident { self.cur_text() } else { "" };
+        let text = if cur == Kind::Ident {
+            self.cur_text()
+        } else {
+            ""
+        };
         let mut ty = if cur == Kind::Char(b'(') {
             let mut elems = Vec::new();
             self.parse_list(Some(b'('), b',', Some(b')'), |p| {
@@ -525,7 +579,9 @@ impl<'a> Parser<'a> {
                 let t = self.lx.expect(Kind::Ident)?;
                 let got = self.lx.text(&t);
                 if got != expected {
-                    return Err(self.report_at(&t, format!("Expected classes namespace but got {got}")));
+                    return Err(
+                        self.report_at(&t, format!("Expected classes namespace but got {got}"))
+                    );
                 }
                 self.lx.expect(Kind::Char(b'.'))?;
             }
@@ -536,7 +592,9 @@ impl<'a> Parser<'a> {
             if !is_custom_class_registered(ns, cls) {
                 return Err(self.report_at(
                     &cls_tok,
-                    format!("Unknown custom class type {ns}.{cls}. Please ensure it is registered."),
+                    format!(
+                        "Unknown custom class type {ns}.{cls}. Please ensure it is registered."
+                    ),
                 ));
             }
             Type::Class(format!("__torch__.torch.classes.{ns}.{cls}"))
@@ -547,7 +605,8 @@ impl<'a> Parser<'a> {
         };
         let mut list_depth = self.depth + type_depth(&ty);
         loop {
-            if self.cur_kind() == Kind::Char(b'[') && self.lx.lookahead()?.kind == Kind::Char(b']') {
+            if self.cur_kind() == Kind::Char(b'[') && self.lx.lookahead()?.kind == Kind::Char(b']')
+            {
                 list_depth += 1;
                 if list_depth > MAX_TYPE_DEPTH {
                     return Err(self.report_cur(format!(
@@ -559,8 +618,10 @@ impl<'a> Parser<'a> {
                 ty = Type::List(Box::new(ty));
                 let mut container = self.parse_alias_annotation()?;
                 if let Some(inner) = alias_info.take() {
-                    let c = container
-                        .get_or_insert_with(|| AliasInfo { is_write: inner.is_write, ..AliasInfo::default() });
+                    let c = container.get_or_insert_with(|| AliasInfo {
+                        is_write: inner.is_write,
+                        ..AliasInfo::default()
+                    });
                     c.contained.push(inner);
                 }
                 alias_info = container;
@@ -606,7 +667,12 @@ impl<'a> Parser<'a> {
             "AnyClassType" => Type::AnyClassType,
             "AnyEnumType" => Type::AnyEnumType,
             _ => {
-                if self.allow_typevars && text.as_bytes().first().is_some_and(|c| c.is_ascii_lowercase()) {
+                if self.allow_typevars
+                    && text
+                        .as_bytes()
+                        .first()
+                        .is_some_and(|c| c.is_ascii_lowercase())
+                {
                     return Ok(Type::Var(text.to_string()));
                 }
                 let msg = match text {
@@ -628,7 +694,11 @@ impl<'a> Parser<'a> {
                 } else {
                     info.add_before_set(AliasInfo::WILDCARD);
                 }
-            } else if !(if after { info.is_wildcard_after() } else { info.is_wildcard_before() }) {
+            } else if !(if after {
+                info.is_wildcard_after()
+            } else {
+                info.is_wildcard_before()
+            }) {
                 let name = p.expect_text(Kind::Ident)?;
                 if after {
                     info.add_after_set(name);
@@ -671,7 +741,11 @@ impl<'a> Parser<'a> {
     fn parse_string_literal(&self, range: (usize, usize), text: &str) -> PResult<DefaultValue> {
         let b = text.as_bytes();
         let quote = b.first().copied().unwrap_or(b'"');
-        let qlen = if b.len() >= 3 && b[..3].iter().all(|&c| c == quote) { 3 } else { 1 };
+        let qlen = if b.len() >= 3 && b[..3].iter().all(|&c| c == quote) {
+            3
+        } else {
+            1
+        };
         let inner_end = b.len().saturating_sub(qlen).max(qlen);
         let mut s: Vec<u8> = b[qlen.min(b.len())..inner_end.min(b.len())].to_vec();
         let err = |m: &str| SchemaParseError::report(self.src(), range, m);
@@ -695,8 +769,14 @@ impl<'a> Parser<'a> {
                     } else {
                         let d = &s[p + 1..p + 4];
                         if d.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                            let v = u32::from(d[0] - b'0') * 64 + u32::from(d[1] - b'0') * 8 + u32::from(d[2] - b'0');
-                            if v < 256 { Some(v as u8) } else { None }
+                            let v = u32::from(d[0] - b'0') * 64
+                                + u32::from(d[1] - b'0') * 8
+                                + u32::from(d[2] - b'0');
+                            if v < 256 {
+                                Some(v as u8)
+                            } else {
+                                None
+                            }
                         } else {
                             None
                         }
@@ -712,7 +792,11 @@ impl<'a> Parser<'a> {
             };
             let end = (p + to_erase).min(s.len());
             s.splice(p..end, [c]);
-            pos = s.iter().skip(p + 1).position(|&c| c == b'\\').map(|q| q + p + 1);
+            pos = s
+                .iter()
+                .skip(p + 1)
+                .position(|&c| c == b'\\')
+                .map(|q| q + p + 1);
         }
         Ok(match String::from_utf8(s) {
             Ok(st) => DefaultValue::Str(st),
@@ -749,7 +833,10 @@ impl<'a> Parser<'a> {
                 "Mean" => 1,
                 "contiguous_format" => 0,
                 _ => {
-                    let dtype = DTYPE_NAMES.iter().find(|(n, _)| *n == text).map(|(_, v)| *v);
+                    let dtype = DTYPE_NAMES
+                        .iter()
+                        .find(|(n, _)| *n == text)
+                        .map(|(_, v)| *v);
                     match dtype {
                         Some(v) if is_possibly_optional_scalar_type(real) => v,
                         _ => return Err(self.report_cur("invalid numeric default value")),
@@ -782,8 +869,12 @@ impl<'a> Parser<'a> {
         vs: Vec<DefaultValue>,
     ) -> PResult<DefaultValue> {
         Ok(match elem {
-            Type::Complex => DefaultValue::ComplexList(vs.iter().map(to_complex).collect::<PResult<_>>()?),
-            Type::Float => DefaultValue::FloatList(vs.iter().map(to_double).collect::<PResult<_>>()?),
+            Type::Complex => {
+                DefaultValue::ComplexList(vs.iter().map(to_complex).collect::<PResult<_>>()?)
+            }
+            Type::Float => {
+                DefaultValue::FloatList(vs.iter().map(to_double).collect::<PResult<_>>()?)
+            }
             Type::Int => DefaultValue::IntList(vs.iter().map(to_int).collect::<PResult<_>>()?),
             Type::Bool => DefaultValue::BoolList(vs.iter().map(to_bool).collect::<PResult<_>>()?),
             _ => {
@@ -856,14 +947,21 @@ impl<'a> Parser<'a> {
                     self.convert_to_list(elem, (open.start, open.end), vs)
                 }
             }
-            _ => Err(SchemaParseError::report(self.src(), range, "unexpected type, file a bug report")),
+            _ => Err(SchemaParseError::report(
+                self.src(),
+                range,
+                "unexpected type, file a bug report",
+            )),
         }
     }
 }
 
 /// `torch::jit::parseSchemaOrName(s, allow_typevars)`.  Type variables are
 /// always allowed when `s` starts with `aten::` or `prim::`.
-pub fn parse_schema_or_name_with_options(s: &str, allow_typevars: bool) -> Result<SchemaOrName, SchemaParseError> {
+pub fn parse_schema_or_name_with_options(
+    s: &str,
+    allow_typevars: bool,
+) -> Result<SchemaOrName, SchemaParseError> {
     let allow = allow_typevars || s.starts_with("aten::") || s.starts_with("prim::");
     Parser::new(s, allow)?.parse_exactly_one_declaration()
 }
@@ -874,7 +972,10 @@ pub fn parse_schema_or_name(s: &str) -> Result<SchemaOrName, SchemaParseError> {
 }
 
 /// `parseSchema(s, allow_typevars)`.
-pub fn parse_schema_with_options(s: &str, allow_typevars: bool) -> Result<FunctionSchema, SchemaParseError> {
+pub fn parse_schema_with_options(
+    s: &str,
+    allow_typevars: bool,
+) -> Result<FunctionSchema, SchemaParseError> {
     match parse_schema_or_name_with_options(s, allow_typevars)? {
         SchemaOrName::Schema(schema) => Ok(schema),
         SchemaOrName::Name(_) => Err(SchemaParseError::check(
@@ -925,30 +1026,50 @@ mod tests {
             format!("\n{UNKNOWN_TYPE}:\nfoo(Tensr x) -> Tensor\n    ~~~~~ <--- HERE\n")
         );
         let e = parse_schema("foo(Tensor x").unwrap_err();
-        assert_eq!(e.to_string(), "expected ) but found 'eof' here:\nfoo(Tensor x");
+        assert_eq!(
+            e.to_string(),
+            "expected ) but found 'eof' here:\nfoo(Tensor x"
+        );
         let e = parse_schema("foo(Tensor x) => Tensor").unwrap_err();
         assert_eq!(
             e.to_string(),
             "expected arrow but found '=' here:\nfoo(Tensor x) => Tensor\n              ~ <--- HERE\n"
         );
         let e = parse_schema("foo.default(Tensor x) -> Tensor").unwrap_err();
-        assert_eq!(e.to_string(), "default is not a legal overload name for aten operators");
+        assert_eq!(
+            e.to_string(),
+            "default is not a legal overload name for aten operators"
+        );
         let e = parse_schema("foo(int a=1, int b) -> ()").unwrap_err();
-        assert!(e.to_string().starts_with("!seen_default_arg || arg.kwarg_only() INTERNAL ASSERT FAILED at \""));
+        assert!(e
+            .to_string()
+            .starts_with("!seen_default_arg || arg.kwarg_only() INTERNAL ASSERT FAILED at \""));
         assert!(e.to_string().ends_with("Non-default positional argument follows default argument. Parameter b in foo(int a=1, int b) -> ()"));
         let e = parse_schema("foo(int[2] a=[1.5]) -> ()").unwrap_err();
         assert!(e.to_string().starts_with("0 INTERNAL ASSERT FAILED"));
         assert!(e.to_string().ends_with("expected int"));
         let e = parse_schema("foo(Tensor x, ..., int y) -> ()").unwrap_err();
-        assert_eq!(e.first_line(), "... must be the last element of the argument list:");
+        assert_eq!(
+            e.first_line(),
+            "... must be the last element of the argument list:"
+        );
         let e = parse_schema("foo(Tensor x, ...) -> (Tensor, ..., Tensor)").unwrap_err();
-        assert_eq!(e.first_line(), "... must be the last element of the return list:");
+        assert_eq!(
+            e.first_line(),
+            "... must be the last element of the return list:"
+        );
         let e = parse_schema("foo(int x=1, ...) -> ()").unwrap_err();
-        assert_eq!(e.first_line(), "schemas with vararg (...) can't have default value args:");
+        assert_eq!(
+            e.first_line(),
+            "schemas with vararg (...) can't have default value args:"
+        );
         let e = parse_schema("foo(Tensor x) -> Tensor $").unwrap_err();
         assert_eq!(e.first_line(), "expected a valid token but found ' ' here:");
         assert!(parse_name("foo(Tensor x) -> Tensor").is_err());
-        assert_eq!(parse_schema("foo").unwrap_err().to_string(), "Tried to parse a function schema but only the operator name was given");
+        assert_eq!(
+            parse_schema("foo").unwrap_err().to_string(),
+            "Tried to parse a function schema but only the operator name was given"
+        );
         let e = parse_schema("foo(t x) -> t").unwrap_err();
         assert_eq!(e.message(), UNKNOWN_TYPE);
         assert!(parse_schema("aten::foo(t x) -> t").is_ok());
@@ -975,8 +1096,14 @@ mod tests {
 
     #[test]
     fn basic_schema() {
-        let s = parse_schema("aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor").unwrap();
-        assert_eq!(s.to_string(), "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor");
+        let s = parse_schema(
+            "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
+        )
+        .unwrap();
+        assert_eq!(
+            s.to_string(),
+            "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor"
+        );
         assert_eq!(s.dispatch_arg_indices(), vec![0, 1]);
     }
 }

@@ -68,8 +68,22 @@ impl PartialEq for Type {
             (Tuple(a), Tuple(b)) => a == b,
             (Dict(k1, v1), Dict(k2, v2)) => k1 == k2 && v1 == v2,
             (Var(a), Var(b)) | (Class(a), Class(b)) => a == b,
-            _ => std::mem::discriminant(self) == std::mem::discriminant(other)
-                && !matches!(self, Union(_) | Optional(_) | List(_) | Future(_) | Await(_) | RRef(_) | Tuple(_) | Dict(..) | Var(_) | Class(_)),
+            _ => {
+                std::mem::discriminant(self) == std::mem::discriminant(other)
+                    && !matches!(
+                        self,
+                        Union(_)
+                            | Optional(_)
+                            | List(_)
+                            | Future(_)
+                            | Await(_)
+                            | RRef(_)
+                            | Tuple(_)
+                            | Dict(..)
+                            | Var(_)
+                            | Class(_)
+                    )
+            }
         }
     }
 }
@@ -85,7 +99,11 @@ impl std::hash::Hash for Type {
                 // order-insensitive
                 ts.len().hash(state);
             }
-            Type::Optional(t) | Type::List(t) | Type::Future(t) | Type::Await(t) | Type::RRef(t) => {
+            Type::Optional(t)
+            | Type::List(t)
+            | Type::Future(t)
+            | Type::Await(t)
+            | Type::RRef(t) => {
                 std::mem::discriminant(self).hash(state);
                 t.hash(state);
             }
@@ -141,10 +159,17 @@ impl Type {
     pub fn optional_of(inner: Type) -> Result<Type, String> {
         let union = standardize_union(&[inner.clone(), Type::NoneType]);
         if union.len() == 1 {
-            return Err(single_type_union_message(&[inner, Type::NoneType], &union[0]));
+            return Err(single_type_union_message(
+                &[inner, Type::NoneType],
+                &union[0],
+            ));
         }
         if union.len() == 2 {
-            let contained = if union[0] != Type::NoneType { union[0].clone() } else { union[1].clone() };
+            let contained = if union[0] != Type::NoneType {
+                union[0].clone()
+            } else {
+                union[1].clone()
+            };
             return Ok(Type::Optional(Box::new(contained)));
         }
         let is_numbertype = match &inner {
@@ -154,7 +179,10 @@ impl Type {
         if inner == Type::Scalar || is_numbertype {
             return Ok(Type::Optional(Box::new(Type::Scalar)));
         }
-        let without_none: Vec<Type> = union.into_iter().filter(|t| !t.is_subtype_of(&Type::NoneType)).collect();
+        let without_none: Vec<Type> = union
+            .into_iter()
+            .filter(|t| !t.is_subtype_of(&Type::NoneType))
+            .collect();
         let contained = if without_none.len() == 1 {
             without_none.into_iter().next().unwrap_or(Type::NoneType)
         } else {
@@ -180,7 +208,11 @@ impl Type {
                 return Ok(Type::Optional(Box::new(Type::Scalar)));
             }
             if std.len() == 2 {
-                let not_none = if std[0] != Type::NoneType { std[0].clone() } else { std[1].clone() };
+                let not_none = if std[0] != Type::NoneType {
+                    std[0].clone()
+                } else {
+                    std[1].clone()
+                };
                 return Type::optional_of(not_none);
             }
         }
@@ -263,9 +295,8 @@ fn union_can_hold_number(ts: &[Type]) -> bool {
 }
 
 fn single_type_union_message(original: &[Type], single: &Type) -> String {
-    let mut msg = String::from(
-        "After type unification was performed, the Union with the original types {",
-    );
+    let mut msg =
+        String::from("After type unification was performed, the Union with the original types {");
     for (i, t) in original.iter().enumerate() {
         msg.push_str(&t.to_string());
         if i > 0 {
@@ -432,7 +463,10 @@ mod tests {
         let t = Type::optional_of(Type::Optional(Box::new(Type::Tensor))).unwrap();
         assert_eq!(t.to_string(), "Tensor?");
         assert!(Type::optional_of(Type::NoneType).is_err());
-        assert_eq!(Type::optional_of(Type::Scalar).unwrap().to_string(), "Scalar?");
+        assert_eq!(
+            Type::optional_of(Type::Scalar).unwrap().to_string(),
+            "Scalar?"
+        );
         assert_eq!(Type::optional_of(Type::Any).unwrap().to_string(), "Any?");
     }
 

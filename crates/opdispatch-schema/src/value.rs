@@ -54,13 +54,21 @@ impl DefaultValue {
 /// `%.17g` formatting (what `std::setprecision(17)` gives for a double).
 pub(crate) fn format_g17(d: f64) -> String {
     if d.is_nan() {
-        return if d.is_sign_negative() { "-nan".into() } else { "nan".into() };
+        return if d.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
     }
     if d.is_infinite() {
         return if d < 0.0 { "-inf".into() } else { "inf".into() };
     }
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     const P: i32 = 17;
     let sci = format!("{:.*e}", (P - 1) as usize, d);

@@ -24,7 +24,9 @@ fn normalize(line: &str) -> String {
         let rest = &s[p + "INTERNAL ASSERT FAILED at \"".len()..];
         let Some(q) = rest.find('"') else { break };
         let after = &rest[q + 1..];
-        let digits = after.strip_prefix(':').map(|a| a.bytes().take_while(u8::is_ascii_digit).count());
+        let digits = after
+            .strip_prefix(':')
+            .map(|a| a.bytes().take_while(u8::is_ascii_digit).count());
         match digits {
             Some(n) if n > 0 => {
                 let tail = after[1 + n..].to_string();
@@ -75,18 +77,31 @@ impl Tally {
 fn run(prefix: &str) -> Option<(Tally, Tally)> {
     let dir = suite_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("note: conformance suite not found at {}; skipping", dir.display());
+        eprintln!(
+            "note: conformance suite not found at {}; skipping",
+            dir.display()
+        );
         return None;
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
         })
         .collect();
     files.sort();
-    let mut defs = Tally { total: 0, passed: 0, failures: vec![] };
-    let mut dumps = Tally { total: 0, passed: 0, failures: vec![] };
+    let mut defs = Tally {
+        total: 0,
+        passed: 0,
+        failures: vec![],
+    };
+    let mut dumps = Tally {
+        total: 0,
+        passed: 0,
+        failures: vec![],
+    };
     let mut reparse_failures: Vec<String> = vec![];
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read suite file");
@@ -103,7 +118,8 @@ fn run(prefix: &str) -> Option<(Tally, Tally)> {
                         Ok(s) => {
                             // The printed form must parse back to an equal schema.
                             let printed = s.to_string();
-                            let again = opdispatch_schema::parse_schema_with_options(&printed, true);
+                            let again =
+                                opdispatch_schema::parse_schema_with_options(&printed, true);
                             if again.as_ref().ok() != Some(&s) {
                                 reparse_failures.push(printed.clone());
                             }
@@ -118,17 +134,25 @@ fn run(prefix: &str) -> Option<(Tally, Tally)> {
                             .and_then(|l| l.iter().find(|x| x.starts_with("schema: ")).cloned())
                             .unwrap_or_else(|| "<no schema line>".into()),
                     };
-                    defs.record(got == want, || format!("{raw}\n   want: {want}\n    got: {got}"));
+                    defs.record(got == want, || {
+                        format!("{raw}\n   want: {want}\n    got: {got}")
+                    });
                 } else if op == "dump" {
-                    let Some(lines) = out.get(&(i + 1)) else { continue };
+                    let Some(lines) = out.get(&(i + 1)) else {
+                        continue;
+                    };
                     let Some(first) = lines.first() else { continue };
                     let name = st["name"].as_str().unwrap_or("").replace("{NS}", NS);
                     let got = match parse_name(&name) {
                         Ok(_) => None,
-                        Err(e) => Some(format!("error RuntimeError: {}", normalize(e.first_line()))),
+                        Err(e) => {
+                            Some(format!("error RuntimeError: {}", normalize(e.first_line())))
+                        }
                     };
                     let want = first.starts_with("error ").then(|| first.clone());
-                    dumps.record(got == want, || format!("dump {name}\n   want: {want:?}\n    got: {got:?}"));
+                    dumps.record(got == want, || {
+                        format!("dump {name}\n   want: {want:?}\n    got: {got:?}")
+                    });
                 }
             }
         }
@@ -136,7 +160,11 @@ fn run(prefix: &str) -> Option<(Tally, Tally)> {
     for p in reparse_failures.iter().take(20) {
         eprintln!("REPARSE FAIL {p}");
     }
-    assert!(reparse_failures.is_empty(), "{} printed schemas did not reparse equal", reparse_failures.len());
+    assert!(
+        reparse_failures.is_empty(),
+        "{} printed schemas did not reparse equal",
+        reparse_failures.len()
+    );
     Some((defs, dumps))
 }
 
@@ -149,7 +177,9 @@ fn report(label: &str, t: &Tally) {
 
 #[test]
 fn roundtrip_suite() {
-    let Some((defs, dumps)) = run("roundtrip_") else { return };
+    let Some((defs, dumps)) = run("roundtrip_") else {
+        return;
+    };
     report("roundtrip def_", &defs);
     report("roundtrip dump names", &dumps);
     assert!(defs.total > 0);
@@ -159,7 +189,9 @@ fn roundtrip_suite() {
 
 #[test]
 fn invalid_suite() {
-    let Some((defs, dumps)) = run("invalid_") else { return };
+    let Some((defs, dumps)) = run("invalid_") else {
+        return;
+    };
     report("invalid def_", &defs);
     report("invalid dump names", &dumps);
     assert!(defs.total > 0);

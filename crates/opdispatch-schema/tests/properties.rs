@@ -5,7 +5,10 @@ use proptest::prelude::*;
 
 /// Exercise every public entry point on `s`; any panic fails the property.
 fn exercise(s: &str) {
-    for r in [parse_schema_or_name(s), opdispatch_schema::parse_schema_or_name_with_options(s, true)] {
+    for r in [
+        parse_schema_or_name(s),
+        opdispatch_schema::parse_schema_or_name_with_options(s, true),
+    ] {
         match r {
             Ok(SchemaOrName::Schema(schema)) => {
                 let printed = schema.to_string();
@@ -26,35 +29,63 @@ fn exercise(s: &str) {
 
 fn base_type() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
-        "Tensor", "int", "SymInt", "float", "bool", "str", "Scalar", "ScalarType", "Layout",
-        "MemoryFormat", "Device", "Generator", "Storage", "Stream", "Any", "complex", "Dimname",
-        "QScheme", "Capsule", "AnyEnumType", "SymBool",
+        "Tensor",
+        "int",
+        "SymInt",
+        "float",
+        "bool",
+        "str",
+        "Scalar",
+        "ScalarType",
+        "Layout",
+        "MemoryFormat",
+        "Device",
+        "Generator",
+        "Storage",
+        "Stream",
+        "Any",
+        "complex",
+        "Dimname",
+        "QScheme",
+        "Capsule",
+        "AnyEnumType",
+        "SymBool",
     ])
 }
 
 fn any_type() -> impl Strategy<Value = String> {
-    base_type().prop_map(str::to_string).prop_recursive(3, 12, 3, |inner| {
-        prop_oneof![
-            inner.clone().prop_map(|t| format!("{t}[]")),
-            inner.clone().prop_map(|t| format!("{t}?")),
-            prop::collection::vec(inner.clone(), 1..3).prop_map(|ts| format!("({})", ts.join(", "))),
-            inner.clone().prop_map(|t| format!("Dict(str, {t})")),
-            inner.clone().prop_map(|t| format!("Future({t})")),
-            (inner.clone(), inner).prop_map(|(a, b)| format!("Union({a}, {b})")),
-        ]
-    })
+    base_type()
+        .prop_map(str::to_string)
+        .prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|t| format!("{t}[]")),
+                inner.clone().prop_map(|t| format!("{t}?")),
+                prop::collection::vec(inner.clone(), 1..3)
+                    .prop_map(|ts| format!("({})", ts.join(", "))),
+                inner.clone().prop_map(|t| format!("Dict(str, {t})")),
+                inner.clone().prop_map(|t| format!("Future({t})")),
+                (inner.clone(), inner).prop_map(|(a, b)| format!("Union({a}, {b})")),
+            ]
+        })
 }
 
 fn float_lit() -> impl Strategy<Value = String> {
     prop_oneof![
-        (-1000i32..1000, 0u32..4).prop_map(|(m, e)| format!("{}", f64::from(m) / 10f64.powi(e as i32))),
+        (-1000i32..1000, 0u32..4)
+            .prop_map(|(m, e)| format!("{}", f64::from(m) / 10f64.powi(e as i32))),
         Just("1e-05".to_string()),
         Just("3.".to_string()),
         Just(".25".to_string()),
         Just("-0.5".to_string()),
         Just("1.5e10".to_string()),
     ]
-    .prop_map(|s| if s.contains(['.', 'e']) { s } else { format!("{s}.") })
+    .prop_map(|s| {
+        if s.contains(['.', 'e']) {
+            s
+        } else {
+            format!("{s}.")
+        }
+    })
 }
 
 fn string_lit() -> impl Strategy<Value = String> {
@@ -88,7 +119,10 @@ fn typed_arg() -> impl Strategy<Value = (String, String)> {
         Just(("Tensor?[]".to_string(), String::new())),
         (-50i64..50).prop_map(|v| ("int".to_string(), v.to_string())),
         (-50i64..50).prop_map(|v| ("SymInt".to_string(), v.to_string())),
-        any::<bool>().prop_map(|b| ("bool".to_string(), if b { "True" } else { "False" }.to_string())),
+        any::<bool>().prop_map(|b| (
+            "bool".to_string(),
+            if b { "True" } else { "False" }.to_string()
+        )),
         float_lit().prop_map(|f| ("float".to_string(), f)),
         float_lit().prop_map(|f| ("float?".to_string(), f)),
         string_lit().prop_map(|s| ("str".to_string(), s)),
@@ -103,9 +137,13 @@ fn typed_arg() -> impl Strategy<Value = (String, String)> {
             let v: Vec<String> = s.iter().map(i64::to_string).collect();
             ("int[]".to_string(), format!("[{}]", v.join(", ")))
         }),
-        prop::collection::vec(float_lit(), 0..3).prop_map(|v| ("float[]".to_string(), format!("[{}]", v.join(", ")))),
+        prop::collection::vec(float_lit(), 0..3)
+            .prop_map(|v| ("float[]".to_string(), format!("[{}]", v.join(", ")))),
         prop::collection::vec(any::<bool>(), 0..3).prop_map(|v| {
-            let v: Vec<&str> = v.iter().map(|b| if *b { "True" } else { "False" }).collect();
+            let v: Vec<&str> = v
+                .iter()
+                .map(|b| if *b { "True" } else { "False" })
+                .collect();
             ("bool[]".to_string(), format!("[{}]", v.join(", ")))
         }),
         Just(("int[1]?".to_string(), "None".to_string())),
@@ -116,7 +154,13 @@ fn typed_arg() -> impl Strategy<Value = (String, String)> {
 
 fn valid_schema() -> impl Strategy<Value = String> {
     (
-        prop::sample::select(vec!["ns::op", "op", "ns::op.ovl", "aten::f.Tensor_out", "_x::y_"]),
+        prop::sample::select(vec![
+            "ns::op",
+            "op",
+            "ns::op.ovl",
+            "aten::f.Tensor_out",
+            "_x::y_",
+        ]),
         prop::collection::vec((typed_arg(), any::<bool>()), 0..6),
         0usize..7,
         prop::collection::vec((any_type(), any::<bool>()), 0..4),
@@ -148,7 +192,14 @@ fn valid_schema() -> impl Strategy<Value = String> {
                 .collect();
             let ret = match (shape, rets.len()) {
                 (4, _) => "...".to_string(),
-                (3, _) => format!("({})", rets.iter().cloned().chain(["...".to_string()]).collect::<Vec<_>>().join(", ")),
+                (3, _) => format!(
+                    "({})",
+                    rets.iter()
+                        .cloned()
+                        .chain(["...".to_string()])
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 (_, 1) if !rets[0].starts_with('(') => rets[0].clone(),
                 _ => format!("({})", rets.join(", ")),
             };
@@ -178,7 +229,11 @@ fn mutate(s: &str, ops: &[(u8, usize, char)]) -> String {
 
 fn schema_char() -> impl Strategy<Value = char> {
     prop_oneof![
-        prop::sample::select("()[]?!|*=,.:-> \n\t#\"'\\$@0123456789aeTjx_".chars().collect::<Vec<_>>()),
+        prop::sample::select(
+            "()[]?!|*=,.:-> \n\t#\"'\\$@0123456789aeTjx_"
+                .chars()
+                .collect::<Vec<_>>()
+        ),
         any::<char>(),
     ]
 }
@@ -233,7 +288,11 @@ fn deep_nesting_is_an_error_not_a_crash() {
         format!("f(x{}) -> ()", "(".repeat(100_000)),
         format!("f({} x) -> ()", "(".repeat(100_000)),
         format!("f(int{} x) -> ()", "[]".repeat(100_000)),
-        format!("f(Future({}int{}) x) -> ()", "Future(".repeat(5000), ")".repeat(5001)),
+        format!(
+            "f(Future({}int{}) x) -> ()",
+            "Future(".repeat(5000),
+            ")".repeat(5001)
+        ),
         format!("f({}int{} x) -> ()", "(".repeat(150), "[])".repeat(150)),
     ] {
         exercise(&s);
@@ -241,4 +300,3 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let r = parse_schema_or_name(&format!("f({} x) -> ()", "(".repeat(100_000)));
     assert!(r.is_err());
 }
-

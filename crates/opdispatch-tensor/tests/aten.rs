@@ -107,7 +107,10 @@ fn schemas_appear_in_the_pytorch_dump() {
 fn computed_tables_show_the_registered_kernels() {
     let add = op("add", "Tensor");
     let table = add.dump_computed_table();
-    assert!(table.contains("\nCPU: registered at ") || table.starts_with("CPU: registered at "), "{table}");
+    assert!(
+        table.contains("\nCPU: registered at ") || table.starts_with("CPU: registered at "),
+        "{table}"
+    );
     let line = |key: &str| {
         table
             .lines()
@@ -123,12 +126,18 @@ fn computed_tables_show_the_registered_kernels() {
     // Composite kernels fill CPU, Meta and the autograd keys.
     let matmul = op("matmul", "").dump_computed_table();
     for key in ["CPU", "Meta", "AutogradCPU"] {
-        let l = matmul.lines().find(|l| l.starts_with(&format!("{key}: "))).unwrap();
+        let l = matmul
+            .lines()
+            .find(|l| l.starts_with(&format!("{key}: ")))
+            .unwrap();
         assert!(l.ends_with("[math kernel]"), "{l}");
     }
     // Factories fill Undefined through CompositeExplicitAutograd.
     let zeros = op("zeros", "").dump_computed_table();
-    let l = zeros.lines().find(|l| l.starts_with("Undefined: ")).unwrap();
+    let l = zeros
+        .lines()
+        .find(|l| l.starts_with("Undefined: "))
+        .unwrap();
     assert!(l.ends_with("[default backend kernel]"), "{l}");
 
     for name in aten::register().op_names() {
@@ -143,7 +152,10 @@ fn boxed_add_on_cpu() {
     let b = f32s(&[10., 20., 30.], &[3]);
     let r = call_t("add.Tensor", vec![t(&a), t(&b), IValue::Int(2)]);
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![21., 42., 63.]);
-    let r = call_t("add.Scalar", vec![t(&a), IValue::Double(0.5), IValue::Int(1)]);
+    let r = call_t(
+        "add.Scalar",
+        vec![t(&a), IValue::Double(0.5), IValue::Int(1)],
+    );
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![1.5, 2.5, 3.5]);
     assert_eq!(r.dtype(), ScalarType::Float32);
     let r = call_t("sub.Tensor", vec![t(&b), t(&a), IValue::Int(1)]);
@@ -155,42 +167,70 @@ fn boxed_add_on_cpu() {
     // Integer tensor with an int scalar stays integral; true division goes to float.
     let i = Tensor::from_vec(vec![1i64, 2, 3], &[3]).unwrap();
     let r = call_t("add.Scalar", vec![t(&i), IValue::Int(1), IValue::Int(1)]);
-    assert_eq!((r.dtype(), r.to_vec_i64().unwrap()), (ScalarType::Int64, vec![2, 3, 4]));
+    assert_eq!(
+        (r.dtype(), r.to_vec_i64().unwrap()),
+        (ScalarType::Int64, vec![2, 3, 4])
+    );
     let r = call_t("div.Scalar", vec![t(&i), IValue::Int(2)]);
-    assert_eq!((r.dtype(), r.to_vec::<f32>().unwrap()), (ScalarType::Float32, vec![0.5, 1.0, 1.5]));
+    assert_eq!(
+        (r.dtype(), r.to_vec::<f32>().unwrap()),
+        (ScalarType::Float32, vec![0.5, 1.0, 1.5])
+    );
 }
 
 #[test]
 fn typed_calls() {
     let a = f32s(&[1., -2., 3., -4.], &[2, 2]);
     let b = f32s(&[1., 1., 1., 1.], &[2, 2]);
-    let add = op("add", "Tensor").typed::<fn(Tensor, Tensor, Scalar) -> Result<Tensor>>().unwrap();
+    let add = op("add", "Tensor")
+        .typed::<fn(Tensor, Tensor, Scalar) -> Result<Tensor>>()
+        .unwrap();
     let r = add.call(a.clone(), b.clone(), Scalar::Int(3)).unwrap();
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![4., 1., 6., -1.]);
 
-    let neg = op("neg", "").typed::<fn(Tensor) -> Result<Tensor>>().unwrap();
-    assert_eq!(neg.call(a.clone()).unwrap().to_vec::<f32>().unwrap(), vec![-1., 2., -3., 4.]);
+    let neg = op("neg", "")
+        .typed::<fn(Tensor) -> Result<Tensor>>()
+        .unwrap();
+    assert_eq!(
+        neg.call(a.clone()).unwrap().to_vec::<f32>().unwrap(),
+        vec![-1., 2., -3., 4.]
+    );
 
-    let max_dim = op("max", "dim").typed::<fn(Tensor, i64, bool) -> Result<(Tensor, Tensor)>>().unwrap();
+    let max_dim = op("max", "dim")
+        .typed::<fn(Tensor, i64, bool) -> Result<(Tensor, Tensor)>>()
+        .unwrap();
     let (v, i) = max_dim.call(a.clone(), 1, false).unwrap();
     assert_eq!(v.to_vec::<f32>().unwrap(), vec![1., 3.]);
     assert_eq!(i.to_vec_i64().unwrap(), vec![0, 0]);
 
-    let cat = op("cat", "").typed::<fn(Vec<TensorRef>, i64) -> Result<Tensor>>().unwrap();
-    let r = cat.call(vec![TensorRef::new(a.clone()), TensorRef::new(b.clone())], 0).unwrap();
+    let cat = op("cat", "")
+        .typed::<fn(Vec<TensorRef>, i64) -> Result<Tensor>>()
+        .unwrap();
+    let r = cat
+        .call(
+            vec![TensorRef::new(a.clone()), TensorRef::new(b.clone())],
+            0,
+        )
+        .unwrap();
     assert_eq!(r.sizes(), &[4, 2]);
 
-    let view = op("view", "").typed::<fn(Tensor, Vec<i64>) -> Result<Tensor>>().unwrap();
+    let view = op("view", "")
+        .typed::<fn(Tensor, Vec<i64>) -> Result<Tensor>>()
+        .unwrap();
     let r = view.call(a.clone(), vec![4]).unwrap();
     assert_eq!(r.sizes(), &[4]);
     assert_eq!(r.data_ptr(), a.data_ptr());
 
     // A composite kernel through a typed handle, returning a Scalar.
-    let item = op("item", "").typed::<fn(Tensor) -> Result<Scalar>>().unwrap();
+    let item = op("item", "")
+        .typed::<fn(Tensor) -> Result<Scalar>>()
+        .unwrap();
     let s = Tensor::scalar_tensor(Scalar::Float(2.5), ScalarType::Float64, Device::Cpu).unwrap();
     assert_eq!(item.call(s).unwrap(), Scalar::Float(2.5));
 
-    let fill = op("fill_", "Scalar").typed::<fn(Tensor, Scalar) -> Result<Tensor>>().unwrap();
+    let fill = op("fill_", "Scalar")
+        .typed::<fn(Tensor, Scalar) -> Result<Tensor>>()
+        .unwrap();
     let z = Tensor::zeros(&[2], ScalarType::Int32, Device::Cpu).unwrap();
     let r = fill.call(z.clone(), Scalar::Int(7)).unwrap();
     assert_eq!(r.data_ptr(), z.data_ptr());
@@ -198,15 +238,26 @@ fn typed_calls() {
 
     // Meta through the typed path.
     let m = Tensor::empty(&[5, 3], ScalarType::Float32, Device::Meta).unwrap();
-    let mm = op("mm", "").typed::<fn(Tensor, Tensor) -> Result<Tensor>>().unwrap();
-    let r = mm.call(m.clone(), Tensor::empty(&[3, 7], ScalarType::Float32, Device::Meta).unwrap()).unwrap();
+    let mm = op("mm", "")
+        .typed::<fn(Tensor, Tensor) -> Result<Tensor>>()
+        .unwrap();
+    let r = mm
+        .call(
+            m.clone(),
+            Tensor::empty(&[3, 7], ScalarType::Float32, Device::Meta).unwrap(),
+        )
+        .unwrap();
     assert_eq!((r.sizes(), r.device()), (&[5usize, 7][..], Device::Meta));
 
     // Wrong signature.
     let Err(err) = op("neg", "").typed::<fn(Tensor, Tensor) -> Result<Tensor>>() else {
         panic!("a wrong signature must be refused")
     };
-    assert!(err.to_string().contains("Tried to access or call an operator with a wrong signature"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Tried to access or call an operator with a wrong signature"),
+        "{err}"
+    );
 }
 
 /// One boxed call per operator (all arguments given, as a boxed caller must), once on CPU and
@@ -232,23 +283,66 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
     let il = |v: &[i64]| IValue::IntList(v.to_vec());
     let factory_tail = || [IValue::None, IValue::None, dev(ds), IValue::None];
     let mut calls: Vec<(&'static str, Vec<IValue>)> = vec![
-        ("empty.memory_format", [il(&[2, 3])].into_iter().chain(factory_tail()).chain(none(1)).collect()),
-        ("zeros", [il(&[2, 3])].into_iter().chain(factory_tail()).collect()),
-        ("ones", [il(&[4])].into_iter().chain(factory_tail()).collect()),
-        ("full", [il(&[2]), IValue::Int(7)].into_iter().chain(factory_tail()).collect()),
-        ("scalar_tensor", [IValue::Int(3)].into_iter().chain(factory_tail()).collect()),
-        ("arange", [IValue::Int(5)].into_iter().chain(factory_tail()).collect()),
-        ("arange.start", [IValue::Int(1), IValue::Int(5)].into_iter().chain(factory_tail()).collect()),
+        (
+            "empty.memory_format",
+            [il(&[2, 3])]
+                .into_iter()
+                .chain(factory_tail())
+                .chain(none(1))
+                .collect(),
+        ),
+        (
+            "zeros",
+            [il(&[2, 3])].into_iter().chain(factory_tail()).collect(),
+        ),
+        (
+            "ones",
+            [il(&[4])].into_iter().chain(factory_tail()).collect(),
+        ),
+        (
+            "full",
+            [il(&[2]), IValue::Int(7)]
+                .into_iter()
+                .chain(factory_tail())
+                .collect(),
+        ),
+        (
+            "scalar_tensor",
+            [IValue::Int(3)].into_iter().chain(factory_tail()).collect(),
+        ),
+        (
+            "arange",
+            [IValue::Int(5)].into_iter().chain(factory_tail()).collect(),
+        ),
+        (
+            "arange.start",
+            [IValue::Int(1), IValue::Int(5)]
+                .into_iter()
+                .chain(factory_tail())
+                .collect(),
+        ),
         (
             "arange.start_step",
-            [IValue::Double(0.), IValue::Double(1.), IValue::Double(0.25)].into_iter().chain(factory_tail()).collect(),
+            [IValue::Double(0.), IValue::Double(1.), IValue::Double(0.25)]
+                .into_iter()
+                .chain(factory_tail())
+                .collect(),
         ),
         ("empty_like", [t(&x)].into_iter().chain(none(5)).collect()),
-        ("zeros_like", [t(&x), IValue::Int(4)].into_iter().chain(none(4)).collect()),
+        (
+            "zeros_like",
+            [t(&x), IValue::Int(4)].into_iter().chain(none(4)).collect(),
+        ),
         ("ones_like", [t(&x)].into_iter().chain(none(5)).collect()),
-        ("full_like", [t(&x), IValue::Int(2)].into_iter().chain(none(5)).collect()),
+        (
+            "full_like",
+            [t(&x), IValue::Int(2)].into_iter().chain(none(5)).collect(),
+        ),
         ("add.Tensor", vec![t(&x), t(&y), IValue::Int(1)]),
-        ("add.Scalar", vec![t(&x), IValue::Double(2.), IValue::Int(1)]),
+        (
+            "add.Scalar",
+            vec![t(&x), IValue::Double(2.), IValue::Int(1)],
+        ),
         ("sub.Tensor", vec![t(&x), t(&row), IValue::Int(2)]),
         ("sub.Scalar", vec![t(&x), IValue::Int(2), IValue::Int(1)]),
         ("mul.Tensor", vec![t(&x), t(&y)]),
@@ -264,11 +358,20 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("mul_.Tensor", vec![t(&fresh()), t(&y)]),
         ("div_.Tensor", vec![t(&fresh()), t(&y)]),
         ("where.self", vec![t(&cond), t(&x), t(&y)]),
-        ("where.ScalarOther", vec![t(&cond), t(&x), IValue::Double(0.)]),
+        (
+            "where.ScalarOther",
+            vec![t(&cond), t(&x), IValue::Double(0.)],
+        ),
         ("sum", vec![t(&x), IValue::None]),
-        ("sum.dim_IntList", vec![t(&x), il(&[1]), IValue::Bool(false), IValue::None]),
+        (
+            "sum.dim_IntList",
+            vec![t(&x), il(&[1]), IValue::Bool(false), IValue::None],
+        ),
         ("mean", vec![t(&x), IValue::Int(7)]),
-        ("mean.dim", vec![t(&x), il(&[0]), IValue::Bool(true), IValue::None]),
+        (
+            "mean.dim",
+            vec![t(&x), il(&[0]), IValue::Bool(true), IValue::None],
+        ),
         ("max", vec![t(&x)]),
         ("max.dim", vec![t(&x), IValue::Int(1), IValue::Bool(false)]),
         ("min", vec![t(&x)]),
@@ -281,7 +384,10 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("dot", vec![t(&v), t(&v)]),
         ("view", vec![t(&x), il(&[3, 2])]),
         ("reshape", vec![t(&x), il(&[-1])]),
-        ("flatten.using_ints", vec![t(&x), IValue::Int(0), IValue::Int(-1)]),
+        (
+            "flatten.using_ints",
+            vec![t(&x), IValue::Int(0), IValue::Int(-1)],
+        ),
         ("transpose.int", vec![t(&x), IValue::Int(0), IValue::Int(1)]),
         ("t", vec![t(&x)]),
         ("permute", vec![t(&x), il(&[1, 0])]),
@@ -290,8 +396,20 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("unsqueeze", vec![t(&x), IValue::Int(-1)]),
         ("expand", vec![t(&row), il(&[4, 3]), IValue::Bool(false)]),
         ("select.int", vec![t(&x), IValue::Int(0), IValue::Int(1)]),
-        ("slice.Tensor", vec![t(&x), IValue::Int(1), IValue::Int(0), IValue::None, IValue::Int(2)]),
-        ("narrow", vec![t(&x), IValue::Int(1), IValue::Int(1), IValue::Int(2)]),
+        (
+            "slice.Tensor",
+            vec![
+                t(&x),
+                IValue::Int(1),
+                IValue::Int(0),
+                IValue::None,
+                IValue::Int(2),
+            ],
+        ),
+        (
+            "narrow",
+            vec![t(&x), IValue::Int(1), IValue::Int(1), IValue::Int(2)],
+        ),
         ("alias", vec![t(&x)]),
         ("detach", vec![t(&x)]),
         ("contiguous", vec![t(&x), IValue::Int(0)]),
@@ -299,15 +417,42 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("copy_", vec![t(&fresh()), t(&row), IValue::Bool(false)]),
         ("fill_.Scalar", vec![t(&fresh()), IValue::Int(3)]),
         ("zero_", vec![t(&fresh())]),
-        ("to.dtype", vec![t(&x), IValue::Int(7), IValue::Bool(false), IValue::Bool(false), IValue::None]),
+        (
+            "to.dtype",
+            vec![
+                t(&x),
+                IValue::Int(7),
+                IValue::Bool(false),
+                IValue::Bool(false),
+                IValue::None,
+            ],
+        ),
         (
             "_to_copy",
-            [t(&x), IValue::Int(4)].into_iter().chain(none(3)).chain([IValue::Bool(false), IValue::None]).collect(),
+            [t(&x), IValue::Int(4)]
+                .into_iter()
+                .chain(none(3))
+                .chain([IValue::Bool(false), IValue::None])
+                .collect(),
         ),
-        ("cat", vec![IValue::TensorList(vec![TensorRef::new(x.clone()), TensorRef::new(y.clone())]), IValue::Int(0)]),
-        ("stack", vec![IValue::TensorList(vec![TensorRef::new(x.clone()), TensorRef::new(y.clone())]), IValue::Int(1)]),
+        (
+            "cat",
+            vec![
+                IValue::TensorList(vec![TensorRef::new(x.clone()), TensorRef::new(y.clone())]),
+                IValue::Int(0),
+            ],
+        ),
+        (
+            "stack",
+            vec![
+                IValue::TensorList(vec![TensorRef::new(x.clone()), TensorRef::new(y.clone())]),
+                IValue::Int(1),
+            ],
+        ),
     ];
-    for name in ["neg", "abs", "exp", "log", "sin", "cos", "sqrt", "relu", "sigmoid", "tanh"] {
+    for name in [
+        "neg", "abs", "exp", "log", "sin", "cos", "sqrt", "relu", "sigmoid", "tanh",
+    ] {
         calls.push((name, vec![t(&x)]));
     }
     for cmp in ["eq", "ne", "lt", "le", "gt", "ge"] {
@@ -330,14 +475,20 @@ fn every_op_runs_on_cpu_and_meta_with_matching_metadata() {
     let covered: Vec<String> = cpu.iter().map(|(n, _)| format!("aten::{n}")).collect();
     for n in aten::register().op_names() {
         let bare = n.strip_prefix("aten::").unwrap();
-        assert!(covered.contains(n) || DATA_ONLY.contains(&bare), "no sample call for {n}");
+        assert!(
+            covered.contains(n) || DATA_ONLY.contains(&bare),
+            "no sample call for {n}"
+        );
     }
     for ((name, cargs), (_, margs)) in cpu.into_iter().zip(meta) {
         let c = call(name, cargs).unwrap_or_else(|e| panic!("{name} on cpu: {e}"));
         let m = call(name, margs).unwrap_or_else(|e| panic!("{name} on meta: {e}"));
         assert_eq!(c.len(), m.len(), "{name}");
         for (cv, mv) in c.into_iter().zip(m) {
-            let (ct, mt) = (Tensor::from_ivalue(cv).unwrap(), Tensor::from_ivalue(mv).unwrap());
+            let (ct, mt) = (
+                Tensor::from_ivalue(cv).unwrap(),
+                Tensor::from_ivalue(mv).unwrap(),
+            );
             assert_eq!(ct.sizes(), mt.sizes(), "{name} sizes");
             assert_eq!(ct.dtype(), mt.dtype(), "{name} dtype");
             assert_eq!(ct.device(), Device::Cpu, "{name} cpu device");
@@ -352,80 +503,202 @@ fn cpu_values() {
     let xt = f32s(&[1., 0., 0., 1., 1., 1.], &[3, 2]);
     let r = call_t("matmul", vec![t(&x), t(&xt)]);
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![4., 5., 10., 11.]);
-    let r = call_t("sum.dim_IntList", vec![t(&x), IValue::IntList(vec![1]), IValue::Bool(true), IValue::None]);
-    assert_eq!((r.sizes(), r.to_vec::<f32>().unwrap()), (&[2usize, 1][..], vec![6., 15.]));
+    let r = call_t(
+        "sum.dim_IntList",
+        vec![
+            t(&x),
+            IValue::IntList(vec![1]),
+            IValue::Bool(true),
+            IValue::None,
+        ],
+    );
+    assert_eq!(
+        (r.sizes(), r.to_vec::<f32>().unwrap()),
+        (&[2usize, 1][..], vec![6., 15.])
+    );
     let r = call_t("sum", vec![t(&x), IValue::Int(7)]);
-    assert_eq!((r.dtype(), r.to_vec::<f64>().unwrap()), (ScalarType::Float64, vec![21.]));
-    let r = call_t("mean.dim", vec![t(&x), IValue::IntList(vec![0]), IValue::Bool(false), IValue::None]);
+    assert_eq!(
+        (r.dtype(), r.to_vec::<f64>().unwrap()),
+        (ScalarType::Float64, vec![21.])
+    );
+    let r = call_t(
+        "mean.dim",
+        vec![
+            t(&x),
+            IValue::IntList(vec![0]),
+            IValue::Bool(false),
+            IValue::None,
+        ],
+    );
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![2.5, 3.5, 4.5]);
     let r = call_t("argmax", vec![t(&x), IValue::None, IValue::Bool(false)]);
     assert_eq!((r.sizes(), r.to_vec_i64().unwrap()), (&[][..], vec![5]));
     let mut out = call("min.dim", vec![t(&x), IValue::Int(1), IValue::Bool(false)]).unwrap();
     let idx = Tensor::from_ivalue(out.pop().unwrap()).unwrap();
     let vals = Tensor::from_ivalue(out.pop().unwrap()).unwrap();
-    assert_eq!((vals.to_vec::<f32>().unwrap(), idx.to_vec_i64().unwrap()), (vec![1., 4.], vec![0, 0]));
-    let r = call_t("slice.Tensor", vec![t(&x), IValue::Int(1), IValue::None, IValue::None, IValue::Int(2)]);
+    assert_eq!(
+        (vals.to_vec::<f32>().unwrap(), idx.to_vec_i64().unwrap()),
+        (vec![1., 4.], vec![0, 0])
+    );
+    let r = call_t(
+        "slice.Tensor",
+        vec![
+            t(&x),
+            IValue::Int(1),
+            IValue::None,
+            IValue::None,
+            IValue::Int(2),
+        ],
+    );
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![1., 3., 4., 6.]);
     let r = call_t("select.int", vec![t(&x), IValue::Int(1), IValue::Int(-1)]);
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![3., 6.]);
     let r = call_t(
         "stack",
-        vec![IValue::TensorList(vec![TensorRef::new(x.clone()), TensorRef::new(x.clone())]), IValue::Int(0)],
+        vec![
+            IValue::TensorList(vec![TensorRef::new(x.clone()), TensorRef::new(x.clone())]),
+            IValue::Int(0),
+        ],
     );
     assert_eq!(r.sizes(), &[2, 2, 3]);
     let cond = Tensor::from_vec(vec![true, false, true, false, true, false], &[2, 3]).unwrap();
-    let r = call_t("where.ScalarOther", vec![t(&cond), t(&x), IValue::Double(0.)]);
+    let r = call_t(
+        "where.ScalarOther",
+        vec![t(&cond), t(&x), IValue::Double(0.)],
+    );
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![1., 0., 3., 0., 5., 0.]);
     let r = call_t("relu", vec![t(&f32s(&[-1., 2.], &[2]))]);
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![0., 2.]);
     // copy_ returns self, broadcasting and converting.
     let dst = Tensor::zeros(&[2, 2], ScalarType::Int64, Device::Cpu).unwrap();
-    let r = call_t("copy_", vec![t(&dst), t(&f32s(&[1.7, 2.2], &[2])), IValue::Bool(false)]);
+    let r = call_t(
+        "copy_",
+        vec![t(&dst), t(&f32s(&[1.7, 2.2], &[2])), IValue::Bool(false)],
+    );
     assert_eq!(r.data_ptr(), dst.data_ptr());
     assert_eq!(dst.to_vec_i64().unwrap(), vec![1, 2, 1, 2]);
     let r = call_t("add_.Tensor", vec![t(&dst), t(&dst), IValue::Int(1)]);
-    assert_eq!((r.data_ptr(), dst.to_vec_i64().unwrap()), (dst.data_ptr(), vec![2, 4, 2, 4]));
+    assert_eq!(
+        (r.data_ptr(), dst.to_vec_i64().unwrap()),
+        (dst.data_ptr(), vec![2, 4, 2, 4])
+    );
 }
 
 #[test]
 fn factories_without_tensor_arguments() {
-    let z = call_t("zeros", vec![IValue::IntList(vec![2, 2]), IValue::None, IValue::None, IValue::None, IValue::None]);
-    assert_eq!((z.sizes(), z.dtype(), z.device()), (&[2usize, 2][..], ScalarType::Float32, Device::Cpu));
+    let z = call_t(
+        "zeros",
+        vec![
+            IValue::IntList(vec![2, 2]),
+            IValue::None,
+            IValue::None,
+            IValue::None,
+            IValue::None,
+        ],
+    );
+    assert_eq!(
+        (z.sizes(), z.dtype(), z.device()),
+        (&[2usize, 2][..], ScalarType::Float32, Device::Cpu)
+    );
     assert_eq!(z.to_vec::<f32>().unwrap(), vec![0.; 4]);
-    let o = call_t("ones", vec![IValue::IntList(vec![3]), IValue::Int(4), IValue::None, dev("cpu"), IValue::Bool(false)]);
-    assert_eq!((o.dtype(), o.to_vec_i64().unwrap()), (ScalarType::Int64, vec![1, 1, 1]));
+    let o = call_t(
+        "ones",
+        vec![
+            IValue::IntList(vec![3]),
+            IValue::Int(4),
+            IValue::None,
+            dev("cpu"),
+            IValue::Bool(false),
+        ],
+    );
+    assert_eq!(
+        (o.dtype(), o.to_vec_i64().unwrap()),
+        (ScalarType::Int64, vec![1, 1, 1])
+    );
     // full infers its dtype from the fill value.
     for (v, want) in [
         (IValue::Int(3), ScalarType::Int64),
         (IValue::Double(3.), ScalarType::Float32),
         (IValue::Bool(true), ScalarType::Bool),
     ] {
-        let f = call_t("full", [IValue::IntList(vec![2]), v].into_iter().chain(none(4)).collect());
+        let f = call_t(
+            "full",
+            [IValue::IntList(vec![2]), v]
+                .into_iter()
+                .chain(none(4))
+                .collect(),
+        );
         assert_eq!(f.dtype(), want);
     }
-    let a = call_t("arange", [IValue::Int(4)].into_iter().chain(none(4)).collect());
-    assert_eq!((a.dtype(), a.to_vec_i64().unwrap()), (ScalarType::Int64, vec![0, 1, 2, 3]));
+    let a = call_t(
+        "arange",
+        [IValue::Int(4)].into_iter().chain(none(4)).collect(),
+    );
+    assert_eq!(
+        (a.dtype(), a.to_vec_i64().unwrap()),
+        (ScalarType::Int64, vec![0, 1, 2, 3])
+    );
     let a = call_t(
         "arange.start_step",
-        [IValue::Int(1), IValue::Double(2.), IValue::Double(0.25)].into_iter().chain(none(4)).collect(),
+        [IValue::Int(1), IValue::Double(2.), IValue::Double(0.25)]
+            .into_iter()
+            .chain(none(4))
+            .collect(),
     );
     assert_eq!(a.to_vec::<f32>().unwrap(), vec![1., 1.25, 1.5, 1.75]);
     let m = call_t(
         "empty.memory_format",
-        vec![IValue::IntList(vec![5, 0]), IValue::Int(11), IValue::None, dev("meta"), IValue::None, IValue::Int(0)],
+        vec![
+            IValue::IntList(vec![5, 0]),
+            IValue::Int(11),
+            IValue::None,
+            dev("meta"),
+            IValue::None,
+            IValue::Int(0),
+        ],
     );
-    assert_eq!((m.sizes(), m.dtype(), m.device()), (&[5usize, 0][..], ScalarType::Bool, Device::Meta));
+    assert_eq!(
+        (m.sizes(), m.dtype(), m.device()),
+        (&[5usize, 0][..], ScalarType::Bool, Device::Meta)
+    );
 
     // A factory call dispatches on Undefined (BackendSelect falls through).
     let zeros = op("zeros", "");
-    let stack = vec![IValue::IntList(vec![1]), IValue::None, IValue::None, IValue::None, IValue::None];
+    let stack = vec![
+        IValue::IntList(vec![1]),
+        IValue::None,
+        IValue::None,
+        IValue::None,
+        IValue::None,
+    ];
     assert!(zeros.key_set_for_boxed_call(&stack).is_empty());
 
-    let err = call("zeros", vec![IValue::IntList(vec![2, -1]), IValue::None, IValue::None, IValue::None, IValue::None])
-        .unwrap_err();
-    assert_eq!(err.to_string(), "Trying to create tensor with negative dimension -1: [2, -1]");
-    let err = call("zeros", vec![IValue::IntList(vec![1]), IValue::Int(10), IValue::None, IValue::None, IValue::None])
-        .unwrap_err();
+    let err = call(
+        "zeros",
+        vec![
+            IValue::IntList(vec![2, -1]),
+            IValue::None,
+            IValue::None,
+            IValue::None,
+            IValue::None,
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Trying to create tensor with negative dimension -1: [2, -1]"
+    );
+    let err = call(
+        "zeros",
+        vec![
+            IValue::IntList(vec![1]),
+            IValue::Int(10),
+            IValue::None,
+            IValue::None,
+            IValue::None,
+        ],
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("ComplexDouble"), "{err}");
 }
 
@@ -446,16 +719,55 @@ fn composite_decompositions() {
     let c = call_t("contiguous", vec![t(&xt), IValue::Int(0)]);
     assert!(c.is_contiguous() && c.data_ptr() != x.data_ptr());
     // to.dtype: same handle when nothing changes (and copy=False), else _to_copy.
-    let same = call_t("to.dtype", vec![t(&x), IValue::Int(6), IValue::Bool(false), IValue::Bool(false), IValue::None]);
+    let same = call_t(
+        "to.dtype",
+        vec![
+            t(&x),
+            IValue::Int(6),
+            IValue::Bool(false),
+            IValue::Bool(false),
+            IValue::None,
+        ],
+    );
     assert!(Tensor::ptr_eq(&same, &x));
-    let copied = call_t("to.dtype", vec![t(&x), IValue::Int(6), IValue::Bool(false), IValue::Bool(true), IValue::None]);
+    let copied = call_t(
+        "to.dtype",
+        vec![
+            t(&x),
+            IValue::Int(6),
+            IValue::Bool(false),
+            IValue::Bool(true),
+            IValue::None,
+        ],
+    );
     assert!(!Tensor::ptr_eq(&copied, &x) && copied.data_ptr() != x.data_ptr());
-    let d = call_t("to.dtype", vec![t(&x), IValue::Int(3), IValue::Bool(false), IValue::Bool(false), IValue::None]);
-    assert_eq!((d.dtype(), d.to_vec_i64().unwrap()), (ScalarType::Int32, vec![1, 2, 3, 4, 5, 6]));
+    let d = call_t(
+        "to.dtype",
+        vec![
+            t(&x),
+            IValue::Int(3),
+            IValue::Bool(false),
+            IValue::Bool(false),
+            IValue::None,
+        ],
+    );
+    assert_eq!(
+        (d.dtype(), d.to_vec_i64().unwrap()),
+        (ScalarType::Int32, vec![1, 2, 3, 4, 5, 6])
+    );
     // _to_copy moves CPU data onto Meta.
     let m = call_t(
         "_to_copy",
-        [t(&x), IValue::None, IValue::None, dev("meta"), IValue::None, IValue::Bool(false), IValue::None].into(),
+        [
+            t(&x),
+            IValue::None,
+            IValue::None,
+            dev("meta"),
+            IValue::None,
+            IValue::Bool(false),
+            IValue::None,
+        ]
+        .into(),
     );
     assert_eq!((m.device(), m.sizes()), (Device::Meta, x.sizes()));
     // item -> _local_scalar_dense.
@@ -464,7 +776,10 @@ fn composite_decompositions() {
     assert!(matches!(out[..], [IValue::Int(42)]));
     let m = Tensor::empty(&[], ScalarType::Float32, Device::Meta).unwrap();
     let err = call("item", vec![t(&m)]).unwrap_err();
-    assert_eq!(err.to_string(), "Tensor.item() cannot be called on meta tensors");
+    assert_eq!(
+        err.to_string(),
+        "Tensor.item() cannot be called on meta tensors"
+    );
 }
 
 #[test]
@@ -481,17 +796,28 @@ fn tensor_errors_arrive_as_aten_errors() {
         err.to_string(),
         "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 0"
     );
-    let DispatchError::External(inner) = &err else { unreachable!() };
+    let DispatchError::External(inner) = &err else {
+        unreachable!()
+    };
     assert!(inner.downcast_ref::<AtenError>().is_some());
 
     // Same on Meta: shape checks run without data.
     let ma = Tensor::empty(&[3], ScalarType::Float32, Device::Meta).unwrap();
     let mb = Tensor::empty(&[2], ScalarType::Float32, Device::Meta).unwrap();
     let err = call("mul.Tensor", vec![t(&ma), t(&mb)]).unwrap_err();
-    assert!(matches!(AtenError::from_dispatch_error(&err), Some(TensorError::BroadcastMismatch { .. })));
+    assert!(matches!(
+        AtenError::from_dispatch_error(&err),
+        Some(TensorError::BroadcastMismatch { .. })
+    ));
 
     let err = call("transpose.int", vec![t(&a), IValue::Int(0), IValue::Int(3)]).unwrap_err();
-    assert!(matches!(AtenError::from_dispatch_error(&err), Some(TensorError::DimOutOfRange { .. })), "{err}");
+    assert!(
+        matches!(
+            AtenError::from_dispatch_error(&err),
+            Some(TensorError::DimOutOfRange { .. })
+        ),
+        "{err}"
+    );
 
     // Wrong argument types are TypeErrors from the boxed wrapper.
     let err = call("mul.Scalar", vec![t(&a), IValue::Str(Arc::from("x"))]).unwrap_err();
@@ -511,7 +837,10 @@ fn cuda_keyed_call_is_not_implemented() {
         msg.starts_with("Could not run 'aten::add.Tensor' with arguments from the 'CUDA' backend."),
         "{msg}"
     );
-    assert!(msg.contains("'aten::add.Tensor' is only available for these backends: [CPU, Meta"), "{msg}");
+    assert!(
+        msg.contains("'aten::add.Tensor' is only available for these backends: [CPU, Meta"),
+        "{msg}"
+    );
     // The guard is gone: the same call works again.
     call("add.Tensor", vec![t(&a), t(&a), IValue::Int(1)]).unwrap();
 
@@ -519,12 +848,35 @@ fn cuda_keyed_call_is_not_implemented() {
     // the backend op, which then fails the same way.
     let err = {
         let _g = IncludeDispatchKeyGuard::new(DispatchKeySet::from_keys(&[DispatchKey::CUDA]));
-        call("reshape", vec![t(&f32s(&[1., 2.], &[2])), IValue::IntList(vec![2, 1])]).unwrap_err()
+        call(
+            "reshape",
+            vec![t(&f32s(&[1., 2.], &[2])), IValue::IntList(vec![2, 1])],
+        )
+        .unwrap_err()
     };
-    assert!(err.to_string().starts_with("Could not run 'aten::view' with arguments from the 'CUDA' backend."), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("Could not run 'aten::view' with arguments from the 'CUDA' backend."),
+        "{err}"
+    );
 
     // The tensor crate cannot allocate CUDA tensors.
-    let err = call("zeros", vec![IValue::IntList(vec![1]), IValue::None, IValue::None, dev("cuda"), IValue::None])
-        .unwrap_err();
-    assert!(matches!(AtenError::from_dispatch_error(&err), Some(TensorError::Device(_))), "{err}");
+    let err = call(
+        "zeros",
+        vec![
+            IValue::IntList(vec![1]),
+            IValue::None,
+            IValue::None,
+            dev("cuda"),
+            IValue::None,
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            AtenError::from_dispatch_error(&err),
+            Some(TensorError::Device(_))
+        ),
+        "{err}"
+    );
 }

@@ -50,7 +50,10 @@ pub fn tensor(keys: &[DispatchKey]) -> TensorRef {
 
 /// A boxed tensor with these keys and an id (to check identity through kernels).
 pub fn tensor_id(keys: &[DispatchKey], id: u64) -> TensorRef {
-    TensorRef::new(TestTensor(Arc::new(Inner { keys: DispatchKeySet::from_keys(keys), id })))
+    TensorRef::new(TestTensor(Arc::new(Inner {
+        keys: DispatchKeySet::from_keys(keys),
+        id,
+    })))
 }
 
 /// The id of a boxed [`TestTensor`].

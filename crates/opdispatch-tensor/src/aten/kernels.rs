@@ -36,12 +36,14 @@ type FnList = fn(Vec<TensorRef>, i64) -> Result<Tensor>;
 
 /// A boxed kernel that pops the operator's arguments into [`Args`] and pushes one return.
 fn boxed(f: impl Fn(&mut Args) -> Result<IValue> + Send + Sync + 'static) -> CppFunction {
-    CppFunction::boxed(move |op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack| {
-        let mut args = Args::take(stack, op.num_arguments())?;
-        let out = f(&mut args)?;
-        stack.push(out);
-        Ok(())
-    })
+    CppFunction::boxed(
+        move |op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack| {
+            let mut args = Args::take(stack, op.num_arguments())?;
+            let out = f(&mut args)?;
+            stack.push(out);
+            Ok(())
+        },
+    )
 }
 
 fn tv(t: Tensor) -> IValue {
@@ -55,7 +57,8 @@ macro_rules! aten_op {
         match H.get() {
             Some(h) => h.clone(),
             None => {
-                let h = Dispatcher::singleton().find_schema_or_throw(concat!("aten::", $name), $overload)?;
+                let h = Dispatcher::singleton()
+                    .find_schema_or_throw(concat!("aten::", $name), $overload)?;
                 H.get_or_init(|| h).clone()
             }
         }
@@ -67,7 +70,9 @@ macro_rules! aten_op {
 fn call1(op: OperatorHandle, args: Vec<IValue>) -> Result<IValue> {
     let mut stack = args;
     op.call_boxed(&mut stack)?;
-    stack.pop().ok_or_else(|| opdispatch_dispatch::DispatchError::Internal("operator returned nothing".into()))
+    stack.pop().ok_or_else(|| {
+        opdispatch_dispatch::DispatchError::Internal("operator returned nothing".into())
+    })
 }
 
 fn tensor_result(v: IValue) -> Result<Tensor> {
@@ -191,7 +196,10 @@ fn reshape(t: Tensor, shape: Vec<i64>) -> Result<Tensor> {
     } else {
         tensor_result(call1(aten_op!("clone", ""), vec![tv(t), IValue::None])?)?
     };
-    tensor_result(call1(aten_op!("view", ""), vec![tv(src), IValue::IntList(shape)])?)
+    tensor_result(call1(
+        aten_op!("view", ""),
+        vec![tv(src), IValue::IntList(shape)],
+    )?)
 }
 
 fn flatten(t: Tensor, start: i64, end: i64) -> Result<Tensor> {
@@ -304,7 +312,13 @@ fn like_options(a: &mut Args, t: &Tensor) -> Result<(ScalarType, Device)> {
 
 fn arange_kernel(a: &mut Args, start: Scalar, end: Scalar, step: Scalar) -> Result<IValue> {
     let (dtype, device) = a.tensor_options()?;
-    Ok(tv(Tensor::arange(start, end, step, dtype, device.unwrap_or(Device::Cpu))?))
+    Ok(tv(Tensor::arange(
+        start,
+        end,
+        step,
+        dtype,
+        device.unwrap_or(Device::Cpu),
+    )?))
 }
 
 /// `ops::sum` / `ops::mean`.
@@ -312,7 +326,11 @@ type ReduceFn = fn(&Tensor, Option<&[i64]>, bool, Option<ScalarType>) -> crate::
 
 fn sum_like(a: &mut Args, with_dims: bool, f: ReduceFn) -> Result<IValue> {
     let t = a.tensor()?;
-    let (dims, keepdim) = if with_dims { (a.opt_int_list()?, a.bool()?) } else { (None, false) };
+    let (dims, keepdim) = if with_dims {
+        (a.opt_int_list()?, a.bool()?)
+    } else {
+        (None, false)
+    };
     let dtype = a.opt_dtype()?;
     Ok(tv(f(&t, dims.as_deref(), keepdim, dtype)?))
 }
@@ -324,66 +342,135 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     let mut add = |name: &'static str, p: Placement, f: CppFunction| k.push((name, p, f));
 
     // Factories (no tensor arguments): CompositeExplicitAutograd, device from the arguments.
-    add("empty.memory_format", E, boxed(|a| {
-        let size = sizes_of(&a.int_list()?)?;
-        let (dtype, device) = a.tensor_options()?;
-        a.memory_format()?;
-        Ok(tv(Tensor::empty(&size, dtype.unwrap_or(DEFAULT_DTYPE), device.unwrap_or(Device::Cpu))?))
-    }));
-    add("zeros", E, boxed(|a| {
-        let size = sizes_of(&a.int_list()?)?;
-        let (dtype, device) = a.tensor_options()?;
-        Ok(tv(Tensor::zeros(&size, dtype.unwrap_or(DEFAULT_DTYPE), device.unwrap_or(Device::Cpu))?))
-    }));
-    add("ones", E, boxed(|a| {
-        let size = sizes_of(&a.int_list()?)?;
-        let (dtype, device) = a.tensor_options()?;
-        Ok(tv(Tensor::ones(&size, dtype.unwrap_or(DEFAULT_DTYPE), device.unwrap_or(Device::Cpu))?))
-    }));
-    add("full", E, boxed(|a| {
-        let size = sizes_of(&a.int_list()?)?;
-        let v = a.scalar()?;
-        let (dtype, device) = a.tensor_options()?;
-        Ok(tv(Tensor::full(&size, v, dtype.unwrap_or(fill_dtype(v)), device.unwrap_or(Device::Cpu))?))
-    }));
-    add("scalar_tensor", E, boxed(|a| {
-        let v = a.scalar()?;
-        let (dtype, device) = a.tensor_options()?;
-        Ok(tv(Tensor::scalar_tensor(v, dtype.unwrap_or(DEFAULT_DTYPE), device.unwrap_or(Device::Cpu))?))
-    }));
-    add("arange", E, boxed(|a| {
-        let end = a.scalar()?;
-        arange_kernel(a, Scalar::Int(0), end, Scalar::Int(1))
-    }));
-    add("arange.start", E, boxed(|a| {
-        let (start, end) = (a.scalar()?, a.scalar()?);
-        arange_kernel(a, start, end, Scalar::Int(1))
-    }));
-    add("arange.start_step", E, boxed(|a| {
-        let (start, end, step) = (a.scalar()?, a.scalar()?, a.scalar()?);
-        arange_kernel(a, start, end, step)
-    }));
-    add("empty_like", B, boxed(|a| {
-        let t = a.tensor()?;
-        let (dtype, device) = like_options(a, &t)?;
-        Ok(tv(Tensor::empty(t.sizes(), dtype, device)?))
-    }));
-    add("zeros_like", B, boxed(|a| {
-        let t = a.tensor()?;
-        let (dtype, device) = like_options(a, &t)?;
-        Ok(tv(Tensor::zeros(t.sizes(), dtype, device)?))
-    }));
-    add("ones_like", B, boxed(|a| {
-        let t = a.tensor()?;
-        let (dtype, device) = like_options(a, &t)?;
-        Ok(tv(Tensor::ones(t.sizes(), dtype, device)?))
-    }));
-    add("full_like", B, boxed(|a| {
-        let t = a.tensor()?;
-        let v = a.scalar()?;
-        let (dtype, device) = like_options(a, &t)?;
-        Ok(tv(Tensor::full(t.sizes(), v, dtype, device)?))
-    }));
+    add(
+        "empty.memory_format",
+        E,
+        boxed(|a| {
+            let size = sizes_of(&a.int_list()?)?;
+            let (dtype, device) = a.tensor_options()?;
+            a.memory_format()?;
+            Ok(tv(Tensor::empty(
+                &size,
+                dtype.unwrap_or(DEFAULT_DTYPE),
+                device.unwrap_or(Device::Cpu),
+            )?))
+        }),
+    );
+    add(
+        "zeros",
+        E,
+        boxed(|a| {
+            let size = sizes_of(&a.int_list()?)?;
+            let (dtype, device) = a.tensor_options()?;
+            Ok(tv(Tensor::zeros(
+                &size,
+                dtype.unwrap_or(DEFAULT_DTYPE),
+                device.unwrap_or(Device::Cpu),
+            )?))
+        }),
+    );
+    add(
+        "ones",
+        E,
+        boxed(|a| {
+            let size = sizes_of(&a.int_list()?)?;
+            let (dtype, device) = a.tensor_options()?;
+            Ok(tv(Tensor::ones(
+                &size,
+                dtype.unwrap_or(DEFAULT_DTYPE),
+                device.unwrap_or(Device::Cpu),
+            )?))
+        }),
+    );
+    add(
+        "full",
+        E,
+        boxed(|a| {
+            let size = sizes_of(&a.int_list()?)?;
+            let v = a.scalar()?;
+            let (dtype, device) = a.tensor_options()?;
+            Ok(tv(Tensor::full(
+                &size,
+                v,
+                dtype.unwrap_or(fill_dtype(v)),
+                device.unwrap_or(Device::Cpu),
+            )?))
+        }),
+    );
+    add(
+        "scalar_tensor",
+        E,
+        boxed(|a| {
+            let v = a.scalar()?;
+            let (dtype, device) = a.tensor_options()?;
+            Ok(tv(Tensor::scalar_tensor(
+                v,
+                dtype.unwrap_or(DEFAULT_DTYPE),
+                device.unwrap_or(Device::Cpu),
+            )?))
+        }),
+    );
+    add(
+        "arange",
+        E,
+        boxed(|a| {
+            let end = a.scalar()?;
+            arange_kernel(a, Scalar::Int(0), end, Scalar::Int(1))
+        }),
+    );
+    add(
+        "arange.start",
+        E,
+        boxed(|a| {
+            let (start, end) = (a.scalar()?, a.scalar()?);
+            arange_kernel(a, start, end, Scalar::Int(1))
+        }),
+    );
+    add(
+        "arange.start_step",
+        E,
+        boxed(|a| {
+            let (start, end, step) = (a.scalar()?, a.scalar()?, a.scalar()?);
+            arange_kernel(a, start, end, step)
+        }),
+    );
+    add(
+        "empty_like",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (dtype, device) = like_options(a, &t)?;
+            Ok(tv(Tensor::empty(t.sizes(), dtype, device)?))
+        }),
+    );
+    add(
+        "zeros_like",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (dtype, device) = like_options(a, &t)?;
+            Ok(tv(Tensor::zeros(t.sizes(), dtype, device)?))
+        }),
+    );
+    add(
+        "ones_like",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (dtype, device) = like_options(a, &t)?;
+            Ok(tv(Tensor::ones(t.sizes(), dtype, device)?))
+        }),
+    );
+    add(
+        "full_like",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let v = a.scalar()?;
+            let (dtype, device) = like_options(a, &t)?;
+            Ok(tv(Tensor::full(t.sizes(), v, dtype, device)?))
+        }),
+    );
 
     // Binary arithmetic.
     add("add.Tensor", B, CppFunction::typed(add_t as FnTts));
@@ -441,7 +528,11 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
         add(name, B, CppFunction::typed(f));
     }
     add("where.self", B, CppFunction::typed(where_self as Fn3));
-    add("where.ScalarOther", I, CppFunction::typed(where_scalar_other as FnTts));
+    add(
+        "where.ScalarOther",
+        I,
+        CppFunction::typed(where_scalar_other as FnTts),
+    );
 
     // Reductions.
     add("sum", B, boxed(|a| sum_like(a, false, ops::sum)));
@@ -452,16 +543,24 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     add("max.dim", B, CppFunction::typed(max_dim as FnMaxDim));
     add("min", B, CppFunction::typed(min_all as Fn1));
     add("min.dim", B, CppFunction::typed(min_dim as FnMaxDim));
-    add("argmax", B, boxed(|a| {
-        let t = a.tensor()?;
-        let (dim, keepdim) = (a.opt_int()?, a.bool()?);
-        Ok(tv(ops::argmax(&t, dim, keepdim)?))
-    }));
-    add("argmin", B, boxed(|a| {
-        let t = a.tensor()?;
-        let (dim, keepdim) = (a.opt_int()?, a.bool()?);
-        Ok(tv(ops::argmin(&t, dim, keepdim)?))
-    }));
+    add(
+        "argmax",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (dim, keepdim) = (a.opt_int()?, a.bool()?);
+            Ok(tv(ops::argmax(&t, dim, keepdim)?))
+        }),
+    );
+    add(
+        "argmin",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (dim, keepdim) = (a.opt_int()?, a.bool()?);
+            Ok(tv(ops::argmin(&t, dim, keepdim)?))
+        }),
+    );
 
     // Linear algebra.
     add("matmul", I, CppFunction::typed(matmul as Fn2));
@@ -472,79 +571,123 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     // Views and shape.
     add("view", B, CppFunction::typed(view as FnTl));
     add("reshape", I, CppFunction::typed(reshape as FnTl));
-    add("flatten.using_ints", B, CppFunction::typed(flatten as FnTii));
+    add(
+        "flatten.using_ints",
+        B,
+        CppFunction::typed(flatten as FnTii),
+    );
     add("transpose.int", B, CppFunction::typed(transpose as FnTii));
     add("t", B, CppFunction::typed(t_ as Fn1));
     add("permute", B, CppFunction::typed(permute as FnTl));
     add("squeeze", B, CppFunction::typed(squeeze as Fn1));
     add("squeeze.dim", B, CppFunction::typed(squeeze_dim as FnTi));
     add("unsqueeze", B, CppFunction::typed(unsqueeze as FnTi));
-    add("expand", B, CppFunction::typed(expand as fn(Tensor, Vec<i64>, bool) -> Result<Tensor>));
+    add(
+        "expand",
+        B,
+        CppFunction::typed(expand as fn(Tensor, Vec<i64>, bool) -> Result<Tensor>),
+    );
     add("select.int", B, CppFunction::typed(select as FnTii));
-    add("slice.Tensor", B, boxed(|a| {
-        let t = a.tensor()?;
-        let dim = a.int()?;
-        let (start, end) = (a.opt_int()?, a.opt_int()?);
-        let step = a.int()?;
-        Ok(tv(ops::slice(&t, dim, start, end, step)?))
-    }));
-    add("narrow", B, CppFunction::typed(narrow as fn(Tensor, i64, i64, i64) -> Result<Tensor>));
+    add(
+        "slice.Tensor",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let dim = a.int()?;
+            let (start, end) = (a.opt_int()?, a.opt_int()?);
+            let step = a.int()?;
+            Ok(tv(ops::slice(&t, dim, start, end, step)?))
+        }),
+    );
+    add(
+        "narrow",
+        B,
+        CppFunction::typed(narrow as fn(Tensor, i64, i64, i64) -> Result<Tensor>),
+    );
     add("alias", B, CppFunction::typed(alias as Fn1));
     add("detach", B, CppFunction::typed(alias as Fn1));
 
     // Copies, fills, conversions.
-    add("contiguous", I, boxed(|a| {
-        let t = a.tensor()?;
-        a.memory_format()?;
-        if t.is_contiguous() {
-            Ok(tv(t))
-        } else {
-            call1(aten_op!("clone", ""), vec![tv(t), IValue::None])
-        }
-    }));
-    add("clone", B, boxed(|a| {
-        let t = a.tensor()?;
-        a.memory_format()?;
-        Ok(tv(ops::clone(&t)?))
-    }));
-    add("copy_", B, CppFunction::typed(copy_ as fn(Tensor, Tensor, bool) -> Result<Tensor>));
+    add(
+        "contiguous",
+        I,
+        boxed(|a| {
+            let t = a.tensor()?;
+            a.memory_format()?;
+            if t.is_contiguous() {
+                Ok(tv(t))
+            } else {
+                call1(aten_op!("clone", ""), vec![tv(t), IValue::None])
+            }
+        }),
+    );
+    add(
+        "clone",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            a.memory_format()?;
+            Ok(tv(ops::clone(&t)?))
+        }),
+    );
+    add(
+        "copy_",
+        B,
+        CppFunction::typed(copy_ as fn(Tensor, Tensor, bool) -> Result<Tensor>),
+    );
     add("fill_.Scalar", B, CppFunction::typed(fill_scalar as FnTs));
     add("zero_", B, CppFunction::typed(zero_ as Fn1));
-    add("to.dtype", I, boxed(|a| {
-        let t = a.tensor()?;
-        let dtype = a.dtype()?;
-        let non_blocking = a.bool()?;
-        let copy = a.bool()?;
-        a.memory_format()?;
-        if dtype == t.dtype() && !copy {
-            return Ok(tv(t));
-        }
-        call1(
-            aten_op!("_to_copy", ""),
-            vec![
-                tv(t),
-                IValue::Int(scalar_type_code(dtype)),
-                IValue::None,
-                IValue::None,
-                IValue::None,
-                IValue::Bool(non_blocking),
-                IValue::None,
-            ],
-        )
-    }));
-    add("_to_copy", B, boxed(|a| {
-        let t = a.tensor()?;
-        let (dtype, device) = a.tensor_options()?;
-        let _non_blocking = a.bool()?;
-        a.memory_format()?;
-        let (dtype, device) = (dtype.unwrap_or(t.dtype()), device.unwrap_or(t.device()));
-        if dtype == t.dtype() && device == t.device() {
-            return Ok(tv(ops::clone(&t)?));
-        }
-        Ok(tv(ops::to(&t, Some(dtype), Some(device))?))
-    }));
-    add("item", I, CppFunction::typed(item as fn(Tensor) -> Result<Scalar>));
-    add("_local_scalar_dense", B, CppFunction::typed(local_scalar_dense as fn(Tensor) -> Result<Scalar>));
+    add(
+        "to.dtype",
+        I,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let dtype = a.dtype()?;
+            let non_blocking = a.bool()?;
+            let copy = a.bool()?;
+            a.memory_format()?;
+            if dtype == t.dtype() && !copy {
+                return Ok(tv(t));
+            }
+            call1(
+                aten_op!("_to_copy", ""),
+                vec![
+                    tv(t),
+                    IValue::Int(scalar_type_code(dtype)),
+                    IValue::None,
+                    IValue::None,
+                    IValue::None,
+                    IValue::Bool(non_blocking),
+                    IValue::None,
+                ],
+            )
+        }),
+    );
+    add(
+        "_to_copy",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (dtype, device) = a.tensor_options()?;
+            let _non_blocking = a.bool()?;
+            a.memory_format()?;
+            let (dtype, device) = (dtype.unwrap_or(t.dtype()), device.unwrap_or(t.device()));
+            if dtype == t.dtype() && device == t.device() {
+                return Ok(tv(ops::clone(&t)?));
+            }
+            Ok(tv(ops::to(&t, Some(dtype), Some(device))?))
+        }),
+    );
+    add(
+        "item",
+        I,
+        CppFunction::typed(item as fn(Tensor) -> Result<Scalar>),
+    );
+    add(
+        "_local_scalar_dense",
+        B,
+        CppFunction::typed(local_scalar_dense as fn(Tensor) -> Result<Scalar>),
+    );
 
     // Joining.
     add("cat", B, CppFunction::typed(cat as FnList));

@@ -249,7 +249,9 @@ fn build() -> Result<AtenLibrary, DispatchError> {
         op_names.push(name.to_string());
     }
     let mut libraries = vec![def];
-    let impl_lib = |key: DispatchKey, line: u32| Library::new(LibraryKind::Impl, "aten", Some(key), file!(), line);
+    let impl_lib = |key: DispatchKey, line: u32| {
+        Library::new(LibraryKind::Impl, "aten", Some(key), file!(), line)
+    };
     let mut cpu = impl_lib(DispatchKey::CPU, line!())?;
     let mut meta = impl_lib(DispatchKey::Meta, line!())?;
     let mut cia = impl_lib(DispatchKey::CompositeImplicitAutograd, line!())?;
@@ -265,5 +267,8 @@ fn build() -> Result<AtenLibrary, DispatchError> {
         }
     }
     libraries.extend([cpu, meta, cia, cea]);
-    Ok(AtenLibrary { libraries, op_names })
+    Ok(AtenLibrary {
+        libraries,
+        op_names,
+    })
 }
