@@ -5,7 +5,12 @@ import: ``opdispatch._C`` holds the native dispatcher surface, ``opdispatch.libr
 ``Library`` front end and ``opdispatch.ops`` the operator namespaces.
 """
 
+import atexit as _atexit
+
 from . import _C
+
+# Tensors still held by Rust after the interpreter finalizes must not call back into it.
+_atexit.register(_C._disarm_pyobject_hooks)
 from ._C import (  # noqa: F401
     Tensor,
     UntypedStorage,

@@ -14,8 +14,6 @@ from . import _C
 
 __all__ = ["ops", "OpOverload", "OpOverloadPacket"]
 
-_BIND_ERRORS = ("Expected a value of type", "missing value for argument", "expected at most", "Unknown keyword argument")
-
 
 class OpOverload(_C._DispatchOperatorHandle):
     """One overload of an operator: ``ops.ns.op.default`` / ``ops.ns.op.ovl``."""
@@ -98,17 +96,15 @@ class OpOverloadPacket(_PacketMixin, _C._DispatchOperatorHandle):
 
 class _MultiOverloadPacket(OpOverloadPacket):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Choose first (binding only), then call: a kernel's own error is never mistaken for a
+        # mismatch, and no kernel runs for an overload that is not chosen.
         errors = []
         for name in self._overload_names:
             ov = getattr(self, name)
-            try:
+            err = ov._bind_error(*args, **kwargs)
+            if err is None:
                 return _C._DispatchOperatorHandle.__call__(ov, *args, **kwargs)
-            except RuntimeError as e:
-                msg = str(e)
-                if any(m in msg for m in _BIND_ERRORS):
-                    errors.append(msg)
-                    continue
-                raise
+            errors.append(err)
         raise TypeError(
             "Overloaded torch operator invoked from Python failed to match any schema:\n" + "\n\n".join(errors)
         )

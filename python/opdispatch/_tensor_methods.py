@@ -168,7 +168,14 @@ def from_numpy(a: Any) -> Any:
 
 
 def _tensor_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    """Records a Python-created tensor in its impl's PyObject slot. A subclass ``__init__``
+    that skips ``super().__init__()`` is covered too: the object is recorded the first time
+    it is passed to an operator."""
     _C._tensor_init(self)
+
+
+def _storage_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _C._storage_init(self)
 
 
 def _as_subclass(self: Any, cls: type) -> Any:
@@ -178,12 +185,8 @@ def _as_subclass(self: Any, cls: type) -> Any:
     return cls(self)
 
 
-def _storage_init(self: Any, *args: Any, **kwargs: Any) -> None:
-    _C._storage_init(self)
-
-
 # Objects created from Python (Tensor(...), subclasses, UntypedStorage(n)) are recorded in their
-# impl's PyObject slot once constructed, exactly like objects the runtime creates.
+# impl's PyObject slot when constructed, exactly like objects the runtime creates.
 Tensor.__init__ = _tensor_init
 Tensor.as_subclass = _as_subclass
 _C.UntypedStorage.__init__ = _storage_init

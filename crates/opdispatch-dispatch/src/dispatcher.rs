@@ -18,7 +18,7 @@ use crate::ivalue::Stack;
 use crate::kernel::KernelFunction;
 use crate::operator::{
     compute_entry, dispatch_arg_bitset, update_master, AnnotatedKernel, AnnotatedSchema,
-    CppSignatureWithDebug, DispatchTable, OpState, OperatorEntry,
+    CppSignatureWithDebug, DispatchTable, Garbage, OpState, OperatorEntry,
 };
 
 /// A cheap, clonable reference to a registered operator. It stays usable after the operator
@@ -216,12 +216,12 @@ impl Dispatcher {
     }
 
     /// Drops the operator slot once nothing references it any more.
-    fn cleanup(&self, op: &OperatorHandle, st: &OpState) {
+    fn cleanup(&self, op: &OperatorHandle, st: &OpState, garbage: &mut Garbage) {
         if st.def_and_impl_count == 0 {
             let key = op_key(&op.0.name);
             let mut ops = self.ops.write();
             if ops.get(&key).is_some_and(|o| o == op) {
-                ops.remove(&key);
+                garbage.ops.extend(ops.remove(&key));
             }
         }
     }
@@ -253,7 +253,10 @@ impl Dispatcher {
         let mut st = op.0.state.lock();
         let fail = |st: &OpState, e: DispatchError| {
             if created {
-                self.cleanup(&op, st);
+                // A slot created just now holds nothing that needs deferred release.
+                let mut g = Garbage::default();
+                self.cleanup(&op, st, &mut g);
+                drop(g);
             }
             Err(e)
         };
@@ -286,7 +289,8 @@ impl Dispatcher {
             schema: schema.clone(),
             debug,
         });
-        update_master(&op.0, &mut st, &reg.fallbacks, |u| {
+        let mut garbage = Garbage::default();
+        update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
             u.table.dispatch_arg_indices_reverse = bits;
             u.table.schema = Some(schema);
         });
@@ -294,11 +298,13 @@ impl Dispatcher {
         st.def_and_impl_count += 1;
         drop(st);
         drop(reg);
+        drop(garbage);
         let op2 = op.clone();
         Ok(RegistrationHandle::new(move || self.deregister_def(&op2)))
     }
 
     fn deregister_def(&self, op: &OperatorHandle) {
+        let mut garbage = Garbage::default();
         let reg = self.registry.lock();
         let mut st = op.0.state.lock();
         debug_assert!(st.def_count > 0 && st.def_and_impl_count > 0);
@@ -308,12 +314,15 @@ impl Dispatcher {
             st.schema = None;
             // The C++-signature record goes with the schema, as in PyTorch.
             st.cpp_signature = None;
-            update_master(&op.0, &mut st, &reg.fallbacks, |u| {
+            update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
                 u.table.dispatch_arg_indices_reverse = 0;
                 u.table.schema = None;
             });
         }
-        self.cleanup(op, &st);
+        self.cleanup(op, &st, &mut garbage);
+        drop(st);
+        drop(reg);
+        drop(garbage);
     }
 
     /// `registerImpl`: adds a kernel for `dispatch_key` (`None` = catch-all, which means
@@ -333,7 +342,10 @@ impl Dispatcher {
         let mut st = op.0.state.lock();
         let fail = |st: &OpState, e: DispatchError| {
             if created {
-                self.cleanup(&op, st);
+                // A slot created just now holds nothing that needs deferred release.
+                let mut g = Garbage::default();
+                self.cleanup(&op, st, &mut g);
+                drop(g);
             }
             Err(e)
         };
@@ -398,7 +410,8 @@ impl Dispatcher {
                 id,
             },
         );
-        update_master(&op.0, &mut st, &reg.fallbacks, |u| {
+        let mut garbage = Garbage::default();
+        update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
             if dispatch_key.is_some() {
                 u.update(k)
             } else {
@@ -408,6 +421,7 @@ impl Dispatcher {
         st.def_and_impl_count += 1;
         drop(st);
         drop(reg);
+        drop(garbage);
         // Warn only after releasing the locks: a front end's handler may run arbitrary code.
         if let Some(w) = pending_warning {
             warn(&w);
@@ -419,17 +433,20 @@ impl Dispatcher {
     }
 
     fn deregister_impl(&self, op: &OperatorHandle, k: DispatchKey, keyed: bool, id: u64) {
+        let mut garbage = Garbage::default();
         let reg = self.registry.lock();
         let mut st = op.0.state.lock();
         if let Some(list) = st.kernels.get_mut(&k) {
-            list.retain(|a| a.id != id);
+            if let Some(pos) = list.iter().position(|a| a.id == id) {
+                garbage.annotated.push(list.remove(pos));
+            }
             if list.is_empty() {
                 st.kernels.remove(&k);
                 st.note_key_removed(k);
                 st.key_order.erase(k.as_u16());
             }
         }
-        update_master(&op.0, &mut st, &reg.fallbacks, |u| {
+        update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
             if keyed {
                 u.update(k)
             } else {
@@ -437,7 +454,10 @@ impl Dispatcher {
             }
         });
         st.def_and_impl_count -= 1;
-        self.cleanup(op, &st);
+        self.cleanup(op, &st, &mut garbage);
+        drop(st);
+        drop(reg);
+        drop(garbage);
     }
 
     /// `registerName`: reserves an operator slot without a schema or kernel.
@@ -447,10 +467,14 @@ impl Dispatcher {
         op.0.state.lock().def_and_impl_count += 1;
         drop(reg);
         RegistrationHandle::new(move || {
-            let _reg = self.registry.lock();
+            let mut garbage = Garbage::default();
+            let reg = self.registry.lock();
             let mut st = op.0.state.lock();
             st.def_and_impl_count -= 1;
-            self.cleanup(&op, &st);
+            self.cleanup(&op, &st, &mut garbage);
+            drop(st);
+            drop(reg);
+            drop(garbage);
         })
     }
 
@@ -478,24 +502,30 @@ impl Dispatcher {
             debug: Arc::from(debug),
             id,
         });
-        self.update_fallback_everywhere(&reg, k);
+        let mut garbage = Garbage::default();
+        self.update_fallback_everywhere(&reg, k, &mut garbage);
         drop(reg);
+        drop(garbage);
         Ok(RegistrationHandle::new(move || {
+            let mut garbage = Garbage::default();
             let mut reg = self.registry.lock();
             if reg.fallbacks[idx].as_ref().is_some_and(|f| f.id == id) {
-                reg.fallbacks[idx] = None;
-                self.update_fallback_everywhere(&reg, k);
+                garbage.annotated.extend(reg.fallbacks[idx].take());
+                self.update_fallback_everywhere(&reg, k, &mut garbage);
             }
+            drop(reg);
+            drop(garbage);
         }))
     }
 
     /// `updateFallback(k)` on every operator.
-    fn update_fallback_everywhere(&self, reg: &Registry, k: DispatchKey) {
+    fn update_fallback_everywhere(&self, reg: &Registry, k: DispatchKey, garbage: &mut Garbage) {
         let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
-        for op in ops {
+        for op in &ops {
             let mut st = op.0.state.lock();
-            update_master(&op.0, &mut st, &reg.fallbacks, |u| u.update(k));
+            update_master(&op.0, &mut st, &reg.fallbacks, garbage, |u| u.update(k));
         }
+        garbage.ops.extend(ops);
     }
 
     /// Runs `f` on the operator's current table, rebuilding it first if a registration

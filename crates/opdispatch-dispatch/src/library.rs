@@ -372,15 +372,25 @@ impl Library {
 
     /// Deregisters everything this library registered (it stays usable).
     pub fn reset(&mut self) {
-        // Undo in reverse order so each handle sees the state it created.
-        while let Some(h) = self.registrars.pop() {
-            drop(h);
-        }
+        drop_in_reverse(self.take_registrations());
+    }
+
+    /// Moves the registrations out (they are undone when the returned handles drop), so a
+    /// front end can release its own locks before undoing them.
+    pub fn take_registrations(&mut self) -> Vec<RegistrationHandle> {
+        std::mem::take(&mut self.registrars)
     }
 
     /// Number of live registrations.
     pub fn num_registrations(&self) -> usize {
         self.registrars.len()
+    }
+}
+
+/// Undoes registrations newest first, so each handle sees the state it created.
+pub fn drop_in_reverse(mut handles: Vec<RegistrationHandle>) {
+    while let Some(h) = handles.pop() {
+        drop(h);
     }
 }
 

@@ -378,11 +378,24 @@ pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable 
     t
 }
 
+/// Values taken out of the registry while its locks are held. One of them may be the last
+/// reference to a Python kernel, and releasing that runs arbitrary Python code (`__del__`,
+/// finalizers) that may call back into the dispatcher, so they are dropped only after every
+/// lock is released: callers create the `Garbage` before taking the locks.
+#[derive(Default)]
+pub(crate) struct Garbage {
+    pub(crate) kernels: Vec<KernelFunction>,
+    pub(crate) annotated: Vec<AnnotatedKernel>,
+    pub(crate) tables: Vec<Arc<DispatchTable>>,
+    pub(crate) ops: Vec<crate::OperatorHandle>,
+}
+
 /// Incremental updates of the master table (PyTorch's `updateDispatchTable_` family).
 pub(crate) struct TableUpdate<'a> {
     st: &'a OpState,
     fallbacks: &'a Fallbacks,
     pub(crate) table: &'a mut DispatchTable,
+    garbage: &'a mut Garbage,
 }
 
 /// Runs `f` on the operator's master table, then drops the published snapshot so the next
@@ -391,6 +404,7 @@ pub(crate) fn update_master(
     entry: &OperatorEntry,
     st: &mut OpState,
     fallbacks: &Fallbacks,
+    garbage: &mut Garbage,
     f: impl FnOnce(&mut TableUpdate<'_>),
 ) {
     let mut master = st
@@ -402,12 +416,15 @@ pub(crate) fn update_master(
             st,
             fallbacks,
             table: &mut master,
+            garbage,
         };
         f(&mut upd);
     }
     master.refresh_requires_bitset();
     st.master = Some(master);
-    entry.table.store(None);
+    if let Some(old) = entry.table.swap(None) {
+        garbage.tables.push(old);
+    }
 }
 
 impl TableUpdate<'_> {
@@ -416,7 +433,8 @@ impl TableUpdate<'_> {
         let (kern, _) = compute_entry(self.st, self.fallbacks, k);
         let slot = &mut self.table.entries[idx];
         if !slot.same_as(&kern.kernel) {
-            *slot = kern.kernel.clone();
+            let old = std::mem::replace(slot, kern.kernel.clone());
+            self.garbage.kernels.push(old);
         }
         self.table
             .set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());

@@ -215,8 +215,15 @@ impl<T: KernelOutput> KernelReturn for Result<T> {
     }
 }
 
+mod sealed {
+    /// Only `fn` pointer types implement `KernelSignature` (the dispatcher stores them as
+    /// type-erased pointers), so the trait is sealed.
+    pub trait FnPointer {}
+}
+
 /// Implemented for `fn(A1, ..) -> R` pointer types whose arguments and return are kernel types.
-pub trait KernelSignature: Copy + Send + Sync + 'static {
+/// Sealed: no other type can implement it.
+pub trait KernelSignature: sealed::FnPointer + Copy + Send + Sync + 'static {
     /// The schema PyTorch would infer: unnamed, arguments and returns named `_0`, `_1`, ...
     fn infer_schema() -> FunctionSchema;
     /// Runs `self` on the boxed stack (pops arguments, pushes returns).
@@ -333,6 +340,8 @@ impl CppFunction {
 
 macro_rules! impl_signature {
     ($($a:ident),*) => {
+        impl<R: KernelReturn, $($a: KernelArg),*> sealed::FnPointer for fn($($a),*) -> R {}
+
         impl<R: KernelReturn, $($a: KernelArg),*> KernelSignature for fn($($a),*) -> R {
             fn infer_schema() -> FunctionSchema {
                 inferred_schema(vec![$($a::schema_type()),*], R::Output::return_types())

@@ -63,8 +63,8 @@ enum Operand {
 }
 
 fn operand(o: &Bound<'_, PyAny>) -> Option<Operand> {
-    if let Ok(t) = o.cast::<PyTensor>() {
-        return Some(Operand::T(t.borrow().t.clone()));
+    if o.cast::<PyTensor>().is_ok() {
+        return crate::tensor::unwrap_tensor(o).ok().map(Operand::T);
     }
     scalar_from_py(o).ok().map(Operand::S)
 }
@@ -83,74 +83,133 @@ fn done(py: Python<'_>, r: Res) -> PyResult<Py<PyAny>> {
 
 #[pymethods]
 impl PyTensor {
-    fn __add__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn __add__(slf: &Bound<'_, Self>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match operand(o) {
-            Some(Operand::T(b)) => done(py, add_t()?.call(self.t.clone(), b, one())),
-            Some(Operand::S(s)) => done(py, add_s()?.call(self.t.clone(), s, one())),
+            Some(Operand::T(b)) => done(
+                py,
+                add_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b, one()),
+            ),
+            Some(Operand::S(s)) => done(
+                py,
+                add_s()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s, one()),
+            ),
             None => Ok(py.NotImplemented()),
         }
     }
-    fn __radd__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__add__(py, o)
+    fn __radd__(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        Self::__add__(slf, py, o)
     }
-    fn __sub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn __sub__(slf: &Bound<'_, Self>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match operand(o) {
-            Some(Operand::T(b)) => done(py, sub_t()?.call(self.t.clone(), b, one())),
-            Some(Operand::S(s)) => done(py, sub_s()?.call(self.t.clone(), s, one())),
+            Some(Operand::T(b)) => done(
+                py,
+                sub_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b, one()),
+            ),
+            Some(Operand::S(s)) => done(
+                py,
+                sub_s()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s, one()),
+            ),
             None => Ok(py.NotImplemented()),
         }
     }
     /// `s - t` = `-t + s`.
-    fn __rsub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn __rsub__(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
         match operand(o) {
             Some(Operand::S(s)) => {
                 let n = mul_s()?
-                    .call(self.t.clone(), neg_one())
+                    .call(crate::tensor::unwrap_tensor(slf.as_any())?, neg_one())
                     .map_err(crate::errors::to_py)?;
                 done(py, add_s()?.call(n, s, one()))
             }
             _ => Ok(py.NotImplemented()),
         }
     }
-    fn __mul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn __mul__(slf: &Bound<'_, Self>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match operand(o) {
-            Some(Operand::T(b)) => done(py, mul_t()?.call(self.t.clone(), b)),
-            Some(Operand::S(s)) => done(py, mul_s()?.call(self.t.clone(), s)),
+            Some(Operand::T(b)) => done(
+                py,
+                mul_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b),
+            ),
+            Some(Operand::S(s)) => done(
+                py,
+                mul_s()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s),
+            ),
             None => Ok(py.NotImplemented()),
         }
     }
-    fn __rmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__mul__(py, o)
+    fn __rmul__(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        Self::__mul__(slf, py, o)
     }
-    fn __truediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn __truediv__(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
         match operand(o) {
-            Some(Operand::T(b)) => done(py, div_t()?.call(self.t.clone(), b)),
-            Some(Operand::S(s)) => done(py, div_s()?.call(self.t.clone(), s)),
+            Some(Operand::T(b)) => done(
+                py,
+                div_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b),
+            ),
+            Some(Operand::S(s)) => done(
+                py,
+                div_s()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s),
+            ),
             None => Ok(py.NotImplemented()),
         }
     }
     fn __pow__(
-        &self,
+        slf: &Bound<'_, Self>,
         py: Python<'_>,
         o: &Bound<'_, PyAny>,
         _modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         match operand(o) {
-            Some(Operand::T(b)) => done(py, pow_tt()?.call(self.t.clone(), b)),
-            Some(Operand::S(s)) => done(py, pow_ts()?.call(self.t.clone(), s)),
+            Some(Operand::T(b)) => done(
+                py,
+                pow_tt()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b),
+            ),
+            Some(Operand::S(s)) => done(
+                py,
+                pow_ts()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s),
+            ),
             None => Ok(py.NotImplemented()),
         }
     }
-    fn __matmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn __matmul__(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
         match operand(o) {
-            Some(Operand::T(b)) => done(py, matmul_t()?.call(self.t.clone(), b)),
+            Some(Operand::T(b)) => done(
+                py,
+                matmul_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b),
+            ),
             _ => Ok(py.NotImplemented()),
         }
     }
-    fn __neg__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        done(py, neg_t()?.call(self.t.clone()))
+    fn __neg__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        done(
+            py,
+            neg_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?),
+        )
     }
-    fn __abs__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        done(py, abs_t()?.call(self.t.clone()))
+    fn __abs__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        done(
+            py,
+            abs_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?),
+        )
     }
 }

@@ -115,3 +115,30 @@ impl<T> IntoPyResult<T> for Result<T, TensorError> {
         self.map_err(|e| tensor_to_py(&e))
     }
 }
+
+thread_local! {
+    /// Dispatcher warnings raised on this thread and not yet issued to Python.
+    static PENDING_WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records a dispatcher warning; it is issued by [`flush_warnings`] once the caller holds no
+/// lock (PyTorch's `PyWarningHandler` does the same buffering).
+pub fn queue_warning(msg: &str) {
+    PENDING_WARNINGS.with(|w| w.borrow_mut().push(msg.to_owned()));
+}
+
+/// Issues the queued warnings as `UserWarning`s; an error (for example under `-W error`)
+/// propagates, and warnings after it are discarded, as Python does.
+pub fn flush_warnings(py: Python<'_>) -> PyResult<()> {
+    let pending = PENDING_WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    for msg in pending {
+        let text = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();
+        PyErr::warn(
+            py,
+            &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+            &text,
+            1,
+        )?;
+    }
+    Ok(())
+}

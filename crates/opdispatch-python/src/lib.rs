@@ -36,16 +36,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
             .map(opdispatch_dispatch::RegistrationHandle::leak);
     });
     fallback_result.map_err(errors::to_py)?;
-    opdispatch_dispatch::set_warning_handler(|msg| {
-        Python::attach(|py| {
-            let _ = PyErr::warn(
-                py,
-                &py.get_type::<pyo3::exceptions::PyUserWarning>(),
-                &std::ffi::CString::new(msg).unwrap_or_default(),
-                1,
-            );
-        });
-    });
+    opdispatch_dispatch::set_warning_handler(errors::queue_warning);
     m.add("DispatchKey", keys::make_key_enum(py, "opdispatch._C")?)?;
     m.add("_RuntimeError", py.get_type::<errors::exc::RuntimeError>())?;
     m.add(
@@ -116,6 +107,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         tensor::_tensor_init,
         tensor::_storage_init,
         tensor::_swap_tensors,
+        tensor::_disarm_pyobject_hooks,
     );
     Ok(())
 }

@@ -24,6 +24,21 @@ pub struct DispatchModule {
     lib: Mutex<Library>,
 }
 
+impl DispatchModule {
+    /// Runs a registration on the library, then (with every lock released) issues the
+    /// warnings it produced, so warning filters and hooks may run any Python code and
+    /// `-W error` turns them into exceptions.
+    fn with_lib<R>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Library) -> opdispatch_dispatch::Result<R>,
+    ) -> PyResult<R> {
+        let r = f(&mut self.lib.lock());
+        crate::errors::flush_warnings(py)?;
+        r.py()
+    }
+}
+
 fn is_fallthrough_kernel(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<bool> {
     let ft = py
         .import("opdispatch.library")?
@@ -36,11 +51,12 @@ impl DispatchModule {
     #[pyo3(signature = (schema, alias=""))]
     fn def_<'py>(slf: Bound<'py, Self>, schema: &str, alias: &str) -> PyResult<Bound<'py, Self>> {
         let kind = parse_alias_analysis_kind(alias).py()?;
-        slf.borrow().lib.lock().def(schema, Some(kind)).py()?;
+        slf.borrow()
+            .with_lib(slf.py(), |l| l.def(schema, Some(kind)))?;
         Ok(slf)
     }
     fn def_legacy<'py>(slf: Bound<'py, Self>, schema: &str) -> PyResult<Bound<'py, Self>> {
-        slf.borrow().lib.lock().def(schema, None).py()?;
+        slf.borrow().with_lib(slf.py(), |l| l.def(schema, None))?;
         Ok(slf)
     }
     #[pyo3(signature = (name, dispatch="", debug="default_def_name_t_t"))]
@@ -54,7 +70,8 @@ impl DispatchModule {
         if let Some(k) = parse_opt_key(dispatch)? {
             f = f.dispatch(k);
         }
-        slf.borrow().lib.lock().def_with(name, None, f).py()?;
+        slf.borrow()
+            .with_lib(slf.py(), |l| l.def_with(name, None, f))?;
         Ok(slf)
     }
     #[pyo3(signature = (schema, dispatch="", alias="", debug="default_def_schema_t_t"))]
@@ -88,7 +105,7 @@ impl DispatchModule {
         if let Some(k) = parse_opt_key(dispatch)? {
             f = f.dispatch(k);
         }
-        slf.borrow().lib.lock().impl_(name, f).py()?;
+        slf.borrow().with_lib(slf.py(), |l| l.impl_(name, f))?;
         Ok(slf)
     }
     #[pyo3(signature = (dispatch=""))]
@@ -100,13 +117,14 @@ impl DispatchModule {
         if let Some(k) = parse_opt_key(dispatch)? {
             f = f.dispatch(k);
         }
-        slf.borrow().lib.lock().fallback(f).py()?;
+        slf.borrow().with_lib(slf.py(), |l| l.fallback(f))?;
         Ok(slf)
     }
     /// Defines an operator; returns its name as written (no overload, no added namespace).
     #[pyo3(signature = (schema, alias_analysis="", tags=None))]
     fn define(
         &self,
+        py: Python<'_>,
         schema: &str,
         alias_analysis: &str,
         tags: Option<&Bound<'_, PyAny>>,
@@ -119,7 +137,7 @@ impl DispatchModule {
             SchemaOrName::Schema(s) => s.name.name.clone(),
             SchemaOrName::Name(n) => n.name.clone(),
         };
-        self.lib.lock().def(schema, Some(kind)).py()?;
+        self.with_lib(py, |l| l.def(schema, Some(kind)))?;
         Ok(written)
     }
     /// Registers a Python kernel (or `library.fallthrough_kernel`) for `dispatch`.
@@ -142,7 +160,7 @@ impl DispatchModule {
                 with_op: false,
             })
         };
-        self.lib.lock().impl_(name, f.dispatch(k)).py()
+        self.with_lib(py, |l| l.impl_(name, f.dispatch(k)))
     }
     /// Registers a global Python fallback; the callable receives the op overload first.
     #[pyo3(signature = (dispatch, func, with_keyset=false))]
@@ -163,14 +181,14 @@ impl DispatchModule {
                 with_op: true,
             })
         };
-        self.lib.lock().fallback(f.dispatch(k)).py()
+        self.with_lib(py, |l| l.fallback(f.dispatch(k)))
     }
     /// Deregisters everything this module registered.
     fn reset(&self) {
-        // Take the registrations out first so Python objects they own are dropped after the
-        // library lock is released.
-        let mut lib = self.lib.lock();
-        lib.reset();
+        // Take the registrations out first so the Python objects they own are released (and
+        // any Python code that runs then) after this module's lock is released.
+        let handles = self.lib.lock().take_registrations();
+        opdispatch_dispatch::library::drop_in_reverse(handles);
     }
 }
 
@@ -468,6 +486,22 @@ impl PyOperatorHandle {
     }
     fn num_returns(&self) -> usize {
         self.op.schema().map_or(0, |s| s.returns.len())
+    }
+    /// Why the arguments do not bind to this overload's schema, or `None` if they do. Runs no
+    /// kernel (overload resolution must not execute anything before choosing).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn _bind_error(
+        &self,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Option<String>> {
+        let schema = self
+            .op
+            .schema()
+            .ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))?;
+        Ok(bind_args(&schema, args, kwargs)
+            .err()
+            .map(|e| e.to_string()))
     }
     /// `__call__`: binds the arguments, dispatches, converts the returns.
     #[pyo3(signature = (*args, **kwargs))]

@@ -36,6 +36,13 @@ impl PyObjectHooks for Hooks {
 
 static HOOKS: Hooks = Hooks;
 
+/// Makes the preservation hooks no-ops (called at interpreter exit): tensors released by Rust
+/// after Python has finalized must not call into it.
+#[pyfunction]
+pub fn _disarm_pyobject_hooks() {
+    opdispatch_tensor::disarm_pyobject_hooks();
+}
+
 /// Installs the preservation hooks (once per process).
 pub fn install_hooks() {
     opdispatch_tensor::install_pyobject_hooks(&HOOKS);
@@ -47,6 +54,8 @@ pub struct PyTensor {
     pub t: Tensor,
     /// Whether this object is the one recorded in the impl's slot.
     attached: AtomicBool,
+    /// Made by a hermetic-mode crossing: a throwaway wrapper that is never recorded.
+    hermetic: bool,
 }
 
 impl Drop for PyTensor {
@@ -120,6 +129,7 @@ impl Wrapper for PyTensor {
         Self {
             t,
             attached: AtomicBool::new(false),
+            hermetic: HermeticPyObjectTLS::get_state(),
         }
     }
     fn handle(&self) -> &Tensor {
@@ -194,10 +204,22 @@ pub fn wrap_storage(py: Python<'_>, s: Storage) -> PyResult<Py<PyAny>> {
     wrap::<PyStorage>(py, s)
 }
 
-/// Extracts the tensor handle from a Python Tensor (or subclass) object.
+/// Extracts the tensor handle from a Python Tensor (or subclass) object. An object created
+/// from Python that was never recorded in its slot (a subclass `__init__` that skipped
+/// `super().__init__()`) is recorded now, before it reaches the dispatcher.
 pub fn unwrap_tensor(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     match obj.cast::<PyTensor>() {
-        Ok(t) => Ok(t.borrow().t.clone()),
+        Ok(t) => {
+            let this = t.borrow();
+            if !this.attached.load(Ordering::Acquire)
+                && !this.hermetic
+                && !HermeticPyObjectTLS::get_state()
+            {
+                drop(this);
+                _tensor_init(t)?;
+            }
+            Ok(t.borrow().t.clone())
+        }
         Err(_) => Err(PyTypeError::new_err(format!(
             "expected a Tensor, got {}",
             obj.get_type().name()?
@@ -681,6 +703,7 @@ impl PyTensor {
         Ok(Self {
             t,
             attached: AtomicBool::new(false),
+            hermetic: false,
         })
     }
 

@@ -88,6 +88,20 @@ impl std::ops::DerefMut for StorageWrite<'_> {
     }
 }
 
+/// A zeroed buffer of `words` 8-byte words, or PyTorch's allocation error instead of aborting
+/// the process when the allocator refuses.
+pub(crate) fn zeroed_words(words: usize) -> Result<Vec<u64>> {
+    let mut v: Vec<u64> = Vec::new();
+    v.try_reserve_exact(words).map_err(|_| {
+        TensorError::other(format!(
+            "DefaultCPUAllocator: not enough memory: you tried to allocate {} bytes.",
+            words.saturating_mul(8)
+        ))
+    })?;
+    v.resize(words, 0);
+    Ok(v)
+}
+
 impl Storage {
     /// Zero-filled storage of `nbytes` on `device` (Meta allocates nothing).
     pub fn new(nbytes: usize, device: Device, resizable: bool) -> Result<Storage> {
@@ -95,7 +109,7 @@ impl Storage {
         let words = if device.is_meta() {
             Vec::new()
         } else {
-            vec![0u64; words_for(nbytes)]
+            zeroed_words(words_for(nbytes))?
         };
         Ok(Self::from_buffer(
             Buffer { words, nbytes },
@@ -186,7 +200,16 @@ impl Storage {
         let mut g = self.lock_write();
         if !self.device().is_meta() {
             let old = g.nbytes;
-            g.words.resize(words_for(nbytes), 0);
+            let want = words_for(nbytes);
+            if want > g.words.len() {
+                let extra = want - g.words.len();
+                g.words.try_reserve_exact(extra).map_err(|_| {
+                    TensorError::other(format!(
+                        "DefaultCPUAllocator: not enough memory: you tried to allocate {nbytes} bytes."
+                    ))
+                })?;
+            }
+            g.words.resize(want, 0);
             g.nbytes = nbytes;
             if nbytes > old {
                 // Bytes past the old end inside the last old word may be stale.

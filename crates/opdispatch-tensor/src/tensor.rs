@@ -424,7 +424,7 @@ impl Tensor {
         }
         let isz = T::DTYPE.itemsize();
         let nbytes = n * isz;
-        let mut words = vec![0u64; nbytes.div_ceil(8)];
+        let mut words = crate::storage::zeroed_words(nbytes.div_ceil(8))?;
         // SAFETY: reinterpreting initialized u64s as bytes is always valid.
         let bytes =
             unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), nbytes) };
