@@ -146,6 +146,14 @@ impl KernelFunction {
             })),
         }
     }
+    /// Whether releasing this value could run foreign code: only boxed functors (for example
+    /// Python kernels) can; typed Rust kernels, fallthroughs and redispatch markers cannot.
+    #[inline]
+    pub(crate) fn may_run_code_on_drop(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|i| i.unboxed.is_none() && matches!(i.boxed, Boxed::Functor(_)))
+    }
     /// Whether the slot holds a kernel.
     #[inline]
     pub fn is_valid(&self) -> bool {

@@ -153,16 +153,16 @@ impl DispatchTable {
     /// Updates the fallthrough masks for `k`. `requires_bitset_per_backend` is derived from
     /// the per-backend masks afterwards (`refresh_requires_bitset`), once per batch of updates.
     fn set_operator_has_fallthrough_for_key(&mut self, k: DispatchKey, has_fallthrough: bool) {
-        // `remove(k)` clears k's functionality bits only; `add(k)` sets all of k's bits.
+        // `remove(k)` clears k's functionality bits only; `add(k)` sets all of k's bits. Both
+        // are one AND plus one OR, applied to whole arrays so the loop vectorizes.
         let key_bits = DispatchKeySet::from_key(k).raw_repr();
-        let functionality_bits = key_bits & !opdispatch_keys::FULL_BACKEND_MASK;
+        let (and, or) = if has_fallthrough {
+            (!(key_bits & !opdispatch_keys::FULL_BACKEND_MASK), 0)
+        } else {
+            (!0u64, key_bits)
+        };
         let upd = |ks: &mut DispatchKeySet| {
-            let r = ks.raw_repr();
-            *ks = DispatchKeySet::from_raw_repr(if has_fallthrough {
-                r & !functionality_bits
-            } else {
-                r | key_bits
-            });
+            *ks = DispatchKeySet::from_raw_repr((ks.raw_repr() & and) | or)
         };
         upd(&mut self.non_fallthrough_keys);
         if k.to_functionality_key().is_per_backend_functionality() {
@@ -170,9 +170,9 @@ impl DispatchTable {
             debug_assert!((1..=NUM_BACKENDS).contains(&b));
             upd(&mut self.non_fallthrough_keys_per_backend[b - 1]);
         } else {
-            self.non_fallthrough_keys_per_backend
-                .iter_mut()
-                .for_each(upd);
+            for ks in &mut self.non_fallthrough_keys_per_backend {
+                upd(ks);
+            }
         }
     }
 
@@ -434,7 +434,9 @@ impl TableUpdate<'_> {
         let slot = &mut self.table.entries[idx];
         if !slot.same_as(&kern.kernel) {
             let old = std::mem::replace(slot, kern.kernel.clone());
-            self.garbage.kernels.push(old);
+            if old.may_run_code_on_drop() {
+                self.garbage.kernels.push(old);
+            }
         }
         self.table
             .set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());

@@ -22,6 +22,11 @@ pub(crate) enum Kind {
     Multi(u8),
 }
 
+/// Whether `word` is spelled like a multi-character token (a keyword such as `def` or `None`).
+pub(crate) fn is_keyword(word: &str) -> bool {
+    MULTI.iter().any(|(sp, _)| *sp == word)
+}
+
 /// Multi-character tokens: (spelling, kind name used in messages).
 const MULTI: &[(&str, &str)] = &[
     ("def", "def"),

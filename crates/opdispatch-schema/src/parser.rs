@@ -991,6 +991,9 @@ pub fn parse_schema(s: &str) -> Result<FunctionSchema, SchemaParseError> {
 
 /// `parseName(s)`: an operator name only.
 pub fn parse_name(s: &str) -> Result<OperatorName, SchemaParseError> {
+    if let Some(n) = simple_name(s) {
+        return Ok(n);
+    }
     match parse_schema_or_name(s)? {
         SchemaOrName::Name(n) => Ok(n),
         SchemaOrName::Schema(_) => Err(SchemaParseError::check(
@@ -999,9 +1002,77 @@ pub fn parse_name(s: &str) -> Result<OperatorName, SchemaParseError> {
     }
 }
 
+/// The common case of `parse_name` without the lexer: `[ns::]name[.overload]` made of plain
+/// identifiers that are not lexer keywords, with a legal overload. Anything else (including
+/// every input that would be an error) goes through the full parser, so results are identical.
+fn simple_name(s: &str) -> Option<OperatorName> {
+    fn ident(p: &str) -> bool {
+        let mut b = p.bytes();
+        matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+            && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            && !crate::lexer::is_keyword(p)
+    }
+    let (qualified, overload) = match s.split_once('.') {
+        Some((q, o)) => (q, o),
+        None => (s, ""),
+    };
+    let (ns, base) = match qualified.split_once("::") {
+        Some((n, b)) => (Some(n), b),
+        None => (None, qualified),
+    };
+    let ok = ident(base)
+        && ns.is_none_or(ident)
+        && (overload.is_empty()
+            || (ident(overload) && overload != "default" && !overload.starts_with("__")))
+        && !(s.contains('.') && overload.is_empty());
+    ok.then(|| OperatorName {
+        name: qualified.to_owned(),
+        overload_name: overload.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simple_name_agrees_with_the_parser() {
+        for s in [
+            "foo",
+            "ns::foo",
+            "ns::foo.ovl",
+            "foo.Tensor",
+            "_x1::y_2.z3",
+            "foo.default",
+            "foo.__x",
+            "def",
+            "ns::if",
+            "foo.",
+            ".foo",
+            "ns::",
+            "a::b::c",
+            "a.b.c",
+            "1abc",
+            "foo bar",
+            "None",
+            "True.x",
+            "x.None",
+            "is",
+            "not",
+            "ns::foo.in",
+            "Ellipsis",
+            "NoneType",
+        ] {
+            let fast = simple_name(s);
+            let slow = match parse_schema_or_name(s) {
+                Ok(SchemaOrName::Name(n)) => Some(n),
+                _ => None,
+            };
+            if let Some(f) = fast {
+                assert_eq!(Some(f), slow, "{s}");
+            }
+        }
+    }
 
     #[test]
     fn numbers() {
