@@ -177,11 +177,46 @@ def define(qualname: str, schema: str, *, lib: Library | None = None, tags: Any 
     lib.define(name + schema, "", tags=tags)
 
 
-def impl(lib: Library, name: str, dispatch_key: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator form: ``@impl(lib, "op", "CPU")`` registers the decorated function."""
+_DEVICE_TYPE_TO_KEY = {"cpu": "CPU", "cuda": "CUDA", "meta": "Meta", "default": "CompositeExplicitAutograd"}
 
-    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
-        lib.impl(name, f, dispatch_key)
+
+def impl(qualname_or_lib: Any, types_or_name: Any, func_or_key: Any = None, *, lib: Library | None = None) -> Any:
+    """Registers a kernel. Two forms, as in ``torch.library``:
+
+    - ``@impl(lib, "op", "CPU")`` (a Library, an op name, a dispatch key): a decorator that
+      registers the function in ``lib``;
+    - ``impl("ns::op", "cpu", func)`` / ``@impl("ns::op", ["cpu", "meta"])``: registers ``func``
+      for device types (``"cpu"``, ``"cuda"``, ``"meta"``, ``"default"`` for every device) or
+      dispatch key names, in ``lib`` or in a fragment library kept alive for the process.
+    """
+    if isinstance(qualname_or_lib, Library):
+        target, name, key = qualname_or_lib, types_or_name, func_or_key or ""
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            target.impl(name, f, key)
+            return f
+
+        return register
+    qualname = qualname_or_lib
+    if not isinstance(qualname, str) or qualname.count("::") != 1:
+        raise ValueError(
+            f'Expected `qualname` to be of the form "namespace::name", but got {qualname}. '
+            "The qualname passed to the torch.library APIs must consist of a namespace and a name, e.g. aten::sin"
+        )
+    ns, name = qualname.split("::")
+    types = [types_or_name] if isinstance(types_or_name, str) else list(types_or_name)
+    keys = [_DEVICE_TYPE_TO_KEY.get(t, t) for t in types]
+
+    def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        target = lib
+        if target is None:
+            target = Library(ns, "FRAGMENT")
+            _keep_alive.append(target)
+        for key in keys:
+            target.impl(name, f, key)
         return f
 
-    return wrap
+    if func_or_key is not None:
+        register(func_or_key)
+        return None
+    return register

@@ -687,3 +687,31 @@ def test_call_boxed_and_find_schema(ns):
         with pytest.raises(RuntimeError) as ei:
             C._dispatch_find_schema_or_throw(f"{ns}::foo", "nope")
         assert str(ei.value).startswith(f"Could not find schema for {ns}::foo.nope")
+
+
+def test_functional_impl_forms(ns):
+    import opdispatch as o
+    from opdispatch.library import Library, impl
+
+    lib = Library(ns, "DEF")
+    try:
+        lib.define("f(Tensor x) -> Tensor")
+        lib.define("g(Tensor x) -> Tensor")
+        seen = []
+
+        @impl(f"{ns}::f", ["cpu", "meta"], lib=lib)
+        def f_kernel(x):
+            seen.append(x.device.type)
+            return x
+
+        impl(f"{ns}::g", "default", lambda x: (seen.append("g"), x)[1], lib=lib)
+        getattr(o.ops, ns).f(o.ones(1))
+        getattr(o.ops, ns).f(o.empty(1, device="meta"))
+        getattr(o.ops, ns).g(o.ones(1))
+        assert seen == ["cpu", "meta", "g"]
+        dump = o._C._dispatch_dump(f"{ns}::f")
+        assert "\nCPU: " in dump and "\nMeta: " in dump
+        with pytest.raises(ValueError, match="namespace::name"):
+            impl("no_namespace", "cpu", lambda x: x)
+    finally:
+        lib._destroy()
