@@ -22,6 +22,31 @@ pub struct PythonKernelHolder {
     pub with_op: bool,
 }
 
+/// The operator's schema and its arguments, popped from the stack.
+fn pop_arguments(
+    op: &OperatorHandle,
+    stack: &mut Stack,
+) -> opdispatch_dispatch::Result<(
+    std::sync::Arc<opdispatch_schema::FunctionSchema>,
+    Vec<IValue>,
+)> {
+    let schema = op.schema().ok_or_else(|| {
+        DispatchError::Runtime(format!(
+            "Tried to access the schema for {} which doesn't have a schema registered yet",
+            op.operator_name()
+        ))
+    })?;
+    let n = schema.arguments.len();
+    if stack.len() < n {
+        return Err(DispatchError::Internal(format!(
+            "stack underflow calling {}",
+            op.operator_name()
+        )));
+    }
+    let args = stack.drain(stack.len() - n..).collect();
+    Ok((schema, args))
+}
+
 fn has_python_key_arg(args: &[IValue]) -> bool {
     args.iter().any(|v| v.key_set().has(DispatchKey::Python))
 }
@@ -33,20 +58,7 @@ impl BoxedKernel for PythonKernelHolder {
         ks: DispatchKeySet,
         stack: &mut Stack,
     ) -> opdispatch_dispatch::Result<()> {
-        let schema = op.schema().ok_or_else(|| {
-            DispatchError::Runtime(format!(
-                "Tried to access the schema for {} which doesn't have a schema registered yet",
-                op.operator_name()
-            ))
-        })?;
-        let n = schema.arguments.len();
-        if stack.len() < n {
-            return Err(DispatchError::Internal(format!(
-                "stack underflow calling {}",
-                op.operator_name()
-            )));
-        }
-        let args: Vec<IValue> = stack.drain(stack.len() - n..).collect();
+        let (schema, args) = pop_arguments(op, stack)?;
         let hermetic = !has_python_key_arg(&args);
         Python::attach(|py| -> PyResult<()> {
             let _h = hermetic.then(EnableHermeticPyObject::new);
@@ -129,20 +141,7 @@ pub fn python_key_fallback(
     _ks: DispatchKeySet,
     stack: &mut Stack,
 ) -> opdispatch_dispatch::Result<()> {
-    let schema = op.schema().ok_or_else(|| {
-        DispatchError::Runtime(format!(
-            "Tried to access the schema for {} which doesn't have a schema registered yet",
-            op.operator_name()
-        ))
-    })?;
-    let n = schema.arguments.len();
-    if stack.len() < n {
-        return Err(DispatchError::Internal(format!(
-            "stack underflow calling {}",
-            op.operator_name()
-        )));
-    }
-    let args: Vec<IValue> = stack.drain(stack.len() - n..).collect();
+    let (schema, args) = pop_arguments(op, stack)?;
     Python::attach(|py| -> PyResult<()> {
         let (pos, kwargs) = args_to_py(py, &schema, args)?;
         let mut types: Vec<Bound<'_, pyo3::types::PyType>> = Vec::new();

@@ -46,6 +46,28 @@ fn is_fallthrough_kernel(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<bo
     Ok(func.is(&ft))
 }
 
+/// The kernel `impl`/`fallback` register for a Python callable at `dispatch`: a real
+/// fallthrough for `library.fallthrough_kernel`, otherwise a `PythonKernelHolder`.
+fn python_kernel(
+    py: Python<'_>,
+    dispatch: &Bound<'_, PyAny>,
+    func: &Bound<'_, PyAny>,
+    with_keyset: bool,
+    with_op: bool,
+) -> PyResult<CppFunction> {
+    let k = extract_key(dispatch)?;
+    let f = if is_fallthrough_kernel(py, func)? {
+        CppFunction::fallthrough()
+    } else {
+        CppFunction::boxed(PythonKernelHolder {
+            func: func.clone().unbind(),
+            with_keyset,
+            with_op,
+        })
+    };
+    Ok(f.dispatch(k))
+}
+
 #[pymethods]
 impl DispatchModule {
     #[pyo3(signature = (schema, alias=""))]
@@ -150,17 +172,8 @@ impl DispatchModule {
         func: &Bound<'_, PyAny>,
         with_keyset: bool,
     ) -> PyResult<()> {
-        let k = extract_key(dispatch)?;
-        let f = if is_fallthrough_kernel(py, func)? {
-            CppFunction::fallthrough()
-        } else {
-            CppFunction::boxed(PythonKernelHolder {
-                func: func.clone().unbind(),
-                with_keyset,
-                with_op: false,
-            })
-        };
-        self.with_lib(py, |l| l.impl_(name, f.dispatch(k)))
+        let f = python_kernel(py, dispatch, func, with_keyset, false)?;
+        self.with_lib(py, |l| l.impl_(name, f))
     }
     /// Registers a global Python fallback; the callable receives the op overload first.
     #[pyo3(signature = (dispatch, func, with_keyset=false))]
@@ -171,17 +184,8 @@ impl DispatchModule {
         func: &Bound<'_, PyAny>,
         with_keyset: bool,
     ) -> PyResult<()> {
-        let k = extract_key(dispatch)?;
-        let f = if is_fallthrough_kernel(py, func)? {
-            CppFunction::fallthrough()
-        } else {
-            CppFunction::boxed(PythonKernelHolder {
-                func: func.clone().unbind(),
-                with_keyset,
-                with_op: true,
-            })
-        };
-        self.with_lib(py, |l| l.fallback(f.dispatch(k)))
+        let f = python_kernel(py, dispatch, func, with_keyset, true)?;
+        self.with_lib(py, |l| l.fallback(f))
     }
     /// Deregisters everything this module registered.
     fn reset(&self) {
