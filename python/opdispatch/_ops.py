@@ -12,7 +12,48 @@ from typing import Any
 
 from . import _C
 
-__all__ = ["ops", "OpOverload", "OpOverloadPacket"]
+__all__ = ["ops", "Argument", "FunctionSchema", "OpOverload", "OpOverloadPacket"]
+
+
+class Argument:
+    """One argument or return of a schema (the parts of PyTorch's ``torch._C.Argument`` that
+    callers commonly read)."""
+
+    __slots__ = ("name", "type", "kwarg_only", "has_default_value")
+
+    def __init__(self, name: str, type: str, kwarg_only: bool = False, has_default_value: bool = False) -> None:
+        self.name = name
+        self.type = type
+        self.kwarg_only = kwarg_only
+        self.has_default_value = has_default_value
+
+    def __repr__(self) -> str:
+        return f"Argument(name={self.name!r}, type={self.type!r})"
+
+
+class FunctionSchema:
+    """An operator's schema: ``str()`` is PyTorch's canonical form; ``name``,
+    ``overload_name``, ``arguments`` and ``returns`` as on ``torch._C.FunctionSchema``."""
+
+    def __init__(self, handle: Any) -> None:
+        native = _C._DispatchOperatorHandle  # OpOverload.name() means something else
+        self._text = native.schema(handle)
+        self.name = native.name(handle)
+        self.overload_name = native.overload_name(handle)
+        self.arguments = [Argument(n, t, k, d) for (n, t, k, d) in handle.arguments()]
+        self.returns = [Argument(n, t) for (n, t) in handle.returns()]
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other) if isinstance(other, (FunctionSchema, str)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._text)
 
 
 class OpOverload(_C._DispatchOperatorHandle):
@@ -27,8 +68,8 @@ class OpOverload(_C._DispatchOperatorHandle):
         self._schema_name = qualified
 
     @property
-    def _schema(self) -> str:
-        return self.schema()
+    def _schema(self) -> FunctionSchema:
+        return FunctionSchema(self)
 
     def name(self) -> str:
         """``"ns::op.overload"`` (PyTorch's ``OpOverload.name()``)."""

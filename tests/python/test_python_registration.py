@@ -715,3 +715,16 @@ def test_functional_impl_forms(ns):
             impl("no_namespace", "cpu", lambda x: x)
     finally:
         lib._destroy()
+
+
+def test_overload_schema_object():
+    import opdispatch as o
+
+    s = o.ops.aten.add.Tensor._schema
+    assert str(s) == "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor"
+    assert (s.name, s.overload_name) == ("aten::add", "Tensor")
+    assert [a.name for a in s.arguments] == ["self", "other", "alpha"]
+    assert [a.kwarg_only for a in s.arguments] == [False, False, True]
+    assert [a.has_default_value for a in s.arguments] == [False, False, True]
+    assert [(r.name, r.type) for r in s.returns] == [("", "Tensor")]
+    assert o.ops.aten.add.Tensor.name() == "aten::add.Tensor"

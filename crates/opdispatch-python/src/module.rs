@@ -469,7 +469,14 @@ impl PyOperatorHandle {
     fn overload_name(&self) -> String {
         self.op.operator_name().overload_name.clone()
     }
-    /// Schema argument names, types and kwarg-only flags, for overload resolution in Python.
+    /// Return names (possibly empty) and types, in order.
+    fn returns(&self) -> Vec<(String, String)> {
+        self.op
+            .schema()
+            .map(|s| s.returns.iter().map(|r| (r.name.clone(), r.ty.to_string())).collect())
+            .unwrap_or_default()
+    }
+    /// Schema argument names, types, kwarg-only flags and whether they have defaults.
     fn arguments(&self) -> Vec<(String, String, bool, bool)> {
         self.op
             .schema()
