@@ -473,7 +473,12 @@ impl PyOperatorHandle {
     fn returns(&self) -> Vec<(String, String)> {
         self.op
             .schema()
-            .map(|s| s.returns.iter().map(|r| (r.name.clone(), r.ty.to_string())).collect())
+            .map(|s| {
+                s.returns
+                    .iter()
+                    .map(|r| (r.name.clone(), r.ty.to_string()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
     /// Schema argument names, types, kwarg-only flags and whether they have defaults.
