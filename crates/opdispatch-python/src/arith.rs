@@ -9,7 +9,7 @@ use opdispatch_tensor::{Scalar, Tensor};
 use pyo3::prelude::*;
 
 use crate::errors::IntoPyResult;
-use crate::tensor::{scalar_from_py, wrap_tensor, PyTensor};
+use crate::tensor::{scalar_from_py, unwrap_tensor, wrap_tensor, PyTensor};
 
 type Res = opdispatch_dispatch::Result<Tensor>;
 type Tts = fn(Tensor, Tensor, Scalar) -> Res;
@@ -64,7 +64,7 @@ enum Operand {
 
 fn operand(o: &Bound<'_, PyAny>) -> Option<Operand> {
     if o.cast::<PyTensor>().is_ok() {
-        return crate::tensor::unwrap_tensor(o).ok().map(Operand::T);
+        return unwrap_tensor(o).ok().map(Operand::T);
     }
     scalar_from_py(o).ok().map(Operand::S)
 }
@@ -81,135 +81,103 @@ fn done(py: Python<'_>, r: Res) -> PyResult<Py<PyAny>> {
     wrap_tensor(py, r.map_err(crate::errors::to_py)?)
 }
 
+/// Shared shape of the binary operators: `self op tensor` via `with_tensor`, `self op number`
+/// via `with_scalar` (absent: the operator does not take numbers), anything else
+/// `NotImplemented` so Python tries the reflected operator.
+fn binary(
+    slf: &Bound<'_, PyTensor>,
+    py: Python<'_>,
+    o: &Bound<'_, PyAny>,
+    with_tensor: impl FnOnce(Tensor, Tensor) -> PyResult<Res>,
+    with_scalar: Option<&dyn Fn(Tensor, Scalar) -> PyResult<Res>>,
+) -> PyResult<Py<PyAny>> {
+    let r = match (operand(o), with_scalar) {
+        (Some(Operand::T(b)), _) => with_tensor(unwrap_tensor(slf.as_any())?, b)?,
+        (Some(Operand::S(s)), Some(f)) => f(unwrap_tensor(slf.as_any())?, s)?,
+        _ => return Ok(py.NotImplemented()),
+    };
+    done(py, r)
+}
+
+type Slf<'a, 'py> = &'a Bound<'py, PyTensor>;
+
 #[pymethods]
 impl PyTensor {
-    fn __add__(slf: &Bound<'_, Self>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match operand(o) {
-            Some(Operand::T(b)) => done(
-                py,
-                add_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b, one()),
-            ),
-            Some(Operand::S(s)) => done(
-                py,
-                add_s()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s, one()),
-            ),
-            None => Ok(py.NotImplemented()),
-        }
+    fn __add__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary(
+            slf,
+            py,
+            o,
+            |a, b| Ok(add_t()?.call(a, b, one())),
+            Some(&|a, s| Ok(add_s()?.call(a, s, one()))),
+        )
     }
-    fn __radd__(
-        slf: &Bound<'_, Self>,
-        py: Python<'_>,
-        o: &Bound<'_, PyAny>,
-    ) -> PyResult<Py<PyAny>> {
+    fn __radd__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         Self::__add__(slf, py, o)
     }
-    fn __sub__(slf: &Bound<'_, Self>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match operand(o) {
-            Some(Operand::T(b)) => done(
-                py,
-                sub_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b, one()),
-            ),
-            Some(Operand::S(s)) => done(
-                py,
-                sub_s()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s, one()),
-            ),
-            None => Ok(py.NotImplemented()),
-        }
+    fn __sub__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary(
+            slf,
+            py,
+            o,
+            |a, b| Ok(sub_t()?.call(a, b, one())),
+            Some(&|a, s| Ok(sub_s()?.call(a, s, one()))),
+        )
     }
     /// `s - t` = `-t + s`.
-    fn __rsub__(
-        slf: &Bound<'_, Self>,
-        py: Python<'_>,
-        o: &Bound<'_, PyAny>,
-    ) -> PyResult<Py<PyAny>> {
+    fn __rsub__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match operand(o) {
             Some(Operand::S(s)) => {
                 let n = mul_s()?
-                    .call(crate::tensor::unwrap_tensor(slf.as_any())?, neg_one())
+                    .call(unwrap_tensor(slf.as_any())?, neg_one())
                     .map_err(crate::errors::to_py)?;
                 done(py, add_s()?.call(n, s, one()))
             }
             _ => Ok(py.NotImplemented()),
         }
     }
-    fn __mul__(slf: &Bound<'_, Self>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match operand(o) {
-            Some(Operand::T(b)) => done(
-                py,
-                mul_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b),
-            ),
-            Some(Operand::S(s)) => done(
-                py,
-                mul_s()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s),
-            ),
-            None => Ok(py.NotImplemented()),
-        }
+    fn __mul__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary(
+            slf,
+            py,
+            o,
+            |a, b| Ok(mul_t()?.call(a, b)),
+            Some(&|a, s| Ok(mul_s()?.call(a, s))),
+        )
     }
-    fn __rmul__(
-        slf: &Bound<'_, Self>,
-        py: Python<'_>,
-        o: &Bound<'_, PyAny>,
-    ) -> PyResult<Py<PyAny>> {
+    fn __rmul__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         Self::__mul__(slf, py, o)
     }
-    fn __truediv__(
-        slf: &Bound<'_, Self>,
-        py: Python<'_>,
-        o: &Bound<'_, PyAny>,
-    ) -> PyResult<Py<PyAny>> {
-        match operand(o) {
-            Some(Operand::T(b)) => done(
-                py,
-                div_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b),
-            ),
-            Some(Operand::S(s)) => done(
-                py,
-                div_s()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s),
-            ),
-            None => Ok(py.NotImplemented()),
-        }
+    fn __truediv__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary(
+            slf,
+            py,
+            o,
+            |a, b| Ok(div_t()?.call(a, b)),
+            Some(&|a, s| Ok(div_s()?.call(a, s))),
+        )
     }
     fn __pow__(
-        slf: &Bound<'_, Self>,
+        slf: Slf<'_, '_>,
         py: Python<'_>,
         o: &Bound<'_, PyAny>,
         _modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        match operand(o) {
-            Some(Operand::T(b)) => done(
-                py,
-                pow_tt()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b),
-            ),
-            Some(Operand::S(s)) => done(
-                py,
-                pow_ts()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, s),
-            ),
-            None => Ok(py.NotImplemented()),
-        }
-    }
-    fn __matmul__(
-        slf: &Bound<'_, Self>,
-        py: Python<'_>,
-        o: &Bound<'_, PyAny>,
-    ) -> PyResult<Py<PyAny>> {
-        match operand(o) {
-            Some(Operand::T(b)) => done(
-                py,
-                matmul_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?, b),
-            ),
-            _ => Ok(py.NotImplemented()),
-        }
-    }
-    fn __neg__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        done(
+        binary(
+            slf,
             py,
-            neg_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?),
+            o,
+            |a, b| Ok(pow_tt()?.call(a, b)),
+            Some(&|a, s| Ok(pow_ts()?.call(a, s))),
         )
     }
-    fn __abs__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        done(
-            py,
-            abs_t()?.call(crate::tensor::unwrap_tensor(slf.as_any())?),
-        )
+    fn __matmul__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary(slf, py, o, |a, b| Ok(matmul_t()?.call(a, b)), None)
+    }
+    fn __neg__(slf: Slf<'_, '_>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        done(py, neg_t()?.call(unwrap_tensor(slf.as_any())?))
+    }
+    fn __abs__(slf: Slf<'_, '_>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        done(py, abs_t()?.call(unwrap_tensor(slf.as_any())?))
     }
 }
