@@ -528,17 +528,6 @@ impl Dispatcher {
         garbage.ops.extend(ops);
     }
 
-    /// Runs `f` on the operator's current table, rebuilding it first if a registration
-    /// dropped it. The common case is one atomic load.
-    #[inline]
-    pub(crate) fn with_table<R>(
-        &self,
-        op: &OperatorHandle,
-        f: impl FnOnce(&DispatchTable) -> R,
-    ) -> R {
-        op.with_table(f)
-    }
-
     #[cold]
     #[inline(never)]
     fn rebuild_table(&self, op: &OperatorHandle) -> Arc<DispatchTable> {
@@ -561,9 +550,7 @@ impl Dispatcher {
     /// `callBoxed`: extracts keys from the stack, applies TLS and fallthrough masks, and runs
     /// the kernel of the highest key. Arguments are popped, returns pushed.
     pub fn call_boxed(&self, op: &OperatorHandle, stack: &mut Stack) -> Result<()> {
-        self.with_table(op, |table| {
-            self.run_boxed(op, table, table.key_set_boxed(stack), stack)
-        })
+        op.with_table(|table| self.run_boxed(op, table, table.key_set_boxed(stack), stack))
     }
 
     /// `redispatchBoxed`: runs the kernel for `ks` exactly as given (no TLS, no masks).
@@ -573,9 +560,7 @@ impl Dispatcher {
         ks: DispatchKeySet,
         stack: &mut Stack,
     ) -> Result<()> {
-        self.with_table(op, |table| {
-            self.run_boxed(op, table, skip_fallthroughs(table, ks), stack)
-        })
+        op.with_table(|table| self.run_boxed(op, table, skip_fallthroughs(table, ks), stack))
     }
 
     /// Looks up and runs the kernel for `ks` in `table`. Pure redispatch kernels (the autograd
@@ -607,7 +592,7 @@ impl Dispatcher {
         k: DispatchKey,
         stack: &mut Stack,
     ) -> Result<()> {
-        let ks = self.with_table(op, |t| t.key_set_boxed(stack));
+        let ks = op.with_table(|t| t.key_set_boxed(stack));
         let kernel = {
             let st = op.0.state.lock();
             match st.kernels.get(&k).and_then(|l| l.first()) {
@@ -639,7 +624,7 @@ impl Dispatcher {
     /// PyTorch's `reportError`: the NotImplementedError for a missing kernel, plus a hint.
     pub(crate) fn report_error(&self, op: &OperatorHandle, k: DispatchKey) -> DispatchError {
         let name = &op.0.name;
-        let keys = self.with_table(op, OperatorEntry::list_all_dispatch_keys);
+        let keys = op.with_table(OperatorEntry::list_all_dispatch_keys);
         let table = self.dump_computed_table(op);
         if k == DispatchKey::Undefined {
             DispatchError::NotImplemented(format!(
@@ -670,9 +655,7 @@ impl Dispatcher {
                 "Alias keys do not have runtime kernel registrations.".into(),
             ));
         }
-        Ok(self.with_table(op, |t| {
-            t.entries[dispatch_table_index_for_key(k)].is_valid()
-        }))
+        Ok(op.with_table(|t| t.entries[dispatch_table_index_for_key(k)].is_valid()))
     }
 
     /// The computed entry for a runtime key with its debug string and provenance.
@@ -695,7 +678,7 @@ impl Dispatcher {
 
     /// Runtime keys (in table order) whose stored entry is the fallthrough kernel.
     pub fn fallthrough_keys(&self, op: &OperatorHandle) -> Vec<DispatchKey> {
-        self.with_table(op, |t| {
+        op.with_table(|t| {
             runtime_keys_in_table_order()
                 .iter()
                 .copied()

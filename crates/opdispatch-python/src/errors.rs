@@ -75,24 +75,11 @@ pub fn to_py(e: DispatchError) -> PyErr {
             Some(k) => Python::attach(|py| k.0.clone_ref(py)),
             None => match inner.downcast_ref::<opdispatch_tensor::aten::AtenError>() {
                 Some(t) => tensor_to_py(&t.0),
-                None => match inner.downcast_ref::<TensorErrorBox>() {
-                    Some(t) => tensor_to_py(&t.0),
-                    None => PyRuntimeError::new_err(inner.to_string()),
-                },
+                None => PyRuntimeError::new_err(inner.to_string()),
             },
         },
     }
 }
-
-/// A tensor-runtime error carried through the dispatcher.
-#[derive(Debug)]
-pub struct TensorErrorBox(pub TensorError);
-impl std::fmt::Display for TensorErrorBox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-impl std::error::Error for TensorErrorBox {}
 
 /// Converts a tensor-runtime error into a Python exception.
 pub fn tensor_to_py(e: &TensorError) -> PyErr {

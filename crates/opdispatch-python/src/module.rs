@@ -1,7 +1,5 @@
 //! `_dispatch_library` / `_DispatchModule` and the `_dispatch_*` introspection functions.
 
-use std::sync::Arc;
-
 use crate::errors::exc::RuntimeError as PyRuntimeError;
 use opdispatch_dispatch::{
     parse_alias_analysis_kind, testing::t_t_kernel, tls_local_dispatch_key_set, CppFunction,
@@ -590,5 +588,3 @@ pub fn op_overload_object(py: Python<'_>, op: &OperatorHandle) -> PyResult<Py<Py
     let f = py.import("opdispatch._ops")?.getattr("_overload_for")?;
     Ok(f.call1((n.name.clone(), n.overload_name.clone()))?.unbind())
 }
-
-pub(crate) fn _unused(_: Arc<()>) {}
