@@ -541,7 +541,7 @@ impl Dispatcher {
         let t = Arc::new(DispatchTable::clone(
             st.master.as_deref().expect("master table present"),
         ));
-        op.0.table.store(Some(t.clone()));
+        op.0.table.publish(t.clone());
         t
     }
 
@@ -749,11 +749,10 @@ impl OperatorHandle {
     /// the caller to the (locked) rebuild path.
     #[inline]
     pub(crate) fn with_table<R>(&self, f: impl FnOnce(&DispatchTable) -> R) -> R {
-        let g = self.0.table.load();
-        if let Some(t) = g.as_ref() {
+        let g = crate::rcu::read();
+        if let Some(t) = self.0.table.load(&g) {
             return f(t);
         }
-        drop(g);
         f(&Dispatcher::singleton().rebuild_table(self))
     }
 

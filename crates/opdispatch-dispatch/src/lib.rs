@@ -25,6 +25,7 @@ pub mod kernel;
 mod key_order;
 pub mod library;
 pub mod operator;
+mod rcu;
 pub mod testing;
 pub mod tls;
 pub mod typed;

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
 use opdispatch_keys::{
     dispatch_table_index_for_key, get_backend_key_set_from_autograd, is_included_in_alias,
     runtime_keys_in_table_order, DispatchKey, DispatchKeySet, AUTOGRADOTHER_BACKENDS, NUM_BACKENDS,
@@ -218,7 +217,7 @@ pub struct OperatorEntry {
     pub(crate) name: OperatorName,
     pub(crate) state: Mutex<OpState>,
     /// `None` after a change, until the next reader rebuilds it.
-    pub(crate) table: ArcSwapOption<DispatchTable>,
+    pub(crate) table: crate::rcu::RcuCell<DispatchTable>,
 }
 
 /// Read access to the global backend fallbacks while computing tables.
@@ -253,7 +252,7 @@ impl OperatorEntry {
         Self {
             name,
             state: Mutex::new(st),
-            table: ArcSwapOption::const_empty(),
+            table: crate::rcu::RcuCell::empty(),
         }
     }
 
@@ -386,8 +385,15 @@ pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable 
 pub(crate) struct Garbage {
     pub(crate) kernels: Vec<KernelFunction>,
     pub(crate) annotated: Vec<AnnotatedKernel>,
-    pub(crate) tables: Vec<Arc<DispatchTable>>,
+    pub(crate) tables: Vec<crate::rcu::Retired>,
     pub(crate) ops: Vec<crate::OperatorHandle>,
+}
+
+impl Drop for Garbage {
+    fn drop(&mut self) {
+        // Unpublished snapshots may still be read by calls in flight.
+        crate::rcu::retire_all(std::mem::take(&mut self.tables));
+    }
 }
 
 /// Incremental updates of the master table (PyTorch's `updateDispatchTable_` family).
@@ -422,7 +428,7 @@ pub(crate) fn update_master(
     }
     master.refresh_requires_bitset();
     st.master = Some(master);
-    if let Some(old) = entry.table.swap(None) {
+    if let Some(old) = entry.table.take() {
         garbage.tables.push(old);
     }
 }

@@ -382,9 +382,21 @@ macro_rules! impl_signature {
                 })
             }
 
-            #[allow(non_snake_case, unused_mut, clippy::too_many_arguments)]
-            #[inline]
-            fn run(&self, table: &crate::operator::DispatchTable, mut ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
+            /// The common case inline: the slot holds a typed kernel of exactly this signature.
+            #[allow(non_snake_case, clippy::too_many_arguments)]
+            #[inline(always)]
+            fn run(&self, table: &crate::operator::DispatchTable, ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
+                let kernel = &table.entries[ks.dispatch_table_index()];
+                if let Some(f) = kernel.unboxed_as::<fn($($a),*) -> R>() {
+                    return f($($a),*).into_result();
+                }
+                self.run_slow(table, ks, $($a),*)
+            }
+
+            /// Everything else: redispatch markers, missing kernels, boxed kernels.
+            #[allow(non_snake_case, clippy::too_many_arguments)]
+            #[inline(never)]
+            fn run_slow(&self, table: &crate::operator::DispatchTable, mut ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
                 let mut kernel = &table.entries[ks.dispatch_table_index()];
                 // Pure redispatch kernels (the autograd fallback): apply their mask and look up
                 // again, as their boxed form would, without boxing the arguments.

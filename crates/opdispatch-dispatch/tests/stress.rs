@@ -446,3 +446,82 @@ fn fallthrough_toggled_during_calls() {
     toggler.join().unwrap();
     assert_eq!(failure, None);
 }
+
+/// A kernel deregistered while one of its calls is still running stays alive until that call
+/// returns (the call's table snapshot owns it), and is released soon after.
+#[test]
+fn kernel_outlives_its_deregistration_while_running() {
+    struct Slow {
+        entered: mpsc::SyncSender<()>,
+        resume: std::sync::Mutex<mpsc::Receiver<()>>,
+        dropped: Arc<AtomicBool>,
+        calls: AtomicU64,
+    }
+    impl Drop for Slow {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+    impl opdispatch_dispatch::BoxedKernel for Slow {
+        fn call(
+            &self,
+            _op: &opdispatch_dispatch::OperatorHandle,
+            _ks: DispatchKeySet,
+            stack: &mut opdispatch_dispatch::Stack,
+        ) -> opdispatch_dispatch::Result<()> {
+            stack.clear();
+            // The first call only publishes the table snapshot that the second one reads.
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                stack.push(IValue::Bool(true));
+                return Ok(());
+            }
+            self.entered.send(()).unwrap();
+            self.resume.lock().unwrap().recv().unwrap();
+            // Deregistered meanwhile, yet not released: this call still uses it.
+            let alive = !self.dropped.load(Ordering::SeqCst);
+            stack.push(IValue::Bool(alive));
+            Ok(())
+        }
+    }
+
+    let ns = unique_ns("outlive");
+    let mut def = Library::new(LibraryKind::Def, &ns, None, file!(), line!()).unwrap();
+    def.def("f(Tensor x) -> bool", None).unwrap();
+    let (entered_tx, entered_rx) = mpsc::sync_channel(1);
+    let (resume_tx, resume_rx) = mpsc::channel();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let mut imp = Library::new(LibraryKind::Impl, &ns, Some(K::CPU), file!(), line!()).unwrap();
+    imp.impl_(
+        "f",
+        CppFunction::boxed(Slow {
+            entered: entered_tx,
+            resume: std::sync::Mutex::new(resume_rx),
+            dropped: dropped.clone(),
+            calls: AtomicU64::new(0),
+        }),
+    )
+    .unwrap();
+    let op = Dispatcher::singleton()
+        .find_schema_or_throw(&format!("{ns}::f"), "")
+        .unwrap();
+    let caller = std::thread::spawn(move || {
+        let mut stack = vec![IValue::Tensor(tensor(&[K::CPU]))];
+        op.call_boxed(&mut stack).unwrap();
+        let mut stack = vec![IValue::Tensor(tensor(&[K::CPU]))];
+        op.call_boxed(&mut stack).unwrap();
+        matches!(stack[..], [IValue::Bool(true)])
+    });
+    entered_rx.recv_timeout(WATCHDOG).expect("kernel entered");
+    drop(imp);
+    assert!(!dropped.load(Ordering::SeqCst), "freed while running");
+    resume_tx.send(()).unwrap();
+    assert!(
+        caller.join().unwrap(),
+        "kernel saw itself released mid-call"
+    );
+    let deadline = Instant::now() + WATCHDOG;
+    while !dropped.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "kernel never released");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
