@@ -26,6 +26,8 @@ lint:
 
 rust-test:
 	cargo test --workspace --quiet
+	# The snapshot reclamation's fallback (real fences instead of membarrier) under the stress tests.
+	OPDISPATCH_NO_MEMBARRIER=1 cargo test --quiet -p opdispatch-dispatch --test stress --lib
 	cargo run --quiet --example define_op -p opdispatch-dispatch
 
 py-test: develop
