@@ -438,14 +438,23 @@ impl TableUpdate<'_> {
         let idx = dispatch_table_index_for_key(k);
         let (kern, _) = compute_entry(self.st, self.fallbacks, k);
         let slot = &mut self.table.entries[idx];
-        if !slot.same_as(&kern.kernel) {
-            let old = std::mem::replace(slot, kern.kernel.clone());
-            if old.may_run_code_on_drop() {
-                self.garbage.kernels.push(old);
-            }
+        // PyTorch re-applies k's fallthrough status to the masks on every update. Doing it
+        // only when the status changes gives the same dispatch: a per-backend mask's bit for k
+        // only ever reflects k's own slot, and the shared mask (whose functionality bits all
+        // backends' keys write, last writer wins) is consulted only while all per-backend masks
+        // agree, i.e. while every writer of a bit has the same current status, which the last
+        // status change wrote.
+        if slot.same_as(&kern.kernel) {
+            return;
         }
-        self.table
-            .set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
+        let new_ft = kern.kernel.is_fallthrough();
+        let old = std::mem::replace(slot, kern.kernel.clone());
+        if old.is_fallthrough() || new_ft {
+            self.table.set_operator_has_fallthrough_for_key(k, new_ft);
+        }
+        if old.may_run_code_on_drop() {
+            self.garbage.kernels.push(old);
+        }
     }
 
     /// `updateDispatchTable_(k)` (spec 3.6).
@@ -575,6 +584,14 @@ impl OperatorEntry {
             let fresh = build_table(st, fallbacks);
             ok &= fresh.dispatch_arg_indices_reverse == table.dispatch_arg_indices_reverse;
             ok &= fresh.non_fallthrough_keys_per_backend == table.non_fallthrough_keys_per_backend;
+            ok &= fresh.requires_bitset_per_backend == table.requires_bitset_per_backend;
+            // The shared mask is only consulted while the per-backend masks agree; then it must
+            // mask exactly what they mask.
+            if !table.requires_bitset_per_backend {
+                let func = !opdispatch_keys::FULL_BACKEND_MASK;
+                ok &= table.non_fallthrough_keys.raw_repr() & func
+                    == table.non_fallthrough_keys_per_backend[0].raw_repr() & func;
+            }
             for &k in runtime_keys_in_table_order() {
                 let i = dispatch_table_index_for_key(k);
                 ok &= fresh.entries[i].same_as(&table.entries[i]);
