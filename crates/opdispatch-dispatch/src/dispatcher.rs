@@ -63,26 +63,61 @@ pub struct Dispatcher {
 /// Undoes one registration when dropped.
 #[must_use = "dropping the handle immediately deregisters"]
 pub struct RegistrationHandle {
-    undo: Option<Box<dyn FnOnce() + Send + Sync>>,
+    undo: Option<Undo>,
+    /// Not `Dispatcher::singleton()`: handles are dropped while the singleton initializes.
+    dispatcher: &'static Dispatcher,
+}
+
+/// What a handle undoes. Defs and impls are data rather than closures so that a library's
+/// teardown can see which operators it empties (see [`Dispatcher::deregister_all`]).
+enum Undo {
+    Def(OperatorHandle),
+    Impl {
+        op: OperatorHandle,
+        key: DispatchKey,
+        keyed: bool,
+        id: u64,
+    },
+    Other(Box<dyn FnOnce() + Send + Sync>),
 }
 
 impl RegistrationHandle {
-    fn new(f: impl FnOnce() + Send + Sync + 'static) -> Self {
+    fn new(dispatcher: &'static Dispatcher, f: impl FnOnce() + Send + Sync + 'static) -> Self {
         Self {
-            undo: Some(Box::new(f)),
+            undo: Some(Undo::Other(Box::new(f))),
+            dispatcher,
         }
     }
     /// Keeps the registration for the rest of the process.
     pub fn leak(mut self) {
         self.undo = None;
     }
+    /// The operator whose def or impl this handle undoes.
+    fn operator(&self) -> Option<&OperatorHandle> {
+        match &self.undo {
+            Some(Undo::Def(op) | Undo::Impl { op, .. }) => Some(op),
+            _ => None,
+        }
+    }
 }
 
 impl Drop for RegistrationHandle {
     fn drop(&mut self) {
-        if let Some(f) = self.undo.take() {
-            f();
+        let d = self.dispatcher;
+        match self.undo.take() {
+            None => {}
+            Some(Undo::Def(op)) => d.deregister_def(&op),
+            Some(Undo::Impl { op, key, keyed, id }) => d.deregister_impl(&op, key, keyed, id),
+            Some(Undo::Other(f)) => f(),
         }
+    }
+}
+
+/// See [`Dispatcher::deregister_all`]; takes the dispatcher from the handles, since libraries
+/// are dropped while the singleton initializes.
+pub(crate) fn deregister_all(handles: Vec<RegistrationHandle>) {
+    if let Some(d) = handles.first().map(|h| h.dispatcher) {
+        d.deregister_all(handles);
     }
 }
 
@@ -236,7 +271,7 @@ impl Dispatcher {
         }
         reg.libraries.insert(ns.to_owned(), debug);
         let ns = ns.to_owned();
-        Ok(RegistrationHandle::new(move || {
+        Ok(RegistrationHandle::new(self, move || {
             self.registry.lock().libraries.remove(&ns);
         }))
     }
@@ -299,8 +334,10 @@ impl Dispatcher {
         drop(st);
         drop(reg);
         drop(garbage);
-        let op2 = op.clone();
-        Ok(RegistrationHandle::new(move || self.deregister_def(&op2)))
+        Ok(RegistrationHandle {
+            undo: Some(Undo::Def(op)),
+            dispatcher: self,
+        })
     }
 
     fn deregister_def(&self, op: &OperatorHandle) {
@@ -426,10 +463,15 @@ impl Dispatcher {
         if let Some(w) = pending_warning {
             warn(&w);
         }
-        let op2 = op.clone();
-        Ok(RegistrationHandle::new(move || {
-            self.deregister_impl(&op2, k, dispatch_key.is_some(), id)
-        }))
+        Ok(RegistrationHandle {
+            undo: Some(Undo::Impl {
+                op,
+                key: k,
+                keyed: dispatch_key.is_some(),
+                id,
+            }),
+            dispatcher: self,
+        })
     }
 
     fn deregister_impl(&self, op: &OperatorHandle, k: DispatchKey, keyed: bool, id: u64) {
@@ -460,13 +502,68 @@ impl Dispatcher {
         drop(garbage);
     }
 
+    /// Undoes `handles` newest first. An operator all of whose registrations are in the batch
+    /// is removed outright: its table would only be updated, entry by entry, back to the empty
+    /// state it is about to be discarded in. Everything else is undone one handle at a time,
+    /// as PyTorch does (incremental table updates are order-sensitive).
+    fn deregister_all(&'static self, mut handles: Vec<RegistrationHandle>) {
+        let mut per_op: rustc_hash::FxHashMap<*const OperatorEntry, (OperatorHandle, usize)> =
+            Default::default();
+        for h in &handles {
+            if let Some(op) = h.operator() {
+                per_op
+                    .entry(Arc::as_ptr(&op.0))
+                    .or_insert_with(|| (op.clone(), 0))
+                    .1 += 1;
+            }
+        }
+        let mut removed = rustc_hash::FxHashSet::default();
+        let mut garbage = Garbage::default();
+        if !per_op.is_empty() {
+            let reg = self.registry.lock();
+            for (ptr, (op, n)) in per_op {
+                let mut st = op.0.state.lock();
+                if st.def_and_impl_count != n {
+                    continue;
+                }
+                for (_, list) in std::mem::take(&mut st.kernels) {
+                    garbage.annotated.extend(list);
+                }
+                st.schema = None;
+                st.cpp_signature = None;
+                st.def_count = 0;
+                st.def_and_impl_count = 0;
+                st.key_order = Default::default();
+                st.kernel_keys = [0; 3];
+                // A handle kept elsewhere still sees a valid, empty operator: the table is
+                // rebuilt from the backend fallbacks if it is ever called again.
+                garbage.masters.extend(st.master.take());
+                garbage.tables.extend(op.0.table.take());
+                self.cleanup(&op, &st, &mut garbage);
+                drop(st);
+                removed.insert(ptr);
+            }
+            drop(reg);
+        }
+        drop(garbage);
+        while let Some(mut h) = handles.pop() {
+            if h
+                .operator()
+                .is_some_and(|op| removed.contains(&Arc::as_ptr(&op.0)))
+            {
+                h.undo = None;
+            }
+            drop(h);
+        }
+    }
+
     /// `registerName`: reserves an operator slot without a schema or kernel.
     pub fn register_name(&'static self, name: &OperatorName) -> RegistrationHandle {
         let reg = self.registry.lock();
         let (op, _) = self.find_or_register_name(name, &reg);
         op.0.state.lock().def_and_impl_count += 1;
         drop(reg);
-        RegistrationHandle::new(move || {
+        RegistrationHandle::new(self, move || {
             let mut garbage = Garbage::default();
             let reg = self.registry.lock();
             let mut st = op.0.state.lock();
@@ -506,7 +603,7 @@ impl Dispatcher {
         self.update_fallback_everywhere(&reg, k, &mut garbage);
         drop(reg);
         drop(garbage);
-        Ok(RegistrationHandle::new(move || {
+        Ok(RegistrationHandle::new(self, move || {
             let mut garbage = Garbage::default();
             let mut reg = self.registry.lock();
             if reg.fallbacks[idx].as_ref().is_some_and(|f| f.id == id) {
@@ -533,14 +630,16 @@ impl Dispatcher {
     fn rebuild_table(&self, op: &OperatorHandle) -> Arc<DispatchTable> {
         // The registration lock orders this against registrations (which take it first).
         let reg = self.registry.lock();
-        let st = op.0.state.lock();
+        let mut st = op.0.state.lock();
         if let Some(t) = op.0.table.load_full() {
             return t;
         }
+        // Only an operator removed by `deregister_all` has no master table.
+        let master = st
+            .master
+            .get_or_insert_with(|| Box::new(DispatchTable::fresh(&reg.fallbacks)));
         drop(reg);
-        let t = Arc::new(DispatchTable::clone(
-            st.master.as_deref().expect("master table present"),
-        ));
+        let t = Arc::new(DispatchTable::clone(master));
         op.0.table.publish(t.clone());
         t
     }

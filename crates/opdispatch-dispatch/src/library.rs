@@ -387,11 +387,10 @@ impl Library {
     }
 }
 
-/// Undoes registrations newest first, so each handle sees the state it created.
-pub fn drop_in_reverse(mut handles: Vec<RegistrationHandle>) {
-    while let Some(h) = handles.pop() {
-        drop(h);
-    }
+/// Undoes registrations newest first, so each handle sees the state it created (operators
+/// that end up with no registrations are removed in one step).
+pub fn drop_in_reverse(handles: Vec<RegistrationHandle>) {
+    crate::dispatcher::deregister_all(handles);
 }
 
 impl Drop for Library {

@@ -72,7 +72,8 @@ pub(crate) struct OpState {
     pub(crate) cpp_signature: Option<CppSignatureWithDebug>,
     /// PyTorch's hash-map iteration order over `kernels` (see `key_order`).
     pub(crate) key_order: crate::key_order::KeyOrder,
-    /// The incrementally maintained table (always `Some` outside `update_master`).
+    /// The incrementally maintained table (always `Some` outside `update_master`, except for
+    /// an operator removed by `Dispatcher::deregister_all`, whose table is rebuilt on demand).
     pub(crate) master: Option<Box<DispatchTable>>,
     /// Bit `k` set iff `kernels` has key `k`: table updates probe many keys that have none.
     pub(crate) kernel_keys: [u64; 3],
@@ -138,6 +139,24 @@ pub(crate) struct DispatchTable {
 }
 
 impl DispatchTable {
+    /// A fresh operator's table: exactly the backend fallbacks (it has no kernels yet).
+    pub(crate) fn fresh(fallbacks: &Fallbacks) -> Self {
+        let mut t = DispatchTable::new();
+        for (i, fb) in fallbacks.iter().enumerate() {
+            if let Some(fb) = fb {
+                t.entries[i] = fb.kernel.clone();
+                if fb.kernel.is_fallthrough() {
+                    t.set_operator_has_fallthrough_for_key(
+                        opdispatch_keys::runtime_key_for_index(i),
+                        true,
+                    );
+                }
+            }
+        }
+        t.refresh_requires_bitset();
+        t
+    }
+
     fn new() -> Self {
         Self {
             schema: None,
@@ -225,20 +244,7 @@ pub(crate) type Fallbacks = [Option<AnnotatedKernel>];
 
 impl OperatorEntry {
     pub(crate) fn new(name: OperatorName, fallbacks: &Fallbacks) -> Self {
-        // A fresh operator's table is exactly the backend fallbacks (it has no kernels yet).
-        let mut t = DispatchTable::new();
-        for (i, fb) in fallbacks.iter().enumerate() {
-            if let Some(fb) = fb {
-                t.entries[i] = fb.kernel.clone();
-                if fb.kernel.is_fallthrough() {
-                    t.set_operator_has_fallthrough_for_key(
-                        opdispatch_keys::runtime_key_for_index(i),
-                        true,
-                    );
-                }
-            }
-        }
-        t.refresh_requires_bitset();
+        let t = DispatchTable::fresh(fallbacks);
         let st = OpState {
             schema: None,
             kernels: BTreeMap::new(),
@@ -284,6 +290,31 @@ static MISSING: std::sync::LazyLock<AnnotatedKernel> =
 static AMBIGUOUS: std::sync::LazyLock<AnnotatedKernel> =
     std::sync::LazyLock::new(AnnotatedKernel::ambiguous_autograd_other);
 
+/// The first kernel of each alias key, looked up once per batch of table updates rather than
+/// once per runtime key (an alias update recomputes dozens of entries).
+pub(crate) struct AliasFronts<'a> {
+    ceanf: Option<&'a AnnotatedKernel>,
+    cea: Option<&'a AnnotatedKernel>,
+    nested: Option<&'a AnnotatedKernel>,
+    cia: Option<&'a AnnotatedKernel>,
+    autograd: Option<&'a AnnotatedKernel>,
+    batched: Option<&'a AnnotatedKernel>,
+}
+
+impl<'a> AliasFronts<'a> {
+    pub(crate) fn of(st: &'a OpState) -> Self {
+        use DispatchKey as K;
+        Self {
+            ceanf: front(st, K::CompositeExplicitAutogradNonFunctional),
+            cea: front(st, K::CompositeExplicitAutograd),
+            nested: front(st, K::CompositeImplicitAutogradNestedTensor),
+            cia: front(st, K::CompositeImplicitAutograd),
+            autograd: front(st, K::Autograd),
+            batched: front(st, K::FuncTorchBatchedDecomposition),
+        }
+    }
+}
+
 /// PyTorch's `computeDispatchTableEntryWithDebug`: the precedence rules of spec 3.5. Returns a
 /// reference: table updates only copy the kernel when the slot actually changes.
 pub(crate) fn compute_entry<'a>(
@@ -291,30 +322,38 @@ pub(crate) fn compute_entry<'a>(
     fallbacks: &'a Fallbacks,
     k: DispatchKey,
 ) -> (&'a AnnotatedKernel, Provenance) {
+    compute_entry_with(st, &AliasFronts::of(st), fallbacks, k)
+}
+
+/// [`compute_entry`] with the alias kernels already looked up.
+pub(crate) fn compute_entry_with<'a>(
+    st: &'a OpState,
+    fronts: &AliasFronts<'a>,
+    fallbacks: &'a Fallbacks,
+    k: DispatchKey,
+) -> (&'a AnnotatedKernel, Provenance) {
     use DispatchKey as K;
-    // Each rule looks for the alias kernel first: operators rarely have more than one or two
-    // alias kernels, and the map lookup is cheaper than the alias-membership test.
     if let Some(kern) = front(st, k) {
         return (kern, Provenance::Kernel);
     }
     let undefined = k == K::Undefined;
-    if let Some(kern) = front(st, K::CompositeExplicitAutogradNonFunctional) {
+    if let Some(kern) = fronts.ceanf {
         if undefined || is_included_in_alias(k, K::CompositeExplicitAutogradNonFunctional) {
             return (kern, Provenance::DefaultBackendKernel);
         }
     }
-    let cea = front(st, K::CompositeExplicitAutograd);
+    let cea = fronts.cea;
     if let Some(kern) = cea {
         if undefined || is_included_in_alias(k, K::CompositeExplicitAutograd) {
             return (kern, Provenance::DefaultBackendKernel);
         }
     }
-    if let Some(kern) = front(st, K::CompositeImplicitAutogradNestedTensor) {
+    if let Some(kern) = fronts.nested {
         if !undefined && is_included_in_alias(k, K::CompositeImplicitAutogradNestedTensor) {
             return (kern, Provenance::NestedKernel);
         }
     }
-    if let Some(kern) = front(st, K::CompositeImplicitAutograd) {
+    if let Some(kern) = fronts.cia {
         if undefined || is_included_in_alias(k, K::CompositeImplicitAutograd) {
             if k == K::AutogradOther && has_kernel_for_any(st, AUTOGRADOTHER_BACKENDS) {
                 return (&AMBIGUOUS, Provenance::AmbiguousAutogradOther);
@@ -326,12 +365,12 @@ pub(crate) fn compute_entry<'a>(
             }
         }
     }
-    if let Some(kern) = front(st, K::Autograd) {
+    if let Some(kern) = fronts.autograd {
         if is_included_in_alias(k, K::Autograd) {
             return (kern, Provenance::AutogradKernel);
         }
     }
-    if let Some(kern) = front(st, K::FuncTorchBatchedDecomposition) {
+    if let Some(kern) = fronts.batched {
         if is_included_in_alias(k, K::FuncTorchBatchedDecomposition) {
             return (kern, Provenance::BatchedKernel);
         }
@@ -362,6 +401,7 @@ pub(crate) fn dispatch_arg_bitset(schema: &FunctionSchema) -> crate::Result<u64>
 /// Computes the whole dispatch table from the registrations, as a fresh operator would get it
 /// (used by `checkInvariants`).
 pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable {
+    let fronts = AliasFronts::of(st);
     let mut t = DispatchTable::new();
     if let Some(a) = &st.schema {
         t.schema = Some(a.schema.clone());
@@ -369,7 +409,7 @@ pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable 
         t.dispatch_arg_indices_reverse = dispatch_arg_bitset(&a.schema).unwrap_or(0);
     }
     for &k in runtime_keys_in_table_order() {
-        let (kern, _) = compute_entry(st, fallbacks, k);
+        let (kern, _) = compute_entry_with(st, &fronts, fallbacks, k);
         t.entries[dispatch_table_index_for_key(k)] = kern.kernel.clone();
         t.set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
     }
@@ -386,6 +426,7 @@ pub(crate) struct Garbage {
     pub(crate) kernels: Vec<KernelFunction>,
     pub(crate) annotated: Vec<AnnotatedKernel>,
     pub(crate) tables: Vec<crate::rcu::Retired>,
+    pub(crate) masters: Vec<Box<DispatchTable>>,
     pub(crate) ops: Vec<crate::OperatorHandle>,
 }
 
@@ -399,6 +440,7 @@ impl Drop for Garbage {
 /// Incremental updates of the master table (PyTorch's `updateDispatchTable_` family).
 pub(crate) struct TableUpdate<'a> {
     st: &'a OpState,
+    fronts: AliasFronts<'a>,
     fallbacks: &'a Fallbacks,
     pub(crate) table: &'a mut DispatchTable,
     garbage: &'a mut Garbage,
@@ -420,6 +462,7 @@ pub(crate) fn update_master(
     {
         let mut upd = TableUpdate {
             st,
+            fronts: AliasFronts::of(st),
             fallbacks,
             table: &mut master,
             garbage,
@@ -436,7 +479,7 @@ pub(crate) fn update_master(
 impl TableUpdate<'_> {
     fn update_entry(&mut self, k: DispatchKey) {
         let idx = dispatch_table_index_for_key(k);
-        let (kern, _) = compute_entry(self.st, self.fallbacks, k);
+        let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, k);
         let slot = &mut self.table.entries[idx];
         // PyTorch re-applies k's fallthrough status to the masks on every update. Doing it
         // only when the status changes gives the same dispatch: a per-backend mask's bit for k
