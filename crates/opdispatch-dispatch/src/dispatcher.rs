@@ -547,8 +547,7 @@ impl Dispatcher {
         }
         drop(garbage);
         while let Some(mut h) = handles.pop() {
-            if h
-                .operator()
+            if h.operator()
                 .is_some_and(|op| removed.contains(&Arc::as_ptr(&op.0)))
             {
                 h.undo = None;

@@ -255,10 +255,3 @@ pub(crate) fn cast_slice<T: Pod>(bytes: &[u8]) -> Option<&[T]> {
     let (pre, mid, post) = unsafe { bytes.align_to::<T>() };
     (pre.is_empty() && post.is_empty()).then_some(mid)
 }
-
-/// Mutable counterpart of [`cast_slice`].
-pub(crate) fn cast_slice_mut<T: Pod>(bytes: &mut [u8]) -> Option<&mut [T]> {
-    // SAFETY: as in `cast_slice`; writes of any `T` leave valid bytes behind.
-    let (pre, mid, post) = unsafe { bytes.align_to_mut::<T>() };
-    (pre.is_empty() && post.is_empty()).then_some(mid)
-}

@@ -91,6 +91,14 @@ impl std::ops::DerefMut for StorageWrite<'_> {
 /// A zeroed buffer of `words` 8-byte words, or PyTorch's allocation error instead of aborting
 /// the process when the allocator refuses.
 pub(crate) fn zeroed_words(words: usize) -> Result<Vec<u64>> {
+    let mut v = uninit_words(words)?;
+    v.resize(words, 0);
+    Ok(v)
+}
+
+/// An empty buffer with room for `words` words (uninitialized capacity), or PyTorch's
+/// allocation error.
+pub(crate) fn uninit_words(words: usize) -> Result<Vec<u64>> {
     let mut v: Vec<u64> = Vec::new();
     v.try_reserve_exact(words).map_err(|_| {
         TensorError::other(format!(
@@ -98,7 +106,6 @@ pub(crate) fn zeroed_words(words: usize) -> Result<Vec<u64>> {
             words.saturating_mul(8)
         ))
     })?;
-    v.resize(words, 0);
     Ok(v)
 }
 

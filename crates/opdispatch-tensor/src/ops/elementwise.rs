@@ -1,9 +1,11 @@
 //! Pointwise ops: binary arithmetic with broadcasting and type promotion,
 //! comparisons, unary math, and `where`.
 
+use std::mem::MaybeUninit;
+
 use super::{broadcast_shapes, broadcast_strides, common_device, result_type};
 use crate::dtype::can_cast;
-use crate::element::{cast_slice, cast_slice_mut, C64};
+use crate::element::{cast_slice, C64};
 use crate::error::{Result, TensorError};
 use crate::tensor::{tensor_from_domain, Domain};
 use crate::{Scalar, ScalarType, Storage, Tensor, DEFAULT_DTYPE};
@@ -221,24 +223,34 @@ fn zip_map<D: Copy, O>(x: &[D], y: &[D], f: impl Fn(D, D) -> O) -> Vec<O> {
     x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
 }
 
-/// Allocate a contiguous f32 output of `n` elements, fill it with `f`, wrap it.
-fn new_f32(sizes: &[usize], n: usize, f: impl FnOnce(&mut [f32])) -> Tensor {
-    let mut words = vec![0u64; (n * 4).div_ceil(8)];
-    {
-        // SAFETY: reinterpreting initialized u64s as bytes is always valid.
-        let bytes =
-            unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), n * 4) };
-        f(cast_slice_mut::<f32>(bytes).expect("u64-backed buffers are 4-aligned"));
+/// Allocate a contiguous f32 output of `n` elements, fill it with `f`, wrap it. The buffer is
+/// not zeroed first (as PyTorch's `empty`): `f` must write every element, and it only gets
+/// `MaybeUninit` slots, so it cannot read them.
+fn new_f32(sizes: &[usize], n: usize, f: impl FnOnce(&mut [MaybeUninit<f32>])) -> Result<Tensor> {
+    let words = (n * 4).div_ceil(8);
+    let mut buf = crate::storage::uninit_words(words)?;
+    let spare = &mut buf.spare_capacity_mut()[..words];
+    if n % 2 == 1 {
+        // The pad half of the last word is never written by `f`.
+        spare[words - 1].write(0);
     }
-    let st = Storage::from_words(words, n * 4);
-    Tensor::from_parts(
+    // SAFETY: the u64 slots are 8-aligned and hold 2 * words >= n f32 slots; both are
+    // MaybeUninit, so viewing one as the other asserts nothing about their contents.
+    let out =
+        unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<MaybeUninit<f32>>(), n) };
+    f(out);
+    // SAFETY: `f` wrote all n f32 slots (callers zip over exactly n inputs) and the odd pad
+    // was written above, so all `words` words are initialized.
+    unsafe { buf.set_len(words) };
+    let st = Storage::from_words(buf, n * 4);
+    Ok(Tensor::from_parts(
         st,
         sizes.to_vec(),
         crate::contiguous_strides(sizes),
         0,
         ScalarType::Float32,
     )
-    .expect("fresh contiguous tensor fits its storage")
+    .expect("fresh contiguous tensor fits its storage"))
 }
 
 /// Contiguous f32 fast path for arithmetic (`None` when it does not apply).
@@ -279,24 +291,20 @@ fn fast_f32(
         };
         let x =
             &cast_slice::<f32>(&r).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
-        return Some(Ok(new_f32(shape, n, |o| match op {
-            BinaryOp::Add => o
-                .iter_mut()
-                .zip(x)
-                .for_each(|(o, &x)| *o = (x as f64 + al * s) as f32),
-            BinaryOp::Sub => o
-                .iter_mut()
-                .zip(x)
-                .for_each(|(o, &x)| *o = (x as f64 - al * s) as f32),
-            BinaryOp::Mul => o
-                .iter_mut()
-                .zip(x)
-                .for_each(|(o, &x)| *o = (x as f64 * s) as f32),
-            _ => o
-                .iter_mut()
-                .zip(x)
-                .for_each(|(o, &x)| *o = (x as f64 / s) as f32),
-        })));
+        return Some(new_f32(shape, n, |o| match op {
+            BinaryOp::Add => o.iter_mut().zip(x).for_each(|(o, &x)| {
+                o.write((x as f64 + al * s) as f32);
+            }),
+            BinaryOp::Sub => o.iter_mut().zip(x).for_each(|(o, &x)| {
+                o.write((x as f64 - al * s) as f32);
+            }),
+            BinaryOp::Mul => o.iter_mut().zip(x).for_each(|(o, &x)| {
+                o.write((x as f64 * s) as f32);
+            }),
+            _ => o.iter_mut().zip(x).for_each(|(o, &x)| {
+                o.write((x as f64 / s) as f32);
+            }),
+        }));
     }
     if !full_b {
         return None;
@@ -319,17 +327,29 @@ fn fast_f32(
     };
     let x = &cast_slice::<f32>(&ra).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
     let y = &cast_slice::<f32>(rb).expect("aligned")[b.storage_offset()..b.storage_offset() + n];
-    Some(Ok(new_f32(shape, n, |o| {
+    Some(new_f32(shape, n, |o| {
         let it = o.iter_mut().zip(x.iter().zip(y));
         match op {
-            BinaryOp::Add if al == 1.0 => it.for_each(|(o, (&x, &y))| *o = x + y),
-            BinaryOp::Add => it.for_each(|(o, (&x, &y))| *o = (x as f64 + al * y as f64) as f32),
-            BinaryOp::Sub if al == 1.0 => it.for_each(|(o, (&x, &y))| *o = x - y),
-            BinaryOp::Sub => it.for_each(|(o, (&x, &y))| *o = (x as f64 - al * y as f64) as f32),
-            BinaryOp::Mul => it.for_each(|(o, (&x, &y))| *o = x * y),
-            _ => it.for_each(|(o, (&x, &y))| *o = x / y),
+            BinaryOp::Add if al == 1.0 => it.for_each(|(o, (&x, &y))| {
+                o.write(x + y);
+            }),
+            BinaryOp::Add => it.for_each(|(o, (&x, &y))| {
+                o.write((x as f64 + al * y as f64) as f32);
+            }),
+            BinaryOp::Sub if al == 1.0 => it.for_each(|(o, (&x, &y))| {
+                o.write(x - y);
+            }),
+            BinaryOp::Sub => it.for_each(|(o, (&x, &y))| {
+                o.write((x as f64 - al * y as f64) as f32);
+            }),
+            BinaryOp::Mul => it.for_each(|(o, (&x, &y))| {
+                o.write(x * y);
+            }),
+            _ => it.for_each(|(o, (&x, &y))| {
+                o.write(x / y);
+            }),
         }
-    })))
+    }))
 }
 
 /// The generic binary kernel behind every binary op.
@@ -567,22 +587,30 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
         let r = st.read()?;
         let v =
             &cast_slice::<f32>(&r).expect("aligned")[x.storage_offset()..x.storage_offset() + n];
-        return Ok(new_f32(shape, n, |o| {
+        return new_f32(shape, n, |o| {
             let it = o.iter_mut().zip(v);
             match op {
-                UnaryOp::Neg => it.for_each(|(o, &v)| *o = -v),
-                UnaryOp::Abs => it.for_each(|(o, &v)| *o = v.abs()),
-                UnaryOp::Relu => {
-                    it.for_each(|(o, &v)| *o = if v > 0.0 || v.is_nan() { v } else { 0.0 })
-                }
-                UnaryOp::Sqrt => it.for_each(|(o, &v)| *o = v.sqrt()),
+                UnaryOp::Neg => it.for_each(|(o, &v)| {
+                    o.write(-v);
+                }),
+                UnaryOp::Abs => it.for_each(|(o, &v)| {
+                    o.write(v.abs());
+                }),
+                UnaryOp::Relu => it.for_each(|(o, &v)| {
+                    o.write(if v > 0.0 || v.is_nan() { v } else { 0.0 });
+                }),
+                UnaryOp::Sqrt => it.for_each(|(o, &v)| {
+                    o.write(v.sqrt());
+                }),
                 // Transcendentals go through f64 so every path agrees bit for bit.
                 _ => {
                     let f = op.f64_fn();
-                    it.for_each(|(o, &v)| *o = f(v as f64) as f32)
+                    it.for_each(|(o, &v)| {
+                        o.write(f(v as f64) as f32);
+                    })
                 }
             }
-        }));
+        });
     }
     Ok(if dt.is_complex() {
         let v = x.load::<C64>()?;
