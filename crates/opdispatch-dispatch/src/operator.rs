@@ -426,6 +426,8 @@ pub(crate) struct Garbage {
     pub(crate) kernels: Vec<KernelFunction>,
     pub(crate) annotated: Vec<AnnotatedKernel>,
     pub(crate) tables: Vec<crate::rcu::Retired>,
+    /// Master tables of removed operators, kept boxed as `OpState` held them (no 1 KB moves).
+    #[allow(clippy::vec_box)]
     pub(crate) masters: Vec<Box<DispatchTable>>,
     pub(crate) ops: Vec<crate::OperatorHandle>,
 }

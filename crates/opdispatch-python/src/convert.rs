@@ -323,12 +323,14 @@ pub fn equals_default(v: &IValue, d: &DefaultValue) -> bool {
 /// trailing ones equal to their defaults), kwarg-only ones that differ from their defaults as
 /// keyword arguments.
 /// Positional arguments and (optional) keyword arguments for a Python call.
-pub type PyCallArgs<'py> = (Vec<Py<PyAny>>, Option<Bound<'py, PyDict>>);
+/// Positional arguments for a Python call; kernels rarely take more than a handful.
+pub type PyArgs = smallvec::SmallVec<[Py<PyAny>; 6]>;
+pub type PyCallArgs<'py> = (PyArgs, Option<Bound<'py, PyDict>>);
 
 pub fn args_to_py<'py>(
     py: Python<'py>,
     schema: &FunctionSchema,
-    args: Vec<IValue>,
+    args: &mut [IValue],
 ) -> PyResult<PyCallArgs<'py>> {
     let n = schema.arguments.len();
     let kwarg_only_start = schema
@@ -344,10 +346,11 @@ pub fn args_to_py<'py>(
             _ => break,
         }
     }
-    let mut pos = Vec::with_capacity(positional_end);
+    let mut pos = PyArgs::with_capacity(positional_end);
     // Most operators have no kwarg-only arguments: build the dict only when one is passed.
     let mut kwargs: Option<Bound<'py, PyDict>> = None;
-    for (i, (v, a)) in args.into_iter().zip(&schema.arguments).enumerate() {
+    for (i, (v, a)) in args.iter_mut().zip(&schema.arguments).enumerate() {
+        let v = std::mem::take(v);
         if i < positional_end {
             pos.push(to_py(py, v, Some(&a.ty))?);
         } else if i >= kwarg_only_start {
@@ -368,7 +371,8 @@ pub fn bind_args(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Stack> {
-    let name = schema.name.to_string();
+    // Only error messages need the name as a string.
+    let name = &schema.name;
     let n = schema
         .arguments
         .iter()

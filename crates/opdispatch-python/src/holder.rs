@@ -22,14 +22,11 @@ pub struct PythonKernelHolder {
     pub with_op: bool,
 }
 
-/// The operator's schema and its arguments, popped from the stack.
-fn pop_arguments(
+/// The operator's schema and where its arguments start on the stack.
+fn arguments_start(
     op: &OperatorHandle,
-    stack: &mut Stack,
-) -> opdispatch_dispatch::Result<(
-    std::sync::Arc<opdispatch_schema::FunctionSchema>,
-    Vec<IValue>,
-)> {
+    stack: &Stack,
+) -> opdispatch_dispatch::Result<(std::sync::Arc<opdispatch_schema::FunctionSchema>, usize)> {
     let schema = op.schema().ok_or_else(|| {
         DispatchError::Runtime(format!(
             "Tried to access the schema for {} which doesn't have a schema registered yet",
@@ -43,8 +40,20 @@ fn pop_arguments(
             op.operator_name()
         )));
     }
-    let args = stack.drain(stack.len() - n..).collect();
-    Ok((schema, args))
+    let start = stack.len() - n;
+    Ok((schema, start))
+}
+
+/// Converts the arguments at `stack[start..]` for a Python call and pops them.
+fn pop_py_args<'py>(
+    py: Python<'py>,
+    schema: &opdispatch_schema::FunctionSchema,
+    stack: &mut Stack,
+    start: usize,
+) -> PyResult<crate::convert::PyCallArgs<'py>> {
+    let r = args_to_py(py, schema, &mut stack[start..]);
+    stack.truncate(start);
+    r
 }
 
 fn has_python_key_arg(args: &[IValue]) -> bool {
@@ -58,25 +67,54 @@ impl BoxedKernel for PythonKernelHolder {
         ks: DispatchKeySet,
         stack: &mut Stack,
     ) -> opdispatch_dispatch::Result<()> {
-        let (schema, args) = pop_arguments(op, stack)?;
-        let hermetic = !has_python_key_arg(&args);
+        let (schema, start) = arguments_start(op, stack)?;
+        let hermetic = !has_python_key_arg(&stack[start..]);
         Python::attach(|py| -> PyResult<()> {
             let _h = hermetic.then(EnableHermeticPyObject::new);
-            let (pos, kwargs) = args_to_py(py, &schema, args)?;
-            let mut all: Vec<Py<PyAny>> = Vec::with_capacity(pos.len() + 2);
+            let (pos, kwargs) = pop_py_args(py, &schema, stack, start)?;
+            let mut lead: smallvec::SmallVec<[Py<PyAny>; 2]> = smallvec::SmallVec::new();
             if self.with_keyset {
-                all.push(Py::new(py, PyDispatchKeySet::new_set(ks))?.into_any());
+                lead.push(Py::new(py, PyDispatchKeySet::new_set(ks))?.into_any());
             }
             if self.with_op {
-                all.push(crate::module::op_overload_object(py, op)?);
+                lead.push(crate::module::op_overload_object(py, op)?);
             }
-            all.extend(pos);
-            let args = PyTuple::new(py, all)?;
-            let out = self.func.bind(py).call(args, kwargs.as_ref())?;
+            let out = match kwargs {
+                // The common case: positional arguments only, passed by vectorcall (no tuple).
+                None => vectorcall(py, &self.func, lead.iter().chain(pos.iter()))?,
+                Some(kw) => {
+                    lead.extend(pos);
+                    self.func
+                        .bind(py)
+                        .call(PyTuple::new(py, lead)?, Some(&kw))?
+                }
+            };
             drop(_h);
             push_py_out(op, &schema, stack, &out)
         })
         .map_err(py_to_dispatch)
+    }
+}
+
+/// Calls `func(*args)` through the vectorcall protocol.
+fn vectorcall<'py, 'a>(
+    py: Python<'py>,
+    func: &Py<PyAny>,
+    args: impl Iterator<Item = &'a Py<PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let ptrs: smallvec::SmallVec<[*mut pyo3::ffi::PyObject; 8]> =
+        args.map(|a| a.as_ptr()).collect();
+    // SAFETY: `func` and every argument are live objects owned by the caller for the duration
+    // of the call (the GIL is held); the returned reference is new (or NULL with an exception
+    // set, which `from_owned_ptr_or_err` turns into the error).
+    unsafe {
+        let r = pyo3::ffi::PyObject_Vectorcall(
+            func.as_ptr(),
+            ptrs.as_ptr(),
+            ptrs.len(),
+            std::ptr::null_mut(),
+        );
+        Bound::from_owned_ptr_or_err(py, r)
     }
 }
 
@@ -141,9 +179,9 @@ pub fn python_key_fallback(
     _ks: DispatchKeySet,
     stack: &mut Stack,
 ) -> opdispatch_dispatch::Result<()> {
-    let (schema, args) = pop_arguments(op, stack)?;
+    let (schema, start) = arguments_start(op, stack)?;
     Python::attach(|py| -> PyResult<()> {
-        let (pos, kwargs) = args_to_py(py, &schema, args)?;
+        let (pos, kwargs) = pop_py_args(py, &schema, stack, start)?;
         let mut types: Vec<Bound<'_, pyo3::types::PyType>> = Vec::new();
         let mut all_args: Vec<Bound<'_, PyAny>> = pos.iter().map(|o| o.bind(py).clone()).collect();
         if let Some(k) = &kwargs {
