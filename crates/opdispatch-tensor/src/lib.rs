@@ -25,4 +25,7 @@ pub use pyobject::{
     PyObjectHooks, PyObjectSlot,
 };
 pub use storage::{Storage, StorageImpl};
-pub use tensor::{compute_key_set, contiguous_strides, Tensor, TensorData, TensorImpl};
+pub use tensor::{
+    compute_key_set, contiguous_strides, contiguous_strides_dims, Dims, Tensor, TensorData,
+    TensorImpl,
+};

@@ -38,8 +38,11 @@ pub fn compute_key_set(device: Device) -> DispatchKeySet {
 pub struct TensorImpl {
     header: RcHeader,
     storage: Storage,
-    sizes: Vec<usize>,
-    strides: Vec<usize>,
+    sizes: Dims,
+    strides: Dims,
+    /// Derived from sizes and strides once (as c10 caches them): the hot paths ask often.
+    numel: usize,
+    contiguous: bool,
     storage_offset: usize,
     dtype: ScalarType,
     /// Raw `DispatchKeySet`; atomic so the Python layer can add the Python keys.
@@ -77,9 +80,34 @@ impl std::fmt::Debug for Tensor {
     }
 }
 
+/// Row-major contiguity, ignoring the strides of size-1 dimensions (as c10 does).
+fn compute_contiguous(sizes: &[usize], strides: &[usize], numel: usize) -> bool {
+    if numel == 0 {
+        return true;
+    }
+    let mut expected = 1;
+    for (&s, &st) in sizes.iter().zip(strides).rev() {
+        if s != 1 {
+            if st != expected {
+                return false;
+            }
+            expected *= s;
+        }
+    }
+    true
+}
+
+/// Sizes or strides, inline up to 5 dimensions (no allocation for the common shapes).
+pub type Dims = smallvec::SmallVec<[usize; 5]>;
+
 /// Row-major strides for `sizes`.
 pub fn contiguous_strides(sizes: &[usize]) -> Vec<usize> {
-    let mut strides = vec![0; sizes.len()];
+    contiguous_strides_dims(sizes).into_vec()
+}
+
+/// [`contiguous_strides`] without a heap allocation for up to 5 dimensions.
+pub fn contiguous_strides_dims(sizes: &[usize]) -> Dims {
+    let mut strides = Dims::from_elem(0, sizes.len());
     let mut acc = 1usize;
     for i in (0..sizes.len()).rev() {
         strides[i] = acc;
@@ -235,7 +263,7 @@ pub(crate) fn tensor_from_domain<D: Domain>(
             }
         });
     }
-    Tensor::from_storage_contiguous(Storage::from_words(words, nbytes), sizes.to_vec(), dtype)
+    Tensor::from_storage_contiguous(Storage::from_words(words, nbytes), sizes, dtype)
 }
 
 impl Tensor {
@@ -243,11 +271,12 @@ impl Tensor {
     /// the view fits inside the storage.
     pub fn from_parts(
         storage: Storage,
-        sizes: Vec<usize>,
-        strides: Vec<usize>,
+        sizes: impl Into<Dims>,
+        strides: impl Into<Dims>,
         storage_offset: usize,
         dtype: ScalarType,
     ) -> Result<Tensor> {
+        let (sizes, strides) = (sizes.into(), strides.into());
         if sizes.len() != strides.len() {
             return Err(TensorError::shape(format!(
                 "mismatch in length of strides and shape: {} vs {}",
@@ -275,21 +304,26 @@ impl Tensor {
 
     pub(crate) fn from_parts_unchecked(
         storage: Storage,
-        sizes: Vec<usize>,
-        strides: Vec<usize>,
+        sizes: impl Into<Dims>,
+        strides: impl Into<Dims>,
         storage_offset: usize,
         dtype: ScalarType,
         wrapped_number: bool,
     ) -> Tensor {
+        let (sizes, strides): (Dims, Dims) = (sizes.into(), strides.into());
         debug_assert!(
             storage.nbytes() >= required_bytes(&sizes, &strides, storage_offset, dtype.itemsize())
         );
         let device = storage.device();
+        let numel = sizes.iter().product();
+        let contiguous = compute_contiguous(&sizes, &strides, numel);
         Tensor(IntrusivePtr::new(TensorImpl {
             header: RcHeader::new(),
             storage,
             sizes,
             strides,
+            numel,
+            contiguous,
             storage_offset,
             dtype,
             key_set: AtomicU64::new(compute_key_set(device).raw_repr()),
@@ -297,8 +331,13 @@ impl Tensor {
         }))
     }
 
-    fn from_storage_contiguous(storage: Storage, sizes: Vec<usize>, dtype: ScalarType) -> Tensor {
-        let strides = contiguous_strides(&sizes);
+    fn from_storage_contiguous(
+        storage: Storage,
+        sizes: impl Into<Dims>,
+        dtype: ScalarType,
+    ) -> Tensor {
+        let sizes: Dims = sizes.into();
+        let strides = contiguous_strides_dims(&sizes);
         Self::from_parts_unchecked(storage, sizes, strides, 0, dtype, false)
     }
 
@@ -327,11 +366,7 @@ impl Tensor {
             .checked_mul(dtype.itemsize())
             .ok_or_else(|| TensorError::shape("size overflow"))?;
         let storage = Storage::new(nbytes, device, true)?;
-        Ok(Self::from_storage_contiguous(
-            storage,
-            sizes.to_vec(),
-            dtype,
-        ))
+        Ok(Self::from_storage_contiguous(storage, sizes, dtype))
     }
 
     pub fn zeros(sizes: &[usize], dtype: ScalarType, device: Device) -> Result<Tensor> {
@@ -433,7 +468,7 @@ impl Tensor {
         }
         Ok(Self::from_storage_contiguous(
             Storage::from_words(words, nbytes),
-            sizes.to_vec(),
+            sizes,
             T::DTYPE,
         ))
     }
@@ -469,7 +504,7 @@ impl Tensor {
         self.0.sizes.len()
     }
     pub fn numel(&self) -> usize {
-        self.0.sizes.iter().product()
+        self.0.numel
     }
     pub fn dtype(&self) -> ScalarType {
         self.0.dtype
@@ -517,19 +552,7 @@ impl Tensor {
 
     /// Row-major contiguity, ignoring the strides of size-1 dimensions.
     pub fn is_contiguous(&self) -> bool {
-        if self.numel() == 0 {
-            return true;
-        }
-        let mut expected = 1;
-        for (&s, &st) in self.sizes().iter().zip(self.strides()).rev() {
-            if s != 1 {
-                if st != expected {
-                    return false;
-                }
-                expected *= s;
-            }
-        }
-        true
+        self.0.contiguous
     }
 
     /// The dispatch key set (device keys, plus Python keys if enabled).

@@ -245,8 +245,8 @@ fn new_f32(sizes: &[usize], n: usize, f: impl FnOnce(&mut [MaybeUninit<f32>])) -
     let st = Storage::from_words(buf, n * 4);
     Ok(Tensor::from_parts(
         st,
-        sizes.to_vec(),
-        crate::contiguous_strides(sizes),
+        sizes,
+        crate::contiguous_strides_dims(sizes),
         0,
         ScalarType::Float32,
     )
