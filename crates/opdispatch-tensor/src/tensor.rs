@@ -12,6 +12,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The dispatch keys a tensor on `device` carries (c10's `computeDispatchKeySet`
 /// for dense tensors, plus the autograd/autocast/inplace-or-view keys).
 pub fn compute_key_set(device: Device) -> DispatchKeySet {
+    // Every tensor construction asks: compute each device kind's set once.
+    static SETS: std::sync::LazyLock<[DispatchKeySet; 3]> = std::sync::LazyLock::new(|| {
+        [
+            compute_key_set_uncached(Device::Cpu),
+            compute_key_set_uncached(Device::Meta),
+            compute_key_set_uncached(Device::Cuda(0)),
+        ]
+    });
+    match device {
+        Device::Cpu => SETS[0],
+        Device::Meta => SETS[1],
+        Device::Cuda(_) => SETS[2],
+    }
+}
+
+fn compute_key_set_uncached(device: Device) -> DispatchKeySet {
     match device {
         Device::Cpu => DispatchKeySet::from_keys(&[
             DispatchKey::CPU,

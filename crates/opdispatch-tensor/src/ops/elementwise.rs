@@ -243,14 +243,15 @@ fn new_f32(sizes: &[usize], n: usize, f: impl FnOnce(&mut [MaybeUninit<f32>])) -
     // was written above, so all `words` words are initialized.
     unsafe { buf.set_len(words) };
     let st = Storage::from_words(buf, n * 4);
-    Ok(Tensor::from_parts(
+    // A fresh contiguous buffer of exactly n elements: the geometry needs no bounds check.
+    Ok(Tensor::from_parts_unchecked(
         st,
         sizes,
         crate::contiguous_strides_dims(sizes),
         0,
         ScalarType::Float32,
-    )
-    .expect("fresh contiguous tensor fits its storage"))
+        false,
+    ))
 }
 
 /// Contiguous f32 fast path for arithmetic (`None` when it does not apply).

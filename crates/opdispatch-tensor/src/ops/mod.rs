@@ -36,9 +36,12 @@ pub fn wrap_dim(dim: i64, ndim: usize) -> Result<usize> {
 }
 
 /// Broadcast two shapes (numpy rules), with PyTorch's error message.
-pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<crate::Dims> {
+    if a == b {
+        return Ok(crate::Dims::from_slice(a));
+    }
     let n = a.len().max(b.len());
-    let mut out = vec![0; n];
+    let mut out = crate::Dims::from_elem(0, n);
     for i in 0..n {
         // Align from the right.
         let da = if i + a.len() >= n {

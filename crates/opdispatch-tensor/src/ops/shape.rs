@@ -455,7 +455,7 @@ fn copy_domain(from: ScalarType, to: ScalarType) -> u8 {
 /// they alias (the source is read out before the destination is written).
 pub fn copy_(dst: &Tensor, src: &Tensor) -> Result<()> {
     let shape = broadcast_shapes(dst.sizes(), src.sizes())?;
-    if shape != dst.sizes() {
+    if shape[..] != *dst.sizes() {
         return Err(TensorError::other(format!(
             "output with shape {:?} doesn't match the broadcast shape {:?}",
             dst.sizes(),
