@@ -50,6 +50,16 @@ fn op_key(n: &OperatorName) -> OpKey {
 struct Registry {
     libraries: HashMap<String, String>,
     fallbacks: Vec<Option<AnnotatedKernel>>,
+    /// A new operator's table (the fallbacks only), kept ready to copy: rebuilt when a
+    /// fallback changes, which is rare, instead of for every new operator.
+    fresh: DispatchTable,
+}
+
+impl Registry {
+    fn refresh_template(&mut self, garbage: &mut Garbage) {
+        let old = std::mem::replace(&mut self.fresh, DispatchTable::fresh(&self.fallbacks));
+        garbage.masters.push(Box::new(old));
+    }
 }
 
 /// The dispatcher singleton.
@@ -153,6 +163,7 @@ impl Dispatcher {
             registry: Mutex::new(Registry {
                 libraries: HashMap::new(),
                 fallbacks: vec![None; NUM_RUNTIME_ENTRIES],
+                fresh: DispatchTable::fresh(&[]),
             }),
             ops: RwLock::new(FxHashMap::default()),
             next_id: AtomicU64::new(1),
@@ -245,7 +256,7 @@ impl Dispatcher {
         if let Some(op) = self.ops.read().get(&key) {
             return (op.clone(), false);
         }
-        let op = OperatorHandle(Arc::new(OperatorEntry::new(name.clone(), &reg.fallbacks)));
+        let op = OperatorHandle(Arc::new(OperatorEntry::new(name.clone(), &reg.fresh)));
         self.ops.write().insert(key, op.clone());
         (op, true)
     }
@@ -599,6 +610,7 @@ impl Dispatcher {
             id,
         });
         let mut garbage = Garbage::default();
+        reg.refresh_template(&mut garbage);
         self.update_fallback_everywhere(&reg, k, &mut garbage);
         drop(reg);
         drop(garbage);
@@ -607,6 +619,7 @@ impl Dispatcher {
             let mut reg = self.registry.lock();
             if reg.fallbacks[idx].as_ref().is_some_and(|f| f.id == id) {
                 garbage.annotated.extend(reg.fallbacks[idx].take());
+                reg.refresh_template(&mut garbage);
                 self.update_fallback_everywhere(&reg, k, &mut garbage);
             }
             drop(reg);
@@ -634,9 +647,7 @@ impl Dispatcher {
             return t;
         }
         // Only an operator removed by `deregister_all` has no master table.
-        let master = st
-            .master
-            .get_or_insert_with(|| Box::new(DispatchTable::fresh(&reg.fallbacks)));
+        let master = st.master.get_or_insert_with(|| Box::new(reg.fresh.clone()));
         drop(reg);
         let t = Arc::new(DispatchTable::clone(master));
         op.0.table.publish(t.clone());

@@ -35,6 +35,8 @@ pub(crate) fn register_default_fallbacks(d: &'static Dispatcher) {
     reg(K::Meta, KernelFunction::from_boxed(meta_fallback), line!());
     reg(K::BackendSelect, KernelFunction::fallthrough(), line!());
     reg(K::ADInplaceOrView, KernelFunction::fallthrough(), line!());
+    // One kernel object for all autograd keys: tables then hold it once, not twelve times.
+    let autograd = KernelFunction::redispatch_masked(AFTER_AUTOGRAD_KEYSET);
     for k in [
         K::AutogradOther,
         K::AutogradCPU,
@@ -49,11 +51,7 @@ pub(crate) fn register_default_fallbacks(d: &'static Dispatcher) {
         K::AutogradPrivateUse1,
         K::AutogradMeta,
     ] {
-        reg(
-            k,
-            KernelFunction::redispatch_masked(AFTER_AUTOGRAD_KEYSET),
-            line!(),
-        );
+        reg(k, autograd.clone(), line!());
     }
     for k in [
         K::AutocastCPU,

@@ -103,14 +103,6 @@ impl KernelFunction {
             })),
         }
     }
-    /// The mask of a [`KernelFunction::redispatch_masked`] kernel.
-    #[inline]
-    pub(crate) fn redispatch_mask(&self) -> Option<DispatchKeySet> {
-        match self.inner.as_ref()?.boxed {
-            Boxed::RedispatchMasked(m) => Some(m),
-            _ => None,
-        }
-    }
     /// A boxed kernel.
     pub fn from_boxed(k: impl BoxedKernel) -> Self {
         Self::from_boxed_arc(Arc::new(k))
@@ -170,17 +162,6 @@ impl KernelFunction {
             .as_ref()
             .is_some_and(|i| matches!(i.boxed, Boxed::Fallthrough))
     }
-    /// The typed entry, if it was registered with type `F`.
-    #[inline]
-    pub(crate) fn unboxed_as<F: Copy + 'static>(&self) -> Option<F> {
-        match self.inner.as_ref()?.unboxed {
-            Some(u) if u.sig == TypeId::of::<F>() => {
-                // SAFETY: the TypeId proves the pointer was erased from an `F`.
-                Some(unsafe { std::mem::transmute_copy::<*const (), F>(&u.ptr) })
-            }
-            _ => None,
-        }
-    }
     /// Same kernel (identity), as PyTorch's `_equalsBoxedAndUnboxed`.
     #[inline]
     pub fn same_as(&self, other: &Self) -> bool {
@@ -211,20 +192,100 @@ impl KernelFunction {
         ks: DispatchKeySet,
         stack: &mut Stack,
     ) -> Result<()> {
-        match self.inner.as_ref().map(|i| &i.boxed) {
-            Some(Boxed::Functor(k)) => k.call(op, ks, stack),
-            Some(Boxed::RedispatchMasked(mask)) => op.redispatch_boxed(ks & *mask, stack),
-            Some(Boxed::Fallthrough) => Err(DispatchError::Internal(FALLTHROUGH_EXECUTED.to_owned())),
-            Some(Boxed::AmbiguousAutogradOther) => Err(DispatchError::Internal(format!(
-                "{} has kernels registered to both CompositeImplicitAutograd and a backend mapped to AutogradOther. This makes the backend kernel unreachable; the dispatcher will always prefer the CompositeImplicitAutograd lowering (see Note [Ambiguity in AutogradOther kernel]). If you want to override CompositeImplicitAutograd, please open an issue to request a dedicated Autograd dispatch key for the backend.\nIf you only want to run inference instead of training, in C++, add `c10::InferenceMode mode;` before model.forward(); in Python, use `torch.inference_mode()` as a context manager (see https://pytorch.org/docs/stable/generated/torch.inference_mode.html).\nCanonical state\n~~~~~~~~~~~\n{}\n\n",
-                op.operator_name(),
-                op.dump_state()
-            ))),
-            None => Err(DispatchError::Internal(format!(
-                "tried to call an invalid kernel of {}",
-                op.operator_name()
-            ))),
+        call_inner(self.inner.as_deref(), op, ks, stack)
+    }
+}
+
+fn call_inner(
+    inner: Option<&KernelInner>,
+    op: &OperatorHandle,
+    ks: DispatchKeySet,
+    stack: &mut Stack,
+) -> Result<()> {
+    match inner.map(|i| &i.boxed) {
+        Some(Boxed::Functor(k)) => k.call(op, ks, stack),
+        Some(Boxed::RedispatchMasked(mask)) => op.redispatch_boxed(ks & *mask, stack),
+        Some(Boxed::Fallthrough) => Err(DispatchError::Internal(FALLTHROUGH_EXECUTED.to_owned())),
+        Some(Boxed::AmbiguousAutogradOther) => Err(DispatchError::Internal(format!(
+            "{} has kernels registered to both CompositeImplicitAutograd and a backend mapped to AutogradOther. This makes the backend kernel unreachable; the dispatcher will always prefer the CompositeImplicitAutograd lowering (see Note [Ambiguity in AutogradOther kernel]). If you want to override CompositeImplicitAutograd, please open an issue to request a dedicated Autograd dispatch key for the backend.\nIf you only want to run inference instead of training, in C++, add `c10::InferenceMode mode;` before model.forward(); in Python, use `torch.inference_mode()` as a context manager (see https://pytorch.org/docs/stable/generated/torch.inference_mode.html).\nCanonical state\n~~~~~~~~~~~\n{}\n\n",
+            op.operator_name(),
+            op.dump_state()
+        ))),
+        None => Err(DispatchError::Internal(format!(
+            "tried to call an invalid kernel of {}",
+            op.operator_name()
+        ))),
+    }
+}
+
+/// A dispatch-table slot: a borrowed pointer to a kernel (`None` = missing). The table that
+/// holds it also holds one strong reference per distinct kernel (see `DispatchTable`), so slots
+/// are plain pointers: filling or copying a table costs no count traffic per slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KernelRef(Option<std::ptr::NonNull<KernelInner>>);
+
+// SAFETY: a KernelRef is only dereferenced while its table keeps the kernel alive, and
+// KernelInner is Send + Sync (everything in it is).
+unsafe impl Send for KernelRef {}
+// SAFETY: as above.
+unsafe impl Sync for KernelRef {}
+
+impl KernelRef {
+    pub(crate) const MISSING: Self = Self(None);
+
+    /// The slot value for `k`; valid while something holds `k`'s reference.
+    #[inline]
+    pub(crate) fn of(k: &KernelFunction) -> Self {
+        Self(
+            k.inner
+                .as_ref()
+                .map(|a| std::ptr::NonNull::from(a.as_ref())),
+        )
+    }
+    #[inline]
+    fn get(&self) -> Option<&KernelInner> {
+        // SAFETY: the owning table holds a strong reference to every kernel its slots point
+        // to for as long as the table (and so this borrow of its slot) lives.
+        self.0.map(|p| unsafe { &*p.as_ptr() })
+    }
+    #[inline]
+    pub(crate) fn is_valid(&self) -> bool {
+        self.0.is_some()
+    }
+    #[inline]
+    pub(crate) fn is_fallthrough(&self) -> bool {
+        self.get()
+            .is_some_and(|i| matches!(i.boxed, Boxed::Fallthrough))
+    }
+    #[inline]
+    pub(crate) fn redispatch_mask(&self) -> Option<DispatchKeySet> {
+        match self.get()?.boxed {
+            Boxed::RedispatchMasked(m) => Some(m),
+            _ => None,
         }
+    }
+    #[inline]
+    pub(crate) fn unboxed_as<F: Copy + 'static>(&self) -> Option<F> {
+        match self.get()?.unboxed {
+            Some(u) if u.sig == TypeId::of::<F>() => {
+                // SAFETY: the TypeId proves the pointer was erased from an `F`.
+                Some(unsafe { std::mem::transmute_copy::<*const (), F>(&u.ptr) })
+            }
+            _ => None,
+        }
+    }
+    #[inline]
+    pub(crate) fn same_as(&self, k: &KernelFunction) -> bool {
+        *self == Self::of(k)
+    }
+    /// Runs the kernel on the boxed stack (see [`KernelFunction::call_boxed`]).
+    pub(crate) fn call_boxed(
+        &self,
+        op: &OperatorHandle,
+        ks: DispatchKeySet,
+        stack: &mut Stack,
+    ) -> Result<()> {
+        call_inner(self.get(), op, ks, stack)
     }
 }
 

@@ -21,7 +21,7 @@ use opdispatch_keys::{
 use opdispatch_schema::{FunctionSchema, OperatorName};
 use parking_lot::Mutex;
 
-use crate::kernel::KernelFunction;
+use crate::kernel::{KernelFunction, KernelRef};
 use crate::tls::tls_local_dispatch_key_set;
 
 /// A registered kernel with where it came from.
@@ -128,7 +128,12 @@ impl Provenance {
 /// The per-operator snapshot calls read: kernels by runtime index plus the key-extraction state.
 #[derive(Clone)]
 pub(crate) struct DispatchTable {
-    pub(crate) entries: Box<[KernelFunction]>,
+    /// Borrowed slots; `owners` keeps what they point to alive.
+    pub(crate) entries: Box<[KernelRef]>,
+    /// One strong reference per distinct kernel in `entries`, with the number of slots using
+    /// it. A table holds a handful of distinct kernels in up to 137 slots, so this replaces a
+    /// count update per slot with one per kernel (the bulk of registration time otherwise).
+    owners: Vec<(KernelFunction, u32)>,
     /// Bit `i` set: the `i`-th argument counted from the end is a dispatch argument.
     pub(crate) dispatch_arg_indices_reverse: u64,
     pub(crate) non_fallthrough_keys: DispatchKeySet,
@@ -144,7 +149,8 @@ impl DispatchTable {
         let mut t = DispatchTable::new();
         for (i, fb) in fallbacks.iter().enumerate() {
             if let Some(fb) = fb {
-                t.entries[i] = fb.kernel.clone();
+                // A fresh table has nothing to release.
+                let _ = t.set_entry(i, &fb.kernel);
                 if fb.kernel.is_fallthrough() {
                     t.set_operator_has_fallthrough_for_key(
                         opdispatch_keys::runtime_key_for_index(i),
@@ -160,12 +166,60 @@ impl DispatchTable {
     fn new() -> Self {
         Self {
             schema: None,
-            entries: vec![KernelFunction::missing(); NUM_RUNTIME_ENTRIES].into_boxed_slice(),
+            entries: vec![KernelRef::MISSING; NUM_RUNTIME_ENTRIES].into_boxed_slice(),
+            owners: Vec::new(),
             dispatch_arg_indices_reverse: 0,
             non_fallthrough_keys: DispatchKeySet::FULL,
             non_fallthrough_keys_per_backend: [DispatchKeySet::FULL; NUM_BACKENDS],
             requires_bitset_per_backend: false,
         }
+    }
+
+    /// Points slot `idx` at `k`, keeping `owners` exact. Returns a reference this table no
+    /// longer needs (the caller decides where it is dropped: it may be a Python kernel).
+    #[must_use]
+    pub(crate) fn set_entry(&mut self, idx: usize, k: &KernelFunction) -> Option<KernelFunction> {
+        let old = self.entries[idx];
+        let new = KernelRef::of(k);
+        if old == new {
+            return None;
+        }
+        self.entries[idx] = new;
+        if new.is_valid() {
+            // Newest first: an alias update sets dozens of slots to the kernel it just added.
+            match self
+                .owners
+                .iter_mut()
+                .rev()
+                .find(|(o, _)| KernelRef::of(o) == new)
+            {
+                Some((_, n)) => *n += 1,
+                None => self.owners.push((k.clone(), 1)),
+            }
+        }
+        if old.is_valid() {
+            let i = self
+                .owners
+                .iter()
+                .position(|(o, _)| KernelRef::of(o) == old)
+                .expect("every slot's kernel has an owner entry");
+            self.owners[i].1 -= 1;
+            if self.owners[i].1 == 0 {
+                // Keep the order: the newest kernel stays last, where `set_entry` looks first.
+                return Some(self.owners.remove(i).0);
+            }
+        }
+        None
+    }
+
+    /// Whether `owners` holds exactly the kernels the slots use, with exact slot counts.
+    pub(crate) fn owners_consistent(&self) -> bool {
+        let valid = self.entries.iter().filter(|e| e.is_valid()).count();
+        let counted: usize = self.owners.iter().map(|(_, n)| *n as usize).sum();
+        valid == counted
+            && self.owners.iter().all(|(o, n)| {
+                *n > 0 && self.entries.iter().filter(|e| e.same_as(o)).count() == *n as usize
+            })
     }
 
     /// Updates the fallthrough masks for `k`. `requires_bitset_per_backend` is derived from
@@ -243,8 +297,9 @@ pub struct OperatorEntry {
 pub(crate) type Fallbacks = [Option<AnnotatedKernel>];
 
 impl OperatorEntry {
-    pub(crate) fn new(name: OperatorName, fallbacks: &Fallbacks) -> Self {
-        let t = DispatchTable::fresh(fallbacks);
+    /// A new operator whose table starts as `fresh` (the backend fallbacks only).
+    pub(crate) fn new(name: OperatorName, fresh: &DispatchTable) -> Self {
+        let t = fresh.clone();
         let st = OpState {
             schema: None,
             kernels: BTreeMap::new(),
@@ -410,7 +465,8 @@ pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable 
     }
     for &k in runtime_keys_in_table_order() {
         let (kern, _) = compute_entry_with(st, &fronts, fallbacks, k);
-        t.entries[dispatch_table_index_for_key(k)] = kern.kernel.clone();
+        // Built from scratch: nothing is replaced, nothing released.
+        let _ = t.set_entry(dispatch_table_index_for_key(k), &kern.kernel);
         t.set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
     }
     t.refresh_requires_bitset();
@@ -482,7 +538,7 @@ impl TableUpdate<'_> {
     fn update_entry(&mut self, k: DispatchKey) {
         let idx = dispatch_table_index_for_key(k);
         let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, k);
-        let slot = &mut self.table.entries[idx];
+        let slot = self.table.entries[idx];
         // PyTorch re-applies k's fallthrough status to the masks on every update. Doing it
         // only when the status changes gives the same dispatch: a per-backend mask's bit for k
         // only ever reflects k's own slot, and the shared mask (whose functionality bits all
@@ -493,12 +549,14 @@ impl TableUpdate<'_> {
             return;
         }
         let new_ft = kern.kernel.is_fallthrough();
-        let old = std::mem::replace(slot, kern.kernel.clone());
-        if old.is_fallthrough() || new_ft {
-            self.table.set_operator_has_fallthrough_for_key(k, new_ft);
+        let old_ft = slot.is_fallthrough();
+        if let Some(released) = self.table.set_entry(idx, &kern.kernel) {
+            if released.may_run_code_on_drop() {
+                self.garbage.kernels.push(released);
+            }
         }
-        if old.may_run_code_on_drop() {
-            self.garbage.kernels.push(old);
+        if old_ft || new_ft {
+            self.table.set_operator_has_fallthrough_for_key(k, new_ft);
         }
     }
 
@@ -630,6 +688,7 @@ impl OperatorEntry {
             ok &= fresh.dispatch_arg_indices_reverse == table.dispatch_arg_indices_reverse;
             ok &= fresh.non_fallthrough_keys_per_backend == table.non_fallthrough_keys_per_backend;
             ok &= fresh.requires_bitset_per_backend == table.requires_bitset_per_backend;
+            ok &= table.owners_consistent();
             // The shared mask is only consulted while the per-backend masks agree; then it must
             // mask exactly what they mask.
             if !table.requires_bitset_per_backend {
@@ -639,7 +698,7 @@ impl OperatorEntry {
             }
             for &k in runtime_keys_in_table_order() {
                 let i = dispatch_table_index_for_key(k);
-                ok &= fresh.entries[i].same_as(&table.entries[i]);
+                ok &= fresh.entries[i] == table.entries[i];
             }
         }
         if ok {
