@@ -155,3 +155,51 @@ def test_huge_allocations_raise_instead_of_aborting():
         o.UntypedStorage(2**63)
     with pytest.raises(RuntimeError):
         o.empty(2**40, 2**40)
+
+
+def test_kernel_released_once_its_library_is_destroyed(ns):
+    """Calls read published table snapshots; destroying the library retires the snapshot that
+    holds the kernel, and the kernel is released as soon as no call can still be using it."""
+    import gc
+    import weakref
+
+    class K:
+        def __call__(self, x):
+            return x
+
+    lib = Library(ns, "DEF")
+    lib.define("f(Tensor x) -> Tensor")
+    k = K()
+    w = weakref.ref(k)
+    lib.impl("f", k, "CPU")
+    del k
+    t = o.ones(2)
+    assert getattr(o.ops, ns).f(t) is t  # publishes a snapshot holding the kernel
+    lib._destroy()
+    gc.collect()
+    assert w() is None
+
+
+def test_kernel_destroying_its_own_library_mid_call_is_released_after_the_call(ns):
+    import gc
+    import weakref
+
+    lib = Library(ns, "DEF")
+    lib.define("g(Tensor x) -> Tensor")
+    seen = []
+
+    class K:
+        def __call__(self, x):
+            lib._destroy()
+            seen.append(True)  # still running: the snapshot keeps this kernel alive
+            return x
+
+    k = K()
+    w = weakref.ref(k)
+    lib.impl("g", k, "CPU")
+    del k
+    t = o.ones(2)
+    assert getattr(o.ops, ns).g(t) is t
+    gc.collect()
+    assert seen == [True]
+    assert w() is None
