@@ -24,8 +24,23 @@ pub(crate) enum Kind {
 
 /// Whether `word` is spelled like a multi-character token (a keyword such as `def` or `None`).
 pub(crate) fn is_keyword(word: &str) -> bool {
-    MULTI.iter().any(|(sp, _)| *sp == word)
+    word.as_bytes().first().is_some_and(|&b| {
+        MULTI_BY_FIRST_BYTE[usize::from(b)]
+            .iter()
+            .any(|&i| MULTI[usize::from(i)].0 == word)
+    })
 }
+
+/// Indices into [`MULTI`] grouped by first byte, each group in `MULTI`'s order (which decides
+/// ties), so matching a token looks only at the spellings that can start there.
+static MULTI_BY_FIRST_BYTE: std::sync::LazyLock<Vec<Vec<u8>>> = std::sync::LazyLock::new(|| {
+    let mut v = vec![Vec::new(); 256];
+    for (i, (sp, _)) in MULTI.iter().enumerate() {
+        let i = u8::try_from(i).expect("fewer than 256 multi-character tokens");
+        v[usize::from(sp.as_bytes()[0])].push(i);
+    }
+    v
+});
 
 /// Multi-character tokens: (spelling, kind name used in messages).
 const MULTI: &[(&str, &str)] = &[
@@ -367,12 +382,11 @@ impl<'a> Lexer<'a> {
             tok_len = 1;
             tok_kind = Some(Kind::Char(rest[0]));
         }
-        for (i, (spelling, _)) in MULTI.iter().enumerate() {
-            let sp = spelling.as_bytes();
-            // The first-byte test keeps the common case (an identifier) off memcmp.
-            if sp[0] == rest[0] && sp.len() > tok_len && rest.starts_with(sp) {
+        for &i in &MULTI_BY_FIRST_BYTE[usize::from(rest[0])] {
+            let sp = MULTI[usize::from(i)].0.as_bytes();
+            if sp.len() > tok_len && rest.starts_with(sp) {
                 tok_len = sp.len();
-                tok_kind = Some(Kind::Multi(i as u8));
+                tok_kind = Some(Kind::Multi(i));
             }
         }
         match tok_kind {

@@ -41,7 +41,7 @@ impl OperatorName {
 
     /// The namespace (text before the first `::`), if any.
     pub fn namespace(&self) -> Option<&str> {
-        self.name.find("::").map(|p| &self.name[..p])
+        ns_separator(&self.name).map(|p| &self.name[..p])
     }
 
     /// Prefix the name with `ns::` when it has no namespace; returns whether it did.
@@ -55,11 +55,17 @@ impl OperatorName {
 
     /// The name after the namespace (the whole name when there is none).
     pub fn base_name(&self) -> &str {
-        match self.name.find("::") {
+        match ns_separator(&self.name) {
             Some(p) => &self.name[p + 2..],
             None => &self.name,
         }
     }
+}
+
+/// Byte offset of the first `::` (registration asks this per call, so a byte scan rather than
+/// a substring searcher).
+fn ns_separator(name: &str) -> Option<usize> {
+    name.as_bytes().windows(2).position(|w| w == b"::")
 }
 
 impl fmt::Display for OperatorName {

@@ -1016,8 +1016,13 @@ fn simple_name(s: &str) -> Option<OperatorName> {
         Some((q, o)) => (q, o),
         None => (s, ""),
     };
-    let (ns, base) = match qualified.split_once("::") {
-        Some((n, b)) => (Some(n), b),
+    // The first ':' must start a "::" here (anything else is not a simple name): a char
+    // search, not a substring searcher, on this per-registration path.
+    let (ns, base) = match qualified.find(':') {
+        Some(i) if qualified.as_bytes().get(i + 1) == Some(&b':') => {
+            (Some(&qualified[..i]), &qualified[i + 2..])
+        }
+        Some(_) => return None,
         None => (None, qualified),
     };
     let ok = ident(base)
