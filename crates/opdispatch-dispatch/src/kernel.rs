@@ -40,7 +40,13 @@ pub(crate) enum Boxed {
     /// Marks the AutogradOther slot when a math kernel would hide a backend kernel.
     AmbiguousAutogradOther,
     Functor(Arc<dyn BoxedKernel>),
+    /// The boxed form of a typed kernel: a per-signature function that unboxes the stack and
+    /// calls the kernel's `fn` pointer (`KernelInner::unboxed`). No allocation of its own.
+    Typed(TypedTrampoline),
 }
+
+/// Runs the typed kernel behind an erased `fn` pointer on the boxed stack.
+pub(crate) type TypedTrampoline = unsafe fn(*const (), &mut Stack) -> Result<()>;
 
 /// A type-erased plain `fn` pointer plus the type it was erased from.
 #[derive(Clone, Copy)]
@@ -119,18 +125,15 @@ impl KernelFunction {
     /// A kernel with both a boxed entry and a typed `fn` pointer of type `F`.
     ///
     /// # Safety
-    /// `f` must be a `fn` pointer (`F` a `fn(..) -> ..` type) and `boxed` must implement the
-    /// same function on the boxed stack.
-    pub(crate) unsafe fn from_unboxed<F: Copy + 'static>(
-        f: F,
-        boxed: Arc<dyn BoxedKernel>,
-    ) -> Self {
+    /// `f` must be a `fn` pointer (`F` a `fn(..) -> ..` type) and `boxed` must run `f` (passed
+    /// back as the erased pointer) on the boxed stack.
+    pub(crate) unsafe fn from_unboxed<F: Copy + 'static>(f: F, boxed: TypedTrampoline) -> Self {
         debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*const ()>());
         // SAFETY: F is a fn pointer of pointer size (caller contract).
         let ptr = unsafe { std::mem::transmute_copy::<F, *const ()>(&f) };
         Self {
             inner: Some(Arc::new(KernelInner {
-                boxed: Boxed::Functor(boxed),
+                boxed: Boxed::Typed(boxed),
                 unboxed: Some(Unboxed {
                     ptr,
                     sig: TypeId::of::<F>(),
@@ -204,6 +207,12 @@ fn call_inner(
 ) -> Result<()> {
     match inner.map(|i| &i.boxed) {
         Some(Boxed::Functor(k)) => k.call(op, ks, stack),
+        Some(Boxed::Typed(tr)) => {
+            let ptr = inner.and_then(|i| i.unboxed).map(|u| u.ptr);
+            let ptr = ptr.expect("a typed kernel keeps its fn pointer");
+            // SAFETY: `tr` was created together with `ptr` for the same signature.
+            unsafe { tr(ptr, stack) }
+        }
         Some(Boxed::RedispatchMasked(mask)) => op.redispatch_boxed(ks & *mask, stack),
         Some(Boxed::Fallthrough) => Err(DispatchError::Internal(FALLTHROUGH_EXECUTED.to_owned())),
         Some(Boxed::AmbiguousAutogradOther) => Err(DispatchError::Internal(format!(

@@ -133,7 +133,7 @@ pub(crate) struct DispatchTable {
     /// One strong reference per distinct kernel in `entries`, with the number of slots using
     /// it. A table holds a handful of distinct kernels in up to 137 slots, so this replaces a
     /// count update per slot with one per kernel (the bulk of registration time otherwise).
-    owners: Vec<(KernelFunction, u32)>,
+    owners: smallvec::SmallVec<[(KernelFunction, u32); 8]>,
     /// Bit `i` set: the `i`-th argument counted from the end is a dispatch argument.
     pub(crate) dispatch_arg_indices_reverse: u64,
     pub(crate) non_fallthrough_keys: DispatchKeySet,
@@ -167,7 +167,7 @@ impl DispatchTable {
         Self {
             schema: None,
             entries: vec![KernelRef::MISSING; NUM_RUNTIME_ENTRIES].into_boxed_slice(),
-            owners: Vec::new(),
+            owners: smallvec::SmallVec::new(),
             dispatch_arg_indices_reverse: 0,
             non_fallthrough_keys: DispatchKeySet::FULL,
             non_fallthrough_keys_per_backend: [DispatchKeySet::FULL; NUM_BACKENDS],

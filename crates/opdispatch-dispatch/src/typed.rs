@@ -15,7 +15,7 @@ use opdispatch_schema::{find_schema_differences, Argument, FunctionSchema, Opera
 use crate::dispatcher::{Dispatcher, OperatorHandle};
 use crate::error::{DispatchError, Result};
 use crate::ivalue::{IValue, Stack, TensorRef};
-use crate::kernel::{BoxedKernel, KernelFunction};
+use crate::kernel::KernelFunction;
 use crate::library::CppFunction;
 
 /// A Rust type that can be a kernel argument.
@@ -260,12 +260,14 @@ fn inferred_schema(args: Vec<Type>, rets: Vec<Type>) -> FunctionSchema {
     }
 }
 
-struct BoxedFn<F>(F);
-
-impl<F: KernelSignature> BoxedKernel for BoxedFn<F> {
-    fn call(&self, _op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
-        self.0.call_on_stack(stack)
-    }
+/// The boxed form of a typed kernel of signature `F`.
+///
+/// # Safety
+/// `p` must be a `fn` pointer of type `F`, erased.
+unsafe fn typed_trampoline<F: KernelSignature>(p: *const (), stack: &mut Stack) -> Result<()> {
+    // SAFETY: caller contract: `p` was erased from an `F` of pointer size.
+    let f = unsafe { std::mem::transmute_copy::<*const (), F>(&p) };
+    f.call_on_stack(stack)
 }
 
 /// The inferred schema of `F`, built once per signature type and shared.
@@ -329,9 +331,9 @@ impl OperatorHandle {
 impl CppFunction {
     /// A typed Rust kernel: unboxed entry, boxed wrapper and inferred schema.
     pub fn typed<F: KernelSignature>(f: F) -> Self {
-        // SAFETY: KernelSignature is only implemented for `fn` pointer types, and BoxedFn runs
-        // the same function on the stack.
-        let kernel = unsafe { KernelFunction::from_unboxed(f, Arc::new(BoxedFn(f))) };
+        // SAFETY: KernelSignature is only implemented for `fn` pointer types, and the
+        // trampoline for `F` runs the pointer it is given as an `F` on the stack.
+        let kernel = unsafe { KernelFunction::from_unboxed(f, typed_trampoline::<F>) };
         let mut this = Self::new(kernel);
         this.inferred_schema = Some(inferred_schema_of::<F>());
         this.with_signature(std::any::TypeId::of::<F>(), std::any::type_name::<F>())

@@ -129,6 +129,29 @@ impl Type {
     /// True for the argument types the dispatch key extractor looks at:
     /// subtypes of `Tensor`, `Tensor?`, `Tensor[]` or `Tensor?[]`.
     pub fn is_tensor_like(&self) -> bool {
+        // The common argument types, answered without building the comparison types (every
+        // def computes this for each argument).
+        match self {
+            Type::Tensor => return true,
+            Type::Int
+            | Type::SymInt
+            | Type::SymBool
+            | Type::Float
+            | Type::Complex
+            | Type::Bool
+            | Type::Str
+            | Type::Scalar
+            | Type::ScalarType
+            | Type::Layout
+            | Type::MemoryFormat
+            | Type::Device => return false,
+            _ => {}
+        }
+        self.is_tensor_like_by_subtyping()
+    }
+
+    /// PyTorch's definition: a subtype of Tensor, Tensor?, Tensor[] or Tensor?[].
+    fn is_tensor_like_by_subtyping(&self) -> bool {
         let t = self.fake();
         let opt_tensor = Type::Optional(Box::new(Type::Tensor));
         t.is_subtype_of(&Type::Tensor)
@@ -456,6 +479,28 @@ impl fmt::Display for Type {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tensor_like_shortcuts_agree_with_subtyping() {
+        use super::Type as T;
+        for t in [
+            T::Tensor,
+            T::Int,
+            T::SymInt,
+            T::SymBool,
+            T::Float,
+            T::Complex,
+            T::Bool,
+            T::Str,
+            T::Scalar,
+            T::ScalarType,
+            T::Layout,
+            T::MemoryFormat,
+            T::Device,
+        ] {
+            assert_eq!(t.is_tensor_like(), t.is_tensor_like_by_subtyping(), "{t:?}");
+        }
+    }
+
     use super::*;
 
     #[test]
