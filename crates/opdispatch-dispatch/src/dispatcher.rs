@@ -872,6 +872,11 @@ impl OperatorHandle {
     pub fn schema(&self) -> Option<Arc<FunctionSchema>> {
         self.with_table(|t| t.schema.clone())
     }
+    /// Runs `f` on the current schema without taking a reference to it (the call path's
+    /// version of [`OperatorHandle::schema`]).
+    pub fn with_schema<R>(&self, f: impl FnOnce(Option<&FunctionSchema>) -> R) -> R {
+        self.with_table(|t| f(t.schema.as_deref()))
+    }
     /// Where the schema was defined.
     pub fn debug(&self) -> Option<String> {
         self.0

@@ -22,12 +22,13 @@ pub struct PythonKernelHolder {
     pub with_op: bool,
 }
 
-/// The operator's schema and where its arguments start on the stack.
+/// Where the operator's arguments start on the stack.
 fn arguments_start(
     op: &OperatorHandle,
+    schema: Option<&opdispatch_schema::FunctionSchema>,
     stack: &Stack,
-) -> opdispatch_dispatch::Result<(std::sync::Arc<opdispatch_schema::FunctionSchema>, usize)> {
-    let schema = op.schema().ok_or_else(|| {
+) -> opdispatch_dispatch::Result<usize> {
+    let schema = schema.ok_or_else(|| {
         DispatchError::Runtime(format!(
             "Tried to access the schema for {} which doesn't have a schema registered yet",
             op.operator_name()
@@ -40,8 +41,7 @@ fn arguments_start(
             op.operator_name()
         )));
     }
-    let start = stack.len() - n;
-    Ok((schema, start))
+    Ok(stack.len() - n)
 }
 
 /// Converts the arguments at `stack[start..]` for a Python call and pops them.
@@ -67,11 +67,24 @@ impl BoxedKernel for PythonKernelHolder {
         ks: DispatchKeySet,
         stack: &mut Stack,
     ) -> opdispatch_dispatch::Result<()> {
-        let (schema, start) = arguments_start(op, stack)?;
+        op.with_schema(|schema| self.call_with_schema(op, schema, ks, stack))
+    }
+}
+
+impl PythonKernelHolder {
+    fn call_with_schema(
+        &self,
+        op: &OperatorHandle,
+        schema: Option<&opdispatch_schema::FunctionSchema>,
+        ks: DispatchKeySet,
+        stack: &mut Stack,
+    ) -> opdispatch_dispatch::Result<()> {
+        let start = arguments_start(op, schema, stack)?;
+        let schema = schema.expect("checked by arguments_start");
         let hermetic = !has_python_key_arg(&stack[start..]);
         Python::attach(|py| -> PyResult<()> {
             let _h = hermetic.then(EnableHermeticPyObject::new);
-            let (pos, kwargs) = pop_py_args(py, &schema, stack, start)?;
+            let (pos, kwargs) = pop_py_args(py, schema, stack, start)?;
             let mut lead: smallvec::SmallVec<[Py<PyAny>; 2]> = smallvec::SmallVec::new();
             if self.with_keyset {
                 lead.push(Py::new(py, PyDispatchKeySet::new_set(ks))?.into_any());
@@ -90,7 +103,7 @@ impl BoxedKernel for PythonKernelHolder {
                 }
             };
             drop(_h);
-            push_py_out(op, &schema, stack, &out)
+            push_py_out(op, schema, stack, &out)
         })
         .map_err(py_to_dispatch)
     }
@@ -179,9 +192,18 @@ pub fn python_key_fallback(
     _ks: DispatchKeySet,
     stack: &mut Stack,
 ) -> opdispatch_dispatch::Result<()> {
-    let (schema, start) = arguments_start(op, stack)?;
+    op.with_schema(|schema| python_key_fallback_with(op, schema, stack))
+}
+
+fn python_key_fallback_with(
+    op: &OperatorHandle,
+    schema: Option<&opdispatch_schema::FunctionSchema>,
+    stack: &mut Stack,
+) -> opdispatch_dispatch::Result<()> {
+    let start = arguments_start(op, schema, stack)?;
+    let schema = schema.expect("checked by arguments_start");
     Python::attach(|py| -> PyResult<()> {
-        let (pos, kwargs) = pop_py_args(py, &schema, stack, start)?;
+        let (pos, kwargs) = pop_py_args(py, schema, stack, start)?;
         let mut types: Vec<Bound<'_, pyo3::types::PyType>> = Vec::new();
         let mut all_args: Vec<Bound<'_, PyAny>> = pos.iter().map(|o| o.bind(py).clone()).collect();
         if let Some(k) = &kwargs {
@@ -211,7 +233,7 @@ pub fn python_key_fallback(
         for t in &types {
             let out = t.getattr("__torch_dispatch__")?.call1((func.bind(py), &types_tuple, &py_args, &py_kwargs))?;
             if !out.is(py.NotImplemented()) {
-                return push_py_out(op, &schema, stack, &out);
+                return push_py_out(op, schema, stack, &out);
             }
         }
         Err(pyo3::exceptions::PyTypeError::new_err(format!(

@@ -547,19 +547,21 @@ fn call_op(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let schema = op.schema().ok_or_else(|| {
-        PyRuntimeError::new_err(format!(
-            "Tried to access the schema for {} which doesn't have a schema registered yet",
-            op.operator_name()
-        ))
-    })?;
-    let mut stack = bind_args(&schema, args, kwargs)?;
-    let r = match keyset {
-        None => op.call_boxed(&mut stack),
-        Some(ks) => op.redispatch_boxed(ks, &mut stack),
-    };
-    r.map_err(to_py)?;
-    returns_to_py(py, &schema, stack)
+    op.with_schema(|schema| {
+        let schema = schema.ok_or_else(|| {
+            PyRuntimeError::new_err(format!(
+                "Tried to access the schema for {} which doesn't have a schema registered yet",
+                op.operator_name()
+            ))
+        })?;
+        let mut stack = bind_args(schema, args, kwargs)?;
+        let r = match keyset {
+            None => op.call_boxed(&mut stack),
+            Some(ks) => op.redispatch_boxed(ks, &mut stack),
+        };
+        r.map_err(to_py)?;
+        returns_to_py(py, schema, stack)
+    })
 }
 
 #[pyfunction]
