@@ -197,6 +197,9 @@ impl Drop for ReadGuard {
             let e = rec.epoch.load(Ordering::Relaxed);
             // Release: everything this section read happens-before a reclaimer's Acquire of it.
             rec.epoch.store(e + 1, Ordering::Release);
+            // Pairs with the reclaimer's second heavy barrier: either it sees this exit, or
+            // this thread sees its `blocking` flag and reclaims (no batch is left stranded).
+            light_barrier();
             rec.blocking.load(Ordering::Relaxed)
         });
         if help {
@@ -214,7 +217,10 @@ fn leave_blocking() {
             .blocking
             .store(false, Ordering::Relaxed);
     });
-    reclaim(false);
+    // Blocking, not try_lock: a reclaimer holding the lock may have read this thread's epoch
+    // before the exit, and would then leave the batch behind. The lock guards only the epoch
+    // checks (values are dropped after it is released), so waiting here cannot deadlock.
+    reclaim();
 }
 
 #[cold]
@@ -356,22 +362,20 @@ fn retire(items: Vec<Box<dyn Any + Send>>) {
             })
             .collect::<Vec<_>>()
     };
+    if !waiting_for.is_empty() && !heavy_barrier() {
+        // As above: cannot order the `blocking` flags against the readers' exits.
+        std::mem::forget(items);
+        return;
+    }
     PENDING.lock().push(Batch { items, waiting_for });
-    reclaim(true);
+    reclaim();
 }
 
 /// Frees every batch whose readers have all left the sections they were in.
-fn reclaim(block: bool) {
+fn reclaim() {
     let mut free = Vec::new();
     {
-        let mut pending = if block {
-            PENDING.lock()
-        } else {
-            match PENDING.try_lock() {
-                Some(p) => p,
-                None => return,
-            }
-        };
+        let mut pending = PENDING.lock();
         pending.retain_mut(|b| {
             b.waiting_for
                 .retain(|(r, e)| r.epoch.load(Ordering::Acquire) == *e);
@@ -405,7 +409,7 @@ mod tests {
             if drops.load(Ordering::SeqCst) == 1 {
                 return true;
             }
-            reclaim(true);
+            reclaim();
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         false
