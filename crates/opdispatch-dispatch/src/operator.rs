@@ -534,9 +534,33 @@ pub(crate) fn update_master(
     }
 }
 
+/// Per key (by `as_u16`): its runtime keys and their table indices, in
+/// `get_runtime_dispatch_key_set` order. Alias updates walk these lists for every registration.
+static RUNTIME_EXPANSION: std::sync::LazyLock<Vec<Box<[(DispatchKey, usize)]>>> =
+    std::sync::LazyLock::new(|| {
+        let n = DispatchKey::ALL
+            .iter()
+            .map(|k| usize::from(k.as_u16()))
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut v: Vec<Box<[(DispatchKey, usize)]>> = vec![Box::default(); n];
+        for &k in DispatchKey::ALL {
+            v[usize::from(k.as_u16())] = opdispatch_keys::get_runtime_dispatch_key_set(k)
+                .iter()
+                .map(|rk| (rk, dispatch_table_index_for_key(rk)))
+                .collect();
+        }
+        v
+    });
+
 impl TableUpdate<'_> {
     fn update_entry(&mut self, k: DispatchKey) {
-        let idx = dispatch_table_index_for_key(k);
+        self.update_entry_at(k, dispatch_table_index_for_key(k));
+    }
+
+    /// `update_entry` with k's table index already known.
+    fn update_entry_at(&mut self, k: DispatchKey, idx: usize) {
         let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, k);
         let slot = self.table.entries[idx];
         // PyTorch re-applies k's fallthrough status to the masks on every update. Doing it
@@ -567,8 +591,8 @@ impl TableUpdate<'_> {
             self.update_entry(K::Undefined);
             return;
         }
-        for rk in opdispatch_keys::get_runtime_dispatch_key_set(k).iter() {
-            self.update_entry(rk);
+        for &(rk, idx) in RUNTIME_EXPANSION[usize::from(k.as_u16())].iter() {
+            self.update_entry_at(rk, idx);
         }
         if matches!(
             k,

@@ -136,6 +136,7 @@ pub const fn get_runtime_dispatch_key_set(alias_or_key: K) -> DispatchKeySet {
 /// runtime key `k`. NestedTensor is excluded from the CompositeExplicit
 /// aliases. Note that keys mapping to the empty set (aliases) are vacuously
 /// contained, as in PyTorch; callers pass runtime keys.
+#[inline]
 pub const fn runtime_dispatch_key_set_has(t: K, k: K) -> bool {
     match t {
         K::Autograd => AUTOGRAD_DISPATCH_KEYSET.has(k.to_functionality_key()),
@@ -153,6 +154,7 @@ pub const fn runtime_dispatch_key_set_has(t: K, k: K) -> bool {
 }
 
 /// `isIncludedInAlias(k, alias)`.
+#[inline]
 pub const fn is_included_in_alias(k: K, alias: K) -> bool {
     !matches!(k, K::Undefined) && runtime_dispatch_key_set_has(alias, k)
 }
