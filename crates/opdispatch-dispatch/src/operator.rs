@@ -534,25 +534,27 @@ pub(crate) fn update_master(
     }
 }
 
+/// Runtime keys with their table indices.
+type RuntimeKeys = Box<[(DispatchKey, usize)]>;
+
 /// Per key (by `as_u16`): its runtime keys and their table indices, in
 /// `get_runtime_dispatch_key_set` order. Alias updates walk these lists for every registration.
-static RUNTIME_EXPANSION: std::sync::LazyLock<Vec<Box<[(DispatchKey, usize)]>>> =
-    std::sync::LazyLock::new(|| {
-        let n = DispatchKey::ALL
+static RUNTIME_EXPANSION: std::sync::LazyLock<Vec<RuntimeKeys>> = std::sync::LazyLock::new(|| {
+    let n = DispatchKey::ALL
+        .iter()
+        .map(|k| usize::from(k.as_u16()))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut v: Vec<RuntimeKeys> = vec![Box::default(); n];
+    for &k in DispatchKey::ALL {
+        v[usize::from(k.as_u16())] = opdispatch_keys::get_runtime_dispatch_key_set(k)
             .iter()
-            .map(|k| usize::from(k.as_u16()))
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let mut v: Vec<Box<[(DispatchKey, usize)]>> = vec![Box::default(); n];
-        for &k in DispatchKey::ALL {
-            v[usize::from(k.as_u16())] = opdispatch_keys::get_runtime_dispatch_key_set(k)
-                .iter()
-                .map(|rk| (rk, dispatch_table_index_for_key(rk)))
-                .collect();
-        }
-        v
-    });
+            .map(|rk| (rk, dispatch_table_index_for_key(rk)))
+            .collect();
+    }
+    v
+});
 
 impl TableUpdate<'_> {
     fn update_entry(&mut self, k: DispatchKey) {
