@@ -203,3 +203,41 @@ def test_kernel_destroying_its_own_library_mid_call_is_released_after_the_call(n
     gc.collect()
     assert seen == [True]
     assert w() is None
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_forked_child_releases_kernels_it_deregisters():
+    """The snapshot reclaimer's memory barriers keep working in a forked child (a child that
+    could not prove readers gone would keep retired kernels alive)."""
+    r = run_isolated(
+        """
+        import gc, os, weakref
+        import opdispatch
+        from opdispatch.library import Library
+        t = opdispatch.ones(2)
+        lib0 = Library("fork_parent_ns", "DEF")
+        lib0.define("f(Tensor x) -> Tensor")
+        lib0.impl("f", lambda x: x, "CPU")
+        opdispatch.ops.fork_parent_ns.f(t)
+        lib0._destroy()
+        pid = os.fork()
+        if pid == 0:
+            class K:
+                def __call__(self, x):
+                    return x
+            lib = Library("fork_child_ns", "DEF")
+            lib.define("g(Tensor x) -> Tensor")
+            k = K()
+            w = weakref.ref(k)
+            lib.impl("g", k, "CPU")
+            del k
+            opdispatch.ops.fork_child_ns.g(t)
+            lib._destroy()
+            gc.collect()
+            os._exit(0 if w() is None else 3)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.WEXITSTATUS(status))
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert "child exit 0" in r.stdout
