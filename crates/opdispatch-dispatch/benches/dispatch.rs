@@ -4,26 +4,14 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use opdispatch_dispatch::{CppFunction, DispatchKey, Dispatcher, IValue, Library, LibraryKind};
+mod workloads;
 
-fn add_one(x: i64) -> i64 {
-    x.wrapping_add(1)
-}
+use criterion::{criterion_group, criterion_main, Criterion};
+use opdispatch_dispatch::IValue;
+use workloads::{add_one, register_many, typed_add_one};
 
 fn typed_vs_direct(c: &mut Criterion) {
-    let mut lib = Library::new(LibraryKind::Def, "bench_typed", None, file!(), line!()).unwrap();
-    lib.def("add_one(int x) -> int", None).unwrap();
-    lib.impl_(
-        "add_one",
-        CppFunction::typed(add_one as fn(i64) -> i64)
-            .dispatch(DispatchKey::CompositeExplicitAutograd),
-    )
-    .unwrap();
-    let op = Dispatcher::singleton()
-        .find_schema_or_throw("bench_typed::add_one", "")
-        .unwrap();
-    let typed = op.typed::<fn(i64) -> i64>().unwrap();
+    let (_lib, op, typed) = typed_add_one("bench_typed");
     let mut g = c.benchmark_group("call");
     g.bench_function("direct_fn", |b| {
         b.iter(|| black_box(add_one as fn(i64) -> i64)(black_box(1)))
@@ -71,26 +59,6 @@ fn registration(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-fn register_many(ns: &str) -> Library {
-    let mut lib = Library::new(LibraryKind::Fragment, ns, None, file!(), line!()).unwrap();
-    for i in 0..10_000 {
-        let name = format!("op{i}");
-        lib.def(&format!("{name}(int x) -> int"), None).unwrap();
-        for k in [
-            DispatchKey::CPU,
-            DispatchKey::CUDA,
-            DispatchKey::CompositeExplicitAutograd,
-        ] {
-            lib.impl_(
-                &name,
-                CppFunction::typed(add_one as fn(i64) -> i64).dispatch(k),
-            )
-            .unwrap();
-        }
-    }
-    lib
 }
 
 criterion_group!(benches, typed_vs_direct, registration);

@@ -1,27 +1,15 @@
 //! Calls one typed operator in a loop (for profilers: `perf record`, callgrind).
-use opdispatch_dispatch::{CppFunction, DispatchKey, Dispatcher, Library, LibraryKind};
+//! Run: `ROUNDS=10000000 cargo run --release --example typed_loop -p opdispatch-dispatch`
 
-fn add_one(x: i64) -> i64 {
-    x.wrapping_add(1)
-}
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
 
 fn main() {
     let n: u64 = std::env::var("ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000_000);
-    let mut lib = Library::new(LibraryKind::Def, "loop_typed", None, file!(), line!()).unwrap();
-    lib.def("add_one(int x) -> int", None).unwrap();
-    lib.impl_(
-        "add_one",
-        CppFunction::typed(add_one as fn(i64) -> i64)
-            .dispatch(DispatchKey::CompositeExplicitAutograd),
-    )
-    .unwrap();
-    let op = Dispatcher::singleton()
-        .find_schema_or_throw("loop_typed::add_one", "")
-        .unwrap();
-    let typed = op.typed::<fn(i64) -> i64>().unwrap();
+    let (_lib, _op, typed) = workloads::typed_add_one("loop_typed");
     let mut acc = 0i64;
     let t = std::time::Instant::now();
     for _ in 0..n {
