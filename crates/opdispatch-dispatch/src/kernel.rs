@@ -161,18 +161,12 @@ impl KernelFunction {
     /// Whether this is a fallthrough.
     #[inline]
     pub fn is_fallthrough(&self) -> bool {
-        self.inner
-            .as_ref()
-            .is_some_and(|i| matches!(i.boxed, Boxed::Fallthrough))
+        KernelRef::of(self).is_fallthrough()
     }
     /// Same kernel (identity), as PyTorch's `_equalsBoxedAndUnboxed`.
     #[inline]
     pub fn same_as(&self, other: &Self) -> bool {
-        match (&self.inner, &other.inner) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        }
+        KernelRef::of(self) == KernelRef::of(other)
     }
     /// PyTorch's `KernelFunction::dumpState`: "fallthrough " / "boxed " / "unboxed ".
     pub fn dump_state(&self) -> String {
