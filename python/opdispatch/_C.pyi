@@ -75,6 +75,7 @@ __all__ = [
     "_dispatch_get_backend_keyset_from_autograd",
     "_dispatch_find_schema_or_throw",
     "_dispatch_call_boxed",
+    "_enable_vectorcall",
     "ones",
     "zeros",
     "empty",
@@ -518,3 +519,6 @@ def _dispatch_is_included_in_alias(k: _Key, alias: _Key) -> builtins.bool: ...
 def _dispatch_get_backend_keyset_from_autograd(k: _Key) -> DispatchKeySet: ...
 def _dispatch_find_schema_or_throw(name: str, overload: str) -> _DispatchOperatorHandle: ...
 def _dispatch_call_boxed(handle: _DispatchOperatorHandle, *args: Any, **kwargs: Any) -> Any: ...
+def _enable_vectorcall(cls: type) -> builtins.bool:
+    """Lets calls on a subclass of ``_DispatchOperatorHandle`` that does not override
+    ``__call__`` take the native vectorcall entry; returns whether it was enabled."""

@@ -135,6 +135,11 @@ class OpOverloadPacket(_PacketMixin, _C._DispatchOperatorHandle):
         self._init_packet(ns, name, overloads)
 
 
+# Calls on these go straight to the native vectorcall entry (no argument tuple, no dict).
+_C._enable_vectorcall(OpOverload)
+_C._enable_vectorcall(OpOverloadPacket)
+
+
 class _MultiOverloadPacket(OpOverloadPacket):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Choose first (binding only), then call: a kernel's own error is never mistaken for a

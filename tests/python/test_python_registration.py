@@ -357,6 +357,56 @@ def test_ops_dunder_on_namespace():
 # ---------------------------------------------------------------------------------------------
 
 
+def test_calls_bind_keywords_through_vectorcall_and_tp_call(ns):
+    # OpOverload calls take the native vectorcall entry; the same binding rules must hold
+    # there as through tp_call (`_dispatch_call_boxed`, a plain `__call__` invocation).
+    with _scoped_library(ns, "FRAGMENT") as lib:
+        lib.define("f(Tensor self, int a=1, *, int k=2) -> int[]")
+        lib.impl("f", lambda self, a=1, *, k=2: [a, k], "CPU")
+        t = opdispatch.ones(1)
+        op = getattr(ops, ns).f.default
+        handle = C._dispatch_find_schema_or_throw(f"{ns}::f", "")
+        callers = [
+            op,
+            getattr(ops, ns).f,
+            lambda *a, **k: C._DispatchOperatorHandle.__call__(op, *a, **k),
+            lambda *a, **k: C._dispatch_call_boxed(handle, *a, **k),
+        ]
+        for call in callers:
+            assert call(t) == [1, 2]
+            assert call(t, 5) == [5, 2]
+            assert call(t, k=7) == [1, 7]
+            assert call(self=t, a=3, k=4) == [3, 4]
+            assert call(t, **{"k": 9, "a": 8}) == [8, 9]
+            with pytest.raises(RuntimeError, match="Unknown keyword argument 'z'"):
+                call(t, z=1)
+            with pytest.raises(RuntimeError, match="specified both as positional and keyword"):
+                call(t, self=t)
+            with pytest.raises(RuntimeError, match="missing value for argument 'self'"):
+                call()
+            with pytest.raises(RuntimeError, match="expected at most 2 argument"):
+                call(t, 1, 2)
+            with pytest.raises(RuntimeError, match="Expected a value of type 'int' for argument 'a'"):
+                call(t, "x")
+
+
+def test_enable_vectorcall_respects_overridden_call():
+    class Custom(C._DispatchOperatorHandle):
+        def __call__(self, *args, **kwargs):
+            return "custom"
+
+    class Plain(C._DispatchOperatorHandle):
+        pass
+
+    assert C._enable_vectorcall(Custom) is False
+    assert C._enable_vectorcall(Plain) is True
+    assert Custom("aten::add", "Tensor")() == "custom"
+    a = opdispatch.ones(2)
+    assert Plain("aten::add", "Tensor")(a, a).tolist() == [2.0, 2.0]
+    with pytest.raises(TypeError, match="subclass of _DispatchOperatorHandle"):
+        C._enable_vectorcall(int)
+
+
 def test_with_keyset_receives_dispatch_keyset(ns):
     seen = []
 

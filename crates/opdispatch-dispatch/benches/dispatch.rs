@@ -21,7 +21,7 @@ fn typed_vs_direct(c: &mut Criterion) {
     });
     g.bench_function("boxed_dispatch", |b| {
         b.iter(|| {
-            let mut stack = vec![IValue::Int(black_box(1))];
+            let mut stack = opdispatch_dispatch::stack![IValue::Int(black_box(1))];
             op.call_boxed(&mut stack).unwrap();
             stack
         })

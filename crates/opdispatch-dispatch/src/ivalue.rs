@@ -233,5 +233,12 @@ impl IValue {
     }
 }
 
-/// The boxed calling convention's argument and result stack.
-pub type Stack = Vec<IValue>;
+/// The boxed calling convention's argument and result stack. Inline up to 8 values, so a
+/// typical boxed call (a few arguments, one or two results) allocates nothing for its stack.
+pub type Stack = smallvec::SmallVec<[IValue; 8]>;
+
+/// Builds a [`Stack`] from values, like `vec!`.
+#[macro_export]
+macro_rules! stack {
+    ($($v:expr),* $(,)?) => { $crate::Stack::from_iter([$($v),*]) };
+}

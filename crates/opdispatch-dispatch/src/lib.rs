@@ -12,7 +12,7 @@
 //! lib.impl_("answer", CppFunction::typed((|| 42) as fn() -> i64)
 //!     .dispatch(DispatchKey::CompositeExplicitAutograd)).unwrap();
 //! let op = Dispatcher::singleton().find_schema_or_throw("doc_example::answer", "").unwrap();
-//! let mut stack = vec![];
+//! let mut stack = opdispatch_dispatch::stack![];
 //! op.call_boxed(&mut stack).unwrap();
 //! assert!(matches!(stack[..], [IValue::Int(42)]));
 //! ```

@@ -412,7 +412,7 @@ macro_rules! impl_signature {
                 if !kernel.is_valid() {
                     return Err(Dispatcher::singleton().report_error(&self.op, ks.highest_priority_type_id()));
                 }
-                let mut stack: Stack = vec![$($a.into_ivalue()),*];
+                let mut stack: Stack = crate::stack![$($a.into_ivalue()),*];
                 kernel.call_boxed(&self.op, ks, &mut stack)?;
                 R::Output::pop(&mut stack)
             }

@@ -50,7 +50,7 @@ fn recording_kernel(tag: i64, log: Arc<Mutex<Vec<DispatchKeySet>>>) -> CppFuncti
 }
 
 fn call(op: &OperatorHandle, args: Vec<IValue>) -> Result<i64, DispatchError> {
-    let mut stack = args;
+    let mut stack: opdispatch_dispatch::Stack = args.into_iter().collect();
     op.call_boxed(&mut stack)?;
     assert_eq!(stack.len(), 1, "one return expected");
     match stack.pop() {
@@ -263,7 +263,7 @@ fn identity_kernel_returns_the_same_tensor() {
     let y = typed.call(x.clone()).unwrap();
     assert!(y.ptr_eq(&x));
     assert_eq!(id_of(&y), 42);
-    let mut stack = vec![IValue::Tensor(x.clone())];
+    let mut stack = opdispatch_dispatch::stack![IValue::Tensor(x.clone())];
     op.call_boxed(&mut stack).unwrap();
     assert!(stack[0].as_tensor().unwrap().ptr_eq(&x));
 }
@@ -512,7 +512,7 @@ fn boxed_redispatch_below_the_current_key() {
     assert_eq!(ks.highest_priority_type_id(), K::CPU);
     assert!(!ks.has(K::AutogradCPU));
     // redispatch_boxed uses the set as given: no TLS, no masks.
-    let mut stack = vec![t(&[K::CPU])];
+    let mut stack = opdispatch_dispatch::stack![t(&[K::CPU])];
     op.redispatch_boxed(DispatchKeySet::from_key(K::CPU), &mut stack)
         .unwrap();
     assert!(matches!(stack[..], [IValue::Int(1)]));
@@ -759,25 +759,25 @@ fn call_boxed_for_dispatch_key_uses_direct_kernels_and_fallbacks_only() {
     let op = find(&ns, "f");
     let d = Dispatcher::singleton();
     // The direct CPU kernel runs even for a CUDA tensor, and receives the extracted key set.
-    let mut stack = vec![t(&[K::CUDA])];
+    let mut stack = opdispatch_dispatch::stack![t(&[K::CUDA])];
     d.call_boxed_for_dispatch_key(&op, K::CPU, &mut stack)
         .unwrap();
     assert!(matches!(stack[..], [IValue::Int(1)]));
     assert_eq!(log.lock().unwrap()[0].highest_priority_type_id(), K::CUDA);
     // Alias keys have direct kernels too.
-    let mut stack = vec![t(&[K::CPU])];
+    let mut stack = opdispatch_dispatch::stack![t(&[K::CPU])];
     d.call_boxed_for_dispatch_key(&op, K::CompositeExplicitAutograd, &mut stack)
         .unwrap();
     assert!(matches!(stack[..], [IValue::Int(2)]));
     // No table resolution: CUDA would compute to the CEA kernel, but has no direct kernel and
     // no backend fallback.
-    let mut stack = vec![t(&[K::CUDA])];
+    let mut stack = opdispatch_dispatch::stack![t(&[K::CUDA])];
     let e = d
         .call_boxed_for_dispatch_key(&op, K::CUDA, &mut stack)
         .unwrap_err();
     assert_eq!(e.to_string(), format!("no kernel for CUDA on {ns}::f"));
     // A key without a direct kernel uses the backend fallback (Meta's raises).
-    let mut stack = vec![t(&[K::CPU])];
+    let mut stack = opdispatch_dispatch::stack![t(&[K::CPU])];
     let e = d
         .call_boxed_for_dispatch_key(&op, K::Meta, &mut stack)
         .unwrap_err();
@@ -789,7 +789,7 @@ fn call_boxed_for_dispatch_key_uses_direct_kernels_and_fallbacks_only() {
         "{e}"
     );
     // A fallthrough called directly is executed, which PyTorch reports as an error.
-    let mut stack = vec![t(&[K::CPU])];
+    let mut stack = opdispatch_dispatch::stack![t(&[K::CPU])];
     let e = d
         .call_boxed_for_dispatch_key(&op, K::FPGA, &mut stack)
         .unwrap_err();
@@ -845,7 +845,7 @@ fn typed_call_of_a_boxed_kernel_and_boxed_call_of_a_typed_kernel() {
     let typed_f = f.typed::<fn(TensorRef, i64, f64) -> (i64, f64)>().unwrap();
     assert_eq!(typed_f.call(tensor(&[K::CPU]), 1, 1.0).unwrap(), (2, 1.5));
     let g = find(&ns, "g");
-    let mut stack = vec![IValue::Int(4), IValue::Double(0.25)];
+    let mut stack = opdispatch_dispatch::stack![IValue::Int(4), IValue::Double(0.25)];
     g.call_boxed(&mut stack).unwrap();
     assert!(
         matches!(stack[..], [IValue::Int(8), IValue::Double(x)] if x == 0.5),

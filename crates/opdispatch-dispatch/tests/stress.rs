@@ -93,7 +93,8 @@ fn calls_while_registering_and_deregistering() {
                             .call(x.clone(), i)
                             .map_err(|e| format!("typed call failed: {e}"))?
                     } else {
-                        let mut stack = vec![IValue::Tensor(x.clone()), IValue::Int(i)];
+                        let mut stack =
+                            opdispatch_dispatch::stack![IValue::Tensor(x.clone()), IValue::Int(i)];
                         op.call_boxed(&mut stack)
                             .map_err(|e| format!("boxed call failed: {e}"))?;
                         match stack[..] {
@@ -390,7 +391,7 @@ fn redispatch_skips_a_fallthrough_that_became_active() {
         .find_schema_or_throw(&format!("{ns}::f"), "")
         .unwrap();
     let _g = IncludeDispatchKeyGuard::new(DispatchKeySet::from_key(K::Python));
-    let mut stack = vec![
+    let mut stack = opdispatch_dispatch::stack![
         IValue::Tensor(tensor(&[K::CPU, K::AutogradCPU])),
         IValue::Int(1),
     ];
@@ -437,7 +438,7 @@ fn fallthrough_toggled_during_calls() {
     let x = tensor(&[K::CPU, K::AutogradCPU]);
     let mut failure = None;
     while Instant::now() < deadline && failure.is_none() {
-        let mut stack = vec![IValue::Tensor(x.clone()), IValue::Int(1)];
+        let mut stack = opdispatch_dispatch::stack![IValue::Tensor(x.clone()), IValue::Int(1)];
         if let Err(e) = op.call_boxed(&mut stack) {
             failure = Some(e.to_string());
         }
@@ -505,9 +506,9 @@ fn kernel_outlives_its_deregistration_while_running() {
         .find_schema_or_throw(&format!("{ns}::f"), "")
         .unwrap();
     let caller = std::thread::spawn(move || {
-        let mut stack = vec![IValue::Tensor(tensor(&[K::CPU]))];
+        let mut stack = opdispatch_dispatch::stack![IValue::Tensor(tensor(&[K::CPU]))];
         op.call_boxed(&mut stack).unwrap();
-        let mut stack = vec![IValue::Tensor(tensor(&[K::CPU]))];
+        let mut stack = opdispatch_dispatch::stack![IValue::Tensor(tensor(&[K::CPU]))];
         op.call_boxed(&mut stack).unwrap();
         matches!(stack[..], [IValue::Bool(true)])
     });

@@ -365,11 +365,62 @@ pub fn args_to_py<'py>(
     Ok((pos, kwargs))
 }
 
-/// `createStackForSchema`: binds Python args/kwargs to the schema's arguments.
+/// A call's keyword arguments: a dict (`tp_call`), or vectorcall's names tuple with the values
+/// that follow the positional ones.
+#[derive(Clone, Copy)]
+pub enum Kwargs<'a, 'py> {
+    None,
+    Dict(&'a Bound<'py, PyDict>),
+    Names {
+        names: &'a Bound<'py, PyTuple>,
+        values: &'a [Bound<'py, PyAny>],
+    },
+}
+
+impl<'a, 'py> Kwargs<'a, 'py> {
+    /// From `tp_call`'s optional dict.
+    pub fn from_dict(d: Option<&'a Bound<'py, PyDict>>) -> Self {
+        d.map_or(Self::None, Self::Dict)
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::Dict(d) => d.len(),
+            Self::Names { values, .. } => values.len(),
+        }
+    }
+
+    fn get(&self, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self {
+            Self::None => Ok(None),
+            Self::Dict(d) => d.get_item(name),
+            Self::Names { names, values } => {
+                for (k, v) in names.as_slice().iter().zip(values.iter()) {
+                    if k.cast::<PyString>()?.to_str()? == name {
+                        return Ok(Some(v.clone()));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn keys(&self) -> PyResult<Vec<String>> {
+        match self {
+            Self::None => Ok(Vec::new()),
+            Self::Dict(d) => d.keys().iter().map(|k| k.extract()).collect(),
+            Self::Names { names, .. } => names.as_slice().iter().map(|k| k.extract()).collect(),
+        }
+    }
+}
+
+/// `createStackForSchema`: binds Python positional and keyword arguments to the schema's
+/// arguments.
 pub fn bind_args(
     schema: &FunctionSchema,
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
+    args: &[Bound<'_, PyAny>],
+    kwargs: Kwargs<'_, '_>,
 ) -> PyResult<Stack> {
     // Only error messages need the name as a string.
     let name = &schema.name;
@@ -384,28 +435,30 @@ pub fn bind_args(
             args.len()
         )));
     }
-    let mut stack = Vec::with_capacity(schema.arguments.len());
+    let has_kwargs = kwargs.len() > 0;
+    let mut stack = Stack::with_capacity(schema.arguments.len());
     let mut used = 0usize;
     for (i, a) in schema.arguments.iter().enumerate() {
+        let looked_up;
         let v = if i < args.len() && !a.kwarg_only {
-            let item = args.get_item(i)?;
-            if let Some(kw) = kwargs {
-                if kw.contains(&a.name)? {
-                    return Err(PyRuntimeError::new_err(format!(
-                        "Argument '{}' specified both as positional and keyword argument. Schema: {schema}",
-                        a.name
-                    )));
-                }
+            if has_kwargs && kwargs.get(&a.name)?.is_some() {
+                return Err(PyRuntimeError::new_err(format!(
+                    "Argument '{}' specified both as positional and keyword argument. Schema: {schema}",
+                    a.name
+                )));
             }
-            Some(item)
-        } else if let Some(v) = kwargs.and_then(|k| k.get_item(&a.name).ok().flatten()) {
-            used += 1;
-            Some(v)
+            Some(&args[i])
+        } else if has_kwargs {
+            looked_up = kwargs.get(&a.name)?;
+            if looked_up.is_some() {
+                used += 1;
+            }
+            looked_up.as_ref()
         } else {
             None
         };
         let iv = match v {
-            Some(obj) => to_ivalue(&obj, &a.ty).map_err(|e| {
+            Some(obj) => to_ivalue(obj, &a.ty).map_err(|e| {
                 PyRuntimeError::new_err(format!(
                     "{name}() Expected a value of type '{}' for argument '{}' but instead found type '{}'.\nPosition: {i}\nDeclaration: {schema}\nCast error details: {e}",
                     a.ty,
@@ -429,15 +482,12 @@ pub fn bind_args(
         };
         stack.push(iv);
     }
-    if let Some(kw) = kwargs {
-        if kw.len() > used {
-            for k in kw.keys() {
-                let k: String = k.extract()?;
-                if !schema.arguments.iter().any(|a| a.name == k) {
-                    return Err(PyRuntimeError::new_err(format!(
-                        "Unknown keyword argument '{k}' for operator '{name}'. Schema: {schema}"
-                    )));
-                }
+    if kwargs.len() > used {
+        for k in kwargs.keys()? {
+            if !schema.arguments.iter().any(|a| a.name == k) {
+                return Err(PyRuntimeError::new_err(format!(
+                    "Unknown keyword argument '{k}' for operator '{name}'. Schema: {schema}"
+                )));
             }
         }
     }
@@ -473,7 +523,7 @@ fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
 pub fn returns_to_py(
     py: Python<'_>,
     schema: &FunctionSchema,
-    mut rets: Vec<IValue>,
+    mut rets: Stack,
 ) -> PyResult<Py<PyAny>> {
     match rets.len() {
         0 => Ok(py.None()),

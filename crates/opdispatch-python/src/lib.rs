@@ -54,6 +54,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(guards::_is_hermetic_pyobject_enabled, m)?)?;
     m.add_class::<module::DispatchModule>()?;
     m.add_class::<module::PyOperatorHandle>()?;
+    module::install_vectorcall(m)?;
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<tensor::PyStorage>()?;
     m.add_class::<tensor::PyDType>()?;
@@ -98,6 +99,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         module::_dispatch_get_backend_keyset_from_autograd,
         module::_dispatch_find_schema_or_throw,
         module::_dispatch_call_boxed,
+        module::_enable_vectorcall,
         tensor::ones,
         tensor::zeros,
         tensor::empty,

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::convert::{bind_args, returns_to_py};
+use crate::convert::{bind_args, returns_to_py, Kwargs};
 use crate::errors::{to_py, IntoPyResult};
 use crate::holder::PythonKernelHolder;
 use crate::keys::{extract_key, key_to_py, parse_opt_key, PyDispatchKeySet};
@@ -429,7 +429,144 @@ pub fn _dispatch_get_backend_keyset_from_autograd(
     subclass
 )]
 pub struct PyOperatorHandle {
+    /// CPython's vectorcall entry for this object (the type's `tp_vectorcall_offset` points
+    /// here; see [`install_vectorcall`]).
+    vectorcall: pyo3::ffi::vectorcallfunc,
     pub op: OperatorHandle,
+}
+
+impl PyOperatorHandle {
+    pub fn new(op: OperatorHandle) -> Self {
+        Self {
+            vectorcall: op_vectorcall,
+            op,
+        }
+    }
+}
+
+/// Calls through vectorcall: positional arguments and keyword values arrive in one array, so a
+/// call builds no tuple or dict and skips `tp_call`'s argument parsing.
+struct OpVectorcall;
+
+impl
+    pyo3::impl_::trampoline::MethodDef<
+        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func,
+    > for OpVectorcall
+{
+    const METH: pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func =
+        op_vectorcall_body;
+}
+
+/// The vectorcall function stored in every handle. pyo3's fastcall trampoline (which counts the
+/// attachment and turns panics and errors into Python exceptions) has vectorcall's signature
+/// except that `nargsf` is signed; the flag bit it may carry is masked off in the body.
+unsafe extern "C" fn op_vectorcall(
+    callable: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held and the vectorcall contract's arguments.
+    unsafe {
+        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::<OpVectorcall>(
+            callable,
+            args,
+            nargsf as pyo3::ffi::Py_ssize_t,
+            kwnames,
+        )
+    }
+}
+
+/// # Safety
+/// Vectorcall's contract: `callable` is an instance of `_DispatchOperatorHandle` (only such
+/// objects carry this function), `args` holds the positional arguments followed by one value
+/// per name in `kwnames` (a tuple of str, or NULL), all borrowed for the call.
+unsafe fn op_vectorcall_body(
+    py: Python<'_>,
+    callable: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargsf: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> PyResult<*mut pyo3::ffi::PyObject> {
+    let nargs = (nargsf as usize) & !pyo3::ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+    // SAFETY: see the function's contract; `Bound<PyAny>` has the layout of an object pointer
+    // (as in pyo3's `PyTuple::as_slice`), and the slices only borrow the caller's array.
+    unsafe {
+        let slf = pyo3::Borrowed::from_ptr(py, callable).cast_unchecked::<PyOperatorHandle>();
+        let nkw = if kwnames.is_null() {
+            0
+        } else {
+            pyo3::ffi::PyTuple_GET_SIZE(kwnames) as usize
+        };
+        let all: &[Bound<'_, PyAny>] = if nargs + nkw == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(args.cast(), nargs + nkw)
+        };
+        let (pos, values) = all.split_at(nargs);
+        let names;
+        let kwargs = if kwnames.is_null() {
+            Kwargs::None
+        } else {
+            names = pyo3::Borrowed::from_ptr(py, kwnames)
+                .cast_unchecked::<PyTuple>()
+                .to_owned();
+            Kwargs::Names {
+                names: &names,
+                values,
+            }
+        };
+        call_op(py, &slf.get().op, None, pos, kwargs).map(Py::into_ptr)
+    }
+}
+
+/// Gives `_DispatchOperatorHandle` (and so every Python subclass, which inherits the offset)
+/// the vectorcall slot. Run once at module init.
+pub fn install_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    // Any handle tells where the field sits inside the object; `aten::add.Tensor` always exists.
+    let probe = Bound::new(
+        py,
+        PyOperatorHandle::new(
+            Dispatcher::singleton()
+                .find_schema_or_throw("aten::add", "Tensor")
+                .py()?,
+        ),
+    )?;
+    let offset = std::ptr::from_ref(&probe.get().vectorcall) as usize - probe.as_ptr() as usize;
+    let ty = py.get_type::<PyOperatorHandle>();
+    // SAFETY: the type object is alive (held by `ty`) and not yet shared with other threads'
+    // calls in a way that races (module init holds the GIL); every instance has the field.
+    unsafe {
+        let t = ty.as_type_ptr();
+        (*t).tp_vectorcall_offset = offset as pyo3::ffi::Py_ssize_t;
+        (*t).tp_flags |= pyo3::ffi::Py_TPFLAGS_HAVE_VECTORCALL;
+    }
+    Ok(())
+}
+
+/// Turns on vectorcall for a Python subclass of `_DispatchOperatorHandle` that does not
+/// override `__call__` (CPython before 3.12 does not pass the flag on to heap subtypes).
+#[pyfunction]
+pub fn _enable_vectorcall(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<bool> {
+    let py = cls.py();
+    let base = py.get_type::<PyOperatorHandle>();
+    if !cls.is_subclass(&base)? {
+        return Err(crate::errors::exc::TypeError::new_err(
+            "expected a subclass of _DispatchOperatorHandle",
+        ));
+    }
+    // SAFETY: both type objects are alive; reading slots and setting a flag under the GIL.
+    unsafe {
+        let (t, b) = (cls.as_type_ptr(), base.as_type_ptr());
+        // The slot values are copied from the base type, so equal addresses mean "inherited".
+        let call_addr = |ty: *mut pyo3::ffi::PyTypeObject| (*ty).tp_call.map(|f| f as usize);
+        if call_addr(t) != call_addr(b) || (*t).tp_vectorcall_offset != (*b).tp_vectorcall_offset {
+            return Ok(false);
+        }
+        (*t).tp_flags |= pyo3::ffi::Py_TPFLAGS_HAVE_VECTORCALL;
+    }
+    Ok(true)
 }
 
 #[pymethods]
@@ -444,11 +581,11 @@ impl PyOperatorHandle {
         _args: &Bound<'_, PyTuple>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        Ok(Self {
-            op: Dispatcher::singleton()
+        Ok(Self::new(
+            Dispatcher::singleton()
                 .find_schema_or_throw(name, overload)
                 .py()?,
-        })
+        ))
     }
     /// The schema, printed canonically.
     fn schema(&self) -> PyResult<String> {
@@ -513,9 +650,11 @@ impl PyOperatorHandle {
             .op
             .schema()
             .ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))?;
-        Ok(bind_args(&schema, args, kwargs)
-            .err()
-            .map(|e| e.to_string()))
+        Ok(
+            bind_args(&schema, args.as_slice(), Kwargs::from_dict(kwargs))
+                .err()
+                .map(|e| e.to_string()),
+        )
     }
     /// `__call__`: binds the arguments, dispatches, converts the returns.
     #[pyo3(signature = (*args, **kwargs))]
@@ -525,7 +664,13 @@ impl PyOperatorHandle {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        call_op(py, &self.op, None, args, kwargs)
+        call_op(
+            py,
+            &self.op,
+            None,
+            args.as_slice(),
+            Kwargs::from_dict(kwargs),
+        )
     }
     /// `redispatch_boxed(keyset, *args, **kwargs)`: runs the kernel for `keyset` as given.
     #[pyo3(signature = (keyset, *args, **kwargs))]
@@ -536,7 +681,13 @@ impl PyOperatorHandle {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        call_op(py, &self.op, Some(keyset.ks), args, kwargs)
+        call_op(
+            py,
+            &self.op,
+            Some(keyset.ks),
+            args.as_slice(),
+            Kwargs::from_dict(kwargs),
+        )
     }
 }
 
@@ -544,8 +695,8 @@ fn call_op(
     py: Python<'_>,
     op: &OperatorHandle,
     keyset: Option<DispatchKeySet>,
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
+    args: &[Bound<'_, PyAny>],
+    kwargs: Kwargs<'_, '_>,
 ) -> PyResult<Py<PyAny>> {
     op.with_schema(|schema| {
         let schema = schema.ok_or_else(|| {
@@ -566,11 +717,11 @@ fn call_op(
 
 #[pyfunction]
 pub fn _dispatch_find_schema_or_throw(name: &str, overload: &str) -> PyResult<PyOperatorHandle> {
-    Ok(PyOperatorHandle {
-        op: Dispatcher::singleton()
+    Ok(PyOperatorHandle::new(
+        Dispatcher::singleton()
             .find_schema_or_throw(name, overload)
             .py()?,
-    })
+    ))
 }
 
 #[pyfunction]
@@ -581,7 +732,13 @@ pub fn _dispatch_call_boxed(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    call_op(py, &handle.op, None, args, kwargs)
+    call_op(
+        py,
+        &handle.op,
+        None,
+        args.as_slice(),
+        Kwargs::from_dict(kwargs),
+    )
 }
 
 /// The `ops.<ns>.<op>.<overload>` object for an operator (what fallbacks receive).

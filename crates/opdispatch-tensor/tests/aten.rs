@@ -24,9 +24,9 @@ fn split(qualified: &str) -> (&str, &str) {
 
 fn call(name: &str, args: Vec<IValue>) -> Result<Vec<IValue>> {
     let (n, o) = split(name);
-    let mut stack = args;
+    let mut stack: opdispatch_dispatch::Stack = args.into_iter().collect();
     op(n, o).call_boxed(&mut stack)?;
-    Ok(stack)
+    Ok(stack.into_vec())
 }
 
 fn call_t(name: &str, args: Vec<IValue>) -> Tensor {

@@ -106,7 +106,7 @@ pub(crate) fn tensor_of_ref(t: &TensorRef) -> Result<Tensor> {
 }
 
 /// A kernel's arguments, popped off the stack in schema order.
-pub(crate) struct Args(std::vec::IntoIter<IValue>);
+pub(crate) struct Args(smallvec::IntoIter<[IValue; 8]>);
 
 impl Args {
     /// Pops the last `n` values of `stack`.
@@ -117,7 +117,8 @@ impl Args {
                 stack.len()
             )));
         }
-        Ok(Self(stack.split_off(stack.len() - n).into_iter()))
+        let start = stack.len() - n;
+        Ok(Self(stack.drain(start..).collect::<Stack>().into_iter()))
     }
 
     fn next(&mut self) -> IValue {

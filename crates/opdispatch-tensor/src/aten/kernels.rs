@@ -67,8 +67,7 @@ macro_rules! aten_op {
 
 /// Calls an aten operator boxed (a fresh call: TLS and the arguments' keys decide the kernel)
 /// and returns its single result.
-fn call1(op: OperatorHandle, args: Vec<IValue>) -> Result<IValue> {
-    let mut stack = args;
+fn call1(op: OperatorHandle, mut stack: opdispatch_dispatch::Stack) -> Result<IValue> {
     op.call_boxed(&mut stack)?;
     stack.pop().ok_or_else(|| {
         opdispatch_dispatch::DispatchError::Internal("operator returned nothing".into())
@@ -148,7 +147,10 @@ fn where_self(c: Tensor, a: Tensor, b: Tensor) -> Result<Tensor> {
 /// `where.ScalarOther` decomposes into `where.self` with a wrapped number, as in PyTorch.
 fn where_scalar_other(c: Tensor, a: Tensor, s: Scalar) -> Result<Tensor> {
     let w = aten_op!("where", "self");
-    tensor_result(call1(w, vec![tv(c), tv(a), tv(Tensor::wrapped_scalar(s))])?)
+    tensor_result(call1(
+        w,
+        opdispatch_dispatch::stack![tv(c), tv(a), tv(Tensor::wrapped_scalar(s))],
+    )?)
 }
 
 // ---- reductions ----
@@ -194,11 +196,14 @@ fn reshape(t: Tensor, shape: Vec<i64>) -> Result<Tensor> {
     let src = if ops::compute_view_strides(t.sizes(), t.strides(), &sizes).is_some() {
         t
     } else {
-        tensor_result(call1(aten_op!("clone", ""), vec![tv(t), IValue::None])?)?
+        tensor_result(call1(
+            aten_op!("clone", ""),
+            opdispatch_dispatch::stack![tv(t), IValue::None],
+        )?)?
     };
     tensor_result(call1(
         aten_op!("view", ""),
-        vec![tv(src), IValue::IntList(shape)],
+        opdispatch_dispatch::stack![tv(src), IValue::IntList(shape)],
     )?)
 }
 
@@ -261,7 +266,10 @@ fn local_scalar_dense(t: Tensor) -> Result<Scalar> {
 }
 /// `item` decomposes into `_local_scalar_dense`, as in PyTorch.
 fn item(t: Tensor) -> Result<Scalar> {
-    let v = call1(aten_op!("_local_scalar_dense", ""), vec![tv(t)])?;
+    let v = call1(
+        aten_op!("_local_scalar_dense", ""),
+        opdispatch_dispatch::stack![tv(t)],
+    )?;
     Scalar::from_ivalue(v)
 }
 
@@ -617,7 +625,10 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
             if t.is_contiguous() {
                 Ok(tv(t))
             } else {
-                call1(aten_op!("clone", ""), vec![tv(t), IValue::None])
+                call1(
+                    aten_op!("clone", ""),
+                    opdispatch_dispatch::stack![tv(t), IValue::None],
+                )
             }
         }),
     );
@@ -651,7 +662,7 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
             }
             call1(
                 aten_op!("_to_copy", ""),
-                vec![
+                opdispatch_dispatch::stack![
                     tv(t),
                     IValue::Int(scalar_type_code(dtype)),
                     IValue::None,

@@ -34,7 +34,7 @@
 //! let r = typed.call(a.clone(), a.clone(), Scalar::Int(2)).unwrap();
 //! assert_eq!(r.to_vec::<f32>().unwrap(), vec![3.0, 6.0]);
 //! // Boxed: every argument on the stack, defaults included.
-//! let mut stack = vec![a.clone().into_ivalue(), a.into_ivalue(), IValue::Int(1)];
+//! let mut stack = opdispatch_dispatch::stack![a.clone().into_ivalue(), a.into_ivalue(), IValue::Int(1)];
 //! add.call_boxed(&mut stack).unwrap();
 //! let r = Tensor::from_ivalue(stack.pop().unwrap()).unwrap();
 //! assert_eq!(r.to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
