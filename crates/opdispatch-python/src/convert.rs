@@ -416,12 +416,13 @@ impl<'a, 'py> Kwargs<'a, 'py> {
 }
 
 /// `createStackForSchema`: binds Python positional and keyword arguments to the schema's
-/// arguments.
+/// arguments, pushing them onto `stack` (filled in place: an inline stack is not moved).
 pub fn bind_args(
     schema: &FunctionSchema,
     args: &[Bound<'_, PyAny>],
     kwargs: Kwargs<'_, '_>,
-) -> PyResult<Stack> {
+    stack: &mut Stack,
+) -> PyResult<()> {
     // Only error messages need the name as a string.
     let name = &schema.name;
     let n = schema
@@ -436,7 +437,6 @@ pub fn bind_args(
         )));
     }
     let has_kwargs = kwargs.len() > 0;
-    let mut stack = Stack::with_capacity(schema.arguments.len());
     let mut used = 0usize;
     for (i, a) in schema.arguments.iter().enumerate() {
         let looked_up;
@@ -491,7 +491,7 @@ pub fn bind_args(
             }
         }
     }
-    Ok(stack)
+    Ok(())
 }
 
 fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
@@ -523,7 +523,7 @@ fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
 pub fn returns_to_py(
     py: Python<'_>,
     schema: &FunctionSchema,
-    mut rets: Stack,
+    rets: &mut Stack,
 ) -> PyResult<Py<PyAny>> {
     match rets.len() {
         0 => Ok(py.None()),
@@ -534,7 +534,7 @@ pub fn returns_to_py(
         ),
         _ => {
             let items = rets
-                .into_iter()
+                .drain(..)
                 .enumerate()
                 .map(|(i, v)| to_py(py, v, schema.returns.get(i).map(|r| &r.ty)))
                 .collect::<PyResult<Vec<_>>>()?;

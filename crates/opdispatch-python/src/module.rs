@@ -3,7 +3,7 @@
 use crate::errors::exc::RuntimeError as PyRuntimeError;
 use opdispatch_dispatch::{
     parse_alias_analysis_kind, testing::t_t_kernel, tls_local_dispatch_key_set, CppFunction,
-    DispatchKey, DispatchKeySet, Dispatcher, Library, LibraryKind, OperatorHandle,
+    DispatchKey, DispatchKeySet, Dispatcher, Library, LibraryKind, OperatorHandle, Stack,
 };
 use opdispatch_schema::{parse_name, parse_schema_or_name, SchemaOrName};
 use parking_lot::Mutex;
@@ -651,7 +651,12 @@ impl PyOperatorHandle {
             .schema()
             .ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))?;
         Ok(
-            bind_args(&schema, args.as_slice(), Kwargs::from_dict(kwargs))
+            bind_args(
+                &schema,
+                args.as_slice(),
+                Kwargs::from_dict(kwargs),
+                &mut Stack::new(),
+            )
                 .err()
                 .map(|e| e.to_string()),
         )
@@ -705,13 +710,14 @@ fn call_op(
                 op.operator_name()
             ))
         })?;
-        let mut stack = bind_args(schema, args, kwargs)?;
+        let mut stack = Stack::new();
+        bind_args(schema, args, kwargs, &mut stack)?;
         let r = match keyset {
             None => op.call_boxed(&mut stack),
             Some(ks) => op.redispatch_boxed(ks, &mut stack),
         };
         r.map_err(to_py)?;
-        returns_to_py(py, schema, stack)
+        returns_to_py(py, schema, &mut stack)
     })
 }
 

@@ -208,23 +208,24 @@ pub fn wrap_storage(py: Python<'_>, s: Storage) -> PyResult<Py<PyAny>> {
 /// from Python that was never recorded in its slot (a subclass `__init__` that skipped
 /// `super().__init__()`) is recorded now, before it reaches the dispatcher.
 pub fn unwrap_tensor(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
-    match obj.cast::<PyTensor>() {
-        Ok(t) => {
-            let this = t.borrow();
-            if !this.attached.load(Ordering::Acquire)
-                && !this.hermetic
-                && !HermeticPyObjectTLS::get_state()
-            {
-                drop(this);
-                _tensor_init(t)?;
-            }
-            Ok(t.borrow().t.clone())
-        }
-        Err(_) => Err(PyTypeError::new_err(format!(
+    let Ok(t) = obj.cast::<PyTensor>() else {
+        return Err(PyTypeError::new_err(format!(
             "expected a Tensor, got {}",
             obj.get_type().name()?
-        ))),
+        )));
+    };
+    {
+        // One borrow on the common path (each costs two atomic operations).
+        let this = t.borrow();
+        if this.attached.load(Ordering::Acquire)
+            || this.hermetic
+            || HermeticPyObjectTLS::get_state()
+        {
+            return Ok(this.t.clone());
+        }
     }
+    _tensor_init(t)?;
+    Ok(t.borrow().t.clone())
 }
 
 // ------------------------------------------------------------------------ dtype / device
