@@ -39,13 +39,6 @@ impl std::fmt::Debug for OperatorHandle {
     }
 }
 
-/// Keys of the operator map: (qualified name, overload name).
-type OpKey = (String, String);
-
-fn op_key(n: &OperatorName) -> OpKey {
-    (n.name.clone(), n.overload_name.clone())
-}
-
 /// State changed only under the registration lock.
 struct Registry {
     libraries: HashMap<String, String>,
@@ -66,7 +59,8 @@ impl Registry {
 pub struct Dispatcher {
     registry: Mutex<Registry>,
     /// Lookups take a read lock only; calls never touch it.
-    ops: RwLock<FxHashMap<OpKey, OperatorHandle>>,
+    /// Keyed by the name itself, so lookups borrow it (no key strings built per lookup).
+    ops: RwLock<FxHashMap<OperatorName, OperatorHandle>>,
     next_id: AtomicU64,
 }
 
@@ -180,7 +174,7 @@ impl Dispatcher {
 
     /// `findOp`: the operator slot, with or without a schema.
     pub fn find_op(&self, name: &OperatorName) -> Option<OperatorHandle> {
-        self.ops.read().get(&op_key(name)).cloned()
+        self.ops.read().get(name).cloned()
     }
 
     /// `findSchema`: the operator, if it has a schema.
@@ -252,22 +246,21 @@ impl Dispatcher {
     /// The operator slot for `name`, created if missing; `true` when it was created. Runs
     /// under the registration lock (`_reg`), so the read-then-insert cannot race.
     fn find_or_register_name(&self, name: &OperatorName, reg: &Registry) -> (OperatorHandle, bool) {
-        let key = op_key(name);
-        if let Some(op) = self.ops.read().get(&key) {
+        if let Some(op) = self.ops.read().get(name) {
             return (op.clone(), false);
         }
         let op = OperatorHandle(Arc::new(OperatorEntry::new(name.clone(), &reg.fresh)));
-        self.ops.write().insert(key, op.clone());
+        self.ops.write().insert(name.clone(), op.clone());
         (op, true)
     }
 
     /// Drops the operator slot once nothing references it any more.
     fn cleanup(&self, op: &OperatorHandle, st: &OpState, garbage: &mut Garbage) {
         if st.def_and_impl_count == 0 {
-            let key = op_key(&op.0.name);
+            let key = &op.0.name;
             let mut ops = self.ops.write();
-            if ops.get(&key).is_some_and(|o| o == op) {
-                garbage.ops.extend(ops.remove(&key));
+            if ops.get(key).is_some_and(|o| o == op) {
+                garbage.ops.extend(ops.remove(key));
             }
         }
     }
@@ -518,23 +511,33 @@ impl Dispatcher {
     /// state it is about to be discarded in. Everything else is undone one handle at a time,
     /// as PyTorch does (incremental table updates are order-sensitive).
     fn deregister_all(&'static self, mut handles: Vec<RegistrationHandle>) {
-        let mut per_op: rustc_hash::FxHashMap<*const OperatorEntry, (OperatorHandle, usize)> =
-            Default::default();
+        // Operators in registration order, with how many of `handles` touch each. Walking them
+        // in this order (not hash order) visits memory roughly in allocation order, which
+        // matters for a library of thousands of operators: hash order is a random walk over
+        // tens of megabytes (a cache and TLB miss per step).
+        let mut index: rustc_hash::FxHashMap<*const OperatorEntry, usize> = Default::default();
+        let mut per_op: Vec<(OperatorHandle, usize, bool)> = Vec::new();
+        let mut op_of_handle: Vec<usize> = Vec::with_capacity(handles.len());
         for h in &handles {
-            if let Some(op) = h.operator() {
-                per_op
-                    .entry(Arc::as_ptr(&op.0))
-                    .or_insert_with(|| (op.clone(), 0))
-                    .1 += 1;
+            let i = match h.operator() {
+                Some(op) => *index.entry(Arc::as_ptr(&op.0)).or_insert_with(|| {
+                    per_op.push((op.clone(), 0, false));
+                    per_op.len() - 1
+                }),
+                None => usize::MAX,
+            };
+            if let Some(e) = per_op.get_mut(i) {
+                e.1 += 1;
             }
+            op_of_handle.push(i);
         }
-        let mut removed = rustc_hash::FxHashSet::default();
+        drop(index);
         let mut garbage = Garbage::default();
         if !per_op.is_empty() {
             let reg = self.registry.lock();
-            for (ptr, (op, n)) in per_op {
+            for (op, n, removed) in &mut per_op {
                 let mut st = op.0.state.lock();
-                if st.def_and_impl_count != n {
+                if st.def_and_impl_count != *n {
                     continue;
                 }
                 for (_, list) in std::mem::take(&mut st.kernels) {
@@ -550,17 +553,16 @@ impl Dispatcher {
                 // rebuilt from the backend fallbacks if it is ever called again.
                 garbage.masters.extend(st.master.take());
                 garbage.tables.extend(op.0.table.take());
-                self.cleanup(&op, &st, &mut garbage);
+                self.cleanup(op, &st, &mut garbage);
                 drop(st);
-                removed.insert(ptr);
+                *removed = true;
             }
             drop(reg);
         }
         drop(garbage);
         while let Some(mut h) = handles.pop() {
-            if h.operator()
-                .is_some_and(|op| removed.contains(&Arc::as_ptr(&op.0)))
-            {
+            let i = op_of_handle.pop().unwrap_or(usize::MAX);
+            if per_op.get(i).is_some_and(|e| e.2) {
                 h.undo = None;
             }
             drop(h);

@@ -225,8 +225,9 @@ impl Library {
 
     /// `_def(schema)`: defines an already parsed schema.
     pub fn def_schema(&mut self, mut schema: FunctionSchema) -> Result<OperatorName> {
-        let ns = self.check_def_allowed(&schema.name.to_string())?;
-        if !schema.name.set_namespace_if_not_set(&ns) {
+        self.check_def_allowed(&schema.name)?;
+        let ns = self.ns.as_deref().unwrap_or_default();
+        if !schema.name.set_namespace_if_not_set(ns) {
             let given = schema.name.namespace().unwrap_or_default().to_owned();
             if given != ns {
                 return Err(DispatchError::Runtime(format!(
@@ -242,7 +243,7 @@ impl Library {
         Ok(name)
     }
 
-    fn check_def_allowed(&self, name: &str) -> Result<String> {
+    fn check_def_allowed(&self, name: &OperatorName) -> Result<()> {
         if !matches!(self.kind, LibraryKind::Def | LibraryKind::Fragment) {
             return Err(DispatchError::Runtime(format!(
                 "def(\"{name}\"): Cannot define an operator inside of a {} block.  All def()s should be placed in the (unique) TORCH_LIBRARY block for their namespace.  {}",
@@ -250,7 +251,7 @@ impl Library {
                 self.error_context()
             )));
         }
-        Ok(self.ns.clone().unwrap_or_default())
+        Ok(())
     }
 
     /// `def(name_or_schema, f)`: defines an operator and registers `f` for it. With only a

@@ -650,16 +650,14 @@ impl PyOperatorHandle {
             .op
             .schema()
             .ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))?;
-        Ok(
-            bind_args(
-                &schema,
-                args.as_slice(),
-                Kwargs::from_dict(kwargs),
-                &mut Stack::new(),
-            )
-                .err()
-                .map(|e| e.to_string()),
+        Ok(bind_args(
+            &schema,
+            args.as_slice(),
+            Kwargs::from_dict(kwargs),
+            &mut Stack::new(),
         )
+        .err()
+        .map(|e| e.to_string()))
     }
     /// `__call__`: binds the arguments, dispatches, converts the returns.
     #[pyo3(signature = (*args, **kwargs))]

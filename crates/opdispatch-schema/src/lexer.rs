@@ -3,7 +3,6 @@
 //! newlines and indentation), including its lazy, one-token-ahead error timing.
 
 use crate::error::SchemaParseError;
-use std::collections::VecDeque;
 
 /// Token kinds.  Single characters stand for themselves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,8 +267,10 @@ pub(crate) struct Lexer<'a> {
     bytes: &'a [u8],
     pos: usize,
     nesting: usize,
-    indent_stack: Vec<usize>,
-    next_tokens: VecDeque<Token>,
+    // Inline: a schema has no indentation and at most a couple of queued tokens, so parsing
+    // one allocates nothing here.
+    indent_stack: smallvec::SmallVec<[usize; 4]>,
+    next_tokens: smallvec::SmallVec<[Token; 4]>,
 }
 
 struct Raw {
@@ -285,8 +286,8 @@ impl<'a> Lexer<'a> {
             bytes: src.as_bytes(),
             pos: 0,
             nesting: 0,
-            indent_stack: Vec::new(),
-            next_tokens: VecDeque::new(),
+            indent_stack: smallvec::SmallVec::new(),
+            next_tokens: smallvec::SmallVec::new(),
         };
         let first = lx.lex_raw(true)?;
         lx.indent_stack.push(first.end - first.start);
@@ -447,14 +448,14 @@ impl<'a> Lexer<'a> {
                 } else if depth == back {
                     kind = Kind::Newline;
                 } else {
-                    self.next_tokens.push_back(Token {
+                    self.next_tokens.push(Token {
                         kind: Kind::Newline,
                         start: r.start,
                         end: r.end,
                     });
                     while self.indent_stack.last().copied() != Some(depth) {
                         self.indent_stack.pop();
-                        self.next_tokens.push_back(Token {
+                        self.next_tokens.push(Token {
                             kind: Kind::Dedent,
                             start: r.start,
                             end: r.end,
@@ -472,7 +473,7 @@ impl<'a> Lexer<'a> {
             }
             _ => {}
         }
-        self.next_tokens.push_back(Token {
+        self.next_tokens.push(Token {
             kind,
             start: r.start,
             end: r.end,
@@ -486,11 +487,13 @@ impl<'a> Lexer<'a> {
     }
 
     pub fn next(&mut self) -> Result<Token, SchemaParseError> {
-        let t = self.next_tokens.pop_front().unwrap_or(Token {
-            kind: Kind::Eof,
-            start: self.bytes.len(),
-            end: self.bytes.len(),
-        });
+        let t = (!self.next_tokens.is_empty())
+            .then(|| self.next_tokens.remove(0))
+            .unwrap_or(Token {
+                kind: Kind::Eof,
+                start: self.bytes.len(),
+                end: self.bytes.len(),
+            });
         if self.next_tokens.is_empty() {
             self.lex()?;
         }

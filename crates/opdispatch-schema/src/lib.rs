@@ -49,7 +49,12 @@ impl OperatorName {
         if self.namespace().is_some() {
             return false;
         }
-        self.name = format!("{ns}::{}", self.name);
+        // One exact-size allocation (registration does this for every def and impl).
+        let mut q = String::with_capacity(ns.len() + 2 + self.name.len());
+        q.push_str(ns);
+        q.push_str("::");
+        q.push_str(&self.name);
+        self.name = q;
         true
     }
 
