@@ -487,13 +487,15 @@ impl<'a> Lexer<'a> {
     }
 
     pub fn next(&mut self) -> Result<Token, SchemaParseError> {
-        let t = (!self.next_tokens.is_empty())
-            .then(|| self.next_tokens.remove(0))
-            .unwrap_or(Token {
+        let t = if self.next_tokens.is_empty() {
+            Token {
                 kind: Kind::Eof,
                 start: self.bytes.len(),
                 end: self.bytes.len(),
-            });
+            }
+        } else {
+            self.next_tokens.remove(0)
+        };
         if self.next_tokens.is_empty() {
             self.lex()?;
         }
