@@ -118,18 +118,19 @@ impl Preserved for Storage {
 /// A pyclass owning one preserved handle plus whether it is the object in the slot.
 trait Wrapper: PyClass + Into<PyClassInitializer<Self>> {
     type H: Preserved;
-    fn fresh(h: Self::H) -> Self;
+    /// A new wrapper; `hermetic` is the current hermetic-mode state (the caller has read it).
+    fn fresh(h: Self::H, hermetic: bool) -> Self;
     fn handle(&self) -> &Self::H;
     fn attached(&self) -> &AtomicBool;
 }
 
 impl Wrapper for PyTensor {
     type H = Tensor;
-    fn fresh(t: Tensor) -> Self {
+    fn fresh(t: Tensor, hermetic: bool) -> Self {
         Self {
             t,
             attached: AtomicBool::new(false),
-            hermetic: HermeticPyObjectTLS::get_state(),
+            hermetic,
         }
     }
     fn handle(&self) -> &Tensor {
@@ -142,7 +143,7 @@ impl Wrapper for PyTensor {
 
 impl Wrapper for PyStorage {
     type H = Storage;
-    fn fresh(s: Storage) -> Self {
+    fn fresh(s: Storage, _hermetic: bool) -> Self {
         Self {
             s,
             attached: AtomicBool::new(false),
@@ -183,7 +184,7 @@ fn wrap<W: Wrapper>(py: Python<'_>, h: W::H) -> PyResult<Py<PyAny>> {
             return Ok(unsafe { Bound::from_borrowed_ptr(py, p.as_ptr().cast()).unbind() });
         }
     }
-    let obj = Bound::new(py, W::fresh(h))?;
+    let obj = Bound::new(py, W::fresh(h, hermetic))?;
     if !hermetic {
         if let Some(other) = attach_object(&obj) {
             // Another thread won the race: use its object (alive for the same reason).
