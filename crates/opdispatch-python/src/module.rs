@@ -736,13 +736,7 @@ pub fn _dispatch_call_boxed(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    call_op(
-        py,
-        &handle.op,
-        None,
-        args.as_slice(),
-        Kwargs::from_dict(kwargs),
-    )
+    handle.__call__(py, args, kwargs)
 }
 
 /// The `ops.<ns>.<op>.<overload>` object for an operator (what fallbacks receive).
