@@ -463,3 +463,31 @@ def test_no_leak_over_many_calls(env):
     objs1, rss1 = len(gc.get_objects()), _rss_bytes()
     assert objs1 - objs0 < 1000, f"gc objects grew by {objs1 - objs0}"
     assert rss1 - rss0 < 64 * 1024 * 1024, f"RSS grew by {(rss1 - rss0) / 1e6:.1f} MB"
+
+
+def test_new_tensor_objects_have_working_dict_weakref_and_gc():
+    # Tensor objects after the first are allocated directly (their __dict__ is created on
+    # first use); they must behave exactly like the ones pyo3 builds.
+    objs = [M.ones(2) + M.ones(2) for _ in range(3)]
+    with C._EnableHermeticPyObject():
+        objs += [M.ones(1) + M.ones(1) for _ in range(2)]
+    for o in objs:
+        assert type(o) is M.Tensor
+        assert o.__dict__ == {}
+        o.tag = "x"
+        assert o.tag == "x" and o.__dict__ == {"tag": "x"}
+        r = weakref.ref(o)
+        assert r() is o
+
+    # A reference cycle through a tensor's __dict__ is collected (the object is GC-tracked).
+    class Marker:
+        pass
+
+    t = M.ones(3) + M.ones(3)
+    m = Marker()
+    t.m = m
+    m.t = t
+    rt, rm = weakref.ref(t), weakref.ref(m)
+    del t, m
+    gc.collect()
+    assert rt() is None and rm() is None

@@ -120,12 +120,18 @@ trait Wrapper: PyClass + Into<PyClassInitializer<Self>> {
     type H: Preserved;
     /// A new wrapper; `hermetic` is the current hermetic-mode state (the caller has read it).
     fn fresh(h: Self::H, hermetic: bool) -> Self;
+    /// This class's object layout, for [`new_object`].
+    fn layout() -> &'static FastLayout;
     fn handle(&self) -> &Self::H;
     fn attached(&self) -> &AtomicBool;
 }
 
 impl Wrapper for PyTensor {
     type H = Tensor;
+    fn layout() -> &'static FastLayout {
+        static L: FastLayout = FastLayout::new();
+        &L
+    }
     fn fresh(t: Tensor, hermetic: bool) -> Self {
         Self {
             t,
@@ -143,6 +149,10 @@ impl Wrapper for PyTensor {
 
 impl Wrapper for PyStorage {
     type H = Storage;
+    fn layout() -> &'static FastLayout {
+        static L: FastLayout = FastLayout::new();
+        &L
+    }
     fn fresh(s: Storage, _hermetic: bool) -> Self {
         Self {
             s,
@@ -173,6 +183,69 @@ fn attach_object<W: Wrapper>(obj: &Bound<'_, W>) -> Option<NonNull<c_void>> {
     }
 }
 
+/// Where a wrapper's value sits in its object, once an object built by pyo3 showed that
+/// `tp_alloc` plus writing the value gives the same object (`None`: it did not; use pyo3).
+struct FastLayout(std::sync::OnceLock<Option<usize>>);
+
+impl FastLayout {
+    const fn new() -> Self {
+        Self(std::sync::OnceLock::new())
+    }
+}
+
+/// A new `W` object. pyo3 builds objects through the base type's `tp_new` (`object_new`), which
+/// on CPython 3.11 and 3.12 creates the instance `__dict__` eagerly, and every hermetic crossing
+/// makes one of these objects. Like PyTorch's `THPVariable_NewWithVar`, this allocates with
+/// `tp_alloc` instead and leaves the `__dict__` to be created on first use. That is only done
+/// after checking, on the first object pyo3 built, that everything in the object besides the
+/// value and the `__dict__` slot is zero as `tp_alloc` leaves it (pyo3's own initial state).
+fn new_object<'py, W: Wrapper>(
+    py: Python<'py>,
+    value: W,
+    layout: &FastLayout,
+) -> PyResult<Bound<'py, W>> {
+    if let Some(Some(offset)) = layout.0.get() {
+        let tp = py.get_type::<W>();
+        // SAFETY: `tp_alloc` returns a zeroed object of the type's basic size (or NULL with an
+        // exception set); the probe below showed that such an object with the value written at
+        // `offset` is exactly what pyo3 builds, minus the lazily created `__dict__`.
+        unsafe {
+            let t = tp.as_type_ptr();
+            let alloc = (*t).tp_alloc.unwrap_or(pyo3::ffi::PyType_GenericAlloc);
+            let obj = alloc(t, 0);
+            if obj.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            std::ptr::write(obj.cast::<u8>().add(*offset).cast::<W>(), value);
+            return Ok(Bound::from_owned_ptr(py, obj).cast_into_unchecked());
+        }
+    }
+    let obj = Bound::new(py, value)?;
+    layout.0.get_or_init(|| probe_layout(&obj));
+    Ok(obj)
+}
+
+/// The value's offset in `obj` if every other byte of the object after its header is zero,
+/// apart from the `__dict__` slot (which CPython may have filled).
+fn probe_layout<W: Wrapper>(obj: &Bound<'_, W>) -> Option<usize> {
+    let base = obj.as_ptr().cast::<u8>();
+    let value = std::ptr::from_ref::<W>(&obj.borrow()).cast::<u8>();
+    let offset = value as usize - base as usize;
+    // SAFETY: reading the bytes of a live object within its type's basic size.
+    unsafe {
+        let t = obj.as_any().get_type().as_type_ptr();
+        let size = usize::try_from((*t).tp_basicsize).ok()?;
+        let dict = usize::try_from((*t).tp_dictoffset).ok()?;
+        let header = std::mem::size_of::<pyo3::ffi::PyObject>();
+        let word = std::mem::size_of::<usize>();
+        let value_end = offset + std::mem::size_of::<W>();
+        let clean = (header..size)
+            .filter(|&i| !(offset..value_end).contains(&i) && !(dict..dict + word).contains(&i))
+            .all(|i| *base.add(i) == 0);
+        (clean && offset >= header && value_end <= size).then_some(offset)
+    }
+}
+
 /// Returns the Python object for `h`: the preserved one, or a new one (recorded in the slot
 /// unless hermetic mode is on, in which case the slot is neither read nor written).
 fn wrap<W: Wrapper>(py: Python<'_>, h: W::H) -> PyResult<Py<PyAny>> {
@@ -184,7 +257,7 @@ fn wrap<W: Wrapper>(py: Python<'_>, h: W::H) -> PyResult<Py<PyAny>> {
             return Ok(unsafe { Bound::from_borrowed_ptr(py, p.as_ptr().cast()).unbind() });
         }
     }
-    let obj = Bound::new(py, W::fresh(h, hermetic))?;
+    let obj = new_object(py, W::fresh(h, hermetic), W::layout())?;
     if !hermetic {
         if let Some(other) = attach_object(&obj) {
             // Another thread won the race: use its object (alive for the same reason).
