@@ -278,6 +278,26 @@ pub fn wrap_storage(py: Python<'_>, s: Storage) -> PyResult<Py<PyAny>> {
     wrap::<PyStorage>(py, s)
 }
 
+/// The value of a tensor object without registering a pyo3 borrow (a borrow is two atomic
+/// operations, and every tensor argument of every call is unwrapped), once the object layout
+/// is known (see [`new_object`]; subclasses keep the base's value offset).
+///
+/// Sound because the GIL is held and the caller only reads and clones, running no Python code,
+/// so no mutable borrow can begin meanwhile; the one mutable borrower (`_swap_tensors`) runs no
+/// Python code while it holds its borrows, so none can be active here either.
+#[cfg(not(Py_GIL_DISABLED))]
+fn peek_tensor<'a>(t: &'a Bound<'_, PyTensor>) -> Option<&'a PyTensor> {
+    let offset = (*PyTensor::layout().0.get()?)?;
+    // SAFETY: see above; `t` is a live instance of PyTensor (or a subclass) whose value sits at
+    // `offset`, checked on the first object pyo3 built.
+    Some(unsafe { &*t.as_ptr().cast::<u8>().add(offset).cast::<PyTensor>() })
+}
+
+#[cfg(Py_GIL_DISABLED)]
+fn peek_tensor<'a>(_t: &'a Bound<'_, PyTensor>) -> Option<&'a PyTensor> {
+    None
+}
+
 /// Extracts the tensor handle from a Python Tensor (or subclass) object. An object created
 /// from Python that was never recorded in its slot (a subclass `__init__` that skipped
 /// `super().__init__()`) is recorded now, before it reaches the dispatcher.
@@ -288,8 +308,14 @@ pub fn unwrap_tensor(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
             obj.get_type().name()?
         )));
     };
-    {
-        // One borrow on the common path (each costs two atomic operations).
+    if let Some(this) = peek_tensor(t) {
+        if this.attached.load(Ordering::Acquire)
+            || this.hermetic
+            || HermeticPyObjectTLS::get_state()
+        {
+            return Ok(this.t.clone());
+        }
+    } else {
         let this = t.borrow();
         if this.attached.load(Ordering::Acquire)
             || this.hermetic
