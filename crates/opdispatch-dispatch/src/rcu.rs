@@ -16,7 +16,6 @@
 
 use std::any::Any;
 use std::cell::Cell;
-use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
@@ -157,13 +156,15 @@ fn heavy_barrier() -> bool {
 
 /// Proof of being inside a read section; values loaded through it stay alive while it lives.
 pub(crate) struct ReadGuard {
-    _not_send: PhantomData<*const ()>,
+    /// This thread's `LOCAL` (the guard is not `Send`, so it is dropped on this thread while
+    /// the thread-local lives): exit needs no second thread-local lookup.
+    local: *const Local,
 }
 
 /// Enters a read section (nesting is allowed).
 #[inline(always)]
 pub(crate) fn read() -> ReadGuard {
-    LOCAL.with(|l| {
+    let local = LOCAL.with(|l| {
         let d = l.depth.get();
         l.depth.set(d + 1);
         if d == 0 {
@@ -177,20 +178,22 @@ pub(crate) fn read() -> ReadGuard {
             rec.epoch.store(e + 1, Ordering::Relaxed);
             light_barrier();
         }
+        std::ptr::from_ref(l)
     });
-    ReadGuard {
-        _not_send: PhantomData,
-    }
+    ReadGuard { local }
 }
 
 impl Drop for ReadGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        let help = LOCAL.with(|l| {
+        let help = {
+            // SAFETY: `local` is this thread's `LOCAL` (see the field), alive while the thread
+            // runs, and only this thread touches it.
+            let l = unsafe { &*self.local };
             let d = l.depth.get() - 1;
             l.depth.set(d);
             if d != 0 {
-                return false;
+                return;
             }
             // SAFETY: set by `read` for this thread; records are never freed.
             let rec = unsafe { &*l.record.get() };
@@ -201,7 +204,7 @@ impl Drop for ReadGuard {
             // this thread sees its `blocking` flag and reclaims (no batch is left stranded).
             light_barrier();
             rec.blocking.load(Ordering::Relaxed)
-        });
+        };
         if help {
             leave_blocking();
         }

@@ -10,11 +10,18 @@ use opdispatch_keys::{
     DispatchKey, DispatchKeySet, DEFAULT_EXCLUDED_SET, DEFAULT_INCLUDED_SET, FULL_BACKEND_MASK,
 };
 
+/// All of this module's per-thread state in one thread-local, so a call or a hermetic guard
+/// pays one TLS lookup (in a shared library each lookup is a `__tls_get_addr` call).
+struct ThreadState {
+    /// `[included, excluded]`, each XOR its default.
+    raw: Cell<[u64; 2]>,
+    hermetic: Cell<bool>,
+}
+
 thread_local! {
-    /// `[included, excluded]`, each XOR its default; one thread-local so a call reads both
-    /// with a single TLS access.
-    static RAW: Cell<[u64; 2]> = const { Cell::new([0, 0]) };
-    static HERMETIC: Cell<bool> = const { Cell::new(false) };
+    static STATE: ThreadState = const {
+        ThreadState { raw: Cell::new([0, 0]), hermetic: Cell::new(false) }
+    };
 }
 
 /// The decoded thread-local include and exclude sets.
@@ -27,7 +34,7 @@ pub struct LocalDispatchKeySet {
 /// The effective local include/exclude sets of this thread.
 #[inline]
 pub fn tls_local_dispatch_key_set() -> LocalDispatchKeySet {
-    let [inc, exc] = RAW.with(Cell::get);
+    let [inc, exc] = STATE.with(|s| s.raw.get());
     LocalDispatchKeySet {
         included: DispatchKeySet::from_raw_repr(inc) ^ DEFAULT_INCLUDED_SET,
         excluded: DispatchKeySet::from_raw_repr(exc) ^ DEFAULT_EXCLUDED_SET,
@@ -35,14 +42,16 @@ pub fn tls_local_dispatch_key_set() -> LocalDispatchKeySet {
 }
 
 fn set_included(ks: DispatchKeySet) {
-    RAW.with(|c| {
+    STATE.with(|s| {
+        let c = &s.raw;
         let [_, exc] = c.get();
         c.set([(ks ^ DEFAULT_INCLUDED_SET).raw_repr(), exc]);
     });
 }
 
 fn set_excluded(ks: DispatchKeySet) {
-    RAW.with(|c| {
+    STATE.with(|s| {
+        let c = &s.raw;
         let [inc, _] = c.get();
         c.set([inc, (ks ^ DEFAULT_EXCLUDED_SET).raw_repr()]);
     });
@@ -184,18 +193,18 @@ impl HermeticPyObjectTLS {
     /// The flag on this thread.
     #[inline]
     pub fn get_state() -> bool {
-        HERMETIC.with(Cell::get)
+        STATE.with(|s| s.hermetic.get())
     }
     /// Sets the flag on this thread.
     pub fn set_state(state: bool) {
-        HERMETIC.with(|c| c.set(state));
+        STATE.with(|s| s.hermetic.set(state));
     }
 }
 
 /// Hermetic mode for its lifetime (PyTorch's `EnableHermeticPyObject`): sets the flag, excludes
 /// the Python key and un-includes Python and PythonTLSSnapshot, so Python subclasses and modes
 /// cannot be re-entered; restores those bits (and only those) on drop. Nests, and restores
-/// during unwinding too. Python kernels enter it on every call, so it touches each
+/// during unwinding too. Python kernels enter it on every call, so it touches the
 /// thread-local once on entry and once on exit.
 #[must_use = "hermetic mode lasts only while the guard lives"]
 pub struct EnableHermeticPyObject {
@@ -211,18 +220,23 @@ const HERMETIC_EXCLUDE_BITS: u64 = DispatchKeySet::from_key(DispatchKey::Python)
 
 impl EnableHermeticPyObject {
     pub fn new() -> Self {
-        let old_state = HERMETIC.with(|c| c.replace(true));
         let d_inc = DEFAULT_INCLUDED_SET.raw_repr();
         let d_exc = DEFAULT_EXCLUDED_SET.raw_repr();
         // Stored values are XOR the defaults; work on the effective sets.
-        let (old_included, old_excluded) = RAW.with(|c| {
+        let (old_state, old_included, old_excluded) = STATE.with(|s| {
+            let old_state = s.hermetic.replace(true);
+            let c = &s.raw;
             let [inc, exc] = c.get();
             let (inc, exc) = (inc ^ d_inc, exc ^ d_exc);
             c.set([
                 (inc & !HERMETIC_INCLUDE_BITS) ^ d_inc,
                 (exc | HERMETIC_EXCLUDE_BITS) ^ d_exc,
             ]);
-            (inc & HERMETIC_INCLUDE_BITS, exc & HERMETIC_EXCLUDE_BITS)
+            (
+                old_state,
+                inc & HERMETIC_INCLUDE_BITS,
+                exc & HERMETIC_EXCLUDE_BITS,
+            )
         });
         Self {
             old_state,
@@ -240,10 +254,11 @@ impl Default for EnableHermeticPyObject {
 
 impl Drop for EnableHermeticPyObject {
     fn drop(&mut self) {
-        HERMETIC.with(|c| c.set(self.old_state));
         let d_inc = DEFAULT_INCLUDED_SET.raw_repr();
         let d_exc = DEFAULT_EXCLUDED_SET.raw_repr();
-        RAW.with(|c| {
+        STATE.with(|s| {
+            s.hermetic.set(self.old_state);
+            let c = &s.raw;
             let [inc, exc] = c.get();
             c.set([
                 ((inc ^ d_inc) & !HERMETIC_INCLUDE_BITS | self.old_included) ^ d_inc,
