@@ -88,8 +88,10 @@ impl Drop for PyStorage {
 }
 
 /// A handle whose impl carries a PyObject slot (`Tensor`, `Storage`).
-trait Preserved: Clone {
+trait Preserved: Clone + Sized {
     fn slot(&self) -> &opdispatch_tensor::PyObjectSlot;
+    /// See `Tensor::into_pyobject_ref`.
+    fn into_pyobject_ref(self) -> Result<NonNull<c_void>, Self>;
     /// # Safety
     /// `p` must be a live Python object that owns a handle to this impl.
     unsafe fn attach(&self, p: NonNull<c_void>) -> Result<(), opdispatch_tensor::AttachError>;
@@ -98,6 +100,9 @@ trait Preserved: Clone {
 impl Preserved for Tensor {
     fn slot(&self) -> &opdispatch_tensor::PyObjectSlot {
         self.pyobj_slot()
+    }
+    fn into_pyobject_ref(self) -> Result<NonNull<c_void>, Self> {
+        Tensor::into_pyobject_ref(self)
     }
     unsafe fn attach(&self, p: NonNull<c_void>) -> Result<(), opdispatch_tensor::AttachError> {
         // SAFETY: forwarded contract.
@@ -108,6 +113,9 @@ impl Preserved for Tensor {
 impl Preserved for Storage {
     fn slot(&self) -> &opdispatch_tensor::PyObjectSlot {
         self.pyobj_slot()
+    }
+    fn into_pyobject_ref(self) -> Result<NonNull<c_void>, Self> {
+        Storage::into_pyobject_ref(self)
     }
     unsafe fn attach(&self, p: NonNull<c_void>) -> Result<(), opdispatch_tensor::AttachError> {
         // SAFETY: forwarded contract.
@@ -248,9 +256,16 @@ fn probe_layout<W: Wrapper>(obj: &Bound<'_, W>) -> Option<usize> {
 
 /// Returns the Python object for `h`: the preserved one, or a new one (recorded in the slot
 /// unless hermetic mode is on, in which case the slot is neither read nor written).
-fn wrap<W: Wrapper>(py: Python<'_>, h: W::H) -> PyResult<Py<PyAny>> {
+fn wrap<W: Wrapper>(py: Python<'_>, mut h: W::H) -> PyResult<Py<PyAny>> {
     let hermetic = HermeticPyObjectTLS::get_state();
     if !hermetic {
+        // The common return path: our handle is the last one besides the object's, so the
+        // Python reference Rust held becomes the caller's (no decref-then-incref).
+        h = match h.into_pyobject_ref() {
+            // SAFETY: a live object and a reference we now own.
+            Ok(p) => return Ok(unsafe { Bound::from_owned_ptr(py, p.as_ptr().cast()).unbind() }),
+            Err(h) => h,
+        };
         if let Some(p) = h.slot().get() {
             // SAFETY: an attached object is alive while we hold a handle besides its own
             // (our `h`), because the tensor crate then keeps a Python reference to it.

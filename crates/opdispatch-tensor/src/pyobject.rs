@@ -211,6 +211,26 @@ impl RcHeader {
         false
     }
 
+    /// Gives up one strong count without the decref hook when that count is the only one
+    /// besides the attached Python object's (`HAS_PYOBJECT | 2`), and returns the object: the
+    /// Python reference the Rust side held (invariant 2) passes to the caller. Otherwise
+    /// changes nothing and returns `None`.
+    pub(crate) fn try_release_to_pyobject(&self) -> Option<NonNull<c_void>> {
+        // Disarmed hooks: the Rust side holds no Python reference to pass on.
+        hooks()?;
+        self.count
+            .compare_exchange(
+                HAS_PYOBJECT | 2,
+                HAS_PYOBJECT | 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .ok()?;
+        // The flag was set, so the slot is (attach stores it first); the object cannot be
+        // detached meanwhile, since the reference we now own keeps it alive.
+        self.slot.get()
+    }
+
     /// See the module docs, step 1.
     ///
     /// # Safety
@@ -382,6 +402,21 @@ macro_rules! intrusive_handle_api {
             /// dealloc, before releasing the handle it owns.
             pub fn detach_pyobject(&self) -> Option<std::ptr::NonNull<std::ffi::c_void>> {
                 self.0.header().detach()
+            }
+
+            /// Gives up this handle, returning the attached Python object with a reference the
+            /// caller now owns, when this was the only handle besides the object's own: the
+            /// Python reference the Rust side held passes over instead of being dropped by the
+            /// decref hook (and taken again by the caller). Otherwise returns the handle.
+            pub fn into_pyobject_ref(self) -> Result<std::ptr::NonNull<std::ffi::c_void>, Self> {
+                match self.0.header().try_release_to_pyobject() {
+                    Some(p) => {
+                        // The count was given up above.
+                        std::mem::forget(self);
+                        Ok(p)
+                    }
+                    None => Err(self),
+                }
             }
 
             /// Leak this handle as a raw pointer (keeps its strong count).
@@ -635,6 +670,27 @@ mod tests {
             o.decrefs.load(Ordering::SeqCst)
         );
         assert!(dropped(addr));
+    }
+
+    #[test]
+    fn last_rust_handle_passes_its_python_reference_on() {
+        setup();
+        let t = tensor();
+        let o = FakeObj::wrap(&t); // t plus the object's handle: Rust holds one reference
+        assert_eq!(o.refs(), 2);
+        let extra = t.clone();
+        // Two Rust handles besides the object's: nothing passes, the handle comes back.
+        let extra = extra.into_pyobject_ref().unwrap_err();
+        drop(extra);
+        // The last one: its Python reference passes to the caller, no hook runs.
+        let p = t.into_pyobject_ref().expect("the object comes back");
+        assert_eq!(p, o.as_ptr());
+        assert_eq!(o.refs(), 2, "the caller now owns the reference Rust held");
+        assert_eq!(o.increfs.load(Ordering::SeqCst), 1);
+        assert_eq!(o.decrefs.load(Ordering::SeqCst), 0);
+        o.py_decref(); // the caller is done with it
+        o.py_decref(); // Python drops the original reference: the object dies
+        assert_eq!(o.deallocs.load(Ordering::SeqCst), 1);
     }
 
     #[test]
