@@ -217,6 +217,11 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
 
 /// `toPyObject(value)`, with dtype objects for ScalarType-typed values.
 pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>> {
+    // Tensors, the common case, need nothing from the type.
+    let v = match v {
+        IValue::Tensor(t) => return tensor_to_py(py, t),
+        v => v,
+    };
     let real = ty.map(|t| match t {
         Type::Optional(i) => i.as_ref(),
         t => t,

@@ -84,23 +84,17 @@ impl PythonKernelHolder {
         let hermetic = !has_python_key_arg(&stack[start..]);
         Python::attach(|py| -> PyResult<()> {
             let _h = hermetic.then(EnableHermeticPyObject::new);
-            let (pos, kwargs) = pop_py_args(py, schema, stack, start)?;
-            let mut lead: smallvec::SmallVec<[Py<PyAny>; 2]> = smallvec::SmallVec::new();
-            if self.with_keyset {
-                lead.push(Py::new(py, PyDispatchKeySet::new_set(ks))?.into_any());
-            }
+            let (mut pos, kwargs) = pop_py_args(py, schema, stack, start)?;
             if self.with_op {
-                lead.push(crate::module::op_overload_object(py, op)?);
+                pos.insert(0, crate::module::op_overload_object(py, op)?);
+            }
+            if self.with_keyset {
+                pos.insert(0, Py::new(py, PyDispatchKeySet::new_set(ks))?.into_any());
             }
             let out = match kwargs {
                 // The common case: positional arguments only, passed by vectorcall (no tuple).
-                None => vectorcall(py, &self.func, lead.iter().chain(pos.iter()))?,
-                Some(kw) => {
-                    lead.extend(pos);
-                    self.func
-                        .bind(py)
-                        .call(PyTuple::new(py, lead)?, Some(&kw))?
-                }
+                None => vectorcall(py, &self.func, &pos)?,
+                Some(kw) => self.func.bind(py).call(PyTuple::new(py, pos)?, Some(&kw))?,
             };
             drop(_h);
             push_py_out(op, schema, stack, &out)
@@ -110,21 +104,20 @@ impl PythonKernelHolder {
 }
 
 /// Calls `func(*args)` through the vectorcall protocol.
-fn vectorcall<'py, 'a>(
+fn vectorcall<'py>(
     py: Python<'py>,
     func: &Py<PyAny>,
-    args: impl Iterator<Item = &'a Py<PyAny>>,
+    args: &[Py<PyAny>],
 ) -> PyResult<Bound<'py, PyAny>> {
-    let ptrs: smallvec::SmallVec<[*mut pyo3::ffi::PyObject; 8]> =
-        args.map(|a| a.as_ptr()).collect();
-    // SAFETY: `func` and every argument are live objects owned by the caller for the duration
-    // of the call (the GIL is held); the returned reference is new (or NULL with an exception
-    // set, which `from_owned_ptr_or_err` turns into the error).
+    // SAFETY: `Py<PyAny>` has the layout of an object pointer, so `args` is the array
+    // vectorcall expects; `func` and every argument are live objects owned by the caller for
+    // the duration of the call (the GIL is held); the returned reference is new (or NULL with
+    // an exception set, which `from_owned_ptr_or_err` turns into the error).
     unsafe {
         let r = pyo3::ffi::PyObject_Vectorcall(
             func.as_ptr(),
-            ptrs.as_ptr(),
-            ptrs.len(),
+            args.as_ptr().cast(),
+            args.len(),
             std::ptr::null_mut(),
         );
         Bound::from_owned_ptr_or_err(py, r)
