@@ -100,28 +100,62 @@ const MULTI: &[(&str, &str)] = &[
 
 const SINGLE_CHARS: &[u8] = b"+-*/%@()[]:,={}><.?!&^|~";
 
-fn multi(spelling: &str) -> Kind {
-    let idx = MULTI.iter().position(|(s, _)| *s == spelling).unwrap_or(0);
-    Kind::Multi(idx as u8)
+/// `SINGLE_CHARS` as a byte-indexed table (asked once per token).
+const IS_SINGLE_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < SINGLE_CHARS.len() {
+        t[SINGLE_CHARS[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// The token kind of a multi-character spelling, computed at compile time (the parser asks
+/// for these on every type and argument; a run-time search of `MULTI` showed up in profiles).
+const fn multi(spelling: &str) -> Kind {
+    let want = spelling.as_bytes();
+    let mut i = 0;
+    while i < MULTI.len() {
+        let have = MULTI[i].0.as_bytes();
+        if have.len() == want.len() {
+            let mut j = 0;
+            while j < want.len() && have[j] == want[j] {
+                j += 1;
+            }
+            if j == want.len() {
+                return Kind::Multi(i as u8);
+            }
+        }
+        i += 1;
+    }
+    panic!("not a multi-character token")
 }
 
+const ARROW: Kind = multi("->");
+const DOTS: Kind = multi("...");
+const NONE_KW: Kind = multi("None");
+const NONE_TYPE_KW: Kind = multi("NoneType");
+const TRUE_KW: Kind = multi("True");
+const FALSE_KW: Kind = multi("False");
+
 pub(crate) fn arrow() -> Kind {
-    multi("->")
+    ARROW
 }
 pub(crate) fn dots() -> Kind {
-    multi("...")
+    DOTS
 }
 pub(crate) fn none_kw() -> Kind {
-    multi("None")
+    NONE_KW
 }
 pub(crate) fn none_type_kw() -> Kind {
-    multi("NoneType")
+    NONE_TYPE_KW
 }
 pub(crate) fn true_kw() -> Kind {
-    multi("True")
+    TRUE_KW
 }
 pub(crate) fn false_kw() -> Kind {
-    multi("False")
+    FALSE_KW
 }
 
 /// The name of a kind as it appears in `expected X but found 'Y' here`.
@@ -379,7 +413,7 @@ impl<'a> Lexer<'a> {
         }
         let mut tok_len = 0;
         let mut tok_kind = None;
-        if SINGLE_CHARS.contains(&rest[0]) {
+        if IS_SINGLE_CHAR[usize::from(rest[0])] {
             tok_len = 1;
             tok_kind = Some(Kind::Char(rest[0]));
         }
