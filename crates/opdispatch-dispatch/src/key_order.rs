@@ -7,12 +7,15 @@
 //! key values alone, so errors name the same kernel PyTorch does.
 
 const FIB: u64 = 11_400_714_819_323_198_485;
+
+type Slots = smallvec::SmallVec<[(i8, u16); 16]>;
 const MIN_LOOKUPS: i8 = 4;
 
 #[derive(Debug, Clone)]
 pub(crate) struct KeyOrder {
-    /// `(distance_from_desired, key)`; distance -1 means empty.
-    slots: Vec<(i8, u16)>,
+    /// `(distance_from_desired, key)`; distance -1 means empty. Inline up to 16 slots (an
+    /// operator with a handful of kernels), so registering one allocates nothing here.
+    slots: Slots,
     num_slots_minus_one: usize,
     shift: u32,
     max_lookups: i8,
@@ -22,7 +25,7 @@ pub(crate) struct KeyOrder {
 impl Default for KeyOrder {
     fn default() -> Self {
         Self {
-            slots: vec![(-1, 0); MIN_LOOKUPS as usize - 1],
+            slots: smallvec::smallvec![(-1, 0); MIN_LOOKUPS as usize - 1],
             num_slots_minus_one: 0,
             shift: 63,
             max_lookups: MIN_LOOKUPS - 1,
@@ -121,7 +124,7 @@ impl KeyOrder {
         // The last slot of ska's allocation is an end sentinel that never holds a value.
         let old = std::mem::replace(
             &mut self.slots,
-            vec![(-1, 0); num_buckets + new_max_lookups as usize - 1],
+            smallvec::smallvec![(-1, 0); num_buckets + new_max_lookups as usize - 1],
         );
         self.num_slots_minus_one = num_buckets - 1;
         self.shift = 64 - log2(num_buckets);
