@@ -105,3 +105,42 @@ def test_cat_stack_where():
     assert o.cat([a, a]).shape == (4,)
     assert o.stack([a, a], 1).shape == (2, 2)
     assert o.where(o.tensor([True, False]), a, -a).tolist() == [1.0, -1.0]
+
+
+def test_long_computations_release_the_gil():
+    # PyTorch releases the GIL around operators; here kernels over enough elements do. With
+    # timed hand-offs disabled, another thread can only run during the loop below if the
+    # kernels release the GIL.
+    import sys
+    import threading
+    import time
+
+    a, b = o.ones(1_000_000), o.ones(1_000_000)
+    a + b
+    seen = []
+    gate = threading.Lock()
+    gate.acquire()
+    ready = threading.Event()
+
+    def other():
+        ready.set()
+        with gate:  # waits without the GIL until the main thread opens the gate
+            seen.append(time.perf_counter())
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        th = threading.Thread(target=other)
+        th.start()
+        ready.wait()
+        time.sleep(0.05)  # let it reach the gate
+        gate.release()  # from here it waits for the GIL
+        for _ in range(200):
+            a + b
+            if seen:
+                break
+        end = time.perf_counter()
+    finally:
+        sys.setswitchinterval(old)
+    th.join()
+    assert seen and seen[0] < end

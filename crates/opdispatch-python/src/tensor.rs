@@ -36,6 +36,27 @@ impl PyObjectHooks for Hooks {
 
 static HOOKS: Hooks = Hooks;
 
+/// Long tensor computations release the GIL (PyTorch releases it around every operator).
+struct ReleaseGil;
+
+impl opdispatch_tensor::ComputeHook for ReleaseGil {
+    fn run_released(&self, f: &mut (dyn FnMut() + Send)) {
+        // Only a thread that holds the GIL has it to release (kernels run on any thread), and
+        // after interpreter exit there is nothing to release.
+        // SAFETY: PyGILState_Check may be called with or without the GIL.
+        if opdispatch_tensor::pyobject_hooks_disarmed()
+            || unsafe { pyo3::ffi::PyGILState_Check() } == 0
+        {
+            return f();
+        }
+        // The thread holds the GIL, so attaching is only bookkeeping; `detach` releases it
+        // and takes it back (also when `f` panics).
+        Python::attach(|py| py.detach(f));
+    }
+}
+
+static RELEASE_GIL: ReleaseGil = ReleaseGil;
+
 /// Makes the preservation hooks no-ops (called at interpreter exit): tensors released by Rust
 /// after Python has finalized must not call into it.
 #[pyfunction]
@@ -46,6 +67,7 @@ pub fn _disarm_pyobject_hooks() {
 /// Installs the preservation hooks (once per process).
 pub fn install_hooks() {
     opdispatch_tensor::install_pyobject_hooks(&HOOKS);
+    opdispatch_tensor::install_compute_hook(&RELEASE_GIL);
 }
 
 /// `opdispatch.Tensor`.

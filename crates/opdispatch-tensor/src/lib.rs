@@ -13,6 +13,7 @@ pub mod element;
 pub mod error;
 pub mod ops;
 pub mod pyobject;
+pub mod release;
 pub mod storage;
 pub mod tensor;
 
@@ -21,9 +22,10 @@ pub use dtype::{promote_types, OperandKind, ResultTypeState, Scalar, ScalarType,
 pub use element::Element;
 pub use error::{Result, TensorError};
 pub use pyobject::{
-    disarm_pyobject_hooks, install_pyobject_hooks, pyobject_hooks_installed, AttachError,
-    PyObjectHooks, PyObjectSlot,
+    disarm_pyobject_hooks, install_pyobject_hooks, pyobject_hooks_disarmed,
+    pyobject_hooks_installed, AttachError, PyObjectHooks, PyObjectSlot,
 };
+pub use release::{install_compute_hook, ComputeHook};
 pub use storage::{Storage, StorageImpl};
 pub use tensor::{
     compute_key_set, contiguous_strides, contiguous_strides_dims, Dims, Tensor, TensorData,

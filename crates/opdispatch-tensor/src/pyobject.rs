@@ -82,6 +82,11 @@ pub fn disarm_pyobject_hooks() {
     DISARMED.store(true, Ordering::Release);
 }
 
+/// Whether [`disarm_pyobject_hooks`] ran (the interpreter is finalizing or gone).
+pub fn pyobject_hooks_disarmed() -> bool {
+    DISARMED.load(Ordering::Acquire)
+}
+
 fn hooks() -> Option<&'static dyn PyObjectHooks> {
     if DISARMED.load(Ordering::Acquire) {
         return None;

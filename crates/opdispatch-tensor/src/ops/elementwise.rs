@@ -378,6 +378,10 @@ fn binary_f32_loop(op: BinaryOp, al: f64, o: &mut [MaybeUninit<f32>], x: &[f32],
 
 /// The generic binary kernel behind every binary op.
 pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<Tensor> {
+    crate::release::released(super::work(&[a, b]), || binary_body(op, a, b, alpha))
+}
+
+fn binary_body(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<Tensor> {
     let device = common_device(&[a, b])?;
     let (out_dtype, compute) = binary_dtypes(op, a, b, alpha)?;
     let shape = broadcast_shapes(a.sizes(), b.sizes())?;
@@ -480,6 +484,15 @@ pub fn ge(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `op(a, s)` with a Python number on the right (a wrapped number for promotion).
 pub fn binary_scalar(op: BinaryOp, a: &Tensor, s: Scalar, alpha: Option<Scalar>) -> Result<Tensor> {
+    crate::release::released(super::work(&[a]), || binary_scalar_body(op, a, s, alpha))
+}
+
+fn binary_scalar_body(
+    op: BinaryOp,
+    a: &Tensor,
+    s: Scalar,
+    alpha: Option<Scalar>,
+) -> Result<Tensor> {
     binary(op, a, &Tensor::wrapped_scalar(s), alpha)
 }
 pub fn add_scalar(a: &Tensor, s: Scalar, alpha: Option<Scalar>) -> Result<Tensor> {
@@ -500,6 +513,12 @@ pub fn pow_scalar(a: &Tensor, s: Scalar) -> Result<Tensor> {
 
 /// In-place `a.op_(b)`: the result must keep `a`'s shape and be castable to its dtype.
 pub fn binary_(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<()> {
+    crate::release::released(super::work(&[a, b]), || {
+        binary_inplace_body(op, a, b, alpha)
+    })
+}
+
+fn binary_inplace_body(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<()> {
     let r = binary(op, a, b, alpha)?;
     if r.sizes() != a.sizes() {
         return Err(TensorError::other(format!(
@@ -582,6 +601,10 @@ impl UnaryOp {
 
 /// The generic unary kernel.
 pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::work(&[x]), || unary_body(op, x))
+}
+
+fn unary_body(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     let dt = x.dtype();
     if dt == ScalarType::Bool && matches!(op, UnaryOp::Neg) {
         return Err(TensorError::dtype(
@@ -683,6 +706,10 @@ unary_fns!(neg => Neg, abs => Abs, exp => Exp, log => Log, sin => Sin, cos => Co
 
 /// `torch.where(cond, a, b)`.
 pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::work(&[cond, a, b]), || where_self_body(cond, a, b))
+}
+
+fn where_self_body(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if cond.dtype() != ScalarType::Bool {
         return Err(TensorError::dtype(format!(
             "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
@@ -722,5 +749,11 @@ pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `torch.where(cond, a, scalar)` / `(cond, scalar, b)` style helper.
 pub fn where_scalar(cond: &Tensor, a: &Tensor, other: Scalar) -> Result<Tensor> {
+    crate::release::released(super::work(&[cond, a]), || {
+        where_scalar_body(cond, a, other)
+    })
+}
+
+fn where_scalar_body(cond: &Tensor, a: &Tensor, other: Scalar) -> Result<Tensor> {
     where_(cond, a, &Tensor::wrapped_scalar(other))
 }

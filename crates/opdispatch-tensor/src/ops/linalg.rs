@@ -137,6 +137,10 @@ gemm_impl!(gemm_f64, f64, matrixmultiply::dgemm);
 
 /// `torch.mm(a, b)`: [M, K] x [K, N].
 pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::matmul_work(a, b), || mm_body(a, b))
+}
+
+fn mm_body(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.dim() != 2 {
         return Err(TensorError::other("self must be a matrix"));
     }
@@ -160,6 +164,10 @@ pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `torch.bmm(a, b)`: [B, M, K] x [B, K, N].
 pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::matmul_work(a, b), || bmm_body(a, b))
+}
+
+fn bmm_body(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.dim() != 3 {
         return Err(TensorError::other("batch1 must be a 3D tensor"));
     }
@@ -181,6 +189,10 @@ pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `torch.dot(a, b)` for 1-D tensors: a 0-dim result.
 pub fn dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::work(&[a, b]), || dot_body(a, b))
+}
+
+fn dot_body(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.dim() != 1 || b.dim() != 1 {
         return Err(TensorError::other(format!(
             "1D tensors expected, but got {}D and {}D tensors",
@@ -211,6 +223,10 @@ pub fn dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `torch.matmul(a, b)` with NumPy semantics: 1-D operands are promoted to
 /// matrices and the added dimension removed again; batch dimensions broadcast.
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::matmul_work(a, b), || matmul_body(a, b))
+}
+
+fn matmul_body(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (da, db) = (a.dim(), b.dim());
     if da == 0 || db == 0 {
         return Err(TensorError::other(format!(

@@ -133,3 +133,25 @@ pub(crate) fn common_device(tensors: &[&Tensor]) -> Result<Device> {
     }
     Ok(dev.unwrap_or(Device::Cpu))
 }
+
+/// Elements a computation over `tensors` touches, for [`crate::release::released`]: the largest
+/// operand (meta tensors have no data, so no work).
+pub(crate) fn work<T: std::borrow::Borrow<Tensor>>(tensors: &[T]) -> usize {
+    tensors
+        .iter()
+        .map(|t| {
+            let t = t.borrow();
+            if t.is_meta() {
+                0
+            } else {
+                t.numel()
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Multiply-adds of a matrix product, roughly: `a`'s elements times `b`'s last dimension.
+pub(crate) fn matmul_work(a: &Tensor, b: &Tensor) -> usize {
+    work(&[a]).saturating_mul(b.sizes().last().copied().unwrap_or(1))
+}

@@ -84,6 +84,15 @@ pub fn sum(
     keepdim: bool,
     dtype: Option<ScalarType>,
 ) -> Result<Tensor> {
+    crate::release::released(super::work(&[t]), || sum_body(t, dims, keepdim, dtype))
+}
+
+fn sum_body(
+    t: &Tensor,
+    dims: Option<&[i64]>,
+    keepdim: bool,
+    dtype: Option<ScalarType>,
+) -> Result<Tensor> {
     let out_dtype = dtype.unwrap_or(if t.dtype().is_integral(true) {
         ScalarType::Int64
     } else {
@@ -113,6 +122,15 @@ pub fn sum(
 
 /// `torch.mean(t, dim, keepdim, dtype=)`: floating or complex inputs only.
 pub fn mean(
+    t: &Tensor,
+    dims: Option<&[i64]>,
+    keepdim: bool,
+    dtype: Option<ScalarType>,
+) -> Result<Tensor> {
+    crate::release::released(super::work(&[t]), || mean_body(t, dims, keepdim, dtype))
+}
+
+fn mean_body(
     t: &Tensor,
     dims: Option<&[i64]>,
     keepdim: bool,
@@ -232,26 +250,50 @@ fn extreme_reduce(
 
 /// `torch.max(t)`: the largest element as a 0-dim tensor (NaN propagates).
 pub fn max(t: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::work(&[t]), || max_body(t))
+}
+
+fn max_body(t: &Tensor) -> Result<Tensor> {
     Ok(extreme_reduce(t, None, false, true, "max")?.0)
 }
 /// `torch.min(t)`.
 pub fn min(t: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::work(&[t]), || min_body(t))
+}
+
+fn min_body(t: &Tensor) -> Result<Tensor> {
     Ok(extreme_reduce(t, None, false, false, "min")?.0)
 }
 /// `torch.max(t, dim, keepdim)`: (values, indices).
 pub fn max_dim(t: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
+    crate::release::released(super::work(&[t]), || max_dim_body(t, dim, keepdim))
+}
+
+fn max_dim_body(t: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
     extreme_reduce(t, Some(dim), keepdim, true, "max")
 }
 /// `torch.min(t, dim, keepdim)`: (values, indices).
 pub fn min_dim(t: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
+    crate::release::released(super::work(&[t]), || min_dim_body(t, dim, keepdim))
+}
+
+fn min_dim_body(t: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
     extreme_reduce(t, Some(dim), keepdim, false, "min")
 }
 /// `torch.argmax(t, dim=None, keepdim)`: without `dim`, the flat index.
 pub fn argmax(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
+    crate::release::released(super::work(&[t]), || argmax_body(t, dim, keepdim))
+}
+
+fn argmax_body(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
     arg_extreme(t, dim, keepdim, true, "argmax")
 }
 /// `torch.argmin(t, dim=None, keepdim)`.
 pub fn argmin(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
+    crate::release::released(super::work(&[t]), || argmin_body(t, dim, keepdim))
+}
+
+fn argmin_body(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
     arg_extreme(t, dim, keepdim, false, "argmin")
 }
 

@@ -435,6 +435,10 @@ pub fn contiguous(t: &Tensor) -> Result<Tensor> {
 
 /// `t.clone()`: a contiguous copy with fresh storage.
 pub fn clone(t: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::work(&[t]), || clone_body(t))
+}
+
+fn clone_body(t: &Tensor) -> Result<Tensor> {
     let out = Tensor::empty(t.sizes(), t.dtype(), t.device())?;
     copy_(&out, t)?;
     Ok(out)
@@ -454,6 +458,10 @@ fn copy_domain(from: ScalarType, to: ScalarType) -> u8 {
 /// `dst.copy_(src)`: broadcast `src` into `dst`, converting dtype. Safe when
 /// they alias (the source is read out before the destination is written).
 pub fn copy_(dst: &Tensor, src: &Tensor) -> Result<()> {
+    crate::release::released(super::work(&[dst, src]), || copy_inplace_body(dst, src))
+}
+
+fn copy_inplace_body(dst: &Tensor, src: &Tensor) -> Result<()> {
     let shape = broadcast_shapes(dst.sizes(), src.sizes())?;
     if shape[..] != *dst.sizes() {
         return Err(TensorError::other(format!(
@@ -501,6 +509,10 @@ pub fn copy_(dst: &Tensor, src: &Tensor) -> Result<()> {
 
 /// `t.fill_(value)`.
 pub fn fill_(t: &Tensor, value: Scalar) -> Result<()> {
+    crate::release::released(super::work(&[t]), || fill_inplace_body(t, value))
+}
+
+fn fill_inplace_body(t: &Tensor, value: Scalar) -> Result<()> {
     t.device().check_available()?;
     if t.is_meta() || t.numel() == 0 {
         return Ok(());
@@ -543,6 +555,10 @@ pub fn to(t: &Tensor, dtype: Option<ScalarType>, device: Option<Device>) -> Resu
 
 /// `torch.cat(tensors, dim)`.
 pub fn cat(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
+    crate::release::released(super::work(tensors), || cat_body(tensors, dim))
+}
+
+fn cat_body(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
     if tensors.is_empty() {
         return Err(TensorError::other(
             "torch.cat(): expected a non-empty list of Tensors",
