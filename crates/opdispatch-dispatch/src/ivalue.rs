@@ -44,7 +44,7 @@ struct TensorVTable {
     retain: unsafe fn(NonNull<()>),
     release: unsafe fn(NonNull<()>),
     key_set: unsafe fn(NonNull<()>) -> DispatchKeySet,
-    type_id: fn() -> TypeId,
+    type_id: TypeId,
 }
 
 struct VTableOf<T>(std::marker::PhantomData<T>);
@@ -53,7 +53,7 @@ impl<T: TensorLike> VTableOf<T> {
         retain: T::retain_raw,
         release: Self::release,
         key_set: T::key_set_raw,
-        type_id: TypeId::of::<T>,
+        type_id: TypeId::of::<T>(),
     };
     unsafe fn release(p: NonNull<()>) {
         // SAFETY: the caller owns one reference, which `from_raw` takes back and drop releases.
@@ -88,7 +88,7 @@ impl TensorRef {
     }
     /// Whether the handle holds a `T`.
     pub fn is<T: TensorLike>(&self) -> bool {
-        (self.vt.type_id)() == TypeId::of::<T>()
+        self.vt.type_id == TypeId::of::<T>()
     }
     /// A new `T` handle to the same tensor (one more reference), if the type matches.
     pub fn downcast<T: TensorLike>(&self) -> Option<T> {
