@@ -332,11 +332,14 @@ pub fn equals_default(v: &IValue, d: &DefaultValue) -> bool {
 pub type PyArgs = smallvec::SmallVec<[Py<PyAny>; 6]>;
 pub type PyCallArgs<'py> = (PyArgs, Option<Bound<'py, PyDict>>);
 
+/// Takes the arguments at `stack[start..]` off the stack.
 pub fn args_to_py<'py>(
     py: Python<'py>,
     schema: &FunctionSchema,
-    args: &mut [IValue],
+    stack: &mut Stack,
+    start: usize,
 ) -> PyResult<PyCallArgs<'py>> {
+    let args = &stack[start..];
     let n = schema.arguments.len();
     let kwarg_only_start = schema
         .arguments
@@ -354,8 +357,7 @@ pub fn args_to_py<'py>(
     let mut pos = PyArgs::with_capacity(positional_end);
     // Most operators have no kwarg-only arguments: build the dict only when one is passed.
     let mut kwargs: Option<Bound<'py, PyDict>> = None;
-    for (i, (v, a)) in args.iter_mut().zip(&schema.arguments).enumerate() {
-        let v = std::mem::take(v);
+    for (i, (v, a)) in stack.drain(start..).zip(&schema.arguments).enumerate() {
         if i < positional_end {
             pos.push(to_py(py, v, Some(&a.ty))?);
         } else if i >= kwarg_only_start {

@@ -51,9 +51,8 @@ fn pop_py_args<'py>(
     stack: &mut Stack,
     start: usize,
 ) -> PyResult<crate::convert::PyCallArgs<'py>> {
-    let r = args_to_py(py, schema, &mut stack[start..]);
-    stack.truncate(start);
-    r
+    // Drains them, on errors too (the drain's drop removes what was not converted).
+    args_to_py(py, schema, stack, start)
 }
 
 fn has_python_key_arg(args: &[IValue]) -> bool {
