@@ -144,6 +144,25 @@ pub(crate) struct DispatchTable {
     pub(crate) schema: Option<Arc<FunctionSchema>>,
 }
 
+/// Net slot-count changes per kernel during a batch of slot writes (a kernel that gains slots
+/// carries its reference, for a new `owners` entry).
+#[derive(Default)]
+struct OwnerDeltas<'k>(smallvec::SmallVec<[(KernelRef, Option<&'k KernelFunction>, i32); 8]>);
+
+impl<'k> OwnerDeltas<'k> {
+    fn add(&mut self, r: KernelRef, k: Option<&'k KernelFunction>, d: i32) {
+        match self.0.iter_mut().find(|e| e.0 == r) {
+            Some(e) => {
+                e.2 += d;
+                if e.1.is_none() {
+                    e.1 = k;
+                }
+            }
+            None => self.0.push((r, k, d)),
+        }
+    }
+}
+
 impl DispatchTable {
     /// A fresh operator's table: exactly the backend fallbacks (it has no kernels yet).
     pub(crate) fn fresh(fallbacks: &Fallbacks) -> Self {
@@ -211,6 +230,61 @@ impl DispatchTable {
             }
         }
         None
+    }
+
+    /// Points slot `idx` at `k` without touching `owners`; the caller records the change in
+    /// `deltas` and applies them with [`Self::apply_owner_deltas`] after its batch.
+    fn set_entry_deferred<'k>(
+        &mut self,
+        idx: usize,
+        k: &'k KernelFunction,
+        deltas: &mut OwnerDeltas<'k>,
+    ) {
+        let old = self.entries[idx];
+        let new = KernelRef::of(k);
+        if old == new {
+            return;
+        }
+        self.entries[idx] = new;
+        if new.is_valid() {
+            deltas.add(new, Some(k), 1);
+        }
+        if old.is_valid() {
+            deltas.add(old, None, -1);
+        }
+    }
+
+    /// Applies a batch's slot-count changes to `owners` (one search per kernel, not per slot)
+    /// and hands the references no longer needed to `released`.
+    fn apply_owner_deltas(&mut self, deltas: OwnerDeltas<'_>, released: &mut Vec<KernelFunction>) {
+        // Gains first, so a kernel that both gains and loses slots is never dropped meanwhile.
+        for &(r, k, d) in deltas.0.iter().filter(|e| e.2 > 0) {
+            let n = u32::try_from(d).expect("positive");
+            match self
+                .owners
+                .iter_mut()
+                .rev()
+                .find(|(o, _)| KernelRef::of(o) == r)
+            {
+                Some((_, c)) => *c += n,
+                None => self.owners.push((
+                    k.expect("a kernel that gains slots comes with its reference")
+                        .clone(),
+                    n,
+                )),
+            }
+        }
+        for &(r, _, d) in deltas.0.iter().filter(|e| e.2 < 0) {
+            let i = self
+                .owners
+                .iter()
+                .position(|(o, _)| KernelRef::of(o) == r)
+                .expect("every slot's kernel has an owner entry");
+            self.owners[i].1 -= d.unsigned_abs();
+            if self.owners[i].1 == 0 {
+                released.push(self.owners.remove(i).0);
+            }
+        }
     }
 
     /// Whether `owners` holds exactly the kernels the slots use, with exact slot counts.
@@ -594,9 +668,30 @@ impl TableUpdate<'_> {
             self.update_entry(K::Undefined);
             return;
         }
+        // One key expands to dozens of slots for an alias: write them all, then settle the
+        // owner counts once per kernel.
+        let mut deltas = OwnerDeltas::default();
         for &(rk, idx) in RUNTIME_EXPANSION[usize::from(k.as_u16())].iter() {
-            self.update_entry_at(rk, idx);
+            let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, rk);
+            let slot = self.table.entries[idx];
+            if slot.same_as(&kern.kernel) {
+                continue;
+            }
+            let (new_ft, old_ft) = (kern.kernel.is_fallthrough(), slot.is_fallthrough());
+            self.table
+                .set_entry_deferred(idx, &kern.kernel, &mut deltas);
+            // As in `update_entry_at`.
+            if old_ft || new_ft {
+                self.table.set_operator_has_fallthrough_for_key(rk, new_ft);
+            }
         }
+        let mut released = Vec::new();
+        self.table.apply_owner_deltas(deltas, &mut released);
+        self.garbage.kernels.extend(
+            released
+                .into_iter()
+                .filter(KernelFunction::may_run_code_on_drop),
+        );
         if matches!(
             k,
             K::CompositeImplicitAutograd
