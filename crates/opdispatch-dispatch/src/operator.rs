@@ -631,13 +631,26 @@ static RUNTIME_EXPANSION: std::sync::LazyLock<Vec<RuntimeKeys>> = std::sync::Laz
     v
 });
 
-impl TableUpdate<'_> {
+impl<'a> TableUpdate<'a> {
     fn update_entry(&mut self, k: DispatchKey) {
         self.update_entry_at(k, dispatch_table_index_for_key(k));
     }
 
     /// `update_entry` with k's table index already known.
     fn update_entry_at(&mut self, k: DispatchKey, idx: usize) {
+        if let Some(kernel) = self.recompute(k, idx) {
+            if let Some(released) = self.table.set_entry(idx, kernel) {
+                if released.may_run_code_on_drop() {
+                    self.garbage.kernels.push(released);
+                }
+            }
+        }
+    }
+
+    /// The kernel slot `idx` (runtime key `k`) must now hold, if that is not the one it holds,
+    /// with k's fallthrough status already applied to the masks; the caller writes the slot.
+    #[inline]
+    fn recompute(&mut self, k: DispatchKey, idx: usize) -> Option<&'a KernelFunction> {
         let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, k);
         let slot = self.table.entries[idx];
         // PyTorch re-applies k's fallthrough status to the masks on every update. Doing it
@@ -647,18 +660,13 @@ impl TableUpdate<'_> {
         // agree, i.e. while every writer of a bit has the same current status, which the last
         // status change wrote.
         if slot.same_as(&kern.kernel) {
-            return;
+            return None;
         }
-        let new_ft = kern.kernel.is_fallthrough();
-        let old_ft = slot.is_fallthrough();
-        if let Some(released) = self.table.set_entry(idx, &kern.kernel) {
-            if released.may_run_code_on_drop() {
-                self.garbage.kernels.push(released);
-            }
-        }
+        let (new_ft, old_ft) = (kern.kernel.is_fallthrough(), slot.is_fallthrough());
         if old_ft || new_ft {
             self.table.set_operator_has_fallthrough_for_key(k, new_ft);
         }
+        Some(&kern.kernel)
     }
 
     /// `updateDispatchTable_(k)` (spec 3.6).
@@ -672,17 +680,8 @@ impl TableUpdate<'_> {
         // owner counts once per kernel.
         let mut deltas = OwnerDeltas::default();
         for &(rk, idx) in RUNTIME_EXPANSION[usize::from(k.as_u16())].iter() {
-            let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, rk);
-            let slot = self.table.entries[idx];
-            if slot.same_as(&kern.kernel) {
-                continue;
-            }
-            let (new_ft, old_ft) = (kern.kernel.is_fallthrough(), slot.is_fallthrough());
-            self.table
-                .set_entry_deferred(idx, &kern.kernel, &mut deltas);
-            // As in `update_entry_at`.
-            if old_ft || new_ft {
-                self.table.set_operator_has_fallthrough_for_key(rk, new_ft);
+            if let Some(kernel) = self.recompute(rk, idx) {
+                self.table.set_entry_deferred(idx, kernel, &mut deltas);
             }
         }
         let mut released = Vec::new();
