@@ -324,15 +324,15 @@ pub fn equals_default(v: &IValue, d: &DefaultValue) -> bool {
     }
 }
 
-/// `parseIValuesToPyArgsKwargs`: positional arguments up to the first kwarg-only one (minus
-/// trailing ones equal to their defaults), kwarg-only ones that differ from their defaults as
-/// keyword arguments.
-/// Positional arguments and (optional) keyword arguments for a Python call.
 /// Positional arguments for a Python call; kernels rarely take more than a handful.
 pub type PyArgs = smallvec::SmallVec<[Py<PyAny>; 6]>;
+/// Positional arguments and (optional) keyword arguments for a Python call.
 pub type PyCallArgs<'py> = (PyArgs, Option<Bound<'py, PyDict>>);
 
-/// Takes the arguments at `stack[start..]` off the stack.
+/// `parseIValuesToPyArgsKwargs`: positional arguments up to the first kwarg-only one (minus
+/// trailing ones equal to their defaults), kwarg-only ones that differ from their defaults as
+/// keyword arguments. Takes the arguments at `stack[start..]` off the stack, also on errors
+/// (the drain removes what was not converted).
 pub fn args_to_py<'py>(
     py: Python<'py>,
     schema: &FunctionSchema,

@@ -44,17 +44,6 @@ fn arguments_start(
     Ok(stack.len() - n)
 }
 
-/// Converts the arguments at `stack[start..]` for a Python call and pops them.
-fn pop_py_args<'py>(
-    py: Python<'py>,
-    schema: &opdispatch_schema::FunctionSchema,
-    stack: &mut Stack,
-    start: usize,
-) -> PyResult<crate::convert::PyCallArgs<'py>> {
-    // Drains them, on errors too (the drain's drop removes what was not converted).
-    args_to_py(py, schema, stack, start)
-}
-
 fn has_python_key_arg(args: &[IValue]) -> bool {
     args.iter().any(|v| v.key_set().has(DispatchKey::Python))
 }
@@ -83,7 +72,7 @@ impl PythonKernelHolder {
         let hermetic = !has_python_key_arg(&stack[start..]);
         Python::attach(|py| -> PyResult<()> {
             let _h = hermetic.then(EnableHermeticPyObject::new);
-            let (mut pos, kwargs) = pop_py_args(py, schema, stack, start)?;
+            let (mut pos, kwargs) = args_to_py(py, schema, stack, start)?;
             if self.with_op {
                 pos.insert(0, crate::module::op_overload_object(py, op)?);
             }
@@ -195,7 +184,7 @@ fn python_key_fallback_with(
     let start = arguments_start(op, schema, stack)?;
     let schema = schema.expect("checked by arguments_start");
     Python::attach(|py| -> PyResult<()> {
-        let (pos, kwargs) = pop_py_args(py, schema, stack, start)?;
+        let (pos, kwargs) = args_to_py(py, schema, stack, start)?;
         let mut types: Vec<Bound<'_, pyo3::types::PyType>> = Vec::new();
         let mut all_args: Vec<Bound<'_, PyAny>> = pos.iter().map(|o| o.bind(py).clone()).collect();
         if let Some(k) = &kwargs {

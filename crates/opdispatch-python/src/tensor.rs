@@ -345,15 +345,15 @@ pub fn unwrap_tensor(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
             obj.get_type().name()?
         )));
     };
-    if let Some(this) = peek_tensor(t) {
-        if this.attached.load(Ordering::Acquire)
-            || this.hermetic
-            || HermeticPyObjectTLS::get_state()
-        {
-            return Ok(this.t.clone());
-        }
-    } else {
-        let this = t.borrow();
+    {
+        let borrowed;
+        let this = match peek_tensor(t) {
+            Some(this) => this,
+            None => {
+                borrowed = t.borrow();
+                &*borrowed
+            }
+        };
         if this.attached.load(Ordering::Acquire)
             || this.hermetic
             || HermeticPyObjectTLS::get_state()
