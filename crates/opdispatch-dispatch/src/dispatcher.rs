@@ -9,9 +9,8 @@ use opdispatch_keys::{
     dispatch_table_index_for_key, runtime_key_for_index, runtime_keys_in_table_order, DispatchKey,
     DispatchKeySet, NUM_RUNTIME_ENTRIES,
 };
-use opdispatch_schema::{find_schema_differences, FunctionSchema, OperatorName};
+use opdispatch_schema::{find_schema_differences, FunctionSchema, OperatorName, OperatorNameParts};
 use parking_lot::{Mutex, RwLock};
-use rustc_hash::FxHashMap;
 
 use crate::error::{DispatchError, Result};
 use crate::ivalue::Stack;
@@ -55,12 +54,52 @@ impl Registry {
     }
 }
 
+/// Operators by name. The table holds only the handles, hashed by the parts of their names,
+/// so a registration finds its operator from the parts it was given without joining them into
+/// a new string, and each name is stored once, in its operator.
+#[derive(Default)]
+struct OpsByName(hashbrown::HashTable<OperatorHandle>);
+
+fn name_hash(p: OperatorNameParts<'_>) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(p.namespace.unwrap_or_default().as_bytes());
+    h.write_u8(0xff);
+    h.write(p.base.as_bytes());
+    h.write_u8(0xff);
+    h.write(p.overload.as_bytes());
+    h.finish()
+}
+
+fn handle_hash(op: &OperatorHandle) -> u64 {
+    name_hash(op.0.name.parts())
+}
+
+impl OpsByName {
+    fn get(&self, p: OperatorNameParts<'_>) -> Option<&OperatorHandle> {
+        self.0.find(name_hash(p), |o| p.matches(&o.0.name))
+    }
+    /// Adds `op`, whose name is not in the table yet.
+    fn insert(&mut self, op: OperatorHandle) {
+        self.0.insert_unique(handle_hash(&op), op, handle_hash);
+    }
+    /// Removes `op` itself (not another operator of the same name).
+    fn remove(&mut self, op: &OperatorHandle) -> Option<OperatorHandle> {
+        self.0
+            .find_entry(handle_hash(op), |o| o == op)
+            .ok()
+            .map(|e| e.remove().0)
+    }
+    fn handles(&self) -> Vec<OperatorHandle> {
+        self.0.iter().cloned().collect()
+    }
+}
+
 /// The dispatcher singleton.
 pub struct Dispatcher {
     registry: Mutex<Registry>,
     /// Lookups take a read lock only; calls never touch it.
-    /// Keyed by the name itself, so lookups borrow it (no key strings built per lookup).
-    ops: RwLock<FxHashMap<OperatorName, OperatorHandle>>,
+    ops: RwLock<OpsByName>,
     next_id: AtomicU64,
 }
 
@@ -159,7 +198,7 @@ impl Dispatcher {
                 fallbacks: vec![None; NUM_RUNTIME_ENTRIES],
                 fresh: DispatchTable::fresh(&[]),
             }),
-            ops: RwLock::new(FxHashMap::default()),
+            ops: RwLock::new(OpsByName::default()),
             next_id: AtomicU64::new(1),
         });
         INIT.call_once(|| crate::fallbacks::register_default_fallbacks(d));
@@ -174,7 +213,7 @@ impl Dispatcher {
 
     /// `findOp`: the operator slot, with or without a schema.
     pub fn find_op(&self, name: &OperatorName) -> Option<OperatorHandle> {
-        self.ops.read().get(name).cloned()
+        self.ops.read().get(name.parts()).cloned()
     }
 
     /// `findSchema`: the operator, if it has a schema.
@@ -199,7 +238,8 @@ impl Dispatcher {
         let mut v: Vec<String> = self
             .ops
             .read()
-            .values()
+            .0
+            .iter()
             .map(|o| o.0.name.to_string())
             .collect();
         v.sort();
@@ -208,7 +248,7 @@ impl Dispatcher {
 
     /// Operators without a schema (impls whose def never came), as their dump states.
     pub fn find_dangling_impls(&self) -> Vec<String> {
-        let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
+        let ops = self.ops.read().handles();
         ops.iter()
             .filter(|o| !o.has_schema())
             .map(OperatorHandle::dump_state)
@@ -217,7 +257,7 @@ impl Dispatcher {
 
     /// Names of operators with a direct kernel for `k` (all operators when `k` is `None`).
     pub fn registrations_for_dispatch_key(&self, k: Option<DispatchKey>) -> Vec<String> {
-        let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
+        let ops = self.ops.read().handles();
         let mut v: Vec<String> = ops
             .iter()
             .filter(|o| k.is_none_or(|k| o.has_kernel_for_dispatch_key(k)))
@@ -237,7 +277,7 @@ impl Dispatcher {
 
     /// `checkInvariants` for every operator.
     pub fn check_all_invariants(&self) -> Result<()> {
-        let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
+        let ops = self.ops.read().handles();
         ops.iter().try_for_each(OperatorHandle::check_invariants)
     }
 
@@ -245,23 +285,23 @@ impl Dispatcher {
 
     /// The operator slot for `name`, created if missing; `true` when it was created. Runs
     /// under the registration lock (`_reg`), so the read-then-insert cannot race.
-    fn find_or_register_name(&self, name: &OperatorName, reg: &Registry) -> (OperatorHandle, bool) {
+    fn find_or_register_name(
+        &self,
+        name: OperatorNameParts<'_>,
+        reg: &Registry,
+    ) -> (OperatorHandle, bool) {
         if let Some(op) = self.ops.read().get(name) {
             return (op.clone(), false);
         }
-        let op = OperatorHandle(Arc::new(OperatorEntry::new(name.clone(), &reg.fresh)));
-        self.ops.write().insert(name.clone(), op.clone());
+        let op = OperatorHandle(Arc::new(OperatorEntry::new(name.to_name(), &reg.fresh)));
+        self.ops.write().insert(op.clone());
         (op, true)
     }
 
     /// Drops the operator slot once nothing references it any more.
     fn cleanup(&self, op: &OperatorHandle, st: &OpState, garbage: &mut Garbage) {
         if st.def_and_impl_count == 0 {
-            let key = &op.0.name;
-            let mut ops = self.ops.write();
-            if ops.get(key).is_some_and(|o| o == op) {
-                garbage.ops.extend(ops.remove(key));
-            }
+            garbage.ops.extend(self.ops.write().remove(op));
         }
     }
 
@@ -287,8 +327,8 @@ impl Dispatcher {
         debug: Arc<str>,
     ) -> Result<RegistrationHandle> {
         let reg = self.registry.lock();
-        let name = schema.operator_name().clone();
-        let (op, created) = self.find_or_register_name(&name, &reg);
+        let (op, created) = self.find_or_register_name(schema.name.parts(), &reg);
+        let name = &op.0.name;
         let mut st = op.0.state.lock();
         let fail = |st: &OpState, e: DispatchError| {
             if created {
@@ -308,12 +348,12 @@ impl Dispatcher {
         }
         // PyTorch walks its kernel hash map here, so check kernels in that map's order.
         for key in st.key_order.iter() {
-            let Some(list) = DispatchKey::from_u16(key).and_then(|k| st.kernels.get(&k)) else {
+            let Some(key) = DispatchKey::from_u16(key) else {
                 continue;
             };
-            for k in list {
+            for k in st.kernels.list(key) {
                 if let Some(inf) = &k.inferred_schema {
-                    if let Err(e) = check_schema(&name, &schema, &debug, inf, &k.debug) {
+                    if let Err(e) = check_schema(name, &schema, &debug, inf, &k.debug) {
                         return fail(&st, e);
                     }
                 }
@@ -371,7 +411,7 @@ impl Dispatcher {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn register_impl(
         &'static self,
-        name: &OperatorName,
+        name: OperatorNameParts<'_>,
         dispatch_key: Option<DispatchKey>,
         kernel: KernelFunction,
         cpp_signature: Option<(std::any::TypeId, &'static str)>,
@@ -409,7 +449,7 @@ impl Dispatcher {
             }
         }
         if let (Some(a), Some(inf)) = (&st.schema, &inferred_schema) {
-            if let Err(e) = check_schema(name, &a.schema, &a.debug, inf, &debug) {
+            if let Err(e) = check_schema(&op.0.name, &a.schema, &a.debug, inf, &debug) {
                 return fail(&st, e);
             }
         }
@@ -425,7 +465,7 @@ impl Dispatcher {
         }
         let k = dispatch_key.unwrap_or(DispatchKey::CompositeImplicitAutograd);
         let mut pending_warning = None;
-        if st.kernels.get(&k).is_some_and(|l| !l.is_empty())
+        if st.kernels.contains(k)
             && !matches!(dispatch_key, Some(DispatchKey::Meta | DispatchKey::MTIA))
             && !OVERRIDE_WARNED.swap(true, Ordering::Relaxed)
         {
@@ -442,8 +482,8 @@ impl Dispatcher {
         let id = self.fresh_id();
         st.key_order.insert(k.as_u16());
         st.note_key_added(k);
-        st.kernels.entry(k).or_default().insert(
-            0,
+        st.kernels.push_front(
+            k,
             AnnotatedKernel {
                 kernel,
                 inferred_schema,
@@ -482,12 +522,9 @@ impl Dispatcher {
         let mut garbage = Garbage::default();
         let reg = self.registry.lock();
         let mut st = op.0.state.lock();
-        if let Some(list) = st.kernels.get_mut(&k) {
-            if let Some(pos) = list.iter().position(|a| a.id == id) {
-                garbage.annotated.push(list.remove(pos));
-            }
-            if list.is_empty() {
-                st.kernels.remove(&k);
+        if let Some((kernel, emptied)) = st.kernels.remove(k, id) {
+            garbage.annotated.push(kernel);
+            if emptied {
                 st.note_key_removed(k);
                 st.key_order.erase(k.as_u16());
             }
@@ -541,9 +578,7 @@ impl Dispatcher {
                 if st.def_and_impl_count != *n {
                     continue;
                 }
-                for (_, list) in std::mem::take(&mut st.kernels) {
-                    garbage.annotated.extend(list);
-                }
+                garbage.annotated.extend(st.kernels.take_all());
                 st.schema = None;
                 st.cpp_signature = None;
                 st.def_count = 0;
@@ -573,7 +608,7 @@ impl Dispatcher {
     /// `registerName`: reserves an operator slot without a schema or kernel.
     pub fn register_name(&'static self, name: &OperatorName) -> RegistrationHandle {
         let reg = self.registry.lock();
-        let (op, _) = self.find_or_register_name(name, &reg);
+        let (op, _) = self.find_or_register_name(name.parts(), &reg);
         op.0.state.lock().def_and_impl_count += 1;
         drop(reg);
         RegistrationHandle::new(self, move || {
@@ -632,7 +667,7 @@ impl Dispatcher {
 
     /// `updateFallback(k)` on every operator.
     fn update_fallback_everywhere(&self, reg: &Registry, k: DispatchKey, garbage: &mut Garbage) {
-        let ops: Vec<OperatorHandle> = self.ops.read().values().cloned().collect();
+        let ops = self.ops.read().handles();
         for op in &ops {
             let mut st = op.0.state.lock();
             update_master(&op.0, &mut st, &reg.fallbacks, garbage, |u| u.update(k));
@@ -707,7 +742,7 @@ impl Dispatcher {
         let ks = op.with_table(|t| t.key_set_boxed(stack));
         let kernel = {
             let st = op.0.state.lock();
-            match st.kernels.get(&k).and_then(|l| l.first()) {
+            match st.kernels.front(k) {
                 Some(a) => a.kernel.clone(),
                 None => {
                     drop(st);
@@ -894,12 +929,7 @@ impl OperatorHandle {
     }
     /// Whether a kernel was registered directly for `k` (alias keys included).
     pub fn has_kernel_for_dispatch_key(&self, k: DispatchKey) -> bool {
-        self.0
-            .state
-            .lock()
-            .kernels
-            .get(&k)
-            .is_some_and(|l| !l.is_empty())
+        self.0.state.lock().kernels.contains(k)
     }
     /// Whether the direct kernel for `k` is a fallthrough.
     pub fn kernel_for_dispatch_key_is_fallthrough(&self, k: DispatchKey) -> bool {
@@ -907,8 +937,7 @@ impl OperatorHandle {
             .state
             .lock()
             .kernels
-            .get(&k)
-            .and_then(|l| l.first())
+            .front(k)
             .is_some_and(|a| a.kernel.is_fallthrough())
     }
     /// `hasKernelForAnyDispatchKey`.
@@ -918,7 +947,7 @@ impl OperatorHandle {
             .lock()
             .kernels
             .keys()
-            .any(|k| !k.is_alias() && ks.has(*k))
+            .any(|k| !k.is_alias() && ks.has(k))
     }
     pub fn dump_state(&self) -> String {
         self.0.dump_state()

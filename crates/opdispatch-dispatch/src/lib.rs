@@ -22,6 +22,7 @@ pub mod error;
 mod fallbacks;
 pub mod ivalue;
 pub mod kernel;
+mod kernel_lists;
 mod key_order;
 pub mod library;
 pub mod operator;

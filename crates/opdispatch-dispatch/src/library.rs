@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use opdispatch_keys::{get_runtime_dispatch_key_set, DispatchKey};
 use opdispatch_schema::{
-    parse_name, parse_schema_or_name, AliasAnalysisKind, FunctionSchema, OperatorName, SchemaOrName,
+    parse_name, parse_name_parts, parse_schema_or_name, AliasAnalysisKind, FunctionSchema,
+    OperatorName, OperatorNameParts, SchemaOrName,
 };
 
 use crate::dispatcher::{Dispatcher, RegistrationHandle};
@@ -283,17 +284,28 @@ impl Library {
             },
         };
         let name = self.def_schema(schema)?;
-        self.impl_resolved(name.clone(), name_or_schema, f)?;
+        let h = self.impl_resolved(name.parts(), name_or_schema, f)?;
+        self.registrars.push(h);
         Ok(name)
     }
 
     /// `impl(name, f)`: registers a kernel for an operator of this (or an explicit) namespace.
     pub fn impl_(&mut self, name: &str, f: CppFunction) -> Result<()> {
-        let mut on = parse_name(name)?;
-        if let Some(ns) = &self.ns {
-            if !on.set_namespace_if_not_set(ns) {
-                let given = on.namespace().unwrap_or_default().to_owned();
-                if &given != ns {
+        // The common names are taken apart in place; the rest go through the parser.
+        let parsed;
+        let mut parts = match parse_name_parts(name) {
+            Some(p) => p,
+            None => {
+                parsed = parse_name(name)?;
+                parsed.parts()
+            }
+        };
+        if let Some(ns) = self.ns.as_deref() {
+            let (with_ns, applied) = parts.with_namespace_if_not_set(ns);
+            parts = with_ns;
+            if !applied {
+                let given = parts.namespace.unwrap_or_default();
+                if given != ns {
                     return Err(DispatchError::Runtime(format!(
                         "impl(\"{name}\", ...): Explicitly provided namespace ({given}) in operator name does not match namespace of enclosing {} block ({ns}).  Move this definition to the {} block corresponding to this namespace (and consider deleting the namespace from your schema string.)  {}",
                         self.kind.macro_name(),
@@ -303,11 +315,18 @@ impl Library {
                 }
             }
         }
-        self.impl_resolved(on, name, f)
+        let h = self.impl_resolved(parts, name, f)?;
+        self.registrars.push(h);
+        Ok(())
     }
 
     /// `written` is the name as the caller spelled it (PyTorch's messages quote it).
-    fn impl_resolved(&mut self, name: OperatorName, written: &str, f: CppFunction) -> Result<()> {
+    fn impl_resolved(
+        &self,
+        name: OperatorNameParts<'_>,
+        written: &str,
+        f: CppFunction,
+    ) -> Result<RegistrationHandle> {
         if let (Some(fk), Some(lk)) = (f.dispatch_key, self.dispatch_key) {
             if fk != lk {
                 return Err(DispatchError::Runtime(format!(
@@ -322,16 +341,14 @@ impl Library {
         }
         let key = f.dispatch_key.or(self.dispatch_key);
         let debug = self.debug_string_for(&f.debug);
-        let h = Dispatcher::singleton().register_impl(
-            &name,
+        Dispatcher::singleton().register_impl(
+            name,
             key,
             f.kernel,
             f.cpp_signature,
             f.inferred_schema,
             debug,
-        )?;
-        self.registrars.push(h);
-        Ok(())
+        )
     }
 
     /// `fallback(f)`: a global fallback; needs an IMPL block on the `_` namespace. Alias keys

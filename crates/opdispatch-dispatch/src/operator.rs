@@ -9,7 +9,6 @@
 //! registration drops the snapshot and the next reader copies the master again, so bulk
 //! registration does not copy the table once per registration.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -65,8 +64,8 @@ pub(crate) struct CppSignatureWithDebug {
 /// Mutable registration state of one operator (guarded by the dispatcher's lock).
 pub(crate) struct OpState {
     pub(crate) schema: Option<AnnotatedSchema>,
-    /// Per key, newest first; never holds an empty list or the Undefined key.
-    pub(crate) kernels: BTreeMap<DispatchKey, Vec<AnnotatedKernel>>,
+    /// Per key, newest first; never holds the Undefined key.
+    pub(crate) kernels: crate::kernel_lists::KernelLists,
     pub(crate) def_count: usize,
     pub(crate) def_and_impl_count: usize,
     pub(crate) cpp_signature: Option<CppSignatureWithDebug>,
@@ -377,7 +376,7 @@ impl OperatorEntry {
         let t = fresh.clone();
         let st = OpState {
             schema: None,
-            kernels: BTreeMap::new(),
+            kernels: Default::default(),
             def_count: 0,
             def_and_impl_count: 0,
             cpp_signature: None,
@@ -402,12 +401,12 @@ fn front(st: &OpState, k: DispatchKey) -> Option<&AnnotatedKernel> {
     if !st.may_have(k) {
         return None;
     }
-    st.kernels.get(&k).and_then(|l| l.first())
+    st.kernels.front(k)
 }
 
 /// `hasKernelForAnyDispatchKey`: any non-alias key with a kernel that `ks` has.
 fn has_kernel_for_any(st: &OpState, ks: DispatchKeySet) -> bool {
-    st.kernels.keys().any(|k| !k.is_alias() && ks.has(*k))
+    st.kernels.keys().any(|k| !k.is_alias() && ks.has(k))
 }
 
 static MISSING: std::sync::LazyLock<AnnotatedKernel> =
@@ -741,21 +740,19 @@ impl OperatorEntry {
             }
             None => s.push_str("schema: (none)\n"),
         }
-        for (k, list) in &st.kernels {
-            for (i, kern) in list.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "{}{}{}: {} :: {} [ {}]",
-                    k.name(),
-                    if k.is_alias() { "[alias]" } else { "" },
-                    if i > 0 { " (inactive)" } else { "" },
-                    kern.debug,
-                    kern.inferred_schema
-                        .as_ref()
-                        .map_or_else(|| "(none)".to_owned(), |sc| sc.to_string()),
-                    kern.kernel.dump_state()
-                );
-            }
+        for (k, kern, active) in st.kernels.iter() {
+            let _ = writeln!(
+                s,
+                "{}{}{}: {} :: {} [ {}]",
+                k.name(),
+                if k.is_alias() { "[alias]" } else { "" },
+                if active { "" } else { " (inactive)" },
+                kern.debug,
+                kern.inferred_schema
+                    .as_ref()
+                    .map_or_else(|| "(none)".to_owned(), |sc| sc.to_string()),
+                kern.kernel.dump_state()
+            );
         }
         s
     }
@@ -802,8 +799,7 @@ impl OperatorEntry {
         if let Some(a) = &st.schema {
             ok &= a.schema.operator_name() == &self.name;
         }
-        ok &= !st.kernels.contains_key(&DispatchKey::Undefined);
-        ok &= st.kernels.values().all(|l| !l.is_empty());
+        ok &= !st.kernels.contains(DispatchKey::Undefined);
         if let Some(table) = st.master.as_deref() {
             let fresh = build_table(st, fallbacks);
             ok &= fresh.dispatch_arg_indices_reverse == table.dispatch_arg_indices_reverse;

@@ -18,8 +18,8 @@ use std::fmt;
 pub use custom_class::{is_custom_class_registered, register_custom_class};
 pub use error::{ErrorKind, SchemaParseError};
 pub use parser::{
-    parse_name, parse_schema, parse_schema_or_name, parse_schema_or_name_with_options,
-    parse_schema_with_options,
+    parse_name, parse_name_parts, parse_schema, parse_schema_or_name,
+    parse_schema_or_name_with_options, parse_schema_with_options,
 };
 pub use types::Type;
 pub use value::DefaultValue;
@@ -64,6 +64,92 @@ impl OperatorName {
             Some(p) => &self.name[p + 2..],
             None => &self.name,
         }
+    }
+
+    /// The name as borrowed parts.
+    pub fn parts(&self) -> OperatorNameParts<'_> {
+        let (namespace, base) = match ns_separator(&self.name) {
+            Some(p) => (Some(&self.name[..p]), &self.name[p + 2..]),
+            None => (None, &self.name[..]),
+        };
+        OperatorNameParts {
+            namespace,
+            base,
+            overload: &self.overload_name,
+        }
+    }
+}
+
+/// An operator name as borrowed parts, `namespace::base.overload`: what a registration names
+/// before the namespace is applied, looked up without joining the parts into a new string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperatorNameParts<'a> {
+    pub namespace: Option<&'a str>,
+    pub base: &'a str,
+    pub overload: &'a str,
+}
+
+impl<'a> OperatorNameParts<'a> {
+    /// With `ns` as the namespace when there is none; the flag says whether it was applied
+    /// (as [`OperatorName::set_namespace_if_not_set`]).
+    pub fn with_namespace_if_not_set(self, ns: &'a str) -> (Self, bool) {
+        match self.namespace {
+            Some(_) => (self, false),
+            None => (
+                Self {
+                    namespace: Some(ns),
+                    ..self
+                },
+                true,
+            ),
+        }
+    }
+
+    /// Whether `n` is this name.
+    pub fn matches(&self, n: &OperatorName) -> bool {
+        n.overload_name == self.overload && {
+            let q = n.name.as_str();
+            match self.namespace {
+                None => q == self.base,
+                Some(ns) => {
+                    q.len() == ns.len() + 2 + self.base.len()
+                        && q.starts_with(ns)
+                        && q[ns.len()..].starts_with("::")
+                        && q.ends_with(self.base)
+                }
+            }
+        }
+    }
+
+    /// The owned name, built in one exact-size allocation.
+    pub fn to_name(&self) -> OperatorName {
+        let name = match self.namespace {
+            None => self.base.to_owned(),
+            Some(ns) => {
+                let mut q = String::with_capacity(ns.len() + 2 + self.base.len());
+                q.push_str(ns);
+                q.push_str("::");
+                q.push_str(self.base);
+                q
+            }
+        };
+        OperatorName {
+            name,
+            overload_name: self.overload.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for OperatorNameParts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(ns) = self.namespace {
+            write!(f, "{ns}::")?;
+        }
+        f.write_str(self.base)?;
+        if !self.overload.is_empty() {
+            write!(f, ".{}", self.overload)?;
+        }
+        Ok(())
     }
 }
 
@@ -203,7 +289,8 @@ pub struct Argument {
     pub n: Option<i64>,
     pub default: Option<DefaultValue>,
     pub kwarg_only: bool,
-    pub alias_info: Option<AliasInfo>,
+    /// Boxed: most arguments have none, and a schema is kept for the process's lifetime.
+    pub alias_info: Option<Box<AliasInfo>>,
 }
 
 impl Argument {

@@ -4,7 +4,9 @@ use crate::custom_class::is_custom_class_registered;
 use crate::error::SchemaParseError;
 use crate::lexer::{self, Kind, Lexer, Token};
 use crate::value::DefaultValue;
-use crate::{AliasInfo, Argument, FunctionSchema, OperatorName, SchemaOrName, Type};
+use crate::{
+    AliasInfo, Argument, FunctionSchema, OperatorName, OperatorNameParts, SchemaOrName, Type,
+};
 
 type PResult<T> = Result<T, SchemaParseError>;
 
@@ -411,8 +413,10 @@ impl<'a> Parser<'a> {
         if self.cur_kind() != Kind::Char(b'(') {
             return Ok(SchemaOrName::Name(name));
         }
-        let mut arguments = Vec::new();
-        let mut returns = Vec::new();
+        // Collected inline, then moved to exactly-sized vectors: a registry keeps thousands
+        // of schemas, and a growing Vec would leave each with room for four arguments.
+        let mut arguments = smallvec::SmallVec::<[Argument; 4]>::new();
+        let mut returns = smallvec::SmallVec::<[Argument; 2]>::new();
         let mut kwarg_only = false;
         let mut is_vararg = false;
         let mut is_varret = false;
@@ -450,7 +454,13 @@ impl<'a> Parser<'a> {
         } else {
             returns.push(self.parse_argument(true, false)?);
         }
-        let schema = FunctionSchema::new(name, arguments, returns, is_vararg, is_varret)?;
+        let schema = FunctionSchema::new(
+            name,
+            arguments.into_vec(),
+            returns.into_vec(),
+            is_vararg,
+            is_varret,
+        )?;
         Ok(SchemaOrName::Schema(schema))
     }
 
@@ -501,7 +511,7 @@ impl<'a> Parser<'a> {
             n,
             default,
             kwarg_only: !is_return && kwarg_only,
-            alias_info,
+            alias_info: alias_info.map(Box::new),
         })
     }
 
@@ -991,8 +1001,8 @@ pub fn parse_schema(s: &str) -> Result<FunctionSchema, SchemaParseError> {
 
 /// `parseName(s)`: an operator name only.
 pub fn parse_name(s: &str) -> Result<OperatorName, SchemaParseError> {
-    if let Some(n) = simple_name(s) {
-        return Ok(n);
+    if let Some(n) = parse_name_parts(s) {
+        return Ok(n.to_name());
     }
     match parse_schema_or_name(s)? {
         SchemaOrName::Name(n) => Ok(n),
@@ -1002,10 +1012,11 @@ pub fn parse_name(s: &str) -> Result<OperatorName, SchemaParseError> {
     }
 }
 
-/// The common case of `parse_name` without the lexer: `[ns::]name[.overload]` made of plain
-/// identifiers that are not lexer keywords, with a legal overload. Anything else (including
-/// every input that would be an error) goes through the full parser, so results are identical.
-fn simple_name(s: &str) -> Option<OperatorName> {
+/// The common case of [`parse_name`], without the lexer and without allocating:
+/// `[ns::]name[.overload]` made of plain identifiers that are not lexer keywords, with a legal
+/// overload. `None` for anything else (including every input that would be an error): give
+/// that to `parse_name`, whose result is then the same as this one would have been.
+pub fn parse_name_parts(s: &str) -> Option<OperatorNameParts<'_>> {
     fn ident(p: &str) -> bool {
         let mut b = p.bytes();
         matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
@@ -1030,9 +1041,10 @@ fn simple_name(s: &str) -> Option<OperatorName> {
         && (overload.is_empty()
             || (ident(overload) && overload != "default" && !overload.starts_with("__")))
         && !(s.contains('.') && overload.is_empty());
-    ok.then(|| OperatorName {
-        name: qualified.to_owned(),
-        overload_name: overload.to_owned(),
+    ok.then_some(OperatorNameParts {
+        namespace: ns,
+        base,
+        overload,
     })
 }
 
@@ -1041,7 +1053,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn simple_name_agrees_with_the_parser() {
+    fn parse_name_parts_agrees_with_the_parser() {
         for s in [
             "foo",
             "ns::foo",
@@ -1068,15 +1080,44 @@ mod tests {
             "Ellipsis",
             "NoneType",
         ] {
-            let fast = simple_name(s);
+            let fast = parse_name_parts(s);
             let slow = match parse_schema_or_name(s) {
                 Ok(SchemaOrName::Name(n)) => Some(n),
                 _ => None,
             };
             if let Some(f) = fast {
-                assert_eq!(Some(f), slow, "{s}");
+                let owned = f.to_name();
+                assert_eq!(Some(&owned), slow.as_ref(), "{s}");
+                // The parts and the owned name agree both ways, and print alike.
+                assert_eq!(owned.parts(), f, "{s}");
+                assert!(f.matches(&owned), "{s}");
+                assert_eq!(f.to_string(), owned.to_string(), "{s}");
             }
         }
+    }
+
+    #[test]
+    fn name_parts_match_only_their_name() {
+        let parts = |s| parse_name_parts(s).expect("simple");
+        let n = parse_name("ns::foo.ovl").unwrap();
+        assert!(parts("ns::foo.ovl").matches(&n));
+        for other in [
+            "ns::foo",
+            "ns::fo.ovl",
+            "n::foo.ovl",
+            "foo.ovl",
+            "ns::foox.ovl",
+            "nsx::foo.ovl",
+        ] {
+            assert!(!parts(other).matches(&n), "{other}");
+        }
+        // A name without a namespace gets the library's, and keeps its own otherwise.
+        let (p, applied) = parts("foo.ovl").with_namespace_if_not_set("ns");
+        assert!(applied && p.matches(&n));
+        let (p, applied) = parts("other::foo").with_namespace_if_not_set("ns");
+        assert!(!applied && p.namespace == Some("other"));
+        let bare = parse_name("foo").unwrap();
+        assert!(parts("foo").matches(&bare) && !parts("ns::foo").matches(&bare));
     }
 
     #[test]
