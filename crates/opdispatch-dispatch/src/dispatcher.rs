@@ -687,7 +687,7 @@ impl Dispatcher {
         // Only an operator removed by `deregister_all` has no master table.
         let master = st.master.get_or_insert_with(|| Box::new(reg.fresh.clone()));
         drop(reg);
-        let t = Arc::new(DispatchTable::clone(master));
+        let t = Arc::new(master.snapshot());
         op.0.table.publish(t.clone());
         t
     }

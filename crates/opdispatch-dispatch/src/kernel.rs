@@ -141,14 +141,6 @@ impl KernelFunction {
             })),
         }
     }
-    /// Whether releasing this value could run foreign code: only boxed functors (for example
-    /// Python kernels) can; typed Rust kernels, fallthroughs and redispatch markers cannot.
-    #[inline]
-    pub(crate) fn may_run_code_on_drop(&self) -> bool {
-        self.inner
-            .as_ref()
-            .is_some_and(|i| i.unboxed.is_none() && matches!(i.boxed, Boxed::Functor(_)))
-    }
     /// Whether the slot holds a kernel.
     #[inline]
     pub fn is_valid(&self) -> bool {
@@ -280,6 +272,23 @@ impl KernelRef {
     #[inline]
     pub(crate) fn same_as(&self, k: &KernelFunction) -> bool {
         *self == Self::of(k)
+    }
+    /// A new strong reference to the kernel this slot points to.
+    ///
+    /// # Safety
+    /// Something must hold a strong reference to that kernel for the duration of the call.
+    pub(crate) unsafe fn to_owned(self) -> KernelFunction {
+        KernelFunction {
+            inner: self.0.map(|p| {
+                let p = p.as_ptr().cast_const();
+                // SAFETY: `p` came from `Arc::as_ref` of a live `Arc<KernelInner>` (caller
+                // contract), which is the pointer `Arc::into_raw` gives.
+                unsafe {
+                    Arc::increment_strong_count(p);
+                    Arc::from_raw(p)
+                }
+            }),
+        }
     }
     /// Runs the kernel on the boxed stack (see [`KernelFunction::call_boxed`]).
     pub(crate) fn call_boxed(

@@ -127,13 +127,20 @@ impl Provenance {
 /// The per-operator snapshot calls read: kernels by runtime index plus the key-extraction state.
 #[derive(Clone)]
 pub(crate) struct DispatchTable {
-    /// Borrowed slots; `owners` keeps what they point to alive. Inline, so a call reaches its
-    /// slot with one load less and a table is one allocation.
+    /// Borrowed slots. Inline, so a call reaches its slot with one load less and a table is
+    /// one allocation. What keeps the kernels alive depends on the table's role:
+    /// - A master table (and the registry's template for new operators) lives under the
+    ///   registration lock, and every slot points to a kernel the registrations own: one in
+    ///   the operator's kernel lists, a backend fallback, or a static one. A deregistration
+    ///   moves the kernel to the `Garbage` and recomputes every slot that can hold it (the
+    ///   slots of its key's runtime set, and Undefined for composite keys) before the garbage
+    ///   is dropped. `check_invariants` verifies this.
+    /// - A published snapshot, which calls read without any lock, holds `owners`.
     pub(crate) entries: [KernelRef; NUM_RUNTIME_ENTRIES],
-    /// One strong reference per distinct kernel in `entries`, with the number of slots using
-    /// it. A table holds a handful of distinct kernels in up to 137 slots, so this replaces a
-    /// count update per slot with one per kernel (the bulk of registration time otherwise).
-    owners: smallvec::SmallVec<[(KernelFunction, u32); 8]>,
+    /// A snapshot's strong references, one per distinct kernel in `entries`; empty in a master
+    /// table, so registration updates slots without counting references per slot or per
+    /// kernel, and a new operator's table is a plain copy.
+    owners: smallvec::SmallVec<[KernelFunction; 8]>,
     /// Bit `i` set: the `i`-th argument counted from the end is a dispatch argument.
     pub(crate) dispatch_arg_indices_reverse: u64,
     pub(crate) non_fallthrough_keys: DispatchKeySet,
@@ -143,33 +150,13 @@ pub(crate) struct DispatchTable {
     pub(crate) schema: Option<Arc<FunctionSchema>>,
 }
 
-/// Net slot-count changes per kernel during a batch of slot writes (a kernel that gains slots
-/// carries its reference, for a new `owners` entry).
-#[derive(Default)]
-struct OwnerDeltas<'k>(smallvec::SmallVec<[(KernelRef, Option<&'k KernelFunction>, i32); 8]>);
-
-impl<'k> OwnerDeltas<'k> {
-    fn add(&mut self, r: KernelRef, k: Option<&'k KernelFunction>, d: i32) {
-        match self.0.iter_mut().find(|e| e.0 == r) {
-            Some(e) => {
-                e.2 += d;
-                if e.1.is_none() {
-                    e.1 = k;
-                }
-            }
-            None => self.0.push((r, k, d)),
-        }
-    }
-}
-
 impl DispatchTable {
     /// A fresh operator's table: exactly the backend fallbacks (it has no kernels yet).
     pub(crate) fn fresh(fallbacks: &Fallbacks) -> Self {
         let mut t = DispatchTable::new();
         for (i, fb) in fallbacks.iter().enumerate() {
             if let Some(fb) = fb {
-                // A fresh table has nothing to release.
-                let _ = t.set_entry(i, &fb.kernel);
+                t.set_entry(i, &fb.kernel);
                 if fb.kernel.is_fallthrough() {
                     t.set_operator_has_fallthrough_for_key(
                         opdispatch_keys::runtime_key_for_index(i),
@@ -194,106 +181,52 @@ impl DispatchTable {
         }
     }
 
-    /// Points slot `idx` at `k`, keeping `owners` exact. Returns a reference this table no
-    /// longer needs (the caller decides where it is dropped: it may be a Python kernel).
-    #[must_use]
-    pub(crate) fn set_entry(&mut self, idx: usize, k: &KernelFunction) -> Option<KernelFunction> {
-        let old = self.entries[idx];
-        let new = KernelRef::of(k);
-        if old == new {
-            return None;
-        }
-        self.entries[idx] = new;
-        if new.is_valid() {
-            // Newest first: an alias update sets dozens of slots to the kernel it just added.
-            match self
-                .owners
-                .iter_mut()
-                .rev()
-                .find(|(o, _)| KernelRef::of(o) == new)
-            {
-                Some((_, n)) => *n += 1,
-                None => self.owners.push((k.clone(), 1)),
+    /// Points slot `idx` at `k`, which the registrations own (see `entries`).
+    #[inline]
+    pub(crate) fn set_entry(&mut self, idx: usize, k: &KernelFunction) {
+        self.entries[idx] = KernelRef::of(k);
+    }
+
+    /// A copy for calls to read without the registration lock, holding its own reference to
+    /// each kernel its slots use. Runs under the registration lock.
+    pub(crate) fn snapshot(&self) -> DispatchTable {
+        let mut t = self.clone();
+        t.owners.clear();
+        let mut last = KernelRef::MISSING;
+        for &e in &self.entries {
+            // Neighbouring slots mostly share a kernel.
+            if e == last || !e.is_valid() {
+                continue;
+            }
+            last = e;
+            if !t.owners.iter().any(|o| e.same_as(o)) {
+                // SAFETY: the master's slots point to kernels the registrations own while the
+                // registration lock is held (see `entries`), so the kernel is alive.
+                t.owners.push(unsafe { e.to_owned() });
             }
         }
-        if old.is_valid() {
-            let i = self
-                .owners
+        t
+    }
+
+    /// Whether every slot's kernel is one the registrations own: the invariant that lets
+    /// master tables hold borrowed slots.
+    pub(crate) fn slots_owned_by(&self, st: &OpState, fallbacks: &Fallbacks) -> bool {
+        let owned = |e: &KernelRef| {
+            st.kernels.iter().any(|(_, a, _)| e.same_as(&a.kernel))
+                || fallbacks.iter().flatten().any(|f| e.same_as(&f.kernel))
+                || e.same_as(&AMBIGUOUS.kernel)
+        };
+        self.entries.iter().all(|e| !e.is_valid() || owned(e))
+    }
+
+    /// Whether a snapshot's `owners` are exactly the distinct kernels of its slots.
+    pub(crate) fn owners_match_slots(&self) -> bool {
+        let used = |o: &KernelFunction| self.entries.iter().any(|e| e.same_as(o));
+        self.owners.iter().all(used)
+            && self
+                .entries
                 .iter()
-                .position(|(o, _)| KernelRef::of(o) == old)
-                .expect("every slot's kernel has an owner entry");
-            self.owners[i].1 -= 1;
-            if self.owners[i].1 == 0 {
-                // Keep the order: the newest kernel stays last, where `set_entry` looks first.
-                return Some(self.owners.remove(i).0);
-            }
-        }
-        None
-    }
-
-    /// Points slot `idx` at `k` without touching `owners`; the caller records the change in
-    /// `deltas` and applies them with [`Self::apply_owner_deltas`] after its batch.
-    fn set_entry_deferred<'k>(
-        &mut self,
-        idx: usize,
-        k: &'k KernelFunction,
-        deltas: &mut OwnerDeltas<'k>,
-    ) {
-        let old = self.entries[idx];
-        let new = KernelRef::of(k);
-        if old == new {
-            return;
-        }
-        self.entries[idx] = new;
-        if new.is_valid() {
-            deltas.add(new, Some(k), 1);
-        }
-        if old.is_valid() {
-            deltas.add(old, None, -1);
-        }
-    }
-
-    /// Applies a batch's slot-count changes to `owners` (one search per kernel, not per slot)
-    /// and hands the references no longer needed to `released`.
-    fn apply_owner_deltas(&mut self, deltas: OwnerDeltas<'_>, released: &mut Vec<KernelFunction>) {
-        // Gains first, so a kernel that both gains and loses slots is never dropped meanwhile.
-        for &(r, k, d) in deltas.0.iter().filter(|e| e.2 > 0) {
-            let n = u32::try_from(d).expect("positive");
-            match self
-                .owners
-                .iter_mut()
-                .rev()
-                .find(|(o, _)| KernelRef::of(o) == r)
-            {
-                Some((_, c)) => *c += n,
-                None => self.owners.push((
-                    k.expect("a kernel that gains slots comes with its reference")
-                        .clone(),
-                    n,
-                )),
-            }
-        }
-        for &(r, _, d) in deltas.0.iter().filter(|e| e.2 < 0) {
-            let i = self
-                .owners
-                .iter()
-                .position(|(o, _)| KernelRef::of(o) == r)
-                .expect("every slot's kernel has an owner entry");
-            self.owners[i].1 -= d.unsigned_abs();
-            if self.owners[i].1 == 0 {
-                released.push(self.owners.remove(i).0);
-            }
-        }
-    }
-
-    /// Whether `owners` holds exactly the kernels the slots use, with exact slot counts.
-    pub(crate) fn owners_consistent(&self) -> bool {
-        let valid = self.entries.iter().filter(|e| e.is_valid()).count();
-        let counted: usize = self.owners.iter().map(|(_, n)| *n as usize).sum();
-        valid == counted
-            && self.owners.iter().all(|(o, n)| {
-                *n > 0 && self.entries.iter().filter(|e| e.same_as(o)).count() == *n as usize
-            })
+                .all(|e| !e.is_valid() || self.owners.iter().any(|o| e.same_as(o)))
     }
 
     /// Updates the fallthrough masks for `k`. `requires_bitset_per_backend` is derived from
@@ -444,6 +377,48 @@ impl<'a> AliasFronts<'a> {
     }
 }
 
+// Which alias keys include a runtime key: bits of `ALIAS_MEMBERSHIP`.
+const IN_CEANF: u8 = 1;
+const IN_CEA: u8 = 2;
+const IN_NESTED: u8 = 4;
+const IN_CIA: u8 = 8;
+const IN_AUTOGRAD: u8 = 16;
+const IN_BATCHED: u8 = 32;
+
+/// The alias keys that include `k`, as `IN_*` bits.
+const fn alias_membership(k: DispatchKey) -> u8 {
+    use DispatchKey as K;
+    const ALIASES: [(DispatchKey, u8); 6] = [
+        (K::CompositeExplicitAutogradNonFunctional, IN_CEANF),
+        (K::CompositeExplicitAutograd, IN_CEA),
+        (K::CompositeImplicitAutogradNestedTensor, IN_NESTED),
+        (K::CompositeImplicitAutograd, IN_CIA),
+        (K::Autograd, IN_AUTOGRAD),
+        (K::FuncTorchBatchedDecomposition, IN_BATCHED),
+    ];
+    let mut bits = 0;
+    let mut a = 0;
+    while a < ALIASES.len() {
+        if is_included_in_alias(k, ALIASES[a].0) {
+            bits |= ALIASES[a].1;
+        }
+        a += 1;
+    }
+    bits
+}
+
+/// [`alias_membership`] of each runtime table slot's key, built at compile time: an alias
+/// registration recomputes dozens of slots, each of which used to test up to six key sets.
+static ALIAS_MEMBERSHIP: [u8; NUM_RUNTIME_ENTRIES] = {
+    let mut m = [0u8; NUM_RUNTIME_ENTRIES];
+    let mut i = 0;
+    while i < NUM_RUNTIME_ENTRIES {
+        m[i] = alias_membership(opdispatch_keys::runtime_key_for_index(i));
+        i += 1;
+    }
+    m
+};
+
 /// PyTorch's `computeDispatchTableEntryWithDebug`: the precedence rules of spec 3.5. Returns a
 /// reference: table updates only copy the kernel when the slot actually changes.
 pub(crate) fn compute_entry<'a>(
@@ -451,15 +426,40 @@ pub(crate) fn compute_entry<'a>(
     fallbacks: &'a Fallbacks,
     k: DispatchKey,
 ) -> (&'a AnnotatedKernel, Provenance) {
-    compute_entry_with(st, &AliasFronts::of(st), fallbacks, k)
+    // Any key may be asked about here, not only the runtime key of its slot.
+    let idx = dispatch_table_index_for_key(k);
+    entry_for(
+        st,
+        &AliasFronts::of(st),
+        fallbacks,
+        k,
+        idx,
+        alias_membership(k),
+    )
 }
 
-/// [`compute_entry`] with the alias kernels already looked up.
+/// [`compute_entry`] for the runtime key `k` of table slot `idx`, with the alias kernels
+/// already looked up.
+#[inline]
 pub(crate) fn compute_entry_with<'a>(
     st: &'a OpState,
     fronts: &AliasFronts<'a>,
     fallbacks: &'a Fallbacks,
     k: DispatchKey,
+    idx: usize,
+) -> (&'a AnnotatedKernel, Provenance) {
+    debug_assert_eq!(opdispatch_keys::runtime_key_for_index(idx), k);
+    entry_for(st, fronts, fallbacks, k, idx, ALIAS_MEMBERSHIP[idx])
+}
+
+/// The precedence rules, given k's table slot `idx` and its `IN_*` alias membership.
+fn entry_for<'a>(
+    st: &'a OpState,
+    fronts: &AliasFronts<'a>,
+    fallbacks: &'a Fallbacks,
+    k: DispatchKey,
+    idx: usize,
+    member: u8,
 ) -> (&'a AnnotatedKernel, Provenance) {
     use DispatchKey as K;
     if let Some(kern) = front(st, k) {
@@ -467,23 +467,23 @@ pub(crate) fn compute_entry_with<'a>(
     }
     let undefined = k == K::Undefined;
     if let Some(kern) = fronts.ceanf {
-        if undefined || is_included_in_alias(k, K::CompositeExplicitAutogradNonFunctional) {
+        if undefined || member & IN_CEANF != 0 {
             return (kern, Provenance::DefaultBackendKernel);
         }
     }
     let cea = fronts.cea;
     if let Some(kern) = cea {
-        if undefined || is_included_in_alias(k, K::CompositeExplicitAutograd) {
+        if undefined || member & IN_CEA != 0 {
             return (kern, Provenance::DefaultBackendKernel);
         }
     }
     if let Some(kern) = fronts.nested {
-        if !undefined && is_included_in_alias(k, K::CompositeImplicitAutogradNestedTensor) {
+        if member & IN_NESTED != 0 {
             return (kern, Provenance::NestedKernel);
         }
     }
     if let Some(kern) = fronts.cia {
-        if undefined || is_included_in_alias(k, K::CompositeImplicitAutograd) {
+        if undefined || member & IN_CIA != 0 {
             if k == K::AutogradOther && has_kernel_for_any(st, AUTOGRADOTHER_BACKENDS) {
                 return (&AMBIGUOUS, Provenance::AmbiguousAutogradOther);
             }
@@ -495,16 +495,16 @@ pub(crate) fn compute_entry_with<'a>(
         }
     }
     if let Some(kern) = fronts.autograd {
-        if is_included_in_alias(k, K::Autograd) {
+        if member & IN_AUTOGRAD != 0 {
             return (kern, Provenance::AutogradKernel);
         }
     }
     if let Some(kern) = fronts.batched {
-        if is_included_in_alias(k, K::FuncTorchBatchedDecomposition) {
+        if member & IN_BATCHED != 0 {
             return (kern, Provenance::BatchedKernel);
         }
     }
-    if let Some(Some(fb)) = fallbacks.get(dispatch_table_index_for_key(k)) {
+    if let Some(Some(fb)) = fallbacks.get(idx) {
         return (fb, Provenance::BackendFallback);
     }
     (&MISSING, Provenance::Missing)
@@ -537,10 +537,9 @@ pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable 
         // A registered schema always passed this check at def time.
         t.dispatch_arg_indices_reverse = dispatch_arg_bitset(&a.schema).unwrap_or(0);
     }
-    for &k in runtime_keys_in_table_order() {
-        let (kern, _) = compute_entry_with(st, &fronts, fallbacks, k);
-        // Built from scratch: nothing is replaced, nothing released.
-        let _ = t.set_entry(dispatch_table_index_for_key(k), &kern.kernel);
+    for (idx, &k) in runtime_keys_in_table_order().iter().enumerate() {
+        let (kern, _) = compute_entry_with(st, &fronts, fallbacks, k, idx);
+        t.set_entry(idx, &kern.kernel);
         t.set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
     }
     t.refresh_requires_bitset();
@@ -553,7 +552,6 @@ pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable 
 /// lock is released: callers create the `Garbage` before taking the locks.
 #[derive(Default)]
 pub(crate) struct Garbage {
-    pub(crate) kernels: Vec<KernelFunction>,
     pub(crate) annotated: Vec<AnnotatedKernel>,
     pub(crate) tables: Vec<crate::rcu::Retired>,
     /// Master tables of removed operators, kept boxed as `OpState` held them (no 1 KB moves).
@@ -575,7 +573,6 @@ pub(crate) struct TableUpdate<'a> {
     fronts: AliasFronts<'a>,
     fallbacks: &'a Fallbacks,
     pub(crate) table: &'a mut DispatchTable,
-    garbage: &'a mut Garbage,
 }
 
 /// Runs `f` on the operator's master table, then drops the published snapshot so the next
@@ -597,7 +594,6 @@ pub(crate) fn update_master(
             fronts: AliasFronts::of(st),
             fallbacks,
             table: &mut master,
-            garbage,
         };
         f(&mut upd);
     }
@@ -638,11 +634,7 @@ impl<'a> TableUpdate<'a> {
     /// `update_entry` with k's table index already known.
     fn update_entry_at(&mut self, k: DispatchKey, idx: usize) {
         if let Some(kernel) = self.recompute(k, idx) {
-            if let Some(released) = self.table.set_entry(idx, kernel) {
-                if released.may_run_code_on_drop() {
-                    self.garbage.kernels.push(released);
-                }
-            }
+            self.table.set_entry(idx, kernel);
         }
     }
 
@@ -650,7 +642,7 @@ impl<'a> TableUpdate<'a> {
     /// with k's fallthrough status already applied to the masks; the caller writes the slot.
     #[inline]
     fn recompute(&mut self, k: DispatchKey, idx: usize) -> Option<&'a KernelFunction> {
-        let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, k);
+        let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, k, idx);
         let slot = self.table.entries[idx];
         // PyTorch re-applies k's fallthrough status to the masks on every update. Doing it
         // only when the status changes gives the same dispatch: a per-backend mask's bit for k
@@ -675,21 +667,9 @@ impl<'a> TableUpdate<'a> {
             self.update_entry(K::Undefined);
             return;
         }
-        // One key expands to dozens of slots for an alias: write them all, then settle the
-        // owner counts once per kernel.
-        let mut deltas = OwnerDeltas::default();
         for &(rk, idx) in RUNTIME_EXPANSION[usize::from(k.as_u16())].iter() {
-            if let Some(kernel) = self.recompute(rk, idx) {
-                self.table.set_entry_deferred(idx, kernel, &mut deltas);
-            }
+            self.update_entry_at(rk, idx);
         }
-        let mut released = Vec::new();
-        self.table.apply_owner_deltas(deltas, &mut released);
-        self.garbage.kernels.extend(
-            released
-                .into_iter()
-                .filter(KernelFunction::may_run_code_on_drop),
-        );
         if matches!(
             k,
             K::CompositeImplicitAutograd
@@ -805,7 +785,10 @@ impl OperatorEntry {
             ok &= fresh.dispatch_arg_indices_reverse == table.dispatch_arg_indices_reverse;
             ok &= fresh.non_fallthrough_keys_per_backend == table.non_fallthrough_keys_per_backend;
             ok &= fresh.requires_bitset_per_backend == table.requires_bitset_per_backend;
-            ok &= table.owners_consistent();
+            ok &= table.slots_owned_by(st, fallbacks);
+            if let Some(snapshot) = self.table.load_full() {
+                ok &= snapshot.owners_match_slots();
+            }
             // The shared mask is only consulted while the per-backend masks agree; then it must
             // mask exactly what they mask.
             if !table.requires_bitset_per_backend {
@@ -827,5 +810,44 @@ impl OperatorEntry {
                 self.dump_computed_table_with(st, fallbacks)
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_checks_see_unowned_slots_and_snapshot_references() {
+        let empty = DispatchTable::fresh(&[]);
+        let entry = OperatorEntry::new(OperatorName::new("test::own", ""), &empty);
+        let mut st = entry.state.lock();
+        // A kernel of its own (the fallthrough is shared), so its count is this test's alone.
+        let k = KernelFunction::redispatch_masked(DispatchKeySet::FULL);
+        let idx = dispatch_table_index_for_key(DispatchKey::CPU);
+        let mut t = DispatchTable::fresh(&[]);
+        assert!(t.slots_owned_by(&st, &[]));
+        // A slot pointing at a kernel no registration holds breaks the invariant...
+        t.set_entry(idx, &k);
+        assert!(!t.slots_owned_by(&st, &[]));
+        // ...and holds it once the operator's kernel list does.
+        st.kernels.push_front(
+            DispatchKey::CPU,
+            AnnotatedKernel {
+                kernel: k.clone(),
+                inferred_schema: None,
+                debug: Arc::from("test"),
+                id: 1,
+            },
+        );
+        assert!(t.slots_owned_by(&st, &[]));
+        // A snapshot owns what its slots use: one reference per distinct kernel.
+        let before = Arc::strong_count(k.inner.as_ref().unwrap());
+        t.set_entry(idx + 1, &k);
+        let snap = t.snapshot();
+        assert!(snap.owners_match_slots() && !t.owners_match_slots());
+        assert_eq!(Arc::strong_count(k.inner.as_ref().unwrap()), before + 1);
+        drop(snap);
+        assert_eq!(Arc::strong_count(k.inner.as_ref().unwrap()), before);
     }
 }

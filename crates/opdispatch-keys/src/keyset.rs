@@ -331,7 +331,7 @@ pub fn dispatch_table_index_for_key(k: DispatchKey) -> usize {
 
 /// Inverse of [`dispatch_table_index_for_key`] over runtime keys; panics when
 /// `i >= NUM_RUNTIME_ENTRIES`.
-pub fn runtime_key_for_index(i: usize) -> DispatchKey {
+pub const fn runtime_key_for_index(i: usize) -> DispatchKey {
     RUNTIME_TABLE_ORDER[i]
 }
 
