@@ -17,7 +17,7 @@ use crate::ivalue::Stack;
 use crate::kernel::KernelFunction;
 use crate::operator::{
     compute_entry, dispatch_arg_bitset, update_master, AnnotatedKernel, AnnotatedSchema,
-    CppSignatureWithDebug, DispatchTable, Garbage, OpState, OperatorEntry,
+    CppSignatureWithDebug, DispatchTable, Garbage, MasterTable, OpState, OperatorEntry,
 };
 
 /// A cheap, clonable reference to a registered operator. It stays usable after the operator
@@ -44,12 +44,12 @@ struct Registry {
     fallbacks: Vec<Option<AnnotatedKernel>>,
     /// A new operator's table (the fallbacks only), kept ready to copy: rebuilt when a
     /// fallback changes, which is rare, instead of for every new operator.
-    fresh: DispatchTable,
+    fresh: MasterTable,
 }
 
 impl Registry {
     fn refresh_template(&mut self, garbage: &mut Garbage) {
-        let old = std::mem::replace(&mut self.fresh, DispatchTable::fresh(&self.fallbacks));
+        let old = std::mem::replace(&mut self.fresh, MasterTable::fresh(&self.fallbacks));
         garbage.masters.push(Box::new(old));
     }
 }
@@ -196,7 +196,7 @@ impl Dispatcher {
             registry: Mutex::new(Registry {
                 libraries: HashMap::new(),
                 fallbacks: vec![None; NUM_RUNTIME_ENTRIES],
-                fresh: DispatchTable::fresh(&[]),
+                fresh: MasterTable::fresh(&[]),
             }),
             ops: RwLock::new(OpsByName::default()),
             next_id: AtomicU64::new(1),
@@ -370,8 +370,8 @@ impl Dispatcher {
         });
         let mut garbage = Garbage::default();
         update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
-            u.table.dispatch_arg_indices_reverse = bits;
-            u.table.schema = Some(schema);
+            u.table.meta.dispatch_arg_indices_reverse = bits;
+            u.table.meta.schema = Some(schema);
         });
         st.def_count += 1;
         st.def_and_impl_count += 1;
@@ -396,8 +396,8 @@ impl Dispatcher {
             // The C++-signature record goes with the schema, as in PyTorch.
             st.cpp_signature = None;
             update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
-                u.table.dispatch_arg_indices_reverse = 0;
-                u.table.schema = None;
+                u.table.meta.dispatch_arg_indices_reverse = 0;
+                u.table.meta.schema = None;
             });
         }
         self.cleanup(op, &st, &mut garbage);
@@ -908,12 +908,12 @@ impl OperatorHandle {
     }
     /// The schema, if the operator has been def()'d.
     pub fn schema(&self) -> Option<Arc<FunctionSchema>> {
-        self.with_table(|t| t.schema.clone())
+        self.with_table(|t| t.meta.schema.clone())
     }
     /// Runs `f` on the current schema without taking a reference to it (the call path's
     /// version of [`OperatorHandle::schema`]).
     pub fn with_schema<R>(&self, f: impl FnOnce(Option<&FunctionSchema>) -> R) -> R {
-        self.with_table(|t| f(t.schema.as_deref()))
+        self.with_table(|t| f(t.meta.schema.as_deref()))
     }
     /// Where the schema was defined.
     pub fn debug(&self) -> Option<String> {
@@ -972,7 +972,7 @@ impl OperatorHandle {
     }
     /// Number of schema arguments (0 when there is no schema).
     pub fn num_arguments(&self) -> usize {
-        self.with_table(|t| t.schema.as_ref().map_or(0, |s| s.arguments.len()))
+        self.with_table(|t| t.meta.schema.as_ref().map_or(0, |s| s.arguments.len()))
     }
     /// A stable address for identity (for caches keyed by operator).
     pub fn as_ptr(&self) -> *const () {

@@ -277,7 +277,7 @@ impl KernelRef {
     ///
     /// # Safety
     /// Something must hold a strong reference to that kernel for the duration of the call.
-    pub(crate) unsafe fn to_owned(self) -> KernelFunction {
+    pub(crate) unsafe fn upgrade(self) -> KernelFunction {
         KernelFunction {
             inner: self.0.map(|p| {
                 let p = p.as_ptr().cast_const();

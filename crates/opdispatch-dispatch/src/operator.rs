@@ -73,7 +73,7 @@ pub(crate) struct OpState {
     pub(crate) key_order: crate::key_order::KeyOrder,
     /// The incrementally maintained table (always `Some` outside `update_master`, except for
     /// an operator removed by `Dispatcher::deregister_all`, whose table is rebuilt on demand).
-    pub(crate) master: Option<Box<DispatchTable>>,
+    pub(crate) master: Option<Box<MasterTable>>,
     /// Bit `k` set iff `kernels` has key `k`: table updates probe many keys that have none.
     pub(crate) kernel_keys: [u64; 3],
 }
@@ -124,23 +124,10 @@ impl Provenance {
     }
 }
 
-/// The per-operator snapshot calls read: kernels by runtime index plus the key-extraction state.
+/// What a table holds besides its kernels: key extraction and fallthrough masks, and the
+/// schema. The master table keeps it current; snapshots copy it.
 #[derive(Clone)]
-pub(crate) struct DispatchTable {
-    /// Borrowed slots. Inline, so a call reaches its slot with one load less and a table is
-    /// one allocation. What keeps the kernels alive depends on the table's role:
-    /// - A master table (and the registry's template for new operators) lives under the
-    ///   registration lock, and every slot points to a kernel the registrations own: one in
-    ///   the operator's kernel lists, a backend fallback, or a static one. A deregistration
-    ///   moves the kernel to the `Garbage` and recomputes every slot that can hold it (the
-    ///   slots of its key's runtime set, and Undefined for composite keys) before the garbage
-    ///   is dropped. `check_invariants` verifies this.
-    /// - A published snapshot, which calls read without any lock, holds `owners`.
-    pub(crate) entries: [KernelRef; NUM_RUNTIME_ENTRIES],
-    /// A snapshot's strong references, one per distinct kernel in `entries`; empty in a master
-    /// table, so registration updates slots without counting references per slot or per
-    /// kernel, and a new operator's table is a plain copy.
-    owners: smallvec::SmallVec<[KernelFunction; 8]>,
+pub(crate) struct TableMeta {
     /// Bit `i` set: the `i`-th argument counted from the end is a dispatch argument.
     pub(crate) dispatch_arg_indices_reverse: u64,
     pub(crate) non_fallthrough_keys: DispatchKeySet,
@@ -150,83 +137,15 @@ pub(crate) struct DispatchTable {
     pub(crate) schema: Option<Arc<FunctionSchema>>,
 }
 
-impl DispatchTable {
-    /// A fresh operator's table: exactly the backend fallbacks (it has no kernels yet).
-    pub(crate) fn fresh(fallbacks: &Fallbacks) -> Self {
-        let mut t = DispatchTable::new();
-        for (i, fb) in fallbacks.iter().enumerate() {
-            if let Some(fb) = fb {
-                t.set_entry(i, &fb.kernel);
-                if fb.kernel.is_fallthrough() {
-                    t.set_operator_has_fallthrough_for_key(
-                        opdispatch_keys::runtime_key_for_index(i),
-                        true,
-                    );
-                }
-            }
-        }
-        t.refresh_requires_bitset();
-        t
-    }
-
+impl TableMeta {
     fn new() -> Self {
         Self {
-            schema: None,
-            entries: [KernelRef::MISSING; NUM_RUNTIME_ENTRIES],
-            owners: smallvec::SmallVec::new(),
             dispatch_arg_indices_reverse: 0,
             non_fallthrough_keys: DispatchKeySet::FULL,
             non_fallthrough_keys_per_backend: [DispatchKeySet::FULL; NUM_BACKENDS],
             requires_bitset_per_backend: false,
+            schema: None,
         }
-    }
-
-    /// Points slot `idx` at `k`, which the registrations own (see `entries`).
-    #[inline]
-    pub(crate) fn set_entry(&mut self, idx: usize, k: &KernelFunction) {
-        self.entries[idx] = KernelRef::of(k);
-    }
-
-    /// A copy for calls to read without the registration lock, holding its own reference to
-    /// each kernel its slots use. Runs under the registration lock.
-    pub(crate) fn snapshot(&self) -> DispatchTable {
-        let mut t = self.clone();
-        t.owners.clear();
-        let mut last = KernelRef::MISSING;
-        for &e in &self.entries {
-            // Neighbouring slots mostly share a kernel.
-            if e == last || !e.is_valid() {
-                continue;
-            }
-            last = e;
-            if !t.owners.iter().any(|o| e.same_as(o)) {
-                // SAFETY: the master's slots point to kernels the registrations own while the
-                // registration lock is held (see `entries`), so the kernel is alive.
-                t.owners.push(unsafe { e.to_owned() });
-            }
-        }
-        t
-    }
-
-    /// Whether every slot's kernel is one the registrations own: the invariant that lets
-    /// master tables hold borrowed slots.
-    pub(crate) fn slots_owned_by(&self, st: &OpState, fallbacks: &Fallbacks) -> bool {
-        let owned = |e: &KernelRef| {
-            st.kernels.iter().any(|(_, a, _)| e.same_as(&a.kernel))
-                || fallbacks.iter().flatten().any(|f| e.same_as(&f.kernel))
-                || e.same_as(&AMBIGUOUS.kernel)
-        };
-        self.entries.iter().all(|e| !e.is_valid() || owned(e))
-    }
-
-    /// Whether a snapshot's `owners` are exactly the distinct kernels of its slots.
-    pub(crate) fn owners_match_slots(&self) -> bool {
-        let used = |o: &KernelFunction| self.entries.iter().any(|e| e.same_as(o));
-        self.owners.iter().all(used)
-            && self
-                .entries
-                .iter()
-                .all(|e| !e.is_valid() || self.owners.iter().any(|o| e.same_as(o)))
     }
 
     /// Updates the fallthrough masks for `k`. `requires_bitset_per_backend` is derived from
@@ -261,16 +180,178 @@ impl DispatchTable {
             .windows(2)
             .any(|w| w[0] != w[1]);
     }
+}
+
+/// An operator's master table: kept under the registration lock and updated in place by every
+/// (de)registration, with PyTorch's incremental rules. Calls never read it; they read a
+/// [`DispatchTable`] snapshot of it.
+///
+/// Its slots are one byte each, indices into a short list of the distinct kernels they use
+/// (an operator has a handful in up to 137 slots), so a master is about a quarter of a
+/// snapshot's size: registering thousands of operators writes that much less fresh memory.
+///
+/// The kernels are borrowed: every slot points to a kernel the registrations own (one in the
+/// operator's kernel lists, a backend fallback, or a static one). A deregistration moves its
+/// kernel to the `Garbage` and recomputes every slot that can hold it (the slots of its key's
+/// runtime set, and Undefined for composite keys) before the garbage is dropped.
+/// `check_invariants` verifies this.
+#[derive(Clone)]
+pub(crate) struct MasterTable {
+    /// Per slot: 0 for missing, else 1 + the kernel's index in `kernels`.
+    slots: [u8; NUM_RUNTIME_ENTRIES],
+    /// The kernels slots point to. One no slot uses any more stays listed (a registration
+    /// often brings it back) until the list is full, which compacts it.
+    kernels: smallvec::SmallVec<[KernelRef; 8]>,
+    pub(crate) meta: TableMeta,
+}
+
+impl MasterTable {
+    /// A fresh operator's table: exactly the backend fallbacks (it has no kernels yet).
+    pub(crate) fn fresh(fallbacks: &Fallbacks) -> Self {
+        let mut t = Self {
+            slots: [0; NUM_RUNTIME_ENTRIES],
+            kernels: smallvec::SmallVec::new(),
+            meta: TableMeta::new(),
+        };
+        for (i, fb) in fallbacks.iter().enumerate() {
+            if let Some(fb) = fb {
+                t.set_entry(i, &fb.kernel);
+                if fb.kernel.is_fallthrough() {
+                    t.meta.set_operator_has_fallthrough_for_key(
+                        opdispatch_keys::runtime_key_for_index(i),
+                        true,
+                    );
+                }
+            }
+        }
+        t.meta.refresh_requires_bitset();
+        t
+    }
+
+    /// The kernel of slot `idx`.
+    #[inline]
+    pub(crate) fn slot(&self, idx: usize) -> KernelRef {
+        match self.slots[idx] {
+            0 => KernelRef::MISSING,
+            i => self.kernels[usize::from(i) - 1],
+        }
+    }
+
+    /// Points slot `idx` at `k`, which the registrations own.
+    #[inline]
+    pub(crate) fn set_entry(&mut self, idx: usize, k: &KernelFunction) {
+        let r = KernelRef::of(k);
+        self.slots[idx] = if r.is_valid() { self.index_of(r) } else { 0 };
+    }
+
+    /// `r`'s slot value, listing it if needed.
+    #[inline]
+    fn index_of(&mut self, r: KernelRef) -> u8 {
+        // Newest first: an alias update sets dozens of slots to the kernel it just added.
+        match self.kernels.iter().rposition(|&e| e == r) {
+            Some(i) => Self::slot_value(i),
+            None => self.push_kernel(r),
+        }
+    }
+
+    #[cold]
+    fn push_kernel(&mut self, r: KernelRef) -> u8 {
+        if self.kernels.len() == usize::from(u8::MAX) {
+            self.compact();
+        }
+        self.kernels.push(r);
+        Self::slot_value(self.kernels.len() - 1)
+    }
+
+    #[inline]
+    fn slot_value(i: usize) -> u8 {
+        debug_assert!(i < usize::from(u8::MAX));
+        // At most 255 kernels are listed (`push_kernel` compacts a full list).
+        (i + 1) as u8
+    }
+
+    /// Drops the kernels no slot uses. At most 137 can be in use, so this frees room.
+    fn compact(&mut self) {
+        let mut remap = [0u8; 256];
+        let mut kept = smallvec::SmallVec::<[KernelRef; 8]>::new();
+        for s in &mut self.slots {
+            if *s != 0 {
+                let old = usize::from(*s);
+                if remap[old] == 0 {
+                    kept.push(self.kernels[old - 1]);
+                    remap[old] = Self::slot_value(kept.len() - 1);
+                }
+                *s = remap[old];
+            }
+        }
+        self.kernels = kept;
+    }
+
+    /// The table calls read, holding its own reference to each kernel its slots use, so it
+    /// may outlive the registrations. Runs under the registration lock.
+    pub(crate) fn snapshot(&self) -> DispatchTable {
+        let mut used = [false; 256];
+        let entries = std::array::from_fn(|i| {
+            used[usize::from(self.slots[i])] = true;
+            self.slot(i)
+        });
+        let owners = self
+            .kernels
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| used[i + 1])
+            // SAFETY: a master's slots point to kernels the registrations own, and the
+            // registration lock (held by the caller) keeps them registered.
+            .map(|(_, r)| unsafe { r.upgrade() })
+            .collect();
+        DispatchTable {
+            entries,
+            owners,
+            meta: self.meta.clone(),
+        }
+    }
+
+    /// Whether every slot's kernel is one the registrations own (see the type's docs).
+    pub(crate) fn slots_owned_by(&self, st: &OpState, fallbacks: &Fallbacks) -> bool {
+        let owned = |e: KernelRef| {
+            st.kernels.iter().any(|(_, a, _)| e.same_as(&a.kernel))
+                || fallbacks.iter().flatten().any(|f| e.same_as(&f.kernel))
+                || e.same_as(&AMBIGUOUS.kernel)
+        };
+        (0..NUM_RUNTIME_ENTRIES).all(|i| !self.slot(i).is_valid() || owned(self.slot(i)))
+    }
+}
+
+/// The per-operator snapshot calls read: kernels by runtime index plus the key-extraction
+/// state. Published by the first call after a registration and read without any lock.
+pub(crate) struct DispatchTable {
+    /// Inline, so a call reaches its slot with one load less and a table is one allocation.
+    pub(crate) entries: [KernelRef; NUM_RUNTIME_ENTRIES],
+    /// One strong reference per distinct kernel in `entries`.
+    owners: smallvec::SmallVec<[KernelFunction; 8]>,
+    pub(crate) meta: TableMeta,
+}
+
+impl DispatchTable {
+    /// Whether `owners` are exactly the distinct kernels of the slots.
+    pub(crate) fn owners_match_slots(&self) -> bool {
+        let used = |o: &KernelFunction| self.entries.iter().any(|e| e.same_as(o));
+        self.owners.iter().all(used)
+            && self
+                .entries
+                .iter()
+                .all(|e| !e.is_valid() || self.owners.iter().any(|o| e.same_as(o)))
+    }
 
     /// Applies the local TLS sets and the fallthrough mask to the arguments' keys.
     #[inline]
     pub(crate) fn mask_and_tls(&self, ks: DispatchKeySet) -> DispatchKeySet {
         let tls = tls_local_dispatch_key_set();
         let effective = (ks | tls.included) - tls.excluded;
-        let mask = if self.requires_bitset_per_backend {
-            self.non_fallthrough_keys_per_backend[effective.get_backend_index()]
+        let mask = if self.meta.requires_bitset_per_backend {
+            self.meta.non_fallthrough_keys_per_backend[effective.get_backend_index()]
         } else {
-            self.non_fallthrough_keys
+            self.meta.non_fallthrough_keys
         };
         effective & mask
     }
@@ -279,7 +360,7 @@ impl DispatchTable {
     #[inline]
     pub(crate) fn key_set_boxed(&self, stack: &[crate::IValue]) -> DispatchKeySet {
         let mut ks = DispatchKeySet::EMPTY;
-        let mut bits = self.dispatch_arg_indices_reverse;
+        let mut bits = self.meta.dispatch_arg_indices_reverse;
         let len = stack.len();
         while bits != 0 {
             let r = bits.trailing_zeros() as usize;
@@ -305,7 +386,7 @@ pub(crate) type Fallbacks = [Option<AnnotatedKernel>];
 
 impl OperatorEntry {
     /// A new operator whose table starts as `fresh` (the backend fallbacks only).
-    pub(crate) fn new(name: OperatorName, fresh: &DispatchTable) -> Self {
+    pub(crate) fn new(name: OperatorName, fresh: &MasterTable) -> Self {
         let t = fresh.clone();
         let st = OpState {
             schema: None,
@@ -529,20 +610,21 @@ pub(crate) fn dispatch_arg_bitset(schema: &FunctionSchema) -> crate::Result<u64>
 
 /// Computes the whole dispatch table from the registrations, as a fresh operator would get it
 /// (used by `checkInvariants`).
-pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> DispatchTable {
+pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> MasterTable {
     let fronts = AliasFronts::of(st);
-    let mut t = DispatchTable::new();
+    let mut t = MasterTable::fresh(&[]);
     if let Some(a) = &st.schema {
-        t.schema = Some(a.schema.clone());
+        t.meta.schema = Some(a.schema.clone());
         // A registered schema always passed this check at def time.
-        t.dispatch_arg_indices_reverse = dispatch_arg_bitset(&a.schema).unwrap_or(0);
+        t.meta.dispatch_arg_indices_reverse = dispatch_arg_bitset(&a.schema).unwrap_or(0);
     }
     for (idx, &k) in runtime_keys_in_table_order().iter().enumerate() {
         let (kern, _) = compute_entry_with(st, &fronts, fallbacks, k, idx);
         t.set_entry(idx, &kern.kernel);
-        t.set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
+        t.meta
+            .set_operator_has_fallthrough_for_key(k, kern.kernel.is_fallthrough());
     }
-    t.refresh_requires_bitset();
+    t.meta.refresh_requires_bitset();
     t
 }
 
@@ -556,7 +638,7 @@ pub(crate) struct Garbage {
     pub(crate) tables: Vec<crate::rcu::Retired>,
     /// Master tables of removed operators, kept boxed as `OpState` held them (no 1 KB moves).
     #[allow(clippy::vec_box)]
-    pub(crate) masters: Vec<Box<DispatchTable>>,
+    pub(crate) masters: Vec<Box<MasterTable>>,
     pub(crate) ops: Vec<crate::OperatorHandle>,
 }
 
@@ -572,7 +654,7 @@ pub(crate) struct TableUpdate<'a> {
     st: &'a OpState,
     fronts: AliasFronts<'a>,
     fallbacks: &'a Fallbacks,
-    pub(crate) table: &'a mut DispatchTable,
+    pub(crate) table: &'a mut MasterTable,
 }
 
 /// Runs `f` on the operator's master table, then drops the published snapshot so the next
@@ -597,7 +679,7 @@ pub(crate) fn update_master(
         };
         f(&mut upd);
     }
-    master.refresh_requires_bitset();
+    master.meta.refresh_requires_bitset();
     st.master = Some(master);
     if let Some(old) = entry.table.take() {
         garbage.tables.push(old);
@@ -643,7 +725,7 @@ impl<'a> TableUpdate<'a> {
     #[inline]
     fn recompute(&mut self, k: DispatchKey, idx: usize) -> Option<&'a KernelFunction> {
         let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, k, idx);
-        let slot = self.table.entries[idx];
+        let slot = self.table.slot(idx);
         // PyTorch re-applies k's fallthrough status to the masks on every update. Doing it
         // only when the status changes gives the same dispatch: a per-backend mask's bit for k
         // only ever reflects k's own slot, and the shared mask (whose functionality bits all
@@ -655,7 +737,9 @@ impl<'a> TableUpdate<'a> {
         }
         let (new_ft, old_ft) = (kern.kernel.is_fallthrough(), slot.is_fallthrough());
         if old_ft || new_ft {
-            self.table.set_operator_has_fallthrough_for_key(k, new_ft);
+            self.table
+                .meta
+                .set_operator_has_fallthrough_for_key(k, new_ft);
         }
         Some(&kern.kernel)
     }
@@ -782,23 +866,23 @@ impl OperatorEntry {
         ok &= !st.kernels.contains(DispatchKey::Undefined);
         if let Some(table) = st.master.as_deref() {
             let fresh = build_table(st, fallbacks);
-            ok &= fresh.dispatch_arg_indices_reverse == table.dispatch_arg_indices_reverse;
-            ok &= fresh.non_fallthrough_keys_per_backend == table.non_fallthrough_keys_per_backend;
-            ok &= fresh.requires_bitset_per_backend == table.requires_bitset_per_backend;
+            let (fm, tm) = (&fresh.meta, &table.meta);
+            ok &= fm.dispatch_arg_indices_reverse == tm.dispatch_arg_indices_reverse;
+            ok &= fm.non_fallthrough_keys_per_backend == tm.non_fallthrough_keys_per_backend;
+            ok &= fm.requires_bitset_per_backend == tm.requires_bitset_per_backend;
             ok &= table.slots_owned_by(st, fallbacks);
             if let Some(snapshot) = self.table.load_full() {
                 ok &= snapshot.owners_match_slots();
             }
             // The shared mask is only consulted while the per-backend masks agree; then it must
             // mask exactly what they mask.
-            if !table.requires_bitset_per_backend {
+            if !tm.requires_bitset_per_backend {
                 let func = !opdispatch_keys::FULL_BACKEND_MASK;
-                ok &= table.non_fallthrough_keys.raw_repr() & func
-                    == table.non_fallthrough_keys_per_backend[0].raw_repr() & func;
+                ok &= tm.non_fallthrough_keys.raw_repr() & func
+                    == tm.non_fallthrough_keys_per_backend[0].raw_repr() & func;
             }
-            for &k in runtime_keys_in_table_order() {
-                let i = dispatch_table_index_for_key(k);
-                ok &= fresh.entries[i] == table.entries[i];
+            for i in 0..NUM_RUNTIME_ENTRIES {
+                ok &= fresh.slot(i) == table.slot(i);
             }
         }
         if ok {
@@ -817,15 +901,19 @@ impl OperatorEntry {
 mod tests {
     use super::*;
 
+    fn own_kernel() -> KernelFunction {
+        // A kernel of its own (the fallthrough is shared), so its count is this test's alone.
+        KernelFunction::redispatch_masked(DispatchKeySet::FULL)
+    }
+
     #[test]
     fn ownership_checks_see_unowned_slots_and_snapshot_references() {
-        let empty = DispatchTable::fresh(&[]);
+        let empty = MasterTable::fresh(&[]);
         let entry = OperatorEntry::new(OperatorName::new("test::own", ""), &empty);
         let mut st = entry.state.lock();
-        // A kernel of its own (the fallthrough is shared), so its count is this test's alone.
-        let k = KernelFunction::redispatch_masked(DispatchKeySet::FULL);
+        let k = own_kernel();
         let idx = dispatch_table_index_for_key(DispatchKey::CPU);
-        let mut t = DispatchTable::fresh(&[]);
+        let mut t = MasterTable::fresh(&[]);
         assert!(t.slots_owned_by(&st, &[]));
         // A slot pointing at a kernel no registration holds breaks the invariant...
         t.set_entry(idx, &k);
@@ -845,9 +933,37 @@ mod tests {
         let before = Arc::strong_count(k.inner.as_ref().unwrap());
         t.set_entry(idx + 1, &k);
         let snap = t.snapshot();
-        assert!(snap.owners_match_slots() && !t.owners_match_slots());
+        assert!(snap.owners_match_slots());
+        assert!(
+            snap.entries[idx] == KernelRef::of(&k) && snap.entries[idx + 1] == snap.entries[idx]
+        );
         assert_eq!(Arc::strong_count(k.inner.as_ref().unwrap()), before + 1);
         drop(snap);
         assert_eq!(Arc::strong_count(k.inner.as_ref().unwrap()), before);
+    }
+
+    #[test]
+    fn master_kernel_list_compacts_when_full() {
+        let mut t = MasterTable::fresh(&[]);
+        let keep = own_kernel();
+        t.set_entry(0, &keep);
+        t.set_entry(NUM_RUNTIME_ENTRIES - 1, &keep);
+        // Hundreds of kernels pass through one slot; all but the last fall out of use.
+        let mut ks = Vec::new();
+        for _ in 0..600 {
+            let k = own_kernel();
+            t.set_entry(5, &k);
+            ks.push(k);
+        }
+        assert!(t.kernels.len() <= usize::from(u8::MAX));
+        assert!(t.slot(0) == KernelRef::of(&keep) && t.slot(NUM_RUNTIME_ENTRIES - 1) == t.slot(0));
+        assert!(t.slot(5) == KernelRef::of(ks.last().unwrap()));
+        assert!(!t.slot(6).is_valid());
+        let snap = t.snapshot();
+        assert!(snap.owners_match_slots());
+        assert_eq!(snap.owners.len(), 2);
+        // Clearing a slot makes it missing again.
+        t.set_entry(5, &KernelFunction::missing());
+        assert!(!t.slot(5).is_valid());
     }
 }
