@@ -19,9 +19,14 @@ pub enum ErrorKind {
 
 /// A schema parse (or schema construction) error.  `Display` gives the exact
 /// text of `str(e)` for the corresponding PyTorch exception.
+///
+/// Boxed, so the parser's `Result`s stay a word or two wide: every token passes through one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{text}")]
-pub struct SchemaParseError {
+#[error("{}", .0.text)]
+pub struct SchemaParseError(Box<Details>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Details {
     kind: ErrorKind,
     message: String,
     /// Byte range of the offending token in the input, when there is one.
@@ -33,33 +38,33 @@ impl SchemaParseError {
     pub(crate) fn report(source: &str, range: (usize, usize), message: impl Into<String>) -> Self {
         let message = message.into();
         let text = format!("\n{}:\n{}", message, highlight(source, range.0, range.1));
-        SchemaParseError {
+        SchemaParseError(Box::new(Details {
             kind: ErrorKind::Report,
             message,
             range: Some(range),
             text,
-        }
+        }))
     }
 
     pub(crate) fn lexer(source: &str, range: (usize, usize), message: impl Into<String>) -> Self {
         let message = message.into();
         let text = format!("{}:\n{}", message, highlight(source, range.0, range.1));
-        SchemaParseError {
+        SchemaParseError(Box::new(Details {
             kind: ErrorKind::Lexer,
             message,
             range: Some(range),
             text,
-        }
+        }))
     }
 
     pub(crate) fn check(message: impl Into<String>) -> Self {
         let message = message.into();
-        SchemaParseError {
+        SchemaParseError(Box::new(Details {
             kind: ErrorKind::Check,
             text: message.clone(),
             message,
             range: None,
-        }
+        }))
     }
 
     pub(crate) fn internal_assert(
@@ -72,35 +77,35 @@ impl SchemaParseError {
         let text = format!(
             "{cond} INTERNAL ASSERT FAILED at \"{file}\":{line}, please report a bug to PyTorch. {message}"
         );
-        SchemaParseError {
+        SchemaParseError(Box::new(Details {
             kind: ErrorKind::InternalAssert,
             message,
             range: None,
             text,
-        }
+        }))
     }
 
     pub(crate) fn std_exception(what: &str) -> Self {
-        SchemaParseError {
+        SchemaParseError(Box::new(Details {
             kind: ErrorKind::StdException,
             message: what.to_string(),
             range: None,
             text: what.to_string(),
-        }
+        }))
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The message without the source excerpt (e.g. `expected ) but found 'eof' here`).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Byte range `[start, end)` of the highlighted token, if any.
     pub fn range(&self) -> Option<(usize, usize)> {
-        self.range
+        self.0.range
     }
 
     /// The Python exception type name PyTorch raises for this error.
@@ -110,7 +115,7 @@ impl SchemaParseError {
 
     /// The first non-empty line of `str(e)`, as the conformance kit records it.
     pub fn first_line(&self) -> &str {
-        self.text.lines().find(|l| !l.is_empty()).unwrap_or("")
+        self.0.text.lines().find(|l| !l.is_empty()).unwrap_or("")
     }
 }
 

@@ -175,7 +175,7 @@ pub(crate) fn kind_name(k: Kind) -> String {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Token {
     pub kind: Kind,
     pub start: usize,
@@ -304,7 +304,10 @@ pub(crate) struct Lexer<'a> {
     // Inline: a schema has no indentation and at most a couple of queued tokens, so parsing
     // one allocates nothing here.
     indent_stack: smallvec::SmallVec<[usize; 4]>,
+    /// Lexed tokens not consumed yet: `next_tokens[head..]`, the current one first. Consuming
+    /// one moves `head`; the queue is emptied only when it runs out (no shifting per token).
     next_tokens: smallvec::SmallVec<[Token; 4]>,
+    head: usize,
 }
 
 struct Raw {
@@ -322,6 +325,7 @@ impl<'a> Lexer<'a> {
             nesting: 0,
             indent_stack: smallvec::SmallVec::new(),
             next_tokens: smallvec::SmallVec::new(),
+            head: 0,
         };
         let first = lx.lex_raw(true)?;
         lx.indent_stack.push(first.end - first.start);
@@ -517,20 +521,22 @@ impl<'a> Lexer<'a> {
 
     pub fn cur(&self) -> &Token {
         // The queue is never empty between calls (see `next`).
-        &self.next_tokens[0]
+        &self.next_tokens[self.head]
     }
 
     pub fn next(&mut self) -> Result<Token, SchemaParseError> {
-        let t = if self.next_tokens.is_empty() {
-            Token {
+        let t = match self.next_tokens.get(self.head) {
+            Some(&t) => t,
+            None => Token {
                 kind: Kind::Eof,
                 start: self.bytes.len(),
                 end: self.bytes.len(),
-            }
-        } else {
-            self.next_tokens.remove(0)
+            },
         };
-        if self.next_tokens.is_empty() {
+        self.head += 1;
+        if self.head >= self.next_tokens.len() {
+            self.next_tokens.clear();
+            self.head = 0;
             self.lex()?;
         }
         Ok(t)
@@ -545,10 +551,10 @@ impl<'a> Lexer<'a> {
     }
 
     pub fn lookahead(&mut self) -> Result<&Token, SchemaParseError> {
-        if self.next_tokens.len() < 2 {
+        if self.next_tokens.len() - self.head < 2 {
             self.lex()?;
         }
-        Ok(&self.next_tokens[1])
+        Ok(&self.next_tokens[self.head + 1])
     }
 
     pub fn text(&self, t: &Token) -> &'a str {

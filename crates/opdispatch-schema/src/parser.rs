@@ -333,7 +333,7 @@ impl<'a> Parser<'a> {
     }
 
     fn report_cur(&self, msg: impl Into<String>) -> SchemaParseError {
-        let t = self.lx.cur().clone();
+        let t = *self.lx.cur();
         self.report_at(&t, msg)
     }
 
@@ -456,8 +456,8 @@ impl<'a> Parser<'a> {
         }
         let schema = FunctionSchema::new(
             name,
-            arguments.into_vec(),
-            returns.into_vec(),
+            exact_vec(arguments),
+            exact_vec(returns),
             is_vararg,
             is_varret,
         )?;
@@ -645,7 +645,7 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_base_type(&mut self) -> PResult<Type> {
-        let tok = self.lx.cur().clone();
+        let tok = *self.lx.cur();
         if !self.lx.next_if(lexer::none_kw())? && !self.lx.next_if(lexer::none_type_kw())? {
             self.lx.expect(Kind::Ident)?;
         }
@@ -899,7 +899,7 @@ impl<'a> Parser<'a> {
 
     fn parse_default_value(&mut self, real: &Type, n: Option<i64>) -> PResult<DefaultValue> {
         let fake = real.fake();
-        let cur = self.lx.cur().clone();
+        let cur = *self.lx.cur();
         let range = (cur.start, cur.end);
         match &fake {
             Type::Tensor | Type::Generator | Type::Quantizer => {
@@ -974,6 +974,13 @@ pub fn parse_schema_or_name_with_options(
 ) -> Result<SchemaOrName, SchemaParseError> {
     let allow = allow_typevars || s.starts_with("aten::") || s.starts_with("prim::");
     Parser::new(s, allow)?.parse_exactly_one_declaration()
+}
+
+/// The elements in a vector of exactly their number (`SmallVec::into_vec` leaves room for four).
+fn exact_vec<A: smallvec::Array>(items: smallvec::SmallVec<A>) -> Vec<A::Item> {
+    let mut v = Vec::with_capacity(items.len());
+    v.extend(items);
+    v
 }
 
 /// `parseSchemaOrName(s)` with type variables disallowed (except for `aten::`/`prim::`).
