@@ -95,6 +95,9 @@ impl OpsByName {
     }
 }
 
+/// Operators a library teardown removes per hold of the registration lock.
+const TEARDOWN_BATCH: usize = 256;
+
 /// The dispatcher singleton.
 pub struct Dispatcher {
     registry: Mutex<Registry>,
@@ -571,9 +574,12 @@ impl Dispatcher {
         }
         drop(index);
         let mut garbage = Garbage::default();
-        if !per_op.is_empty() {
+        // In batches: the locks are released and the garbage dropped after each, so the
+        // garbage never grows into large vectors (freeing those makes the allocator
+        // consolidate every small block freed so far, a walk over cold memory).
+        for batch in per_op.rchunks_mut(TEARDOWN_BATCH) {
             let reg = self.registry.lock();
-            for (op, n, removed) in per_op.iter_mut().rev() {
+            for (op, n, removed) in batch.iter_mut().rev() {
                 let mut st = op.0.state.lock();
                 if st.def_and_impl_count != *n {
                     continue;
@@ -594,8 +600,8 @@ impl Dispatcher {
                 *removed = true;
             }
             drop(reg);
+            drop(std::mem::take(&mut garbage));
         }
-        drop(garbage);
         while let Some(mut h) = handles.pop() {
             let i = op_of_handle.pop().unwrap_or(usize::MAX);
             if per_op.get(i).is_some_and(|e| e.2) {
