@@ -1106,3 +1106,56 @@ fn stale_autograd_nested_entry_after_nested_registration() {
     op.check_invariants()
         .expect("stored AutogradNestedTensor entry must be the math kernel again");
 }
+
+/// A library with more operators than one teardown batch: dropping it removes exactly what it
+/// registered, including operators another library also holds kernels of (those stay, with the
+/// other library's kernels), and the registry ends as if it had never existed.
+#[test]
+fn large_library_teardown_spans_batches_and_keeps_shared_operators() {
+    let ns = unique_ns("calls_large_teardown");
+    let n = 700;
+    let mut big = fragment(&ns);
+    for i in 0..n {
+        big.def(&format!("op{i}(Tensor x) -> int"), None).unwrap();
+        big.impl_(&format!("op{i}"), tag_kernel(1).dispatch(K::CPU))
+            .unwrap();
+        big.impl_(
+            &format!("op{i}"),
+            tag_kernel(2).dispatch(K::CompositeExplicitAutograd),
+        )
+        .unwrap();
+    }
+    // Every 97th operator also gets a CUDA kernel from a second library.
+    let mut other = fragment(&ns);
+    let shared: Vec<usize> = (0..n).step_by(97).collect();
+    for &i in &shared {
+        other
+            .impl_(&format!("op{i}"), tag_kernel(3).dispatch(K::CUDA))
+            .unwrap();
+    }
+    let kept: Vec<OperatorHandle> = shared
+        .iter()
+        .map(|i| find(&ns, &format!("op{i}")))
+        .collect();
+    let dropped = find(&ns, "op1");
+    drop(big);
+    let d = Dispatcher::singleton();
+    for i in 0..n {
+        let name = opdispatch_dispatch::OperatorName::new(format!("{ns}::op{i}"), "");
+        let found = d.find_op(&name);
+        assert_eq!(found.is_some(), shared.contains(&i), "op{i}");
+        if let Some(op) = found {
+            assert!(!op.has_schema(), "op{i} lost its def with the big library");
+            op.check_invariants().unwrap();
+            assert!(op.dump_state().contains("CUDA: registered at"), "op{i}");
+            assert!(!op.dump_state().contains("CPU: "), "op{i}");
+        }
+    }
+    // A handle to a removed operator stays usable: it has no kernels left.
+    assert!(!dropped.has_schema());
+    assert!(call(&dropped, vec![t(&[K::CPU])]).is_err());
+    drop(other);
+    for op in &kept {
+        assert!(d.find_op(op.operator_name()).is_none());
+    }
+}
