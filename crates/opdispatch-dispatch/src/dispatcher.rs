@@ -54,11 +54,11 @@ impl Registry {
     }
 }
 
-/// Operators by name. The table holds only the handles, hashed by the parts of their names,
-/// so a registration finds its operator from the parts it was given without joining them into
-/// a new string, and each name is stored once, in its operator.
+/// Operators by name. The table holds the handles with the hash of their names' parts, so a
+/// registration finds its operator from the parts it was given without joining them into a new
+/// string, each name is stored once (in its operator), and growing the table reads no names.
 #[derive(Default)]
-struct OpsByName(hashbrown::HashTable<OperatorHandle>);
+struct OpsByName(hashbrown::HashTable<(u64, OperatorHandle)>);
 
 fn name_hash(p: OperatorNameParts<'_>) -> u64 {
     use std::hash::Hasher as _;
@@ -71,27 +71,31 @@ fn name_hash(p: OperatorNameParts<'_>) -> u64 {
     h.finish()
 }
 
-fn handle_hash(op: &OperatorHandle) -> u64 {
-    name_hash(op.0.name.parts())
-}
-
 impl OpsByName {
     fn get(&self, p: OperatorNameParts<'_>) -> Option<&OperatorHandle> {
-        self.0.find(name_hash(p), |o| p.matches(&o.0.name))
+        let h = name_hash(p);
+        self.0
+            .find(h, |(oh, o)| *oh == h && p.matches(&o.0.name))
+            .map(|(_, o)| o)
     }
     /// Adds `op`, whose name is not in the table yet.
     fn insert(&mut self, op: OperatorHandle) {
-        self.0.insert_unique(handle_hash(&op), op, handle_hash);
+        let h = name_hash(op.0.name.parts());
+        self.0.insert_unique(h, (h, op), |e| e.0);
     }
     /// Removes `op` itself (not another operator of the same name).
     fn remove(&mut self, op: &OperatorHandle) -> Option<OperatorHandle> {
+        let h = name_hash(op.0.name.parts());
         self.0
-            .find_entry(handle_hash(op), |o| o == op)
+            .find_entry(h, |(_, o)| o == op)
             .ok()
-            .map(|e| e.remove().0)
+            .map(|e| e.remove().0 .1)
+    }
+    fn iter(&self) -> impl Iterator<Item = &OperatorHandle> {
+        self.0.iter().map(|(_, o)| o)
     }
     fn handles(&self) -> Vec<OperatorHandle> {
-        self.0.iter().cloned().collect()
+        self.iter().cloned().collect()
     }
 }
 
@@ -241,7 +245,6 @@ impl Dispatcher {
         let mut v: Vec<String> = self
             .ops
             .read()
-            .0
             .iter()
             .map(|o| o.0.name.to_string())
             .collect();
