@@ -73,14 +73,17 @@ fn name_hash(p: OperatorNameParts<'_>) -> u64 {
 
 impl OpsByName {
     fn get(&self, p: OperatorNameParts<'_>) -> Option<&OperatorHandle> {
-        let h = name_hash(p);
+        self.get_hashed(p, name_hash(p))
+    }
+    /// [`Self::get`] with `h = name_hash(p)` already computed.
+    fn get_hashed(&self, p: OperatorNameParts<'_>, h: u64) -> Option<&OperatorHandle> {
         self.0
             .find(h, |(oh, o)| *oh == h && p.matches(&o.0.name))
             .map(|(_, o)| o)
     }
-    /// Adds `op`, whose name is not in the table yet.
-    fn insert(&mut self, op: OperatorHandle) {
-        let h = name_hash(op.0.name.parts());
+    /// Adds `op`, whose name is not in the table yet and hashes to `h`.
+    fn insert(&mut self, op: OperatorHandle, h: u64) {
+        debug_assert_eq!(h, name_hash(op.0.name.parts()));
         self.0.insert_unique(h, (h, op), |e| e.0);
     }
     /// Removes `op` itself (not another operator of the same name).
@@ -296,11 +299,14 @@ impl Dispatcher {
         name: OperatorNameParts<'_>,
         reg: &Registry,
     ) -> (OperatorHandle, bool) {
-        if let Some(op) = self.ops.read().get(name) {
+        let h = name_hash(name);
+        if let Some(op) = self.ops.read().get_hashed(name, h) {
             return (op.clone(), false);
         }
+        // Only registrations insert, and they hold the registration lock: no one can have
+        // inserted the name since the lookup.
         let op = OperatorHandle(Arc::new(OperatorEntry::new(name.to_name(), &reg.fresh)));
-        self.ops.write().insert(op.clone());
+        self.ops.write().insert(op.clone(), h);
         (op, true)
     }
 

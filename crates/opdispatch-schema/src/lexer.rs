@@ -23,23 +23,53 @@ pub(crate) enum Kind {
 
 /// Whether `word` is spelled like a multi-character token (a keyword such as `def` or `None`).
 pub(crate) fn is_keyword(word: &str) -> bool {
-    word.as_bytes().first().is_some_and(|&b| {
-        MULTI_BY_FIRST_BYTE[usize::from(b)]
-            .iter()
-            .any(|&i| MULTI[usize::from(i)].0 == word)
-    })
+    word.as_bytes()
+        .first()
+        .is_some_and(|&b| multi_starting_with(b).any(|i| MULTI[usize::from(i)].0 == word))
 }
 
-/// Indices into [`MULTI`] grouped by first byte, each group in `MULTI`'s order (which decides
-/// ties), so matching a token looks only at the spellings that can start there.
-static MULTI_BY_FIRST_BYTE: std::sync::LazyLock<Vec<Vec<u8>>> = std::sync::LazyLock::new(|| {
-    let mut v = vec![Vec::new(); 256];
-    for (i, (sp, _)) in MULTI.iter().enumerate() {
-        let i = u8::try_from(i).expect("fewer than 256 multi-character tokens");
-        v[usize::from(sp.as_bytes()[0])].push(i);
+/// Indices into [`MULTI`] sorted by first byte, each group in `MULTI`'s order (which decides
+/// ties), built at compile time; [`MULTI_GROUP`] gives each byte's range of it.
+const MULTI_BY_FIRST_BYTE: [u8; MULTI.len()] = {
+    let mut order = [0u8; MULTI.len()];
+    let mut n = 0;
+    let mut b = 0;
+    while b < 256 {
+        let mut i = 0;
+        while i < MULTI.len() {
+            if MULTI[i].0.as_bytes()[0] as usize == b {
+                order[n] = i as u8;
+                n += 1;
+            }
+            i += 1;
+        }
+        b += 1;
     }
-    v
-});
+    order
+};
+
+/// Per first byte, the `(start, end)` range of [`MULTI_BY_FIRST_BYTE`] that starts with it.
+const MULTI_GROUP: [(u8, u8); 256] = {
+    let mut g = [(0u8, 0u8); 256];
+    let mut k = 0;
+    while k < MULTI_BY_FIRST_BYTE.len() {
+        let b = MULTI[MULTI_BY_FIRST_BYTE[k] as usize].0.as_bytes()[0] as usize;
+        if g[b].1 == 0 {
+            g[b].0 = k as u8;
+        }
+        g[b].1 = k as u8 + 1;
+        k += 1;
+    }
+    g
+};
+
+/// The indices into [`MULTI`] of the spellings that start with `b`, in `MULTI`'s order.
+fn multi_starting_with(b: u8) -> impl Iterator<Item = u8> {
+    let (start, end) = MULTI_GROUP[usize::from(b)];
+    MULTI_BY_FIRST_BYTE[usize::from(start)..usize::from(end)]
+        .iter()
+        .copied()
+}
 
 /// Multi-character tokens: (spelling, kind name used in messages).
 const MULTI: &[(&str, &str)] = &[
@@ -421,9 +451,10 @@ impl<'a> Lexer<'a> {
             tok_len = 1;
             tok_kind = Some(Kind::Char(rest[0]));
         }
-        for &i in &MULTI_BY_FIRST_BYTE[usize::from(rest[0])] {
+        for i in multi_starting_with(rest[0]) {
             let sp = MULTI[usize::from(i)].0.as_bytes();
-            if sp.len() > tok_len && rest.starts_with(sp) {
+            // Shorter than the identifier here, a keyword cannot win (the longest token does).
+            if sp.len() > tok_len && sp.len() >= ident_len && rest.starts_with(sp) {
                 tok_len = sp.len();
                 tok_kind = Some(Kind::Multi(i));
             }

@@ -721,6 +721,9 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_alias_annotation(&mut self) -> PResult<Option<AliasInfo>> {
+        if !matches!(self.cur_kind(), Kind::Char(b'(' | b'!')) {
+            return Ok(None);
+        }
         let mut info = AliasInfo::default();
         if self.lx.next_if(Kind::Char(b'('))? {
             self.alias_set_list(&mut info, false)?;
