@@ -358,8 +358,14 @@ impl Dispatcher {
             ));
             return fail(&st, e);
         }
-        // PyTorch walks its kernel hash map here, so check kernels in that map's order.
-        for key in st.key_order.iter() {
+        // PyTorch walks its kernel hash map here and reports the first mismatch in that map's
+        // order, which is worked out only when some kernel does mismatch.
+        let mismatch = st.kernels.iter().any(|(_, k, _)| {
+            k.inferred_schema
+                .as_ref()
+                .is_some_and(|inf| check_schema(name, &schema, &debug, inf, &k.debug).is_err())
+        });
+        for key in mismatch.then(|| st.key_order.keys()).unwrap_or_default() {
             let Some(key) = DispatchKey::from_u16(key) else {
                 continue;
             };

@@ -8,6 +8,81 @@
 
 const FIB: u64 = 11_400_714_819_323_198_485;
 
+/// An operator's kernel-map order, kept as the history of key insertions and removals and
+/// replayed only when asked for: a def checking existing kernels is the only reader, and most
+/// operators never get there, so they never pay for the hash-map emulation. A history that
+/// fills its inline room is replayed into the map, which takes over.
+#[derive(Debug, Clone)]
+pub(crate) enum KernelKeyOrder {
+    /// Keys inserted, and removed (`| ERASED`), oldest first.
+    History(smallvec::SmallVec<[u16; HISTORY]>),
+    Map(KeyOrder),
+}
+
+const HISTORY: usize = 8;
+/// Marks a removal in the history (dispatch keys are far below it).
+const ERASED: u16 = 0x8000;
+
+impl Default for KernelKeyOrder {
+    fn default() -> Self {
+        Self::History(smallvec::SmallVec::new())
+    }
+}
+
+impl KernelKeyOrder {
+    pub(crate) fn insert(&mut self, key: u16) {
+        self.record(key, false);
+    }
+
+    pub(crate) fn erase(&mut self, key: u16) {
+        self.record(key, true);
+    }
+
+    fn record(&mut self, key: u16, erase: bool) {
+        debug_assert!(key < ERASED);
+        match self {
+            Self::History(h) if h.len() < HISTORY => h.push(if erase { key | ERASED } else { key }),
+            Self::History(_) => {
+                let mut m = self.replay();
+                if erase {
+                    m.erase(key);
+                } else {
+                    m.insert(key);
+                }
+                *self = Self::Map(m);
+            }
+            Self::Map(m) if erase => m.erase(key),
+            Self::Map(m) => m.insert(key),
+        }
+    }
+
+    fn replay(&self) -> KeyOrder {
+        match self {
+            Self::History(h) => {
+                let mut m = KeyOrder::default();
+                for &e in h {
+                    if e & ERASED != 0 {
+                        m.erase(e & !ERASED);
+                    } else {
+                        m.insert(e);
+                    }
+                }
+                m
+            }
+            Self::Map(m) => m.clone(),
+        }
+    }
+
+    /// The keys in the map's iteration order.
+    pub(crate) fn keys(&self) -> smallvec::SmallVec<[u16; 16]> {
+        match self {
+            Self::History(h) if h.is_empty() => smallvec::SmallVec::new(),
+            Self::History(_) => self.replay().iter().collect(),
+            Self::Map(m) => m.iter().collect(),
+        }
+    }
+}
+
 type Slots = smallvec::SmallVec<[(i8, u16); 16]>;
 const MIN_LOOKUPS: i8 = 4;
 
@@ -176,6 +251,29 @@ mod tests {
         assert_eq!(order(&[151, 154, 155])[0], 154);
         assert_eq!(order(&[154, 137])[0], 154);
         assert_eq!(order(&[20, 151])[0], 20);
+    }
+
+    #[test]
+    fn history_replays_to_the_same_order_as_the_map() {
+        use super::KernelKeyOrder;
+        // Inserts and removals, some repeated, past the history's inline room.
+        let ops: Vec<(u16, bool)> = (0..40u16)
+            .map(|i| ((i * 37) % 23 + 1, i % 5 == 3))
+            .collect();
+        for n in 0..ops.len() {
+            let mut lazy = KernelKeyOrder::default();
+            let mut map = KeyOrder::default();
+            for &(k, erase) in &ops[..n] {
+                if erase {
+                    lazy.erase(k);
+                    map.erase(k);
+                } else {
+                    lazy.insert(k);
+                    map.insert(k);
+                }
+            }
+            assert_eq!(lazy.keys().to_vec(), map.iter().collect::<Vec<_>>(), "after {n}");
+        }
     }
 
     #[test]

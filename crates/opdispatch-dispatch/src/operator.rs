@@ -70,7 +70,7 @@ pub(crate) struct OpState {
     pub(crate) def_and_impl_count: usize,
     pub(crate) cpp_signature: Option<CppSignatureWithDebug>,
     /// PyTorch's hash-map iteration order over `kernels` (see `key_order`).
-    pub(crate) key_order: crate::key_order::KeyOrder,
+    pub(crate) key_order: crate::key_order::KernelKeyOrder,
     /// The incrementally maintained table (always `Some` outside `update_master`, except for
     /// an operator removed by `Dispatcher::deregister_all`, whose table is rebuilt on demand).
     pub(crate) master: Option<Box<MasterTable>>,
