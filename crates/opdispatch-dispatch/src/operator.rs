@@ -710,13 +710,16 @@ static RUNTIME_EXPANSION: std::sync::LazyLock<Vec<RuntimeKeys>> = std::sync::Laz
 
 impl<'a> TableUpdate<'a> {
     fn update_entry(&mut self, k: DispatchKey) {
-        self.update_entry_at(k, dispatch_table_index_for_key(k));
+        self.update_entries(&[(k, dispatch_table_index_for_key(k))]);
     }
 
-    /// `update_entry` with k's table index already known.
-    fn update_entry_at(&mut self, k: DispatchKey, idx: usize) {
-        if let Some(kernel) = self.recompute(k, idx) {
-            self.table.set_entry(idx, kernel);
+    /// `update_entry` for runtime keys with their table indices, in one loop: an alias key
+    /// expands to dozens.
+    fn update_entries(&mut self, keys: &[(DispatchKey, usize)]) {
+        for &(k, idx) in keys {
+            if let Some(kernel) = self.recompute(k, idx) {
+                self.table.set_entry(idx, kernel);
+            }
         }
     }
 
@@ -751,9 +754,7 @@ impl<'a> TableUpdate<'a> {
             self.update_entry(K::Undefined);
             return;
         }
-        for &(rk, idx) in RUNTIME_EXPANSION[usize::from(k.as_u16())].iter() {
-            self.update_entry_at(rk, idx);
-        }
+        self.update_entries(&RUNTIME_EXPANSION[usize::from(k.as_u16())]);
         if matches!(
             k,
             K::CompositeImplicitAutograd
