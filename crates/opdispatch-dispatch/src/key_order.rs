@@ -272,7 +272,11 @@ mod tests {
                     map.insert(k);
                 }
             }
-            assert_eq!(lazy.keys().to_vec(), map.iter().collect::<Vec<_>>(), "after {n}");
+            assert_eq!(
+                lazy.keys().to_vec(),
+                map.iter().collect::<Vec<_>>(),
+                "after {n}"
+            );
         }
     }
 
