@@ -365,7 +365,12 @@ impl Dispatcher {
                 .as_ref()
                 .is_some_and(|inf| check_schema(name, &schema, &debug, inf, &k.debug).is_err())
         });
-        for key in mismatch.then(|| st.key_order.keys()).unwrap_or_default() {
+        let order = if mismatch {
+            st.key_order.keys()
+        } else {
+            Default::default()
+        };
+        for key in order {
             let Some(key) = DispatchKey::from_u16(key) else {
                 continue;
             };
