@@ -1028,29 +1028,38 @@ pub fn parse_name(s: &str) -> Result<OperatorName, SchemaParseError> {
 /// that to `parse_name`, whose result is then the same as this one would have been.
 pub fn parse_name_parts(s: &str) -> Option<OperatorNameParts<'_>> {
     fn ident(p: &str) -> bool {
-        let mut b = p.bytes();
-        matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
-            && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        matches!(p.as_bytes().first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_')
             && !crate::lexer::is_keyword(p)
     }
-    let (qualified, overload) = match s.split_once('.') {
-        Some((q, o)) => (q, o),
+    // One pass over the bytes (this runs for every impl): only identifier bytes, at most one
+    // "::" and at most one '.' after it.
+    let b = s.as_bytes();
+    let (mut sep, mut dot) = (None, None);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            c if c.is_ascii_alphanumeric() || c == b'_' => {}
+            b':' if sep.is_none() && dot.is_none() && b.get(i + 1) == Some(&b':') => {
+                sep = Some(i);
+                i += 1;
+            }
+            b'.' if dot.is_none() => dot = Some(i),
+            _ => return None,
+        }
+        i += 1;
+    }
+    let (qualified, overload) = match dot {
+        Some(d) => (&s[..d], &s[d + 1..]),
         None => (s, ""),
     };
-    // The first ':' must start a "::" here (anything else is not a simple name): a char
-    // search, not a substring searcher, on this per-registration path.
-    let (ns, base) = match qualified.find(':') {
-        Some(i) if qualified.as_bytes().get(i + 1) == Some(&b':') => {
-            (Some(&qualified[..i]), &qualified[i + 2..])
-        }
-        Some(_) => return None,
+    let (ns, base) = match sep {
+        Some(p) => (Some(&s[..p]), &qualified[p + 2..]),
         None => (None, qualified),
     };
     let ok = ident(base)
         && ns.is_none_or(ident)
-        && (overload.is_empty()
-            || (ident(overload) && overload != "default" && !overload.starts_with("__")))
-        && !(s.contains('.') && overload.is_empty());
+        && (dot.is_none()
+            || (ident(overload) && overload != "default" && !overload.starts_with("__")));
     ok.then_some(OperatorNameParts {
         namespace: ns,
         base,
@@ -1089,6 +1098,18 @@ mod tests {
             "ns::foo.in",
             "Ellipsis",
             "NoneType",
+            "a:b",
+            "a::b.c.d",
+            "a.b::c",
+            "ns::foo.",
+            "::foo",
+            "ns::.x",
+            "_::x",
+            "ns:::x",
+            "ns::x.y:z",
+            "é::x",
+            "ns::_x.__y",
+            "ns::x.def",
         ] {
             let fast = parse_name_parts(s);
             let slow = match parse_schema_or_name(s) {
