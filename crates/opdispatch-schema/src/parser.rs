@@ -456,8 +456,8 @@ impl<'a> Parser<'a> {
         }
         let schema = FunctionSchema::new(
             name,
-            exact_vec(arguments),
-            exact_vec(returns),
+            exact_vec(&mut arguments),
+            exact_vec(&mut returns),
             is_vararg,
             is_varret,
         )?;
@@ -979,10 +979,11 @@ pub fn parse_schema_or_name_with_options(
     Parser::new(s, allow)?.parse_exactly_one_declaration()
 }
 
-/// The elements in a vector of exactly their number (`SmallVec::into_vec` leaves room for four).
-fn exact_vec<A: smallvec::Array>(items: smallvec::SmallVec<A>) -> Vec<A::Item> {
+/// The elements, drained into a vector of exactly their number (`SmallVec::into_vec` leaves
+/// room for four, and moving the inline array itself costs a copy of all its room).
+fn exact_vec<A: smallvec::Array>(items: &mut smallvec::SmallVec<A>) -> Vec<A::Item> {
     let mut v = Vec::with_capacity(items.len());
-    v.extend(items);
+    v.extend(items.drain(..));
     v
 }
 
