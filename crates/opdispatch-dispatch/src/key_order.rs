@@ -16,7 +16,8 @@ const FIB: u64 = 11_400_714_819_323_198_485;
 pub(crate) enum KernelKeyOrder {
     /// Keys inserted, and removed (`| ERASED`), oldest first.
     History(smallvec::SmallVec<[u16; HISTORY]>),
-    Map(KeyOrder),
+    /// Boxed: few operators get here, and every operator carries this value.
+    Map(Box<KeyOrder>),
 }
 
 const HISTORY: usize = 8;
@@ -49,7 +50,7 @@ impl KernelKeyOrder {
                 } else {
                     m.insert(key);
                 }
-                *self = Self::Map(m);
+                *self = Self::Map(Box::new(m));
             }
             Self::Map(m) if erase => m.erase(key),
             Self::Map(m) => m.insert(key),
@@ -69,7 +70,7 @@ impl KernelKeyOrder {
                 }
                 m
             }
-            Self::Map(m) => m.clone(),
+            Self::Map(m) => KeyOrder::clone(m),
         }
     }
 

@@ -270,17 +270,31 @@ unsafe fn typed_trampoline<F: KernelSignature>(p: *const (), stack: &mut Stack) 
     f.call_on_stack(stack)
 }
 
-/// The inferred schema of `F`, built once per signature type and shared.
-fn inferred_schema_of<F: KernelSignature>() -> Arc<FunctionSchema> {
-    static CACHE: std::sync::OnceLock<
-        parking_lot::Mutex<rustc_hash::FxHashMap<std::any::TypeId, Arc<FunctionSchema>>>,
-    > = std::sync::OnceLock::new();
-    CACHE
+/// The kernel for the typed function `f` and the inferred schema of its signature, built once
+/// per function and shared by every registration of it: a `KernelInner` is immutable, and one
+/// for the same function behaves identically, so a library registering one function for
+/// thousands of operators keeps one copy. The functions are program code, so the cache is
+/// bounded by the program.
+fn typed_kernel_of<F: KernelSignature>(f: F) -> (KernelFunction, Arc<FunctionSchema>) {
+    type Cache =
+        rustc_hash::FxHashMap<(std::any::TypeId, usize), (KernelFunction, Arc<FunctionSchema>)>;
+    static CACHE: std::sync::OnceLock<parking_lot::Mutex<Cache>> = std::sync::OnceLock::new();
+    debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<usize>());
+    // SAFETY: KernelSignature is only implemented for `fn` pointer types, which are
+    // pointer-sized.
+    let addr = unsafe { std::mem::transmute_copy::<F, usize>(&f) };
+    let (kernel, schema) = CACHE
         .get_or_init(Default::default)
         .lock()
-        .entry(std::any::TypeId::of::<F>())
-        .or_insert_with(|| Arc::new(F::infer_schema()))
-        .clone()
+        .entry((std::any::TypeId::of::<F>(), addr))
+        .or_insert_with(|| {
+            // SAFETY: `f` is a `fn` pointer (KernelSignature is sealed to those), and the
+            // trampoline for `F` runs the pointer it is given as an `F` on the stack.
+            let kernel = unsafe { KernelFunction::from_unboxed(f, typed_trampoline::<F>) };
+            (kernel, Arc::new(F::infer_schema()))
+        })
+        .clone();
+    (kernel, schema)
 }
 
 /// A typed view of an operator whose schema was checked against `F` once.
@@ -331,11 +345,9 @@ impl OperatorHandle {
 impl CppFunction {
     /// A typed Rust kernel: unboxed entry, boxed wrapper and inferred schema.
     pub fn typed<F: KernelSignature>(f: F) -> Self {
-        // SAFETY: KernelSignature is only implemented for `fn` pointer types, and the
-        // trampoline for `F` runs the pointer it is given as an `F` on the stack.
-        let kernel = unsafe { KernelFunction::from_unboxed(f, typed_trampoline::<F>) };
+        let (kernel, schema) = typed_kernel_of(f);
         let mut this = Self::new(kernel);
-        this.inferred_schema = Some(inferred_schema_of::<F>());
+        this.inferred_schema = Some(schema);
         this.with_signature(std::any::TypeId::of::<F>(), std::any::type_name::<F>())
     }
 }

@@ -1159,3 +1159,36 @@ fn large_library_teardown_spans_batches_and_keeps_shared_operators() {
         assert!(d.find_op(op.operator_name()).is_none());
     }
 }
+
+/// Registrations of one typed function share its kernel. Dropping one registration leaves the
+/// others working, and the table keeps pointing only at kernels still registered.
+#[test]
+fn one_typed_function_registered_for_several_keys() {
+    fn k(_x: TensorRef, n: i64) -> i64 {
+        7 * n
+    }
+    let f = k as fn(TensorRef, i64) -> i64;
+    let ns = unique_ns("calls_shared_typed");
+    let mut def = fragment(&ns);
+    def.def("s(Tensor x, int n) -> int", None).unwrap();
+    let mut cpu = fragment(&ns);
+    cpu.impl_("s", CppFunction::typed(f).dispatch(K::CPU))
+        .unwrap();
+    let mut cuda = fragment(&ns);
+    cuda.impl_("s", CppFunction::typed(f).dispatch(K::CUDA))
+        .unwrap();
+    let op = find(&ns, "s");
+    let s = op.typed::<fn(TensorRef, i64) -> i64>().unwrap();
+    assert_eq!(s.call(tensor(&[K::CPU]), 2).unwrap(), 14);
+    assert_eq!(s.call(tensor(&[K::CUDA]), 3).unwrap(), 21);
+    drop(cpu);
+    op.check_invariants().unwrap();
+    assert!(
+        s.call(tensor(&[K::CPU]), 2).is_err(),
+        "the CPU registration is gone"
+    );
+    assert_eq!(s.call(tensor(&[K::CUDA]), 3).unwrap(), 21);
+    drop(cuda);
+    op.check_invariants().unwrap();
+    assert!(s.call(tensor(&[K::CUDA]), 3).is_err());
+}
