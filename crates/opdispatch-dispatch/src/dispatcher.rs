@@ -82,15 +82,15 @@ impl OpsByName {
             .map(|(_, o)| o)
     }
     /// Adds `op`, whose name is not in the table yet and hashes to `h`.
-    fn insert(&mut self, op: OperatorHandle, h: u64) {
+    fn insert(&mut self, op: OperatorHandle) {
+        let h = op.0.name_hash;
         debug_assert_eq!(h, name_hash(op.0.name.parts()));
         self.0.insert_unique(h, (h, op), |e| e.0);
     }
     /// Removes `op` itself (not another operator of the same name).
     fn remove(&mut self, op: &OperatorHandle) -> Option<OperatorHandle> {
-        let h = name_hash(op.0.name.parts());
         self.0
-            .find_entry(h, |(_, o)| o == op)
+            .find_entry(op.0.name_hash, |(_, o)| o == op)
             .ok()
             .map(|e| e.remove().0 .1)
     }
@@ -305,8 +305,8 @@ impl Dispatcher {
         }
         // Only registrations insert, and they hold the registration lock: no one can have
         // inserted the name since the lookup.
-        let op = OperatorHandle(Arc::new(OperatorEntry::new(name.to_name(), &reg.fresh)));
-        self.ops.write().insert(op.clone(), h);
+        let op = OperatorHandle(Arc::new(OperatorEntry::new(name.to_name(), h, &reg.fresh)));
+        self.ops.write().insert(op.clone());
         (op, true)
     }
 
@@ -579,12 +579,21 @@ impl Dispatcher {
         let mut index: rustc_hash::FxHashMap<*const OperatorEntry, usize> = Default::default();
         let mut per_op: Vec<(OperatorHandle, usize, bool)> = Vec::new();
         let mut op_of_handle: Vec<usize> = Vec::with_capacity(handles.len());
+        let mut last: Option<(*const OperatorEntry, usize)> = None;
         for h in &handles {
             let i = match h.operator() {
-                Some(op) => *index.entry(Arc::as_ptr(&op.0)).or_insert_with(|| {
-                    per_op.push((op.clone(), 0, false));
-                    per_op.len() - 1
-                }),
+                // A def and its impls usually come one after another: no lookup for those.
+                Some(op) if last.is_some_and(|(p, _)| p == Arc::as_ptr(&op.0)) => {
+                    last.map_or(usize::MAX, |(_, i)| i)
+                }
+                Some(op) => {
+                    let i = *index.entry(Arc::as_ptr(&op.0)).or_insert_with(|| {
+                        per_op.push((op.clone(), 0, false));
+                        per_op.len() - 1
+                    });
+                    last = Some((Arc::as_ptr(&op.0), i));
+                    i
+                }
                 None => usize::MAX,
             };
             if let Some(e) = per_op.get_mut(i) {

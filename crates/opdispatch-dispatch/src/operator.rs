@@ -376,6 +376,8 @@ impl DispatchTable {
 /// One operator: name, registrations and computed table.
 pub struct OperatorEntry {
     pub(crate) name: OperatorName,
+    /// The registry's hash of `name`, kept so removing the operator reads no name.
+    pub(crate) name_hash: u64,
     pub(crate) state: Mutex<OpState>,
     /// `None` after a change, until the next reader rebuilds it.
     pub(crate) table: crate::rcu::RcuCell<DispatchTable>,
@@ -386,7 +388,7 @@ pub(crate) type Fallbacks = [Option<AnnotatedKernel>];
 
 impl OperatorEntry {
     /// A new operator whose table starts as `fresh` (the backend fallbacks only).
-    pub(crate) fn new(name: OperatorName, fresh: &MasterTable) -> Self {
+    pub(crate) fn new(name: OperatorName, name_hash: u64, fresh: &MasterTable) -> Self {
         let t = fresh.clone();
         let st = OpState {
             schema: None,
@@ -400,6 +402,7 @@ impl OperatorEntry {
         };
         Self {
             name,
+            name_hash,
             state: Mutex::new(st),
             table: crate::rcu::RcuCell::empty(),
         }
@@ -910,7 +913,7 @@ mod tests {
     #[test]
     fn ownership_checks_see_unowned_slots_and_snapshot_references() {
         let empty = MasterTable::fresh(&[]);
-        let entry = OperatorEntry::new(OperatorName::new("test::own", ""), &empty);
+        let entry = OperatorEntry::new(OperatorName::new("test::own", ""), 0, &empty);
         let mut st = entry.state.lock();
         let k = own_kernel();
         let idx = dispatch_table_index_for_key(DispatchKey::CPU);
