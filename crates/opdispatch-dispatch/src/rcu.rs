@@ -307,9 +307,13 @@ impl<T: Send + Sync + 'static> RcuCell<T> {
     }
 
     /// Unpublishes the value. The returned value must go through [`retire`]: readers may still
-    /// be using it.
+    /// be using it. Callers serialize this with publication (the registry locks), so an empty
+    /// cell is seen as such without an atomic exchange, which a registration pays for otherwise.
     #[must_use = "an unpublished snapshot must be retired, not dropped"]
     pub(crate) fn take(&self) -> Option<Retired> {
+        if self.ptr.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
         let old = self.ptr.swap(ptr::null_mut(), Ordering::AcqRel);
         if old.is_null() {
             None

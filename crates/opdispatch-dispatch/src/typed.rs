@@ -271,30 +271,31 @@ unsafe fn typed_trampoline<F: KernelSignature>(p: *const (), stack: &mut Stack) 
 }
 
 /// The kernel for the typed function `f` and the inferred schema of its signature, built once
-/// per function and shared by every registration of it: a `KernelInner` is immutable, and one
-/// for the same function behaves identically, so a library registering one function for
-/// thousands of operators keeps one copy. The functions are program code, so the cache is
-/// bounded by the program.
+/// per function (per thread) and shared by every registration of it: a `KernelInner` is
+/// immutable, and one for the same function behaves identically, so a library registering one
+/// function for thousands of operators keeps one copy. The functions are program code, so the
+/// cache is bounded by the program. Thread-local, so a lookup takes no lock.
 fn typed_kernel_of<F: KernelSignature>(f: F) -> (KernelFunction, Arc<FunctionSchema>) {
     type Cache =
         rustc_hash::FxHashMap<(std::any::TypeId, usize), (KernelFunction, Arc<FunctionSchema>)>;
-    static CACHE: std::sync::OnceLock<parking_lot::Mutex<Cache>> = std::sync::OnceLock::new();
+    thread_local! {
+        static CACHE: std::cell::RefCell<Cache> = std::cell::RefCell::default();
+    }
     debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<usize>());
     // SAFETY: KernelSignature is only implemented for `fn` pointer types, which are
     // pointer-sized.
     let addr = unsafe { std::mem::transmute_copy::<F, usize>(&f) };
-    let (kernel, schema) = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .entry((std::any::TypeId::of::<F>(), addr))
-        .or_insert_with(|| {
-            // SAFETY: `f` is a `fn` pointer (KernelSignature is sealed to those), and the
-            // trampoline for `F` runs the pointer it is given as an `F` on the stack.
-            let kernel = unsafe { KernelFunction::from_unboxed(f, typed_trampoline::<F>) };
-            (kernel, Arc::new(F::infer_schema()))
-        })
-        .clone();
-    (kernel, schema)
+    CACHE.with_borrow_mut(|cache| {
+        cache
+            .entry((std::any::TypeId::of::<F>(), addr))
+            .or_insert_with(|| {
+                // SAFETY: `f` is a `fn` pointer (KernelSignature is sealed to those), and the
+                // trampoline for `F` runs the pointer it is given as an `F` on the stack.
+                let kernel = unsafe { KernelFunction::from_unboxed(f, typed_trampoline::<F>) };
+                (kernel, Arc::new(F::infer_schema()))
+            })
+            .clone()
+    })
 }
 
 /// A typed view of an operator whose schema was checked against `F` once.
