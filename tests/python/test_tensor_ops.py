@@ -107,16 +107,28 @@ def test_cat_stack_where():
     assert o.where(o.tensor([True, False]), a, -a).tolist() == [1.0, -1.0]
 
 
-def test_long_computations_release_the_gil():
-    # PyTorch releases the GIL around operators; here kernels over enough elements do. With
-    # timed hand-offs disabled, another thread can only run during the loop below if the
-    # kernels release the GIL.
+@pytest.mark.parametrize(
+    "work",
+    [
+        lambda a, b: a + b,
+        lambda a, b: a.sum(),
+        lambda a, b: o.ones(1_000_000),
+        lambda a, b: o.full((1_000, 1_000), 2.5),
+        lambda a, b: o.arange(1_000_000),
+    ],
+    ids=["add", "sum", "ones", "full", "arange"],
+)
+def test_long_computations_release_the_gil(work):
+    # PyTorch releases the GIL around operators; here kernels over enough elements do,
+    # factories included (`zeros` has no loop: its memory comes zeroed). With timed hand-offs
+    # disabled, another thread can only run during the loop below if the kernels release the
+    # GIL.
     import sys
     import threading
     import time
 
     a, b = o.ones(1_000_000), o.ones(1_000_000)
-    a + b
+    work(a, b)
     seen = []
     gate = threading.Lock()
     gate.acquire()
@@ -136,7 +148,7 @@ def test_long_computations_release_the_gil():
         time.sleep(0.05)  # let it reach the gate
         gate.release()  # from here it waits for the GIL
         for _ in range(200):
-            a + b
+            work(a, b)
             if seen:
                 break
         end = time.perf_counter()

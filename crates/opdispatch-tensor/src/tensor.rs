@@ -445,22 +445,24 @@ impl Tensor {
         if device.is_meta() {
             return Ok(out);
         }
-        let vals: Vec<Scalar> = if dtype.is_integral(true) && !any_float {
-            (0..n as i64)
-                .map(|i| Scalar::Int(start.to_i64() + i * step.to_i64()))
-                .collect()
-        } else {
-            (0..n).map(|i| Scalar::Float(s + i as f64 * st)).collect()
-        };
-        {
+        let integral = dtype.is_integral(true) && !any_float;
+        let (start_i, step_i) = (start.to_i64(), step.to_i64());
+        crate::release::released(n, || -> Result<()> {
             let mut w = out.storage_ref().write()?;
             let isz = dtype.itemsize();
             dispatch_dtype!(dtype, T => {
-                for (v, c) in vals.iter().zip(w.chunks_exact_mut(isz)) {
-                    elem_of_scalar::<T>(*v).write(c);
+                for (i, c) in w.chunks_exact_mut(isz).enumerate().take(n) {
+                    // The conversions `Scalar::Int` / `Scalar::Float` elements get.
+                    let v = if integral {
+                        T::from_i64(start_i + i as i64 * step_i)
+                    } else {
+                        T::from_f64(s + i as f64 * st)
+                    };
+                    v.write(c);
                 }
             });
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 

@@ -717,3 +717,75 @@ fn key_sets() {
             && c.has(DispatchKey::AutocastCUDA)
     );
 }
+
+#[test]
+fn fill_of_contiguous_views_writes_exactly_their_elements() {
+    // Lengths around the doubling steps, every element width, and a view that starts inside
+    // its storage (a row of a matrix): the elements before and after keep their values.
+    for dtype in [Bool, UInt8, Int16, Int32, Int64, Float16, Float32, Float64] {
+        for n in [1usize, 2, 3, 7, 8, 9, 1000, 1025] {
+            let m = Tensor::zeros(&[3, n], dtype, Device::Cpu).unwrap();
+            let row = ops::select(&m, 0, 1).unwrap();
+            assert!(row.is_contiguous() && row.storage_offset() == n);
+            row.fill_(Scalar::Int(3)).unwrap();
+            let want = if dtype == Bool { 1.0 } else { 3.0 };
+            let got = vals(&m);
+            assert!(got[..n].iter().all(|&v| v == 0.0), "{dtype:?} {n}: before");
+            assert!(
+                got[n..2 * n].iter().all(|&v| v == want),
+                "{dtype:?} {n}: row"
+            );
+            assert!(
+                got[2 * n..].iter().all(|&v| v == 0.0),
+                "{dtype:?} {n}: after"
+            );
+        }
+    }
+    // A pattern whose bytes differ, and one whose bytes agree (a single memset).
+    let t = Tensor::zeros(&[5], Float64, Device::Cpu).unwrap();
+    t.fill_(Scalar::Float(-1.5)).unwrap();
+    assert_eq!(vals(&t), vec![-1.5; 5]);
+    let t = Tensor::zeros(&[5], Int32, Device::Cpu).unwrap();
+    t.fill_(Scalar::Int(-1)).unwrap();
+    assert_eq!(t.to_vec_i64().unwrap(), vec![-1; 5]);
+    // Non-contiguous views still fill element by element.
+    let m = Tensor::zeros(&[3, 4], Int64, Device::Cpu).unwrap();
+    ops::select(&m, 1, 2)
+        .unwrap()
+        .fill_(Scalar::Int(9))
+        .unwrap();
+    assert_eq!(
+        m.to_vec_i64().unwrap(),
+        vec![0, 0, 9, 0, 0, 0, 9, 0, 0, 0, 9, 0]
+    );
+}
+
+#[test]
+fn large_arange_values() {
+    let n = 100_003i64;
+    let a = Tensor::arange(
+        Scalar::Int(-7),
+        Scalar::Int(-7 + 3 * n),
+        Scalar::Int(3),
+        None,
+        Device::Cpu,
+    )
+    .unwrap();
+    let v = a.to_vec_i64().unwrap();
+    assert_eq!(v.len() as i64, n);
+    assert!(v.iter().enumerate().all(|(i, &x)| x == -7 + 3 * i as i64));
+    // Float bounds with an integral dtype convert each value as a float scalar would.
+    let a = Tensor::arange(
+        Scalar::Float(0.5),
+        Scalar::Float(40_000.0),
+        Scalar::Float(0.75),
+        Some(Int32),
+        Device::Cpu,
+    )
+    .unwrap();
+    let v = a.to_vec_i64().unwrap();
+    assert!(v
+        .iter()
+        .enumerate()
+        .all(|(i, &x)| x == (0.5 + i as f64 * 0.75) as i64));
+}

@@ -523,11 +523,37 @@ fn fill_inplace_body(t: &Tensor, value: Scalar) -> Result<()> {
     dispatch_dtype!(t.dtype(), T => {
         let mut enc = [0u8; 8];
         elem_of_scalar::<T>(value).write(&mut enc[..isz]);
-        for_each_offset(t.sizes(), t.strides(), t.storage_offset(), |o| {
-            w[o * isz..(o + 1) * isz].copy_from_slice(&enc[..isz]);
-        });
+        if t.is_contiguous() {
+            let start = t.storage_offset() * isz;
+            fill_pattern(&mut w[start..start + t.numel() * isz], &enc[..isz]);
+        } else {
+            for_each_offset(t.sizes(), t.strides(), t.storage_offset(), |o| {
+                w[o * isz..(o + 1) * isz].copy_from_slice(&enc[..isz]);
+            });
+        }
     });
     Ok(())
+}
+
+/// Fills `dst` (a whole number of elements) with repetitions of the element `pat`: one
+/// `memset` when all its bytes agree (zeros, ones of a byte type), else by doubling the filled
+/// prefix, so a large fill is a few dozen `memcpy`s rather than one copy per element.
+fn fill_pattern(dst: &mut [u8], pat: &[u8]) {
+    debug_assert!(!pat.is_empty() && dst.len().is_multiple_of(pat.len()));
+    if pat.iter().all(|&b| b == pat[0]) {
+        dst.fill(pat[0]);
+        return;
+    }
+    let Some(first) = dst.get_mut(..pat.len()) else {
+        return;
+    };
+    first.copy_from_slice(pat);
+    let mut filled = pat.len();
+    while filled < dst.len() {
+        let n = filled.min(dst.len() - filled);
+        dst.copy_within(..n, filled);
+        filled += n;
+    }
 }
 
 /// `t.zero_()`.
