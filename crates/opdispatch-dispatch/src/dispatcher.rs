@@ -2,7 +2,7 @@
 //! registration with RAII handles, and the call entry points.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use opdispatch_keys::{
@@ -40,6 +40,11 @@ impl std::fmt::Debug for OperatorHandle {
 
 /// State changed only under the registration lock.
 struct Registry {
+    /// The operators. Under this lock rather than a lock of their own: registrations change
+    /// it and already hold this one, and lookups (not on the call path) are short.
+    ops: OpsByName,
+    /// Registration ids (plain: only registrations take them).
+    next_id: u64,
     libraries: HashMap<String, String>,
     fallbacks: Vec<Option<AnnotatedKernel>>,
     /// A new operator's table (the fallbacks only), kept ready to copy: rebuilt when a
@@ -48,6 +53,29 @@ struct Registry {
 }
 
 impl Registry {
+    fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The operator slot for `name`, created if missing; `true` when it was created.
+    fn find_or_register_name(&mut self, name: OperatorNameParts<'_>) -> (OperatorHandle, bool) {
+        let h = name_hash(name);
+        if let Some(op) = self.ops.get_hashed(name, h) {
+            return (op.clone(), false);
+        }
+        let op = OperatorHandle(Arc::new(OperatorEntry::new(name.to_name(), h, &self.fresh)));
+        self.ops.insert(op.clone());
+        (op, true)
+    }
+
+    /// Drops the operator slot once nothing references it any more.
+    fn cleanup(&mut self, op: &OperatorHandle, st: &OpState, garbage: &mut Garbage) {
+        if st.def_and_impl_count == 0 {
+            garbage.ops.extend(self.ops.remove(op));
+        }
+    }
+
     fn refresh_template(&mut self, garbage: &mut Garbage) {
         let old = std::mem::replace(&mut self.fresh, MasterTable::fresh(&self.fallbacks));
         garbage.masters.push(Box::new(old));
@@ -108,9 +136,6 @@ const TEARDOWN_BATCH: usize = 256;
 /// The dispatcher singleton.
 pub struct Dispatcher {
     registry: Mutex<Registry>,
-    /// Lookups take a read lock only; calls never touch it.
-    ops: RwLock<OpsByName>,
-    next_id: AtomicU64,
 }
 
 /// Undoes one registration when dropped.
@@ -204,26 +229,22 @@ impl Dispatcher {
         static INIT: std::sync::Once = std::sync::Once::new();
         let d = D.get_or_init(|| Dispatcher {
             registry: Mutex::new(Registry {
+                ops: OpsByName::default(),
+                next_id: 0,
                 libraries: HashMap::new(),
                 fallbacks: vec![None; NUM_RUNTIME_ENTRIES],
                 fresh: MasterTable::fresh(&[]),
             }),
-            ops: RwLock::new(OpsByName::default()),
-            next_id: AtomicU64::new(1),
         });
         INIT.call_once(|| crate::fallbacks::register_default_fallbacks(d));
         d
-    }
-
-    fn fresh_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     // ---------------------------------------------------------------- lookup
 
     /// `findOp`: the operator slot, with or without a schema.
     pub fn find_op(&self, name: &OperatorName) -> Option<OperatorHandle> {
-        self.ops.read().get(name.parts()).cloned()
+        self.registry.lock().ops.get(name.parts()).cloned()
     }
 
     /// `findSchema`: the operator, if it has a schema.
@@ -246,8 +267,9 @@ impl Dispatcher {
     /// Every operator name ("ns::op" or "ns::op.overload").
     pub fn all_op_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self
+            .registry
+            .lock()
             .ops
-            .read()
             .iter()
             .map(|o| o.0.name.to_string())
             .collect();
@@ -257,7 +279,7 @@ impl Dispatcher {
 
     /// Operators without a schema (impls whose def never came), as their dump states.
     pub fn find_dangling_impls(&self) -> Vec<String> {
-        let ops = self.ops.read().handles();
+        let ops = self.registry.lock().ops.handles();
         ops.iter()
             .filter(|o| !o.has_schema())
             .map(OperatorHandle::dump_state)
@@ -266,7 +288,7 @@ impl Dispatcher {
 
     /// Names of operators with a direct kernel for `k` (all operators when `k` is `None`).
     pub fn registrations_for_dispatch_key(&self, k: Option<DispatchKey>) -> Vec<String> {
-        let ops = self.ops.read().handles();
+        let ops = self.registry.lock().ops.handles();
         let mut v: Vec<String> = ops
             .iter()
             .filter(|o| k.is_none_or(|k| o.has_kernel_for_dispatch_key(k)))
@@ -286,36 +308,11 @@ impl Dispatcher {
 
     /// `checkInvariants` for every operator.
     pub fn check_all_invariants(&self) -> Result<()> {
-        let ops = self.ops.read().handles();
+        let ops = self.registry.lock().ops.handles();
         ops.iter().try_for_each(OperatorHandle::check_invariants)
     }
 
     // ---------------------------------------------------------- registration
-
-    /// The operator slot for `name`, created if missing; `true` when it was created. Runs
-    /// under the registration lock (`_reg`), so the read-then-insert cannot race.
-    fn find_or_register_name(
-        &self,
-        name: OperatorNameParts<'_>,
-        reg: &Registry,
-    ) -> (OperatorHandle, bool) {
-        let h = name_hash(name);
-        if let Some(op) = self.ops.read().get_hashed(name, h) {
-            return (op.clone(), false);
-        }
-        // Only registrations insert, and they hold the registration lock: no one can have
-        // inserted the name since the lookup.
-        let op = OperatorHandle(Arc::new(OperatorEntry::new(name.to_name(), h, &reg.fresh)));
-        self.ops.write().insert(op.clone());
-        (op, true)
-    }
-
-    /// Drops the operator slot once nothing references it any more.
-    fn cleanup(&self, op: &OperatorHandle, st: &OpState, garbage: &mut Garbage) {
-        if st.def_and_impl_count == 0 {
-            garbage.ops.extend(self.ops.write().remove(op));
-        }
-    }
 
     /// `registerLibrary`: claims a namespace for a DEF library.
     pub fn register_library(&'static self, ns: &str, debug: String) -> Result<RegistrationHandle> {
@@ -338,15 +335,16 @@ impl Dispatcher {
         schema: FunctionSchema,
         debug: Arc<str>,
     ) -> Result<RegistrationHandle> {
-        let reg = self.registry.lock();
-        let (op, created) = self.find_or_register_name(schema.name.parts(), &reg);
+        let mut guard = self.registry.lock();
+        let reg = &mut *guard;
+        let (op, created) = reg.find_or_register_name(schema.name.parts());
         let name = &op.0.name;
         let mut st = op.0.state.lock();
-        let fail = |st: &OpState, e: DispatchError| {
+        let fail = |reg: &mut Registry, st: &OpState, e: DispatchError| {
             if created {
                 // A slot created just now holds nothing that needs deferred release.
                 let mut g = Garbage::default();
-                self.cleanup(&op, st, &mut g);
+                reg.cleanup(&op, st, &mut g);
                 drop(g);
             }
             Err(e)
@@ -356,7 +354,7 @@ impl Dispatcher {
                 "Tried to register an operator ({schema}) with the same name and overload name multiple times. Each overload's schema should only be registered with a single call to def(). Duplicate registration: {debug}. Original registration: {}",
                 st.schema.as_ref().map_or("", |s| &*s.debug)
             ));
-            return fail(&st, e);
+            return fail(reg, &st, e);
         }
         // PyTorch walks its kernel hash map here and reports the first mismatch in that map's
         // order, which is worked out only when some kernel does mismatch.
@@ -377,14 +375,14 @@ impl Dispatcher {
             for k in st.kernels.list(key) {
                 if let Some(inf) = &k.inferred_schema {
                     if let Err(e) = check_schema(name, &schema, &debug, inf, &k.debug) {
-                        return fail(&st, e);
+                        return fail(reg, &st, e);
                     }
                 }
             }
         }
         let bits = match dispatch_arg_bitset(&schema) {
             Ok(b) => b,
-            Err(e) => return fail(&st, e),
+            Err(e) => return fail(reg, &st, e),
         };
         let schema = Arc::new(schema);
         st.schema = Some(AnnotatedSchema {
@@ -399,7 +397,7 @@ impl Dispatcher {
         st.def_count += 1;
         st.def_and_impl_count += 1;
         drop(st);
-        drop(reg);
+        drop(guard);
         drop(garbage);
         Ok(RegistrationHandle {
             undo: Some(Undo::Def(op)),
@@ -409,7 +407,8 @@ impl Dispatcher {
 
     fn deregister_def(&self, op: &OperatorHandle) {
         let mut garbage = Garbage::default();
-        let reg = self.registry.lock();
+        let mut guard = self.registry.lock();
+        let reg = &mut *guard;
         let mut st = op.0.state.lock();
         debug_assert!(st.def_count > 0 && st.def_and_impl_count > 0);
         st.def_count -= 1;
@@ -423,9 +422,9 @@ impl Dispatcher {
                 u.table.meta.schema = None;
             });
         }
-        self.cleanup(op, &st, &mut garbage);
+        reg.cleanup(op, &st, &mut garbage);
         drop(st);
-        drop(reg);
+        drop(guard);
         drop(garbage);
     }
 
@@ -441,14 +440,15 @@ impl Dispatcher {
         inferred_schema: Option<Arc<FunctionSchema>>,
         debug: Arc<str>,
     ) -> Result<RegistrationHandle> {
-        let reg = self.registry.lock();
-        let (op, created) = self.find_or_register_name(name, &reg);
+        let mut guard = self.registry.lock();
+        let reg = &mut *guard;
+        let (op, created) = reg.find_or_register_name(name);
         let mut st = op.0.state.lock();
-        let fail = |st: &OpState, e: DispatchError| {
+        let fail = |reg: &mut Registry, st: &OpState, e: DispatchError| {
             if created {
                 // A slot created just now holds nothing that needs deferred release.
                 let mut g = Garbage::default();
-                self.cleanup(&op, st, &mut g);
+                reg.cleanup(&op, st, &mut g);
                 drop(g);
             }
             Err(e)
@@ -467,13 +467,13 @@ impl Dispatcher {
                         prev.debug,
                         dispatch_key.map_or("(catch all)", |k| k.name()),
                     ));
-                    return fail(&st, e);
+                    return fail(reg, &st, e);
                 }
             }
         }
         if let (Some(a), Some(inf)) = (&st.schema, &inferred_schema) {
             if let Err(e) = check_schema(&op.0.name, &a.schema, &a.debug, inf, &debug) {
-                return fail(&st, e);
+                return fail(reg, &st, e);
             }
         }
         if let Some((sig, sig_name)) = cpp_signature {
@@ -502,7 +502,7 @@ impl Dispatcher {
                 st.cpp_signature.as_ref().map_or("no debug info", |c| &*c.debug),
             ));
         }
-        let id = self.fresh_id();
+        let id = reg.fresh_id();
         st.key_order.insert(k.as_u16());
         st.note_key_added(k);
         st.kernels.push_front(
@@ -524,7 +524,7 @@ impl Dispatcher {
         });
         st.def_and_impl_count += 1;
         drop(st);
-        drop(reg);
+        drop(guard);
         drop(garbage);
         // Warn only after releasing the locks: a front end's handler may run arbitrary code.
         if let Some(w) = pending_warning {
@@ -543,7 +543,8 @@ impl Dispatcher {
 
     fn deregister_impl(&self, op: &OperatorHandle, k: DispatchKey, keyed: bool, id: u64) {
         let mut garbage = Garbage::default();
-        let reg = self.registry.lock();
+        let mut guard = self.registry.lock();
+        let reg = &mut *guard;
         let mut st = op.0.state.lock();
         if let Some((kernel, emptied)) = st.kernels.remove(k, id) {
             garbage.annotated.push(kernel);
@@ -560,9 +561,9 @@ impl Dispatcher {
             }
         });
         st.def_and_impl_count -= 1;
-        self.cleanup(op, &st, &mut garbage);
+        reg.cleanup(op, &st, &mut garbage);
         drop(st);
-        drop(reg);
+        drop(guard);
         drop(garbage);
     }
 
@@ -607,7 +608,7 @@ impl Dispatcher {
         // garbage never grows into large vectors (freeing those makes the allocator
         // consolidate every small block freed so far, a walk over cold memory).
         for batch in per_op.rchunks_mut(TEARDOWN_BATCH) {
-            let reg = self.registry.lock();
+            let mut reg = self.registry.lock();
             for (op, n, removed) in batch.iter_mut().rev() {
                 let mut st = op.0.state.lock();
                 if st.def_and_impl_count != *n {
@@ -624,7 +625,7 @@ impl Dispatcher {
                 // rebuilt from the backend fallbacks if it is ever called again.
                 garbage.masters.extend(st.master.take());
                 garbage.tables.extend(op.0.table.take());
-                self.cleanup(op, &st, &mut garbage);
+                reg.cleanup(op, &st, &mut garbage);
                 drop(st);
                 *removed = true;
             }
@@ -642,16 +643,16 @@ impl Dispatcher {
 
     /// `registerName`: reserves an operator slot without a schema or kernel.
     pub fn register_name(&'static self, name: &OperatorName) -> RegistrationHandle {
-        let reg = self.registry.lock();
-        let (op, _) = self.find_or_register_name(name.parts(), &reg);
+        let mut reg = self.registry.lock();
+        let (op, _) = reg.find_or_register_name(name.parts());
         op.0.state.lock().def_and_impl_count += 1;
         drop(reg);
         RegistrationHandle::new(self, move || {
             let mut garbage = Garbage::default();
-            let reg = self.registry.lock();
+            let mut reg = self.registry.lock();
             let mut st = op.0.state.lock();
             st.def_and_impl_count -= 1;
-            self.cleanup(&op, &st, &mut garbage);
+            reg.cleanup(&op, &st, &mut garbage);
             drop(st);
             drop(reg);
             drop(garbage);
@@ -675,7 +676,7 @@ impl Dispatcher {
                 prev.debug
             )));
         }
-        let id = self.fresh_id();
+        let id = reg.fresh_id();
         reg.fallbacks[idx] = Some(AnnotatedKernel {
             kernel,
             inferred_schema: None,
@@ -702,7 +703,7 @@ impl Dispatcher {
 
     /// `updateFallback(k)` on every operator.
     fn update_fallback_everywhere(&self, reg: &Registry, k: DispatchKey, garbage: &mut Garbage) {
-        let ops = self.ops.read().handles();
+        let ops = reg.ops.handles();
         for op in &ops {
             let mut st = op.0.state.lock();
             update_master(&op.0, &mut st, &reg.fallbacks, garbage, |u| u.update(k));
