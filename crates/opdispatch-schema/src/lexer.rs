@@ -426,7 +426,12 @@ impl<'a> Lexer<'a> {
         }
         let start = pos;
         let rest = &self.bytes[pos..];
-        let n = number_len(rest);
+        // Only a digit or '.' can start a number (`strtod` of anything else is empty).
+        let n = if rest[0].is_ascii_digit() || rest[0] == b'.' {
+            number_len(rest)
+        } else {
+            0
+        };
         if n > 0 {
             return Ok(Raw {
                 kind: Kind::Number,
