@@ -667,8 +667,16 @@ impl Dispatcher {
         kernel: KernelFunction,
         debug: String,
     ) -> Result<RegistrationHandle> {
-        let mut reg = self.registry.lock();
         let idx = dispatch_table_index_for_key(k);
+        // A fallback is stored, and its table slots are updated, by runtime key: for any other
+        // key the two would disagree, and a removed fallback could stay in a slot.
+        if runtime_key_for_index(idx) != k || k == DispatchKey::Undefined {
+            return Err(DispatchError::Runtime(format!(
+                "registerFallback: {} is not a runtime dispatch key; register a fallback for each of its runtime keys (Library::fallback does)",
+                k.name()
+            )));
+        }
+        let mut reg = self.registry.lock();
         if let Some(prev) = &reg.fallbacks[idx] {
             return Err(DispatchError::Runtime(format!(
                 "Tried to register multiple backend fallbacks for the same dispatch key {}; previous registration {}, new registration {debug}",

@@ -28,3 +28,28 @@ fn test_multiple_fallback() {
     drop(global_m);
     assert!(!d.has_backend_fallback_for_dispatch_key(DispatchKey::XLA));
 }
+
+/// `Dispatcher::register_fallback` takes runtime keys only (`Library::fallback` expands alias
+/// keys into them): a fallback stored for any other key would share a runtime key's table slot
+/// without that slot being updated when it comes or goes.
+#[test]
+fn dispatcher_fallbacks_need_runtime_keys() {
+    use opdispatch_dispatch::KernelFunction;
+    let d = Dispatcher::singleton();
+    for k in [
+        DispatchKey::CompositeImplicitAutograd,
+        DispatchKey::Autograd,
+        DispatchKey::Dense,
+        DispatchKey::Undefined,
+    ] {
+        let e = d
+            .register_fallback(k, KernelFunction::fallthrough(), "test".into())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("is not a runtime dispatch key"),
+            "{k:?}: {e}"
+        );
+        assert!(!d.has_backend_fallback_for_dispatch_key(k), "{k:?}");
+    }
+    assert!(!d.has_backend_fallback_for_dispatch_key(DispatchKey::CPU));
+}
