@@ -69,9 +69,14 @@ impl Registry {
         (op, true)
     }
 
-    /// Drops the operator slot once nothing references it any more.
-    fn cleanup(&mut self, op: &OperatorHandle, st: &OpState, garbage: &mut Garbage) {
+    /// Drops the operator slot once nothing references it any more. A handle kept elsewhere
+    /// still sees a valid, empty operator: its tables go too (the master borrows kernels the
+    /// registrations own, and a detached operator's master would not see them go), and the
+    /// next call rebuilds them from the current backend fallbacks.
+    fn cleanup(&mut self, op: &OperatorHandle, st: &mut OpState, garbage: &mut Garbage) {
         if st.def_and_impl_count == 0 {
+            garbage.masters.extend(st.master.take());
+            garbage.tables.extend(op.0.table.take());
             garbage.ops.extend(self.ops.remove(op));
         }
     }
@@ -340,7 +345,7 @@ impl Dispatcher {
         let (op, created) = reg.find_or_register_name(schema.name.parts());
         let name = &op.0.name;
         let mut st = op.0.state.lock();
-        let fail = |reg: &mut Registry, st: &OpState, e: DispatchError| {
+        let fail = |reg: &mut Registry, st: &mut OpState, e: DispatchError| {
             if created {
                 // A slot created just now holds nothing that needs deferred release.
                 let mut g = Garbage::default();
@@ -354,7 +359,7 @@ impl Dispatcher {
                 "Tried to register an operator ({schema}) with the same name and overload name multiple times. Each overload's schema should only be registered with a single call to def(). Duplicate registration: {debug}. Original registration: {}",
                 st.schema.as_ref().map_or("", |s| &*s.debug)
             ));
-            return fail(reg, &st, e);
+            return fail(reg, &mut st, e);
         }
         // PyTorch walks its kernel hash map here and reports the first mismatch in that map's
         // order, which is worked out only when some kernel does mismatch.
@@ -368,21 +373,20 @@ impl Dispatcher {
         } else {
             Default::default()
         };
-        for key in order {
-            let Some(key) = DispatchKey::from_u16(key) else {
-                continue;
-            };
-            for k in st.kernels.list(key) {
-                if let Some(inf) = &k.inferred_schema {
-                    if let Err(e) = check_schema(name, &schema, &debug, inf, &k.debug) {
-                        return fail(reg, &st, e);
-                    }
-                }
-            }
+        let first_mismatch = order
+            .into_iter()
+            .filter_map(DispatchKey::from_u16)
+            .flat_map(|key| st.kernels.list(key))
+            .find_map(|k| {
+                let inf = k.inferred_schema.as_ref()?;
+                check_schema(name, &schema, &debug, inf, &k.debug).err()
+            });
+        if let Some(e) = first_mismatch {
+            return fail(reg, &mut st, e);
         }
         let bits = match dispatch_arg_bitset(&schema) {
             Ok(b) => b,
-            Err(e) => return fail(reg, &st, e),
+            Err(e) => return fail(reg, &mut st, e),
         };
         let schema = Arc::new(schema);
         st.schema = Some(AnnotatedSchema {
@@ -422,7 +426,7 @@ impl Dispatcher {
                 u.table.meta.schema = None;
             });
         }
-        reg.cleanup(op, &st, &mut garbage);
+        reg.cleanup(op, &mut st, &mut garbage);
         drop(st);
         drop(guard);
         drop(garbage);
@@ -444,7 +448,7 @@ impl Dispatcher {
         let reg = &mut *guard;
         let (op, created) = reg.find_or_register_name(name);
         let mut st = op.0.state.lock();
-        let fail = |reg: &mut Registry, st: &OpState, e: DispatchError| {
+        let fail = |reg: &mut Registry, st: &mut OpState, e: DispatchError| {
             if created {
                 // A slot created just now holds nothing that needs deferred release.
                 let mut g = Garbage::default();
@@ -467,13 +471,13 @@ impl Dispatcher {
                         prev.debug,
                         dispatch_key.map_or("(catch all)", |k| k.name()),
                     ));
-                    return fail(reg, &st, e);
+                    return fail(reg, &mut st, e);
                 }
             }
         }
         if let (Some(a), Some(inf)) = (&st.schema, &inferred_schema) {
             if let Err(e) = check_schema(&op.0.name, &a.schema, &a.debug, inf, &debug) {
-                return fail(reg, &st, e);
+                return fail(reg, &mut st, e);
             }
         }
         if let Some((sig, sig_name)) = cpp_signature {
@@ -561,7 +565,7 @@ impl Dispatcher {
             }
         });
         st.def_and_impl_count -= 1;
-        reg.cleanup(op, &st, &mut garbage);
+        reg.cleanup(op, &mut st, &mut garbage);
         drop(st);
         drop(guard);
         drop(garbage);
@@ -621,11 +625,7 @@ impl Dispatcher {
                 st.def_and_impl_count = 0;
                 st.key_order = Default::default();
                 st.kernel_keys = [0; 3];
-                // A handle kept elsewhere still sees a valid, empty operator: the table is
-                // rebuilt from the backend fallbacks if it is ever called again.
-                garbage.masters.extend(st.master.take());
-                garbage.tables.extend(op.0.table.take());
-                reg.cleanup(op, &st, &mut garbage);
+                reg.cleanup(op, &mut st, &mut garbage);
                 drop(st);
                 *removed = true;
             }
@@ -652,7 +652,7 @@ impl Dispatcher {
             let mut reg = self.registry.lock();
             let mut st = op.0.state.lock();
             st.def_and_impl_count -= 1;
-            reg.cleanup(&op, &st, &mut garbage);
+            reg.cleanup(&op, &mut st, &mut garbage);
             drop(st);
             drop(reg);
             drop(garbage);
@@ -724,14 +724,17 @@ impl Dispatcher {
     fn rebuild_table(&self, op: &OperatorHandle) -> Arc<DispatchTable> {
         // The registration lock orders this against registrations (which take it first).
         let reg = self.registry.lock();
-        let mut st = op.0.state.lock();
+        let st = op.0.state.lock();
         if let Some(t) = op.0.table.load_full() {
             return t;
         }
-        // Only an operator removed by `deregister_all` has no master table.
-        let master = st.master.get_or_insert_with(|| Box::new(reg.fresh.clone()));
-        drop(reg);
-        let t = Arc::new(master.snapshot());
+        let t = Arc::new(match st.master.as_deref() {
+            Some(master) => master.snapshot(),
+            // An operator removed from the registry (its handle kept elsewhere) has no master:
+            // no registration updates it any more, so it gets no borrowing table either, only a
+            // snapshot of the backend fallbacks of now, which owns what it uses.
+            None => reg.fresh.snapshot(),
+        });
         op.0.table.publish(t.clone());
         t
     }

@@ -300,8 +300,10 @@ impl MasterTable {
             .iter()
             .enumerate()
             .filter(|(i, _)| used[i + 1])
-            // SAFETY: a master's slots point to kernels the registrations own, and the
-            // registration lock (held by the caller) keeps them registered.
+            // SAFETY: a master's slots point to kernels the registrations own (the registry's
+            // template: the backend fallbacks). The caller holds the registration lock, or the
+            // operator's state lock, under which every removal of one of them updates this
+            // master before the kernel is released.
             .map(|(_, r)| unsafe { r.upgrade() })
             .collect();
         DispatchTable {
