@@ -28,6 +28,9 @@ pub(crate) fn is_keyword(word: &str) -> bool {
         .is_some_and(|&b| multi_starting_with(b).any(|i| MULTI[usize::from(i)].0 == word))
 }
 
+// Token indices are stored as `u8` (`Kind::Multi`, the tables below).
+const _: () = assert!(MULTI.len() < 256);
+
 /// Indices into [`MULTI`] sorted by first byte, each group in `MULTI`'s order (which decides
 /// ties), built at compile time; [`MULTI_GROUP`] gives each byte's range of it.
 const MULTI_BY_FIRST_BYTE: [u8; MULTI.len()] = {
