@@ -722,17 +722,44 @@ impl<'a> TableUpdate<'a> {
     /// expands to dozens.
     fn update_entries(&mut self, keys: &[(DispatchKey, usize)]) {
         for &(k, idx) in keys {
-            if let Some(kernel) = self.recompute(k, idx) {
-                self.table.set_entry(idx, kernel);
-            }
+            let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, k, idx);
+            self.write(k, idx, kern);
         }
     }
 
-    /// The kernel slot `idx` (runtime key `k`) must now hold, if that is not the one it holds,
-    /// with k's fallthrough status already applied to the masks; the caller writes the slot.
-    #[inline]
-    fn recompute(&mut self, k: DispatchKey, idx: usize) -> Option<&'a KernelFunction> {
-        let (kern, _) = compute_entry_with(self.st, &self.fronts, self.fallbacks, k, idx);
+    /// [`Self::update_entries`] for the runtime keys of `alias`, given that `kernel` (the
+    /// alias's own) is what precedence picks for each of them that has no kernel of its own.
+    /// This is the common case of registering a CompositeExplicitAutograd kernel (dozens of
+    /// slots), which then needs no precedence walk per slot.
+    fn update_alias_entries(&mut self, keys: &[(DispatchKey, usize)], kernel: &'a AnnotatedKernel) {
+        for &(k, idx) in keys {
+            let kern = front(self.st, k).unwrap_or(kernel);
+            debug_assert!(std::ptr::eq(
+                kern,
+                compute_entry_with(self.st, &self.fronts, self.fallbacks, k, idx).0
+            ));
+            self.write(k, idx, kern);
+        }
+    }
+
+    /// The kernel precedence picks for every runtime key of `alias` that has no kernel of its
+    /// own, when that is simply the alias's kernel: the alias has one and no alias above it in
+    /// precedence (spec 3.5) has one. CompositeImplicitAutograd is never such an alias: its
+    /// kernel's use depends on the key (the AutogradOther and backend-kernel rules).
+    fn sole_alias_kernel(&self, alias: DispatchKey) -> Option<&'a AnnotatedKernel> {
+        match alias {
+            DispatchKey::CompositeExplicitAutogradNonFunctional => self.fronts.ceanf,
+            DispatchKey::CompositeExplicitAutograd if self.fronts.ceanf.is_none() => {
+                self.fronts.cea
+            }
+            _ => None,
+        }
+    }
+
+    /// Points slot `idx` (runtime key `k`) at `kern` if it points elsewhere, applying k's
+    /// fallthrough status to the masks when it changes.
+    #[inline(always)]
+    fn write(&mut self, k: DispatchKey, idx: usize, kern: &'a AnnotatedKernel) {
         let slot = self.table.slot(idx);
         // PyTorch re-applies k's fallthrough status to the masks on every update. Doing it
         // only when the status changes gives the same dispatch: a per-backend mask's bit for k
@@ -741,7 +768,7 @@ impl<'a> TableUpdate<'a> {
         // agree, i.e. while every writer of a bit has the same current status, which the last
         // status change wrote.
         if slot.same_as(&kern.kernel) {
-            return None;
+            return;
         }
         let (new_ft, old_ft) = (kern.kernel.is_fallthrough(), slot.is_fallthrough());
         if old_ft || new_ft {
@@ -749,7 +776,7 @@ impl<'a> TableUpdate<'a> {
                 .meta
                 .set_operator_has_fallthrough_for_key(k, new_ft);
         }
-        Some(&kern.kernel)
+        self.table.set_entry(idx, &kern.kernel);
     }
 
     /// `updateDispatchTable_(k)` (spec 3.6).
@@ -759,7 +786,11 @@ impl<'a> TableUpdate<'a> {
             self.update_entry(K::Undefined);
             return;
         }
-        self.update_entries(&RUNTIME_EXPANSION[usize::from(k.as_u16())]);
+        let keys = &RUNTIME_EXPANSION[usize::from(k.as_u16())];
+        match self.sole_alias_kernel(k) {
+            Some(kernel) => self.update_alias_entries(keys, kernel),
+            None => self.update_entries(keys),
+        }
         if matches!(
             k,
             K::CompositeImplicitAutograd
