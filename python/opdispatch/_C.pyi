@@ -10,6 +10,7 @@ from typing_extensions import Self, disjoint_base
 
 __all__ = [
     "DispatchKey",
+    "Tag",
     "_RuntimeError",
     "_NotImplementedError",
     "_TypeError",
@@ -233,6 +234,33 @@ class DispatchKey(enum.Enum):
     EndOfNestedTensorBackends = 132
     EndOfAutogradFunctionalityBackends = 149
 
+
+class Tag(builtins.int, enum.Enum):
+    """PyTorch's operator tags (``torch.Tag``)."""
+
+    def __new__(cls, value: builtins.int) -> Self: ...
+    core = 0
+    cudagraph_unsafe = 1
+    data_dependent_output = 2
+    dynamic_output_shape = 3
+    flexible_layout = 4
+    generated = 5
+    inplace = 6
+    inplace_view = 7
+    maybe_aliasing_or_mutating = 8
+    needs_contiguous_strides = 9
+    needs_exact_strides = 10
+    needs_fixed_stride_order = 11
+    nondeterministic_bitwise = 12
+    nondeterministic_seeded = 13
+    out = 14
+    out_variant = 15
+    pointwise = 16
+    pt2_compliant_tag = 17
+    reduction = 18
+    view_copy = 19
+
+
 @final
 class DispatchKeySet:
     def __new__(cls, key: _Key | None = None) -> Self: ...
@@ -305,7 +333,7 @@ class _DispatchModule:
     ) -> _DispatchModule: ...
     def impl_t_t(self, name: str, dispatch: str = "", debug: str = "impl_t_t") -> _DispatchModule: ...
     def fallback_fallthrough(self, dispatch: str = "") -> _DispatchModule: ...
-    def define(self, schema: str, alias_analysis: str = "", tags: Sequence[Any] | None = None) -> str: ...
+    def define(self, schema: str, alias_analysis: str = "", tags: Tag | Sequence[Tag] | None = None) -> str: ...
     def impl(
         self, name: str, dispatch: _Key, func: Callable[..., Any], with_keyset: builtins.bool = False
     ) -> None: ...
@@ -319,6 +347,8 @@ class _DispatchOperatorHandle:
     def returns(self) -> list[tuple[str, str]]: ...
     def arguments(self) -> list[tuple[str, str, builtins.bool, builtins.bool]]: ...
     def debug(self) -> str: ...
+    @property
+    def tags(self) -> list[Tag]: ...
     def name(self) -> str: ...
     def num_returns(self) -> builtins.int: ...
     def overload_name(self) -> str: ...

@@ -12,6 +12,7 @@ from . import _C
 # Tensors still held by Rust after the interpreter finalizes must not call back into it.
 _atexit.register(_C._disarm_pyobject_hooks)
 from ._C import (  # noqa: F401
+    Tag,
     Tensor,
     UntypedStorage,
     arange,
@@ -30,6 +31,7 @@ from ._tensor_methods import *  # noqa: E402,F401,F403
 from ._tensor_methods import from_numpy  # noqa: E402,F401
 
 __all__ = [
+    "Tag",
     "Tensor",
     "UntypedStorage",
     "arange",

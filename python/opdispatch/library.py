@@ -66,7 +66,9 @@ class Library:
         from ._ops import ops
 
         ns_obj = vars(ops).get(self.ns)
-        result = self.m.define(schema, alias_analysis, tuple(tags) if not isinstance(tags, str) else (tags,))
+        if isinstance(tags, _C.Tag):
+            tags = (tags,)
+        result = self.m.define(schema, alias_analysis, tuple(tags))
         if ns_obj is not None and packet_name in vars(ns_obj):
             delattr(ns_obj, packet_name)
         qualname = self.ns + "::" + name.split("::")[-1]

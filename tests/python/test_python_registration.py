@@ -778,3 +778,50 @@ def test_overload_schema_object():
     assert [a.has_default_value for a in s.arguments] == [False, False, True]
     assert [(r.name, r.type) for r in s.returns] == [("", "Tensor")]
     assert o.ops.aten.add.Tensor.name() == "aten::add.Tensor"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tags
+# ---------------------------------------------------------------------------------------------
+
+
+def test_tag_enum_matches_torch():
+    Tag = opdispatch.Tag
+    assert Tag is C.Tag
+    # torch 2.15's members, values and printing (pybind11 enum: usable as an int).
+    assert [t.name for t in Tag] == [
+        "core", "cudagraph_unsafe", "data_dependent_output", "dynamic_output_shape",
+        "flexible_layout", "generated", "inplace", "inplace_view", "maybe_aliasing_or_mutating",
+        "needs_contiguous_strides", "needs_exact_strides", "needs_fixed_stride_order",
+        "nondeterministic_bitwise", "nondeterministic_seeded", "out", "out_variant",
+        "pointwise", "pt2_compliant_tag", "reduction", "view_copy",
+    ]
+    assert [int(t) for t in Tag] == list(range(20))
+    assert repr(Tag.pointwise) == "<Tag.pointwise: 16>"
+    assert str(Tag.pointwise) == "Tag.pointwise"
+    assert Tag(16) is Tag.pointwise
+
+
+def test_define_stores_tags(ns):
+    Tag = opdispatch.Tag
+    lib = Library(ns, "DEF")
+    lib.define("f(Tensor x) -> Tensor", tags=(Tag.pointwise, Tag.pt2_compliant_tag))
+    lib.define("g(Tensor x) -> Tensor", tags=Tag.core)  # one tag alone is accepted too
+    lib.define("h(Tensor x) -> Tensor")
+    library.define(f"{ns}::k", "(Tensor x) -> Tensor", lib=lib, tags=[Tag.inplace_view])
+    op = getattr(ops, ns)
+    assert op.f.default.tags == [Tag.pointwise, Tag.pt2_compliant_tag]
+    assert op.g.default.tags == [Tag.core]
+    assert op.h.default.tags == []
+    assert op.k.default.tags == [Tag.inplace_view]
+    assert isinstance(op.f.default.tags, list)
+
+
+@pytest.mark.parametrize("bad", [("pointwise",), (1,), "pointwise", (opdispatch.Tag.core, None)])
+def test_define_rejects_non_tags(ns, bad):
+    lib = Library(ns, "DEF")
+    with pytest.raises(TypeError, match="tags must be opdispatch.Tag members"):
+        lib.define("f(Tensor x) -> Tensor", tags=bad)
+    # Nothing was registered: the same def goes through afterwards.
+    lib.define("f(Tensor x) -> Tensor", tags=())
+    assert getattr(ops, ns).f.default.tags == []

@@ -339,6 +339,7 @@ impl Dispatcher {
         &'static self,
         schema: FunctionSchema,
         debug: Arc<str>,
+        tags: Vec<crate::Tag>,
     ) -> Result<RegistrationHandle> {
         let mut guard = self.registry.lock();
         let reg = &mut *guard;
@@ -393,6 +394,7 @@ impl Dispatcher {
             schema: schema.clone(),
             debug,
         });
+        st.tags = tags;
         let mut garbage = Garbage::default();
         update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
             u.table.meta.dispatch_arg_indices_reverse = bits;
@@ -419,6 +421,7 @@ impl Dispatcher {
         st.def_and_impl_count -= 1;
         if st.def_count == 0 {
             st.schema = None;
+            st.tags = Vec::new();
             // The C++-signature record goes with the schema, as in PyTorch.
             st.cpp_signature = None;
             update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
@@ -620,6 +623,7 @@ impl Dispatcher {
                 }
                 garbage.annotated.extend(st.kernels.take_all());
                 st.schema = None;
+                st.tags = Vec::new();
                 st.cpp_signature = None;
                 st.def_count = 0;
                 st.def_and_impl_count = 0;
@@ -973,6 +977,10 @@ impl OperatorHandle {
     }
     pub fn has_schema(&self) -> bool {
         self.0.state.lock().schema.is_some()
+    }
+    /// The tags its def gave the operator (none without a def).
+    pub fn tags(&self) -> Vec<crate::Tag> {
+        self.0.state.lock().tags.clone()
     }
     /// Whether a kernel was registered directly for `k` (alias keys included).
     pub fn has_kernel_for_dispatch_key(&self, k: DispatchKey) -> bool {

@@ -27,6 +27,7 @@ mod key_order;
 pub mod library;
 pub mod operator;
 mod rcu;
+mod tag;
 pub mod testing;
 pub mod tls;
 pub mod typed;
@@ -37,6 +38,7 @@ pub use ivalue::{IValue, OpaqueValue, Stack, TensorLike, TensorRef};
 pub use kernel::{BoxedKernel, KernelFunction};
 pub use library::{parse_alias_analysis_kind, CppFunction, Library, LibraryKind};
 pub use operator::Provenance;
+pub use tag::Tag;
 pub use tls::{
     tls_is_dispatch_key_excluded, tls_is_dispatch_key_included, tls_local_dispatch_key_set,
     tls_set_dispatch_key_excluded, tls_set_dispatch_key_included, EnableHermeticPyObject,

@@ -212,6 +212,16 @@ impl Library {
 
     /// `def(schema)`: defines an operator. Returns its name.
     pub fn def(&mut self, schema: &str, alias: Option<AliasAnalysisKind>) -> Result<OperatorName> {
+        self.def_with_tags(schema, alias, &[])
+    }
+
+    /// [`Self::def`] that gives the operator `tags` (`m.def(schema, tags)`).
+    pub fn def_with_tags(
+        &mut self,
+        schema: &str,
+        alias: Option<AliasAnalysisKind>,
+        tags: &[crate::Tag],
+    ) -> Result<OperatorName> {
         let mut s = match parse_schema_or_name(schema)? {
             SchemaOrName::Schema(s) => s,
             SchemaOrName::Name(_) => {
@@ -221,11 +231,19 @@ impl Library {
             }
         };
         s.alias_kind = alias;
-        self.def_schema(s)
+        self.def_schema_tagged(s, tags.to_vec())
     }
 
     /// `_def(schema)`: defines an already parsed schema.
-    pub fn def_schema(&mut self, mut schema: FunctionSchema) -> Result<OperatorName> {
+    pub fn def_schema(&mut self, schema: FunctionSchema) -> Result<OperatorName> {
+        self.def_schema_tagged(schema, Vec::new())
+    }
+
+    fn def_schema_tagged(
+        &mut self,
+        mut schema: FunctionSchema,
+        tags: Vec<crate::Tag>,
+    ) -> Result<OperatorName> {
         self.check_def_allowed(&schema.name)?;
         let ns = self.ns.as_deref().unwrap_or_default();
         if !schema.name.set_namespace_if_not_set(ns) {
@@ -239,7 +257,7 @@ impl Library {
             }
         }
         let name = schema.name.clone();
-        let h = Dispatcher::singleton().register_def(schema, self.debug_string())?;
+        let h = Dispatcher::singleton().register_def(schema, self.debug_string(), tags)?;
         self.registrars.push(h);
         Ok(name)
     }

@@ -64,6 +64,8 @@ pub(crate) struct CppSignatureWithDebug {
 /// Mutable registration state of one operator (guarded by the dispatcher's lock).
 pub(crate) struct OpState {
     pub(crate) schema: Option<AnnotatedSchema>,
+    /// The def's tags (go with the schema).
+    pub(crate) tags: Vec<crate::Tag>,
     /// Per key, newest first; never holds the Undefined key.
     pub(crate) kernels: crate::kernel_lists::KernelLists,
     pub(crate) def_count: usize,
@@ -394,6 +396,7 @@ impl OperatorEntry {
         let t = fresh.clone();
         let st = OpState {
             schema: None,
+            tags: Vec::new(),
             kernels: Default::default(),
             def_count: 0,
             def_and_impl_count: 0,

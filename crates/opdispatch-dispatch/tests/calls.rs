@@ -1192,3 +1192,27 @@ fn one_typed_function_registered_for_several_keys() {
     op.check_invariants().unwrap();
     assert!(s.call(tensor(&[K::CUDA]), 3).is_err());
 }
+
+/// A def's tags stay with its schema: reported while it lasts, gone with it.
+#[test]
+fn def_tags_go_with_the_schema() {
+    use opdispatch_dispatch::Tag;
+    let ns = unique_ns("calls_tags");
+    let mut m = fragment(&ns);
+    m.def_with_tags("t(Tensor x) -> Tensor", None, &[Tag::Pointwise, Tag::Core])
+        .unwrap();
+    m.def("u(Tensor x) -> Tensor", None).unwrap();
+    let t = find(&ns, "t");
+    assert_eq!(t.tags(), [Tag::Pointwise, Tag::Core]);
+    assert!(find(&ns, "u").tags().is_empty());
+    let mut other = fragment(&ns);
+    other.impl_("t", tag_kernel(1).dispatch(K::CPU)).unwrap();
+    drop(m);
+    assert!(!t.has_schema() && t.tags().is_empty());
+    let mut again = fragment(&ns);
+    again
+        .def_with_tags("t(Tensor x) -> Tensor", None, &[Tag::Pt2CompliantTag])
+        .unwrap();
+    assert_eq!(t.tags(), [Tag::Pt2CompliantTag]);
+    drop(other);
+}

@@ -11,6 +11,7 @@ mod guards;
 mod holder;
 mod keys;
 mod module;
+mod tags;
 mod tensor;
 
 use pyo3::prelude::*;
@@ -38,6 +39,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fallback_result.map_err(errors::to_py)?;
     opdispatch_dispatch::set_warning_handler(errors::queue_warning);
     m.add("DispatchKey", keys::make_key_enum(py, "opdispatch._C")?)?;
+    m.add("Tag", tags::make_tag_enum(py, "opdispatch._C")?)?;
     m.add("_RuntimeError", py.get_type::<errors::exc::RuntimeError>())?;
     m.add(
         "_NotImplementedError",

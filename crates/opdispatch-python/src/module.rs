@@ -149,7 +149,7 @@ impl DispatchModule {
         alias_analysis: &str,
         tags: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let _ = tags;
+        let tags = crate::tags::extract_tags(tags)?;
         let kind = parse_alias_analysis_kind(alias_analysis).py()?;
         let written = match parse_schema_or_name(schema)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
@@ -157,7 +157,7 @@ impl DispatchModule {
             SchemaOrName::Schema(s) => s.name.name.clone(),
             SchemaOrName::Name(n) => n.name.clone(),
         };
-        self.with_lib(py, |l| l.def(schema, Some(kind)))?;
+        self.with_lib(py, |l| l.def_with_tags(schema, Some(kind), &tags))?;
         Ok(written)
     }
     /// Registers a Python kernel (or `library.fallthrough_kernel`) for `dispatch`.
@@ -596,6 +596,11 @@ impl PyOperatorHandle {
     }
     fn debug(&self) -> String {
         self.op.debug().unwrap_or_default()
+    }
+    /// The tags the operator's def gave it (`OpOverload.tags`).
+    #[getter]
+    fn tags<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        crate::tags::tags_to_py(py, &self.op.tags())
     }
     /// Operator name without the overload ("ns::op").
     fn name(&self) -> String {
