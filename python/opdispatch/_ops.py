@@ -110,7 +110,7 @@ class _PacketMixin:
             ov = OpOverload(self, self._qualified_op_name, key)  # type: ignore[arg-type]
         except RuntimeError:
             raise AttributeError(f"The underlying op of '{self}' has no overload name '{key}'") from None
-        setattr(self, key, ov)
+        vars(self)[key] = ov  # not setattr: "tags" is a read-only property of the packet
         return ov
 
     def overloads(self) -> list[str]:
@@ -133,6 +133,11 @@ class OpOverloadPacket(_PacketMixin, _C._DispatchOperatorHandle):
 
     def __init__(self, ns: str, name: str, overloads: list[str]) -> None:
         self._init_packet(ns, name, overloads)
+
+    @property
+    def tags(self) -> Any:  # type: ignore[override]
+        # Tags belong to overloads: as in torch, `packet.tags` names an overload "tags".
+        return _PacketMixin.__getattr__(self, "tags")
 
 
 # Calls on these go straight to the native vectorcall entry (no argument tuple, no dict).

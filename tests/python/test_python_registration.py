@@ -815,6 +815,9 @@ def test_define_stores_tags(ns):
     assert op.h.default.tags == []
     assert op.k.default.tags == [Tag.inplace_view]
     assert isinstance(op.f.default.tags, list)
+    # A packet has no tags of its own: torch looks for an overload named "tags".
+    with pytest.raises(AttributeError, match=f"The underlying op of '{ns}.f' has no overload name 'tags'"):
+        op.f.tags
 
 
 @pytest.mark.parametrize("bad", [("pointwise",), (1,), "pointwise", (opdispatch.Tag.core, None)])
