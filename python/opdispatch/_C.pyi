@@ -40,6 +40,7 @@ __all__ = [
     "float64",
     "complex64",
     "_dispatch_library",
+    "_validate_tagged_schema",
     "_dispatch_dump",
     "_dispatch_dump_table",
     "_dispatch_check_invariants",
@@ -235,10 +236,11 @@ class DispatchKey(enum.Enum):
     EndOfAutogradFunctionalityBackends = 149
 
 
-class Tag(builtins.int, enum.Enum):
+class Tag(enum.Enum):
     """PyTorch's operator tags (``torch.Tag``)."""
 
-    def __new__(cls, value: builtins.int) -> Self: ...
+    def __int__(self) -> builtins.int: ...
+    def __index__(self) -> builtins.int: ...
     core = 0
     cudagraph_unsafe = 1
     data_dependent_output = 2
@@ -510,6 +512,7 @@ def arange(
 ) -> Tensor: ...
 def tensor(data: Any, *, dtype: dtype | None = None, device: _Device = None) -> Tensor: ...
 
+def _validate_tagged_schema(schema: str, tags: Tag | Sequence[Tag] | None = None) -> None: ...
 def _dispatch_library(
     kind: str, name: str, dispatch: str, file: str = "/dev/null", linenum: builtins.int = 0
 ) -> _DispatchModule: ...

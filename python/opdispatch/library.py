@@ -68,7 +68,10 @@ class Library:
         ns_obj = vars(ops).get(self.ns)
         if isinstance(tags, _C.Tag):
             tags = (tags,)
-        result = self.m.define(schema, alias_analysis, tuple(tags))
+        if not isinstance(tags, str):
+            tags = tuple(tags)
+        _C._validate_tagged_schema(schema, tags)  # the checks of Tag.out and Tag.inplace
+        result = self.m.define(schema, alias_analysis, tags)
         if ns_obj is not None and packet_name in vars(ns_obj):
             delattr(ns_obj, packet_name)
         qualname = self.ns + "::" + name.split("::")[-1]

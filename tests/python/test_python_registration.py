@@ -788,7 +788,8 @@ def test_overload_schema_object():
 def test_tag_enum_matches_torch():
     Tag = opdispatch.Tag
     assert Tag is C.Tag
-    # torch 2.15's members, values and printing (pybind11 enum: usable as an int).
+    # torch 2.15's members, values and printing; like its pybind11 enum, int() and hash() give
+    # the value, but a tag is not an int.
     assert [t.name for t in Tag] == [
         "core", "cudagraph_unsafe", "data_dependent_output", "dynamic_output_shape",
         "flexible_layout", "generated", "inplace", "inplace_view", "maybe_aliasing_or_mutating",
@@ -800,6 +801,11 @@ def test_tag_enum_matches_torch():
     assert repr(Tag.pointwise) == "<Tag.pointwise: 16>"
     assert str(Tag.pointwise) == "Tag.pointwise"
     assert Tag(16) is Tag.pointwise
+    assert hash(Tag.pointwise) == hash(16) and Tag.pointwise != 16
+    assert bool(Tag.core) and not isinstance(Tag.core, int)
+    assert Tag.core not in [0] and Tag.core in [Tag.core]
+    with pytest.raises(TypeError):
+        Tag.pointwise + 1
 
 
 def test_define_stores_tags(ns):
@@ -828,3 +834,42 @@ def test_define_rejects_non_tags(ns, bad):
     # Nothing was registered: the same def goes through afterwards.
     lib.define("f(Tensor x) -> Tensor", tags=())
     assert getattr(ops, ns).f.default.tags == []
+
+
+# torch.library's checks of schemas tagged Tag.out / Tag.inplace; messages recorded from torch 2.15.
+_TAGGED_SCHEMA_CASES = [
+    ("g(Tensor x) -> Tensor", "inplace",
+     "Schema tagged with torch.Tag.inplace requires the first positional argument to be mutable (e.g., Tensor(a!)). Got: g(Tensor x) -> Tensor"),
+    ("g2(Tensor(a!) x) -> Tensor(a!)", "inplace", None),
+    ("h(Tensor x) -> Tensor", "out",
+     "Schema tagged with torch.Tag.out must have at least one mutable argument. Got: h(Tensor x) -> Tensor"),
+    ("h2(Tensor(a!) x) -> Tensor(a!)", "out",
+     "Schema tagged with torch.Tag.out requires all mutable arguments to be keyword-only (after the *). Found mutable positional args: ['x']. Got: h2(Tensor(a!) x) -> Tensor(a!)"),
+    ("h3(Tensor x, *, Tensor(a!) out) -> Tensor(b!)", "out",
+     "Return 0 of schema tagged with torch.Tag.out must alias mutable arg 'out' (return aliases {'b'} but arg aliases {'a'}). Got: h3(Tensor x, *, Tensor(a!) out) -> Tensor(b!)"),
+    ("h4(Tensor x, *, Tensor(a!) out) -> Tensor", "out",
+     "Return 0 of schema tagged with torch.Tag.out must alias mutable arg 'out'. Got: h4(Tensor x, *, Tensor(a!) out) -> Tensor"),
+    ("h5(Tensor x, *, Tensor(a!) out) -> Tensor(a!)", "out", None),
+    ("i(int x) -> Tensor", "inplace",
+     "Schema tagged with torch.Tag.inplace requires the first positional argument to be mutable (e.g., Tensor(a!)). Got: i(int x) -> Tensor"),
+    ("i2(Tensor(a!) x) -> (Tensor(a!), Tensor)", "inplace",
+     "Schema tagged with torch.Tag.inplace must return exactly one value (the first argument). Got 2 returns. Got: i2(Tensor(a!) x) -> (Tensor(a!), Tensor)"),
+    ("i3(Tensor(a!) x) -> Tensor", "inplace",
+     "Schema tagged with torch.Tag.inplace must return the first mutable argument (return must alias the first argument). Got: i3(Tensor(a!) x) -> Tensor"),
+    ("i4(Tensor(a!) x) -> int", "inplace",
+     "Schema tagged with torch.Tag.inplace must return the first mutable argument (return must be a Tensor, got type 'int'). Got: i4(Tensor(a!) x) -> int"),
+]
+
+
+@pytest.mark.parametrize("schema,tag,message", _TAGGED_SCHEMA_CASES)
+def test_out_and_inplace_tags_check_the_schema(ns, schema, tag, message):
+    lib = Library(ns, "DEF")
+    name = schema.split("(")[0]
+    if message is None:
+        lib.define(schema, tags=getattr(opdispatch.Tag, tag))
+        assert getattr(getattr(ops, ns), name).default.tags == [getattr(opdispatch.Tag, tag)]
+    else:
+        with pytest.raises(ValueError) as e:
+            lib.define(schema, tags=[getattr(opdispatch.Tag, tag)])
+        assert str(e.value) == message
+        assert not hasattr(getattr(ops, ns), name), "nothing registered"

@@ -39,7 +39,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fallback_result.map_err(errors::to_py)?;
     opdispatch_dispatch::set_warning_handler(errors::queue_warning);
     m.add("DispatchKey", keys::make_key_enum(py, "opdispatch._C")?)?;
-    m.add("Tag", tags::make_tag_enum(py, "opdispatch._C")?)?;
+    m.add("Tag", tags::make_tag_enum(py, "opdispatch")?)?;
     m.add("_RuntimeError", py.get_type::<errors::exc::RuntimeError>())?;
     m.add(
         "_NotImplementedError",
@@ -68,6 +68,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ($($f:path),* $(,)?) => { $( m.add_function(wrap_pyfunction!($f, m)?)?; )* };
     }
     fns!(
+        tags::_validate_tagged_schema,
         module::_dispatch_library,
         module::_dispatch_dump,
         module::_dispatch_dump_table,
