@@ -873,3 +873,11 @@ def test_out_and_inplace_tags_check_the_schema(ns, schema, tag, message):
             lib.define(schema, tags=[getattr(opdispatch.Tag, tag)])
         assert str(e.value) == message
         assert not hasattr(getattr(ops, ns), name), "nothing registered"
+
+
+def test_aten_operators_carry_torchs_tags():
+    # Recorded from torch 2.15 (`torch.ops.aten.<op>.<overload>.tags`).
+    Tag = opdispatch.Tag
+    assert ops.aten.add.Tensor.tags == [Tag.core, Tag.pointwise, Tag.pt2_compliant_tag]
+    assert ops.aten.mm.default.tags == [Tag.core, Tag.pt2_compliant_tag]
+    assert ops.aten.zeros.default.tags == [Tag.pt2_compliant_tag]

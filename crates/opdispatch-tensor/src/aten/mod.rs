@@ -45,7 +45,7 @@ mod kernels;
 
 use std::sync::{Arc, OnceLock};
 
-use opdispatch_dispatch::{DispatchError, DispatchKey, Library, LibraryKind};
+use opdispatch_dispatch::{DispatchError, DispatchKey, Library, LibraryKind, Tag};
 use opdispatch_schema::AliasAnalysisKind;
 
 pub use args::{scalar_type_code, scalar_type_from_code};
@@ -90,6 +90,208 @@ impl From<TensorError> for DispatchError {
         AtenError(e).into()
     }
 }
+
+/// Each operator's tags as PyTorch 2.15 reports them (`OpOverload.tags`), by overload name, in
+/// the order of [`SCHEMAS`].
+const TAGS: &[(&str, &[Tag])] = &[
+    ("empty.memory_format", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("zeros", &[Tag::Pt2CompliantTag]),
+    ("ones", &[Tag::Pt2CompliantTag]),
+    ("full", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("scalar_tensor", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("arange", &[Tag::Pt2CompliantTag]),
+    ("arange.start", &[Tag::Pt2CompliantTag]),
+    ("arange.start_step", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("empty_like", &[Tag::Pt2CompliantTag]),
+    ("zeros_like", &[Tag::Pt2CompliantTag]),
+    ("ones_like", &[Tag::Pt2CompliantTag]),
+    ("full_like", &[Tag::Core, Tag::Pt2CompliantTag]),
+    (
+        "add.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "add.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "sub.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "sub.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "mul.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "mul.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "div.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "div.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "pow.Tensor_Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "pow.Tensor_Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "maximum",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "minimum",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "add_.Tensor",
+        &[Tag::Inplace, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "sub_.Tensor",
+        &[Tag::Inplace, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "mul_.Tensor",
+        &[Tag::Inplace, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "div_.Tensor",
+        &[Tag::Inplace, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    ("neg", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    ("abs", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    ("exp", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    ("log", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    ("sin", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    ("cos", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    ("sqrt", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    ("relu", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    (
+        "sigmoid",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    ("tanh", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    (
+        "eq.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "eq.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "ne.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "ne.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "lt.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "lt.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "le.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "le.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "gt.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "gt.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "ge.Tensor",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "ge.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
+        "where.self",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    ("where.ScalarOther", &[Tag::Pt2CompliantTag]),
+    ("sum", &[Tag::Pt2CompliantTag, Tag::Reduction]),
+    (
+        "sum.dim_IntList",
+        &[Tag::Core, Tag::Pt2CompliantTag, Tag::Reduction],
+    ),
+    ("mean", &[Tag::Core, Tag::Pt2CompliantTag, Tag::Reduction]),
+    (
+        "mean.dim",
+        &[Tag::Core, Tag::Pt2CompliantTag, Tag::Reduction],
+    ),
+    ("max", &[Tag::Pt2CompliantTag, Tag::Reduction]),
+    (
+        "max.dim",
+        &[Tag::Core, Tag::Pt2CompliantTag, Tag::Reduction],
+    ),
+    ("min", &[Tag::Pt2CompliantTag, Tag::Reduction]),
+    (
+        "min.dim",
+        &[Tag::Core, Tag::Pt2CompliantTag, Tag::Reduction],
+    ),
+    ("argmax", &[Tag::Core, Tag::Pt2CompliantTag, Tag::Reduction]),
+    ("argmin", &[Tag::Core, Tag::Pt2CompliantTag, Tag::Reduction]),
+    ("matmul", &[Tag::Pt2CompliantTag]),
+    ("mm", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("bmm", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("dot", &[Tag::Pt2CompliantTag]),
+    ("view", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("reshape", &[Tag::Pt2CompliantTag]),
+    ("flatten.using_ints", &[Tag::Pt2CompliantTag]),
+    ("transpose.int", &[Tag::Pt2CompliantTag]),
+    ("t", &[Tag::Pt2CompliantTag]),
+    ("permute", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("squeeze", &[Tag::Pt2CompliantTag]),
+    ("squeeze.dim", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("unsqueeze", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("expand", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("select.int", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("slice.Tensor", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("narrow", &[Tag::Pt2CompliantTag]),
+    ("alias", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("detach", &[Tag::Pt2CompliantTag]),
+    ("contiguous", &[Tag::Pt2CompliantTag]),
+    ("clone", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    ("copy_", &[Tag::Inplace, Tag::Pt2CompliantTag]),
+    ("fill_.Scalar", &[Tag::Inplace, Tag::Pt2CompliantTag]),
+    ("zero_", &[Tag::Inplace, Tag::Pt2CompliantTag]),
+    ("to.dtype", &[Tag::Pt2CompliantTag]),
+    ("_to_copy", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("item", &[Tag::DataDependentOutput, Tag::Pt2CompliantTag]),
+    (
+        "_local_scalar_dense",
+        &[Tag::Core, Tag::DataDependentOutput, Tag::Pt2CompliantTag],
+    ),
+    ("cat", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("stack", &[Tag::Pt2CompliantTag]),
+];
 
 /// Every operator the aten library defines, exactly as PyTorch 2.15 prints its schema
 /// (without the `aten::` namespace, which the DEF block adds).
@@ -244,8 +446,9 @@ pub fn register() -> &'static AtenLibrary {
 fn build() -> Result<AtenLibrary, DispatchError> {
     let mut def = Library::new(LibraryKind::Def, "aten", None, file!(), line!())?;
     let mut op_names = Vec::with_capacity(SCHEMAS.len());
-    for s in SCHEMAS {
-        let name = def.def(s, Some(AliasAnalysisKind::FromSchema))?;
+    for (s, (tag_name, tags)) in SCHEMAS.iter().zip(TAGS) {
+        debug_assert_eq!(s.split('(').next(), Some(*tag_name));
+        let name = def.def_with_tags(s, Some(AliasAnalysisKind::FromSchema), tags)?;
         op_names.push(name.to_string());
     }
     let mut libraries = vec![def];
@@ -271,4 +474,30 @@ fn build() -> Result<AtenLibrary, DispatchError> {
         libraries,
         op_names,
     })
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::{SCHEMAS, TAGS};
+    use opdispatch_dispatch::{Dispatcher, Tag};
+
+    #[test]
+    fn every_schema_has_its_tags_in_order() {
+        assert_eq!(SCHEMAS.len(), TAGS.len());
+        for (s, (name, _)) in SCHEMAS.iter().zip(TAGS) {
+            assert_eq!(s.split('(').next(), Some(*name));
+        }
+    }
+
+    #[test]
+    fn registered_operators_carry_pytorchs_tags() {
+        super::register();
+        let add = Dispatcher::singleton()
+            .find_schema_or_throw("aten::add", "Tensor")
+            .unwrap();
+        assert_eq!(
+            add.tags(),
+            [Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]
+        );
+    }
 }
