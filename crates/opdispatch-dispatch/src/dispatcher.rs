@@ -363,18 +363,10 @@ impl Dispatcher {
             return fail(reg, &mut st, e);
         }
         // PyTorch walks its kernel hash map here and reports the first mismatch in that map's
-        // order, which is worked out only when some kernel does mismatch.
-        let mismatch = st.kernels.iter().any(|(_, k, _)| {
-            k.inferred_schema
-                .as_ref()
-                .is_some_and(|inf| check_schema(name, &schema, &debug, inf, &k.debug).is_err())
-        });
-        let order = if mismatch {
-            st.key_order.keys()
-        } else {
-            Default::default()
-        };
-        let first_mismatch = order
+        // order (replayed from its history only for an operator that has had kernels).
+        let first_mismatch = st
+            .key_order
+            .keys()
             .into_iter()
             .filter_map(DispatchKey::from_u16)
             .flat_map(|key| st.kernels.list(key))

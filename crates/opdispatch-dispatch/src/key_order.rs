@@ -10,7 +10,8 @@ const FIB: u64 = 11_400_714_819_323_198_485;
 
 /// An operator's kernel-map order, kept as the history of key insertions and removals and
 /// replayed only when asked for: a def checking existing kernels is the only reader, and most
-/// operators never get there, so they never pay for the hash-map emulation. A history that
+/// operators are defined before they get kernels, so they never pay for the hash-map
+/// emulation. A history that
 /// fills its inline room is replayed into the map, which takes over.
 #[derive(Debug, Clone)]
 pub(crate) enum KernelKeyOrder {
