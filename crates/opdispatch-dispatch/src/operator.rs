@@ -74,7 +74,7 @@ pub(crate) struct OpState {
     /// PyTorch's hash-map iteration order over `kernels` (see `key_order`).
     pub(crate) key_order: crate::key_order::KernelKeyOrder,
     /// The incrementally maintained table (always `Some` outside `update_master`, except for
-    /// an operator removed by `Dispatcher::deregister_all`, whose table is rebuilt on demand).
+    /// an operator removed from the registry, which gets none: see `Registry::cleanup`).
     pub(crate) master: Option<Box<MasterTable>>,
     /// Bit `k` set iff `kernels` has key `k`: table updates probe many keys that have none.
     pub(crate) kernel_keys: [u64; 3],
@@ -644,7 +644,7 @@ pub(crate) fn build_table(st: &OpState, fallbacks: &Fallbacks) -> MasterTable {
 pub(crate) struct Garbage {
     pub(crate) annotated: Vec<AnnotatedKernel>,
     pub(crate) tables: Vec<crate::rcu::Retired>,
-    /// Master tables of removed operators, kept boxed as `OpState` held them (no 1 KB moves).
+    /// Master tables of removed operators, kept boxed as `OpState` held them (no moves).
     #[allow(clippy::vec_box)]
     pub(crate) masters: Vec<Box<MasterTable>>,
     pub(crate) ops: Vec<crate::OperatorHandle>,
