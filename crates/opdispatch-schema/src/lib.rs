@@ -49,12 +49,7 @@ impl OperatorName {
         if self.namespace().is_some() {
             return false;
         }
-        // One exact-size allocation (registration does this for every def and impl).
-        let mut q = String::with_capacity(ns.len() + 2 + self.name.len());
-        q.push_str(ns);
-        q.push_str("::");
-        q.push_str(&self.name);
-        self.name = q;
+        self.name = qualified(ns, &self.name);
         true
     }
 
@@ -125,13 +120,7 @@ impl<'a> OperatorNameParts<'a> {
     pub fn to_name(&self) -> OperatorName {
         let name = match self.namespace {
             None => self.base.to_owned(),
-            Some(ns) => {
-                let mut q = String::with_capacity(ns.len() + 2 + self.base.len());
-                q.push_str(ns);
-                q.push_str("::");
-                q.push_str(self.base);
-                q
-            }
+            Some(ns) => qualified(ns, self.base),
         };
         OperatorName {
             name,
@@ -151,6 +140,15 @@ impl fmt::Display for OperatorNameParts<'_> {
         }
         Ok(())
     }
+}
+
+/// `ns::base` in one exact-size allocation (registration does this for every def).
+fn qualified(ns: &str, base: &str) -> String {
+    let mut q = String::with_capacity(ns.len() + 2 + base.len());
+    q.push_str(ns);
+    q.push_str("::");
+    q.push_str(base);
+    q
 }
 
 /// Byte offset of the first `::` (registration asks this per call, so a byte scan rather than
