@@ -49,12 +49,15 @@ pub fn extract_tags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Tag>> {
     };
     let py = obj.py();
     let cls = tag_enum(py)?;
+    let not_a_tag = |o: &Bound<'_, PyAny>| -> PyResult<PyErr> {
+        Ok(PyTypeError::new_err(format!(
+            "define(): tags must be opdispatch.Tag members, got {}",
+            o.repr()?
+        )))
+    };
     let one = |o: &Bound<'_, PyAny>| -> PyResult<Tag> {
         if !o.is_instance(cls)? {
-            return Err(PyTypeError::new_err(format!(
-                "define(): tags must be opdispatch.Tag members, got {}",
-                o.repr()?
-            )));
+            return Err(not_a_tag(o)?);
         }
         let v: usize = o.getattr("value")?.extract()?;
         Tag::from_value(v).ok_or_else(|| PyRuntimeError::new_err(format!("unknown tag value {v}")))
@@ -63,10 +66,7 @@ pub fn extract_tags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Tag>> {
         return Ok(vec![one(obj)?]);
     }
     if obj.is_instance_of::<pyo3::types::PyString>() {
-        return Err(PyTypeError::new_err(format!(
-            "define(): tags must be opdispatch.Tag members, got {}",
-            obj.repr()?
-        )));
+        return Err(not_a_tag(obj)?);
     }
     obj.try_iter()?.map(|o| one(&o?)).collect()
 }
@@ -118,10 +118,15 @@ fn is_write(a: &Argument) -> bool {
     a.alias_info.as_ref().is_some_and(|i| i.is_write)
 }
 
+/// Names quoted as Python's `repr` shows them, comma-separated.
+fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = names.map(|n| format!("'{n}'")).collect();
+    v.join(", ")
+}
+
 /// Python's `repr` of a list of names.
 fn names_repr<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    let v: Vec<String> = names.map(|n| format!("'{n}'")).collect();
-    format!("[{}]", v.join(", "))
+    format!("[{}]", quoted(names))
 }
 
 /// Python's `repr` of an alias set (`{'a'}`).
@@ -134,8 +139,7 @@ fn set_repr(a: &Argument) -> String {
     if sets.is_empty() {
         return "set()".into();
     }
-    let v: Vec<String> = sets.iter().map(|n| format!("'{n}'")).collect();
-    format!("{{{}}}", v.join(", "))
+    format!("{{{}}}", quoted(sets.iter().map(String::as_str)))
 }
 
 fn same_sets(a: &Argument, b: &Argument) -> bool {
