@@ -15,28 +15,12 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::{DispatchError, Result};
 use crate::ivalue::Stack;
 use crate::kernel::KernelFunction;
+/// Also reachable here, where it used to be defined.
+pub use crate::operator::OperatorHandle;
 use crate::operator::{
     compute_entry, dispatch_arg_bitset, update_master, AnnotatedKernel, AnnotatedSchema,
     CppSignatureWithDebug, DispatchTable, Garbage, MasterTable, OpState, OperatorEntry,
 };
-
-/// A cheap, clonable reference to a registered operator. It stays usable after the operator
-/// is deregistered (calls then find no kernels), unlike PyTorch's dangling handles.
-#[derive(Clone)]
-pub struct OperatorHandle(pub(crate) Arc<OperatorEntry>);
-
-impl PartialEq for OperatorHandle {
-    fn eq(&self, o: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &o.0)
-    }
-}
-impl Eq for OperatorHandle {}
-
-impl std::fmt::Debug for OperatorHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "OperatorHandle({})", self.0.name)
-    }
-}
 
 /// State changed only under the registration lock.
 struct Registry {
@@ -940,15 +924,12 @@ impl OperatorHandle {
     #[inline]
     pub(crate) fn with_table<R>(&self, f: impl FnOnce(&DispatchTable) -> R) -> R {
         let g = crate::rcu::read();
-        if let Some(t) = self.0.table.load(&g) {
+        if let Some(t) = self.0.published_table(&g) {
             return f(t);
         }
         f(&Dispatcher::singleton().rebuild_table(self))
     }
 
-    pub fn operator_name(&self) -> &OperatorName {
-        &self.0.name
-    }
     /// The schema, if the operator has been def()'d.
     pub fn schema(&self) -> Option<Arc<FunctionSchema>> {
         self.with_table(|t| t.meta.schema.clone())
@@ -957,47 +938,6 @@ impl OperatorHandle {
     /// version of [`OperatorHandle::schema`]).
     pub fn with_schema<R>(&self, f: impl FnOnce(Option<&FunctionSchema>) -> R) -> R {
         self.with_table(|t| f(t.meta.schema.as_deref()))
-    }
-    /// Where the schema was defined.
-    pub fn debug(&self) -> Option<String> {
-        self.0
-            .state
-            .lock()
-            .schema
-            .as_ref()
-            .map(|a| a.debug.to_string())
-    }
-    pub fn has_schema(&self) -> bool {
-        self.0.state.lock().schema.is_some()
-    }
-    /// The tags its def gave the operator (none without a def).
-    pub fn tags(&self) -> Vec<crate::Tag> {
-        self.0.state.lock().tags.clone()
-    }
-    /// Whether a kernel was registered directly for `k` (alias keys included).
-    pub fn has_kernel_for_dispatch_key(&self, k: DispatchKey) -> bool {
-        self.0.state.lock().kernels.contains(k)
-    }
-    /// Whether the direct kernel for `k` is a fallthrough.
-    pub fn kernel_for_dispatch_key_is_fallthrough(&self, k: DispatchKey) -> bool {
-        self.0
-            .state
-            .lock()
-            .kernels
-            .front(k)
-            .is_some_and(|a| a.kernel.is_fallthrough())
-    }
-    /// `hasKernelForAnyDispatchKey`.
-    pub fn has_kernel_for_any_dispatch_key(&self, ks: DispatchKeySet) -> bool {
-        self.0
-            .state
-            .lock()
-            .kernels
-            .keys()
-            .any(|k| !k.is_alias() && ks.has(k))
-    }
-    pub fn dump_state(&self) -> String {
-        self.0.dump_state()
     }
     pub fn dump_computed_table(&self) -> String {
         Dispatcher::singleton().dump_computed_table(self)
@@ -1020,13 +960,5 @@ impl OperatorHandle {
     /// Number of schema arguments (0 when there is no schema).
     pub fn num_arguments(&self) -> usize {
         self.with_table(|t| t.meta.schema.as_ref().map_or(0, |s| s.arguments.len()))
-    }
-    /// A stable address for identity (for caches keyed by operator).
-    pub fn as_ptr(&self) -> *const () {
-        Arc::as_ptr(&self.0).cast()
-    }
-    /// Key for a runtime table index (re-exported helper for front ends).
-    pub fn runtime_key_for_index(i: usize) -> DispatchKey {
-        runtime_key_for_index(i)
     }
 }

@@ -9,10 +9,11 @@
 
 use opdispatch_keys::{DispatchKey, DispatchKeySet, AFTER_AUTOGRAD_KEYSET};
 
-use crate::dispatcher::{Dispatcher, OperatorHandle};
+use crate::dispatcher::Dispatcher;
 use crate::error::{DispatchError, Result};
 use crate::ivalue::Stack;
 use crate::kernel::KernelFunction;
+use crate::operator::OperatorHandle;
 
 fn debug_at(line: u32) -> String {
     format!("registered at {}:{line}", file!())

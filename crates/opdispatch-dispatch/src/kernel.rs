@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use opdispatch_keys::DispatchKeySet;
 
-use crate::dispatcher::OperatorHandle;
 use crate::error::{DispatchError, Result};
 use crate::ivalue::Stack;
+use crate::operator::OperatorHandle;
 
 /// A kernel that works on the boxed stack: it pops the operator's arguments and pushes its
 /// returns.

@@ -32,12 +32,12 @@ pub mod testing;
 pub mod tls;
 pub mod typed;
 
-pub use dispatcher::{set_warning_handler, Dispatcher, OperatorHandle, RegistrationHandle};
+pub use dispatcher::{set_warning_handler, Dispatcher, RegistrationHandle};
 pub use error::{DispatchError, Result};
 pub use ivalue::{IValue, OpaqueValue, Stack, TensorLike, TensorRef};
 pub use kernel::{BoxedKernel, KernelFunction};
 pub use library::{parse_alias_analysis_kind, CppFunction, Library, LibraryKind};
-pub use operator::Provenance;
+pub use operator::{OperatorHandle, Provenance};
 pub use tag::Tag;
 pub use tls::{
     tls_is_dispatch_key_excluded, tls_is_dispatch_key_included, tls_local_dispatch_key_set,

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use opdispatch_keys::DispatchKeySet;
 use opdispatch_schema::{find_schema_differences, Argument, FunctionSchema, OperatorName, Type};
 
-use crate::dispatcher::{Dispatcher, OperatorHandle};
+use crate::dispatcher::Dispatcher;
 use crate::error::{DispatchError, Result};
 use crate::ivalue::{IValue, Stack, TensorRef};
 use crate::kernel::KernelFunction;
 use crate::library::CppFunction;
+use crate::operator::OperatorHandle;
 
 /// A Rust type that can be a kernel argument.
 pub trait KernelArg: Sized + 'static {
