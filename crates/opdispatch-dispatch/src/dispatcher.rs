@@ -2,14 +2,13 @@
 //! registration with RAII handles, and the call entry points.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use opdispatch_keys::{
     dispatch_table_index_for_key, runtime_key_for_index, runtime_keys_in_table_order, DispatchKey,
     DispatchKeySet, NUM_RUNTIME_ENTRIES,
 };
-use opdispatch_schema::{find_schema_differences, FunctionSchema, OperatorName, OperatorNameParts};
+use opdispatch_schema::{FunctionSchema, OperatorName, OperatorNameParts};
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{DispatchError, Result};
@@ -18,8 +17,7 @@ use crate::kernel::KernelFunction;
 /// Also reachable here, where it used to be defined.
 pub use crate::operator::OperatorHandle;
 use crate::operator::{
-    compute_entry, dispatch_arg_bitset, update_master, AnnotatedKernel, AnnotatedSchema,
-    CppSignatureWithDebug, DispatchTable, Garbage, MasterTable, OpState, OperatorEntry,
+    AnnotatedKernel, DispatchTable, Garbage, ImplRegistration, MasterTable, OpState, OperatorEntry,
 };
 
 /// State changed only under the registration lock.
@@ -53,14 +51,10 @@ impl Registry {
         (op, true)
     }
 
-    /// Drops the operator slot once nothing references it any more. A handle kept elsewhere
-    /// still sees a valid, empty operator: its tables go too (the master borrows kernels the
-    /// registrations own, and a detached operator's master would not see them go), and the
-    /// next call rebuilds them from the current backend fallbacks.
+    /// Drops the operator slot once no registration keeps it (see
+    /// [`OperatorEntry::detach_if_unused`]).
     fn cleanup(&mut self, op: &OperatorHandle, st: &mut OpState, garbage: &mut Garbage) {
-        if st.def_and_impl_count == 0 {
-            garbage.masters.extend(st.master.take());
-            garbage.tables.extend(op.0.table.take());
+        if op.0.detach_if_unused(st, garbage) {
             garbage.ops.extend(self.ops.remove(op));
         }
     }
@@ -95,19 +89,19 @@ impl OpsByName {
     /// [`Self::get`] with `h = name_hash(p)` already computed.
     fn get_hashed(&self, p: OperatorNameParts<'_>, h: u64) -> Option<&OperatorHandle> {
         self.0
-            .find(h, |(oh, o)| *oh == h && p.matches(&o.0.name))
+            .find(h, |(oh, o)| *oh == h && p.matches(o.operator_name()))
             .map(|(_, o)| o)
     }
     /// Adds `op`, whose name is not in the table yet and hashes to `h`.
     fn insert(&mut self, op: OperatorHandle) {
-        let h = op.0.name_hash;
-        debug_assert_eq!(h, name_hash(op.0.name.parts()));
+        let h = op.0.name_hash();
+        debug_assert_eq!(h, name_hash(op.operator_name().parts()));
         self.0.insert_unique(h, (h, op), |e| e.0);
     }
     /// Removes `op` itself (not another operator of the same name).
     fn remove(&mut self, op: &OperatorHandle) -> Option<OperatorHandle> {
         self.0
-            .find_entry(op.0.name_hash, |(_, o)| o == op)
+            .find_entry(op.0.name_hash(), |(_, o)| o == op)
             .ok()
             .map(|e| e.remove().0 .1)
     }
@@ -196,7 +190,6 @@ impl std::fmt::Debug for RegistrationHandle {
 
 type WarningHandler = Box<dyn Fn(&str) + Send + Sync>;
 static WARNING_HANDLER: RwLock<Option<WarningHandler>> = RwLock::new(None);
-static OVERRIDE_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Routes dispatcher warnings (for example the override warning) to a front end; the default
 /// prints to stderr.
@@ -260,7 +253,7 @@ impl Dispatcher {
             .lock()
             .ops
             .iter()
-            .map(|o| o.0.name.to_string())
+            .map(|o| o.operator_name().to_string())
             .collect();
         v.sort();
         v
@@ -281,7 +274,7 @@ impl Dispatcher {
         let mut v: Vec<String> = ops
             .iter()
             .filter(|o| k.is_none_or(|k| o.has_kernel_for_dispatch_key(k)))
-            .map(|o| o.0.name.to_string())
+            .map(|o| o.operator_name().to_string())
             .collect();
         v.sort();
         v
@@ -328,56 +321,17 @@ impl Dispatcher {
         let mut guard = self.registry.lock();
         let reg = &mut *guard;
         let (op, created) = reg.find_or_register_name(schema.name.parts());
-        let name = &op.0.name;
-        let mut st = op.0.state.lock();
-        let fail = |reg: &mut Registry, st: &mut OpState, e: DispatchError| {
+        let mut st = op.0.lock();
+        let mut garbage = Garbage::default();
+        if let Err(e) =
+            op.0.add_def(&mut st, schema, debug, tags, &reg.fallbacks, &mut garbage)
+        {
             if created {
                 // A slot created just now holds nothing that needs deferred release.
-                let mut g = Garbage::default();
-                reg.cleanup(&op, st, &mut g);
-                drop(g);
+                reg.cleanup(&op, &mut st, &mut garbage);
             }
-            Err(e)
-        };
-        if st.def_count != 0 {
-            let e = DispatchError::Runtime(format!(
-                "Tried to register an operator ({schema}) with the same name and overload name multiple times. Each overload's schema should only be registered with a single call to def(). Duplicate registration: {debug}. Original registration: {}",
-                st.schema.as_ref().map_or("", |s| &*s.debug)
-            ));
-            return fail(reg, &mut st, e);
+            return Err(e);
         }
-        // PyTorch walks its kernel hash map here and reports the first mismatch in that map's
-        // order (replayed from its history only for an operator that has had kernels).
-        let first_mismatch = st
-            .key_order
-            .keys()
-            .into_iter()
-            .filter_map(DispatchKey::from_u16)
-            .flat_map(|key| st.kernels.list(key))
-            .find_map(|k| {
-                let inf = k.inferred_schema.as_ref()?;
-                check_schema(name, &schema, &debug, inf, &k.debug).err()
-            });
-        if let Some(e) = first_mismatch {
-            return fail(reg, &mut st, e);
-        }
-        let bits = match dispatch_arg_bitset(&schema) {
-            Ok(b) => b,
-            Err(e) => return fail(reg, &mut st, e),
-        };
-        let schema = Arc::new(schema);
-        st.schema = Some(AnnotatedSchema {
-            schema: schema.clone(),
-            debug,
-        });
-        st.tags = tags;
-        let mut garbage = Garbage::default();
-        update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
-            u.table.meta.dispatch_arg_indices_reverse = bits;
-            u.table.meta.schema = Some(schema);
-        });
-        st.def_count += 1;
-        st.def_and_impl_count += 1;
         drop(st);
         drop(guard);
         drop(garbage);
@@ -391,20 +345,8 @@ impl Dispatcher {
         let mut garbage = Garbage::default();
         let mut guard = self.registry.lock();
         let reg = &mut *guard;
-        let mut st = op.0.state.lock();
-        debug_assert!(st.def_count > 0 && st.def_and_impl_count > 0);
-        st.def_count -= 1;
-        st.def_and_impl_count -= 1;
-        if st.def_count == 0 {
-            st.schema = None;
-            st.tags = Vec::new();
-            // The C++-signature record goes with the schema, as in PyTorch.
-            st.cpp_signature = None;
-            update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
-                u.table.meta.dispatch_arg_indices_reverse = 0;
-                u.table.meta.schema = None;
-            });
-        }
+        let mut st = op.0.lock();
+        op.0.remove_def(&mut st, &reg.fallbacks, &mut garbage);
         reg.cleanup(op, &mut st, &mut garbage);
         drop(st);
         drop(guard);
@@ -426,86 +368,28 @@ impl Dispatcher {
         let mut guard = self.registry.lock();
         let reg = &mut *guard;
         let (op, created) = reg.find_or_register_name(name);
-        let mut st = op.0.state.lock();
-        let fail = |reg: &mut Registry, st: &mut OpState, e: DispatchError| {
+        let mut st = op.0.lock();
+        let r = ImplRegistration {
+            dispatch_key,
+            kernel,
+            cpp_signature,
+            inferred_schema,
+            debug,
+        };
+        if let Err(e) = op.0.check_impl(&st, name, &r) {
             if created {
                 // A slot created just now holds nothing that needs deferred release.
                 let mut g = Garbage::default();
-                reg.cleanup(&op, st, &mut g);
+                reg.cleanup(&op, &mut st, &mut g);
                 drop(g);
             }
-            Err(e)
-        };
-        if let Some((sig, sig_name)) = cpp_signature {
-            if let Some(prev) = &st.cpp_signature {
-                if prev.sig != sig {
-                    let (schema_str, schema_dbg) = match &st.schema {
-                        Some(a) => (a.schema.to_string(), a.debug.to_string()),
-                        None => (name.to_string(), "no debug info".to_owned()),
-                    };
-                    let e = DispatchError::Runtime(format!(
-                        "\nMismatch in kernel C++ signatures\n  operator: {schema_str}\n    {schema_dbg}\n  kernel 1: {}\n    dispatch key: {}\n    {}\n  kernel 2: {sig_name}\n    dispatch key: {}\n    {debug}\n",
-                        prev.sig_name,
-                        prev.dispatch_key.map_or("(catch all)", |k| k.name()),
-                        prev.debug,
-                        dispatch_key.map_or("(catch all)", |k| k.name()),
-                    ));
-                    return fail(reg, &mut st, e);
-                }
-            }
+            return Err(e);
         }
-        if let (Some(a), Some(inf)) = (&st.schema, &inferred_schema) {
-            if let Err(e) = check_schema(&op.0.name, &a.schema, &a.debug, inf, &debug) {
-                return fail(reg, &mut st, e);
-            }
-        }
-        if let Some((sig, sig_name)) = cpp_signature {
-            if st.cpp_signature.is_none() {
-                st.cpp_signature = Some(CppSignatureWithDebug {
-                    sig,
-                    sig_name,
-                    debug: debug.clone(),
-                    dispatch_key,
-                });
-            }
-        }
-        let k = dispatch_key.unwrap_or(DispatchKey::CompositeImplicitAutograd);
-        let mut pending_warning = None;
-        if st.kernels.contains(k)
-            && !matches!(dispatch_key, Some(DispatchKey::Meta | DispatchKey::MTIA))
-            && !OVERRIDE_WARNED.swap(true, Ordering::Relaxed)
-        {
-            let (schema_str, schema_dbg) = match &st.schema {
-                Some(a) => (a.schema.to_string(), a.debug.to_string()),
-                None => (name.to_string(), "no debug info".to_owned()),
-            };
-            pending_warning = Some(format!(
-                "Warning only once for all operators,  other operators may also be overridden.\n  Overriding a previously registered kernel for the same operator and the same dispatch key\n  operator: {schema_str}\n    {schema_dbg}\n  dispatch key: {}\n  previous kernel: {}\n       new kernel: {debug}",
-                dispatch_key.map_or("(catch all)", |k| k.name()),
-                st.cpp_signature.as_ref().map_or("no debug info", |c| &*c.debug),
-            ));
-        }
+        let k = r.key();
         let id = reg.fresh_id();
-        st.key_order.insert(k.as_u16());
-        st.note_key_added(k);
-        st.kernels.push_front(
-            k,
-            AnnotatedKernel {
-                kernel,
-                inferred_schema,
-                debug,
-                id,
-            },
-        );
         let mut garbage = Garbage::default();
-        update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
-            if dispatch_key.is_some() {
-                u.update(k)
-            } else {
-                u.update_full()
-            }
-        });
-        st.def_and_impl_count += 1;
+        let pending_warning =
+            op.0.add_impl(&mut st, name, r, id, &reg.fallbacks, &mut garbage);
         drop(st);
         drop(guard);
         drop(garbage);
@@ -528,22 +412,8 @@ impl Dispatcher {
         let mut garbage = Garbage::default();
         let mut guard = self.registry.lock();
         let reg = &mut *guard;
-        let mut st = op.0.state.lock();
-        if let Some((kernel, emptied)) = st.kernels.remove(k, id) {
-            garbage.annotated.push(kernel);
-            if emptied {
-                st.note_key_removed(k);
-                st.key_order.erase(k.as_u16());
-            }
-        }
-        update_master(&op.0, &mut st, &reg.fallbacks, &mut garbage, |u| {
-            if keyed {
-                u.update(k)
-            } else {
-                u.update_full()
-            }
-        });
-        st.def_and_impl_count -= 1;
+        let mut st = op.0.lock();
+        op.0.remove_impl(&mut st, k, keyed, id, &reg.fallbacks, &mut garbage);
         reg.cleanup(op, &mut st, &mut garbage);
         drop(st);
         drop(guard);
@@ -593,18 +463,11 @@ impl Dispatcher {
         for batch in per_op.rchunks_mut(TEARDOWN_BATCH) {
             let mut reg = self.registry.lock();
             for (op, n, removed) in batch.iter_mut().rev() {
-                let mut st = op.0.state.lock();
-                if st.def_and_impl_count != *n {
+                let mut st = op.0.lock();
+                if OperatorEntry::registrations(&st) != *n {
                     continue;
                 }
-                garbage.annotated.extend(st.kernels.take_all());
-                st.schema = None;
-                st.tags = Vec::new();
-                st.cpp_signature = None;
-                st.def_count = 0;
-                st.def_and_impl_count = 0;
-                st.key_order = Default::default();
-                st.kernel_keys = [0; 3];
+                OperatorEntry::clear_registrations(&mut st, &mut garbage);
                 reg.cleanup(op, &mut st, &mut garbage);
                 drop(st);
                 *removed = true;
@@ -625,13 +488,13 @@ impl Dispatcher {
     pub fn register_name(&'static self, name: &OperatorName) -> RegistrationHandle {
         let mut reg = self.registry.lock();
         let (op, _) = reg.find_or_register_name(name.parts());
-        op.0.state.lock().def_and_impl_count += 1;
+        OperatorEntry::add_name(&mut op.0.lock());
         drop(reg);
         RegistrationHandle::new(self, move || {
             let mut garbage = Garbage::default();
             let mut reg = self.registry.lock();
-            let mut st = op.0.state.lock();
-            st.def_and_impl_count -= 1;
+            let mut st = op.0.lock();
+            OperatorEntry::remove_name(&mut st);
             reg.cleanup(&op, &mut st, &mut garbage);
             drop(st);
             drop(reg);
@@ -693,8 +556,7 @@ impl Dispatcher {
     fn update_fallback_everywhere(&self, reg: &Registry, k: DispatchKey, garbage: &mut Garbage) {
         let ops = reg.ops.handles();
         for op in &ops {
-            let mut st = op.0.state.lock();
-            update_master(&op.0, &mut st, &reg.fallbacks, garbage, |u| u.update(k));
+            op.0.update_fallback(&mut op.0.lock(), k, &reg.fallbacks, garbage);
         }
         garbage.ops.extend(ops);
     }
@@ -704,19 +566,8 @@ impl Dispatcher {
     fn rebuild_table(&self, op: &OperatorHandle) -> Arc<DispatchTable> {
         // The registration lock orders this against registrations (which take it first).
         let reg = self.registry.lock();
-        let st = op.0.state.lock();
-        if let Some(t) = op.0.table.load_full() {
-            return t;
-        }
-        let t = Arc::new(match st.master.as_deref() {
-            Some(master) => master.snapshot(),
-            // An operator removed from the registry (its handle kept elsewhere) has no master:
-            // no registration updates it any more, so it gets no borrowing table either, only a
-            // snapshot of the backend fallbacks of now, which owns what it uses.
-            None => reg.fresh.snapshot(),
-        });
-        op.0.table.publish(t.clone());
-        t
+        let st = op.0.lock();
+        op.0.snapshot_for_calls(&st, &reg.fresh)
     }
 
     // ---------------------------------------------------------------- calls
@@ -767,27 +618,23 @@ impl Dispatcher {
         stack: &mut Stack,
     ) -> Result<()> {
         let ks = op.with_table(|t| t.key_set_boxed(stack));
-        let kernel = {
-            let st = op.0.state.lock();
-            match st.kernels.front(k) {
-                Some(a) => a.kernel.clone(),
-                None => {
-                    drop(st);
-                    let reg = self.registry.lock();
-                    let fb = if k.is_alias() {
-                        None
-                    } else {
-                        reg.fallbacks[dispatch_table_index_for_key(k)].as_ref()
-                    };
-                    match fb {
-                        Some(f) => f.kernel.clone(),
-                        None => {
-                            return Err(DispatchError::Runtime(format!(
-                                "no kernel for {} on {}",
-                                k.name(),
-                                op.0.name
-                            )))
-                        }
+        let kernel = match op.0.direct_kernel(k) {
+            Some(kernel) => kernel,
+            None => {
+                let reg = self.registry.lock();
+                let fb = if k.is_alias() {
+                    None
+                } else {
+                    reg.fallbacks[dispatch_table_index_for_key(k)].as_ref()
+                };
+                match fb {
+                    Some(f) => f.kernel.clone(),
+                    None => {
+                        return Err(DispatchError::Runtime(format!(
+                            "no kernel for {} on {}",
+                            k.name(),
+                            op.operator_name()
+                        )))
                     }
                 }
             }
@@ -797,7 +644,7 @@ impl Dispatcher {
 
     /// PyTorch's `reportError`: the NotImplementedError for a missing kernel, plus a hint.
     pub(crate) fn report_error(&self, op: &OperatorHandle, k: DispatchKey) -> DispatchError {
-        let name = &op.0.name;
+        let name = op.operator_name();
         let keys = op.with_table(OperatorEntry::list_all_dispatch_keys);
         let table = self.dump_computed_table(op);
         if k == DispatchKey::Undefined {
@@ -813,9 +660,7 @@ impl Dispatcher {
 
     /// PyTorch's `dumpComputedTable()`.
     pub fn dump_computed_table(&self, op: &OperatorHandle) -> String {
-        let reg = self.registry.lock();
-        let st = op.0.state.lock();
-        op.0.dump_computed_table_with(&st, &reg.fallbacks)
+        op.0.dump_computed_table(&self.registry.lock().fallbacks)
     }
 
     /// Whether the stored table entry for runtime key `k` is valid.
@@ -838,16 +683,11 @@ impl Dispatcher {
         op: &OperatorHandle,
         k: DispatchKey,
     ) -> (KernelFunction, String, &'static str) {
-        let reg = self.registry.lock();
-        let st = op.0.state.lock();
-        let (a, p) = compute_entry(&st, &reg.fallbacks, k);
-        (a.kernel.clone(), a.debug.to_string(), p.as_str())
+        op.0.computed_entry(&self.registry.lock().fallbacks, k)
     }
 
     pub(crate) fn check_invariants_of(&self, op: &OperatorHandle) -> Result<()> {
-        let reg = self.registry.lock();
-        let st = op.0.state.lock();
-        op.0.check_invariants_with(&st, &reg.fallbacks)
+        op.0.check_invariants(&self.registry.lock().fallbacks)
     }
 
     /// Runtime keys (in table order) whose stored entry is the fallthrough kernel.
@@ -876,46 +716,6 @@ pub(crate) fn skip_fallthroughs(table: &DispatchTable, mut ks: DispatchKeySet) -
         ks = next;
     }
     ks
-}
-
-/// A cheap sufficient condition for "no difference": identical argument and return types with
-/// no SymInt anywhere (SymInt compares differently depending on the kernel, see
-/// `find_schema_differences_with_symint`). Registration checks every typed kernel, so the
-/// common case must not allocate.
-fn same_types_without_symint(a: &FunctionSchema, b: &FunctionSchema) -> bool {
-    fn symint(t: &opdispatch_schema::Type) -> bool {
-        use opdispatch_schema::Type as T;
-        match t {
-            T::SymInt => true,
-            T::Optional(i) | T::List(i) | T::Future(i) | T::Await(i) | T::RRef(i) => symint(i),
-            T::Tuple(v) | T::Union(v) => v.iter().any(symint),
-            T::Dict(k, v) => symint(k) || symint(v),
-            _ => false,
-        }
-    }
-    let same = |x: &[opdispatch_schema::Argument], y: &[opdispatch_schema::Argument]| {
-        x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.ty == q.ty && !symint(&p.ty))
-    };
-    same(&a.arguments, &b.arguments) && same(&a.returns, &b.returns)
-}
-
-/// `checkSchema`: a kernel's inferred schema must match the def (spec 2.4).
-fn check_schema(
-    name: &OperatorName,
-    from_def: &FunctionSchema,
-    def_debug: &str,
-    inferred: &FunctionSchema,
-    kernel_debug: &str,
-) -> Result<()> {
-    if same_types_without_symint(inferred, from_def) {
-        return Ok(());
-    }
-    match find_schema_differences(inferred, from_def) {
-        None => Ok(()),
-        Some(reason) => Err(DispatchError::Runtime(format!(
-            "Inferred operator schema for a C++ kernel function doesn't match the expected function schema.\n  operator: {name}\n  expected schema: {from_def}\n    {def_debug}\n  inferred schema: {inferred}\n    {kernel_debug}\n  reason: {reason}"
-        ))),
-    }
 }
 
 impl OperatorHandle {

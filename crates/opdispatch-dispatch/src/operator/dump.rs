@@ -8,6 +8,7 @@ use opdispatch_keys::{
 
 use super::compute::{build_table, compute_entry};
 use super::{DispatchTable, Fallbacks, OpState, OperatorEntry};
+use crate::kernel::KernelFunction;
 
 impl OperatorEntry {
     /// PyTorch's `dumpState()`: the canonical (non-derived) registration state.
@@ -15,7 +16,7 @@ impl OperatorEntry {
         self.dump_state_of(&self.state.lock())
     }
 
-    pub(crate) fn dump_state_of(&self, st: &OpState) -> String {
+    fn dump_state_of(&self, st: &OpState) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "name: {}", self.name);
         match &st.schema {
@@ -52,7 +53,28 @@ impl OperatorEntry {
         s
     }
 
-    pub(crate) fn dump_computed_table_with(&self, st: &OpState, fallbacks: &Fallbacks) -> String {
+    /// PyTorch's `dumpComputedTable()`, given the backend fallbacks (registry lock held).
+    pub(crate) fn dump_computed_table(&self, fallbacks: &Fallbacks) -> String {
+        self.dump_computed_table_with(&self.state.lock(), fallbacks)
+    }
+
+    /// The computed entry for `k` with its debug string and provenance.
+    pub(crate) fn computed_entry(
+        &self,
+        fallbacks: &Fallbacks,
+        k: DispatchKey,
+    ) -> (KernelFunction, String, &'static str) {
+        let st = self.state.lock();
+        let (a, p) = compute_entry(&st, fallbacks, k);
+        (a.kernel.clone(), a.debug.to_string(), p.as_str())
+    }
+
+    /// `checkInvariants()`, given the backend fallbacks (registry lock held).
+    pub(crate) fn check_invariants(&self, fallbacks: &Fallbacks) -> crate::Result<()> {
+        self.check_invariants_with(&self.state.lock(), fallbacks)
+    }
+
+    fn dump_computed_table_with(&self, st: &OpState, fallbacks: &Fallbacks) -> String {
         let mut s = String::new();
         for &k in runtime_keys_in_table_order() {
             let (kern, prov) = compute_entry(st, fallbacks, k);
@@ -85,11 +107,7 @@ impl OperatorEntry {
     }
 
     /// `checkInvariants()`: the stored table (when built) equals a recomputation.
-    pub(crate) fn check_invariants_with(
-        &self,
-        st: &OpState,
-        fallbacks: &Fallbacks,
-    ) -> crate::Result<()> {
+    fn check_invariants_with(&self, st: &OpState, fallbacks: &Fallbacks) -> crate::Result<()> {
         let mut ok = true;
         if let Some(a) = &st.schema {
             ok &= a.schema.operator_name() == &self.name;

@@ -18,6 +18,7 @@ mod compute;
 mod dump;
 mod garbage;
 mod handle;
+mod register;
 mod table;
 mod update;
 
@@ -29,11 +30,10 @@ use parking_lot::Mutex;
 
 use crate::kernel::KernelFunction;
 
-pub(crate) use compute::{compute_entry, dispatch_arg_bitset};
 pub(crate) use garbage::Garbage;
 pub use handle::OperatorHandle;
+pub(crate) use register::ImplRegistration;
 pub(crate) use table::{DispatchTable, MasterTable};
-pub(crate) use update::update_master;
 
 /// A registered kernel with where it came from.
 #[derive(Clone)]
@@ -75,29 +75,29 @@ pub(crate) struct CppSignatureWithDebug {
 
 /// Mutable registration state of one operator (guarded by the dispatcher's lock).
 pub(crate) struct OpState {
-    pub(crate) schema: Option<AnnotatedSchema>,
+    schema: Option<AnnotatedSchema>,
     /// The def's tags (go with the schema).
-    pub(crate) tags: Vec<crate::Tag>,
+    tags: Vec<crate::Tag>,
     /// Per key, newest first; never holds the Undefined key.
-    pub(crate) kernels: crate::kernel_lists::KernelLists,
-    pub(crate) def_count: usize,
-    pub(crate) def_and_impl_count: usize,
-    pub(crate) cpp_signature: Option<CppSignatureWithDebug>,
+    kernels: crate::kernel_lists::KernelLists,
+    def_count: usize,
+    def_and_impl_count: usize,
+    cpp_signature: Option<CppSignatureWithDebug>,
     /// PyTorch's hash-map iteration order over `kernels` (see `key_order`).
-    pub(crate) key_order: crate::key_order::KernelKeyOrder,
+    key_order: crate::key_order::KernelKeyOrder,
     /// The incrementally maintained table (always `Some` outside `update_master`, except for
     /// an operator removed from the registry, which gets none: see `Registry::cleanup`).
-    pub(crate) master: Option<Box<MasterTable>>,
+    master: Option<Box<MasterTable>>,
     /// Bit `k` set iff `kernels` has key `k`: table updates probe many keys that have none.
-    pub(crate) kernel_keys: [u64; 3],
+    kernel_keys: [u64; 3],
 }
 
 impl OpState {
-    pub(crate) fn note_key_added(&mut self, k: DispatchKey) {
+    fn note_key_added(&mut self, k: DispatchKey) {
         let v = usize::from(k.as_u16());
         self.kernel_keys[v / 64] |= 1 << (v % 64);
     }
-    pub(crate) fn note_key_removed(&mut self, k: DispatchKey) {
+    fn note_key_removed(&mut self, k: DispatchKey) {
         let v = usize::from(k.as_u16());
         self.kernel_keys[v / 64] &= !(1 << (v % 64));
     }
@@ -140,12 +140,12 @@ impl Provenance {
 
 /// One operator: name, registrations and computed table.
 pub struct OperatorEntry {
-    pub(crate) name: OperatorName,
+    name: OperatorName,
     /// The registry's hash of `name`, kept so removing the operator reads no name.
-    pub(crate) name_hash: u64,
-    pub(crate) state: Mutex<OpState>,
+    name_hash: u64,
+    state: Mutex<OpState>,
     /// `None` after a change, until the next reader rebuilds it.
-    pub(crate) table: crate::rcu::RcuCell<DispatchTable>,
+    table: crate::rcu::RcuCell<DispatchTable>,
 }
 
 /// Read access to the global backend fallbacks while computing tables.
@@ -176,6 +176,44 @@ impl OperatorEntry {
 
     pub fn operator_name(&self) -> &OperatorName {
         &self.name
+    }
+
+    /// The registry's hash of the name.
+    pub(crate) fn name_hash(&self) -> u64 {
+        self.name_hash
+    }
+
+    /// The registration state; take the registry lock first (see the lock discipline).
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, OpState> {
+        self.state.lock()
+    }
+
+    /// The snapshot calls read, built from the master (or, for an operator removed from the
+    /// registry, from `fresh`, the backend fallbacks of now) and published, unless one is
+    /// published already. `st` is this operator's state: the caller holds the registry lock
+    /// and this guard, which order it against registrations.
+    pub(crate) fn snapshot_for_calls(
+        &self,
+        st: &OpState,
+        fresh: &MasterTable,
+    ) -> Arc<DispatchTable> {
+        if let Some(t) = self.table.load_full() {
+            return t;
+        }
+        let t = Arc::new(match st.master.as_deref() {
+            Some(master) => master.snapshot(),
+            // An operator removed from the registry (its handle kept elsewhere) has no master:
+            // no registration updates it any more, so it gets none either, only a snapshot of
+            // the backend fallbacks of now, which owns what it uses.
+            None => fresh.snapshot(),
+        });
+        self.table.publish(t.clone());
+        t
+    }
+
+    /// The newest kernel registered directly for `k`, if any.
+    pub(crate) fn direct_kernel(&self, k: DispatchKey) -> Option<KernelFunction> {
+        self.state.lock().kernels.front(k).map(|a| a.kernel.clone())
     }
 
     /// The published snapshot, if no registration has dropped it since.
