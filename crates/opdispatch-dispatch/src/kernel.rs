@@ -213,10 +213,16 @@ fn call_inner(
     }
 }
 
-/// A dispatch-table slot: a borrowed pointer to a kernel (`None` = missing). The table that
-/// holds it also holds one strong reference per distinct kernel (see `DispatchTable`), so slots
-/// are plain pointers: filling or copying a table costs no count traffic per slot.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// A slot of a published snapshot: a borrowed pointer to a kernel (`None` = missing). Only
+/// `DispatchTable` holds these, next to one strong reference per distinct kernel (its
+/// `owners`), and lends them out only as borrows of itself, so slots are plain pointers:
+/// filling a snapshot costs no count traffic per slot. (Master tables hold owned kernels.)
+///
+/// Deliberately neither `Copy` nor `Clone`: code outside the snapshot only ever has a
+/// `&KernelRef` borrowed from a live table, so the borrow checker keeps it from outliving the
+/// table's `owners`. `KernelRef::of` makes the only others, for the duration of a borrow of
+/// their `KernelFunction`, and for filling a snapshot next to its owners.
+#[derive(PartialEq, Eq)]
 pub(crate) struct KernelRef(Option<std::ptr::NonNull<KernelInner>>);
 
 // SAFETY: a KernelRef is only dereferenced while its table keeps the kernel alive, and
@@ -226,8 +232,6 @@ unsafe impl Send for KernelRef {}
 unsafe impl Sync for KernelRef {}
 
 impl KernelRef {
-    pub(crate) const MISSING: Self = Self(None);
-
     /// The slot value for `k`; valid while something holds `k`'s reference.
     #[inline]
     pub(crate) fn of(k: &KernelFunction) -> Self {
@@ -272,23 +276,6 @@ impl KernelRef {
     #[inline]
     pub(crate) fn same_as(&self, k: &KernelFunction) -> bool {
         *self == Self::of(k)
-    }
-    /// A new strong reference to the kernel this slot points to.
-    ///
-    /// # Safety
-    /// Something must hold a strong reference to that kernel for the duration of the call.
-    pub(crate) unsafe fn upgrade(self) -> KernelFunction {
-        KernelFunction {
-            inner: self.0.map(|p| {
-                let p = p.as_ptr().cast_const();
-                // SAFETY: `p` came from `Arc::as_ref` of a live `Arc<KernelInner>` (caller
-                // contract), which is the pointer `Arc::into_raw` gives.
-                unsafe {
-                    Arc::increment_strong_count(p);
-                    Arc::from_raw(p)
-                }
-            }),
-        }
     }
     /// Runs the kernel on the boxed stack (see [`KernelFunction::call_boxed`]).
     pub(crate) fn call_boxed(

@@ -131,7 +131,7 @@ impl OperatorEntry {
                     == tm.non_fallthrough_keys_per_backend[0].raw_repr() & func;
             }
             for i in 0..NUM_RUNTIME_ENTRIES {
-                ok &= fresh.slot(i) == table.slot(i);
+                ok &= fresh.slot(i).same_as(table.slot(i));
             }
         }
         if ok {

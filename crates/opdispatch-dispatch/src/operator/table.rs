@@ -80,20 +80,27 @@ impl TableMeta {
 /// (an operator has a handful in up to 137 slots), so a master is about a quarter of a
 /// snapshot's size: registering thousands of operators writes that much less fresh memory.
 ///
-/// The kernels are borrowed: every slot points to a kernel the registrations own (one in the
-/// operator's kernel lists, a backend fallback, or a static one). A deregistration moves its
-/// kernel to the `Garbage` and recomputes every slot that can hold it (the slots of its key's
-/// runtime set, and Undefined for composite keys) before the garbage is dropped.
-/// `check_invariants` verifies this.
+/// The list holds one strong reference per kernel, so a slot can never outlive its kernel
+/// (the compiler checks this: there are no raw pointers here). Writing a slot counts nothing;
+/// only listing a kernel for the first time takes a reference. Every slot's kernel is also
+/// one the registrations own (the operator's kernel lists, a backend fallback, or a static):
+/// a deregistration moves its kernel to the `Garbage` and recomputes every slot that can hold
+/// it, then [`MasterTable::release_unused`] moves the list's now unused references to the
+/// `Garbage` too, so the master never keeps a deregistered kernel alive and never drops the
+/// last reference to one under the locks. `check_invariants` verifies this.
 #[derive(Clone)]
 pub(crate) struct MasterTable {
     /// Per slot: 0 for missing, else 1 + the kernel's index in `kernels`.
     slots: [u8; NUM_RUNTIME_ENTRIES],
     /// The kernels slots point to. One no slot uses any more stays listed (a registration
-    /// often brings it back) until the list is full, which compacts it.
-    kernels: smallvec::SmallVec<[KernelRef; 8]>,
+    /// often brings it back) until the list is full, which compacts it, or until a
+    /// deregistration releases it (`release_unused`).
+    kernels: smallvec::SmallVec<[KernelFunction; 8]>,
     pub(crate) meta: TableMeta,
 }
+
+/// The slot value of a missing kernel.
+static MISSING_KERNEL: KernelFunction = KernelFunction::missing();
 
 impl MasterTable {
     /// A fresh operator's table: exactly the backend fallbacks (it has no kernels yet).
@@ -120,36 +127,43 @@ impl MasterTable {
 
     /// The kernel of slot `idx`.
     #[inline]
-    pub(crate) fn slot(&self, idx: usize) -> KernelRef {
+    pub(crate) fn slot(&self, idx: usize) -> &KernelFunction {
         match self.slots[idx] {
-            0 => KernelRef::MISSING,
-            i => self.kernels[usize::from(i) - 1],
+            0 => &MISSING_KERNEL,
+            i => &self.kernels[usize::from(i) - 1],
         }
     }
 
-    /// Points slot `idx` at `k`, which the registrations own.
+    /// Points slot `idx` at `k`.
     #[inline]
     pub(crate) fn set_entry(&mut self, idx: usize, k: &KernelFunction) {
-        let r = KernelRef::of(k);
-        self.slots[idx] = if r.is_valid() { self.index_of(r) } else { 0 };
+        self.slots[idx] = if k.is_valid() { self.index_of(k) } else { 0 };
     }
 
-    /// `r`'s slot value, listing it if needed.
+    /// `k`'s slot value, listing it if needed.
     #[inline]
-    fn index_of(&mut self, r: KernelRef) -> u8 {
+    fn index_of(&mut self, k: &KernelFunction) -> u8 {
         // Newest first: an alias update sets dozens of slots to the kernel it just added.
-        match self.kernels.iter().rposition(|&e| e == r) {
+        match self.kernels.iter().rposition(|e| e.same_as(k)) {
             Some(i) => Self::slot_value(i),
-            None => self.push_kernel(r),
+            None => self.push_kernel(k),
         }
     }
 
     #[cold]
-    fn push_kernel(&mut self, r: KernelRef) -> u8 {
+    fn push_kernel(&mut self, k: &KernelFunction) -> u8 {
         if self.kernels.len() == usize::from(u8::MAX) {
-            self.compact();
+            for unused in self.compact() {
+                // Never the last reference: unused entries are released (`release_unused`)
+                // whenever a registration lets go of a kernel, so the others are still owned.
+                debug_assert!(unused
+                    .inner
+                    .as_ref()
+                    .is_none_or(|a| Arc::strong_count(a) > 1));
+                drop(unused);
+            }
         }
-        self.kernels.push(r);
+        self.kernels.push(k.clone());
         Self::slot_value(self.kernels.len() - 1)
     }
 
@@ -160,41 +174,52 @@ impl MasterTable {
         (i + 1) as u8
     }
 
-    /// Drops the kernels no slot uses. At most 137 can be in use, so this frees room.
-    fn compact(&mut self) {
+    /// Drops the kernels no slot uses from the list and returns them. At most 137 can be in
+    /// use, so this frees room.
+    fn compact(&mut self) -> smallvec::SmallVec<[KernelFunction; 8]> {
         let mut remap = [0u8; 256];
-        let mut kept = smallvec::SmallVec::<[KernelRef; 8]>::new();
+        let mut old = std::mem::take(&mut self.kernels);
         for s in &mut self.slots {
             if *s != 0 {
-                let old = usize::from(*s);
-                if remap[old] == 0 {
-                    kept.push(self.kernels[old - 1]);
-                    remap[old] = Self::slot_value(kept.len() - 1);
+                let o = usize::from(*s);
+                if remap[o] == 0 {
+                    self.kernels.push(std::mem::take(&mut old[o - 1]));
+                    remap[o] = Self::slot_value(self.kernels.len() - 1);
                 }
-                *s = remap[old];
+                *s = remap[o];
             }
         }
-        self.kernels = kept;
+        old.retain(|k| k.is_valid());
+        old
+    }
+
+    /// Moves the listed kernels no slot uses any more to `out`: after a deregistration one of
+    /// them may be the last reference to a kernel, which must be released after the locks.
+    pub(crate) fn release_unused(&mut self, out: &mut Vec<KernelFunction>) {
+        let mut used = [false; 256];
+        for &s in &self.slots {
+            used[usize::from(s)] = true;
+        }
+        if (1..=self.kernels.len()).all(|i| used[i]) {
+            return;
+        }
+        out.extend(self.compact());
     }
 
     /// The table calls read, holding its own reference to each kernel its slots use, so it
-    /// may outlive the registrations. Runs under the registration lock.
+    /// may outlive the registrations.
     pub(crate) fn snapshot(&self) -> DispatchTable {
         let mut used = [false; 256];
         let entries = std::array::from_fn(|i| {
             used[usize::from(self.slots[i])] = true;
-            self.slot(i)
+            KernelRef::of(self.slot(i))
         });
         let owners = self
             .kernels
             .iter()
             .enumerate()
             .filter(|(i, _)| used[i + 1])
-            // SAFETY: a master's slots point to kernels the registrations own (the registry's
-            // template: the backend fallbacks). The caller holds the registration lock, or the
-            // operator's state lock, under which every removal of one of them updates this
-            // master before the kernel is released.
-            .map(|(_, r)| unsafe { r.upgrade() })
+            .map(|(_, k)| k.clone())
             .collect();
         DispatchTable {
             entries,
@@ -203,14 +228,16 @@ impl MasterTable {
         }
     }
 
-    /// Whether every slot's kernel is one the registrations own (see the type's docs).
+    /// Whether every slot's kernel is one the registrations own, and no listed kernel is only
+    /// kept alive by this table (see the type's docs).
     pub(crate) fn slots_owned_by(&self, st: &OpState, fallbacks: &Fallbacks) -> bool {
-        let owned = |e: KernelRef| {
+        let owned = |e: &KernelFunction| {
             st.kernels.iter().any(|(_, a, _)| e.same_as(&a.kernel))
                 || fallbacks.iter().flatten().any(|f| e.same_as(&f.kernel))
                 || e.same_as(&AMBIGUOUS.kernel)
         };
         (0..NUM_RUNTIME_ENTRIES).all(|i| !self.slot(i).is_valid() || owned(self.slot(i)))
+            && self.kernels.iter().all(owned)
     }
 }
 
@@ -327,8 +354,8 @@ mod tests {
             ks.push(k);
         }
         assert!(t.kernels.len() <= usize::from(u8::MAX));
-        assert!(t.slot(0) == KernelRef::of(&keep) && t.slot(NUM_RUNTIME_ENTRIES - 1) == t.slot(0));
-        assert!(t.slot(5) == KernelRef::of(ks.last().unwrap()));
+        assert!(t.slot(0).same_as(&keep) && t.slot(NUM_RUNTIME_ENTRIES - 1).same_as(t.slot(0)));
+        assert!(t.slot(5).same_as(ks.last().unwrap()));
         assert!(!t.slot(6).is_valid());
         let snap = t.snapshot();
         assert!(snap.owners_match_slots());

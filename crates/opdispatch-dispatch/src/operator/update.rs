@@ -14,7 +14,8 @@ pub(crate) struct TableUpdate<'a> {
 }
 
 /// Runs `f` on the operator's master table, then drops the published snapshot so the next
-/// reader copies the updated master.
+/// reader copies the updated master. Callers put a kernel they remove into
+/// `garbage.annotated` before calling this (see [`MasterTable::release_unused`]).
 pub(crate) fn update_master(
     entry: &OperatorEntry,
     st: &mut OpState,
@@ -36,6 +37,11 @@ pub(crate) fn update_master(
         f(&mut upd);
     }
     master.meta.refresh_requires_bitset();
+    // An operation that let go of a kernel (it is in the garbage) may have left the master
+    // the only other holder of it: release what no slot uses, after the locks.
+    if !garbage.annotated.is_empty() {
+        master.release_unused(&mut garbage.kernels);
+    }
     st.master = Some(master);
     if let Some(old) = entry.table.take() {
         garbage.tables.push(old);
