@@ -17,6 +17,9 @@
 //! assert!(matches!(stack[..], [IValue::Int(42)]));
 //! ```
 
+#![warn(unreachable_pub)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod dispatcher;
 pub mod error;
 mod fallbacks;
