@@ -8,11 +8,11 @@
 //! depend on it. Calls read an immutable snapshot of the master without any lock; a
 //! registration drops the snapshot and the next reader copies the master again, so bulk
 //! registration does not copy the table once per registration.
-
 //!
-//! Files: `table.rs` (master and snapshot tables), `compute.rs` (precedence), `update.rs`
-//! (incremental updates), `garbage.rs` (deferred release), `dump.rs` (dumps and invariants),
-//! `handle.rs` (`OperatorHandle`).
+//! Files: `register.rs` (what each registration changes, with its checks), `table.rs` (master
+//! and snapshot tables), `compute.rs` (precedence), `update.rs` (incremental updates),
+//! `garbage.rs` (deferred release), `dump.rs` (dumps and invariants), `handle.rs`
+//! (`OperatorHandle`). The fields of `OperatorEntry` and `OpState` are private to this module.
 
 mod compute;
 mod dump;
@@ -86,7 +86,7 @@ pub(crate) struct OpState {
     /// PyTorch's hash-map iteration order over `kernels` (see `key_order`).
     key_order: crate::key_order::KernelKeyOrder,
     /// The incrementally maintained table (always `Some` outside `update_master`, except for
-    /// an operator removed from the registry, which gets none: see `Registry::cleanup`).
+    /// an operator removed from the registry, which gets none: see `OperatorEntry::detach_if_unused`).
     master: Option<Box<MasterTable>>,
     /// Bit `k` set iff `kernels` has key `k`: table updates probe many keys that have none.
     kernel_keys: [u64; 3],

@@ -364,4 +364,28 @@ mod tests {
         t.set_entry(5, &KernelFunction::missing());
         assert!(!t.slot(5).is_valid());
     }
+
+    #[test]
+    fn release_unused_hands_back_references_no_slot_uses() {
+        let mut t = MasterTable::fresh(&[]);
+        let (a, b) = (own_kernel(), own_kernel());
+        let count = |k: &KernelFunction| Arc::strong_count(k.inner.as_ref().unwrap());
+        t.set_entry(3, &a);
+        t.set_entry(4, &b);
+        assert_eq!((count(&a), count(&b)), (2, 2));
+        let mut out = Vec::new();
+        // Everything listed is in use: nothing to release.
+        t.release_unused(&mut out);
+        assert!(out.is_empty());
+        // `a` leaves its slot (as a deregistration recomputes it): the master lets it go.
+        t.set_entry(3, &KernelFunction::missing());
+        t.release_unused(&mut out);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].same_as(&a));
+        drop(out);
+        assert_eq!((count(&a), count(&b)), (1, 2));
+        assert!(t.slot(4).same_as(&b) && !t.slot(3).is_valid());
+        drop(t);
+        assert_eq!(count(&b), 1);
+    }
 }
