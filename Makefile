@@ -4,23 +4,26 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv develop lint rust-test py-test conformance bench
+.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test bench
 
 $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.5,<2" "pytest>=7" "hypothesis>=6" "numpy>=1.24" "mypy>=1.18" typing_extensions
+	$(PY) -m pip install --quiet "maturin>=1.5,<2" "pytest>=7" "hypothesis>=6" "numpy>=1.24" "mypy>=1.18" "ruff>=0.6" typing_extensions
 
 venv: $(PY)
 
 develop: $(PY)
-	cd crates/opdispatch-python && ../../$(VENV)/bin/maturin develop --release --quiet
+	$(VENV)/bin/maturin develop --release --quiet
 
 demo: develop
 	$(PY) examples/seed_walkthrough.py
 
 # rustfmt and clippy ship with rustup's default profile; skip (loudly) where they are absent.
-lint:
+# ruff's rule set and mypy's strictness are configured in pyproject.toml.
+lint: $(PY)
+	$(VENV)/bin/ruff check python tests/python examples bench scripts
+	$(VENV)/bin/mypy --strict python/opdispatch
 	@if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all -- --check; else echo "rustfmt not installed: format check skipped"; fi
 	@if cargo clippy --version >/dev/null 2>&1; then cargo clippy --quiet --workspace --all-targets -- -D warnings; else echo "clippy not installed: lint skipped"; fi
 
@@ -36,7 +39,12 @@ py-test: develop
 conformance: develop
 	$(PY) scripts/conformance_ratchet.py
 
-test: lint rust-test py-test conformance
+# `maturin build` into a temp dir, then the wheel into a fresh virtualenv (no network): the
+# installed package (Python sources, py.typed, stubs, _C) must import and run an operator.
+wheel-test: $(PY)
+	MATURIN=$(VENV)/bin/maturin PYTHON=$(PY) scripts/wheel_test.sh
+
+test: lint rust-test py-test conformance wheel-test
 
 bench: develop
 	cargo bench -p opdispatch-dispatch --bench dispatch

@@ -93,7 +93,8 @@ def main() -> None:
             for k, v in json.loads(r.stdout).items():
                 into[k] = min(v, into.get(k, v))
     base = ours["plain python call"]
-    print(f"{'case':40s} {'opdispatch':>12s} {'x plain':>8s}" + (f" {'torch':>10s} {'ours/torch':>10s}" if theirs else ""))
+    torch_cols = f" {'torch':>10s} {'ours/torch':>10s}" if theirs else ""
+    print(f"{'case':40s} {'opdispatch':>12s} {'x plain':>8s}" + torch_cols)
     for k, v in ours.items():
         line = f"{k:40s} {v * 1e6:10.3f}us {v / base:8.2f}"
         if theirs:

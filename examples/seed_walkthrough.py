@@ -61,7 +61,17 @@ except RuntimeError as e:
 banner("dispatch state: _C._dispatch_dump('my_lib::my_func')")
 print(_C._dispatch_dump("my_lib::my_func"), end="")
 banner("computed table (selected keys): _C._dispatch_dump_table('my_lib::my_func')")
-keys = {"Undefined", "CPU", "CUDA", "Meta", "BackendSelect", "ADInplaceOrView", "AutogradCPU", "AutogradCUDA", "AutogradMeta"}
+keys = {
+    "Undefined",
+    "CPU",
+    "CUDA",
+    "Meta",
+    "BackendSelect",
+    "ADInplaceOrView",
+    "AutogradCPU",
+    "AutogradCUDA",
+    "AutogradMeta",
+}
 for line in _C._dispatch_dump_table("my_lib::my_func").splitlines():
     if line.split(":", 1)[0] in keys:
         print("  " + line)

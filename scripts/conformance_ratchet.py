@@ -47,14 +47,14 @@ def main() -> int:
         text=True,
     )
     out = proc.stdout + proc.stderr
-    summary = [l for l in out.splitlines() if re.match(r"^\d+ passed, \d+ failed", l)]
+    summary = [line for line in out.splitlines() if re.match(r"^\d+ passed, \d+ failed", line)]
     print(summary[-1] if summary else out[-4000:])
     failed = set(re.findall(r"^FAIL (\S+)", out, re.M))
     passing = [n for n in all_scenarios() if n not in failed]
     recorded = []
     if os.path.exists(LIST):
         with open(LIST) as f:
-            recorded = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+            recorded = [line.strip() for line in f if line.strip() and not line.startswith("#")]
     regressed = [n for n in recorded if n in failed]
     if regressed:
         print("conformance ratchet: these scenarios passed before and fail now:")

@@ -3,10 +3,9 @@
 import builtins
 import enum
 from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
-from typing import Any, final
+from typing import Any, Self, final
 
-from typing_extensions import Self, disjoint_base
+from typing_extensions import disjoint_base
 
 __all__ = [
     "DispatchKey",
@@ -85,8 +84,6 @@ __all__ = [
     "arange",
     "tensor",
 ]
-
-_Key = DispatchKey | str
 
 class DispatchKey(enum.Enum):
     Undefined = 0
@@ -235,6 +232,8 @@ class DispatchKey(enum.Enum):
     EndOfNestedTensorBackends = 132
     EndOfAutogradFunctionalityBackends = 149
 
+
+_Key = DispatchKey | str
 
 class Tag(enum.Enum):
     """PyTorch's operator tags (``torch.Tag``)."""
@@ -455,12 +454,12 @@ class Tensor:
     def view(self, *args: Any, **kwargs: Any) -> Any: ...
     def zero_(self, *args: Any, **kwargs: Any) -> Any: ...
     def to(self, *args: Any, **kwargs: Any) -> Any: ...
-    def __eq__(self, *args: Any, **kwargs: Any) -> Any: ...  # type: ignore[override]
-    def __ne__(self, *args: Any, **kwargs: Any) -> Any: ...  # type: ignore[override]
-    def __lt__(self, *args: Any, **kwargs: Any) -> Any: ...  # type: ignore[override]
-    def __le__(self, *args: Any, **kwargs: Any) -> Any: ...  # type: ignore[override]
-    def __gt__(self, *args: Any, **kwargs: Any) -> Any: ...  # type: ignore[override]
-    def __ge__(self, *args: Any, **kwargs: Any) -> Any: ...  # type: ignore[override]
+    def __eq__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __ne__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __lt__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __le__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __gt__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __ge__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __hash__(self) -> builtins.int: ...
     def __getitem__(self, idx: Any) -> Tensor: ...
     def __float__(self) -> builtins.float: ...

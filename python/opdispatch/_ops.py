@@ -59,10 +59,10 @@ class FunctionSchema:
 class OpOverload(_C._DispatchOperatorHandle):
     """One overload of an operator: ``ops.ns.op.default`` / ``ops.ns.op.ovl``."""
 
-    def __new__(cls, packet: "OpOverloadPacket", qualified: str, overloadname: str) -> "OpOverload":
+    def __new__(cls, packet: OpOverloadPacket, qualified: str, overloadname: str) -> OpOverload:
         return super().__new__(cls, qualified, "" if overloadname == "default" else overloadname)
 
-    def __init__(self, packet: "OpOverloadPacket", qualified: str, overloadname: str) -> None:
+    def __init__(self, packet: OpOverloadPacket, qualified: str, overloadname: str) -> None:
         self._packet = packet
         self._overloadname = overloadname
         self._schema_name = qualified
@@ -127,7 +127,7 @@ class OpOverloadPacket(_PacketMixin, _C._DispatchOperatorHandle):
     """All overloads of ``ns::op``. With a single overload, calling the packet calls it
     directly (natively); see ``_MultiOverloadPacket`` for the general case."""
 
-    def __new__(cls, ns: str, name: str, overloads: list[str]) -> "OpOverloadPacket":
+    def __new__(cls, ns: str, name: str, overloads: list[str]) -> OpOverloadPacket:
         first = overloads[0]
         return super().__new__(cls, f"{ns}::{name}", "" if first == "default" else first)
 
@@ -135,7 +135,7 @@ class OpOverloadPacket(_PacketMixin, _C._DispatchOperatorHandle):
         self._init_packet(ns, name, overloads)
 
     @property
-    def tags(self) -> Any:  # type: ignore[override]
+    def tags(self) -> Any:
         # Tags belong to overloads: as in torch, `packet.tags` names an overload "tags".
         return _PacketMixin.__getattr__(self, "tags")
 
@@ -214,4 +214,5 @@ ops = _Ops()
 def _overload_for(qualified: str, overload: str) -> OpOverload:
     """The OpOverload object for ``qualified`` / ``overload`` (given to Python fallbacks)."""
     ns, name = qualified.split("::")
-    return getattr(getattr(getattr(ops, ns), name), overload or "default")
+    result: OpOverload = getattr(getattr(getattr(ops, ns), name), overload or "default")
+    return result

@@ -6,6 +6,9 @@ The hot arithmetic operators (``+ - * / ** @``, unary ``-``/``abs``) are impleme
 in ``_C.Tensor`` with the same dispatch.
 """
 
+# Tensor methods are attached to the native class by assignment below.
+# mypy: disable-error-code="method-assign"
+
 from __future__ import annotations
 
 import builtins

@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import traceback
 import weakref
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 from . import _C
 
@@ -27,7 +28,9 @@ def fallthrough_kernel() -> None:
     raise NotImplementedError("fallthrough_kernel() should never be called.")
 
 
-def _del_library(captured_impls, op_impls, captured_defs, op_defs, m) -> None:
+def _del_library(
+    captured_impls: set[str], op_impls: set[str], captured_defs: set[str], op_defs: set[str], m: Any
+) -> None:
     captured_impls -= op_impls
     captured_defs -= op_defs
     if m is not None:
@@ -44,7 +47,7 @@ class Library:
             raise ValueError(ns, " is a reserved namespace. Please try creating a library with another name.")
         frame = traceback.extract_stack(limit=2)[0]
         filename, lineno = frame.filename, frame.lineno
-        self.m: Any = _C._dispatch_library(kind, ns, dispatch_key, filename, lineno)
+        self.m: Any = _C._dispatch_library(kind, ns, dispatch_key, filename, cast(int, lineno))
         self.ns = ns
         self._op_defs: set[str] = set()
         self._op_impls: set[str] = set()
@@ -71,7 +74,7 @@ class Library:
         if not isinstance(tags, str):
             tags = tuple(tags)
         _C._validate_tagged_schema(schema, tags)  # the checks of Tag.out and Tag.inplace
-        result = self.m.define(schema, alias_analysis, tags)
+        result: str = self.m.define(schema, alias_analysis, tags)
         if ns_obj is not None and packet_name in vars(ns_obj):
             delattr(ns_obj, packet_name)
         qualname = self.ns + "::" + name.split("::")[-1]
@@ -129,7 +132,8 @@ class Library:
             dispatch_key = self.dispatch_key
         if self.ns != "_":
             raise RuntimeError(
-                f'Fallback can only be registered using library fragment on the global namespace "_" but it is {self.ns}'
+                "Fallback can only be registered using library fragment on the global namespace "
+                f'"_" but it is {self.ns}'
             )
         assert dispatch_key != ""
         assert self.m is not None
@@ -197,11 +201,11 @@ def impl(qualname_or_lib: Any, types_or_name: Any, func_or_key: Any = None, *, l
     if isinstance(qualname_or_lib, Library):
         target, name, key = qualname_or_lib, types_or_name, func_or_key or ""
 
-        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        def register_in_lib(f: Callable[..., Any]) -> Callable[..., Any]:
             target.impl(name, f, key)
             return f
 
-        return register
+        return register_in_lib
     qualname = qualname_or_lib
     if not isinstance(qualname, str) or qualname.count("::") != 1:
         raise ValueError(

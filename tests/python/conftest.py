@@ -12,11 +12,11 @@ import math
 import os
 import random
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import pytest
 
-import opdispatch
+import opdispatch  # noqa: F401  (loads the whole package: Tensor methods, ops)
 from opdispatch import _C as C
 
 # The keys opdispatch registers global fallbacks for or kernels in; tables are compared on these.

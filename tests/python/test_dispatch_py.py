@@ -15,7 +15,7 @@ import pytest
 
 from opdispatch import _C as C
 
-from conftest import DEFAULT_KEYS, TABLE_KEYS, extract_table, fresh_ns, mask_builtin, run_ops, table_keys_only
+from conftest import DEFAULT_KEYS, extract_table, fresh_ns, mask_builtin, run_ops, table_keys_only
 
 FPGA_KEYS = DEFAULT_KEYS + ("FPGA",)
 SIG = ":: (Tensor _0) -> Tensor _0 [ boxed unboxed ]"

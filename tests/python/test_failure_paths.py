@@ -261,7 +261,9 @@ def test_multiple_fallback_leaves_first(setup):
     g.fallback_fallthrough()
     try:
         g2 = C._dispatch_library("IMPL", "_", "XLA")
-        with pytest.raises(RuntimeError, match="^Tried to register multiple backend fallbacks for the same dispatch key XLA"):
+        with pytest.raises(
+            RuntimeError, match="^Tried to register multiple backend fallbacks for the same dispatch key XLA"
+        ):
             g2.fallback_fallthrough()
         del g2
         assert C._dispatch_has_backend_fallback(C.DispatchKey.XLA)

@@ -169,7 +169,8 @@ def test_full_and_full_after():
 def test_keys_of_tensors():
     import opdispatch
 
-    assert repr(C._dispatch_keys(opdispatch.ones(2))) == "DispatchKeySet(CPU, ADInplaceOrView, AutogradCPU, AutocastCPU)"
+    keys = C._dispatch_keys(opdispatch.ones(2))
+    assert repr(keys) == "DispatchKeySet(CPU, ADInplaceOrView, AutogradCPU, AutocastCPU)"
     assert repr(C._dispatch_keys(opdispatch.empty(2, device="meta"))) == (
         "DispatchKeySet(Meta, ADInplaceOrView, AutogradMeta)"
     )

@@ -4,7 +4,6 @@ resolution that never runs the wrong kernel, and failure paths that must not pan
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import pytest
 

@@ -106,5 +106,9 @@ def test_creating_a_torch_dispatch_subclass_in_hermetic_mode_raises():
             return NotImplemented
 
     with _C._EnableHermeticPyObject():
-        with pytest.raises(RuntimeError, match="^While HermeticPyObject was enabled, we attempted to create a tensor subclass with __torch_dispatch__"):
+        with pytest.raises(
+            RuntimeError,
+            match="^While HermeticPyObject was enabled, we attempted to create a tensor subclass "
+            "with __torch_dispatch__",
+        ):
             TD(o.ones(1))

@@ -2,6 +2,9 @@
 //! a typed call through the dispatcher against a direct call of the same kernel, boxed calls,
 //! and bulk registration / deregistration.
 
+// TODO(issue 16): workspace lint not yet fixed here (crate being restructured); drop this allow once it is.
+#![allow(clippy::semicolon_if_nothing_returned)]
+
 use std::hint::black_box;
 
 mod workloads;

@@ -17,8 +17,13 @@
 //! assert!(matches!(stack[..], [IValue::Int(42)]));
 //! ```
 
-#![warn(unreachable_pub)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+// TODO(issue 16): the workspace lints added in issue 16 are not yet fixed in this crate (being
+// restructured); drop this allow once they are.
+#![allow(
+    clippy::semicolon_if_nothing_returned,
+    clippy::explicit_iter_loop,
+    clippy::redundant_closure_for_method_calls
+)]
 
 pub mod dispatcher;
 pub mod error;

@@ -14,6 +14,8 @@
 //! assert_eq!(ks.dispatch_table_index(), opdispatch_keys::dispatch_table_index_for_key(K::AutogradCUDA));
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod key;
 mod keyset;
 mod sets;

@@ -116,7 +116,7 @@ proptest! {
 
     #[test]
     fn display_matches_iter(a in some_set()) {
-        let names: Vec<&str> = a.iter().map(|k| k.name()).collect();
+        let names: Vec<&str> = a.iter().map(DispatchKey::name).collect();
         prop_assert_eq!(a.to_string(), format!("DispatchKeySet({})", names.join(", ")));
         prop_assert_eq!(format!("{a:?}"), a.to_string());
     }
@@ -187,7 +187,7 @@ proptest! {
             let s = DispatchKeySet::full_after(f);
             prop_assert!(s.has(DispatchKey::PythonDispatcher));
             prop_assert!(s.has_all(BACKEND_BITSET_MASK));
-            for key in s.iter() {
+            for key in s {
                 let kf = key.to_functionality_key();
                 prop_assert!(kf < f || kf == DispatchKey::PythonDispatcher);
             }

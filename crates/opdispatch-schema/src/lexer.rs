@@ -350,7 +350,7 @@ struct Raw {
 }
 
 impl<'a> Lexer<'a> {
-    pub fn new(src: &'a str) -> Result<Self, SchemaParseError> {
+    pub(crate) fn new(src: &'a str) -> Result<Self, SchemaParseError> {
         let mut lx = Lexer {
             src,
             bytes: src.as_bytes(),
@@ -507,10 +507,10 @@ impl<'a> Lexer<'a> {
         let mut kind = r.kind;
         match r.kind {
             Kind::Char(b'(') | Kind::Char(b'[') | Kind::Char(b'{') => {
-                self.nesting = self.nesting.wrapping_add(1)
+                self.nesting = self.nesting.wrapping_add(1);
             }
             Kind::Char(b')') | Kind::Char(b']') | Kind::Char(b'}') => {
-                self.nesting = self.nesting.wrapping_sub(1)
+                self.nesting = self.nesting.wrapping_sub(1);
             }
             Kind::Whitespace | Kind::WhitespaceEof => {
                 let depth = if r.kind == Kind::WhitespaceEof {
@@ -558,12 +558,12 @@ impl<'a> Lexer<'a> {
         Ok(())
     }
 
-    pub fn cur(&self) -> &Token {
+    pub(crate) fn cur(&self) -> &Token {
         // The queue is never empty between calls (see `next`).
         &self.next_tokens[self.head]
     }
 
-    pub fn next(&mut self) -> Result<Token, SchemaParseError> {
+    pub(crate) fn next(&mut self) -> Result<Token, SchemaParseError> {
         let t = match self.next_tokens.get(self.head) {
             Some(&t) => t,
             None => Token {
@@ -581,7 +581,7 @@ impl<'a> Lexer<'a> {
         Ok(t)
     }
 
-    pub fn next_if(&mut self, k: Kind) -> Result<bool, SchemaParseError> {
+    pub(crate) fn next_if(&mut self, k: Kind) -> Result<bool, SchemaParseError> {
         if self.cur().kind != k {
             return Ok(false);
         }
@@ -589,18 +589,18 @@ impl<'a> Lexer<'a> {
         Ok(true)
     }
 
-    pub fn lookahead(&mut self) -> Result<&Token, SchemaParseError> {
+    pub(crate) fn lookahead(&mut self) -> Result<&Token, SchemaParseError> {
         if self.next_tokens.len() - self.head < 2 {
             self.lex()?;
         }
         Ok(&self.next_tokens[self.head + 1])
     }
 
-    pub fn text(&self, t: &Token) -> &'a str {
+    pub(crate) fn text(&self, t: &Token) -> &'a str {
         &self.src[t.start..t.end]
     }
 
-    pub fn expected_error(&self, what: &str) -> SchemaParseError {
+    pub(crate) fn expected_error(&self, what: &str) -> SchemaParseError {
         let t = self.cur();
         SchemaParseError::lexer(
             self.src,
@@ -609,7 +609,7 @@ impl<'a> Lexer<'a> {
         )
     }
 
-    pub fn expect(&mut self, k: Kind) -> Result<Token, SchemaParseError> {
+    pub(crate) fn expect(&mut self, k: Kind) -> Result<Token, SchemaParseError> {
         if self.cur().kind != k {
             return Err(self.expected_error(&kind_name(k)));
         }

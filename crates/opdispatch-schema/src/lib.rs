@@ -6,6 +6,8 @@
 //! `operator<<(FunctionSchema)`.  Errors read exactly like the Python
 //! `str(e)` of the exception PyTorch raises.
 
+#![forbid(unsafe_code)]
+
 mod custom_class;
 mod error;
 mod lexer;
@@ -353,7 +355,7 @@ impl fmt::Display for Argument {
                         && v.len() > 1
                         && v.iter().all(|x| *x == v[0]) =>
                 {
-                    write!(f, "{}", v[0])?
+                    write!(f, "{}", v[0])?;
                 }
                 _ => write!(f, "{d}")?,
             }

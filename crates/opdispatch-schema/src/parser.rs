@@ -678,10 +678,7 @@ impl<'a> Parser<'a> {
             "AnyEnumType" => Type::AnyEnumType,
             _ => {
                 if self.allow_typevars
-                    && text
-                        .as_bytes()
-                        .first()
-                        .is_some_and(|c| c.is_ascii_lowercase())
+                    && text.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
                 {
                     return Ok(Type::Var(text.to_string()));
                 }

@@ -172,7 +172,7 @@ impl fmt::Display for DefaultValue {
             DefaultValue::Complex(re, im) => f.write_str(&format_complex(*re, *im)),
             DefaultValue::Str(s) => f.write_str(s),
             DefaultValue::Bytes(b) => f.write_str(&String::from_utf8_lossy(b)),
-            DefaultValue::IntList(v) => write_list(f, v, |x| x.to_string()),
+            DefaultValue::IntList(v) => write_list(f, v, ToString::to_string),
             DefaultValue::FloatList(v) => write_list(f, v, |x| format_double(*x)),
             DefaultValue::BoolList(v) => {
                 write_list(f, v, |x| if *x { "True".into() } else { "False".into() })

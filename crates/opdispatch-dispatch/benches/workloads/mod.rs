@@ -1,6 +1,8 @@
 //! The workloads the criterion benchmarks time, shared with the profiling examples
 //! (`examples/typed_loop.rs`, `examples/reg_probe.rs`) so both measure the same thing.
 //! Each target uses part of it.
+// TODO(issue 16): workspace lint not yet fixed here (crate being restructured); drop this allow once it is.
+#![allow(unreachable_pub)]
 #![allow(dead_code)]
 
 use opdispatch_dispatch::{

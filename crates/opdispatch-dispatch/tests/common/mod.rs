@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: a minimal tensor type with a fixed key set, and
 //! unique namespaces (all tests of a binary share the process-wide dispatcher).
 
+// TODO(issue 16): workspace lint not yet fixed here (crate being restructured); drop this allow once it is.
+#![allow(unreachable_pub)]
 #![allow(dead_code)]
 
 use std::ptr::NonNull;
