@@ -64,7 +64,7 @@ _METHODS = {
     "view": "view", "reshape": "reshape", "transpose": "transpose", "t": "t", "permute": "permute",
     "squeeze": "squeeze", "unsqueeze": "unsqueeze", "expand": "expand", "flatten": "flatten",
     "select": "select", "narrow": "narrow", "detach": "detach", "copy_": "copy_", "fill_": "fill_",
-    "zero_": "zero_",
+    "zero_": "zero_", "clone": "clone", "contiguous": "contiguous", "item": "item",
 }
 
 for _name, _op in _METHODS.items():
@@ -89,9 +89,14 @@ def _to(self: Any, *args: Any, **kwargs: Any) -> Any:
             return self
         return ops.aten.to.dtype(self, dtype)
     dev = str(device)
-    if dev.startswith("cuda"):
-        return self.cuda()
+    if (dtype is None or dtype == self.dtype) and dev == str(self.device):
+        return self
     return ops.aten._to_copy(self, dtype=dtype, device=dev)
+
+
+def _cuda(self: Any, device: Any = None) -> Any:
+    """``t.cuda()``: ``aten::_to_copy`` to the CUDA device (the kernel reports a missing backend)."""
+    return _to(self, "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
 
 
 def _getitem(self: Any, idx: Any) -> Any:
@@ -194,6 +199,8 @@ Tensor.__init__ = _tensor_init
 Tensor.as_subclass = _as_subclass
 _C.UntypedStorage.__init__ = _storage_init
 Tensor.to = _to
+Tensor.cuda = _cuda
+Tensor.cpu = lambda self: _to(self, "cpu")
 Tensor.float = lambda self: _to(self, _C.float32)
 Tensor.double = lambda self: _to(self, _C.float64)
 Tensor.long = lambda self: _to(self, _C.int64)

@@ -64,7 +64,7 @@ def test_repr_matches_pytorch_style():
 
 
 def test_cuda_gives_clear_error():
-    with pytest.raises(RuntimeError, match="without CUDA support"):
+    with pytest.raises(RuntimeError, match="not compiled with CUDA enabled"):
         o.ones(2).cuda()
 
 

@@ -9,7 +9,7 @@ use opdispatch_tensor::Tensor;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyComplex, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use crate::tensor::{unwrap_tensor, wrap_tensor, PyDType, PyDevice, ALL_DTYPES};
+use crate::tensor::{unwrap_tensor, wrap_tensor, PyDType, PyDevice};
 
 /// A Python object riding on the stack where the schema type has no native form.
 #[derive(Debug)]
@@ -23,24 +23,6 @@ impl OpaqueValue for PyOpaque {
 
 fn tensor_ref(obj: &Bound<'_, PyAny>) -> PyResult<TensorRef> {
     Ok(TensorRef::new(unwrap_tensor(obj)?))
-}
-
-/// PyTorch's ScalarType numbering for the dtypes opdispatch has.
-fn scalar_type_index(name: &str) -> Option<i64> {
-    Some(match name {
-        "uint8" => 0,
-        "int8" => 1,
-        "int16" => 2,
-        "int32" => 3,
-        "int64" => 4,
-        "float16" => 5,
-        "float32" => 6,
-        "float64" => 7,
-        "complex64" => 9,
-        "bool" => 11,
-        "bfloat16" => 15,
-        _ => return None,
-    })
 }
 
 fn mismatch(expected: &Type, obj: &Bound<'_, PyAny>) -> PyErr {
@@ -126,9 +108,7 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
             }
         }
         Type::ScalarType => match obj.extract::<PyDType>() {
-            Ok(d) => scalar_type_index(d.st.name())
-                .map(IValue::Int)
-                .ok_or_else(|| mismatch(ty, obj)),
+            Ok(d) => Ok(IValue::Int(d.st.c10_code())),
             Err(_) => Err(mismatch(ty, obj)),
         },
         Type::Device => {
@@ -231,12 +211,8 @@ pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>
         IValue::Bool(b) => PyBool::new(py, b).to_owned().into_any().unbind(),
         IValue::Int(i) => {
             if matches!(real, Some(Type::ScalarType)) {
-                if let Some((name, st)) = ALL_DTYPES
-                    .iter()
-                    .find(|(n, _)| scalar_type_index(n) == Some(i))
-                {
-                    let _ = name;
-                    return Ok(Py::new(py, PyDType { st: *st })?.into_any());
+                if let Some(st) = opdispatch_tensor::ScalarType::from_c10_code(i) {
+                    return Ok(Py::new(py, PyDType { st })?.into_any());
                 }
             }
             i.into_pyobject(py)?.into_any().unbind()

@@ -14,6 +14,7 @@
 mod arith;
 mod convert;
 mod errors;
+mod factories;
 mod guards;
 mod holder;
 mod keys;
@@ -68,8 +69,8 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tensor::PyStorage>()?;
     m.add_class::<tensor::PyDType>()?;
     m.add_class::<tensor::PyDevice>()?;
-    for (name, st) in tensor::ALL_DTYPES {
-        m.add(*name, tensor::PyDType { st: *st })?;
+    for st in opdispatch_tensor::ScalarType::ALL {
+        m.add(st.name(), tensor::PyDType { st })?;
     }
     macro_rules! fns {
         ($($f:path),* $(,)?) => { $( m.add_function(wrap_pyfunction!($f, m)?)?; )* };
@@ -110,11 +111,11 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         module::_dispatch_find_schema_or_throw,
         module::_dispatch_call_boxed,
         module::_enable_vectorcall,
-        tensor::ones,
-        tensor::zeros,
-        tensor::empty,
-        tensor::full,
-        tensor::arange,
+        factories::ones,
+        factories::zeros,
+        factories::empty,
+        factories::full,
+        factories::arange,
         tensor::tensor,
         tensor::_tensor_init,
         tensor::_storage_init,

@@ -435,21 +435,7 @@ impl PyDevice {
     }
 }
 
-pub const ALL_DTYPES: &[(&str, ScalarType)] = &[
-    ("bool", ScalarType::Bool),
-    ("uint8", ScalarType::UInt8),
-    ("int8", ScalarType::Int8),
-    ("int16", ScalarType::Int16),
-    ("int32", ScalarType::Int32),
-    ("int64", ScalarType::Int64),
-    ("float16", ScalarType::Float16),
-    ("bfloat16", ScalarType::BFloat16),
-    ("float32", ScalarType::Float32),
-    ("float64", ScalarType::Float64),
-    ("complex64", ScalarType::ComplexFloat),
-];
-
-fn parse_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ScalarType>> {
+pub(crate) fn parse_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ScalarType>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
@@ -463,7 +449,7 @@ fn parse_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ScalarType>> {
     }
 }
 
-fn parse_device(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
+pub(crate) fn parse_device(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
     match obj {
         None => Ok(Device::Cpu),
         Some(o) if o.is_none() => Ok(Device::Cpu),
@@ -478,7 +464,7 @@ fn parse_device(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
     }
 }
 
-fn parse_size(size: &Bound<'_, PyTuple>) -> PyResult<Vec<usize>> {
+pub(crate) fn parse_size(size: &Bound<'_, PyTuple>) -> PyResult<Vec<usize>> {
     // Accept f(2, 3) and f((2, 3)) / f([2, 3]).
     if size.len() == 1 {
         if let Ok(v) = size.get_item(0)?.extract::<Vec<i64>>() {
@@ -531,84 +517,6 @@ pub fn scalar_to_py(py: Python<'_>, s: Scalar) -> PyResult<Py<PyAny>> {
             .into_any()
             .unbind(),
     })
-}
-
-macro_rules! factory {
-    ($name:ident, $doc:literal, |$sizes:ident, $dt:ident, $dev:ident| $body:expr) => {
-        #[doc = $doc]
-        #[pyfunction]
-        #[pyo3(signature = (*size, dtype=None, device=None))]
-        pub fn $name(
-            py: Python<'_>,
-            size: &Bound<'_, PyTuple>,
-            dtype: Option<&Bound<'_, PyAny>>,
-            device: Option<&Bound<'_, PyAny>>,
-        ) -> PyResult<Py<PyAny>> {
-            let $sizes = parse_size(size)?;
-            let $dt = parse_dtype(dtype)?.unwrap_or(ScalarType::Float32);
-            let $dev = parse_device(device)?;
-            let t = $body.py()?;
-            wrap_tensor(py, t)
-        }
-    };
-}
-
-factory!(
-    ones,
-    "A tensor filled with ones.",
-    |s, d, dev| Tensor::ones(&s, d, dev)
-);
-factory!(zeros, "A tensor filled with zeros.", |s, d, dev| {
-    Tensor::zeros(&s, d, dev)
-});
-factory!(
-    empty,
-    "An uninitialised tensor (zeros on CPU; no data on Meta).",
-    |s, d, dev| Tensor::empty(&s, d, dev)
-);
-
-/// A tensor filled with `fill_value`.
-#[pyfunction]
-#[pyo3(signature = (size, fill_value, *, dtype=None, device=None))]
-pub fn full(
-    py: Python<'_>,
-    size: Vec<i64>,
-    fill_value: &Bound<'_, PyAny>,
-    dtype: Option<&Bound<'_, PyAny>>,
-    device: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Py<PyAny>> {
-    let v = scalar_from_py(fill_value)?;
-    let dt = parse_dtype(dtype)?.unwrap_or(match v {
-        Scalar::Bool(_) => ScalarType::Bool,
-        Scalar::Int(_) => ScalarType::Int64,
-        Scalar::Float(_) => ScalarType::Float32,
-        Scalar::Complex(..) => ScalarType::ComplexFloat,
-    });
-    let t = Tensor::full(&to_sizes(&size)?, v, dt, parse_device(device)?).py()?;
-    wrap_tensor(py, t)
-}
-
-/// Values from `start` to `end` (exclusive) by `step`.
-#[pyfunction]
-#[pyo3(signature = (start, end=None, step=None, *, dtype=None, device=None))]
-pub fn arange(
-    py: Python<'_>,
-    start: &Bound<'_, PyAny>,
-    end: Option<&Bound<'_, PyAny>>,
-    step: Option<&Bound<'_, PyAny>>,
-    dtype: Option<&Bound<'_, PyAny>>,
-    device: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Py<PyAny>> {
-    let (s, e) = match end {
-        Some(e) => (scalar_from_py(start)?, scalar_from_py(e)?),
-        None => (Scalar::Int(0), scalar_from_py(start)?),
-    };
-    let st = match step {
-        Some(x) => scalar_from_py(x)?,
-        None => Scalar::Int(1),
-    };
-    let t = Tensor::arange(s, e, st, parse_dtype(dtype)?, parse_device(device)?).py()?;
-    wrap_tensor(py, t)
 }
 
 fn flatten_data(
@@ -882,27 +790,9 @@ impl PyTensor {
     fn tolist(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         data_to_py(py, &self.t)
     }
-    fn item(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        scalar_to_py(py, self.t.item().py()?)
-    }
     /// The storage; the same Python object every time while the tensor lives.
     fn untyped_storage(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         wrap_storage(py, self.t.storage())
-    }
-    /// `self` (the same object, outside hermetic mode) when already contiguous.
-    fn contiguous(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let t = opdispatch_tensor::ops::contiguous(&self.t).py()?;
-        wrap_tensor(py, t)
-    }
-    fn clone(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let t = opdispatch_tensor::ops::clone(&self.t).py()?;
-        wrap_tensor(py, t)
-    }
-    /// `.cuda()`: a clear error where no CUDA device exists.
-    fn cuda(&self) -> PyResult<Py<PyAny>> {
-        Err(PyRuntimeError::new_err(
-            "opdispatch was built without CUDA support: no CUDA device is available to move this tensor to. Use CPU or Meta tensors, or register a CUDA kernel and build with a CUDA backend.",
-        ))
     }
     fn __len__(&self) -> PyResult<usize> {
         self.t

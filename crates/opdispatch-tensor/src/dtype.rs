@@ -44,6 +44,29 @@ impl ScalarType {
         ScalarType::ComplexFloat,
     ];
 
+    /// PyTorch's `c10::ScalarType` number (Byte=0 ... BFloat16=15): how a `ScalarType`
+    /// argument travels in a boxed call.
+    pub const fn c10_code(self) -> i64 {
+        match self {
+            ScalarType::UInt8 => 0,
+            ScalarType::Int8 => 1,
+            ScalarType::Int16 => 2,
+            ScalarType::Int32 => 3,
+            ScalarType::Int64 => 4,
+            ScalarType::Float16 => 5,
+            ScalarType::Float32 => 6,
+            ScalarType::Float64 => 7,
+            ScalarType::ComplexFloat => 9,
+            ScalarType::Bool => 11,
+            ScalarType::BFloat16 => 15,
+        }
+    }
+
+    /// The dtype with c10 number `code`, if opdispatch has it (inverse of [`Self::c10_code`]).
+    pub fn from_c10_code(code: i64) -> Option<ScalarType> {
+        ScalarType::ALL.into_iter().find(|st| st.c10_code() == code)
+    }
+
     /// Bytes per element.
     pub const fn itemsize(self) -> usize {
         match self {
