@@ -7,9 +7,10 @@ own "no kernel" errors. Exceptions raised inside Python kernels propagate unchan
 not wrapped in these classes).
 """
 
+from ._C import _IndexError as IndexError  # noqa: A001
 from ._C import _NotImplementedError as NotImplementedError  # noqa: A001
 from ._C import _RuntimeError as RuntimeError  # noqa: A001
 from ._C import _TypeError as TypeError  # noqa: A001
 from ._C import _ValueError as ValueError  # noqa: A001
 
-__all__ = ["NotImplementedError", "RuntimeError", "TypeError", "ValueError"]
+__all__ = ["IndexError", "NotImplementedError", "RuntimeError", "TypeError", "ValueError"]

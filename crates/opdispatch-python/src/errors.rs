@@ -16,7 +16,9 @@ use pyo3::prelude::*;
 /// PyTorch), while callers can catch dispatcher errors apart from errors raised by kernels,
 /// which pass through as they were raised.
 pub mod exc {
-    use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyTypeError, PyValueError};
+    use pyo3::exceptions::{
+        PyIndexError, PyNotImplementedError, PyRuntimeError, PyTypeError, PyValueError,
+    };
     pyo3::create_exception!(
         opdispatch.exceptions,
         RuntimeError,
@@ -41,9 +43,15 @@ pub mod exc {
         PyValueError,
         "A value out of range."
     );
+    pyo3::create_exception!(
+        opdispatch.exceptions,
+        IndexError,
+        PyIndexError,
+        "A dimension or index out of range (PyTorch's TORCH_CHECK_INDEX)."
+    );
 }
 use exc::{
-    NotImplementedError as PyNotImplementedError, RuntimeError as PyRuntimeError,
+    IndexError as PyIndexError, NotImplementedError as PyNotImplementedError, RuntimeError as PyRuntimeError,
     TypeError as PyTypeError, ValueError as PyValueError,
 };
 
@@ -81,9 +89,18 @@ pub fn to_py(e: DispatchError) -> PyErr {
     }
 }
 
-/// Converts a tensor-runtime error into a Python exception.
+/// Converts a tensor-runtime error into the exception PyTorch raises for it: dimension and
+/// index checks are `TORCH_CHECK_INDEX` (IndexError), a kernel missing for a dtype is
+/// `TORCH_CHECK_NOT_IMPLEMENTED` (NotImplementedError), everything else `TORCH_CHECK`.
 pub fn tensor_to_py(e: &TensorError) -> PyErr {
-    PyRuntimeError::new_err(e.to_string())
+    let msg = e.to_string();
+    match e {
+        TensorError::DimOutOfRange { .. } | TensorError::IndexOutOfRange(_) => {
+            PyIndexError::new_err(msg)
+        }
+        TensorError::NotImplementedForDtype { .. } => PyNotImplementedError::new_err(msg),
+        _ => PyRuntimeError::new_err(msg),
+    }
 }
 
 /// `?`-friendly conversion for dispatcher results.

@@ -55,6 +55,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("_TypeError", py.get_type::<errors::exc::TypeError>())?;
     m.add("_ValueError", py.get_type::<errors::exc::ValueError>())?;
+    m.add("_IndexError", py.get_type::<errors::exc::IndexError>())?;
     m.add_class::<keys::PyDispatchKeySet>()?;
     m.add_class::<guards::IncludeGuard>()?;
     m.add_class::<guards::ExcludeGuard>()?;

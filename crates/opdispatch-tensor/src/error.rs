@@ -29,6 +29,11 @@ pub enum TensorError {
     #[error("{0}")]
     DType(String),
 
+    /// An op with no kernel for a dtype (PyTorch's `TORCH_CHECK_NOT_IMPLEMENTED`; Python:
+    /// `NotImplementedError`).
+    #[error("\"{op}\" not implemented for '{dtype}'")]
+    NotImplementedForDtype { op: String, dtype: &'static str },
+
     /// Tensors on different devices, or a device this build cannot use.
     #[error("{0}")]
     Device(String),
@@ -61,10 +66,10 @@ impl TensorError {
         TensorError::InvalidShape(msg.into())
     }
     pub(crate) fn unsupported(op: &str, dtype: ScalarType) -> Self {
-        TensorError::DType(format!(
-            "\"{op}\" not implemented for '{}'",
-            dtype.cpp_name()
-        ))
+        TensorError::NotImplementedForDtype {
+            op: op.to_owned(),
+            dtype: dtype.cpp_name(),
+        }
     }
 }
 

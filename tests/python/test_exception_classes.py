@@ -1,0 +1,72 @@
+"""Rust errors reach Python as the exception class torch raises for the same failure
+(one mapping, in crates/opdispatch-python/src/errors.rs); one test per class."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+
+import opdispatch as od
+from opdispatch import exceptions
+from opdispatch.library import Library
+
+
+def test_index_error_for_a_dimension_out_of_range() -> None:
+    with pytest.raises(builtins.IndexError, match=r"Dimension out of range \(expected to be in range of \[-1, 0\], but got 5\)"):
+        od.ones(2).sum(5)
+
+
+def test_index_error_for_an_index_out_of_range() -> None:
+    with pytest.raises(exceptions.IndexError):
+        od.ones(2)[5]
+
+
+def test_runtime_error_for_a_failed_check() -> None:
+    with pytest.raises(builtins.RuntimeError, match="must match the size of tensor b"):
+        od.ones(2) + od.ones(3)
+
+
+def test_not_implemented_error_for_a_dtype_without_kernel() -> None:
+    with pytest.raises(builtins.NotImplementedError, match="not implemented for 'ComplexFloat'"):
+        od.ones(2, dtype=od.complex64).max()
+
+
+def test_not_implemented_error_for_a_missing_kernel() -> None:
+    lib = Library("exc_classes", "DEF")
+    try:
+        lib.define("f(Tensor x) -> Tensor")
+        with pytest.raises(exceptions.NotImplementedError, match="Could not run 'exc_classes::f'"):
+            od.ops.exc_classes.f(od.ones(1))
+    finally:
+        lib._destroy()
+
+
+def test_type_error_for_an_argument_of_the_wrong_type() -> None:
+    with pytest.raises(builtins.TypeError, match="failed to match any schema"):
+        od.ones(2).add("x")
+
+
+def test_value_error_for_ragged_data() -> None:
+    with pytest.raises(builtins.ValueError, match="expected sequence of length 1 at dim 1"):
+        od.tensor([[1], [2, 3]])
+
+
+def test_kernel_exceptions_pass_through_unchanged() -> None:
+    class Boom(Exception):
+        pass
+
+    err = Boom("from the kernel")
+    lib = Library("exc_classes2", "DEF")
+    try:
+        lib.define("g(Tensor x) -> Tensor")
+
+        def g(x: od.Tensor) -> od.Tensor:
+            raise err
+
+        lib.impl("g", g, "CPU")
+        with pytest.raises(Boom) as info:
+            od.ops.exc_classes2.g(od.ones(1))
+        assert info.value is err
+    finally:
+        lib._destroy()
