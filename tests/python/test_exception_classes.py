@@ -13,7 +13,8 @@ from opdispatch.library import Library
 
 
 def test_index_error_for_a_dimension_out_of_range() -> None:
-    with pytest.raises(builtins.IndexError, match=r"Dimension out of range \(expected to be in range of \[-1, 0\], but got 5\)"):
+    msg = r"Dimension out of range \(expected to be in range of \[-1, 0\], but got 5\)"
+    with pytest.raises(builtins.IndexError, match=msg):
         od.ones(2).sum(5)
 
 

@@ -51,8 +51,8 @@ pub mod exc {
     );
 }
 use exc::{
-    IndexError as PyIndexError, NotImplementedError as PyNotImplementedError, RuntimeError as PyRuntimeError,
-    TypeError as PyTypeError, ValueError as PyValueError,
+    IndexError as PyIndexError, NotImplementedError as PyNotImplementedError,
+    RuntimeError as PyRuntimeError, TypeError as PyTypeError, ValueError as PyValueError,
 };
 
 /// A Python exception carried through Rust code unchanged.

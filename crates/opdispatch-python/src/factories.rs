@@ -118,7 +118,11 @@ macro_rules! sized_factory {
 }
 
 sized_factory!(ones, ones_op, "A tensor filled with ones (`aten::ones`).");
-sized_factory!(zeros, zeros_op, "A tensor filled with zeros (`aten::zeros`).");
+sized_factory!(
+    zeros,
+    zeros_op,
+    "A tensor filled with zeros (`aten::zeros`)."
+);
 sized_factory!(
     empty,
     empty_op,
