@@ -162,17 +162,10 @@ class _MultiOverloadPacket(OpOverloadPacket):
 
 
 def _overload_names(qualified: str) -> list[str]:
-    names = []
-    for full in _C._dispatch_get_all_op_names():
-        base, _, ovl = full.partition(".")
-        if base == qualified:
-            try:
-                _C._dispatch_find_schema_or_throw(base, ovl)
-            except RuntimeError:
-                continue
-            names.append(ovl or "default")
-    names.sort(key=lambda n: (n != "default", n))
-    return names
+    # The dispatcher keeps its operators indexed by "ns::op": one lookup, not a scan over
+    # every registered operator. Its order is ours: "" (the default overload) first, then
+    # the others sorted by code point.
+    return ["default" if n == "" else n for n in _C._dispatch_get_overload_names(qualified)]
 
 
 class _OpNamespace:

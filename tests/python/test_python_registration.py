@@ -881,3 +881,38 @@ def test_aten_operators_carry_torchs_tags():
     assert ops.aten.add.Tensor.tags == [Tag.core, Tag.pointwise, Tag.pt2_compliant_tag]
     assert ops.aten.mm.default.tags == [Tag.core, Tag.pt2_compliant_tag]
     assert ops.aten.zeros.default.tags == [Tag.pt2_compliant_tag]
+
+
+def test_dispatch_get_overload_names(ns):
+    q = f"{ns}::foo"
+    assert C._dispatch_get_overload_names(q) == []
+    with _scoped_library(ns, "FRAGMENT") as lib:
+        lib.define("foo.zz(Tensor x) -> Tensor")
+        lib.define("foo(Tensor x) -> Tensor")
+        lib.define("foo.Tensor(Tensor x, Tensor y) -> Tensor")
+        lib.define("foobar(Tensor x) -> Tensor")
+        # Sorted, the default overload ("") first; other operators sharing a prefix are not
+        # overloads.
+        assert C._dispatch_get_overload_names(q) == ["", "Tensor", "zz"]
+        assert C._dispatch_get_overload_names(f"{ns}::foobar") == [""]
+        assert C._dispatch_get_overload_names(f"{ns}::fo") == []
+        assert getattr(ops, ns).foo.overloads() == ["default", "Tensor", "zz"]
+        # An impl without a def is not an overload.
+        with _scoped_library(ns, "IMPL") as imp:
+            imp.impl("foo.nodef", lambda x: x, "CPU")
+            assert C._dispatch_get_overload_names(q) == ["", "Tensor", "zz"]
+    assert C._dispatch_get_overload_names(q) == []
+    assert C._dispatch_get_overload_names("aten::add")[:2] == ["Scalar", "Tensor"]
+
+
+def test_first_lookup_among_many_operators(ns):
+    # ops.<ns>.<op> finds its overloads by name, not by scanning; the answers are the same.
+    with _scoped_library(ns, "FRAGMENT") as lib:
+        for i in range(300):
+            lib.define(f"g{i}(Tensor x) -> Tensor")
+            lib.define(f"g{i}.two(Tensor x, Tensor y) -> Tensor")
+        nsobj = getattr(ops, ns)
+        for i in (0, 150, 299):
+            assert getattr(nsobj, f"g{i}").overloads() == ["default", "two"]
+        with pytest.raises(AttributeError):
+            nsobj.g300

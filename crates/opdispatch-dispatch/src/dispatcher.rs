@@ -68,8 +68,34 @@ impl Registry {
 /// Operators by name. The table holds the handles with the hash of their names' parts, so a
 /// registration finds its operator from the parts it was given without joining them into a new
 /// string, each name is stored once (in its operator), and growing the table reads no names.
+///
+/// A second table groups the operators by namespace and base name (`ns::op`, all overloads),
+/// so `ops.ns.op` finds its overloads without a scan over every operator. Both tables change
+/// together, in [`OpsByName::insert`] and [`OpsByName::remove`] (under the registration lock).
 #[derive(Default)]
-struct OpsByName(hashbrown::HashTable<(u64, OperatorHandle)>);
+struct OpsByName {
+    by_name: hashbrown::HashTable<(u64, OperatorHandle)>,
+    by_base: hashbrown::HashTable<(u64, BaseGroup)>,
+}
+
+/// The operators sharing one `ns::op` (one per overload name); never empty while in the table.
+type BaseGroup = smallvec::SmallVec<[OperatorHandle; 2]>;
+
+/// The hash of `ns::op` in [`OpsByName`]'s base-name table.
+fn base_hash(namespace: Option<&str>, base: &str) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(namespace.unwrap_or_default().as_bytes());
+    h.write_u8(0xff);
+    h.write(base.as_bytes());
+    h.finish()
+}
+
+/// Whether `op` is named `namespace::base` (any overload).
+fn has_base(op: &OperatorHandle, namespace: Option<&str>, base: &str) -> bool {
+    let p = op.operator_name().parts();
+    p.namespace == namespace && p.base == base
+}
 
 fn name_hash(p: OperatorNameParts<'_>) -> u64 {
     use std::hash::Hasher as _;
@@ -88,7 +114,7 @@ impl OpsByName {
     }
     /// [`Self::get`] with `h = name_hash(p)` already computed.
     fn get_hashed(&self, p: OperatorNameParts<'_>, h: u64) -> Option<&OperatorHandle> {
-        self.0
+        self.by_name
             .find(h, |(oh, o)| *oh == h && p.matches(o.operator_name()))
             .map(|(_, o)| o)
     }
@@ -96,17 +122,46 @@ impl OpsByName {
     fn insert(&mut self, op: OperatorHandle) {
         let h = op.0.name_hash();
         debug_assert_eq!(h, name_hash(op.operator_name().parts()));
-        self.0.insert_unique(h, (h, op), |e| e.0);
+        let p = op.operator_name().parts();
+        let bh = base_hash(p.namespace, p.base);
+        match self.by_base.find_mut(bh, |(gh, g)| {
+            *gh == bh && has_base(&g[0], p.namespace, p.base)
+        }) {
+            Some((_, g)) => g.push(op.clone()),
+            None => {
+                self.by_base
+                    .insert_unique(bh, (bh, smallvec::smallvec![op.clone()]), |e| e.0);
+            }
+        }
+        self.by_name.insert_unique(h, (h, op), |e| e.0);
     }
     /// Removes `op` itself (not another operator of the same name).
     fn remove(&mut self, op: &OperatorHandle) -> Option<OperatorHandle> {
-        self.0
+        let removed = self
+            .by_name
             .find_entry(op.0.name_hash(), |(_, o)| o == op)
             .ok()
-            .map(|e| e.remove().0 .1)
+            .map(|e| e.remove().0 .1)?;
+        let p = op.operator_name().parts();
+        let bh = base_hash(p.namespace, p.base);
+        if let Ok(mut e) = self.by_base.find_entry(bh, |(_, g)| g.contains(op)) {
+            let g = &mut e.get_mut().1;
+            g.retain(|o| o != op);
+            if g.is_empty() {
+                e.remove();
+            }
+        }
+        Some(removed)
+    }
+    /// The operators named `namespace::base`, any overload, in no particular order.
+    fn with_base(&self, namespace: Option<&str>, base: &str) -> &[OperatorHandle] {
+        let bh = base_hash(namespace, base);
+        self.by_base
+            .find(bh, |(gh, g)| *gh == bh && has_base(&g[0], namespace, base))
+            .map_or(&[], |(_, g)| g.as_slice())
     }
     fn iter(&self) -> impl Iterator<Item = &OperatorHandle> {
-        self.0.iter().map(|(_, o)| o)
+        self.by_name.iter().map(|(_, o)| o)
     }
     fn handles(&self) -> Vec<OperatorHandle> {
         self.iter().cloned().collect()
@@ -244,6 +299,27 @@ impl Dispatcher {
             ))),
             None => Err(DispatchError::Runtime(format!("Could not find schema for {name}.{overload}"))),
         }
+    }
+
+    /// The overload names ("" for the default overload) of the operators named `qualified`
+    /// (`"ns::op"`) that have a schema, sorted (so "" comes first). Costs a hash lookup, not a
+    /// scan: the registry keeps its operators grouped by `ns::op`.
+    pub fn overload_names(&self, qualified: &str) -> Vec<String> {
+        let (namespace, base) = match qualified.find("::") {
+            Some(p) => (Some(&qualified[..p]), &qualified[p + 2..]),
+            None => (None, qualified),
+        };
+        let reg = self.registry.lock();
+        let mut v: Vec<String> = reg
+            .ops
+            .with_base(namespace, base)
+            .iter()
+            .filter(|o| o.has_schema())
+            .map(|o| o.operator_name().overload_name.clone())
+            .collect();
+        drop(reg);
+        v.sort_unstable();
+        v
     }
 
     /// Every operator name ("ns::op" or "ns::op.overload").

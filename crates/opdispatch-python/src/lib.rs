@@ -19,6 +19,7 @@ mod guards;
 mod holder;
 mod keys;
 mod module;
+mod overloads;
 mod tags;
 mod tensor;
 
@@ -90,6 +91,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         module::_dispatch_has_computed_kernel_for_dispatch_key,
         module::_dispatch_has_backend_fallback,
         module::_dispatch_get_all_op_names,
+        overloads::_dispatch_get_overload_names,
         module::_dispatch_find_dangling_impls,
         module::_dispatch_get_registrations_for_dispatch_key,
         module::_dispatch_keys,
