@@ -24,6 +24,7 @@ __all__ = [
     "_is_hermetic_pyobject_enabled",
     "_DispatchModule",
     "_DispatchOperatorHandle",
+    "_DispatchOverloadPacket",
     "Tensor",
     "UntypedStorage",
     "dtype",
@@ -79,6 +80,7 @@ __all__ = [
     "_dispatch_find_schema_or_throw",
     "_dispatch_call_boxed",
     "_enable_vectorcall",
+    "_enable_packet_vectorcall",
     "ones",
     "zeros",
     "empty",
@@ -359,6 +361,13 @@ class _DispatchOperatorHandle:
     def redispatch_boxed(self, keyset: DispatchKeySet, *args: Any, **kwargs: Any) -> Any: ...
     def schema(self) -> str: ...
 
+@disjoint_base
+class _DispatchOverloadPacket(_DispatchOperatorHandle):
+    def __new__(
+        cls, qualified_name: str, overload_names: list[str], *_args: Any, **_kwargs: Any
+    ) -> Self: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
 @final
 class dtype:
     @property
@@ -559,3 +568,6 @@ def _dispatch_call_boxed(handle: _DispatchOperatorHandle, *args: Any, **kwargs: 
 def _enable_vectorcall(cls: type) -> builtins.bool:
     """Lets calls on a subclass of ``_DispatchOperatorHandle`` that does not override
     ``__call__`` take the native vectorcall entry; returns whether it was enabled."""
+
+def _enable_packet_vectorcall(cls: type) -> builtins.bool:
+    """The same for subclasses of ``_DispatchOverloadPacket``."""

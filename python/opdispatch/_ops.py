@@ -3,7 +3,8 @@
 ``OpOverload`` subclasses the native ``_DispatchOperatorHandle``, so calling an overload goes
 straight into Rust (argument binding, dispatch, result conversion) with no Python frame. A
 packet with a single overload is itself bound to that overload in the same way; a packet with
-several overloads picks the first whose schema binds the arguments.
+several overloads (``_C._DispatchOverloadPacket``) picks, natively too, the first whose schema
+binds the arguments.
 """
 
 from __future__ import annotations
@@ -145,20 +146,17 @@ _C._enable_vectorcall(OpOverload)
 _C._enable_vectorcall(OpOverloadPacket)
 
 
-class _MultiOverloadPacket(OpOverloadPacket):
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Choose first (binding only), then call: a kernel's own error is never mistaken for a
-        # mismatch, and no kernel runs for an overload that is not chosen.
-        errors = []
-        for name in self._overload_names:
-            ov = getattr(self, name)
-            err = ov._bind_error(*args, **kwargs)
-            if err is None:
-                return _C._DispatchOperatorHandle.__call__(ov, *args, **kwargs)
-            errors.append(err)
-        raise TypeError(
-            "Overloaded torch operator invoked from Python failed to match any schema:\n" + "\n\n".join(errors)
-        )
+class _MultiOverloadPacket(OpOverloadPacket, _C._DispatchOverloadPacket):
+    """A packet with several overloads. A call binds the arguments to each overload's schema
+    in order and calls the first that binds (natively, in ``_DispatchOverloadPacket``, which
+    remembers per argument signature which overload bound); binding runs no kernel, so a
+    kernel's own error is never mistaken for a mismatch."""
+
+    def __new__(cls, ns: str, name: str, overloads: list[str]) -> _MultiOverloadPacket:
+        return _C._DispatchOverloadPacket.__new__(cls, f"{ns}::{name}", overloads)
+
+
+_C._enable_packet_vectorcall(_MultiOverloadPacket)
 
 
 def _overload_names(qualified: str) -> list[str]:

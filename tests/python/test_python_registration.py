@@ -916,3 +916,95 @@ def test_first_lookup_among_many_operators(ns):
             assert getattr(nsobj, f"g{i}").overloads() == ["default", "two"]
         with pytest.raises(AttributeError):
             nsobj.g300
+
+
+def _tracing_lib(lib, calls, schemas):
+    for s in schemas:
+        lib.define(s)
+        name = s.split("(")[0]
+        ovl = name.partition(".")[2] or "default"
+
+        def kernel(*args, _ovl=ovl, **kwargs):
+            calls.append(_ovl)
+            return args[0]
+
+        lib.impl(name, kernel, "CPU")
+
+
+def test_packet_resolution_follows_argument_types_not_the_last_choice(ns):
+    calls: list[str] = []
+    with _scoped_library(ns, "FRAGMENT") as lib:
+        _tracing_lib(lib, calls, [
+            "f.a(Tensor x, int y) -> Tensor",
+            "f.b(Tensor x, float y) -> Tensor",
+            "f.c(Tensor x, Tensor[] ts) -> Tensor",
+            "f.d(Tensor x, int[] ys) -> Tensor",
+            "f.e(Tensor x, *, int k) -> Tensor",
+            "f.g(Tensor x, *, int j) -> Tensor",
+        ])
+        f = getattr(ops, ns).f
+        assert isinstance(f, opdispatch._ops.OpOverloadPacket)
+        assert isinstance(f, C._DispatchOverloadPacket)
+        t = opdispatch.ones(1)
+        f(t, 1), f(t, 1.5), f(t, 2), f(t, 2.5)
+        assert calls == ["a", "b", "a", "b"]
+        calls.clear()
+        # An int too large for int64 binds as a float, and the next small int still as an int.
+        f(t, 2**70), f(t, 3), f(t, 2**70)
+        assert calls == ["b", "a", "b"]
+        calls.clear()
+        f(t, [t]), f(t, [1, 2]), f(t, [t, t]), f(t, (1,)), f(t, []), f(t, [1])
+        assert calls == ["c", "d", "c", "d", "c", "d"]
+        for bad in ([1, 2**70], True, [[1]]):
+            with pytest.raises(TypeError, match="failed to match any schema"):
+                f(t, bad)
+        f(t, [3])
+        assert calls[-1] == "d"
+        calls.clear()
+        f(t, k=1), f(t, j=1), f(t, k=2), f(x=t, y=1), f(x=t, y=1.0)
+        assert calls == ["e", "g", "e", "a", "b"]
+        calls.clear()
+        # tp_call (a dict of keyword arguments) resolves the same way.
+        type(f).__call__(f, t, 1), type(f).__call__(f, t, j=1), f.__call__(t, y=0.5)
+        assert calls == ["a", "g", "b"]
+
+
+def test_packet_mismatch_message_lists_every_overload(ns):
+    with _scoped_library(ns, "FRAGMENT") as lib:
+        _tracing_lib(lib, [], ["f(Tensor x) -> Tensor", "f.two(Tensor x, int y) -> Tensor"])
+        f = getattr(ops, ns).f
+        for args, kwargs in [(("s",), {}), ((opdispatch.ones(1), "s"), {}), ((opdispatch.ones(1),), {"z": 1})]:
+            expected = "Overloaded torch operator invoked from Python failed to match any schema:\n" + "\n\n".join(
+                getattr(f, n)._bind_error(*args, **kwargs) for n in f.overloads()
+            )
+            for _ in range(2):  # the second time with a cached signature
+                with pytest.raises(TypeError) as ei:
+                    f(*args, **kwargs)
+                assert str(ei.value) == expected
+
+
+def test_packet_reentrant_kernel_and_kernel_errors(ns):
+    calls: list[str] = []
+    with _scoped_library(ns, "FRAGMENT") as lib:
+        lib.define("f(Tensor x) -> Tensor")
+        lib.define("f.n(Tensor x, int n) -> Tensor")
+
+        def one(x):
+            calls.append("default")
+            return x
+
+        def rec(x, n):
+            calls.append(f"n{n}")
+            if n == 99:
+                raise ValueError("kernel failed")
+            return getattr(ops, ns).f(x, n - 1) if n > 0 else getattr(ops, ns).f(x)
+
+        lib.impl("f", one, "CPU")
+        lib.impl("f.n", rec, "CPU")
+        t = opdispatch.ones(1)
+        assert getattr(ops, ns).f(t, 2) is t
+        assert calls == ["n2", "n1", "n0", "default"]
+        calls.clear()
+        with pytest.raises(ValueError, match="kernel failed"):
+            getattr(ops, ns).f(t, 99)
+        assert calls == ["n99"]  # the kernel's error is not a mismatch: no other overload runs

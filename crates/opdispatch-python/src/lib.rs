@@ -67,6 +67,8 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<module::DispatchModule>()?;
     m.add_class::<module::PyOperatorHandle>()?;
     module::install_vectorcall(m)?;
+    m.add_class::<overloads::PyOverloadPacket>()?;
+    overloads::install_packet_vectorcall(m)?;
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<tensor::PyStorage>()?;
     m.add_class::<tensor::PyDType>()?;
@@ -114,6 +116,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         module::_dispatch_find_schema_or_throw,
         module::_dispatch_call_boxed,
         module::_enable_vectorcall,
+        overloads::_enable_packet_vectorcall,
         factories::ones,
         factories::zeros,
         factories::empty,
