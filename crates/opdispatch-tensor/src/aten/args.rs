@@ -12,37 +12,12 @@ use crate::{Device, Scalar, ScalarType, Tensor, TensorError};
 
 /// PyTorch's `c10::ScalarType` number of a dtype (Byte=0 ... BFloat16=15).
 pub fn scalar_type_code(st: ScalarType) -> i64 {
-    match st {
-        ScalarType::UInt8 => 0,
-        ScalarType::Int8 => 1,
-        ScalarType::Int16 => 2,
-        ScalarType::Int32 => 3,
-        ScalarType::Int64 => 4,
-        ScalarType::Float16 => 5,
-        ScalarType::Float32 => 6,
-        ScalarType::Float64 => 7,
-        ScalarType::ComplexFloat => 9,
-        ScalarType::Bool => 11,
-        ScalarType::BFloat16 => 15,
-    }
+    st.c10_code()
 }
 
 /// The dtype with PyTorch's `c10::ScalarType` number `code`, if opdispatch has it.
 pub fn scalar_type_from_code(code: i64) -> Option<ScalarType> {
-    Some(match code {
-        0 => ScalarType::UInt8,
-        1 => ScalarType::Int8,
-        2 => ScalarType::Int16,
-        3 => ScalarType::Int32,
-        4 => ScalarType::Int64,
-        5 => ScalarType::Float16,
-        6 => ScalarType::Float32,
-        7 => ScalarType::Float64,
-        9 => ScalarType::ComplexFloat,
-        11 => ScalarType::Bool,
-        15 => ScalarType::BFloat16,
-        _ => return None,
-    })
+    ScalarType::from_c10_code(code)
 }
 
 /// c10's names for the ScalarType numbers opdispatch lacks (for error messages).
