@@ -734,6 +734,12 @@ impl Dispatcher {
         }
     }
 
+    /// Runs `f` on the backend fallbacks under the registration lock (the read-only views:
+    /// `explain`, the table rows).
+    pub(crate) fn with_fallbacks<R>(&self, f: impl FnOnce(&crate::operator::Fallbacks) -> R) -> R {
+        f(&self.registry.lock().fallbacks)
+    }
+
     /// PyTorch's `dumpComputedTable()`.
     pub fn dump_computed_table(&self, op: &OperatorHandle) -> String {
         op.0.dump_computed_table(&self.registry.lock().fallbacks)

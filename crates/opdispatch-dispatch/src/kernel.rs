@@ -19,6 +19,11 @@ pub trait BoxedKernel: Send + Sync + 'static {
     /// Runs the kernel. `ks` is the (masked) key set the call dispatched on; pass it on,
     /// minus the current key, when redispatching.
     fn call(&self, op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack) -> Result<()>;
+    /// A short label for what kind of kernel this is, shown by `explain` and the table view
+    /// (front ends name theirs, e.g. "python").
+    fn kind(&self) -> &'static str {
+        "boxed"
+    }
 }
 
 impl<F> BoxedKernel for F

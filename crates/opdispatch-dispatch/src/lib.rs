@@ -27,6 +27,7 @@
 
 pub mod dispatcher;
 pub mod error;
+pub mod explain;
 mod fallbacks;
 pub mod ivalue;
 pub mod kernel;
@@ -42,10 +43,11 @@ pub mod typed;
 
 pub use dispatcher::{set_warning_handler, Dispatcher, RegistrationHandle};
 pub use error::{DispatchError, Result};
+pub use explain::{ArgumentKeys, Explanation};
 pub use ivalue::{IValue, OpaqueValue, Stack, TensorLike, TensorRef};
 pub use kernel::{BoxedKernel, KernelFunction};
 pub use library::{parse_alias_analysis_kind, CppFunction, Library, LibraryKind};
-pub use operator::{OperatorHandle, Provenance};
+pub use operator::{CallWalk, OperatorHandle, Provenance, SlotExplanation};
 pub use tag::Tag;
 pub use tls::{
     tls_is_dispatch_key_excluded, tls_is_dispatch_key_included, tls_local_dispatch_key_set,

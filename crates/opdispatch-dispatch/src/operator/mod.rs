@@ -16,6 +16,7 @@
 
 mod compute;
 mod dump;
+mod explain;
 mod garbage;
 mod handle;
 mod register;
@@ -30,6 +31,7 @@ use parking_lot::Mutex;
 
 use crate::kernel::KernelFunction;
 
+pub use explain::{CallWalk, SlotExplanation};
 pub(crate) use garbage::Garbage;
 pub use handle::OperatorHandle;
 pub(crate) use register::ImplRegistration;
