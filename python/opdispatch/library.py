@@ -229,3 +229,9 @@ def impl(qualname_or_lib: Any, types_or_name: Any, func_or_key: Any = None, *, l
         register(func_or_key)
         return None
     return register
+
+
+# Seeing the dispatcher (issue 14): beyond torch.library, which has only the text dumps.
+from ._explain import DispatchTableView, Explanation, dispatch_table, explain  # noqa: E402
+
+__all__ += ["explain", "dispatch_table", "Explanation", "DispatchTableView"]

@@ -57,6 +57,9 @@ impl BoxedKernel for PythonKernelHolder {
     ) -> opdispatch_dispatch::Result<()> {
         op.with_schema(|schema| self.call_with_schema(op, schema, ks, stack))
     }
+    fn kind(&self) -> &'static str {
+        "python"
+    }
 }
 
 impl PythonKernelHolder {

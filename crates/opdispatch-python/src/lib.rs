@@ -14,6 +14,7 @@
 mod arith;
 mod convert;
 mod errors;
+mod explain;
 mod factories;
 mod guards;
 mod holder;
@@ -128,5 +129,6 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         tensor::_swap_tensors,
         tensor::_disarm_pyobject_hooks,
     );
+    explain::register(m)?;
     Ok(())
 }

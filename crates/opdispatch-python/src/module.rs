@@ -217,7 +217,7 @@ fn find(name: &str) -> PyResult<Option<OperatorHandle>> {
     Ok(Dispatcher::singleton().find_op(&on))
 }
 
-fn find_or_err(name: &str) -> PyResult<OperatorHandle> {
+pub(crate) fn find_or_err(name: &str) -> PyResult<OperatorHandle> {
     find(name)?.ok_or_else(|| PyRuntimeError::new_err(format!("operator {name} does not exist")))
 }
 
