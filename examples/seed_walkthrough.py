@@ -4,6 +4,9 @@ call it, show the dispatch table, and show PyObject preservation vs hermetic mod
 Run: `make demo` (builds the extension into .venv first).
 """
 
+import os
+import tempfile
+
 import opdispatch
 from opdispatch import _C
 from opdispatch.library import Library, impl
@@ -77,6 +80,18 @@ for line in _C._dispatch_dump_table("my_lib::my_func").splitlines():
         print("  " + line)
 print("  keys of a CPU tensor: ", _C._dispatch_keys(opdispatch.ones(1)))
 print("  keys of a Meta tensor:", _C._dispatch_keys(opdispatch.empty(1, device="meta")))
+
+# --- Why does (or doesn't) a kernel run? ---------------------------------------------------
+banner("explain: what a call would run and why (nothing runs)")
+for label, arg in [("CPU", opdispatch.ones(2, 3)), ("Meta", opdispatch.empty(4, device="meta"))]:
+    e = opdispatch.library.explain(opdispatch.ops.my_lib.my_func, arg)
+    print(f"  {label} call -> {e.key}: {e.chosen.kind} kernel, {e.chosen.description}")
+my_lib.define("no_tensors(int n) -> ()")
+print("  " + str(opdispatch.library.explain(opdispatch.ops.my_lib.no_tensors, 3)).replace("\n", "\n  "))
+table_page = os.path.join(tempfile.gettempdir(), "my_lib_my_func_table.html")
+with open(table_page, "w", encoding="utf-8") as f:
+    f.write(opdispatch.library.dispatch_table("my_lib::my_func").to_html())
+print(f"  the table picture of my_lib::my_func: {table_page} (or: python -m opdispatch table my_lib::my_func)")
 
 # --- PyObject preservation vs hermetic mode -----------------------------------------------
 banner("3. PyObject preservation vs hermetic mode")
