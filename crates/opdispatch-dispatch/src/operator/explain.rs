@@ -187,12 +187,7 @@ impl OperatorEntry {
         let master = st.master.as_deref()?;
         let tls = tls_local_dispatch_key_set();
         let effective = (argument_keys | tls.included) - tls.excluded;
-        let mask = if master.meta.requires_bitset_per_backend {
-            master.meta.non_fallthrough_keys_per_backend[effective.get_backend_index()]
-        } else {
-            master.meta.non_fallthrough_keys
-        };
-        let dispatch_keys = effective & mask;
+        let dispatch_keys = master.meta.drop_fallthroughs(effective);
         let mut ks = dispatch_keys;
         let mut passed = Vec::new();
         loop {

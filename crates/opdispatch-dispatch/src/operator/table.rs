@@ -64,6 +64,17 @@ impl TableMeta {
         }
     }
 
+    /// `ks` without the keys whose slot is a fallthrough (for `ks`'s backend).
+    #[inline]
+    pub(crate) fn drop_fallthroughs(&self, ks: DispatchKeySet) -> DispatchKeySet {
+        let mask = if self.requires_bitset_per_backend {
+            self.non_fallthrough_keys_per_backend[ks.get_backend_index()]
+        } else {
+            self.non_fallthrough_keys
+        };
+        ks & mask
+    }
+
     pub(super) fn refresh_requires_bitset(&mut self) {
         self.requires_bitset_per_backend = self
             .non_fallthrough_keys_per_backend
@@ -266,13 +277,8 @@ impl DispatchTable {
     #[inline]
     pub(crate) fn mask_and_tls(&self, ks: DispatchKeySet) -> DispatchKeySet {
         let tls = tls_local_dispatch_key_set();
-        let effective = (ks | tls.included) - tls.excluded;
-        let mask = if self.meta.requires_bitset_per_backend {
-            self.meta.non_fallthrough_keys_per_backend[effective.get_backend_index()]
-        } else {
-            self.meta.non_fallthrough_keys
-        };
-        effective & mask
+        self.meta
+            .drop_fallthroughs((ks | tls.included) - tls.excluded)
     }
 
     /// Boxed key extraction (PyTorch's `getDispatchKeySetBoxed`).
