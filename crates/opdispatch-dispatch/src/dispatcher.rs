@@ -789,8 +789,18 @@ impl Dispatcher {
 /// fallthrough before the kernel redispatches, the redispatch must skip that key rather than
 /// run the fallthrough marker.
 #[inline]
-pub(crate) fn skip_fallthroughs(table: &DispatchTable, mut ks: DispatchKeySet) -> DispatchKeySet {
-    while table.entries[ks.dispatch_table_index()].is_fallthrough() {
+pub(crate) fn skip_fallthroughs(table: &DispatchTable, ks: DispatchKeySet) -> DispatchKeySet {
+    skip_fallthrough_slots(ks, |i| table.entries[i].is_fallthrough())
+}
+
+/// [`skip_fallthroughs`] over any table, given which slot indices hold a fallthrough (the
+/// master table's view, `explain`, uses it too).
+#[inline]
+pub(crate) fn skip_fallthrough_slots(
+    mut ks: DispatchKeySet,
+    is_fallthrough: impl Fn(usize) -> bool,
+) -> DispatchKeySet {
+    while is_fallthrough(ks.dispatch_table_index()) {
         let next = ks.remove(ks.highest_priority_type_id());
         if next == ks {
             break;

@@ -5,7 +5,7 @@ use opdispatch_keys::{dispatch_table_index_for_key, DispatchKey, DispatchKeySet}
 
 use super::compute::{compute_entry, front};
 use super::{Fallbacks, MasterTable, OpState, OperatorEntry, Provenance};
-use crate::kernel::KernelFunction;
+use crate::kernel::{KernelFunction, KernelRef};
 use crate::tls::tls_local_dispatch_key_set;
 
 /// One table slot as a call sees it.
@@ -62,13 +62,6 @@ pub(crate) fn kind_of(k: &KernelFunction) -> &'static str {
             Boxed::Typed(_) => "native",
             Boxed::Functor(f) => f.kind(),
         },
-    }
-}
-
-fn redispatch_mask(k: &KernelFunction) -> Option<DispatchKeySet> {
-    match k.inner.as_deref().map(|i| &i.boxed) {
-        Some(crate::kernel::Boxed::RedispatchMasked(m)) => Some(*m),
-        _ => None,
     }
 }
 
@@ -159,20 +152,13 @@ fn explain_slot(
         alias,
         debug,
         current,
-        redispatch_mask: redispatch_mask(stored),
+        redispatch_mask: KernelRef::of(stored).redispatch_mask(),
     }
 }
 
 /// Drops leading fallthrough slots, as the call path does before a lookup.
-fn skip_fallthroughs(master: &MasterTable, mut ks: DispatchKeySet) -> DispatchKeySet {
-    while master.slot(ks.dispatch_table_index()).is_fallthrough() {
-        let next = ks.remove(ks.highest_priority_type_id());
-        if next == ks {
-            break;
-        }
-        ks = next;
-    }
-    ks
+fn skip_fallthroughs(master: &MasterTable, ks: DispatchKeySet) -> DispatchKeySet {
+    crate::dispatcher::skip_fallthrough_slots(ks, |i| master.slot(i).is_fallthrough())
 }
 
 impl OperatorEntry {
