@@ -60,6 +60,15 @@ __all__ = [
     "_dispatch_get_registrations_for_dispatch_key",
     "_dispatch_keys",
     "_disarm_pyobject_hooks",
+    "_push_on_torch_dispatch_stack",
+    "_pop_torch_dispatch_stack",
+    "_len_torch_dispatch_stack",
+    "_get_dispatch_stack_at",
+    "_disabled_torch_function_impl",
+    "_disabled_torch_dispatch_impl",
+    "_torch_dispatch_rules",
+    "_make_wrapper_subclass",
+    "_as_subclass",
     "_storage_init",
     "_swap_tensors",
     "_tensor_init",
@@ -415,6 +424,24 @@ class Tensor:
     def __new__(cls, data: Any = None, *_args: Any, **_kwargs: Any) -> Self: ...
     def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     def as_subclass(self, cls: type) -> Any: ...
+    @staticmethod
+    def _make_wrapper_subclass(
+        cls: Any,
+        size: Any,
+        strides: Any = None,
+        storage_offset: builtins.int | None = None,
+        memory_format: Any = None,
+        dtype: Any = None,
+        layout: Any = None,
+        device: Any = None,
+        pin_memory: builtins.bool = False,
+        requires_grad: builtins.bool = False,
+        dispatch_sizes_strides_policy: Any = None,
+        dispatch_device: builtins.bool = False,
+        dispatch_layout: builtins.bool = False,
+        _extra_dispatch_keys: Any = None,
+        storage_size: builtins.int | None = None,
+    ) -> Any: ...
     # Methods attached by opdispatch._tensor_methods (each calls ops.aten.<op>).
     def add(self, *args: Any, **kwargs: Any) -> Any: ...
     def add_(self, *args: Any, **kwargs: Any) -> Any: ...
@@ -550,6 +577,35 @@ def _dispatch_keys(t: Tensor) -> DispatchKeySet: ...
 def _tensor_init(obj: Tensor) -> None: ...
 def _storage_init(obj: UntypedStorage) -> None: ...
 def _disarm_pyobject_hooks() -> None: ...
+
+# Python dispatch (python_dispatch.rs, wrapper.rs).
+def _push_on_torch_dispatch_stack(mode: Any) -> None: ...
+def _pop_torch_dispatch_stack(_mode_key: Any = None) -> Any: ...
+def _len_torch_dispatch_stack() -> builtins.int: ...
+def _get_dispatch_stack_at(i: builtins.int) -> Any: ...
+def _disabled_torch_function_impl(func: Any, _types: Any, args: Any = None, kwargs: Any = None) -> Any: ...
+def _disabled_torch_dispatch_impl(func: Any, _types: Any, args: Any = None, kwargs: Any = None) -> Any: ...
+
+_torch_dispatch_rules: dict[str, dict[Any, Any]]
+
+def _make_wrapper_subclass(
+    cls: Any,
+    size: Any,
+    strides: Any = None,
+    storage_offset: builtins.int | None = None,
+    memory_format: Any = None,
+    dtype: Any = None,
+    layout: Any = None,
+    device: Any = None,
+    pin_memory: builtins.bool = False,
+    requires_grad: builtins.bool = False,
+    dispatch_sizes_strides_policy: Any = None,
+    dispatch_device: builtins.bool = False,
+    dispatch_layout: builtins.bool = False,
+    _extra_dispatch_keys: Any = None,
+    storage_size: builtins.int | None = None,
+) -> Tensor: ...
+def _as_subclass(t: Tensor, cls: Any) -> Tensor: ...
 def _swap_tensors(a: Tensor, b: Tensor) -> None: ...
 def _dispatch_tls_local_include_set() -> DispatchKeySet: ...
 def _dispatch_tls_local_exclude_set() -> DispatchKeySet: ...

@@ -67,6 +67,23 @@ class OpOverload(_C._DispatchOperatorHandle):
         self._packet = packet
         self._overloadname = overloadname
         self._schema_name = qualified
+        ns, op = qualified.split("::")
+        # torch's OpOverload attributes (what __torch_dispatch__ handlers and errors read).
+        self.__name__ = f"{op}.{overloadname}"
+        self.__module__ = f"opdispatch.ops.{ns}"
+        self.__qualname__ = qualified
+
+    @property
+    def namespace(self) -> str:
+        return self._schema_name.split("::")[0]
+
+    @property
+    def overloadpacket(self) -> OpOverloadPacket:
+        return self._packet
+
+    @property
+    def _name(self) -> str:
+        return self._schema_name
 
     @property
     def _schema(self) -> FunctionSchema:
@@ -100,6 +117,9 @@ class _PacketMixin:
         self._name = name
         self._qualified_op_name = f"{ns}::{name}"
         self._overload_names = overloads
+        vars(self)["__name__"] = name
+        vars(self)["__qualname__"] = self._qualified_op_name
+        vars(self)["__module__"] = f"opdispatch.ops.{ns}"
 
     def __getattr__(self, key: str) -> OpOverload:
         if key.startswith("__"):
@@ -156,6 +176,8 @@ class _MultiOverloadPacket(OpOverloadPacket, _C._DispatchOverloadPacket):
         return _C._DispatchOverloadPacket.__new__(cls, f"{ns}::{name}", overloads)
 
 
+# One class in torch: the multi-overload variant is an implementation detail.
+_MultiOverloadPacket.__name__ = _MultiOverloadPacket.__qualname__ = "OpOverloadPacket"
 _C._enable_packet_vectorcall(_MultiOverloadPacket)
 
 

@@ -187,16 +187,16 @@ def _storage_init(self: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def _as_subclass(self: Any, cls: type) -> Any:
-    """A ``cls`` instance (a Tensor subclass) sharing this tensor's storage."""
-    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
-        raise TypeError(f"as_subclass: expected a subclass of opdispatch.Tensor, got {cls!r}")
-    return cls(self)
+    """A ``cls`` instance (a Tensor subclass) sharing this tensor's storage; neither
+    ``cls.__new__`` nor ``cls.__init__`` runs (as in torch)."""
+    return _C._as_subclass(self, cls)
 
 
 # Objects created from Python (Tensor(...), subclasses, UntypedStorage(n)) are recorded in their
 # impl's PyObject slot when constructed, exactly like objects the runtime creates.
 Tensor.__init__ = _tensor_init
 Tensor.as_subclass = _as_subclass
+Tensor._make_wrapper_subclass = staticmethod(_C._make_wrapper_subclass)
 _C.UntypedStorage.__init__ = _storage_init
 Tensor.to = _to
 Tensor.cuda = _cuda

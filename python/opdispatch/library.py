@@ -29,10 +29,19 @@ def fallthrough_kernel() -> None:
 
 
 def _del_library(
-    captured_impls: set[str], op_impls: set[str], captured_defs: set[str], op_defs: set[str], m: Any
+    captured_impls: set[str],
+    op_impls: set[str],
+    captured_defs: set[str],
+    op_defs: set[str],
+    m: Any,
+    handles: list[Any] | None = None,
 ) -> None:
     captured_impls -= op_impls
     captured_defs -= op_defs
+    for h in reversed(handles or []):
+        h.destroy()
+    if handles:
+        handles.clear()
     if m is not None:
         m.reset()
 
@@ -54,7 +63,9 @@ class Library:
         self._registration_handles: list[Any] = []
         self.kind = kind
         self.dispatch_key = dispatch_key
-        self._finalizer = weakref.finalize(self, _del_library, _impls, self._op_impls, _defs, self._op_defs, self.m)
+        self._finalizer = weakref.finalize(
+            self, _del_library, _impls, self._op_impls, _defs, self._op_defs, self.m, self._registration_handles
+        )
 
     def __repr__(self) -> str:
         return f"Library(kind={self.kind}, ns={self.ns}, dispatch_key={self.dispatch_key})>"
@@ -139,10 +150,25 @@ class Library:
         assert self.m is not None
         self.m.fallback(dispatch_key, fn, with_keyset)
 
+    def _register_torch_dispatch_rule(self, op_name: str, torch_dispatch_class: Any, fn: Callable[..., Any]) -> None:
+        """What ``op_name`` does for ``torch_dispatch_class`` (a mode or Tensor subclass): the
+        Python-key fallback calls ``fn(mode_or_cls, func, types, args, kwargs)`` instead of
+        its ``__torch_dispatch__``. Removed with this library."""
+        qualname = f"{self.ns}::{op_name}"
+        rules = _C._torch_dispatch_rules.setdefault(qualname, {})
+        if rules.get(torch_dispatch_class) is not None:
+            raise RuntimeError(
+                f"{torch_dispatch_class} already has a `__torch_dispatch__` rule registered for {qualname}"
+            )
+        rules[torch_dispatch_class] = fn
+        self._registration_handles.append(_RuleHandle(qualname, torch_dispatch_class))
+
     def _destroy(self) -> None:
         if self.m is not None:
             self.m.reset()
         self.m = None
+        for h in reversed(self._registration_handles):
+            h.destroy()
         self._registration_handles.clear()
         global _impls
         _impls -= self._op_impls
@@ -154,6 +180,21 @@ class Library:
             ns_obj = vars(ops).get(ns)
             if ns_obj is not None and packet in vars(ns_obj):
                 delattr(ns_obj, packet)
+
+
+class _RuleHandle:
+    """Removes one ``register_torch_dispatch`` rule."""
+
+    def __init__(self, qualname: str, cls: Any) -> None:
+        self.qualname = qualname
+        self.cls = cls
+
+    def destroy(self) -> None:
+        rules = _C._torch_dispatch_rules.get(self.qualname)
+        if rules is not None:
+            rules.pop(self.cls, None)
+            if not rules:
+                del _C._torch_dispatch_rules[self.qualname]
 
 
 @contextlib.contextmanager
@@ -229,6 +270,45 @@ def impl(qualname_or_lib: Any, types_or_name: Any, func_or_key: Any = None, *, l
         register(func_or_key)
         return None
     return register
+
+
+def register_torch_dispatch(
+    op: Any, torch_dispatch_class: Any, func: Callable[..., Any] | None = None, /, *, lib: Library | None = None
+) -> Any:
+    """Registers what ``op`` does for ``torch_dispatch_class``, a TorchDispatchMode or a Tensor
+    subclass with ``__torch_dispatch__``: ``func(mode, func, types, args, kwargs)`` (or
+    ``func(cls, ...)`` for a subclass) runs instead of its ``__torch_dispatch__`` for this op.
+    Usable as a decorator."""
+    from ._ops import OpOverload
+
+    if isinstance(op, OpOverload):
+        op = op._name
+    elif not isinstance(op, str) and hasattr(op, "_qualname"):  # a custom_op definition
+        op = op._qualname
+    if not isinstance(op, str):
+        raise ValueError(f"register_torch_dispatch({op}): got unexpected type for op: {type(op)}")
+    qualname: str = op
+
+    def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        if qualname.count("::") != 1:
+            raise ValueError(
+                f'Expected `qualname` to be of the form "namespace::name", but got {qualname}. '
+                "The qualname passed to the torch.library APIs must consist of a namespace and a name, e.g. aten::sin"
+            )
+        ns, name = qualname.split("::")
+        use_lib = lib
+        if use_lib is None:
+            use_lib = Library(ns, "FRAGMENT")
+            _keep_alive.append(use_lib)
+        use_lib._register_torch_dispatch_rule(name, torch_dispatch_class, f)
+        return f
+
+    if func is None:
+        return register
+    return register(func)
+
+
+__all__ += ["register_torch_dispatch"]
 
 
 # Seeing the dispatcher (issue 14): beyond torch.library, which has only the text dumps.

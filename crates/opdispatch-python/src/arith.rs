@@ -45,11 +45,9 @@ macro_rules! typed_op {
 typed_op!(add_t, Tts, "aten::add", "Tensor");
 typed_op!(add_s, Tss, "aten::add", "Scalar");
 typed_op!(sub_t, Tts, "aten::sub", "Tensor");
-typed_op!(sub_s, Tss, "aten::sub", "Scalar");
 typed_op!(mul_t, Tt, "aten::mul", "Tensor");
 typed_op!(mul_s, Ts, "aten::mul", "Scalar");
 typed_op!(div_t, Tt, "aten::div", "Tensor");
-typed_op!(div_s, Ts, "aten::div", "Scalar");
 typed_op!(pow_tt, Tt, "aten::pow", "Tensor_Tensor");
 typed_op!(pow_ts, Ts, "aten::pow", "Tensor_Scalar");
 typed_op!(matmul_t, Tt, "aten::matmul", "");
@@ -82,7 +80,9 @@ fn done(py: Python<'_>, r: Res) -> PyResult<Py<PyAny>> {
 }
 
 /// Shared shape of the binary operators: `self op tensor` via `with_tensor`, `self op number`
-/// via `with_scalar` (absent: the operator does not take numbers), anything else
+/// via `with_scalar` (absent: the operator does not take numbers; `+ - * /` call their
+/// `.Tensor` overload with the number as a wrapped-number tensor, as torch's binding does, so
+/// modes and subclasses see the same call), anything else
 /// `NotImplemented` so Python tries the reflected operator.
 fn binary(
     slf: &Bound<'_, PyTensor>,
@@ -109,7 +109,7 @@ impl PyTensor {
             py,
             o,
             |a, b| Ok(add_t()?.call(a, b, one())),
-            Some(&|a, s| Ok(add_s()?.call(a, s, one()))),
+            Some(&|a, s| Ok(add_t()?.call(a, Tensor::wrapped_scalar(s), one()))),
         )
     }
     fn __radd__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -121,7 +121,7 @@ impl PyTensor {
             py,
             o,
             |a, b| Ok(sub_t()?.call(a, b, one())),
-            Some(&|a, s| Ok(sub_s()?.call(a, s, one()))),
+            Some(&|a, s| Ok(sub_t()?.call(a, Tensor::wrapped_scalar(s), one()))),
         )
     }
     /// `s - t` = `-t + s`.
@@ -142,7 +142,7 @@ impl PyTensor {
             py,
             o,
             |a, b| Ok(mul_t()?.call(a, b)),
-            Some(&|a, s| Ok(mul_s()?.call(a, s))),
+            Some(&|a, s| Ok(mul_t()?.call(a, Tensor::wrapped_scalar(s)))),
         )
     }
     fn __rmul__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -154,7 +154,7 @@ impl PyTensor {
             py,
             o,
             |a, b| Ok(div_t()?.call(a, b)),
-            Some(&|a, s| Ok(div_s()?.call(a, s))),
+            Some(&|a, s| Ok(div_t()?.call(a, Tensor::wrapped_scalar(s)))),
         )
     }
     fn __pow__(

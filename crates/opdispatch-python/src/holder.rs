@@ -1,9 +1,10 @@
 //! `PythonKernelHolder`: a Python callable registered as a boxed kernel (spec 5.2).
 //!
 //! The kernel pops its arguments, converts them per the schema (kwarg-only ones as kwargs),
-//! calls the callable under the hermetic-PyObject guard with the Python key excluded (no
-//! dispatch modes or Python-subclass tensors exist to route elsewhere unless an argument carries
-//! the Python key), and pushes the converted results. A Python exception propagates unchanged.
+//! calls the callable under the hermetic-PyObject guard with the Python key excluded unless a
+//! TorchDispatchMode is active or an argument carries the Python key (then it runs
+//! non-hermetic), and pushes the converted results. A Python exception propagates unchanged.
+//! The Python key's own fallback is in `python_dispatch.rs`.
 
 use opdispatch_dispatch::{
     BoxedKernel, DispatchError, DispatchKey, DispatchKeySet, EnableHermeticPyObject, IValue,
@@ -23,7 +24,7 @@ pub struct PythonKernelHolder {
 }
 
 /// Where the operator's arguments start on the stack.
-fn arguments_start(
+pub(crate) fn arguments_start(
     op: &OperatorHandle,
     schema: Option<&opdispatch_schema::FunctionSchema>,
     stack: &Stack,
@@ -72,7 +73,11 @@ impl PythonKernelHolder {
     ) -> opdispatch_dispatch::Result<()> {
         let start = arguments_start(op, schema, stack)?;
         let schema = schema.expect("checked by arguments_start");
-        let hermetic = !has_python_key_arg(&stack[start..]);
+        // The three branches (spec 5.2.1): a mode is active, or an argument is a Python
+        // subclass: the kernel runs non-hermetic, so the mode sees the preserved objects and the
+        // kernel's own calls reach it; otherwise the seed's hermetic call.
+        let hermetic =
+            crate::python_dispatch::mode_stack_len() == 0 && !has_python_key_arg(&stack[start..]);
         Python::attach(|py| -> PyResult<()> {
             let _h = hermetic.then(EnableHermeticPyObject::new);
             let (mut pos, kwargs) = args_to_py(py, schema, stack, start)?;
@@ -116,7 +121,7 @@ fn vectorcall<'py>(
 }
 
 /// `pushPyOutToStack`.
-fn push_py_out(
+pub(crate) fn push_py_out(
     op: &OperatorHandle,
     schema: &opdispatch_schema::FunctionSchema,
     stack: &mut Stack,
@@ -165,65 +170,4 @@ fn ret_error(op: &OperatorHandle, e: PyErr) -> PyErr {
         "Python kernel for {} returned a value that does not match its schema's return type: {e}",
         op.operator_name()
     ))
-}
-
-/// The Python-key backend fallback (PyTorch's `pythonFallback`, minimal form): for an operator
-/// called with a tensor whose class defines `__torch_dispatch__`, calls
-/// `cls.__torch_dispatch__(func, types, args, kwargs)` for each such class (in argument order)
-/// until one returns something other than `NotImplemented`, and pushes its result.
-pub fn python_key_fallback(
-    op: &OperatorHandle,
-    _ks: DispatchKeySet,
-    stack: &mut Stack,
-) -> opdispatch_dispatch::Result<()> {
-    op.with_schema(|schema| python_key_fallback_with(op, schema, stack))
-}
-
-fn python_key_fallback_with(
-    op: &OperatorHandle,
-    schema: Option<&opdispatch_schema::FunctionSchema>,
-    stack: &mut Stack,
-) -> opdispatch_dispatch::Result<()> {
-    let start = arguments_start(op, schema, stack)?;
-    let schema = schema.expect("checked by arguments_start");
-    Python::attach(|py| -> PyResult<()> {
-        let (pos, kwargs) = args_to_py(py, schema, stack, start)?;
-        let mut types: Vec<Bound<'_, pyo3::types::PyType>> = Vec::new();
-        let mut all_args: Vec<Bound<'_, PyAny>> = pos.iter().map(|o| o.bind(py).clone()).collect();
-        if let Some(k) = &kwargs {
-            all_args.extend(k.values());
-        }
-        for a in &all_args {
-            let items: Vec<Bound<'_, PyAny>> = match a.cast::<pyo3::types::PyList>() {
-                Ok(l) => l.iter().collect(),
-                Err(_) => vec![a.clone()],
-            };
-            for x in items {
-                let t = x.get_type();
-                if t.hasattr("__torch_dispatch__")? && !types.iter().any(|u| u.is(&t)) {
-                    types.push(t);
-                }
-            }
-        }
-        if types.is_empty() {
-            return Err(crate::errors::exc::RuntimeError::new_err(
-                "Hit Python dispatch key but no arguments had PyInterpreter (no tensor args?)",
-            ));
-        }
-        let func = crate::module::op_overload_object(py, op)?;
-        let py_args = PyTuple::new(py, pos)?;
-        let py_kwargs = kwargs.unwrap_or_else(|| pyo3::types::PyDict::new(py));
-        let types_tuple = PyTuple::new(py, types.iter())?;
-        for t in &types {
-            let out = t.getattr("__torch_dispatch__")?.call1((func.bind(py), &types_tuple, &py_args, &py_kwargs))?;
-            if !out.is(py.NotImplemented()) {
-                return push_py_out(op, schema, stack, &out);
-            }
-        }
-        Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "Multiple dispatch failed for '{}'; all __torch_dispatch__ handlers returned NotImplemented",
-            op.operator_name()
-        )))
-    })
-    .map_err(py_to_dispatch)
 }

@@ -21,8 +21,10 @@ mod holder;
 mod keys;
 mod module;
 mod overloads;
+mod python_dispatch;
 mod tags;
 mod tensor;
+mod wrapper;
 
 use pyo3::prelude::*;
 
@@ -41,7 +43,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         fallback_result = opdispatch_dispatch::Dispatcher::singleton()
             .register_fallback(
                 opdispatch_dispatch::DispatchKey::Python,
-                opdispatch_dispatch::KernelFunction::from_boxed(holder::python_key_fallback),
+                opdispatch_dispatch::KernelFunction::from_boxed(python_dispatch::python_key_fallback),
                 format!("registered at {}:{}", file!(), line!()),
             )
             .map(opdispatch_dispatch::RegistrationHandle::leak);
@@ -130,5 +132,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         tensor::_disarm_pyobject_hooks,
     );
     explain::register(m)?;
+    python_dispatch::register(m)?;
+    wrapper::register(m)?;
     Ok(())
 }

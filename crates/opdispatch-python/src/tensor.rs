@@ -649,7 +649,7 @@ fn data_to_py(py: Python<'_>, t: &Tensor) -> PyResult<Py<PyAny>> {
 
 /// A new tensor sharing `t`'s storage and geometry (PyTorch's `alias`), so a second Python
 /// object (for example a subclass instance) gets its own impl.
-fn alias_of(t: &Tensor) -> PyResult<Tensor> {
+pub(crate) fn alias_of(t: &Tensor) -> PyResult<Tensor> {
     Tensor::from_parts(
         t.storage(),
         t.sizes().to_vec(),
@@ -787,8 +787,15 @@ impl PyTensor {
     fn data_ptr(&self) -> usize {
         self.t.data_ptr()
     }
-    fn tolist(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        data_to_py(py, &self.t)
+    fn tolist(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let this = slf.borrow();
+        if this.t.is_python_dispatch() {
+            return Err(PyRuntimeError::new_err(format!(
+                ".tolist() is not supported for tensor subclasses, got {}",
+                slf.get_type().name()?
+            )));
+        }
+        data_to_py(slf.py(), &this.t)
     }
     /// The storage; the same Python object every time while the tensor lives.
     fn untyped_storage(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -801,21 +808,25 @@ impl PyTensor {
             .copied()
             .ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
     }
-    fn __repr__(&self) -> PyResult<String> {
-        let dev = self.t.device();
-        if self.t.is_meta() {
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        if slf.borrow().t.is_python_dispatch() {
+            return crate::wrapper::python_tensor_repr(slf);
+        }
+        let this = slf.borrow();
+        let dev = this.t.device();
+        if this.t.is_meta() {
             return Ok(format!(
                 "tensor(..., device='meta', size={}{})",
-                tuple_str(self.t.sizes()),
-                dtype_suffix(self.t.dtype(), true)
+                tuple_str(this.t.sizes()),
+                dtype_suffix(this.t.dtype(), true)
             ));
         }
-        let body = format_data(&self.t.to_scalars().py()?, self.t.sizes(), self.t.dtype());
+        let body = format_data(&this.t.to_scalars().py()?, this.t.sizes(), this.t.dtype());
         let mut s = format!("tensor({body}");
         if dev != Device::Cpu {
             s.push_str(&format!(", device='{dev}'"));
         }
-        s.push_str(&dtype_suffix(self.t.dtype(), false));
+        s.push_str(&dtype_suffix(this.t.dtype(), false));
         s.push(')');
         Ok(s)
     }

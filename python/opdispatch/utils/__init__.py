@@ -1,6 +1,8 @@
 """Utilities (PyTorch's ``torch.utils`` subset)."""
 
-from . import _C
+from .. import _C
+
+from . import _python_dispatch  # noqa: E402,F401
 
 __all__ = ["swap_tensors"]
 

@@ -1,0 +1,153 @@
+//! Tensor subclasses from Python: `Tensor._make_wrapper_subclass` (a tensor with the given
+//! metadata whose data lives in the subclass, usually in inner tensors) and `as_subclass`
+//! (a subclass object over an alias of a tensor). Neither calls the class's `__new__` or
+//! `__init__` (they are called from there), as in PyTorch.
+
+use opdispatch_tensor::{contiguous_strides, Storage, Tensor};
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+use crate::errors::{exc, IntoPyResult as _};
+use crate::tensor::{alias_of, parse_device, parse_dtype, PyTensor, _tensor_init};
+
+/// An object of type `cls` (a Tensor subclass) over `t`, recorded in `t`'s slot, with the
+/// Python keys if `cls` defines `__torch_dispatch__`.
+fn new_subclass_object<'py>(cls: &Bound<'py, PyType>, t: Tensor) -> PyResult<Bound<'py, PyTensor>> {
+    let py = cls.py();
+    if !cls.is_subclass_of::<PyTensor>()? {
+        return Err(exc::RuntimeError::new_err(
+            "Creating a Tensor subclass from a class that does not inherit from Tensor is not possible. Make sure your class inherits from Tensor.",
+        ));
+    }
+    // Tensor.__new__(cls) builds a bare object of the subclass (no user __new__/__init__).
+    let obj = py
+        .get_type::<PyTensor>()
+        .getattr("__new__")?
+        .call1((cls,))?
+        .cast_into::<PyTensor>()?;
+    obj.borrow_mut().t = t;
+    _tensor_init(&obj)?;
+    Ok(obj)
+}
+
+fn usizes(o: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<usize>> {
+    o.try_iter()?
+        .map(|x| {
+            let v: i64 = x?.extract()?;
+            usize::try_from(v).map_err(|_| {
+                pyo3::exceptions::PyValueError::new_err(format!("{what} must be non-negative, got {v}"))
+            })
+        })
+        .collect()
+}
+
+/// `Tensor._make_wrapper_subclass(cls, size, strides=None, storage_offset=None, ...)`.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (cls, size, strides=None, storage_offset=None, memory_format=None, dtype=None,
+    layout=None, device=None, pin_memory=false, requires_grad=false,
+    dispatch_sizes_strides_policy=None, dispatch_device=false, dispatch_layout=false,
+    _extra_dispatch_keys=None, storage_size=None))]
+pub fn _make_wrapper_subclass<'py>(
+    cls: &Bound<'py, PyAny>,
+    size: &Bound<'py, PyAny>,
+    strides: Option<&Bound<'py, PyAny>>,
+    storage_offset: Option<usize>,
+    memory_format: Option<&Bound<'py, PyAny>>,
+    dtype: Option<&Bound<'py, PyAny>>,
+    layout: Option<&Bound<'py, PyAny>>,
+    device: Option<&Bound<'py, PyAny>>,
+    pin_memory: bool,
+    requires_grad: bool,
+    dispatch_sizes_strides_policy: Option<&Bound<'py, PyAny>>,
+    dispatch_device: bool,
+    dispatch_layout: bool,
+    _extra_dispatch_keys: Option<&Bound<'py, PyAny>>,
+    storage_size: Option<usize>,
+) -> PyResult<Bound<'py, PyTensor>> {
+    // Accepted for PyTorch's signature; they change nothing for strided CPU/Meta tensors.
+    let _ = (memory_format, layout, pin_memory, dispatch_sizes_strides_policy);
+    let _ = (dispatch_device, dispatch_layout);
+    let cls = cls.cast::<PyType>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "cls must be a type (got {})",
+            cls.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))
+    })?;
+    let py = cls.py();
+    let disabled = py.import("opdispatch._C")?.getattr("_disabled_torch_dispatch_impl")?;
+    let td = cls.getattr("__torch_dispatch__").ok();
+    if td.as_ref().is_none_or(|f| f.is(&disabled)) {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{} must define __torch_dispatch__",
+            cls.name()?
+        )));
+    }
+    let sizes = usizes(size, "size")?;
+    let strides = match strides {
+        Some(s) if !s.is_none() => usizes(s, "stride")?,
+        _ => contiguous_strides(&sizes),
+    };
+    let offset = storage_offset.unwrap_or(0);
+    let dt = parse_dtype(dtype)?.unwrap_or(opdispatch_tensor::ScalarType::Float32);
+    let dev = parse_device(device)?;
+    // The wrapper's own storage is never read by the subclass's ops (they run on its inner
+    // tensors); it is sized for the geometry so that nothing below can read out of bounds.
+    let span = if sizes.contains(&0) {
+        0
+    } else {
+        offset
+            + 1
+            + sizes
+                .iter()
+                .zip(&strides)
+                .map(|(n, s)| (n - 1) * s)
+                .sum::<usize>()
+    };
+    let nbytes = storage_size.unwrap_or(0).max(span * dt.itemsize());
+    let storage = Storage::new(nbytes, dev, false).py()?;
+    let t = Tensor::from_parts(storage, sizes, strides, offset, dt).py()?;
+    let obj = new_subclass_object(cls, t)?;
+    if requires_grad {
+        obj.setattr("requires_grad", true)?;
+    }
+    Ok(obj)
+}
+
+/// `t.as_subclass(cls)`: a `cls` object sharing `t`'s storage and geometry.
+#[pyfunction]
+pub fn _as_subclass<'py>(t: &Bound<'py, PyTensor>, cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTensor>> {
+    let cls = cls.cast::<PyType>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "cls must be a type (got {})",
+            cls.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))
+    })?;
+    let alias = alias_of(&t.borrow().t)?;
+    new_subclass_object(cls, alias)
+}
+
+/// The text `repr` gives a tensor whose class handles its own ops (the Python key): its
+/// metadata, without reading data or dispatching (so a handler that prints its arguments
+/// cannot recurse).
+pub fn python_tensor_repr(obj: &Bound<'_, PyTensor>) -> PyResult<String> {
+    let name = obj.get_type().name()?.to_string();
+    let this = obj.borrow();
+    let sizes: Vec<String> = this.t.sizes().iter().map(ToString::to_string).collect();
+    let size = match sizes.len() {
+        1 => format!("({},)", sizes[0]),
+        _ => format!("({})", sizes.join(", ")),
+    };
+    Ok(format!(
+        "{name}(..., size={size}, dtype={}, device='{}')",
+        format!("opdispatch.{}", this.t.dtype().name()),
+        this.t.device()
+    ))
+}
+
+/// Adds this module's functions to `_C`.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_make_wrapper_subclass, m)?)?;
+    m.add_function(wrap_pyfunction!(_as_subclass, m)?)?;
+    Ok(())
+}
