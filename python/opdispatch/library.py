@@ -180,6 +180,8 @@ class Library:
             ns_obj = vars(ops).get(ns)
             if ns_obj is not None and packet in vars(ns_obj):
                 delattr(ns_obj, packet)
+        if self._op_defs:
+            _C._clear_overload_cache()
 
 
 class _RuleHandle:

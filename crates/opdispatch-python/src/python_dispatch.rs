@@ -11,11 +11,13 @@
 //! returns something other than `NotImplemented`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use opdispatch_dispatch::{
     tls_set_dispatch_key_included, DispatchKey, DispatchKeySet, ExcludeDispatchKeyGuard,
     OperatorHandle, Stack,
 };
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
@@ -113,6 +115,37 @@ impl Drop for StashedMode {
     }
 }
 
+/// The `OpOverload` object handlers receive as `func`, per operator (the handle is kept, so its
+/// address is never reused while cached). Cleared when a library's teardown removes packets
+/// from `opdispatch.ops`, after which the namespace builds new objects.
+static OVERLOADS: PyOnceLock<std::sync::Mutex<HashMap<usize, (OperatorHandle, Py<PyAny>)>>> =
+    PyOnceLock::new();
+
+fn overload_object<'py>(py: Python<'py>, op: &OperatorHandle) -> PyResult<Bound<'py, PyAny>> {
+    let cache = OVERLOADS.get_or_init(py, Default::default);
+    let key = op.as_ptr() as usize;
+    if let Some((_, f)) = cache.lock().expect("not poisoned").get(&key) {
+        return Ok(f.bind(py).clone());
+    }
+    let f = crate::module::op_overload_object(py, op)?;
+    let out = f.bind(py).clone();
+    cache
+        .lock()
+        .expect("not poisoned")
+        .insert(key, (op.clone(), f));
+    Ok(out)
+}
+
+/// `_clear_overload_cache()`: forgets the cached `OpOverload` objects.
+#[pyfunction]
+pub fn _clear_overload_cache(py: Python<'_>) {
+    if let Some(c) = OVERLOADS.get(py) {
+        // Dropped after the lock is released: an OpOverload's release runs Python code.
+        let old = std::mem::take(&mut *c.lock().expect("not poisoned"));
+        drop(old);
+    }
+}
+
 /// `register_torch_dispatch` rules: `{"ns::op": {class: rule}}`, filled by `opdispatch.library`.
 static RULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
@@ -195,7 +228,7 @@ fn overloaded_args<'py>(
     Ok(out)
 }
 
-fn disabled_torch_dispatch_impl(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+pub(crate) fn disabled_torch_dispatch_impl(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     Ok(F.get_or_try_init(py, || {
         py.import("opdispatch._C")
@@ -224,16 +257,7 @@ fn handle_torch_dispatch<'py>(
         let mode = stash.0.as_ref().expect("stack is non-empty").bind(py).clone();
         let r = match find_rule(py, op, &mode.get_type())? {
             Some(rule) => rule.call1((&mode, func, &types, args, kwargs)),
-            None => {
-                let td = mode.getattr("__torch_dispatch__")?;
-                let bound_to_mode = td.getattr("__self__").is_ok_and(|s| s.is(&mode));
-                if !bound_to_mode {
-                    return Err(exc::RuntimeError::new_err(
-                        "Defining your mode's `__torch_dispatch__` as a classmethod is not supported, please make it a plain method",
-                    ));
-                }
-                td.call1((func, &types, args, kwargs))
-            }
+            None => call_mode_handler(&mode, func, &types, args, kwargs),
         };
         drop(stash);
         ret = Some(r?);
@@ -246,10 +270,10 @@ fn handle_torch_dispatch<'py>(
             let r = match find_rule(py, op, &cls)? {
                 Some(rule) => rule.call1((&cls, func, &types, args, kwargs))?,
                 None => {
-                    let Ok(td) = arg.getattr("__torch_dispatch__") else {
+                    let Ok(td) = arg.getattr(intern!(py, "__torch_dispatch__")) else {
                         continue;
                     };
-                    if td.is(&disabled) || td.getattr("__func__").is_ok_and(|f| f.is(&disabled)) {
+                    if td.is(&disabled) || td.getattr(intern!(py, "__func__")).is_ok_and(|f| f.is(&disabled)) {
                         continue;
                     }
                     td.call1((func, &types, args, kwargs))?
@@ -265,6 +289,46 @@ fn handle_torch_dispatch<'py>(
         Some(r) if !r.is(&not_impl) => Ok(r),
         _ => Err(all_declined(func, mode_obj.as_ref(), &overloaded)),
     }
+}
+
+/// `mode.__torch_dispatch__(func, types, args, kwargs)`. A plain function on the class (the
+/// usual case) is called with the mode as first argument, without building a bound method.
+fn call_mode_handler<'py>(
+    mode: &Bound<'py, PyAny>,
+    func: &Bound<'py, PyAny>,
+    types: &Bound<'py, PyTuple>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = mode.py();
+    let name = intern!(py, "__torch_dispatch__");
+    let on_class = mode.get_type().getattr(name)?;
+    // SAFETY: a type check on a live object.
+    if unsafe { pyo3::ffi::PyFunction_Check(on_class.as_ptr()) } != 0 && !mode_dict_has(mode, name) {
+        let argv = [mode.as_ptr(), func.as_ptr(), types.as_ptr(), args.as_ptr(), kwargs.as_ptr()];
+        // SAFETY: `argv` holds five live borrowed references for the duration of the call; the
+        // result is a new reference or NULL with an exception set.
+        return unsafe {
+            let r = pyo3::ffi::PyObject_Vectorcall(on_class.as_ptr(), argv.as_ptr(), argv.len(), std::ptr::null_mut());
+            Bound::from_owned_ptr_or_err(py, r)
+        };
+    }
+    let td = mode.getattr(name)?;
+    let bound_to_mode = td.getattr(intern!(py, "__self__")).is_ok_and(|s| s.is(mode));
+    if !bound_to_mode {
+        return Err(exc::RuntimeError::new_err(
+            "Defining your mode's `__torch_dispatch__` as a classmethod is not supported, please make it a plain method",
+        ));
+    }
+    td.call1((func, types, args, kwargs))
+}
+
+/// Whether the instance itself overrides the attribute (then normal lookup decides).
+fn mode_dict_has(mode: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>) -> bool {
+    mode.getattr(intern!(mode.py(), "__dict__"))
+        .ok()
+        .and_then(|d| d.cast_into::<PyDict>().ok())
+        .is_some_and(|d| d.contains(name).unwrap_or(false))
 }
 
 fn all_declined(
@@ -320,8 +384,8 @@ pub fn python_key_fallback(
             let (pos, kwargs) = args_to_py(py, schema, stack, start)?;
             let args = PyTuple::new(py, pos)?;
             let kwargs = kwargs.unwrap_or_else(|| PyDict::new(py));
-            let func = crate::module::op_overload_object(py, op)?;
-            let out = handle_torch_dispatch(py, op, func.bind(py), &args, &kwargs)?;
+            let func = overload_object(py, op)?;
+            let out = handle_torch_dispatch(py, op, &func, &args, &kwargs)?;
             push_py_out(op, schema, stack, &out)
         })
         .map_err(py_to_dispatch)
@@ -371,6 +435,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_len_torch_dispatch_stack, m)?)?;
     m.add_function(wrap_pyfunction!(_get_dispatch_stack_at, m)?)?;
     m.add_function(wrap_pyfunction!(_disabled_torch_function_impl, m)?)?;
+    m.add_function(wrap_pyfunction!(_clear_overload_cache, m)?)?;
     m.add_function(wrap_pyfunction!(_disabled_torch_dispatch_impl, m)?)?;
     m.add("_torch_dispatch_rules", torch_dispatch_rules(m.py()))?;
     Ok(())

@@ -255,6 +255,40 @@ fn new_object<'py, W: Wrapper>(
     Ok(obj)
 }
 
+/// A new, unrecorded object of `cls` (`PyTensor` or a Python subclass of it) holding `t`,
+/// without running `cls.__new__`/`__init__` (for `_make_wrapper_subclass` and `as_subclass`).
+/// Allocated like [`new_object`] once the layout is known (a subclass keeps the base's value
+/// offset and gets zeroed extra slots from `tp_alloc`), else through `Tensor.__new__(cls)`.
+pub(crate) fn new_tensor_of_type<'py>(
+    cls: &Bound<'py, pyo3::types::PyType>,
+    t: Tensor,
+) -> PyResult<Bound<'py, PyTensor>> {
+    let py = cls.py();
+    let value = PyTensor::fresh(t, false);
+    if let Some(Some(offset)) = PyTensor::layout().0.get() {
+        // SAFETY: `cls` is PyTensor or a subtype (checked by the caller), so its objects start
+        // with PyTensor's layout; `tp_alloc` returns a zeroed object of the subtype's size (or
+        // NULL with an exception set) and the value is written where pyo3 keeps it.
+        unsafe {
+            let tp = cls.as_type_ptr();
+            let alloc = (*tp).tp_alloc.unwrap_or(pyo3::ffi::PyType_GenericAlloc);
+            let obj = alloc(tp, 0);
+            if obj.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            std::ptr::write(obj.cast::<u8>().add(*offset).cast::<PyTensor>(), value);
+            return Ok(Bound::from_owned_ptr(py, obj).cast_into_unchecked());
+        }
+    }
+    let obj = py
+        .get_type::<PyTensor>()
+        .getattr(pyo3::intern!(py, "__new__"))?
+        .call1((cls,))?
+        .cast_into::<PyTensor>()?;
+    obj.borrow_mut().t = value.t.clone();
+    Ok(obj)
+}
+
 /// The value's offset in `obj` if every other byte of the object after its header is zero,
 /// apart from the `__dict__` slot (which CPython may have filled).
 fn probe_layout<W: Wrapper>(obj: &Bound<'_, W>) -> Option<usize> {
@@ -668,7 +702,7 @@ const HERMETIC_SUBCLASS_ERROR: &str = "While HermeticPyObject was enabled, we at
 #[pyfunction]
 pub fn _tensor_init(obj: &Bound<'_, PyTensor>) -> PyResult<()> {
     let ty = obj.get_type();
-    let has_td = ty.hasattr("__torch_dispatch__")?;
+    let has_td = ty.hasattr(pyo3::intern!(obj.py(), "__torch_dispatch__"))?;
     if HermeticPyObjectTLS::get_state() {
         if has_td {
             return Err(PyRuntimeError::new_err(HERMETIC_SUBCLASS_ERROR));

@@ -8,24 +8,17 @@ use pyo3::prelude::*;
 use pyo3::types::PyType;
 
 use crate::errors::{exc, IntoPyResult as _};
-use crate::tensor::{alias_of, parse_device, parse_dtype, PyTensor, _tensor_init};
+use crate::tensor::{_tensor_init, alias_of, new_tensor_of_type, parse_device, parse_dtype, PyTensor};
 
 /// An object of type `cls` (a Tensor subclass) over `t`, recorded in `t`'s slot, with the
 /// Python keys if `cls` defines `__torch_dispatch__`.
 fn new_subclass_object<'py>(cls: &Bound<'py, PyType>, t: Tensor) -> PyResult<Bound<'py, PyTensor>> {
-    let py = cls.py();
     if !cls.is_subclass_of::<PyTensor>()? {
         return Err(exc::RuntimeError::new_err(
             "Creating a Tensor subclass from a class that does not inherit from Tensor is not possible. Make sure your class inherits from Tensor.",
         ));
     }
-    // Tensor.__new__(cls) builds a bare object of the subclass (no user __new__/__init__).
-    let obj = py
-        .get_type::<PyTensor>()
-        .getattr("__new__")?
-        .call1((cls,))?
-        .cast_into::<PyTensor>()?;
-    obj.borrow_mut().t = t;
+    let obj = new_tensor_of_type(cls, t)?;
     _tensor_init(&obj)?;
     Ok(obj)
 }
@@ -75,8 +68,8 @@ pub fn _make_wrapper_subclass<'py>(
         ))
     })?;
     let py = cls.py();
-    let disabled = py.import("opdispatch._C")?.getattr("_disabled_torch_dispatch_impl")?;
-    let td = cls.getattr("__torch_dispatch__").ok();
+    let disabled = crate::python_dispatch::disabled_torch_dispatch_impl(py)?;
+    let td = cls.getattr(pyo3::intern!(py, "__torch_dispatch__")).ok();
     if td.as_ref().is_none_or(|f| f.is(&disabled)) {
         return Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "{} must define __torch_dispatch__",
