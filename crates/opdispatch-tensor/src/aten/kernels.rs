@@ -170,8 +170,16 @@ fn min_dim(t: Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
 
 // ---- linear algebra ----
 
+/// `matmul` decomposes through the dispatcher as in PyTorch where its decomposition is a
+/// single operator (2-D @ 2-D is `mm`, 1-D @ 1-D is `dot`), so modes, subclasses and kernels
+/// registered for those see the call; the other shapes are computed here directly.
 fn matmul(a: Tensor, b: Tensor) -> Result<Tensor> {
-    Ok(ops::matmul(&a, &b)?)
+    let op = match (a.dim(), b.dim()) {
+        (2, 2) => aten_op!("mm", ""),
+        (1, 1) => aten_op!("dot", ""),
+        _ => return Ok(ops::matmul(&a, &b)?),
+    };
+    tensor_result(call1(op, opdispatch_dispatch::stack![tv(a), tv(b)])?)
 }
 fn mm(a: Tensor, b: Tensor) -> Result<Tensor> {
     Ok(ops::mm(&a, &b)?)
