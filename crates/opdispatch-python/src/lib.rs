@@ -43,7 +43,9 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         fallback_result = opdispatch_dispatch::Dispatcher::singleton()
             .register_fallback(
                 opdispatch_dispatch::DispatchKey::Python,
-                opdispatch_dispatch::KernelFunction::from_boxed(python_dispatch::python_key_fallback),
+                opdispatch_dispatch::KernelFunction::from_boxed(
+                    python_dispatch::python_key_fallback,
+                ),
                 format!("registered at {}:{}", file!(), line!()),
             )
             .map(opdispatch_dispatch::RegistrationHandle::leak);

@@ -118,8 +118,8 @@ impl Drop for StashedMode {
 /// The `OpOverload` object handlers receive as `func`, per operator (the handle is kept, so its
 /// address is never reused while cached). Cleared when a library's teardown removes packets
 /// from `opdispatch.ops`, after which the namespace builds new objects.
-static OVERLOADS: PyOnceLock<std::sync::Mutex<HashMap<usize, (OperatorHandle, Py<PyAny>)>>> =
-    PyOnceLock::new();
+type OverloadCache = std::sync::Mutex<HashMap<usize, (OperatorHandle, Py<PyAny>)>>;
+static OVERLOADS: PyOnceLock<OverloadCache> = PyOnceLock::new();
 
 fn overload_object<'py>(py: Python<'py>, op: &OperatorHandle) -> PyResult<Bound<'py, PyAny>> {
     let cache = OVERLOADS.get_or_init(py, Default::default);
@@ -183,7 +183,10 @@ fn has_python_key<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyTensor>> 
 }
 
 /// `append_overloaded_arg`: one entry per class, a subclass before its base classes.
-fn append_overloaded<'py>(list: &mut Vec<Bound<'py, PyAny>>, obj: Bound<'py, PyAny>) -> PyResult<()> {
+fn append_overloaded<'py>(
+    list: &mut Vec<Bound<'py, PyAny>>,
+    obj: Bound<'py, PyAny>,
+) -> PyResult<()> {
     let ty = obj.get_type();
     if list.iter().any(|o| o.get_type().is(&ty)) {
         return Ok(());
@@ -254,7 +257,12 @@ fn handle_torch_dispatch<'py>(
     let mut ret: Option<Bound<'py, PyAny>> = None;
     if mode_stack_len() > 0 {
         let stash = StashedMode::pop();
-        let mode = stash.0.as_ref().expect("stack is non-empty").bind(py).clone();
+        let mode = stash
+            .0
+            .as_ref()
+            .expect("stack is non-empty")
+            .bind(py)
+            .clone();
         let r = match find_rule(py, op, &mode.get_type())? {
             Some(rule) => rule.call1((&mode, func, &types, args, kwargs)),
             None => call_mode_handler(&mode, func, &types, args, kwargs),
@@ -273,7 +281,11 @@ fn handle_torch_dispatch<'py>(
                     let Ok(td) = arg.getattr(intern!(py, "__torch_dispatch__")) else {
                         continue;
                     };
-                    if td.is(&disabled) || td.getattr(intern!(py, "__func__")).is_ok_and(|f| f.is(&disabled)) {
+                    if td.is(&disabled)
+                        || td
+                            .getattr(intern!(py, "__func__"))
+                            .is_ok_and(|f| f.is(&disabled))
+                    {
                         continue;
                     }
                     td.call1((func, &types, args, kwargs))?
@@ -304,17 +316,31 @@ fn call_mode_handler<'py>(
     let name = intern!(py, "__torch_dispatch__");
     let on_class = mode.get_type().getattr(name)?;
     // SAFETY: a type check on a live object.
-    if unsafe { pyo3::ffi::PyFunction_Check(on_class.as_ptr()) } != 0 && !mode_dict_has(mode, name) {
-        let argv = [mode.as_ptr(), func.as_ptr(), types.as_ptr(), args.as_ptr(), kwargs.as_ptr()];
+    if unsafe { pyo3::ffi::PyFunction_Check(on_class.as_ptr()) } != 0 && !mode_dict_has(mode, name)
+    {
+        let argv = [
+            mode.as_ptr(),
+            func.as_ptr(),
+            types.as_ptr(),
+            args.as_ptr(),
+            kwargs.as_ptr(),
+        ];
         // SAFETY: `argv` holds five live borrowed references for the duration of the call; the
         // result is a new reference or NULL with an exception set.
         return unsafe {
-            let r = pyo3::ffi::PyObject_Vectorcall(on_class.as_ptr(), argv.as_ptr(), argv.len(), std::ptr::null_mut());
+            let r = pyo3::ffi::PyObject_Vectorcall(
+                on_class.as_ptr(),
+                argv.as_ptr(),
+                argv.len(),
+                std::ptr::null_mut(),
+            );
             Bound::from_owned_ptr_or_err(py, r)
         };
     }
     let td = mode.getattr(name)?;
-    let bound_to_mode = td.getattr(intern!(py, "__self__")).is_ok_and(|s| s.is(mode));
+    let bound_to_mode = td
+        .getattr(intern!(py, "__self__"))
+        .is_ok_and(|s| s.is(mode));
     if !bound_to_mode {
         return Err(exc::RuntimeError::new_err(
             "Defining your mode's `__torch_dispatch__` as a classmethod is not supported, please make it a plain method",
@@ -351,7 +377,11 @@ fn all_declined(
         msg.push_str(&format!("  - mode object {r}\n"));
     }
     for a in overloaded {
-        let r = a.get_type().repr().map(|s| s.to_string()).unwrap_or_default();
+        let r = a
+            .get_type()
+            .repr()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         msg.push_str(&format!("  - tensor subclass {r}\n"));
     }
     msg.push_str("\nFor more information, try re-running with TORCH_LOGS=not_implemented");

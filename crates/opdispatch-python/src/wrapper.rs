@@ -8,7 +8,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyType;
 
 use crate::errors::{exc, IntoPyResult as _};
-use crate::tensor::{_tensor_init, alias_of, new_tensor_of_type, parse_device, parse_dtype, PyTensor};
+use crate::tensor::{
+    _tensor_init, alias_of, new_tensor_of_type, parse_device, parse_dtype, PyTensor,
+};
 
 /// An object of type `cls` (a Tensor subclass) over `t`, recorded in `t`'s slot, with the
 /// Python keys if `cls` defines `__torch_dispatch__`.
@@ -28,7 +30,9 @@ fn usizes(o: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<usize>> {
         .map(|x| {
             let v: i64 = x?.extract()?;
             usize::try_from(v).map_err(|_| {
-                pyo3::exceptions::PyValueError::new_err(format!("{what} must be non-negative, got {v}"))
+                pyo3::exceptions::PyValueError::new_err(format!(
+                    "{what} must be non-negative, got {v}"
+                ))
             })
         })
         .collect()
@@ -59,12 +63,20 @@ pub fn _make_wrapper_subclass<'py>(
     storage_size: Option<usize>,
 ) -> PyResult<Bound<'py, PyTensor>> {
     // Accepted for PyTorch's signature; they change nothing for strided CPU/Meta tensors.
-    let _ = (memory_format, layout, pin_memory, dispatch_sizes_strides_policy);
+    let _ = (
+        memory_format,
+        layout,
+        pin_memory,
+        dispatch_sizes_strides_policy,
+    );
     let _ = (dispatch_device, dispatch_layout);
     let cls = cls.cast::<PyType>().map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "cls must be a type (got {})",
-            cls.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            cls.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
     })?;
     let py = cls.py();
@@ -109,11 +121,17 @@ pub fn _make_wrapper_subclass<'py>(
 
 /// `t.as_subclass(cls)`: a `cls` object sharing `t`'s storage and geometry.
 #[pyfunction]
-pub fn _as_subclass<'py>(t: &Bound<'py, PyTensor>, cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTensor>> {
+pub fn _as_subclass<'py>(
+    t: &Bound<'py, PyTensor>,
+    cls: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyTensor>> {
     let cls = cls.cast::<PyType>().map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "cls must be a type (got {})",
-            cls.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            cls.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
     })?;
     let alias = alias_of(&t.borrow().t)?;
@@ -132,8 +150,8 @@ pub fn python_tensor_repr(obj: &Bound<'_, PyTensor>) -> PyResult<String> {
         _ => format!("({})", sizes.join(", ")),
     };
     Ok(format!(
-        "{name}(..., size={size}, dtype={}, device='{}')",
-        format!("opdispatch.{}", this.t.dtype().name()),
+        "{name}(..., size={size}, dtype=opdispatch.{}, device='{}')",
+        this.t.dtype().name(),
         this.t.device()
     ))
 }

@@ -1,8 +1,7 @@
 """Utilities (PyTorch's ``torch.utils`` subset)."""
 
 from .. import _C
-
-from . import _python_dispatch  # noqa: E402,F401
+from . import _python_dispatch  # noqa: F401
 
 __all__ = ["swap_tensors"]
 

@@ -151,7 +151,9 @@ def is_traceable_wrapper_subclass_type(t: type) -> bool:
     )
 
 
-def transform_subclass(t: Any, callback: Callable[[str, Any], Any], outer_size: Any = None, outer_stride: Any = None) -> Any:
+def transform_subclass(
+    t: Any, callback: Callable[[str, Any], Any], outer_size: Any = None, outer_stride: Any = None
+) -> Any:
     """Rebuilds a traceable wrapper subclass with ``callback(name, inner)`` applied to each of
     its inner tensors (through ``__tensor_flatten__`` / ``__tensor_unflatten__``)."""
     outer_size = t.size() if outer_size is None else outer_size
