@@ -31,8 +31,29 @@ Tensor = _C.Tensor
 _VARARG_SIZES = {"view", "reshape", "expand", "permute"}
 
 
+# torch binds these (methods and functions) to their ``.Tensor`` overload only, a Python number
+# becoming a wrapped-number tensor, so modes and subclasses see ``aten.add.Tensor`` for t.add(1).
+_TENSOR_OVERLOAD_ONLY = {"add", "sub", "mul", "div"}
+
+
+_NUMBER_OR_TENSOR = (Tensor, builtins.int, builtins.float, builtins.bool, builtins.complex)
+
+
+def _target(op_name: str, args: tuple[Any, ...] = ()) -> Any:
+    packet = getattr(ops.aten, op_name)
+    if op_name in _TENSOR_OVERLOAD_ONLY and builtins.all(isinstance(a, _NUMBER_OR_TENSOR) for a in args[:2]):
+        return packet.Tensor
+    # Anything else: the packet's overload resolution raises torch's TypeError for a bad argument.
+    return packet
+
+
 def _method(op_name: str, doc: str) -> Any:
-    if op_name in _VARARG_SIZES:
+    if op_name in _TENSOR_OVERLOAD_ONLY:
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return _target(op_name, (self, *args))(self, *args, **kwargs)
+
+    elif op_name in _VARARG_SIZES:
 
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
             if args and all(isinstance(a, int) for a in args):
@@ -224,7 +245,7 @@ Tensor.__hash__ = object.__hash__
 
 def _fn(op_name: str) -> Any:
     def f(*args: Any, **kwargs: Any) -> Any:
-        return getattr(ops.aten, op_name)(*args, **kwargs)
+        return _target(op_name, args)(*args, **kwargs)
 
     f.__name__ = op_name
     f.__doc__ = f"``ops.aten.{op_name}``"

@@ -348,3 +348,20 @@ def test_register_torch_dispatch_rules_and_their_removal(ns):
 
         assert h(W(a)).elem.tolist() == [0.0]
     assert f"{ns}::h" not in _C._torch_dispatch_rules
+
+
+def test_numbers_bind_as_wrapped_tensors_like_torchs_bindings():
+    a = M.tensor([1.0, 2.0])
+    with Log() as m:
+        a + 1
+        2 * a
+        a.add(1)
+        M.mul(a, 2)
+        b = a.clone().sub_(1)
+    assert m.log == ["aten.add.Tensor", "aten.mul.Tensor", "aten.add.Tensor", "aten.mul.Tensor"] + [
+        "aten.clone.default",
+        "aten.sub_.Tensor",
+    ]
+    assert b.tolist() == [0.0, 1.0]
+    # A wrapped number does not promote: an int tensor plus a float is float32, plus an int stays int64.
+    assert (M.tensor([1, 2]) + 2.5).dtype == M.float32 and (M.tensor([1, 2]) + 1).dtype == M.int64

@@ -36,6 +36,57 @@ fn mismatch(expected: &Type, obj: &Bound<'_, PyAny>) -> PyErr {
     ))
 }
 
+/// PyTorch's `should_allow_numbers_as_tensors`: for these aten operators a Python number given
+/// for a `Tensor` argument becomes a wrapped-number tensor (`ops.aten.add(t, 1)`,
+/// `t.sub_(1)`), as torch's bindings do.
+const NUMBERS_AS_TENSORS: &[&str] = &[
+    "add",
+    "add_",
+    "add_out",
+    "div",
+    "div_",
+    "div_out",
+    "divide",
+    "divide_",
+    "divide_out",
+    "mul",
+    "mul_",
+    "mul_out",
+    "multiply",
+    "multiply_",
+    "multiply_out",
+    "sub",
+    "sub_",
+    "sub_out",
+    "subtract",
+    "subtract_",
+    "subtract_out",
+    "true_divide",
+    "true_divide_",
+    "true_divide_out",
+    "to",
+    "_to_copy",
+    "copy_",
+    "floor_divide",
+    "floor_divide_",
+    "floor_divide_out",
+    "_conj",
+];
+
+fn number_as_tensor(schema: &FunctionSchema, ty: &Type, obj: &Bound<'_, PyAny>) -> Option<IValue> {
+    if *ty != Type::Tensor {
+        return None;
+    }
+    let base = schema.name.name.strip_prefix("aten::")?;
+    if !NUMBERS_AS_TENSORS.contains(&base) || obj.cast::<crate::tensor::PyTensor>().is_ok() {
+        return None;
+    }
+    let s = crate::tensor::scalar_from_py(obj).ok()?;
+    Some(IValue::Tensor(TensorRef::new(
+        opdispatch_tensor::Tensor::wrapped_scalar(s),
+    )))
+}
+
 /// `toIValue(obj, type)`.
 pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
     match ty {
@@ -441,7 +492,9 @@ pub fn bind_args(
             None
         };
         let iv = match v {
-            Some(obj) => to_ivalue(obj, &a.ty).map_err(|e| {
+            Some(obj) => to_ivalue(obj, &a.ty)
+                .or_else(|e| number_as_tensor(schema, &a.ty, obj).ok_or(e))
+                .map_err(|e| {
                 PyRuntimeError::new_err(format!(
                     "{name}() Expected a value of type '{}' for argument '{}' but instead found type '{}'.\nPosition: {i}\nDeclaration: {schema}\nCast error details: {e}",
                     a.ty,
