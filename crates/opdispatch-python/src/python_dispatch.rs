@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use opdispatch_dispatch::{
     tls_set_dispatch_key_included, DispatchKey, DispatchKeySet, ExcludeDispatchKeyGuard,
@@ -32,8 +33,16 @@ thread_local! {
     static MODES: RefCell<Vec<Py<PyAny>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Modes pushed on all threads together: while it is zero, no thread needs its TLS read (in the
+/// extension a thread-local costs a `__tls_get_addr` call, and every Python kernel asks).
+static MODES_ANYWHERE: AtomicUsize = AtomicUsize::new(0);
+
 /// How many modes this thread has pushed.
 pub fn mode_stack_len() -> usize {
+    if MODES_ANYWHERE.load(Ordering::Relaxed) == 0 {
+        // This thread's own pushes happen before its reads, so its count is never missed.
+        return 0;
+    }
     MODES.with(|m| m.borrow().len())
 }
 
@@ -48,6 +57,7 @@ fn push_mode(mode: Py<PyAny>) {
         m.push(mode);
         m.len() == 1
     });
+    MODES_ANYWHERE.fetch_add(1, Ordering::Relaxed);
     if was_empty {
         set_python_keys_included(true);
     }
@@ -59,8 +69,11 @@ fn pop_mode() -> Option<Py<PyAny>> {
         let mode = m.pop();
         (mode, m.is_empty())
     });
-    if mode.is_some() && now_empty {
-        set_python_keys_included(false);
+    if mode.is_some() {
+        MODES_ANYWHERE.fetch_sub(1, Ordering::Relaxed);
+        if now_empty {
+            set_python_keys_included(false);
+        }
     }
     mode
 }
