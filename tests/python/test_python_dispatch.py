@@ -365,3 +365,20 @@ def test_numbers_bind_as_wrapped_tensors_like_torchs_bindings():
     assert b.tolist() == [0.0, 1.0]
     # A wrapped number does not promote: an int tensor plus a float is float32, plus an int stays int64.
     assert (M.tensor([1, 2]) + 2.5).dtype == M.float32 and (M.tensor([1, 2]) + 1).dtype == M.int64
+
+
+def test_wrapper_subclass_requires_grad_goes_through_autograd():
+    if hasattr(M.Tensor, "requires_grad"):
+        w = M.Tensor._make_wrapper_subclass(W, (2,), requires_grad=True)
+        assert w.requires_grad
+    else:
+        with pytest.raises(NotImplementedError, match="needs autograd"):
+            M.Tensor._make_wrapper_subclass(W, (2,), requires_grad=True)
+
+
+def test_multiple_returns_through_a_wrapper_subclass():
+    w = W(M.tensor([[1.0, 5.0], [3.0, 2.0]]))
+    values, indices = w.max(0)
+    assert (type(values), type(indices)) == (W, W)
+    assert values.elem.tolist() == [3.0, 5.0] and indices.elem.tolist() == [1, 0]
+    assert float(w.sum()) == 11.0

@@ -114,6 +114,13 @@ pub fn _make_wrapper_subclass<'py>(
     let t = Tensor::from_parts(storage, sizes, strides, offset, dt).py()?;
     let obj = new_subclass_object(cls, t)?;
     if requires_grad {
+        // Through Tensor's own `requires_grad` setter (autograd); a tree without autograd has
+        // none, and an instance attribute would only pretend.
+        if !py.get_type::<PyTensor>().hasattr("requires_grad")? {
+            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
+                "_make_wrapper_subclass(requires_grad=True) needs autograd (Tensor.requires_grad)",
+            ));
+        }
         obj.setattr("requires_grad", true)?;
     }
     Ok(obj)
