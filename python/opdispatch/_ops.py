@@ -71,7 +71,8 @@ class OpOverload(_C._DispatchOperatorHandle):
         # torch's OpOverload attributes (what __torch_dispatch__ handlers and errors read).
         self.__name__ = f"{op}.{overloadname}"
         self.__module__ = f"opdispatch.ops.{ns}"
-        self.__qualname__ = qualified
+        self._name = qualified if overloadname == "default" else f"{qualified}.{overloadname}"
+        self.__qualname__ = self._name
 
     @property
     def namespace(self) -> str:
@@ -81,17 +82,15 @@ class OpOverload(_C._DispatchOperatorHandle):
     def overloadpacket(self) -> OpOverloadPacket:
         return self._packet
 
-    @property
-    def _name(self) -> str:
-        return self._schema_name
 
     @property
     def _schema(self) -> FunctionSchema:
         return FunctionSchema(self)
 
     def name(self) -> str:
-        """``"ns::op.overload"`` (PyTorch's ``OpOverload.name()``)."""
-        return self._schema_name + "." + self._overloadname
+        """``"ns::op.overload"``, ``"ns::op"`` for the default overload (PyTorch's
+        ``OpOverload.name()``)."""
+        return self._name
 
     def redispatch(self, keyset: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs the kernel for ``keyset`` as given (no TLS, no fallthrough masks)."""

@@ -159,7 +159,8 @@ pub fn _clear_overload_cache(py: Python<'_>) {
     }
 }
 
-/// `register_torch_dispatch` rules: `{"ns::op": {class: rule}}`, filled by `opdispatch.library`.
+/// `register_torch_dispatch` rules: `{"ns::op[.overload]": {class: rule}}`, filled by
+/// `opdispatch.library`.
 static RULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
 pub fn torch_dispatch_rules(py: Python<'_>) -> &Bound<'_, PyDict> {
@@ -175,7 +176,14 @@ fn find_rule<'py>(
     if rules.is_empty() {
         return Ok(None);
     }
-    let Some(per_op) = rules.get_item(op.operator_name().name.as_str())? else {
+    // Keyed like torch's registry, by `OpOverload.__qualname__`: "ns::op" or "ns::op.overload".
+    let n = op.operator_name();
+    let key = if n.overload_name.is_empty() {
+        n.name.clone()
+    } else {
+        format!("{}.{}", n.name, n.overload_name)
+    };
+    let Some(per_op) = rules.get_item(key)? else {
         return Ok(None);
     };
     per_op.cast::<PyDict>()?.get_item(cls)
