@@ -382,3 +382,20 @@ def test_multiple_returns_through_a_wrapper_subclass():
     assert (type(values), type(indices)) == (W, W)
     assert values.elem.tolist() == [3.0, 5.0] and indices.elem.tolist() == [1, 0]
     assert float(w.sum()) == 11.0
+
+
+def test_factories_pass_the_default_device_and_pin_memory_like_torchs_bindings():
+    seen = []
+
+    class K(pd.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append((str(func), args, {k: str(v) for k, v in (kwargs or {}).items()}))
+            return func(*args, **(kwargs or {}))
+
+    with K():
+        M.ones(2)
+        M.zeros(1, dtype=M.float64)
+    assert seen == [
+        ("aten.ones.default", ([2],), {"device": "cpu", "pin_memory": "False"}),
+        ("aten.zeros.default", ([1],), {"dtype": "opdispatch.float64", "device": "cpu", "pin_memory": "False"}),
+    ]

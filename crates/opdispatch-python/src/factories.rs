@@ -67,14 +67,11 @@ fn push_options(
         None => IValue::None,
     });
     stack.push(IValue::None); // layout
-    stack.push(match device {
-        Some(d) if !d.is_none() => {
-            let d: Device = parse_device(Some(d))?;
-            IValue::Device(Arc::from(d.to_string()))
-        }
-        _ => IValue::None,
-    });
-    stack.push(IValue::None); // pin_memory
+                              // torch's binding fills in the default device and pin_memory=False, so kernels and modes
+                              // see `device=device(type='cpu'), pin_memory=False` for `ones(2)`.
+    let d: Device = parse_device(device)?;
+    stack.push(IValue::Device(Arc::from(d.to_string())));
+    stack.push(IValue::Bool(false)); // pin_memory
     Ok(())
 }
 
