@@ -399,3 +399,21 @@ def test_factories_pass_the_default_device_and_pin_memory_like_torchs_bindings()
         ("aten.ones.default", ([2],), {"device": "cpu", "pin_memory": "False"}),
         ("aten.zeros.default", ([1],), {"dtype": "opdispatch.float64", "device": "cpu", "pin_memory": "False"}),
     ]
+
+
+def test_return_and_correct_aliasing_returns_the_mutated_input():
+    class A(W):
+        @classmethod
+        def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+            raw = [x.elem if isinstance(x, W) else x for x in args]
+            out = func(*raw, **(kwargs or {}))
+            wrapped = tuple(A(o) for o in out) if isinstance(out, tuple) else A(out)
+            return pd.return_and_correct_aliasing(func, args, kwargs, wrapped)
+
+    a = A(M.tensor([1.0, 2.0]))
+    r = a.add_(1)
+    assert r is a and a.elem.tolist() == [2.0, 3.0]
+    s = a + 1
+    assert s is not a and type(s) is A
+    values, _ = A(M.tensor([[1.0, 3.0]])).max(1)
+    assert values.elem.tolist() == [3.0]

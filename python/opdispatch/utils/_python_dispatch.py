@@ -9,6 +9,8 @@ popped (so calling ``func`` inside the handler runs below it).
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,6 +30,7 @@ __all__ = [
     "is_traceable_wrapper_subclass",
     "is_traceable_wrapper_subclass_type",
     "transform_subclass",
+    "return_and_correct_aliasing",
 ]
 
 _len_torch_dispatch_stack = _C._len_torch_dispatch_stack
@@ -167,3 +170,74 @@ def transform_subclass(
             f"{tuple(outer_size)}, but got: {tuple(sub.shape)}"
         )
     return sub
+
+
+# "Tensor(a!) self" / "Tensor(a) self" / "Tensor(a!)[] out": the alias set and whether it is written.
+_ALIAS = re.compile(r"Tensor\(([a-z|]+)(!?)\)")
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur.strip())
+    return parts
+
+
+def _alias(decl: str) -> tuple[frozenset[str], bool]:
+    m = _ALIAS.match(decl)
+    if m is None:
+        return frozenset(), False
+    return frozenset(m.group(1).split("|")), m.group(2) == "!"
+
+
+_AliasList = list[tuple[frozenset[str], bool]]
+
+
+@functools.cache
+def _alias_info(schema_text: str) -> tuple[_AliasList, _AliasList]:
+    """The alias set and write flag of each argument and return of a canonical schema."""
+    open_at = schema_text.index("(")
+    arrow = schema_text.rindex(" -> ")
+    args = [a for a in _split_top_level(schema_text[open_at + 1 : schema_text.rindex(")", 0, arrow)]) if a != "*"]
+    rets_text = schema_text[arrow + 4 :].strip()
+    if rets_text.startswith("(") and rets_text.endswith(")"):
+        rets = _split_top_level(rets_text[1:-1])
+    else:
+        rets = [rets_text] if rets_text else []
+    return [_alias(a) for a in args], [_alias(r) for r in rets]
+
+
+def return_and_correct_aliasing(func: Any, args: Any, kwargs: Any, out: Any) -> Any:
+    """For a wrapper subclass's ``__torch_dispatch__``: returns the *input* object for every
+    output the schema marks as a mutable alias of an argument (``add_`` returns ``self``, an
+    ``out=`` overload returns ``out``), and ``out`` otherwise. Unlike torch, the storage of a
+    view op's output is not re-pointed at its input's storage."""
+    arg_info, ret_info = _alias_info(str(func._schema))
+    writes = [next(iter(a)) if (a and w and len(a) == 1) else None for a, w in ret_info]
+    if not any(w is not None for w in writes):
+        return out
+    if not all(w is not None for w in writes):
+        raise RuntimeError("Unsupported schema: " + str(func._schema))
+    names = [a.name for a in func._schema.arguments]
+    kwargs = kwargs or {}
+
+    def arg_for(alias: str) -> Any:
+        idx = [i for i, (aset, _) in enumerate(arg_info) if alias in aset]
+        if len(idx) != 1:
+            raise RuntimeError(f"expected one argument aliased by {alias!r} in {func._schema}")
+        i = idx[0]
+        return kwargs[names[i]] if names[i] in kwargs else args[i]
+
+    if len(writes) == 1:
+        return arg_for(writes[0])  # type: ignore[arg-type]
+    return type(out)(arg_for(w) for w in writes)  # type: ignore[arg-type]
