@@ -212,6 +212,24 @@ def test_classmethod_handler_on_a_mode_is_rejected():
     with pytest.raises(RuntimeError, match="as a classmethod is not supported"), Cm():
         M.ones(1) + 1
 
+    class Sm(pd.TorchDispatchMode):
+        @staticmethod
+        def __torch_dispatch__(func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    with pytest.raises(RuntimeError, match="as a classmethod is not supported"), Sm():
+        M.ones(1) + 1
+
+
+def test_an_instance_attribute_handler_wins_like_attribute_lookup():
+    seen = []
+    m = Log()
+    m.__torch_dispatch__ = lambda func, types, args=(), kwargs=None: seen.append(str(func))
+    # A plain function in the instance dict is not bound to the mode: PyTorch rejects it.
+    with pytest.raises(RuntimeError, match="as a classmethod is not supported"), m:
+        M.ones(1)
+    assert seen == [] and m.log == []
+
 
 def test_wrapper_subclass_metadata_errors_and_repr():
     w = W(M.tensor([[1.0, 2.0, 3.0]]))

@@ -324,8 +324,10 @@ fn handle_torch_dispatch<'py>(
     }
 }
 
-/// `mode.__torch_dispatch__(func, types, args, kwargs)`. A plain function on the class (the
-/// usual case) is called with the mode as first argument, without building a bound method.
+/// `mode.__torch_dispatch__(func, types, args, kwargs)`. A plain function defined on the class
+/// (the usual case) is called with the mode as first argument, without building a bound method;
+/// anything else (an instance attribute, a staticmethod or classmethod, another descriptor) goes
+/// through normal attribute lookup and PyTorch's check that it is bound to the mode.
 fn call_mode_handler<'py>(
     mode: &Bound<'py, PyAny>,
     func: &Bound<'py, PyAny>,
@@ -335,10 +337,7 @@ fn call_mode_handler<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = mode.py();
     let name = intern!(py, "__torch_dispatch__");
-    let on_class = mode.get_type().getattr(name)?;
-    // SAFETY: a type check on a live object.
-    if unsafe { pyo3::ffi::PyFunction_Check(on_class.as_ptr()) } != 0 && !mode_dict_has(mode, name)
-    {
+    if let Some(f) = plain_method(mode, name) {
         let argv = [
             mode.as_ptr(),
             func.as_ptr(),
@@ -346,11 +345,11 @@ fn call_mode_handler<'py>(
             args.as_ptr(),
             kwargs.as_ptr(),
         ];
-        // SAFETY: `argv` holds five live borrowed references for the duration of the call; the
-        // result is a new reference or NULL with an exception set.
+        // SAFETY: `f` and the five arguments are live references held for the duration of the
+        // call; the result is a new reference or NULL with an exception set.
         return unsafe {
             let r = pyo3::ffi::PyObject_Vectorcall(
-                on_class.as_ptr(),
+                f.as_ptr(),
                 argv.as_ptr(),
                 argv.len(),
                 std::ptr::null_mut(),
@@ -370,9 +369,49 @@ fn call_mode_handler<'py>(
     td.call1((func, types, args, kwargs))
 }
 
-/// Whether the instance itself overrides the attribute (then normal lookup decides).
-fn mode_dict_has(mode: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>) -> bool {
-    mode.getattr(intern!(mode.py(), "__dict__"))
+/// The function `name` resolves to on `obj`'s class when it is a plain function (found in the
+/// MRO's dicts, as attribute lookup finds it) and the instance does not override it.
+fn plain_method<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, pyo3::types::PyString>,
+) -> Option<Bound<'py, PyAny>> {
+    let py = obj.py();
+    // SAFETY: reads of a live type's MRO tuple and its members' dicts under the GIL; the found
+    // value is borrowed from a dict and immediately turned into an owned reference.
+    let raw = unsafe {
+        let tp = obj.get_type().as_type_ptr();
+        let mro = (*tp).tp_mro;
+        if mro.is_null() {
+            return None;
+        }
+        let mut found = std::ptr::null_mut();
+        for i in 0..pyo3::ffi::PyTuple_GET_SIZE(mro) {
+            let t = pyo3::ffi::PyTuple_GET_ITEM(mro, i).cast::<pyo3::ffi::PyTypeObject>();
+            let d = (*t).tp_dict;
+            if d.is_null() {
+                continue;
+            }
+            let v = pyo3::ffi::PyDict_GetItemWithError(d, name.as_ptr());
+            if !v.is_null() {
+                found = v;
+                break;
+            }
+            if !pyo3::ffi::PyErr_Occurred().is_null() {
+                pyo3::ffi::PyErr_Clear();
+                return None;
+            }
+        }
+        if found.is_null() || pyo3::ffi::PyFunction_Check(found) == 0 {
+            return None;
+        }
+        Bound::from_borrowed_ptr(py, found)
+    };
+    (!instance_dict_has(obj, name)).then_some(raw)
+}
+
+/// Whether the instance's own `__dict__` has the attribute (then it wins over the class's).
+fn instance_dict_has(obj: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>) -> bool {
+    obj.getattr(intern!(obj.py(), "__dict__"))
         .ok()
         .and_then(|d| d.cast_into::<PyDict>().ok())
         .is_some_and(|d| d.contains(name).unwrap_or(false))
