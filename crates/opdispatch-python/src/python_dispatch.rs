@@ -375,11 +375,25 @@ fn plain_method<'py>(
     obj: &Bound<'py, PyAny>,
     name: &Bound<'py, pyo3::types::PyString>,
 ) -> Option<Bound<'py, PyAny>> {
-    let py = obj.py();
+    let raw = class_attr(&obj.get_type(), name)?;
+    // SAFETY: a type check on a live object.
+    if unsafe { pyo3::ffi::PyFunction_Check(raw.as_ptr()) } == 0 {
+        return None;
+    }
+    (!instance_dict_has(obj, name)).then_some(raw)
+}
+
+/// The raw (unbound) attribute `name` of class `ty` as attribute lookup finds it in the MRO's
+/// dicts (a function, classmethod or staticmethod object, ...), without binding it.
+pub(crate) fn class_attr<'py>(
+    ty: &Bound<'py, PyType>,
+    name: &Bound<'py, pyo3::types::PyString>,
+) -> Option<Bound<'py, PyAny>> {
+    let py = ty.py();
     // SAFETY: reads of a live type's MRO tuple and its members' dicts under the GIL; the found
     // value is borrowed from a dict and immediately turned into an owned reference.
-    let raw = unsafe {
-        let tp = obj.get_type().as_type_ptr();
+    unsafe {
+        let tp = ty.as_type_ptr();
         let mro = (*tp).tp_mro;
         if mro.is_null() {
             return None;
@@ -401,12 +415,11 @@ fn plain_method<'py>(
                 return None;
             }
         }
-        if found.is_null() || pyo3::ffi::PyFunction_Check(found) == 0 {
+        if found.is_null() {
             return None;
         }
-        Bound::from_borrowed_ptr(py, found)
-    };
-    (!instance_dict_has(obj, name)).then_some(raw)
+        Some(Bound::from_borrowed_ptr(py, found))
+    }
 }
 
 /// Whether the instance's own `__dict__` has the attribute (then it wins over the class's).

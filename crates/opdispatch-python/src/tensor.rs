@@ -703,6 +703,12 @@ const HERMETIC_SUBCLASS_ERROR: &str = "While HermeticPyObject was enabled, we at
 pub fn _tensor_init(obj: &Bound<'_, PyTensor>) -> PyResult<()> {
     let ty = obj.get_type();
     let has_td = ty.hasattr(pyo3::intern!(obj.py(), "__torch_dispatch__"))?;
+    init_tensor_object(obj, has_td)
+}
+
+/// [`_tensor_init`] for a caller that already knows whether the class defines
+/// `__torch_dispatch__`.
+pub(crate) fn init_tensor_object(obj: &Bound<'_, PyTensor>, has_td: bool) -> PyResult<()> {
     if HermeticPyObjectTLS::get_state() {
         if has_td {
             return Err(PyRuntimeError::new_err(HERMETIC_SUBCLASS_ERROR));

@@ -9,19 +9,27 @@ use pyo3::types::PyType;
 
 use crate::errors::{exc, IntoPyResult as _};
 use crate::tensor::{
-    _tensor_init, alias_of, new_tensor_of_type, parse_device, parse_dtype, PyTensor,
+    _tensor_init, alias_of, init_tensor_object, new_tensor_of_type, parse_device, parse_dtype,
+    PyTensor,
 };
 
 /// An object of type `cls` (a Tensor subclass) over `t`, recorded in `t`'s slot, with the
 /// Python keys if `cls` defines `__torch_dispatch__`.
-fn new_subclass_object<'py>(cls: &Bound<'py, PyType>, t: Tensor) -> PyResult<Bound<'py, PyTensor>> {
+fn new_subclass_object<'py>(
+    cls: &Bound<'py, PyType>,
+    t: Tensor,
+    has_td: Option<bool>,
+) -> PyResult<Bound<'py, PyTensor>> {
     if !cls.is_subclass_of::<PyTensor>()? {
         return Err(exc::RuntimeError::new_err(
             "Creating a Tensor subclass from a class that does not inherit from Tensor is not possible. Make sure your class inherits from Tensor.",
         ));
     }
     let obj = new_tensor_of_type(cls, t)?;
-    _tensor_init(&obj)?;
+    match has_td {
+        Some(td) => init_tensor_object(&obj, td)?,
+        None => _tensor_init(&obj)?,
+    }
     Ok(obj)
 }
 
@@ -81,7 +89,7 @@ pub fn _make_wrapper_subclass<'py>(
     })?;
     let py = cls.py();
     let disabled = crate::python_dispatch::disabled_torch_dispatch_impl(py)?;
-    let td = cls.getattr(pyo3::intern!(py, "__torch_dispatch__")).ok();
+    let td = crate::python_dispatch::class_attr(cls, pyo3::intern!(py, "__torch_dispatch__"));
     if td.as_ref().is_none_or(|f| f.is(&disabled)) {
         return Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "{} must define __torch_dispatch__",
@@ -112,7 +120,7 @@ pub fn _make_wrapper_subclass<'py>(
     let nbytes = storage_size.unwrap_or(0).max(span * dt.itemsize());
     let storage = Storage::new(nbytes, dev, false).py()?;
     let t = Tensor::from_parts(storage, sizes, strides, offset, dt).py()?;
-    let obj = new_subclass_object(cls, t)?;
+    let obj = new_subclass_object(cls, t, Some(true))?;
     if requires_grad {
         // Through Tensor's own `requires_grad` setter (autograd); a tree without autograd has
         // none, and an instance attribute would only pretend.
@@ -142,7 +150,7 @@ pub fn _as_subclass<'py>(
         ))
     })?;
     let alias = alias_of(&t.borrow().t)?;
-    new_subclass_object(cls, alias)
+    new_subclass_object(cls, alias, None)
 }
 
 /// The text `repr` gives a tensor whose class handles its own ops (the Python key): its
