@@ -20,8 +20,8 @@ from ._ops import ops
 __all__ = [
     "abs", "add", "argmax", "argmin", "bmm", "cat", "cos", "div", "eq", "exp", "ge", "gt", "le", "log",
     "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "ne", "neg", "permute", "pow",
-    "relu", "reshape", "sigmoid", "sin", "sqrt", "squeeze", "stack", "sub", "sum", "tanh", "transpose",
-    "unsqueeze", "where",
+    "reciprocal", "relu", "reshape", "rsub", "sigmoid", "sin", "sqrt", "squeeze", "stack", "sub", "sum", "tanh",
+    "transpose", "unsqueeze", "where",
 ]
 
 Tensor = _C.Tensor
@@ -74,7 +74,7 @@ _METHODS = {
     # pointwise
     "add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow", "neg": "neg", "exp": "exp",
     "log": "log", "sin": "sin", "cos": "cos", "sqrt": "sqrt", "relu": "relu", "sigmoid": "sigmoid",
-    "tanh": "tanh", "maximum": "maximum", "minimum": "minimum",
+    "tanh": "tanh", "maximum": "maximum", "minimum": "minimum", "reciprocal": "reciprocal",
     "eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
     "add_": "add_", "sub_": "sub_", "mul_": "mul_", "div_": "div_",
     # reductions
@@ -267,6 +267,8 @@ sqrt = _fn("sqrt")
 relu = _fn("relu")
 sigmoid = _fn("sigmoid")
 tanh = _fn("tanh")
+reciprocal = _fn("reciprocal")
+rsub = _fn("rsub")
 maximum = _fn("maximum")
 minimum = _fn("minimum")
 eq = _fn("eq")

@@ -435,3 +435,14 @@ def test_return_and_correct_aliasing_returns_the_mutated_input():
     assert s is not a and type(s) is A
     values, _ = A(M.tensor([[1.0, 3.0]])).max(1)
     assert values.elem.tolist() == [3.0]
+
+
+def test_reflected_operators_dispatch_like_torchs():
+    a = M.tensor([1.0, 2.0, 4.0])
+    with Log() as m:
+        r = 1 - a
+        q = 2 / a
+    assert m.log == ["aten.rsub.Scalar", "aten.reciprocal.default", "aten.mul.Tensor"]
+    assert r.tolist() == [0.0, -1.0, -3.0] and q.tolist() == [2.0, 1.0, 0.5]
+    assert (1 / M.tensor([2, 4])).tolist() == [0.5, 0.25]
+    assert M.rsub(a, a, alpha=2).tolist() == [-1.0, -2.0, -4.0] and a.reciprocal().tolist() == [1.0, 0.5, 0.25]

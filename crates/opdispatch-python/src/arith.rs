@@ -43,16 +43,16 @@ macro_rules! typed_op {
 }
 
 typed_op!(add_t, Tts, "aten::add", "Tensor");
-typed_op!(add_s, Tss, "aten::add", "Scalar");
+typed_op!(rsub_s, Tss, "aten::rsub", "Scalar");
 typed_op!(sub_t, Tts, "aten::sub", "Tensor");
 typed_op!(mul_t, Tt, "aten::mul", "Tensor");
-typed_op!(mul_s, Ts, "aten::mul", "Scalar");
 typed_op!(div_t, Tt, "aten::div", "Tensor");
 typed_op!(pow_tt, Tt, "aten::pow", "Tensor_Tensor");
 typed_op!(pow_ts, Ts, "aten::pow", "Tensor_Scalar");
 typed_op!(matmul_t, Tt, "aten::matmul", "");
 typed_op!(neg_t, T1, "aten::neg", "");
 typed_op!(abs_t, T1, "aten::abs", "");
+typed_op!(reciprocal_t, T1, "aten::reciprocal", "");
 
 /// The right operand of a binary operator: a tensor, a Python number, or neither.
 enum Operand {
@@ -69,10 +69,6 @@ fn operand(o: &Bound<'_, PyAny>) -> Option<Operand> {
 
 fn one() -> Scalar {
     Scalar::Int(1)
-}
-
-fn neg_one() -> Scalar {
-    Scalar::Int(-1)
 }
 
 fn done(py: Python<'_>, r: Res) -> PyResult<Py<PyAny>> {
@@ -124,14 +120,21 @@ impl PyTensor {
             Some(&|a, s| Ok(sub_t()?.call(a, Tensor::wrapped_scalar(s), one()))),
         )
     }
-    /// `s - t` = `-t + s`.
+    /// `s - t`: `aten::rsub.Scalar`, as torch's `Tensor.__rsub__`.
     fn __rsub__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match operand(o) {
+            Some(Operand::S(s)) => done(py, rsub_s()?.call(unwrap_tensor(slf.as_any())?, s, one())),
+            _ => Ok(py.NotImplemented()),
+        }
+    }
+    /// `s / t` = `t.reciprocal() * s`, as torch's `Tensor.__rtruediv__`.
+    fn __rtruediv__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match operand(o) {
             Some(Operand::S(s)) => {
-                let n = mul_s()?
-                    .call(unwrap_tensor(slf.as_any())?, neg_one())
+                let r = reciprocal_t()?
+                    .call(unwrap_tensor(slf.as_any())?)
                     .map_err(crate::errors::to_py)?;
-                done(py, add_s()?.call(n, s, one()))
+                done(py, mul_t()?.call(r, Tensor::wrapped_scalar(s)))
             }
             _ => Ok(py.NotImplemented()),
         }

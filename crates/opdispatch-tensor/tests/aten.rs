@@ -345,6 +345,8 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ),
         ("sub.Tensor", vec![t(&x), t(&row), IValue::Int(2)]),
         ("sub.Scalar", vec![t(&x), IValue::Int(2), IValue::Int(1)]),
+        ("rsub.Tensor", vec![t(&x), t(&row), IValue::Int(2)]),
+        ("rsub.Scalar", vec![t(&x), IValue::Int(2), IValue::Int(1)]),
         ("mul.Tensor", vec![t(&x), t(&y)]),
         ("mul.Scalar", vec![t(&x), IValue::Int(2)]),
         ("div.Tensor", vec![t(&x), t(&y)]),
@@ -451,7 +453,17 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ),
     ];
     for name in [
-        "neg", "abs", "exp", "log", "sin", "cos", "sqrt", "relu", "sigmoid", "tanh",
+        "neg",
+        "abs",
+        "exp",
+        "log",
+        "sin",
+        "cos",
+        "sqrt",
+        "relu",
+        "sigmoid",
+        "tanh",
+        "reciprocal",
     ] {
         calls.push((name, vec![t(&x)]));
     }

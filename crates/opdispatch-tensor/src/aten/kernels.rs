@@ -87,7 +87,7 @@ macro_rules! unary_kernels {
         }
     )*};
 }
-unary_kernels!(neg, abs, exp, log, sin, cos, sqrt, relu, sigmoid, tanh);
+unary_kernels!(neg, abs, exp, log, sin, cos, sqrt, relu, sigmoid, tanh, reciprocal);
 
 // ---- binary ----
 
@@ -116,6 +116,14 @@ fn add_t(a: Tensor, b: Tensor, alpha: Scalar) -> Result<Tensor> {
 }
 fn sub_t(a: Tensor, b: Tensor, alpha: Scalar) -> Result<Tensor> {
     Ok(ops::sub(&a, &b, Some(alpha))?)
+}
+/// `other - alpha * self`.
+fn rsub_t(a: Tensor, b: Tensor, alpha: Scalar) -> Result<Tensor> {
+    Ok(ops::sub(&b, &a, Some(alpha))?)
+}
+/// `rsub.Scalar` is CompositeExplicitAutograd in PyTorch: `sub(other as a wrapped number, self)`.
+fn rsub_s(a: Tensor, s: Scalar, alpha: Scalar) -> Result<Tensor> {
+    Ok(ops::sub(&Tensor::wrapped_scalar(s), &a, Some(alpha))?)
 }
 fn add_s(a: Tensor, s: Scalar, alpha: Scalar) -> Result<Tensor> {
     Ok(ops::add_scalar(&a, s, Some(alpha))?)
@@ -493,6 +501,8 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     add("add.Scalar", B, CppFunction::typed(add_s as FnTss));
     add("sub.Tensor", B, CppFunction::typed(sub_t as FnTts));
     add("sub.Scalar", B, CppFunction::typed(sub_s as FnTss));
+    add("rsub.Tensor", B, CppFunction::typed(rsub_t as FnTts));
+    add("rsub.Scalar", E, CppFunction::typed(rsub_s as FnTss));
     add("mul.Tensor", B, CppFunction::typed(mul_t as Fn2));
     add("mul.Scalar", B, CppFunction::typed(mul_s as FnTs));
     add("div.Tensor", B, CppFunction::typed(div_t as Fn2));
@@ -518,6 +528,7 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
         ("relu", relu),
         ("sigmoid", sigmoid),
         ("tanh", tanh),
+        ("reciprocal", reciprocal),
     ] {
         add(name, B, CppFunction::typed(f));
     }

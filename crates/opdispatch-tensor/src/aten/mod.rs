@@ -122,6 +122,8 @@ const TAGS: &[(&str, &[Tag])] = &[
         "sub.Scalar",
         &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
     ),
+    ("rsub.Tensor", &[Tag::Pointwise, Tag::Pt2CompliantTag]),
+    ("rsub.Scalar", &[Tag::Pointwise, Tag::Pt2CompliantTag]),
     (
         "mul.Tensor",
         &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
@@ -183,6 +185,10 @@ const TAGS: &[(&str, &[Tag])] = &[
         &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
     ),
     ("tanh", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
+    (
+        "reciprocal",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
     (
         "eq.Tensor",
         &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
@@ -314,6 +320,8 @@ pub const SCHEMAS: &[&str] = &[
     "add.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor",
     "sub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
     "sub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor",
+    "rsub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
+    "rsub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor",
     "mul.Tensor(Tensor self, Tensor other) -> Tensor",
     "mul.Scalar(Tensor self, Scalar other) -> Tensor",
     "div.Tensor(Tensor self, Tensor other) -> Tensor",
@@ -337,6 +345,7 @@ pub const SCHEMAS: &[&str] = &[
     "relu(Tensor self) -> Tensor",
     "sigmoid(Tensor self) -> Tensor",
     "tanh(Tensor self) -> Tensor",
+    "reciprocal(Tensor self) -> Tensor",
     // Comparisons and selection.
     "eq.Tensor(Tensor self, Tensor other) -> Tensor",
     "eq.Scalar(Tensor self, Scalar other) -> Tensor",

@@ -562,6 +562,7 @@ pub enum UnaryOp {
     Relu,
     Sigmoid,
     Tanh,
+    Reciprocal,
 }
 
 impl UnaryOp {
@@ -581,6 +582,7 @@ impl UnaryOp {
             UnaryOp::Relu => "relu",
             UnaryOp::Sigmoid => "sigmoid",
             UnaryOp::Tanh => "tanh",
+            UnaryOp::Reciprocal => "reciprocal",
         }
     }
     fn f64_fn(self) -> fn(f64) -> f64 {
@@ -595,6 +597,7 @@ impl UnaryOp {
             UnaryOp::Relu => |x| if x > 0.0 || x.is_nan() { x } else { 0.0 },
             UnaryOp::Sigmoid => |x| 1.0 / (1.0 + (-x).exp()),
             UnaryOp::Tanh => f64::tanh,
+            UnaryOp::Reciprocal => |x| 1.0 / x,
         }
     }
 }
@@ -674,6 +677,7 @@ fn unary_body(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
                 UnaryOp::Sqrt => c.sqrt(),
                 UnaryOp::Sigmoid => C64::new(1.0, 0.0) / (C64::new(1.0, 0.0) + (-c).exp()),
                 UnaryOp::Tanh => c.tanh(),
+                UnaryOp::Reciprocal => C64::new(1.0, 0.0) / c,
                 UnaryOp::Abs | UnaryOp::Relu => unreachable!(),
             };
             tensor_from_domain(&v.into_iter().map(f).collect::<Vec<_>>(), shape, out_dtype)
@@ -702,7 +706,7 @@ macro_rules! unary_fns {
     )*};
 }
 unary_fns!(neg => Neg, abs => Abs, exp => Exp, log => Log, sin => Sin, cos => Cos, sqrt => Sqrt,
-    relu => Relu, sigmoid => Sigmoid, tanh => Tanh);
+    relu => Relu, sigmoid => Sigmoid, tanh => Tanh, reciprocal => Reciprocal);
 
 /// `torch.where(cond, a, b)`.
 pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
