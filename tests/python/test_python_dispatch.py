@@ -446,3 +446,12 @@ def test_reflected_operators_dispatch_like_torchs():
     assert r.tolist() == [0.0, -1.0, -3.0] and q.tolist() == [2.0, 1.0, 0.5]
     assert (1 / M.tensor([2, 4])).tolist() == [0.5, 0.25]
     assert M.rsub(a, a, alpha=2).tolist() == [-1.0, -2.0, -4.0] and a.reciprocal().tolist() == [1.0, 0.5, 0.25]
+
+
+def test_matmul_decomposes_into_mm_mv_and_dot():
+    a, v = M.tensor([[1.0, 2.0], [3.0, 4.0]]), M.tensor([1.0, 1.0])
+    with Log() as m:
+        a @ a
+        a @ v
+        v @ v
+    assert m.log == ["aten.mm.default", "aten.mv.default", "aten.dot.default"]

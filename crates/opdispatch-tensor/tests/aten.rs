@@ -384,6 +384,7 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("mm", vec![t(&x), t(&xt)]),
         ("bmm", vec![t(&b1), t(&b2)]),
         ("dot", vec![t(&v), t(&v)]),
+        ("mv", vec![t(&x), t(&v)]),
         ("view", vec![t(&x), il(&[3, 2])]),
         ("reshape", vec![t(&x), il(&[-1])]),
         (

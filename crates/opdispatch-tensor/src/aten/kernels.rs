@@ -179,12 +179,13 @@ fn min_dim(t: Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
 // ---- linear algebra ----
 
 /// `matmul` decomposes through the dispatcher as in PyTorch where its decomposition is a
-/// single operator (2-D @ 2-D is `mm`, 1-D @ 1-D is `dot`), so modes, subclasses and kernels
+/// single operator (2-D @ 2-D is `mm`, 2-D @ 1-D `mv`, 1-D @ 1-D `dot`), so modes, subclasses and kernels
 /// registered for those see the call; the other shapes are computed here directly.
 fn matmul(a: Tensor, b: Tensor) -> Result<Tensor> {
     let op = match (a.dim(), b.dim()) {
         (2, 2) => aten_op!("mm", ""),
         (1, 1) => aten_op!("dot", ""),
+        (2, 1) => aten_op!("mv", ""),
         _ => return Ok(ops::matmul(&a, &b)?),
     };
     tensor_result(call1(op, opdispatch_dispatch::stack![tv(a), tv(b)])?)
@@ -197,6 +198,17 @@ fn bmm(a: Tensor, b: Tensor) -> Result<Tensor> {
 }
 fn dot(a: Tensor, b: Tensor) -> Result<Tensor> {
     Ok(ops::dot(&a, &b)?)
+}
+fn mv(a: Tensor, v: Tensor) -> Result<Tensor> {
+    if a.dim() != 2 || v.dim() != 1 {
+        return Err(TensorError::other(format!(
+            "vector + matrix @ vector expected, got 1, {}, {}",
+            a.dim(),
+            v.dim()
+        ))
+        .into());
+    }
+    Ok(ops::matmul(&a, &v)?)
 }
 
 // ---- views and shape ----
@@ -594,6 +606,7 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     add("mm", B, CppFunction::typed(mm as Fn2));
     add("bmm", B, CppFunction::typed(bmm as Fn2));
     add("dot", B, CppFunction::typed(dot as Fn2));
+    add("mv", B, CppFunction::typed(mv as Fn2));
 
     // Views and shape.
     add("view", B, CppFunction::typed(view as FnTl));

@@ -268,6 +268,7 @@ const TAGS: &[(&str, &[Tag])] = &[
     ("mm", &[Tag::Core, Tag::Pt2CompliantTag]),
     ("bmm", &[Tag::Core, Tag::Pt2CompliantTag]),
     ("dot", &[Tag::Pt2CompliantTag]),
+    ("mv", &[Tag::Pt2CompliantTag]),
     ("view", &[Tag::Core, Tag::Pt2CompliantTag]),
     ("reshape", &[Tag::Pt2CompliantTag]),
     ("flatten.using_ints", &[Tag::Pt2CompliantTag]),
@@ -377,6 +378,7 @@ pub const SCHEMAS: &[&str] = &[
     "mm(Tensor self, Tensor mat2) -> Tensor",
     "bmm(Tensor self, Tensor mat2) -> Tensor",
     "dot(Tensor self, Tensor tensor) -> Tensor",
+    "mv(Tensor self, Tensor vec) -> Tensor",
     // Views and shape.
     "view(Tensor(a) self, SymInt[] size) -> Tensor(a)",
     "reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)",
