@@ -21,6 +21,7 @@ mod holder;
 mod keys;
 mod module;
 mod overloads;
+mod custom_ops;
 mod tags;
 mod tensor;
 
@@ -130,5 +131,6 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         tensor::_disarm_pyobject_hooks,
     );
     explain::register(m)?;
+    custom_ops::register(m)?;
     Ok(())
 }
