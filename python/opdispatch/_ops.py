@@ -73,7 +73,10 @@ class OpOverload(_C._DispatchOperatorHandle):
         return FunctionSchema(self)
 
     def name(self) -> str:
-        """``"ns::op.overload"`` (PyTorch's ``OpOverload.name()``)."""
+        """``"ns::op.overload"``, ``"ns::op"`` for the default overload (PyTorch's
+        ``OpOverload.name()``)."""
+        if self._overloadname == "default":
+            return self._schema_name
         return self._schema_name + "." + self._overloadname
 
     def redispatch(self, keyset: Any, *args: Any, **kwargs: Any) -> Any:

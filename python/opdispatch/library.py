@@ -149,7 +149,9 @@ class Library:
         assert self.m is not None
         self.m.fallback(dispatch_key, fn, with_keyset)
 
-    def _register_fake(self, op_name: str, fn: Callable[..., Any], _stacklevel: int = 1, *, allow_override: bool = False) -> None:
+    def _register_fake(
+        self, op_name: str, fn: Callable[..., Any], _stacklevel: int = 1, *, allow_override: bool = False
+    ) -> None:
         """Registers ``fn`` as the fake impl of ``op_name`` (run as its Meta kernel)."""
         from ._library import fake_impl, utils
 

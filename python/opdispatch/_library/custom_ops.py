@@ -21,7 +21,7 @@ from .infer_schema import infer_schema
 
 log = logging.getLogger(__name__)
 
-device_types_t = Union[str, Sequence[str], None]
+device_types_t = Union[str, Sequence[str], None]  # noqa: UP007 (a runtime alias)
 
 
 def custom_op(
@@ -130,7 +130,8 @@ class CustomOpDef:
                         if device_type is None
                         else utils.dispatch_key_for_device(device_type)
                     )
-                    self._lib.impl(self._name, self._backend_impl(device_type), key)
+                    # allow_override: the fake impl already holds this library's Meta slot.
+                    self._lib.impl(self._name, self._backend_impl(device_type), key, allow_override=True)
                 self._backend_fns[device_type] = self._maybe_disabled(device_type, fn)
             return fn
 
@@ -189,7 +190,9 @@ class CustomOpDef:
         self._abstract_fn = fn
         return fn
 
-    def register_autograd(self, backward: Callable[..., Any], /, *, setup_context: Callable[..., Any] | None = None) -> None:
+    def register_autograd(
+        self, backward: Callable[..., Any], /, *, setup_context: Callable[..., Any] | None = None
+    ) -> None:
         """Registers the backward formula (``backward(ctx, *grads)``, ``setup_context(ctx,
         inputs, output)``). Needs the autograd engine (issue 10): see ``_library/autograd.py``."""
         if not utils.is_functional_schema(self._opoverload):

@@ -23,7 +23,9 @@ class FakeImplHolder:
     def kernel(self) -> Kernel | None:
         return self.kernels[-1] if self.kernels else None
 
-    def register(self, func: Callable[..., Any], source: str, lib: Any, *, allow_override: bool = False) -> RegistrationHandle:
+    def register(
+        self, func: Callable[..., Any], source: str, lib: Any, *, allow_override: bool = False
+    ) -> RegistrationHandle:
         """Records ``func`` and registers the Meta kernel that runs it in ``lib``."""
         if not allow_override:
             if self.kernel is not None:

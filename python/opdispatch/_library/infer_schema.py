@@ -1,6 +1,10 @@
 """``infer_schema``: a function's type hints -> an operator schema string (PyTorch 2.15's
 mapping, see ``torch/_library/infer_schema.py``)."""
 
+# The tables hold typing objects (Optional[...], Union[...]) as keys: annotations are compared
+# with them at run time, so the PEP 604 spellings ruff prefers would not be the same keys.
+# ruff: noqa: UP007, UP045
+
 from __future__ import annotations
 
 import collections.abc
@@ -132,7 +136,13 @@ def infer_schema(
 
     def convert_type_string(annotation: str) -> Any:
         try:
-            return eval(annotation, _string_annotation_namespace())  # noqa: S307
+            # The function's module first (`from __future__ import annotations` code), then
+            # the names PyTorch resolves unqualified.
+            namespace = _string_annotation_namespace()
+            namespace.update(getattr(prototype_function, "__globals__", {}))
+            result = eval(annotation, namespace)  # noqa: S307
+            # A quoted annotation under `from __future__ import annotations` is a string twice.
+            return eval(result, namespace) if isinstance(result, str) else result  # noqa: S307
         except Exception:
             error_fn(f"Unsupported type annotation {annotation}. It is not a type.")
 
@@ -160,6 +170,8 @@ def infer_schema(
         annotation = param.annotation
         if isinstance(annotation, str):
             annotation = convert_type_string(annotation)
+        if isinstance(annotation, types.UnionType):  # `Tensor | None` is `Optional[Tensor]`
+            annotation = Union[typing.get_args(annotation)]
         try:
             schema_type = SUPPORTED_PARAM_TYPES.get(annotation)
         except TypeError:  # an unhashable annotation

@@ -74,9 +74,10 @@ def _test_schema(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
     for i, out in enumerate(outputs):
         if not isinstance(out, _C.Tensor):
             continue
-        name = inputs.get(_C._storage_id(out))
-        if name is None:
+        aliased = inputs.get(_C._storage_id(out))
+        if aliased is None:
             continue
+        name = aliased
         ret_alias = ret_infos[i].alias_sets if i < len(ret_infos) else None
         arg_alias = by_name[name].alias_sets if name in by_name else None
         if not ret_alias or not arg_alias or not set(ret_alias) & set(arg_alias):
@@ -104,7 +105,7 @@ def _test_faketensor(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     fakes = fake if isinstance(fake, tuple) else (fake,)
     if len(reals) != len(fakes):
         raise RuntimeError(f"{op.name()}: the fake impl returned {len(fakes)} outputs, the kernel {len(reals)}")
-    for i, (r, f) in enumerate(zip(reals, fakes)):
+    for i, (r, f) in enumerate(zip(reals, fakes, strict=True)):
         if isinstance(r, _C.Tensor) != isinstance(f, _C.Tensor):
             raise RuntimeError(f"{op.name()}: output {i} of the fake impl and of the kernel differ in type")
         if isinstance(r, _C.Tensor) and _metadata(r) != _metadata(f):
