@@ -41,7 +41,14 @@ pub fn _dispatch_schema_alias_info(
     let args = schema
         .arguments
         .iter()
-        .map(|a| info(&a.name, a.ty.to_string(), a.alias_info.as_deref(), a.kwarg_only))
+        .map(|a| {
+            info(
+                &a.name,
+                a.ty.to_string(),
+                a.alias_info.as_deref(),
+                a.kwarg_only,
+            )
+        })
         .collect();
     let rets = schema
         .returns

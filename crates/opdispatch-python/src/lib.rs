@@ -13,6 +13,7 @@
 
 mod arith;
 mod convert;
+mod custom_ops;
 mod errors;
 mod explain;
 mod factories;
@@ -21,7 +22,6 @@ mod holder;
 mod keys;
 mod module;
 mod overloads;
-mod custom_ops;
 mod tags;
 mod tensor;
 
