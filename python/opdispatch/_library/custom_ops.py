@@ -132,7 +132,7 @@ class CustomOpDef:
                     )
                     # allow_override: the fake impl already holds this library's Meta slot.
                     self._lib.impl(self._name, self._backend_impl(device_type), key, allow_override=True)
-                self._backend_fns[device_type] = self._maybe_disabled(device_type, fn)
+                self._backend_fns[device_type] = fn
             return fn
 
         if device_types is not None and not utils.has_tensor_arg(self._opoverload):
@@ -146,26 +146,23 @@ class CustomOpDef:
             return inner
         return inner(fn)
 
-    def _maybe_disabled(self, device_type: str | None, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapped_fn(*args: Any, **kwargs: Any) -> Any:
-            if device_type in self._disabled_kernel:
-                return self._init_fn(*args, **kwargs)
-            return fn(*args, **kwargs)
-
-        return wrapped_fn
-
     def _backend_impl(self, device_type: str | None) -> Callable[..., Any]:
         # The registered kernel looks its function up on each call, so re-registering a
-        # device type swaps the function without touching the dispatcher.
+        # device type swaps the function without touching the dispatcher. One Python frame
+        # (plus the kernel and the aliasing check) on the call path.
         name = self._name
         backend_fns = self._backend_fns
+        disabled = self._disabled_kernel
+        init_fn = self._init_fn
+        check = utils.check_aliasing_constraint
 
         def get_module() -> Any:
             return inspect.getmodule(backend_fns[device_type])
 
         def backend_impl(*args: Any, **kwargs: Any) -> Any:
-            result = backend_fns[device_type](*args, **kwargs)
-            utils.check_aliasing_constraint(name, args, kwargs, result, get_module)
+            fn = init_fn if device_type in disabled else backend_fns[device_type]
+            result = fn(*args, **kwargs)
+            check(name, args, kwargs, result, get_module)
             return result
 
         return backend_impl

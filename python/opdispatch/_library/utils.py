@@ -136,28 +136,44 @@ def iter_tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[_C.T
         yield from check(kwarg)
 
 
+def _storage_ids(values: tuple[Any, ...] | list[Any], into: list[int]) -> None:
+    # Tensors and tensors in lists/tuples, one level deep (as PyTorch's check).
+    for v in values:
+        if isinstance(v, _C.Tensor):
+            into.append(_C._storage_id(v))
+        elif isinstance(v, (list, tuple)):
+            for t in v:
+                if isinstance(t, _C.Tensor):
+                    into.append(_C._storage_id(t))
+
+
 def check_aliasing_constraint(
     name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any, get_module: Callable[[], Any]
 ) -> None:
-    """Custom ops' outputs may alias neither an input nor another output (by storage)."""
-    seen = {_C._storage_id(t) for t in iter_tensors(args, kwargs)}
-    outputs = result if isinstance(result, tuple) else (result,)
-    for tensor in iter_tensors(outputs, {}):
-        key = _C._storage_id(tensor)
-        if key in seen:
-            raise RuntimeError(
-                f"{name} (with implementation in {get_module()}): "
-                "The output of this custom operator (1) must not "
-                "also be an input to this custom operator and "
-                "(2) may not alias any inputs to this custom operator "
-                "or other returns. "
-                "The most common way to trigger this error is if "
-                "we have y = custom_op(x) and y and x are the same Tensor. "
-                "Please instead return a clone of the offending output "
-                "tensor(s) (e.g. return x.clone()) or refactor the custom "
-                "operator to not return y."
-            )
-        seen.add(key)
+    """Custom ops' outputs may alias neither an input nor another output (by storage).
+    Runs after every custom-op kernel, so it is kept to a few list operations."""
+    outs: list[int] = []
+    _storage_ids(result if type(result) is tuple else (result,), outs)
+    if not outs:
+        return
+    ins: list[int] = []
+    _storage_ids(args, ins)
+    if kwargs:
+        _storage_ids(tuple(kwargs.values()), ins)
+    if len(set(outs)) == len(outs) and not set(outs).intersection(ins):
+        return
+    raise RuntimeError(
+        f"{name} (with implementation in {get_module()}): "
+        "The output of this custom operator (1) must not "
+        "also be an input to this custom operator and "
+        "(2) may not alias any inputs to this custom operator "
+        "or other returns. "
+        "The most common way to trigger this error is if "
+        "we have y = custom_op(x) and y and x are the same Tensor. "
+        "Please instead return a clone of the offending output "
+        "tensor(s) (e.g. return x.clone()) or refactor the custom "
+        "operator to not return y."
+    )
 
 
 _DEVICE_TYPE_TO_KEY = {"cpu": "CPU", "cuda": "CUDA", "meta": "Meta", "xpu": "XPU", "mps": "MPS", "hpu": "HPU"}
