@@ -48,6 +48,7 @@ __all__ = [
     "_dispatch_table_rows",
     "_dispatch_schema_alias_info",
     "_storage_id",
+    "_any_output_is_alias_to_input_or_output",
     "_dispatch_check_invariants",
     "_dispatch_check_all_invariants",
     "_dispatch_has_kernel",
@@ -589,3 +590,8 @@ def _dispatch_schema_alias_info(
 
 def _storage_id(t: Tensor) -> int:
     """An identifier of ``t``'s storage, shared by the tensors that share it."""
+
+def _any_output_is_alias_to_input_or_output(
+    args: tuple[Any, ...], kwargs: dict[str, Any] | None, outputs: tuple[Any, ...]
+) -> builtins.bool:
+    """Whether an output tensor shares storage with an input tensor or another output."""

@@ -180,6 +180,24 @@ def test_custom_op_output_aliasing_input_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="must not also be an input to this custom operator"):
         ident(M.ones(2))
 
+    @library.custom_op(f"{ns}::twice", mutates_args=())
+    def twice(x: T) -> tuple[T, T]:
+        y = x.clone()
+        return y, y.view(-1)
+
+    with pytest.raises(RuntimeError, match="may not alias any inputs to this custom operator or other returns"):
+        twice(M.ones(2))
+
+    @library.custom_op(f"{ns}::first", mutates_args=())
+    def first(xs: list[T]) -> T:
+        return xs[0]
+
+    with pytest.raises(RuntimeError, match="must not also be an input"):
+        first([M.ones(1), M.ones(1)])
+    # Distinct outputs are fine.
+    twice.register_kernel("cpu")(lambda x: (x.clone(), x.clone()))
+    assert [t.tolist() for t in twice(M.ones(1))] == [[1.0], [1.0]]
+
 
 def test_custom_op_fake_impl_on_meta() -> None:
     ns = fresh_ns()

@@ -8,6 +8,7 @@
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use opdispatch_schema::AliasInfo;
 
@@ -65,8 +66,54 @@ pub fn _storage_id(t: PyRef<'_, PyTensor>) -> usize {
     t.t.storage_ref().unsafe_impl_ptr() as usize
 }
 
+/// Storage ids of the tensors in `values`, looking one level into lists and tuples.
+fn storage_ids(values: &Bound<'_, PyAny>, into: &mut Vec<usize>) -> PyResult<()> {
+    for v in values.try_iter()? {
+        let v = v?;
+        if let Ok(t) = v.cast::<PyTensor>() {
+            into.push(t.borrow().t.storage_ref().unsafe_impl_ptr() as usize);
+        } else if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+            for item in v.try_iter()? {
+                if let Ok(t) = item?.cast::<PyTensor>() {
+                    into.push(t.borrow().t.storage_ref().unsafe_impl_ptr() as usize);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `torch._C._any_output_is_alias_to_input_or_output(args, kwargs, outputs)`: whether a
+/// tensor of `outputs` shares its storage with an input tensor or another output. Runs after
+/// every custom-op kernel, hence native.
+#[pyfunction]
+pub fn _any_output_is_alias_to_input_or_output(
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    outputs: &Bound<'_, PyTuple>,
+) -> PyResult<bool> {
+    let mut outs = Vec::new();
+    storage_ids(outputs.as_any(), &mut outs)?;
+    if outs.is_empty() {
+        return Ok(false);
+    }
+    let mut ins = Vec::new();
+    storage_ids(args.as_any(), &mut ins)?;
+    if let Some(kw) = kwargs {
+        storage_ids(kw.values().as_any(), &mut ins)?;
+    }
+    Ok(outs
+        .iter()
+        .enumerate()
+        .any(|(i, o)| ins.contains(o) || outs[..i].contains(o)))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_dispatch_schema_alias_info, m)?)?;
     m.add_function(wrap_pyfunction!(_storage_id, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        _any_output_is_alias_to_input_or_output,
+        m
+    )?)?;
     Ok(())
 }

@@ -157,7 +157,9 @@ class CustomOpDef:
         check = utils.check_aliasing_constraint
 
         def get_module() -> Any:
-            return inspect.getmodule(backend_fns[device_type])
+            # PyTorch names the module of its wrapper of the kernel (its custom_ops module),
+            # which is this module here.
+            return inspect.getmodule(backend_impl)
 
         def backend_impl(*args: Any, **kwargs: Any) -> Any:
             fn = init_fn if device_type in disabled else backend_fns[device_type]

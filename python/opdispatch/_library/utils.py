@@ -136,31 +136,13 @@ def iter_tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[_C.T
         yield from check(kwarg)
 
 
-def _storage_ids(values: tuple[Any, ...] | list[Any], into: list[int]) -> None:
-    # Tensors and tensors in lists/tuples, one level deep (as PyTorch's check).
-    for v in values:
-        if isinstance(v, _C.Tensor):
-            into.append(_C._storage_id(v))
-        elif isinstance(v, (list, tuple)):
-            for t in v:
-                if isinstance(t, _C.Tensor):
-                    into.append(_C._storage_id(t))
-
-
 def check_aliasing_constraint(
     name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any, get_module: Callable[[], Any]
 ) -> None:
-    """Custom ops' outputs may alias neither an input nor another output (by storage).
-    Runs after every custom-op kernel, so it is kept to a few list operations."""
-    outs: list[int] = []
-    _storage_ids(result if type(result) is tuple else (result,), outs)
-    if not outs:
-        return
-    ins: list[int] = []
-    _storage_ids(args, ins)
-    if kwargs:
-        _storage_ids(tuple(kwargs.values()), ins)
-    if len(set(outs)) == len(outs) and not set(outs).intersection(ins):
+    """Custom ops' outputs may alias neither an input nor another output (by storage); the
+    comparison is native since it runs after every custom-op kernel."""
+    outputs = result if type(result) is tuple else (result,)
+    if not _C._any_output_is_alias_to_input_or_output(args, kwargs, outputs):
         return
     raise RuntimeError(
         f"{name} (with implementation in {get_module()}): "
