@@ -7,7 +7,7 @@ A :class:`Library` owns its registrations; they are removed when it is destroyed
 from __future__ import annotations
 
 import contextlib
-import traceback
+import sys
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -52,8 +52,9 @@ class Library:
             raise ValueError("Unsupported kind: ", kind)
         if ns in _reserved_namespaces and (kind == "DEF" or kind == "FRAGMENT"):
             raise ValueError(ns, " is a reserved namespace. Please try creating a library with another name.")
-        frame = traceback.extract_stack(limit=2)[0]
-        filename, lineno = frame.filename, frame.lineno
+        # The caller's frame fields (traceback.extract_stack also reads source lines).
+        caller = sys._getframe(1)
+        filename, lineno = caller.f_code.co_filename, caller.f_lineno
         self.m: Any = _C._dispatch_library(kind, ns, dispatch_key, filename, cast(int, lineno))
         self.ns = ns
         self._op_defs: set[str] = set()
