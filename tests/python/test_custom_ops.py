@@ -377,3 +377,40 @@ def test_opcheck_argument_errors() -> None:
     with pytest.raises(ValueError, match="expected test_utils to be subset of"):
         library.opcheck(op, (M.ones(1),), test_utils="test_nothing")
     assert custom_ops.OPDEFS[f"{ns}::c"] is op
+
+
+def test_device_types_and_factory_ops_select_the_device_argument() -> None:
+    ns = fresh_ns()
+
+    @library.custom_op(f"{ns}::c", mutates_args=(), device_types="cpu")
+    def c(x: T) -> T:
+        return x + 1
+
+    assert keys(f"{ns}::c") == ["CPU", "Meta", "Autograd"]
+
+    @library.custom_op(f"{ns}::fac", mutates_args=(), device_types="cpu")
+    def fac(device: M.device, n: int) -> T:
+        return M.ones(n)
+
+    assert fac(M.device("cpu"), 2).tolist() == [1.0, 1.0]
+    with pytest.raises(RuntimeError, match="fac does not have a kernel registered for meta"):
+        fac(M.device("meta"), 2)
+    with pytest.raises(ValueError, match="Functions without tensor inputs are required to have a `device"):
+
+        @library.custom_op(f"{ns}::nodev", mutates_args=(), device_types="cpu")
+        def nodev(n: int) -> T:
+            return M.ones(n)
+
+
+def test_opcheck_on_a_mutating_custom_op() -> None:
+    ns = fresh_ns()
+
+    @library.custom_op(f"{ns}::mut", mutates_args={"out"})
+    def mut(x: T, out: T) -> None:
+        out.copy_(x * 2)
+
+    out = M.zeros(2)
+    mut(M.ones(2), out)
+    assert out.tolist() == [2.0, 2.0]
+    result = library.opcheck(mut, (M.ones(2), M.zeros(2)))
+    assert set(result.values()) == {"SUCCESS"}
