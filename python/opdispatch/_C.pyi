@@ -46,6 +46,9 @@ __all__ = [
     "_dispatch_dump_table",
     "_dispatch_explain",
     "_dispatch_table_rows",
+    "_dispatch_schema_alias_info",
+    "_storage_id",
+    "_any_output_is_alias_to_input_or_output",
     "_dispatch_check_invariants",
     "_dispatch_check_all_invariants",
     "_dispatch_has_kernel",
@@ -634,3 +637,20 @@ def _enable_vectorcall(cls: type) -> builtins.bool:
 
 def _enable_packet_vectorcall(cls: type) -> builtins.bool:
     """The same for subclasses of ``_DispatchOverloadPacket``."""
+
+# The custom-op layer's native helpers (crates/opdispatch-python/src/custom_ops.rs).
+def _dispatch_schema_alias_info(
+    op: _DispatchOperatorHandle,
+) -> tuple[
+    list[tuple[str, str, list[str] | None, builtins.bool, builtins.bool]],
+    list[tuple[str, str, list[str] | None, builtins.bool, builtins.bool]],
+]:
+    """``(name, type, alias sets, is_write, kwarg_only)`` of each argument and return."""
+
+def _storage_id(t: Tensor) -> int:
+    """An identifier of ``t``'s storage, shared by the tensors that share it."""
+
+def _any_output_is_alias_to_input_or_output(
+    args: tuple[Any, ...], kwargs: dict[str, Any] | None, outputs: tuple[Any, ...]
+) -> builtins.bool:
+    """Whether an output tensor shares storage with an input tensor or another output."""

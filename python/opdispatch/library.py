@@ -7,7 +7,7 @@ A :class:`Library` owns its registrations; they are removed when it is destroyed
 from __future__ import annotations
 
 import contextlib
-import traceback
+import sys
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -54,8 +54,9 @@ class Library:
             raise ValueError("Unsupported kind: ", kind)
         if ns in _reserved_namespaces and (kind == "DEF" or kind == "FRAGMENT"):
             raise ValueError(ns, " is a reserved namespace. Please try creating a library with another name.")
-        frame = traceback.extract_stack(limit=2)[0]
-        filename, lineno = frame.filename, frame.lineno
+        # The caller's frame fields (traceback.extract_stack also reads source lines).
+        caller = sys._getframe(1)
+        filename, lineno = caller.f_code.co_filename, caller.f_lineno
         self.m: Any = _C._dispatch_library(kind, ns, dispatch_key, filename, cast(int, lineno))
         self.ns = ns
         self._op_defs: set[str] = set()
@@ -162,6 +163,16 @@ class Library:
             )
         rules[torch_dispatch_class] = fn
         self._registration_handles.append(_RuleHandle(qualname, torch_dispatch_class))
+    def _register_fake(
+        self, op_name: str, fn: Callable[..., Any], _stacklevel: int = 1, *, allow_override: bool = False
+    ) -> None:
+        """Registers ``fn`` as the fake impl of ``op_name`` (run as its Meta kernel)."""
+        from ._library import fake_impl, utils
+
+        source = utils.get_source(_stacklevel + 1)
+        qualname = op_name if "::" in op_name else f"{self.ns}::{op_name}"
+        handle = fake_impl.holder_for(qualname).register(fn, source, self, allow_override=allow_override)
+        self._registration_handles.append(handle)
 
     def _destroy(self) -> None:
         if self.m is not None:
@@ -317,3 +328,119 @@ __all__ += ["register_torch_dispatch"]
 from ._explain import DispatchTableView, Explanation, dispatch_table, explain  # noqa: E402
 
 __all__ += ["explain", "dispatch_table", "Explanation", "DispatchTableView"]
+
+
+# The custom-op API (issue 12): custom_op, infer_schema, register_kernel/register_fake, opcheck.
+from ._library.custom_ops import CustomOpDef, _maybe_get_opdef, custom_op  # noqa: E402
+from ._library.fake_impl import get_ctx  # noqa: E402
+from ._library.infer_schema import infer_schema  # noqa: E402
+from ._library.opcheck import OpCheckError, opcheck  # noqa: E402
+
+__all__ += [
+    "custom_op",
+    "CustomOpDef",
+    "infer_schema",
+    "register_kernel",
+    "register_fake",
+    "register_autograd",
+    "get_ctx",
+    "opcheck",
+    "OpCheckError",
+]
+
+
+def _op_name(op: Any, api: str) -> Any:
+    from ._ops import OpOverload
+
+    if not isinstance(op, (str, OpOverload, CustomOpDef)):
+        raise ValueError(f"{api}(op): got unexpected type for op: {type(op)}")
+    if isinstance(op, OpOverload):
+        return op.name() if op._overloadname != "default" else op._schema_name
+    return op
+
+
+def register_kernel(
+    op: Any, device_types: Any, func: Callable[..., Any] | None = None, /, *, lib: Library | None = None
+) -> Any:
+    """Registers ``func`` for ``device_types`` of ``op`` (a name, an OpOverload or a CustomOpDef)."""
+    from ._ops import OpOverload
+
+    if not isinstance(op, (str, OpOverload, CustomOpDef)):
+        # PyTorch's message (its f-string prefix is missing there too).
+        raise ValueError("register_kernel(op): got unexpected type for op: {type(op)}")
+    op = _op_name(op, "register_kernel")
+    opdef = _maybe_get_opdef(op)
+    if opdef is not None:
+        return opdef.register_kernel(device_types, func)
+    if device_types is None:
+        device_types = "CompositeExplicitAutograd"
+    return impl(op, device_types, func, lib=lib)
+
+
+def register_fake(
+    op: Any,
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    lib: Library | None = None,
+    _stacklevel: int = 1,
+    allow_override: bool = False,
+) -> Any:
+    """Registers the fake impl of ``op``: it runs for Meta tensors."""
+    from ._ops import OpOverload
+
+    if not isinstance(op, (str, OpOverload, CustomOpDef)):
+        raise ValueError("register_fake(op): got unexpected type for op: {type(op)}")
+    op = _op_name(op, "register_fake")
+    opdef = _maybe_get_opdef(op)
+    if opdef is not None:
+        return opdef.register_fake if func is None else opdef.register_fake(func)
+    stacklevel = _stacklevel
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        from ._library.utils import parse_namespace
+
+        namespace, op_name = parse_namespace(op)
+        use_lib = lib
+        if use_lib is None:
+            use_lib = Library(namespace, "FRAGMENT")
+            _keep_alive.append(use_lib)
+        use_lib._register_fake(op_name, func, _stacklevel=stacklevel + 1, allow_override=allow_override)
+        return func
+
+    if func is None:
+        return register
+    stacklevel += 1
+    return register(func)
+
+
+def register_autograd(
+    op: Any, backward: Callable[..., Any], /, *, setup_context: Callable[..., Any] | None = None, lib: Any = None
+) -> None:
+    """Registers a backward formula for ``op``; needs the autograd engine (issue 10)."""
+    from ._library import autograd, utils
+
+    op = _op_name(op, "register_autograd")
+    opdef = _maybe_get_opdef(op)
+    if opdef is not None:
+        opdef.register_autograd(backward, setup_context=setup_context)
+        return
+    overload = utils.lookup_op(op)
+    if not utils.is_functional_schema(overload):
+        raise RuntimeError(
+            f"Cannot register autograd formula for non-functional operator "
+            f"{overload} with schema {overload._schema}. Please create "
+            f"a functional operator and register an autograd formula for that."
+        )
+    if utils.has_kwarg_only_tensors(overload):
+        raise NotImplementedError(
+            f"register_autograd with kwarg-only Tensor args. In the original "
+            f"definition of the op, please make your tensors not kwarg-only. "
+            f"Got: {overload._schema}"
+        )
+    kernel = autograd.make_autograd_impl(overload, autograd.Info(backward, setup_context))
+    namespace, opname = utils.parse_namespace(op)
+    if lib is None:
+        lib = Library(namespace, "FRAGMENT")
+        _keep_alive.append(lib)
+    lib.impl(opname, kernel, "Autograd", with_keyset=True)

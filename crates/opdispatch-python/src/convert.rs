@@ -497,7 +497,8 @@ pub fn bind_args(
                 .map_err(|e| {
                 PyRuntimeError::new_err(format!(
                     "{name}() Expected a value of type '{}' for argument '{}' but instead found type '{}'.\nPosition: {i}\nDeclaration: {schema}\nCast error details: {e}",
-                    a.ty,
+                    // PyTorch names an argument's type by its fake type (SymInt -> int).
+                    a.ty.fake(),
                     a.name,
                     obj.get_type().name().map(|s| s.to_string()).unwrap_or_default()
                 ))

@@ -13,6 +13,7 @@
 
 mod arith;
 mod convert;
+mod custom_ops;
 mod errors;
 mod explain;
 mod factories;
@@ -136,5 +137,6 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     explain::register(m)?;
     python_dispatch::register(m)?;
     wrapper::register(m)?;
+    custom_ops::register(m)?;
     Ok(())
 }

@@ -1,0 +1,272 @@
+"""``custom_op`` and ``CustomOpDef`` (PyTorch's ``torch/_library/custom_ops.py``).
+
+A custom op is an ordinary operator defined in a FRAGMENT library: calling the
+``CustomOpDef`` calls its ``OpOverload``, which goes straight into the native dispatcher.
+Kernels are registered per device type (``CompositeExplicitAutograd`` for "every device"),
+the fake impl as the Meta kernel, and the autograd hook at Autograd (see ``autograd.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Union
+
+from .. import _C
+from . import autograd, utils
+from .infer_schema import infer_schema
+
+log = logging.getLogger(__name__)
+
+device_types_t = Union[str, Sequence[str], None]  # noqa: UP007 (a runtime alias)
+
+
+def custom_op(
+    name: str,
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    mutates_args: str | Iterable[str],
+    device_types: device_types_t = None,
+    schema: str | None = None,
+    tags: Sequence[Any] | None = None,
+) -> Any:
+    """Turns ``fn`` into the operator ``name`` ("ns::op"); a decorator without ``fn``."""
+
+    def inner(fn: Callable[..., Any]) -> CustomOpDef:
+        schema_str = infer_schema(fn, mutates_args=mutates_args) if schema is None else schema
+        namespace, opname = name.split("::")
+        result = CustomOpDef(namespace, opname, schema_str, fn, tags)
+        if schema is not None:
+            expected = {a.name for a in utils.schema_info(result._opoverload)[0] if a.is_write}
+            if expected != set(mutates_args):
+                raise ValueError(
+                    f"Attempted to create a custom op with `mutates_args={mutates_args}` "
+                    f"and `schema={schema}. The schema suggests that the op mutates {expected}"
+                    "which is different from what was provided to us in `mutates_args`. "
+                    "Please make these consistent."
+                )
+        result.register_kernel(device_types)(fn)
+        return result
+
+    if fn is None:
+        return inner
+    return inner(fn)
+
+
+class CustomOpDef:
+    """A function turned into an operator by :func:`custom_op`, with methods that register
+    more behaviour for it. Not instantiated directly."""
+
+    def __init__(
+        self, namespace: str, name: str, schema: str, fn: Callable[..., Any], tags: Sequence[Any] | None = None
+    ) -> None:
+        self._namespace = namespace
+        self._name = name
+        self._schema = schema
+        self._tags: list[Any] = list(tags) if tags is not None else []
+        self._init_fn = fn
+        self._backend_fns: dict[str | None, Callable[..., Any]] = {}
+        self._abstract_fn: Callable[..., Any] | None = None
+        self._setup_context_fn: Callable[..., Any] | None = None
+        self._backward_fn: Callable[..., Any] | None = None
+        self._torch_dispatch_fns: dict[type, Callable[..., Any]] = {}
+        self._disabled_kernel: set[str | None] = set()
+        self._lib = get_library_allowing_overwrite(namespace, name)
+        self._register_to_dispatcher(self._tags)
+        OPDEFS[self._qualname] = self
+
+    @property
+    def _qualname(self) -> str:
+        return f"{self._namespace}::{self._name}"
+
+    def __repr__(self) -> str:
+        return f"<CustomOpDef({self._qualname})>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._opoverload(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def set_kernel_enabled(self, device_type: str, enabled: bool = True) -> Iterator[None]:
+        """Within the block, the kernel for ``device_type`` is (dis)abled: a disabled one
+        runs the op's original function instead."""
+        action = "enable" if enabled else "disable"
+        originally_disabled = device_type in self._disabled_kernel
+        if device_type not in self._backend_fns:
+            log.warning(
+                "Attempted to %s kernel for %s but no kernel was registered for this device type.", action, device_type
+            )
+        if not enabled:
+            if originally_disabled:
+                log.warning("Attempted to disable kernel for %s but it was already disabled.", device_type)
+            else:
+                self._disabled_kernel.add(device_type)
+        elif not originally_disabled:
+            log.warning("Attempted to enable kernel for  %s but it was already enabled.", device_type)
+        else:
+            self._disabled_kernel.remove(device_type)
+        try:
+            yield
+        finally:
+            if originally_disabled:
+                self._disabled_kernel.add(device_type)
+            else:
+                self._disabled_kernel.discard(device_type)
+
+    def register_kernel(self, device_types: device_types_t, fn: Callable[..., Any] | None = None, /) -> Any:
+        """Registers ``fn`` for ``device_types`` ("cpu", "cuda", ..., or None for all)."""
+
+        def inner(fn: Callable[..., Any]) -> Callable[..., Any]:
+            dtypes: list[str | None] = (
+                [device_types] if device_types is None or isinstance(device_types, str) else list(device_types)
+            )
+            for device_type in dtypes:
+                if device_type not in self._backend_fns:
+                    key = (
+                        "CompositeExplicitAutograd"
+                        if device_type is None
+                        else utils.dispatch_key_for_device(device_type)
+                    )
+                    # allow_override: the fake impl already holds this library's Meta slot.
+                    self._lib.impl(self._name, self._backend_impl(device_type), key, allow_override=True)
+                self._backend_fns[device_type] = fn
+            return fn
+
+        if device_types is not None and not utils.has_tensor_arg(self._opoverload):
+            device_arg_index = utils.get_device_arg_index(self._opoverload)
+            if device_arg_index is None:
+                raise ValueError(
+                    "Functions without tensor inputs are required to have a `device: torch.device` argument"
+                )
+            self._register_backend_select_dispatcher(device_arg_index)
+        if fn is None:
+            return inner
+        return inner(fn)
+
+    def _backend_impl(self, device_type: str | None) -> Callable[..., Any]:
+        # The registered kernel looks its function up on each call, so re-registering a
+        # device type swaps the function without touching the dispatcher. One Python frame
+        # (plus the kernel and the aliasing check) on the call path.
+        name = self._name
+        backend_fns = self._backend_fns
+        disabled = self._disabled_kernel
+        init_fn = self._init_fn
+        check = utils.check_aliasing_constraint
+
+        def get_module() -> Any:
+            # PyTorch names the module of its wrapper of the kernel (its custom_ops module),
+            # which is this module here.
+            return inspect.getmodule(backend_impl)
+
+        def backend_impl(*args: Any, **kwargs: Any) -> Any:
+            fn = init_fn if device_type in disabled else backend_fns[device_type]
+            result = fn(*args, **kwargs)
+            check(name, args, kwargs, result, get_module)
+            return result
+
+        return backend_impl
+
+    def _register_backend_select_dispatcher(self, device_arg_index: int) -> None:
+        def backend_select(keyset: Any, *args: Any, **kwargs: Any) -> Any:
+            device = args[device_arg_index].type
+            if device not in self._backend_fns:
+                raise RuntimeError(
+                    f"{self._name} does not have a kernel registered for {device}. Please use register_kernel to do so."
+                )
+            key = getattr(_C.DispatchKey, utils.dispatch_key_for_device(device))
+            return self._opoverload.redispatch(_C.DispatchKeySet(key), *args, **kwargs)
+
+        if "BackendSelect" not in self._registered_keys:
+            self._lib.impl(self._name, backend_select, "BackendSelect", with_keyset=True)
+            self._registered_keys.add("BackendSelect")
+
+    def register_fake(self, fn: Callable[..., Any], /) -> Callable[..., Any]:
+        """Registers the fake impl: what the op returns for tensors without data (it runs for
+        Meta tensors)."""
+        self._abstract_fn = fn
+        return fn
+
+    def register_autograd(
+        self, backward: Callable[..., Any], /, *, setup_context: Callable[..., Any] | None = None
+    ) -> None:
+        """Registers the backward formula (``backward(ctx, *grads)``, ``setup_context(ctx,
+        inputs, output)``). Needs the autograd engine (issue 10): see ``_library/autograd.py``."""
+        if not utils.is_functional_schema(self._opoverload):
+            raise RuntimeError(
+                f"Cannot register autograd formula for non-functional operator "
+                f"{self} with schema {self._opoverload._schema}. Please create "
+                f"a functional operator and register an autograd formula for that."
+            )
+        autograd.make_autograd_impl(self._opoverload, autograd.Info(backward, setup_context))
+        self._backward_fn = backward
+        self._setup_context_fn = setup_context
+
+    def register_torch_dispatch(self, torch_dispatch_class: Any, fn: Callable[..., Any] | None = None, /) -> Any:
+        """Not available: opdispatch has no ``__torch_dispatch__`` rule registry yet."""
+        raise NotImplementedError(
+            "register_torch_dispatch: opdispatch does not support torch_dispatch rules for custom ops yet"
+        )
+
+    def _register_to_dispatcher(self, tags: Sequence[Any]) -> None:
+        lib = self._lib
+        schema_str = self._name + self._schema
+        all_tags: list[Any] = [_C.Tag.pt2_compliant_tag]
+        all_tags += [t for t in tags if t not in all_tags]
+        lib.define(schema_str, tags=all_tags)
+        self._opoverload = utils.lookup_op(self._qualname)
+        if utils.has_kwarg_only_tensors(self._opoverload):
+            lib._destroy()
+            raise NotImplementedError(
+                f"custom_op with kwarg-only Tensor args. Please make your tensors not kwarg-only. Got: {schema_str}"
+            )
+        self._registered_keys: set[str] = set()
+        opoverload = self._opoverload
+        init_name = getattr(self._init_fn, "__name__", self._name)
+
+        def fake_impl(*args: Any, **kwargs: Any) -> Any:
+            if self._abstract_fn is None:
+                if utils.can_generate_trivial_fake_impl(opoverload):
+                    return None
+                raise RuntimeError(
+                    f"There was no fake impl registered for {self}. "
+                    "This is necessary for torch.compile/export/fx tracing to work. "
+                    f"Please use `{init_name}.register_fake` to add an "
+                    "fake impl."
+                )
+            return self._abstract_fn(*args, **kwargs)
+
+        lib._register_fake(self._name, fake_impl, _stacklevel=4)
+        lib.impl(self._name, autograd.autograd_kernel(opoverload, self), "Autograd")
+        if utils.is_mutable(opoverload):
+            lib.impl(self._name, autograd.adinplaceorview_kernel(opoverload), "ADInplaceOrView")
+
+
+OPDEF_TO_LIB: dict[str, Any] = {}
+OPDEFS: weakref.WeakValueDictionary[str, CustomOpDef] = weakref.WeakValueDictionary()
+
+
+def get_library_allowing_overwrite(namespace: str, name: str) -> Any:
+    """A fresh FRAGMENT for ``namespace::name``; redefining a custom op replaces the old one."""
+    from ..library import Library
+
+    qualname = f"{namespace}::{name}"
+    if qualname in OPDEF_TO_LIB:
+        OPDEF_TO_LIB[qualname]._destroy()
+        del OPDEF_TO_LIB[qualname]
+    lib = Library(namespace, "FRAGMENT")
+    OPDEF_TO_LIB[qualname] = lib
+    return lib
+
+
+def _maybe_get_opdef(op: Any) -> CustomOpDef | None:
+    if isinstance(op, CustomOpDef):
+        return op
+    from .._ops import OpOverload
+
+    if isinstance(op, OpOverload):
+        op = op._schema_name if op._overloadname == "default" else f"{op._schema_name}.{op._overloadname}"
+    assert isinstance(op, str)
+    return OPDEFS.get(op)
