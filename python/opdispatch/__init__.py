@@ -29,12 +29,30 @@ from . import exceptions, library, utils  # noqa: E402,F401
 from ._ops import ops  # noqa: E402
 from ._tensor_methods import *  # noqa: E402,F401,F403
 from ._tensor_methods import from_numpy  # noqa: E402,F401
+from ._tensor_methods import _with_requires_grad as _wrg  # noqa: E402
+
+# Every factory takes requires_grad= (applied after creation, as PyTorch's factories do).
+tensor = _wrg(tensor)
+zeros = _wrg(zeros)
+ones = _wrg(ones)
+empty = _wrg(empty)
+full = _wrg(full)
+arange = _wrg(arange)
+from . import autograd  # noqa: E402
+from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled  # noqa: E402,F401
+from ._C import is_grad_enabled, is_inference_mode_enabled  # noqa: E402,F401
 
 __all__ = [
     "Tag",
     "Tensor",
     "UntypedStorage",
     "arange",
+    "autograd",
+    "enable_grad",
+    "inference_mode",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
     "device",
     "dtype",
     "empty",

@@ -294,3 +294,40 @@ squeeze = _fn("squeeze")
 unsqueeze = _fn("unsqueeze")
 cat = _fn("cat")
 stack = _fn("stack")
+
+
+# ---- autograd (the engine is opdispatch-autograd; see opdispatch.autograd) ----
+
+
+def _backward(
+    self: Any, gradient: Any = None, retain_graph: Any = None, create_graph: bool = False, inputs: Any = None
+) -> None:
+    """Computes the gradient of this tensor with respect to the graph leaves."""
+    from .autograd import backward
+
+    backward(self, gradient, retain_graph, create_graph, inputs)
+
+
+def _detach_(self: Any) -> Any:
+    _C._detach_(self)
+    return self
+
+
+Tensor.backward = _backward
+Tensor.detach_ = _detach_
+
+
+def ones_like_for_gradcheck(t: Any) -> Any:
+    return ops.aten.ones_like(t)
+
+
+def _with_requires_grad(factory: Any) -> Any:
+    def f(*args: Any, requires_grad: bool = False, **kwargs: Any) -> Any:
+        t = factory(*args, **kwargs)
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+    f.__name__ = factory.__name__
+    f.__doc__ = factory.__doc__
+    return f

@@ -12,6 +12,7 @@
 #![allow(non_snake_case)]
 
 mod arith;
+mod autograd;
 mod convert;
 mod custom_ops;
 mod errors;
@@ -135,6 +136,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         tensor::_disarm_pyobject_hooks,
     );
     explain::register(m)?;
+    autograd::register(m)?;
     python_dispatch::register(m)?;
     wrapper::register(m)?;
     custom_ops::register(m)?;

@@ -40,6 +40,8 @@ pub struct StorageImpl {
     device: Device,
     resizable: bool,
     data: RwLock<Buffer>,
+    /// Autograd's version counter, shared by every tensor viewing this storage.
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl IntrusiveTarget for StorageImpl {
@@ -161,7 +163,19 @@ impl Storage {
             device,
             resizable,
             data: RwLock::new(buf),
+            version: std::sync::atomic::AtomicU64::new(0),
         }))
+    }
+
+    /// The autograd version counter (bumped by every in-place write through a view of it).
+    pub fn version(&self) -> u64 {
+        self.0.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+    pub fn bump_version(&self) {
+        self.0.version.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+    pub fn same_storage(&self, other: &Storage) -> bool {
+        self.ptr_eq(other)
     }
 
     pub fn device(&self) -> Device {

@@ -65,6 +65,18 @@ pub struct TensorImpl {
     key_set: AtomicU64,
     /// A Python number wrapped as a 0-dim tensor (lowest `result_type` priority).
     wrapped_number: bool,
+    /// Autograd's per-tensor state (c10's `autograd_meta_`), created on first need: a tensor
+    /// that never meets autograd pays one empty word.
+    autograd_meta: std::sync::OnceLock<Box<dyn AutogradMetaInterface>>,
+}
+
+/// What the tensor runtime knows of autograd's per-tensor metadata (c10's
+/// `AutogradMetaInterface`): the autograd crate stores its own type here and downcasts it back,
+/// so this crate never depends on the engine.
+pub trait AutogradMetaInterface: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether the tensor requires grad (a leaf flagged so, or the output of a recorded op).
+    fn requires_grad(&self) -> bool;
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 impl IntrusiveTarget for TensorImpl {
@@ -344,6 +356,7 @@ impl Tensor {
             dtype,
             key_set: AtomicU64::new(compute_key_set(device).raw_repr()),
             wrapped_number,
+            autograd_meta: std::sync::OnceLock::new(),
         }))
     }
 
@@ -543,6 +556,51 @@ impl Tensor {
         self.dtype().itemsize()
     }
     /// Whether this is a Python number wrapped by [`Tensor::wrapped_scalar`].
+    /// Autograd's metadata, if autograd has touched this tensor.
+    #[inline]
+    pub fn autograd_meta(&self) -> Option<&dyn AutogradMetaInterface> {
+        self.0.autograd_meta.get().map(|b| &**b)
+    }
+    /// Autograd's metadata, created by `init` the first time it is asked for.
+    pub fn autograd_meta_or_init(
+        &self,
+        init: impl FnOnce() -> Box<dyn AutogradMetaInterface>,
+    ) -> &dyn AutogradMetaInterface {
+        &**self.0.autograd_meta.get_or_init(init)
+    }
+    /// Whether autograd records operations on this tensor.
+    #[inline]
+    pub fn requires_grad(&self) -> bool {
+        self.autograd_meta().is_some_and(|m| m.requires_grad())
+    }
+    /// The version counter shared by every view of this tensor's storage (`t._version`).
+    pub fn version(&self) -> u64 {
+        self.0.storage.version()
+    }
+    /// Records an in-place write (ADInplaceOrView's `increment_version`).
+    pub fn bump_version(&self) {
+        self.0.storage.bump_version();
+    }
+    /// A new impl over the same storage and geometry with no autograd state (what autograd
+    /// keeps of a saved output, and the data of `detach()`).
+    pub fn shallow_alias(&self) -> Tensor {
+        Self::from_parts_unchecked(
+            self.storage(),
+            self.0.sizes.clone(),
+            self.0.strides.clone(),
+            self.0.storage_offset,
+            self.0.dtype,
+            self.0.wrapped_number,
+        )
+    }
+    /// Whether both tensors view the same storage.
+    pub fn is_alias_of(&self, other: &Tensor) -> bool {
+        self.0.storage.same_storage(&other.0.storage)
+    }
+    /// Identity of the impl (two handles of one tensor compare equal).
+    pub fn impl_id(&self) -> usize {
+        self.unsafe_impl_ptr().addr()
+    }
     pub fn is_wrapped_number(&self) -> bool {
         self.0.wrapped_number
     }

@@ -1,0 +1,234 @@
+//! The aten operators the backward formulas and the engine call, through the dispatcher (so a
+//! backward run with `create_graph=True` records its own graph).
+
+use std::sync::OnceLock;
+
+use opdispatch_dispatch::{DispatchError, Dispatcher, IValue, KernelArg, OperatorHandle, Result};
+use opdispatch_tensor::{aten::scalar_type_code, Device, Scalar, ScalarType, Tensor};
+
+pub(crate) fn handle(
+    cell: &'static OnceLock<OperatorHandle>,
+    name: &str,
+    overload: &str,
+) -> Result<&'static OperatorHandle> {
+    if let Some(h) = cell.get() {
+        return Ok(h);
+    }
+    let h = Dispatcher::singleton().find_schema_or_throw(name, overload)?;
+    Ok(cell.get_or_init(|| h))
+}
+
+macro_rules! op {
+    ($name:literal, $overload:literal) => {{
+        static H: OnceLock<OperatorHandle> = OnceLock::new();
+        handle(&H, concat!("aten::", $name), $overload)?
+    }};
+}
+
+fn call(op: &OperatorHandle, args: Vec<IValue>) -> Result<Tensor> {
+    let mut stack: opdispatch_dispatch::Stack = args.into_iter().collect();
+    op.call_boxed(&mut stack)?;
+    match stack.pop() {
+        Some(v) => Tensor::from_ivalue(v),
+        None => Err(DispatchError::Internal("operator returned nothing".into())),
+    }
+}
+
+fn t(x: &Tensor) -> IValue {
+    x.clone().into_ivalue()
+}
+
+fn s(v: Scalar) -> IValue {
+    match v {
+        Scalar::Bool(b) => IValue::Bool(b),
+        Scalar::Int(i) => IValue::Int(i),
+        Scalar::Float(f) => IValue::Double(f),
+        Scalar::Complex(re, im) => IValue::Complex(re, im),
+    }
+}
+
+fn ints(v: &[usize]) -> IValue {
+    IValue::IntList(v.iter().map(|&x| x as i64).collect())
+}
+
+pub(crate) fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("add", "Tensor"), vec![t(a), t(b), IValue::Int(1)])
+}
+pub(crate) fn add_inplace(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("add_", "Tensor"), vec![t(a), t(b), IValue::Int(1)])
+}
+pub(crate) fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("sub", "Tensor"), vec![t(a), t(b), IValue::Int(1)])
+}
+pub(crate) fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("mul", "Tensor"), vec![t(a), t(b)])
+}
+pub(crate) fn mul_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
+    call(op!("mul", "Scalar"), vec![t(a), s(v)])
+}
+pub(crate) fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("div", "Tensor"), vec![t(a), t(b)])
+}
+pub(crate) fn div_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
+    call(op!("div", "Scalar"), vec![t(a), s(v)])
+}
+pub(crate) fn rsub_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
+    // v - a
+    call(op!("sub", "Scalar"), vec![t(a), s(v), IValue::Int(1)]).and_then(|r| neg(&r))
+}
+pub(crate) fn neg(a: &Tensor) -> Result<Tensor> {
+    call(op!("neg", ""), vec![t(a)])
+}
+pub(crate) fn pow_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
+    call(op!("pow", "Tensor_Scalar"), vec![t(a), s(v)])
+}
+pub(crate) fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("pow", "Tensor_Tensor"), vec![t(a), t(b)])
+}
+pub(crate) fn log(a: &Tensor) -> Result<Tensor> {
+    call(op!("log", ""), vec![t(a)])
+}
+pub(crate) fn sin(a: &Tensor) -> Result<Tensor> {
+    call(op!("sin", ""), vec![t(a)])
+}
+pub(crate) fn cos(a: &Tensor) -> Result<Tensor> {
+    call(op!("cos", ""), vec![t(a)])
+}
+pub(crate) fn gt_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
+    call(op!("gt", "Scalar"), vec![t(a), s(v)])
+}
+pub(crate) fn lt_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
+    call(op!("lt", "Scalar"), vec![t(a), s(v)])
+}
+pub(crate) fn gt(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("gt", "Tensor"), vec![t(a), t(b)])
+}
+pub(crate) fn lt(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("lt", "Tensor"), vec![t(a), t(b)])
+}
+pub(crate) fn eq(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("eq", "Tensor"), vec![t(a), t(b)])
+}
+pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("where", "self"), vec![t(c), t(a), t(b)])
+}
+/// `where(c, a, 0)`.
+pub(crate) fn mask(c: &Tensor, a: &Tensor) -> Result<Tensor> {
+    where_(c, a, &zeros_like(a)?)
+}
+pub(crate) fn zeros_like(a: &Tensor) -> Result<Tensor> {
+    call(
+        op!("zeros_like", ""),
+        vec![t(a), IValue::None, IValue::None, IValue::None, IValue::None, IValue::None],
+    )
+}
+pub(crate) fn ones_like(a: &Tensor) -> Result<Tensor> {
+    call(
+        op!("ones_like", ""),
+        vec![t(a), IValue::None, IValue::None, IValue::None, IValue::None, IValue::None],
+    )
+}
+pub(crate) fn zeros(sizes: &[usize], dtype: ScalarType, device: Device) -> Result<Tensor> {
+    call(
+        op!("zeros", ""),
+        vec![
+            ints(sizes),
+            IValue::Int(scalar_type_code(dtype)),
+            IValue::None,
+            IValue::Device(device.to_string().into()),
+            IValue::None,
+        ],
+    )
+}
+pub(crate) fn clone(a: &Tensor) -> Result<Tensor> {
+    call(op!("clone", ""), vec![t(a), IValue::None])
+}
+pub(crate) fn to_dtype(a: &Tensor, dtype: ScalarType) -> Result<Tensor> {
+    call(
+        op!("_to_copy", ""),
+        vec![
+            t(a),
+            IValue::Int(scalar_type_code(dtype)),
+            IValue::None,
+            IValue::None,
+            IValue::None,
+            IValue::Bool(false),
+            IValue::None,
+        ],
+    )
+}
+pub(crate) fn sum_dims(a: &Tensor, dims: &[i64], keepdim: bool) -> Result<Tensor> {
+    call(
+        op!("sum", "dim_IntList"),
+        vec![t(a), IValue::IntList(dims.to_vec()), IValue::Bool(keepdim), IValue::None],
+    )
+}
+pub(crate) fn sum(a: &Tensor) -> Result<Tensor> {
+    call(op!("sum", ""), vec![t(a), IValue::None])
+}
+pub(crate) fn reshape(a: &Tensor, sizes: &[usize]) -> Result<Tensor> {
+    call(op!("reshape", ""), vec![t(a), ints(sizes)])
+}
+pub(crate) fn expand(a: &Tensor, sizes: &[usize]) -> Result<Tensor> {
+    call(op!("expand", ""), vec![t(a), ints(sizes), IValue::Bool(false)])
+}
+pub(crate) fn unsqueeze(a: &Tensor, dim: i64) -> Result<Tensor> {
+    call(op!("unsqueeze", ""), vec![t(a), IValue::Int(dim)])
+}
+pub(crate) fn transpose(a: &Tensor, d0: i64, d1: i64) -> Result<Tensor> {
+    call(op!("transpose", "int"), vec![t(a), IValue::Int(d0), IValue::Int(d1)])
+}
+pub(crate) fn permute(a: &Tensor, dims: &[i64]) -> Result<Tensor> {
+    call(op!("permute", ""), vec![t(a), IValue::IntList(dims.to_vec())])
+}
+pub(crate) fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("mm", ""), vec![t(a), t(b)])
+}
+pub(crate) fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("bmm", ""), vec![t(a), t(b)])
+}
+pub(crate) fn mv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("mv", ""), vec![t(a), t(b)])
+}
+pub(crate) fn narrow(a: &Tensor, dim: i64, start: i64, len: i64) -> Result<Tensor> {
+    call(
+        op!("narrow", ""),
+        vec![t(a), IValue::Int(dim), IValue::Int(start), IValue::Int(len)],
+    )
+}
+pub(crate) fn select(a: &Tensor, dim: i64, index: i64) -> Result<Tensor> {
+    call(op!("select", "int"), vec![t(a), IValue::Int(dim), IValue::Int(index)])
+}
+pub(crate) fn slice(a: &Tensor, dim: i64, start: IValue, end: IValue, step: i64) -> Result<Tensor> {
+    call(
+        op!("slice", "Tensor"),
+        vec![t(a), IValue::Int(dim), start, end, IValue::Int(step)],
+    )
+}
+pub(crate) fn copy_(dst: &Tensor, src: &Tensor) -> Result<Tensor> {
+    call(op!("copy_", ""), vec![t(dst), t(src), IValue::Bool(false)])
+}
+
+/// Sums `grad` down to `sizes` (the reverse of broadcasting; PyTorch's `sum_to`).
+pub(crate) fn sum_to(grad: &Tensor, sizes: &[usize]) -> Result<Tensor> {
+    if grad.sizes() == sizes {
+        return Ok(grad.clone());
+    }
+    let lead = grad.dim() - sizes.len();
+    let mut g = grad.clone();
+    if lead > 0 {
+        let dims: Vec<i64> = (0..lead as i64).collect();
+        g = sum_dims(&g, &dims, false)?;
+    }
+    let dims: Vec<i64> = sizes
+        .iter()
+        .zip(g.sizes())
+        .enumerate()
+        .filter(|(_, (&want, &have))| want == 1 && have != 1)
+        .map(|(i, _)| i as i64)
+        .collect();
+    if !dims.is_empty() {
+        g = sum_dims(&g, &dims, true)?;
+    }
+    Ok(g)
+}

@@ -1,0 +1,486 @@
+//! The Autograd kernel of every differentiable aten operator (PyTorch's generated
+//! `VariableType` kernels), one generic boxed kernel driven by a [`Formula`]:
+//!
+//! 1. If grad mode is off or no tensor argument requires grad: exclude the autograd keys and
+//!    call below (the common case, kept short).
+//! 2. Otherwise: check in-place use, collect the inputs' gradient edges, save what the formula
+//!    needs, run the operator below autograd, then make the outputs outputs of a new node.
+//!
+//! The hot binary operators also get typed kernels, so a typed call (Python's `a + b`) on
+//! tensors that do not require grad stays unboxed.
+
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
+
+use opdispatch_dispatch::{
+    CppFunction, DispatchKey, DispatchKeySet, ExcludeDispatchKeyGuard, IValue, KernelArg, Library,
+    LibraryKind, OperatorHandle, Result, Stack, TypedOperatorHandle,
+};
+use opdispatch_keys::{AUTOGRAD_DISPATCH_KEYSET, AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW};
+use opdispatch_tensor::{Scalar, Tensor};
+use parking_lot::Mutex;
+
+use crate::formulas::{self, Formula};
+use crate::grad_mode::is_grad_enabled;
+use crate::meta;
+use crate::node::{next_sequence_nr, Edge, Node, TensorMeta};
+use crate::saved::{SavedVariable, FREED_MESSAGE};
+use crate::runtime;
+
+/// Where a saved tensor came from: an argument index, or the output.
+pub(crate) const RESULT: usize = usize::MAX;
+
+struct SavedState {
+    vars: Vec<(usize, SavedVariable)>,
+    released: bool,
+}
+
+/// A node whose backward is a derivative formula.
+pub(crate) struct FormulaNode {
+    formula: &'static Formula,
+    seq: u64,
+    next: Vec<Edge>,
+    outputs: Vec<TensorMeta>,
+    inputs: Vec<TensorMeta>,
+    /// The call's non-tensor arguments, by argument index (tensors are `None` here).
+    args: Vec<IValue>,
+    saved: Mutex<SavedState>,
+}
+
+/// What a formula sees.
+pub(crate) struct Ctx<'a> {
+    pub(crate) grads: &'a [Option<Tensor>],
+    pub(crate) args: &'a [IValue],
+    saved: &'a [(usize, Tensor)],
+    /// Metadata of the tensor inputs, in order.
+    pub(crate) inputs: &'a [TensorMeta],
+    needs: &'a [bool],
+}
+
+impl Ctx<'_> {
+    pub(crate) fn grad(&self) -> Result<&Tensor> {
+        self.grads
+            .first()
+            .and_then(Option::as_ref)
+            .ok_or_else(|| runtime("internal: missing gradient"))
+    }
+    pub(crate) fn saved(&self, arg: usize) -> Result<&Tensor> {
+        self.saved
+            .iter()
+            .find(|(i, _)| *i == arg)
+            .map(|(_, t)| t)
+            .ok_or_else(|| runtime("internal: tensor not saved"))
+    }
+    pub(crate) fn result(&self) -> Result<&Tensor> {
+        self.saved(RESULT)
+    }
+    pub(crate) fn scalar(&self, arg: usize) -> Scalar {
+        match self.args.get(arg) {
+            Some(IValue::Int(i)) => Scalar::Int(*i),
+            Some(IValue::Double(f)) => Scalar::Float(*f),
+            Some(IValue::Bool(b)) => Scalar::Bool(*b),
+            Some(IValue::Complex(r, i)) => Scalar::Complex(*r, *i),
+            _ => Scalar::Int(1),
+        }
+    }
+    pub(crate) fn int(&self, arg: usize) -> i64 {
+        match self.args.get(arg) {
+            Some(IValue::Int(i)) => *i,
+            _ => 0,
+        }
+    }
+    pub(crate) fn arg(&self, arg: usize) -> &IValue {
+        self.args.get(arg).unwrap_or(&IValue::None)
+    }
+    pub(crate) fn ints(&self, arg: usize) -> Option<Vec<i64>> {
+        match self.args.get(arg) {
+            Some(IValue::IntList(v)) => Some(v.clone()),
+            Some(IValue::Int(i)) => Some(vec![*i]),
+            _ => None,
+        }
+    }
+    pub(crate) fn flag(&self, arg: usize) -> bool {
+        matches!(self.args.get(arg), Some(IValue::Bool(true)))
+    }
+    /// Whether tensor input `k` needs a gradient.
+    pub(crate) fn needs(&self, k: usize) -> bool {
+        self.needs.get(k).copied().unwrap_or(false)
+    }
+    pub(crate) fn input(&self, k: usize) -> &TensorMeta {
+        &self.inputs[k]
+    }
+}
+
+impl Node for FormulaNode {
+    fn name(&self) -> String {
+        self.formula.name.to_string()
+    }
+    fn next_edges(&self) -> &[Edge] {
+        &self.next
+    }
+    fn input_metadata(&self) -> &[TensorMeta] {
+        &self.outputs
+    }
+    fn sequence_nr(&self) -> u64 {
+        self.seq
+    }
+    fn apply(&self, grads: Vec<Option<Tensor>>) -> Result<Vec<Option<Tensor>>> {
+        if grads.iter().all(Option::is_none) {
+            return Ok(vec![None; self.next.len()]);
+        }
+        let saved: Vec<(usize, Tensor)> = {
+            let st = self.saved.lock();
+            if st.released && !st.vars.is_empty() {
+                return Err(runtime(FREED_MESSAGE));
+            }
+            st.vars
+                .iter()
+                .map(|(i, v)| v.unpack().map(|t| (*i, t)))
+                .collect::<Result<_>>()?
+        };
+        let needs: Vec<bool> = self.next.iter().map(Edge::is_valid).collect();
+        let ctx = Ctx {
+            grads: &grads,
+            args: &self.args,
+            saved: &saved,
+            inputs: &self.inputs,
+            needs: &needs,
+        };
+        let mut out = (self.formula.f)(&ctx)?;
+        out.resize(self.next.len(), None);
+        for (g, need) in out.iter_mut().zip(&needs) {
+            if !need {
+                *g = None;
+            }
+        }
+        Ok(out)
+    }
+    fn release_variables(&self) {
+        let mut st = self.saved.lock();
+        st.released = true;
+        for (_, v) in &mut st.vars {
+            v.release();
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The tensors of a call's arguments, in order, with the index of the argument they came from.
+fn tensor_args(args: &[IValue]) -> Vec<(usize, Tensor)> {
+    let mut v = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        match a {
+            IValue::Tensor(r) => {
+                if let Some(t) = r.downcast::<Tensor>() {
+                    v.push((i, t));
+                }
+            }
+            IValue::TensorList(l) => {
+                v.extend(l.iter().filter_map(|r| r.downcast::<Tensor>()).map(|t| (i, t)));
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// What an operator's schema says about aliasing (looked up once, at registration).
+#[derive(Clone, Copy)]
+struct Shape {
+    inplace: bool,
+    view: bool,
+}
+
+fn check_inplace(t: &Tensor) -> Result<()> {
+    if !is_grad_enabled() {
+        return Ok(());
+    }
+    if t.requires_grad() && meta::is_leaf(t) {
+        return Err(runtime(
+            "a leaf Variable that requires grad is being used in an in-place operation.",
+        ));
+    }
+    if let Some(base) = meta::base(t) {
+        if base.requires_grad() {
+            if meta::is_leaf(&base) {
+                return Err(runtime("a view of a leaf Variable that requires grad is being used in an in-place operation."));
+            }
+            return Err(DispatchErrorExt::not_implemented(
+                "opdispatch: an in-place operation on a view of a tensor that requires grad is not supported yet (PyTorch rebases the base's history with CopySlices)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+struct DispatchErrorExt;
+impl DispatchErrorExt {
+    fn not_implemented(msg: &str) -> opdispatch_dispatch::DispatchError {
+        opdispatch_dispatch::DispatchError::NotImplemented(msg.into())
+    }
+}
+
+/// Runs the operator below autograd (PyTorch's `AutoDispatchBelowADInplaceOrView`; in-place
+/// and view operators stop at ADInplaceOrView so version counters move).
+fn call_below(op: &OperatorHandle, shape: Shape, stack: &mut Stack) -> Result<()> {
+    let keys = if shape.inplace || shape.view {
+        AUTOGRAD_DISPATCH_KEYSET
+    } else {
+        AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW
+    };
+    let _guard = ExcludeDispatchKeyGuard::new(keys);
+    op.call_boxed(stack)
+}
+
+fn autograd_kernel(
+    formula: Option<&'static Formula>,
+    shape: Shape,
+    op: &OperatorHandle,
+    stack: &mut Stack,
+) -> Result<()> {
+    let n = op.num_arguments();
+    let start = stack.len().saturating_sub(n);
+    let tensors = tensor_args(&stack[start..]);
+    let any = is_grad_enabled() && tensors.iter().any(|(_, t)| t.requires_grad());
+    if shape.inplace {
+        if let Some((0, t)) = tensors.first() {
+            if any || t.requires_grad() {
+                check_inplace(t)?;
+            }
+        }
+    }
+    let Some(formula) = formula.filter(|_| any) else {
+        return call_below(op, shape, stack);
+    };
+    let next: Vec<Edge> = tensors.iter().map(|(_, t)| meta::gradient_edge(t)).collect();
+    let inputs: Vec<TensorMeta> = tensors.iter().map(|(_, t)| TensorMeta::of(t)).collect();
+    let mut vars = Vec::new();
+    for &i in formula.save {
+        if let Some((_, t)) = tensors.iter().find(|(j, _)| *j == i) {
+            // An in-place operator overwrites `self`: keep its old value.
+            let keep = if shape.inplace && i == 0 {
+                let _g = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
+                crate::calls::clone(t)?
+            } else {
+                t.clone()
+            };
+            vars.push((i, SavedVariable::input(&keep)));
+        }
+    }
+    let args: Vec<IValue> = stack[start..]
+        .iter()
+        .map(|a| match a {
+            IValue::Tensor(_) | IValue::TensorList(_) => IValue::None,
+            other => other.clone(),
+        })
+        .collect();
+    let base = if shape.view {
+        tensors.first().map(|(_, t)| meta::base(t).unwrap_or_else(|| t.clone()))
+    } else {
+        None
+    };
+    call_below(op, shape, stack)?;
+    let nret = op.schema().map_or(1, |s| s.returns.len());
+    let outs_start = stack.len().saturating_sub(nret);
+    let outputs: Vec<Tensor> = stack[outs_start..]
+        .iter()
+        .filter_map(|v| v.as_tensor().and_then(|r| r.downcast::<Tensor>()))
+        .collect();
+    let node = Arc::new(FormulaNode {
+        formula,
+        seq: next_sequence_nr(),
+        next,
+        outputs: outputs.iter().map(TensorMeta::of).collect(),
+        inputs,
+        args,
+        saved: Mutex::new(SavedState {
+            vars,
+            released: false,
+        }),
+    });
+    let dyn_node: Arc<dyn Node> = node.clone();
+    if formula.save_result {
+        if let Some(r) = outputs.first() {
+            node.saved
+                .lock()
+                .vars
+                .push((RESULT, SavedVariable::output(r, &dyn_node, 0)));
+        }
+    }
+    for (nr, out) in outputs.iter().enumerate() {
+        if meta::is_differentiable(out) {
+            meta::set_history(out, dyn_node.clone(), nr as u32);
+            if let Some(b) = &base {
+                meta::set_base(out, b.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Registers `aten`'s Autograd kernels and ADInplaceOrView kernels for the process.
+pub(crate) fn register() -> Result<()> {
+    static DONE: OnceLock<std::result::Result<(), opdispatch_dispatch::DispatchError>> =
+        OnceLock::new();
+    DONE.get_or_init(|| {
+        let libs = build()?;
+        // The aten library lives for the process, and so do its autograd kernels.
+        std::mem::forget(libs);
+        Ok(())
+    })
+    .clone()
+}
+
+fn shape_of(op: &OperatorHandle) -> Shape {
+    let Some(schema) = op.schema() else {
+        return Shape {
+            inplace: false,
+            view: false,
+        };
+    };
+    let inplace = schema
+        .arguments
+        .first()
+        .and_then(|a| a.alias_info.as_ref())
+        .is_some_and(|a| a.is_write);
+    let view = !inplace
+        && schema
+            .returns
+            .first()
+            .and_then(|a| a.alias_info.as_ref())
+            .is_some_and(|a| !a.is_write);
+    Shape { inplace, view }
+}
+
+fn build() -> Result<Vec<Library>> {
+    let d = opdispatch_dispatch::Dispatcher::singleton();
+    let mut ag = Library::new(
+        LibraryKind::Impl,
+        "aten",
+        Some(DispatchKey::Autograd),
+        file!(),
+        line!(),
+    )?;
+    let mut inplace_or_view = Library::new(
+        LibraryKind::Impl,
+        "aten",
+        Some(DispatchKey::ADInplaceOrView),
+        file!(),
+        line!(),
+    )?;
+    for (name, formula) in formulas::table() {
+        let (base, overload) = name.split_once('.').unwrap_or((name, ""));
+        let op = d.find_schema_or_throw(&format!("aten::{base}"), overload)?;
+        let shape = shape_of(&op);
+        let f = match (*name, formula) {
+            ("add.Tensor", Some(_)) => CppFunction::typed(add_t as BinAlpha),
+            ("sub.Tensor", Some(_)) => CppFunction::typed(sub_t as BinAlpha),
+            ("mul.Tensor", Some(_)) => CppFunction::typed(mul_t as Bin),
+            ("div.Tensor", Some(_)) => CppFunction::typed(div_t as Bin),
+            _ => boxed(*formula, shape),
+        };
+        ag.impl_(name, f)?;
+        if shape.inplace {
+            inplace_or_view.impl_(name, CppFunction::boxed(bump_version_kernel))?;
+        }
+    }
+    Ok(vec![ag, inplace_or_view])
+}
+
+fn boxed(formula: Option<&'static Formula>, shape: Shape) -> CppFunction {
+    CppFunction::boxed(
+        move |op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack| {
+            autograd_kernel(formula, shape, op, stack)
+        },
+    )
+}
+
+/// ADInplaceOrView for in-place operators: run below, then bump `self`'s version counter.
+fn bump_version_kernel(op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
+    let n = op.num_arguments();
+    let target = stack
+        .get(stack.len().saturating_sub(n))
+        .and_then(|v| v.as_tensor())
+        .and_then(|r| r.downcast::<Tensor>());
+    {
+        let _g = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
+        op.call_boxed(stack)?;
+    }
+    if let Some(t) = target {
+        t.bump_version();
+    }
+    Ok(())
+}
+
+// ---- typed fast paths for the hot binary operators ----
+
+trait ArgRequiresGrad {
+    fn arg_requires_grad(&self) -> bool;
+}
+impl ArgRequiresGrad for Tensor {
+    fn arg_requires_grad(&self) -> bool {
+        self.requires_grad()
+    }
+}
+impl ArgRequiresGrad for Scalar {
+    fn arg_requires_grad(&self) -> bool {
+        false
+    }
+}
+
+type BinAlpha = fn(Tensor, Tensor, Scalar) -> Result<Tensor>;
+type Bin = fn(Tensor, Tensor) -> Result<Tensor>;
+
+fn typed_handle<F: opdispatch_dispatch::KernelSignature>(
+    cell: &'static OnceLock<TypedOperatorHandle<F>>,
+    name: &str,
+    overload: &str,
+) -> Result<&'static TypedOperatorHandle<F>> {
+    if let Some(h) = cell.get() {
+        return Ok(h);
+    }
+    let h = opdispatch_dispatch::Dispatcher::singleton()
+        .find_schema_or_throw(name, overload)?
+        .typed::<F>()?;
+    Ok(cell.get_or_init(|| h))
+}
+
+/// Runs the generic kernel for a typed call whose arguments require grad.
+fn boxed_path(op: &OperatorHandle, args: Vec<IValue>, name: &'static str) -> Result<Tensor> {
+    let formula = formulas::table()
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, f)| *f);
+    let mut stack: Stack = args.into_iter().collect();
+    autograd_kernel(
+        formula,
+        Shape {
+            inplace: false,
+            view: false,
+        },
+        op,
+        &mut stack,
+    )?;
+    Tensor::from_ivalue(stack.pop().unwrap_or_default())
+}
+
+macro_rules! typed_binary {
+    ($f:ident, $name:literal, $overload:literal, $full:literal, ($($a:ident: $t:ty),*)) => {
+        fn $f($($a: $t),*) -> Result<Tensor> {
+            static H: OnceLock<TypedOperatorHandle<fn($($t),*) -> Result<Tensor>>> = OnceLock::new();
+            let h = typed_handle(&H, concat!("aten::", $name), $overload)?;
+            if !is_grad_enabled() || !(false $(|| $a.arg_requires_grad())*) {
+                let _guard = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
+                return h.call($($a),*);
+            }
+            boxed_path(h.handle(), vec![$($a.into_ivalue()),*], $full)
+        }
+    };
+}
+
+typed_binary!(add_t, "add", "Tensor", "add.Tensor", (a: Tensor, b: Tensor, alpha: Scalar));
+typed_binary!(sub_t, "sub", "Tensor", "sub.Tensor", (a: Tensor, b: Tensor, alpha: Scalar));
+typed_binary!(mul_t, "mul", "Tensor", "mul.Tensor", (a: Tensor, b: Tensor));
+typed_binary!(div_t, "div", "Tensor", "div.Tensor", (a: Tensor, b: Tensor));

@@ -1,0 +1,230 @@
+//! Per-tensor autograd state (PyTorch's `AutogradMeta`), kept on the `TensorImpl`.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+use opdispatch_dispatch::Result;
+use opdispatch_tensor::{AutogradMetaInterface, Tensor};
+use parking_lot::Mutex;
+
+use crate::calls;
+use crate::node::{AccumulateGrad, Edge, Node};
+use crate::runtime;
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub(crate) grad: Option<Tensor>,
+    pub(crate) grad_fn: Option<Arc<dyn Node>>,
+    pub(crate) output_nr: u32,
+    pub(crate) grad_accumulator: Option<Weak<AccumulateGrad>>,
+    /// For a view made while its base took part in autograd: the base (in-place checks).
+    pub(crate) base: Option<Tensor>,
+    pub(crate) retains_grad: bool,
+}
+
+/// The autograd state of one tensor.
+#[derive(Default)]
+pub struct AutogradMeta {
+    leaf_requires_grad: AtomicBool,
+    has_grad_fn: AtomicBool,
+    pub(crate) inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for AutogradMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutogradMeta")
+            .field("requires_grad", &self.requires_grad())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AutogradMetaInterface for AutogradMeta {
+    #[inline]
+    fn requires_grad(&self) -> bool {
+        self.leaf_requires_grad.load(Ordering::Relaxed) || self.has_grad_fn.load(Ordering::Relaxed)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The tensor's autograd state, if it has any.
+pub fn get(t: &Tensor) -> Option<&AutogradMeta> {
+    t.autograd_meta()
+        .and_then(|m| m.as_any().downcast_ref::<AutogradMeta>())
+}
+
+/// The tensor's autograd state, created empty if absent.
+pub fn get_or_init(t: &Tensor) -> &AutogradMeta {
+    t.autograd_meta_or_init(|| Box::<AutogradMeta>::default())
+        .as_any()
+        .downcast_ref::<AutogradMeta>()
+        .expect("only opdispatch-autograd stores autograd metadata")
+}
+
+pub fn grad_fn(t: &Tensor) -> Option<Arc<dyn Node>> {
+    get(t).and_then(|m| m.inner.lock().grad_fn.clone())
+}
+
+pub fn output_nr(t: &Tensor) -> u32 {
+    get(t).map_or(0, |m| m.inner.lock().output_nr)
+}
+
+pub fn is_leaf(t: &Tensor) -> bool {
+    get(t).is_none_or(|m| !m.has_grad_fn.load(Ordering::Relaxed))
+}
+
+/// Whether `dtype` can require gradients (floating point and complex).
+pub fn is_differentiable(t: &Tensor) -> bool {
+    t.is_floating_point() || t.is_complex()
+}
+
+/// `t.requires_grad_(on)`: only leaves, and only floating point or complex ones.
+pub fn set_requires_grad(t: &Tensor, on: bool) -> Result<()> {
+    if !is_leaf(t) {
+        return Err(runtime(if on {
+            "you can only change requires_grad flags of leaf variables."
+        } else {
+            "you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+        }));
+    }
+    if on && !is_differentiable(t) {
+        return Err(runtime(
+            "Only Tensors of floating point and complex dtype can require gradients",
+        ));
+    }
+    if !on && get(t).is_none() {
+        return Ok(());
+    }
+    get_or_init(t)
+        .leaf_requires_grad
+        .store(on, Ordering::Relaxed);
+    Ok(())
+}
+
+pub fn grad(t: &Tensor) -> Option<Tensor> {
+    get(t).and_then(|m| m.inner.lock().grad.clone())
+}
+
+pub fn set_grad(t: &Tensor, g: Option<Tensor>) -> Result<()> {
+    if let Some(g) = &g {
+        if g.sizes() != t.sizes() {
+            return Err(runtime(format!(
+                "assigned grad has data of a different size"
+            )));
+        }
+        if g.dtype() != t.dtype() {
+            return Err(runtime("assigned grad has data of a different type"));
+        }
+    }
+    if g.is_none() && get(t).is_none() {
+        return Ok(());
+    }
+    get_or_init(t).inner.lock().grad = g;
+    Ok(())
+}
+
+pub fn retains_grad(t: &Tensor) -> bool {
+    get(t).is_some_and(|m| m.inner.lock().retains_grad)
+}
+
+/// `t.retain_grad()`: a non-leaf keeps the gradient that reaches it.
+pub fn retain_grad(t: &Tensor) -> Result<()> {
+    if !t.requires_grad() {
+        return Err(runtime(
+            "can't retain_grad on Tensor that has requires_grad=False",
+        ));
+    }
+    if is_leaf(t) {
+        return Ok(());
+    }
+    get_or_init(t).inner.lock().retains_grad = true;
+    Ok(())
+}
+
+/// Makes `t` output `output_nr` of `node` (`set_history`; for an in-place op,
+/// `rebase_history`).
+pub fn set_history(t: &Tensor, node: Arc<dyn Node>, output_nr: u32) {
+    let m = get_or_init(t);
+    let mut inner = m.inner.lock();
+    inner.grad_fn = Some(node);
+    inner.output_nr = output_nr;
+    m.has_grad_fn.store(true, Ordering::Relaxed);
+}
+
+pub fn set_base(t: &Tensor, base: Tensor) {
+    get_or_init(t).inner.lock().base = Some(base);
+}
+
+pub fn base(t: &Tensor) -> Option<Tensor> {
+    get(t).and_then(|m| m.inner.lock().base.clone())
+}
+
+/// The leaf's gradient accumulator, shared by every graph that uses the leaf.
+pub fn grad_accumulator(t: &Tensor) -> Arc<AccumulateGrad> {
+    let m = get_or_init(t);
+    let mut inner = m.inner.lock();
+    if let Some(acc) = inner.grad_accumulator.as_ref().and_then(Weak::upgrade) {
+        return acc;
+    }
+    let acc = Arc::new(AccumulateGrad::new(t.clone()));
+    inner.grad_accumulator = Some(Arc::downgrade(&acc));
+    acc
+}
+
+/// Where the gradient of `t` goes (PyTorch's `gradient_edge`).
+pub fn gradient_edge(t: &Tensor) -> Edge {
+    let Some(m) = get(t) else {
+        return Edge::default();
+    };
+    {
+        let inner = m.inner.lock();
+        if let Some(f) = &inner.grad_fn {
+            return Edge::new(f.clone(), inner.output_nr);
+        }
+    }
+    if m.leaf_requires_grad.load(Ordering::Relaxed) {
+        let acc: Arc<dyn Node> = grad_accumulator(t);
+        return Edge::new(acc, 0);
+    }
+    Edge::default()
+}
+
+/// Adds `g` into `t.grad` (AccumulateGrad's rule: the first gradient is stored, later ones are
+/// added in place, or out of place when building a higher-order graph).
+pub(crate) fn accumulate_grad(t: &Tensor, g: Tensor, create_graph: bool) -> Result<()> {
+    let m = get_or_init(t);
+    let current = m.inner.lock().grad.clone();
+    let new = match current {
+        None => {
+            // Keep the gradient itself only if nothing else can see or write it.
+            if create_graph
+                || (g.is_contiguous() && g.use_count() == 1 && g.storage().use_count() == 2)
+            {
+                g
+            } else {
+                calls::clone(&g)?
+            }
+        }
+        Some(old) if create_graph => calls::add(&old, &g)?,
+        Some(old) => {
+            calls::add_inplace(&old, &g)?;
+            old
+        }
+    };
+    m.inner.lock().grad = Some(new);
+    Ok(())
+}
+
+/// `t.detach_()`: drops the history; `t` becomes a leaf that does not require grad.
+pub fn detach_inplace(t: &Tensor) {
+    if let Some(m) = get(t) {
+        let mut inner = m.inner.lock();
+        inner.grad_fn = None;
+        inner.output_nr = 0;
+        inner.base = None;
+        m.has_grad_fn.store(false, Ordering::Relaxed);
+        m.leaf_requires_grad.store(false, Ordering::Relaxed);
+    }
+}
