@@ -238,7 +238,7 @@ def test_custom_op_redefinition_replaces_the_old_one() -> None:
     assert getattr(M.ops, ns).r(M.tensor([0.0])).tolist() == [10.0]
 
 
-def test_register_autograd_rejects_mutating_ops_and_needs_the_engine() -> None:
+def test_register_autograd_rejects_mutating_ops_and_backward_runs_the_formula() -> None:
     ns = fresh_ns()
 
     @library.custom_op(f"{ns}::m", mutates_args={"x"})
@@ -252,9 +252,12 @@ def test_register_autograd_rejects_mutating_ops_and_needs_the_engine() -> None:
     def p(x: T) -> T:
         return x.clone()
 
-    with pytest.raises(NotImplementedError, match="no autograd engine yet"):
-        p.register_autograd(lambda ctx, g: g)
-    assert p._backward_fn is None
+    x = M.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=f"Trying to backward through {ns}.p.default but no autograd formula"):
+        p(x).sum().backward()
+    p.register_autograd(lambda ctx, g: g * 3)
+    p(x).sum().backward()
+    assert x.grad is not None and x.grad.tolist() == [3.0, 3.0]
 
 
 # --- register_fake / define / impl ---------------------------------------------------------

@@ -119,13 +119,27 @@ pub(crate) fn mask(c: &Tensor, a: &Tensor) -> Result<Tensor> {
 pub(crate) fn zeros_like(a: &Tensor) -> Result<Tensor> {
     call(
         op!("zeros_like", ""),
-        vec![t(a), IValue::None, IValue::None, IValue::None, IValue::None, IValue::None],
+        vec![
+            t(a),
+            IValue::None,
+            IValue::None,
+            IValue::None,
+            IValue::None,
+            IValue::None,
+        ],
     )
 }
 pub(crate) fn ones_like(a: &Tensor) -> Result<Tensor> {
     call(
         op!("ones_like", ""),
-        vec![t(a), IValue::None, IValue::None, IValue::None, IValue::None, IValue::None],
+        vec![
+            t(a),
+            IValue::None,
+            IValue::None,
+            IValue::None,
+            IValue::None,
+            IValue::None,
+        ],
     )
 }
 pub(crate) fn zeros(sizes: &[usize], dtype: ScalarType, device: Device) -> Result<Tensor> {
@@ -160,7 +174,12 @@ pub(crate) fn to_dtype(a: &Tensor, dtype: ScalarType) -> Result<Tensor> {
 pub(crate) fn sum_dims(a: &Tensor, dims: &[i64], keepdim: bool) -> Result<Tensor> {
     call(
         op!("sum", "dim_IntList"),
-        vec![t(a), IValue::IntList(dims.to_vec()), IValue::Bool(keepdim), IValue::None],
+        vec![
+            t(a),
+            IValue::IntList(dims.to_vec()),
+            IValue::Bool(keepdim),
+            IValue::None,
+        ],
     )
 }
 pub(crate) fn sum(a: &Tensor) -> Result<Tensor> {
@@ -170,16 +189,25 @@ pub(crate) fn reshape(a: &Tensor, sizes: &[usize]) -> Result<Tensor> {
     call(op!("reshape", ""), vec![t(a), ints(sizes)])
 }
 pub(crate) fn expand(a: &Tensor, sizes: &[usize]) -> Result<Tensor> {
-    call(op!("expand", ""), vec![t(a), ints(sizes), IValue::Bool(false)])
+    call(
+        op!("expand", ""),
+        vec![t(a), ints(sizes), IValue::Bool(false)],
+    )
 }
 pub(crate) fn unsqueeze(a: &Tensor, dim: i64) -> Result<Tensor> {
     call(op!("unsqueeze", ""), vec![t(a), IValue::Int(dim)])
 }
 pub(crate) fn transpose(a: &Tensor, d0: i64, d1: i64) -> Result<Tensor> {
-    call(op!("transpose", "int"), vec![t(a), IValue::Int(d0), IValue::Int(d1)])
+    call(
+        op!("transpose", "int"),
+        vec![t(a), IValue::Int(d0), IValue::Int(d1)],
+    )
 }
 pub(crate) fn permute(a: &Tensor, dims: &[i64]) -> Result<Tensor> {
-    call(op!("permute", ""), vec![t(a), IValue::IntList(dims.to_vec())])
+    call(
+        op!("permute", ""),
+        vec![t(a), IValue::IntList(dims.to_vec())],
+    )
 }
 pub(crate) fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     call(op!("mm", ""), vec![t(a), t(b)])
@@ -197,7 +225,10 @@ pub(crate) fn narrow(a: &Tensor, dim: i64, start: i64, len: i64) -> Result<Tenso
     )
 }
 pub(crate) fn select(a: &Tensor, dim: i64, index: i64) -> Result<Tensor> {
-    call(op!("select", "int"), vec![t(a), IValue::Int(dim), IValue::Int(index)])
+    call(
+        op!("select", "int"),
+        vec![t(a), IValue::Int(dim), IValue::Int(index)],
+    )
 }
 pub(crate) fn slice(a: &Tensor, dim: i64, start: IValue, end: IValue, step: i64) -> Result<Tensor> {
     call(

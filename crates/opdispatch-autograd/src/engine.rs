@@ -63,12 +63,7 @@ fn discover(roots: &[Edge]) -> Graph {
 
 /// The nodes from which one of `targets` can be reached (only those run for `autograd.grad`).
 fn needed(graph: &Graph, targets: &[usize]) -> HashMap<usize, bool> {
-    fn visit(
-        k: usize,
-        graph: &Graph,
-        targets: &[usize],
-        memo: &mut HashMap<usize, bool>,
-    ) -> bool {
+    fn visit(k: usize, graph: &Graph, targets: &[usize], memo: &mut HashMap<usize, bool>) -> bool {
         if let Some(&v) = memo.get(&k) {
             return v;
         }
@@ -93,15 +88,20 @@ fn needed(graph: &Graph, targets: &[usize]) -> HashMap<usize, bool> {
 }
 
 /// Reduces `g` to the shape and dtype node `to` expects at input `nr`.
-fn validate(g: Tensor, to: &Arc<dyn Node>, nr: u32, from: &dyn Node, index: usize) -> Result<Tensor> {
+fn validate(
+    g: Tensor,
+    to: &Arc<dyn Node>,
+    nr: u32,
+    from: &dyn Node,
+    index: usize,
+) -> Result<Tensor> {
     let Some(m) = to.input_metadata().get(nr as usize) else {
         return Ok(g);
     };
     let mut g = g;
     if g.sizes() != &m.sizes[..] {
         let expandable = g.dim() >= m.sizes.len()
-            && m
-                .sizes
+            && m.sizes
                 .iter()
                 .rev()
                 .zip(g.sizes().iter().rev())
@@ -169,7 +169,11 @@ fn execute(
         (None, None) => None,
     };
     let needed = targets.as_ref().map(|t| needed(&graph, t));
-    let is_needed = |k: usize| needed.as_ref().is_none_or(|m| m.get(&k).copied().unwrap_or(false));
+    let is_needed = |k: usize| {
+        needed
+            .as_ref()
+            .is_none_or(|m| m.get(&k).copied().unwrap_or(false))
+    };
     let mut deps = graph.deps.clone();
     let mut buffers: HashMap<usize, Vec<Option<Tensor>>> = HashMap::new();
     let mut heap = BinaryHeap::new();
@@ -274,7 +278,9 @@ fn root_grads(tensors: &[Tensor], grads: Vec<Option<Tensor>>) -> Result<Vec<(Edg
             }
             None => {
                 if t.numel() != 1 {
-                    return Err(runtime("grad can be implicitly created only for scalar outputs"));
+                    return Err(runtime(
+                        "grad can be implicitly created only for scalar outputs",
+                    ));
                 }
                 let _off = AutoGradMode::new(false);
                 calls::ones_like(t)?
@@ -304,7 +310,11 @@ pub fn backward(
                 let e = meta::gradient_edge(t);
                 match &e.function {
                     Some(f) => keys.push(key(f)),
-                    None => return Err(runtime("One of the differentiated Tensors does not require grad")),
+                    None => {
+                        return Err(runtime(
+                            "One of the differentiated Tensors does not require grad",
+                        ))
+                    }
                 }
             }
             execute(roots, keep, create_graph, None, Some(&keys))
@@ -328,7 +338,11 @@ pub fn grad(
         let e = meta::gradient_edge(t);
         match &e.function {
             Some(f) => edges.push((key(f), e.input_nr)),
-            None => return Err(runtime("One of the differentiated Tensors does not require grad")),
+            None => {
+                return Err(runtime(
+                    "One of the differentiated Tensors does not require grad",
+                ))
+            }
         }
     }
     let mut cap = Capture {

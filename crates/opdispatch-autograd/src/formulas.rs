@@ -204,15 +204,29 @@ static RSUB_S: Formula = f("RsubBackward1", &[], |c| {
 static MUL_T: Formula = f("MulBackward0", &[0, 1], |x| {
     let g = x.grad()?;
     Ok(vec![
-        if x.needs(0) { Some(c::mul(g, x.saved(1)?)?) } else { None },
-        if x.needs(1) { Some(c::mul(g, x.saved(0)?)?) } else { None },
+        if x.needs(0) {
+            Some(c::mul(g, x.saved(1)?)?)
+        } else {
+            None
+        },
+        if x.needs(1) {
+            Some(c::mul(g, x.saved(0)?)?)
+        } else {
+            None
+        },
     ])
 });
-static MUL_S: Formula = f("MulBackward1", &[], |x| some(vec![c::mul_s(x.grad()?, x.scalar(1))?]));
+static MUL_S: Formula = f("MulBackward1", &[], |x| {
+    some(vec![c::mul_s(x.grad()?, x.scalar(1))?])
+});
 static DIV_T: Formula = f("DivBackward0", &[0, 1], |x| {
     let (g, a, b) = (x.grad()?, x.saved(0)?, x.saved(1)?);
     Ok(vec![
-        if x.needs(0) { Some(c::div(g, b)?) } else { None },
+        if x.needs(0) {
+            Some(c::div(g, b)?)
+        } else {
+            None
+        },
         if x.needs(1) {
             Some(c::neg(&c::div(&c::mul(g, a)?, &c::mul(b, b)?)?)?)
         } else {
@@ -220,7 +234,9 @@ static DIV_T: Formula = f("DivBackward0", &[0, 1], |x| {
         },
     ])
 });
-static DIV_S: Formula = f("DivBackward1", &[], |x| some(vec![c::div_s(x.grad()?, x.scalar(1))?]));
+static DIV_S: Formula = f("DivBackward1", &[], |x| {
+    some(vec![c::div_s(x.grad()?, x.scalar(1))?])
+});
 static POW_S: Formula = f("PowBackward0", &[0], |x| {
     let (g, a) = (x.grad()?, x.saved(0)?);
     let e = x.scalar(1);
@@ -243,7 +259,11 @@ static POW_T: Formula = fr("PowBackward1", &[0, 1], |x| {
         } else {
             None
         },
-        if x.needs(1) { Some(c::mul(g, &c::mul(r, &c::log(a)?)?)?) } else { None },
+        if x.needs(1) {
+            Some(c::mul(g, &c::mul(r, &c::log(a)?)?)?)
+        } else {
+            None
+        },
     ])
 });
 static MAXIMUM: Formula = f("MaximumBackward0", &[0, 1], |x| max_min_pair(x, true));
@@ -252,8 +272,12 @@ static NEG: Formula = f("NegBackward0", &[], |x| some(vec![c::neg(x.grad()?)?]))
 static ABS: Formula = f("AbsBackward0", &[0], |x| {
     some(vec![c::mul(x.grad()?, &sign(x.saved(0)?)?)?])
 });
-static EXP: Formula = fr("ExpBackward0", &[], |x| some(vec![c::mul(x.grad()?, x.result()?)?]));
-static LOG: Formula = f("LogBackward0", &[0], |x| some(vec![c::div(x.grad()?, x.saved(0)?)?]));
+static EXP: Formula = fr("ExpBackward0", &[], |x| {
+    some(vec![c::mul(x.grad()?, x.result()?)?])
+});
+static LOG: Formula = f("LogBackward0", &[0], |x| {
+    some(vec![c::div(x.grad()?, x.saved(0)?)?])
+});
 static SIN: Formula = f("SinBackward0", &[0], |x| {
     some(vec![c::mul(x.grad()?, &c::cos(x.saved(0)?)?)?])
 });
@@ -261,7 +285,10 @@ static COS: Formula = f("CosBackward0", &[0], |x| {
     some(vec![c::neg(&c::mul(x.grad()?, &c::sin(x.saved(0)?)?)?)?])
 });
 static SQRT: Formula = fr("SqrtBackward0", &[], |x| {
-    some(vec![c::div(x.grad()?, &c::mul_s(x.result()?, Scalar::Int(2))?)?])
+    some(vec![c::div(
+        x.grad()?,
+        &c::mul_s(x.result()?, Scalar::Int(2))?,
+    )?])
 });
 static RELU: Formula = fr("ReluBackward0", &[], |x| {
     let r = x.result()?;
@@ -290,7 +317,9 @@ static WHERE: Formula = f("WhereBackward0", &[0], |x| {
         Some(c::where_(cond, &z, g)?),
     ])
 });
-static SUM: Formula = f("SumBackward0", &[], |x| some(vec![c::expand(x.grad()?, &x.input(0).sizes)?]));
+static SUM: Formula = f("SumBackward0", &[], |x| {
+    some(vec![c::expand(x.grad()?, &x.input(0).sizes)?])
+});
 static SUM_DIM: Formula = f("SumBackward1", &[], |x| {
     some(vec![unreduce(x, x.grad()?, x.ints(1), x.flag(2))?])
 });
@@ -312,15 +341,31 @@ static MIN_DIM: Formula = fr("MinBackward0", &[0], select_extreme);
 static MM: Formula = f("MmBackward0", &[0, 1], |x| {
     let (g, a, b) = (x.grad()?, x.saved(0)?, x.saved(1)?);
     Ok(vec![
-        if x.needs(0) { Some(c::mm(g, &c::transpose(b, 0, 1)?)?) } else { None },
-        if x.needs(1) { Some(c::mm(&c::transpose(a, 0, 1)?, g)?) } else { None },
+        if x.needs(0) {
+            Some(c::mm(g, &c::transpose(b, 0, 1)?)?)
+        } else {
+            None
+        },
+        if x.needs(1) {
+            Some(c::mm(&c::transpose(a, 0, 1)?, g)?)
+        } else {
+            None
+        },
     ])
 });
 static BMM: Formula = f("BmmBackward0", &[0, 1], |x| {
     let (g, a, b) = (x.grad()?, x.saved(0)?, x.saved(1)?);
     Ok(vec![
-        if x.needs(0) { Some(c::bmm(g, &c::transpose(b, 1, 2)?)?) } else { None },
-        if x.needs(1) { Some(c::bmm(&c::transpose(a, 1, 2)?, g)?) } else { None },
+        if x.needs(0) {
+            Some(c::bmm(g, &c::transpose(b, 1, 2)?)?)
+        } else {
+            None
+        },
+        if x.needs(1) {
+            Some(c::bmm(&c::transpose(a, 1, 2)?, g)?)
+        } else {
+            None
+        },
     ])
 });
 static DOT: Formula = f("DotBackward0", &[0, 1], |x| {
@@ -335,7 +380,11 @@ static MV: Formula = f("MvBackward0", &[0, 1], |x| {
         } else {
             None
         },
-        if x.needs(1) { Some(c::mv(&c::transpose(a, 0, 1)?, g)?) } else { None },
+        if x.needs(1) {
+            Some(c::mv(&c::transpose(a, 0, 1)?, g)?)
+        } else {
+            None
+        },
     ])
 });
 fn reshape_back(x: &Ctx<'_>) -> G {
@@ -354,7 +403,11 @@ static TRANSPOSE: Formula = f("TransposeBackward0", &[], |x| {
 });
 static T: Formula = f("TBackward0", &[], |x| {
     let g = x.grad()?;
-    some(vec![if g.dim() == 2 { c::transpose(g, 0, 1)? } else { g.clone() }])
+    some(vec![if g.dim() == 2 {
+        c::transpose(g, 0, 1)?
+    } else {
+        g.clone()
+    }])
 });
 static PERMUTE: Formula = f("PermuteBackward0", &[], permute_back);
 static SELECT: Formula = f("SelectBackward0", &[], |x| {
@@ -368,7 +421,9 @@ static SLICE: Formula = f("SliceBackward0", &[], |x| {
         IValue::Int(s) => *s,
         _ => 1,
     };
-    into_zeros(x, x.grad()?, |z| c::slice(z, dim, start.clone(), end.clone(), step))
+    into_zeros(x, x.grad()?, |z| {
+        c::slice(z, dim, start.clone(), end.clone(), step)
+    })
 });
 static NARROW: Formula = f("SliceBackward0", &[], |x| {
     let (dim, start, len) = (x.int(1), x.int(2), x.int(3));
@@ -382,10 +437,17 @@ static TO_COPY: Formula = f("ToCopyBackward0", &[], |x| {
 static COPY: Formula = f("CopyBackwards", &[], |x| {
     let g = x.grad()?;
     let src = x.input(1);
-    some(vec![c::zeros_like(g)?, c::sum_to(&c::to_dtype(g, src.dtype)?, &src.sizes)?])
+    some(vec![
+        c::zeros_like(g)?,
+        c::sum_to(&c::to_dtype(g, src.dtype)?, &src.sizes)?,
+    ])
 });
-static FILL: Formula = f("FillBackward0", &[], |x| some(vec![c::zeros_like(x.grad()?)?]));
-static ZERO: Formula = f("ZeroBackward0", &[], |x| some(vec![c::zeros_like(x.grad()?)?]));
+static FILL: Formula = f("FillBackward0", &[], |x| {
+    some(vec![c::zeros_like(x.grad()?)?])
+});
+static ZERO: Formula = f("ZeroBackward0", &[], |x| {
+    some(vec![c::zeros_like(x.grad()?)?])
+});
 static CAT: Formula = f("CatBackward0", &[], |x| join_back(x, false));
 static STACK: Formula = f("StackBackward0", &[], |x| join_back(x, true));
 
@@ -396,67 +458,67 @@ pub(crate) fn table() -> &'static [(&'static str, Option<&'static Formula>)] {
 }
 
 static TABLE: &[(&str, Option<&Formula>)] = &[
-        ("add.Tensor", Some(&ADD_T)),
-        ("add.Scalar", Some(&ADD_S)),
-        ("sub.Tensor", Some(&SUB_T)),
-        ("sub.Scalar", Some(&SUB_S)),
-        ("rsub.Tensor", Some(&RSUB_T)),
-        ("rsub.Scalar", Some(&RSUB_S)),
-        ("mul.Tensor", Some(&MUL_T)),
-        ("mul.Scalar", Some(&MUL_S)),
-        ("div.Tensor", Some(&DIV_T)),
-        ("div.Scalar", Some(&DIV_S)),
-        ("pow.Tensor_Scalar", Some(&POW_S)),
-        ("pow.Tensor_Tensor", Some(&POW_T)),
-        ("maximum", Some(&MAXIMUM)),
-        ("minimum", Some(&MINIMUM)),
-        ("add_.Tensor", Some(&ADD_T)),
-        ("sub_.Tensor", Some(&SUB_T)),
-        ("mul_.Tensor", Some(&MUL_T)),
-        ("div_.Tensor", Some(&DIV_T)),
-        ("neg", Some(&NEG)),
-        ("abs", Some(&ABS)),
-        ("exp", Some(&EXP)),
-        ("log", Some(&LOG)),
-        ("sin", Some(&SIN)),
-        ("cos", Some(&COS)),
-        ("sqrt", Some(&SQRT)),
-        ("relu", Some(&RELU)),
-        ("sigmoid", Some(&SIGMOID)),
-        ("tanh", Some(&TANH)),
-        ("reciprocal", Some(&RECIPROCAL)),
-        ("where.self", Some(&WHERE)),
-        ("sum", Some(&SUM)),
-        ("sum.dim_IntList", Some(&SUM_DIM)),
-        ("mean", Some(&MEAN)),
-        ("mean.dim", Some(&MEAN_DIM)),
-        ("max", Some(&MAX_ALL)),
-        ("min", Some(&MIN_ALL)),
-        ("max.dim", Some(&MAX_DIM)),
-        ("min.dim", Some(&MIN_DIM)),
-        ("mm", Some(&MM)),
-        ("bmm", Some(&BMM)),
-        ("dot", Some(&DOT)),
-        ("mv", Some(&MV)),
-        ("view", Some(&VIEW)),
-        ("flatten.using_ints", Some(&FLATTEN)),
-        ("squeeze", Some(&SQUEEZE)),
-        ("squeeze.dim", Some(&SQUEEZE_DIM)),
-        ("unsqueeze", Some(&UNSQUEEZE)),
-        ("expand", Some(&EXPAND)),
-        ("transpose.int", Some(&TRANSPOSE)),
-        ("t", Some(&T)),
-        ("permute", Some(&PERMUTE)),
-        ("select.int", Some(&SELECT)),
-        ("slice.Tensor", Some(&SLICE)),
-        ("narrow", Some(&NARROW)),
-        ("alias", Some(&ALIAS)),
-        ("detach", None),
-        ("clone", Some(&CLONE)),
-        ("_to_copy", Some(&TO_COPY)),
-        ("copy_", Some(&COPY)),
-        ("fill_.Scalar", Some(&FILL)),
-        ("zero_", Some(&ZERO)),
-        ("cat", Some(&CAT)),
-        ("stack", Some(&STACK)),
+    ("add.Tensor", Some(&ADD_T)),
+    ("add.Scalar", Some(&ADD_S)),
+    ("sub.Tensor", Some(&SUB_T)),
+    ("sub.Scalar", Some(&SUB_S)),
+    ("rsub.Tensor", Some(&RSUB_T)),
+    ("rsub.Scalar", Some(&RSUB_S)),
+    ("mul.Tensor", Some(&MUL_T)),
+    ("mul.Scalar", Some(&MUL_S)),
+    ("div.Tensor", Some(&DIV_T)),
+    ("div.Scalar", Some(&DIV_S)),
+    ("pow.Tensor_Scalar", Some(&POW_S)),
+    ("pow.Tensor_Tensor", Some(&POW_T)),
+    ("maximum", Some(&MAXIMUM)),
+    ("minimum", Some(&MINIMUM)),
+    ("add_.Tensor", Some(&ADD_T)),
+    ("sub_.Tensor", Some(&SUB_T)),
+    ("mul_.Tensor", Some(&MUL_T)),
+    ("div_.Tensor", Some(&DIV_T)),
+    ("neg", Some(&NEG)),
+    ("abs", Some(&ABS)),
+    ("exp", Some(&EXP)),
+    ("log", Some(&LOG)),
+    ("sin", Some(&SIN)),
+    ("cos", Some(&COS)),
+    ("sqrt", Some(&SQRT)),
+    ("relu", Some(&RELU)),
+    ("sigmoid", Some(&SIGMOID)),
+    ("tanh", Some(&TANH)),
+    ("reciprocal", Some(&RECIPROCAL)),
+    ("where.self", Some(&WHERE)),
+    ("sum", Some(&SUM)),
+    ("sum.dim_IntList", Some(&SUM_DIM)),
+    ("mean", Some(&MEAN)),
+    ("mean.dim", Some(&MEAN_DIM)),
+    ("max", Some(&MAX_ALL)),
+    ("min", Some(&MIN_ALL)),
+    ("max.dim", Some(&MAX_DIM)),
+    ("min.dim", Some(&MIN_DIM)),
+    ("mm", Some(&MM)),
+    ("bmm", Some(&BMM)),
+    ("dot", Some(&DOT)),
+    ("mv", Some(&MV)),
+    ("view", Some(&VIEW)),
+    ("flatten.using_ints", Some(&FLATTEN)),
+    ("squeeze", Some(&SQUEEZE)),
+    ("squeeze.dim", Some(&SQUEEZE_DIM)),
+    ("unsqueeze", Some(&UNSQUEEZE)),
+    ("expand", Some(&EXPAND)),
+    ("transpose.int", Some(&TRANSPOSE)),
+    ("t", Some(&T)),
+    ("permute", Some(&PERMUTE)),
+    ("select.int", Some(&SELECT)),
+    ("slice.Tensor", Some(&SLICE)),
+    ("narrow", Some(&NARROW)),
+    ("alias", Some(&ALIAS)),
+    ("detach", None),
+    ("clone", Some(&CLONE)),
+    ("_to_copy", Some(&TO_COPY)),
+    ("copy_", Some(&COPY)),
+    ("fill_.Scalar", Some(&FILL)),
+    ("zero_", Some(&ZERO)),
+    ("cat", Some(&CAT)),
+    ("stack", Some(&STACK)),
 ];

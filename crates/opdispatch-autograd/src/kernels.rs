@@ -24,8 +24,8 @@ use crate::formulas::{self, Formula};
 use crate::grad_mode::is_grad_enabled;
 use crate::meta;
 use crate::node::{next_sequence_nr, Edge, Node, TensorMeta};
-use crate::saved::{SavedVariable, FREED_MESSAGE};
 use crate::runtime;
+use crate::saved::{SavedVariable, FREED_MESSAGE};
 
 /// Where a saved tensor came from: an argument index, or the output.
 pub(crate) const RESULT: usize = usize::MAX;
@@ -178,7 +178,11 @@ fn tensor_args(args: &[IValue]) -> Vec<(usize, Tensor)> {
                 }
             }
             IValue::TensorList(l) => {
-                v.extend(l.iter().filter_map(|r| r.downcast::<Tensor>()).map(|t| (i, t)));
+                v.extend(
+                    l.iter()
+                        .filter_map(opdispatch_dispatch::TensorRef::downcast::<Tensor>)
+                        .map(|t| (i, t)),
+                );
             }
             _ => {}
         }
@@ -254,14 +258,18 @@ fn autograd_kernel(
     let Some(formula) = formula.filter(|_| any) else {
         return call_below(op, shape, stack);
     };
-    let next: Vec<Edge> = tensors.iter().map(|(_, t)| meta::gradient_edge(t)).collect();
+    let next: Vec<Edge> = tensors
+        .iter()
+        .map(|(_, t)| meta::gradient_edge(t))
+        .collect();
     let inputs: Vec<TensorMeta> = tensors.iter().map(|(_, t)| TensorMeta::of(t)).collect();
     let mut vars = Vec::new();
     for &i in formula.save {
         if let Some((_, t)) = tensors.iter().find(|(j, _)| *j == i) {
             // An in-place operator overwrites `self`: keep its old value.
             let keep = if shape.inplace && i == 0 {
-                let _g = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
+                let _g =
+                    ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
                 crate::calls::clone(t)?
             } else {
                 t.clone()
@@ -277,7 +285,9 @@ fn autograd_kernel(
         })
         .collect();
     let base = if shape.view {
-        tensors.first().map(|(_, t)| meta::base(t).unwrap_or_else(|| t.clone()))
+        tensors
+            .first()
+            .map(|(_, t)| meta::base(t).unwrap_or_else(|| t.clone()))
     } else {
         None
     };
@@ -286,7 +296,10 @@ fn autograd_kernel(
     let outs_start = stack.len().saturating_sub(nret);
     let outputs: Vec<Tensor> = stack[outs_start..]
         .iter()
-        .filter_map(|v| v.as_tensor().and_then(|r| r.downcast::<Tensor>()))
+        .filter_map(|v| {
+            v.as_tensor()
+                .and_then(opdispatch_dispatch::TensorRef::downcast::<Tensor>)
+        })
         .collect();
     let node = Arc::new(FormulaNode {
         formula,
@@ -403,7 +416,7 @@ fn bump_version_kernel(op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Sta
     let target = stack
         .get(stack.len().saturating_sub(n))
         .and_then(|v| v.as_tensor())
-        .and_then(|r| r.downcast::<Tensor>());
+        .and_then(opdispatch_dispatch::TensorRef::downcast::<Tensor>);
     {
         let _g = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
         op.call_boxed(stack)?;

@@ -110,9 +110,7 @@ pub fn grad(t: &Tensor) -> Option<Tensor> {
 pub fn set_grad(t: &Tensor, g: Option<Tensor>) -> Result<()> {
     if let Some(g) = &g {
         if g.sizes() != t.sizes() {
-            return Err(runtime(format!(
-                "assigned grad has data of a different size"
-            )));
+            return Err(runtime("assigned grad has data of a different size"));
         }
         if g.dtype() != t.dtype() {
             return Err(runtime("assigned grad has data of a different type"));

@@ -96,7 +96,11 @@ impl SavedVariable {
 /// "AddBackward0" -> "Add" (the name PyTorch's messages give the forward op).
 pub fn forward_op_name(node_name: &str) -> &str {
     match node_name.rfind("Backward") {
-        Some(i) if node_name[i + "Backward".len()..].bytes().all(|b| b.is_ascii_digit()) => {
+        Some(i)
+            if node_name[i + "Backward".len()..]
+                .bytes()
+                .all(|b| b.is_ascii_digit()) =>
+        {
             &node_name[..i]
         }
         _ => node_name,

@@ -144,7 +144,10 @@ impl PyNodeHandle {
                     Some(f) => wrap_node(py, f.clone())?,
                     None => py.None(),
                 };
-                Ok(PyTuple::new(py, [f, e.input_nr.into_pyobject(py)?.into_any().unbind()])?.into_any())
+                Ok(
+                    PyTuple::new(py, [f, e.input_nr.into_pyobject(py)?.into_any().unbind()])?
+                        .into_any(),
+                )
             })
             .collect::<PyResult<Vec<_>>>()?;
         PyTuple::new(py, items)
@@ -158,7 +161,11 @@ impl PyNodeHandle {
     }
     /// The leaf tensor of an `AccumulateGrad` node (PyTorch's `.variable`).
     fn _variable(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match self.node.as_any().downcast_ref::<opdispatch_autograd::node::AccumulateGrad>() {
+        match self
+            .node
+            .as_any()
+            .downcast_ref::<opdispatch_autograd::node::AccumulateGrad>()
+        {
             Some(acc) => wrap_tensor(py, acc.variable().clone()),
             None => Ok(py.None()),
         }
@@ -204,15 +211,19 @@ impl Node for PyFunctionNode {
     fn sequence_nr(&self) -> u64 {
         self.seq
     }
-    fn apply(&self, grads: Vec<Option<Tensor>>) -> opdispatch_dispatch::Result<Vec<Option<Tensor>>> {
+    fn apply(
+        &self,
+        grads: Vec<Option<Tensor>>,
+    ) -> opdispatch_dispatch::Result<Vec<Option<Tensor>>> {
         Python::attach(|py| -> PyResult<Vec<Option<Tensor>>> {
             let mut args = Vec::with_capacity(grads.len());
             for (g, m) in grads.into_iter().zip(&self.outputs) {
                 let g = match g {
                     Some(g) => Some(g),
-                    None if self.materialize => {
-                        Some(Tensor::zeros(&m.sizes, m.dtype, m.device).map_err(|e| crate::errors::tensor_to_py(&e))?)
-                    }
+                    None if self.materialize => Some(
+                        Tensor::zeros(&m.sizes, m.dtype, m.device)
+                            .map_err(|e| crate::errors::tensor_to_py(&e))?,
+                    ),
                     None => None,
                 };
                 args.push(opt_wrap(py, g)?);
@@ -256,22 +267,24 @@ pub struct PyFunctionNodeRef {
 #[pymethods]
 impl PyFunctionNodeRef {
     fn saved_tensors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let node = self.node.upgrade().ok_or_else(|| {
-            PyRuntimeError::new_err(opdispatch_autograd::saved::FREED_MESSAGE)
-        })?;
+        let node = self
+            .node
+            .upgrade()
+            .ok_or_else(|| PyRuntimeError::new_err(opdispatch_autograd::saved::FREED_MESSAGE))?;
         let f = node
             .as_any()
             .downcast_ref::<PyFunctionNode>()
             .ok_or_else(|| PyRuntimeError::new_err("not a Function node"))?;
         let s = f.saved.lock();
         if s.1 && !s.0.is_empty() {
-            return Err(PyRuntimeError::new_err(opdispatch_autograd::saved::FREED_MESSAGE));
+            return Err(PyRuntimeError::new_err(
+                opdispatch_autograd::saved::FREED_MESSAGE,
+            ));
         }
-        let ts = s
-            .0
-            .iter()
-            .map(|v| v.unpack().map_err(to_py).and_then(|t| wrap_tensor(py, t)))
-            .collect::<PyResult<Vec<_>>>()?;
+        let ts =
+            s.0.iter()
+                .map(|v| v.unpack().map_err(to_py).and_then(|t| wrap_tensor(py, t)))
+                .collect::<PyResult<Vec<_>>>()?;
         PyTuple::new(py, ts)
     }
     fn node(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -300,7 +313,10 @@ fn _function_attach(
 ) -> PyResult<PyFunctionNodeRef> {
     let inputs = tensors_of(inputs)?;
     let outputs = tensors_of(outputs)?;
-    let non_diff: Vec<usize> = tensors_of(non_differentiable)?.iter().map(Tensor::impl_id).collect();
+    let non_diff: Vec<usize> = tensors_of(non_differentiable)?
+        .iter()
+        .map(Tensor::impl_id)
+        .collect();
     let dirty = tensors_of(dirty)?;
     for d in &dirty {
         if d.requires_grad() && meta::is_leaf(d) && grad_mode::is_grad_enabled() {
@@ -355,7 +371,11 @@ fn _run_backward(
 ) -> PyResult<()> {
     let ts = tensors_of(tensors)?;
     let gs = opt_tensors_of(grad_tensors, ts.len())?;
-    let inputs = if inputs.is_none() { None } else { Some(tensors_of(inputs)?) };
+    let inputs = if inputs.is_none() {
+        None
+    } else {
+        Some(tensors_of(inputs)?)
+    };
     let r = engine::backward(&ts, gs, retain_graph, create_graph, inputs.as_deref());
     let _ = py;
     r.py()
@@ -413,7 +433,11 @@ fn _detach_(t: &Bound<'_, PyAny>) -> PyResult<()> {
 
 /// `with _AutoDispatchBelowAutograd():` excludes the autograd keys (PyTorch's
 /// `AutoDispatchBelowAutograd`), so operators run their kernels below autograd.
-#[pyclass(name = "_AutoDispatchBelowAutograd", module = "opdispatch._C", unsendable)]
+#[pyclass(
+    name = "_AutoDispatchBelowAutograd",
+    module = "opdispatch._C",
+    unsendable
+)]
 pub struct AutoDispatchBelowAutograd {
     guard: Vec<ExcludeDispatchKeyGuard>,
 }
@@ -425,7 +449,8 @@ impl AutoDispatchBelowAutograd {
         Self { guard: Vec::new() }
     }
     fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyRefMut<'_, Self> {
-        slf.guard.push(ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET));
+        slf.guard
+            .push(ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET));
         slf
     }
     #[pyo3(signature = (*_exc))]

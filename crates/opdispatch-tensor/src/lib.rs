@@ -35,6 +35,6 @@ pub use pyobject::{
 pub use release::{install_compute_hook, ComputeHook};
 pub use storage::{Storage, StorageImpl};
 pub use tensor::{
-    compute_key_set, AutogradMetaInterface, contiguous_strides, contiguous_strides_dims, Dims, Tensor, TensorData,
-    TensorImpl,
+    compute_key_set, contiguous_strides, contiguous_strides_dims, AutogradMetaInterface, Dims,
+    Tensor, TensorData, TensorImpl,
 };

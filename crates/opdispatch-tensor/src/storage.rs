@@ -172,7 +172,9 @@ impl Storage {
         self.0.version.load(std::sync::atomic::Ordering::Acquire)
     }
     pub fn bump_version(&self) {
-        self.0.version.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.0
+            .version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
     pub fn same_storage(&self, other: &Storage) -> bool {
         self.ptr_eq(other)

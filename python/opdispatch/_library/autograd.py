@@ -1,17 +1,17 @@
-"""The autograd hook of custom ops: what a ``CustomOpDef`` registers at the Autograd and
-ADInplaceOrView keys. The autograd engine is issue 10 (being built by the lead); the two
-functions here are the only places it has to fill.
-
-Until it lands no tensor can require grad, so PyTorch's generated autograd kernel would always
-take its no-grad path (redispatch below Autograd), which is exactly a fallthrough: that is
-what ``autograd_kernel`` returns today, so the call path stays native. Likewise the
-ADInplaceOrView kernel of a mutating op only bumps version counters, which do not exist yet.
+"""The autograd hook of custom ops: the Autograd kernel a ``CustomOpDef`` (or
+``library.register_autograd``) registers. As torch's ``_library/autograd.py``: when an input
+requires grad, the call runs through a generated ``autograd.Function`` whose forward is the op
+below Autograd and whose backward is the registered formula; otherwise it just runs the op below
+Autograd. The ADInplaceOrView kernel of a mutating op is still a fallthrough (mutated custom-op
+arguments do not bump version counters yet).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from .. import _C
 
 
 class Info:
@@ -22,20 +22,76 @@ class Info:
         self._setup_context_fn = setup_context_fn
 
 
+def _kernel(op: Any, info: Any) -> Callable[..., Any]:
+    from ..autograd.function import Function
+
+    schema = op._schema
+
+    def _bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        if not kwargs:
+            return args
+        # Keyword arguments become positional (Function.apply's inputs), in schema order, as far
+        # as they are given; the op fills in the defaults of the rest.
+        full = list(args)
+        for a in schema.arguments[len(args):]:
+            if a.name not in kwargs:
+                break
+            full.append(kwargs[a.name])
+        return tuple(full)
+
+    class Generated(Function):
+        @staticmethod
+        def forward(*args: Any) -> Any:
+            with _C._AutoDispatchBelowAutograd():
+                return op(*args)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            if info._setup_context_fn is not None:
+                info._setup_context_fn(ctx, inputs, output)
+
+        @staticmethod
+        def backward(ctx: Any, *grads: Any) -> Any:
+            if info._backward_fn is None:
+                raise RuntimeError(
+                    f"Trying to backward through {op} but no autograd formula was registered. "
+                    f"Please use register_autograd to add one."
+                )
+            result = info._backward_fn(ctx, *grads)
+            if not isinstance(result, tuple):
+                result = (result,)
+            return result
+
+    name = str(op).replace(".", "_")
+    Generated.__name__ = f"GeneratedBackwardFor_{name}"
+    Generated._backward_name = Generated.__name__ + "Backward"
+
+    def kernel(*args: Any, **kwargs: Any) -> Any:
+        if _C.is_grad_enabled():
+            for a in list(args) + list(kwargs.values()):
+                if isinstance(a, _C.Tensor) and a.requires_grad:
+                    return Generated.apply(*_bind(args, kwargs))
+        with _C._AutoDispatchBelowAutograd():
+            return op(*args, **kwargs)
+
+    return kernel
+
+
 def make_autograd_impl(op: Any, info: Any) -> Callable[..., Any]:
     """The Autograd kernel (``with_keyset=True``) that runs ``info._backward_fn`` through an
-    ``autograd.Function`` when an input requires grad. TO BE FILLED with issue 10."""
-    raise NotImplementedError(
-        f"register_autograd for {op}: opdispatch has no autograd engine yet (issue 10); "
-        "a backward formula cannot be registered"
-    )
+    ``autograd.Function`` when an input requires grad."""
+    kernel = _kernel(op, info)
+
+    def with_keyset(keyset: Any, *args: Any, **kwargs: Any) -> Any:
+        return kernel(*args, **kwargs)
+
+    return with_keyset
 
 
 def autograd_kernel(op: Any, info: Any) -> Callable[..., Any]:
-    """What ``CustomOpDef`` registers at Autograd when it is defined (see the module doc)."""
-    from ..library import fallthrough_kernel
-
-    return fallthrough_kernel
+    """What ``CustomOpDef`` registers at Autograd when it is defined: reads ``info`` (the
+    CustomOpDef) at call time, so a later ``register_autograd`` takes effect."""
+    return _kernel(op, info)
 
 
 def adinplaceorview_kernel(op: Any) -> Callable[..., Any]:

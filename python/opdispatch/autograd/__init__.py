@@ -53,7 +53,7 @@ def backward(
     gs = _as_list(grad_tensors) if grad_tensors is not None else [None] * len(ts)
     if len(gs) != len(ts):
         raise RuntimeError(
-            f"grad can be implicitly created only for scalar outputs" if not gs else
+            "grad can be implicitly created only for scalar outputs" if not gs else
             f"Mismatch in number of grad_tensors: got {len(gs)} but expected {len(ts)}"
         )
     ins = None if inputs is None else _as_list(inputs)
@@ -79,7 +79,7 @@ def grad(
         allow_unused = materialize_grads
     res = _C._autograd_grad(outs, ins, list(gos), retain_graph, create_graph, allow_unused)
     if materialize_grads:
-        from .._tensor_methods import zeros_like
+        from .._ops import ops
 
-        res = tuple(zeros_like(i) if g is None else g for g, i in zip(res, ins))
+        res = tuple(ops.aten.zeros_like(i) if g is None else g for g, i in zip(res, ins, strict=False))
     return tuple(res)

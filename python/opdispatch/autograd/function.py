@@ -64,7 +64,7 @@ class _FunctionMeta(type):
 
     def __init__(cls, name: str, bases: tuple[type, ...], attrs: dict[str, Any]) -> None:
         super().__init__(name, bases, attrs)
-        cls._backward_name = name + "Backward"  # type: ignore[attr-defined]
+        cls._backward_name = name + "Backward"
 
 
 class Function(FunctionCtx, metaclass=_FunctionMeta):
@@ -84,19 +84,20 @@ class Function(FunctionCtx, metaclass=_FunctionMeta):
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Any) -> Any:
         raise NotImplementedError(
-            "You must implement either the backward or vjp method for your custom autograd.Function to use it with backward mode AD."
+            "You must implement either the backward or vjp method for your custom autograd.Function "
+            "to use it with backward mode AD."
         )
 
     vjp = backward
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
-        setup_style = cls.setup_context is not Function.setup_context  # type: ignore[comparison-overlap]
+        setup_style = cls.setup_context is not Function.setup_context
         ctx = FunctionCtx()
         grad_on = _C.is_grad_enabled()
         is_tensor = [isinstance(a, _C.Tensor) for a in args]
         ctx.needs_input_grad = tuple(
-            bool(grad_on and t and a.requires_grad) for a, t in zip(args, is_tensor)
+            bool(grad_on and t and a.requires_grad) for a, t in zip(args, is_tensor, strict=False)
         )
         with no_grad():
             if setup_style:
@@ -111,7 +112,7 @@ class Function(FunctionCtx, metaclass=_FunctionMeta):
         out_tensors = [o for o in outputs if isinstance(o, _C.Tensor)]
         tensor_positions = [i for i, t in enumerate(is_tensor) if t]
         inputs = [args[i] for i in tensor_positions]
-        name = cls._backward_name  # type: ignore[attr-defined]
+        name = cls._backward_name
         n_args = len(args)
         backward = cls.backward
 
@@ -123,14 +124,16 @@ class Function(FunctionCtx, metaclass=_FunctionMeta):
                 extra = result[n_args:]
                 if len(result) < n_args or any(g is not None for g in extra):
                     raise RuntimeError(
-                        f"function {name} returned an incorrect number of gradients (expected {n_args}, got {len(result)})"
+                        f"function {name} returned an incorrect number of gradients "
+                        f"(expected {n_args}, got {len(result)})"
                     )
             grads_out: list[Any] = []
             for i in tensor_positions:
                 g = result[i]
                 if g is not None and not isinstance(g, _C.Tensor):
                     raise TypeError(
-                        f"function {name} returned a gradient different than None at position {i + 1}, but the corresponding forward input was not a Variable"
+                        f"function {name} returned a gradient different than None at position {i + 1}, "
+                        "but the corresponding forward input was not a Variable"
                     )
                 grads_out.append(g)
             return grads_out

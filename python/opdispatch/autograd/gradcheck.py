@@ -45,7 +45,7 @@ def _numerical(fn: Callable[..., Any], inputs: tuple[Any, ...], i: int, out_idx:
                 args = list(inputs)
                 args[i] = xp
                 vals.append(_flat(_tuple(fn(*args))[out_idx]))
-            rows.append([(a - b) / (2 * eps) for a, b in zip(vals[0], vals[1])])
+            rows.append([(a - b) / (2 * eps) for a, b in zip(vals[0], vals[1], strict=False)])
     return rows
 
 
@@ -82,14 +82,14 @@ def gradcheck(
             grads = autograd_grad(
                 out, [inputs[i] for i in diff_inputs], g_out, retain_graph=True, allow_unused=True
             )
-            for i, g in zip(diff_inputs, grads):
+            for i, g in zip(diff_inputs, grads, strict=False):
                 if g is not None:
                     for k, v in enumerate(_flat(g)):
                         analytical[i][k][j] = v
         for i in diff_inputs:
             numerical = _numerical(func, inputs, i, oi, eps)
-            for k, (arow, nrow) in enumerate(zip(analytical[i], numerical)):
-                for a, n in zip(arow, nrow):
+            for arow, nrow in (zip(analytical[i], numerical, strict=False)):
+                for a, n in zip(arow, nrow, strict=False):
                     if abs(a - n) > atol + rtol * abs(n):
                         if not raise_exception:
                             return False
@@ -112,8 +112,8 @@ def gradgradcheck(
     **kwargs: Any,
 ) -> bool:
     """``gradcheck`` of the first derivative (built with ``create_graph=True``)."""
-    from . import grad as autograd_grad
     from .._tensor_methods import ones_like_for_gradcheck
+    from . import grad as autograd_grad
 
     inputs = _tuple(inputs)
     diff = [x for x in inputs if isinstance(x, _C.Tensor) and x.requires_grad]
