@@ -148,6 +148,11 @@ class Function(FunctionCtx, metaclass=_FunctionMeta):
             list(ctx._dirty),
             ctx._materialize_grads,
         )
+        # The node owns the ctx (through run_backward); keeping the tensors here too would make
+        # a cycle through native code that the gc cannot see. Only their positions stay.
+        ctx._to_save = tuple(None if t is None else True for t in ctx._to_save)
+        ctx._non_differentiable = ()
+        ctx._dirty = ()
         return output
 
 
