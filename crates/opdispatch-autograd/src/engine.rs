@@ -9,7 +9,10 @@
 //! `autograd.grad` captures the gradients flowing into the requested tensors instead of
 //! accumulating them, and runs only the part of the graph that leads to them.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+// Keys are node addresses: no need for SipHash's DoS resistance.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use opdispatch_dispatch::Result;
@@ -38,8 +41,8 @@ struct Graph {
 }
 
 fn discover(roots: &[Edge]) -> Graph {
-    let mut nodes = HashMap::new();
-    let mut deps: HashMap<usize, usize> = HashMap::new();
+    let mut nodes = HashMap::default();
+    let mut deps: HashMap<usize, usize> = HashMap::default();
     let mut stack: Vec<Arc<dyn Node>> = Vec::new();
     for e in roots {
         if let Some(f) = &e.function {
@@ -79,7 +82,7 @@ fn needed(graph: &Graph, targets: &[usize]) -> HashMap<usize, bool> {
         memo.insert(k, v);
         v
     }
-    let mut memo = HashMap::new();
+    let mut memo = HashMap::default();
     let keys: Vec<usize> = graph.nodes.keys().copied().collect();
     for k in keys {
         visit(k, graph, targets, &mut memo);
@@ -175,7 +178,7 @@ fn execute(
             .is_none_or(|m| m.get(&k).copied().unwrap_or(false))
     };
     let mut deps = graph.deps.clone();
-    let mut buffers: HashMap<usize, Vec<Option<Tensor>>> = HashMap::new();
+    let mut buffers: HashMap<usize, Vec<Option<Tensor>>> = HashMap::default();
     let mut heap = BinaryHeap::new();
     let mut order = 0u64;
     for (e, g) in roots {

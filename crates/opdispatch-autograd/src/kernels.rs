@@ -461,11 +461,18 @@ fn typed_handle<F: opdispatch_dispatch::KernelSignature>(
 }
 
 /// Runs the generic kernel for a typed call whose arguments require grad.
-fn boxed_path(op: &OperatorHandle, args: Vec<IValue>, name: &'static str) -> Result<Tensor> {
-    let formula = formulas::table()
-        .iter()
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, f)| *f);
+fn boxed_path(
+    op: &OperatorHandle,
+    args: Vec<IValue>,
+    cell: &'static OnceLock<Option<&'static Formula>>,
+    name: &'static str,
+) -> Result<Tensor> {
+    let formula = *cell.get_or_init(|| {
+        formulas::table()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, f)| *f)
+    });
     let mut stack: Stack = args.into_iter().collect();
     autograd_kernel(
         formula,
@@ -488,7 +495,8 @@ macro_rules! typed_binary {
                 let _guard = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
                 return h.call($($a),*);
             }
-            boxed_path(h.handle(), vec![$($a.into_ivalue()),*], $full)
+            static FORMULA: OnceLock<Option<&'static Formula>> = OnceLock::new();
+            boxed_path(h.handle(), vec![$($a.into_ivalue()),*], &FORMULA, $full)
         }
     };
 }

@@ -17,14 +17,23 @@ fn call(name: &str, overload: &str, args: Vec<IValue>) -> Result<Tensor> {
 }
 
 fn mul(a: &Tensor, b: &Tensor) -> Tensor {
-    call("aten::mul", "Tensor", vec![a.clone().into_ivalue(), b.clone().into_ivalue()]).unwrap()
+    call(
+        "aten::mul",
+        "Tensor",
+        vec![a.clone().into_ivalue(), b.clone().into_ivalue()],
+    )
+    .unwrap()
 }
 
 fn add(a: &Tensor, b: &Tensor) -> Tensor {
     call(
         "aten::add",
         "Tensor",
-        vec![a.clone().into_ivalue(), b.clone().into_ivalue(), IValue::Int(1)],
+        vec![
+            a.clone().into_ivalue(),
+            b.clone().into_ivalue(),
+            IValue::Int(1),
+        ],
     )
     .unwrap()
 }
@@ -77,7 +86,9 @@ fn saved_tensors_are_freed_unless_the_graph_is_retained() {
     backward(&[y.clone()], vec![None], None, false, None).unwrap();
     assert_eq!(values(&meta::grad(&x).unwrap()), [4.0, 8.0]);
     let err = backward(&[y], vec![None], None, false, None).unwrap_err();
-    assert!(err.to_string().starts_with("Trying to backward through the graph a second time"));
+    assert!(err
+        .to_string()
+        .starts_with("Trying to backward through the graph a second time"));
 }
 
 #[test]
@@ -104,7 +115,9 @@ fn no_grad_records_nothing_and_unused_inputs_are_reported() {
     }
     let u = leaf(vec![1.0]);
     let err = grad(&[sum(&x)], &[x.clone(), u], vec![None], None, false, false).unwrap_err();
-    assert!(err.to_string().contains("index 1 appears to not have been used"));
+    assert!(err
+        .to_string()
+        .contains("index 1 appears to not have been used"));
 }
 
 #[test]
@@ -122,9 +135,9 @@ fn an_in_place_write_to_a_saved_tensor_fails_the_backward() {
     .unwrap();
     assert_eq!(z.version(), 1);
     let err = backward(&[y], vec![None], None, false, None).unwrap_err();
-    assert!(err
-        .to_string()
-        .contains("[torch.FloatTensor [2]], which is output 0 of Add, is at version 1; expected version 0"));
+    assert!(err.to_string().contains(
+        "[torch.FloatTensor [2]], which is output 0 of Add, is at version 1; expected version 0"
+    ));
 }
 
 #[test]
