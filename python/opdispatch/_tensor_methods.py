@@ -303,9 +303,12 @@ def _backward(
     self: Any, gradient: Any = None, retain_graph: Any = None, create_graph: bool = False, inputs: Any = None
 ) -> None:
     """Computes the gradient of this tensor with respect to the graph leaves."""
-    from .autograd import backward
+    if inputs is not None:
+        from .autograd import backward
 
-    backward(self, gradient, retain_graph, create_graph, inputs)
+        backward(self, gradient, retain_graph, create_graph, inputs)
+        return
+    _C._run_backward((self,), (gradient,), retain_graph, create_graph, None)
 
 
 def _detach_(self: Any) -> Any:

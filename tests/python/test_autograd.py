@@ -10,7 +10,7 @@ import weakref
 import pytest
 
 import opdispatch as M
-from opdispatch import _C, library, ops
+from opdispatch import library, ops
 
 
 def vals(t):
@@ -225,3 +225,12 @@ def test_forward_backward_loop_leaks_nothing():
     assert len(gc.get_objects()) - base < 50
     assert gc.collect() == 0
     assert _C_count > 0 and w.grad is not None
+
+
+def test_retain_grad_on_a_non_leaf_is_refused_clearly():
+    x = M.ones(2, requires_grad=True)
+    x.retain_grad()  # a leaf: a no-op, as in PyTorch
+    with pytest.raises(NotImplementedError, match="retain_grad"):
+        (x * 2).retain_grad()
+    with pytest.raises(RuntimeError, match="requires_grad=False"):
+        M.ones(2).retain_grad()

@@ -221,7 +221,6 @@ fn execute(
         let run = is_needed(k)
             && !(is_acc && capture.is_some())
             && !(is_acc && accumulate_only.is_some_and(|a| !a.contains(&k)));
-        retain_grads(&node, &grads);
         let outputs = if run {
             node.apply(grads)?
         } else {
@@ -253,11 +252,6 @@ fn execute(
         }
     }
     Ok(())
-}
-
-/// Stores the gradients reaching the outputs of `node` whose tensors asked for `retain_grad`.
-fn retain_grads(node: &Arc<dyn Node>, grads: &[Option<Tensor>]) {
-    let _ = (node, grads);
 }
 
 fn root_grads(tensors: &[Tensor], grads: Vec<Option<Tensor>>) -> Result<Vec<(Edge, Tensor)>> {

@@ -195,6 +195,10 @@ fn tensor_args(args: &[IValue]) -> Vec<(usize, Tensor)> {
 struct Shape {
     inplace: bool,
     view: bool,
+    /// Number of returns.
+    nret: usize,
+    /// Number of arguments (asking the operator takes its schema, which is not free).
+    nargs: usize,
 }
 
 fn check_inplace(t: &Tensor) -> Result<()> {
@@ -244,8 +248,7 @@ fn autograd_kernel(
     op: &OperatorHandle,
     stack: &mut Stack,
 ) -> Result<()> {
-    let n = op.num_arguments();
-    let start = stack.len().saturating_sub(n);
+    let start = stack.len().saturating_sub(shape.nargs);
     let tensors = tensor_args(&stack[start..]);
     let any = is_grad_enabled() && tensors.iter().any(|(_, t)| t.requires_grad());
     if shape.inplace {
@@ -292,8 +295,7 @@ fn autograd_kernel(
         None
     };
     call_below(op, shape, stack)?;
-    let nret = op.schema().map_or(1, |s| s.returns.len());
-    let outs_start = stack.len().saturating_sub(nret);
+    let outs_start = stack.len().saturating_sub(shape.nret);
     let outputs: Vec<Tensor> = stack[outs_start..]
         .iter()
         .filter_map(|v| {
@@ -351,6 +353,8 @@ fn shape_of(op: &OperatorHandle) -> Shape {
         return Shape {
             inplace: false,
             view: false,
+            nret: 1,
+            nargs: op.num_arguments(),
         };
     };
     let inplace = schema
@@ -364,7 +368,12 @@ fn shape_of(op: &OperatorHandle) -> Shape {
             .first()
             .and_then(|a| a.alias_info.as_ref())
             .is_some_and(|a| !a.is_write);
-    Shape { inplace, view }
+    Shape {
+        inplace,
+        view,
+        nret: schema.returns.len(),
+        nargs: schema.arguments.len(),
+    }
 }
 
 fn build() -> Result<Vec<Library>> {
@@ -396,7 +405,15 @@ fn build() -> Result<Vec<Library>> {
         };
         ag.impl_(name, f)?;
         if shape.inplace {
-            inplace_or_view.impl_(name, CppFunction::boxed(bump_version_kernel))?;
+            let nargs = shape.nargs;
+            inplace_or_view.impl_(
+                name,
+                CppFunction::boxed(
+                    move |op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack| {
+                        bump_version_kernel(op, nargs, stack)
+                    },
+                ),
+            )?;
         }
     }
     Ok(vec![ag, inplace_or_view])
@@ -411,10 +428,9 @@ fn boxed(formula: Option<&'static Formula>, shape: Shape) -> CppFunction {
 }
 
 /// ADInplaceOrView for in-place operators: run below, then bump `self`'s version counter.
-fn bump_version_kernel(op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack) -> Result<()> {
-    let n = op.num_arguments();
+fn bump_version_kernel(op: &OperatorHandle, nargs: usize, stack: &mut Stack) -> Result<()> {
     let target = stack
-        .get(stack.len().saturating_sub(n))
+        .get(stack.len().saturating_sub(nargs))
         .and_then(|v| v.as_tensor())
         .and_then(opdispatch_dispatch::TensorRef::downcast::<Tensor>);
     {
@@ -473,12 +489,15 @@ fn boxed_path(
             .find(|(n, _)| *n == name)
             .and_then(|(_, f)| *f)
     });
+    let nargs = args.len();
     let mut stack: Stack = args.into_iter().collect();
     autograd_kernel(
         formula,
         Shape {
             inplace: false,
             view: false,
+            nret: 1,
+            nargs,
         },
         op,
         &mut stack,

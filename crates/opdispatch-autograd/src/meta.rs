@@ -137,8 +137,11 @@ pub fn retain_grad(t: &Tensor) -> Result<()> {
     if is_leaf(t) {
         return Ok(());
     }
-    get_or_init(t).inner.lock().retains_grad = true;
-    Ok(())
+    // PyTorch keeps a hook on grad_fn with a weak reference to the tensor; a tensor handle here
+    // has no weak form yet, and a strong one would be a cycle (tensor -> grad_fn -> tensor).
+    Err(opdispatch_dispatch::DispatchError::NotImplemented(
+        "opdispatch: retain_grad() on a non-leaf tensor is not supported yet".into(),
+    ))
 }
 
 /// Makes `t` output `output_nr` of `node` (`set_history`; for an in-place op,

@@ -82,8 +82,15 @@ fn saved_tensors_are_freed_unless_the_graph_is_retained() {
     setup();
     let x = leaf(vec![1.0, 2.0]);
     let y = sum(&mul(&x, &x));
-    backward(&[y.clone()], vec![None], Some(true), false, None).unwrap();
-    backward(&[y.clone()], vec![None], None, false, None).unwrap();
+    backward(
+        std::slice::from_ref(&y),
+        vec![None],
+        Some(true),
+        false,
+        None,
+    )
+    .unwrap();
+    backward(std::slice::from_ref(&y), vec![None], None, false, None).unwrap();
     assert_eq!(values(&meta::grad(&x).unwrap()), [4.0, 8.0]);
     let err = backward(&[y], vec![None], None, false, None).unwrap_err();
     assert!(err
@@ -96,12 +103,28 @@ fn grad_captures_without_touching_dot_grad_and_builds_higher_order_graphs() {
     setup();
     let x = leaf(vec![3.0]);
     let y = sum(&mul(&mul(&x, &x), &x));
-    let g = grad(&[y], &[x.clone()], vec![None], None, true, false).unwrap();
+    let g = grad(
+        &[y],
+        std::slice::from_ref(&x),
+        vec![None],
+        None,
+        true,
+        false,
+    )
+    .unwrap();
     let g = g[0].clone().unwrap();
     assert_eq!(values(&g), [27.0]);
     assert!(g.requires_grad());
     assert!(meta::grad(&x).is_none());
-    let g2 = grad(&[sum(&g)], &[x.clone()], vec![None], None, false, false).unwrap();
+    let g2 = grad(
+        &[sum(&g)],
+        std::slice::from_ref(&x),
+        vec![None],
+        None,
+        false,
+        false,
+    )
+    .unwrap();
     assert_eq!(values(g2[0].as_ref().unwrap()), [18.0]);
 }
 
