@@ -12,6 +12,7 @@ in ``_C.Tensor`` with the same dispatch.
 from __future__ import annotations
 
 import builtins
+import weakref
 from typing import Any
 
 from . import _C
@@ -316,8 +317,34 @@ def _detach_(self: Any) -> Any:
     return self
 
 
+class RemovableHandle:
+    """What ``register_hook`` returns: ``remove()`` unregisters the hook."""
+
+    def __init__(self, tensor: Any, hook_id: int) -> None:
+        self._tensor = weakref.ref(tensor)
+        self.id = hook_id
+
+    def remove(self) -> None:
+        t = self._tensor()
+        if t is not None:
+            t._remove_hook(self.id)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def _register_hook(self: Any, hook: Any) -> RemovableHandle:
+    """Registers ``hook(grad) -> Tensor | None``, run each time a gradient for this tensor is
+    computed (a returned tensor replaces the gradient)."""
+    return RemovableHandle(self, self._register_hook(hook))
+
+
 Tensor.backward = _backward
 Tensor.detach_ = _detach_
+Tensor.register_hook = _register_hook
 
 
 def ones_like_for_gradcheck(t: Any) -> Any:

@@ -227,10 +227,21 @@ def test_forward_backward_loop_leaks_nothing():
     assert _C_count > 0 and w.grad is not None
 
 
-def test_retain_grad_on_a_non_leaf_is_refused_clearly():
+def test_retain_grad_and_hooks():
     x = M.ones(2, requires_grad=True)
     x.retain_grad()  # a leaf: a no-op, as in PyTorch
-    with pytest.raises(NotImplementedError, match="retain_grad"):
-        (x * 2).retain_grad()
+    y = x * 3
+    y.retain_grad()
+    seen = []
+    h = y.register_hook(lambda g: seen.append(vals(g)))
+    x.register_hook(lambda g: g * 10)  # replaces the leaf's gradient
+    (y * y).sum().backward(retain_graph=True)
+    assert vals(y.grad) == [6.0, 6.0] and seen == [[6.0, 6.0]]
+    assert vals(x.grad) == [180.0, 180.0]
+    h.remove()
+    (y * y).sum().backward()
+    assert seen == [[6.0, 6.0]] and vals(y.grad) == [12.0, 12.0]
     with pytest.raises(RuntimeError, match="requires_grad=False"):
         M.ones(2).retain_grad()
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        M.ones(2).register_hook(lambda g: g)

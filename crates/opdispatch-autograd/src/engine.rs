@@ -205,9 +205,10 @@ fn execute(
     }
     while let Some(Ready { key: k, .. }) = heap.pop() {
         let node = graph.nodes[&k].clone();
-        let grads = buffers
+        let mut grads = buffers
             .remove(&k)
             .unwrap_or_else(|| vec![None; node.input_metadata().len()]);
+        crate::hooks::run_pre_hooks(&node, &mut grads)?;
         if let Some(c) = capture.as_deref_mut() {
             for (i, (ck, nr)) in c.edges.iter().enumerate() {
                 if *ck == k {

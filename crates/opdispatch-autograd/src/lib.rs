@@ -19,6 +19,7 @@ mod calls;
 pub mod engine;
 mod formulas;
 pub mod grad_mode;
+pub mod hooks;
 pub mod kernels;
 pub mod meta;
 pub mod node;

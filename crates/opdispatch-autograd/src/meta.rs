@@ -21,6 +21,8 @@ pub(crate) struct Inner {
     /// For a view made while its base took part in autograd: the base (in-place checks).
     pub(crate) base: Option<Tensor>,
     pub(crate) retains_grad: bool,
+    /// A leaf's gradient hooks (non-leaf hooks live in `hooks.rs`'s registry).
+    pub(crate) hooks: Vec<(u64, crate::hooks::GradHook)>,
 }
 
 /// The autograd state of one tensor.
@@ -137,11 +139,12 @@ pub fn retain_grad(t: &Tensor) -> Result<()> {
     if is_leaf(t) {
         return Ok(());
     }
-    // PyTorch keeps a hook on grad_fn with a weak reference to the tensor; a tensor handle here
-    // has no weak form yet, and a strong one would be a cycle (tensor -> grad_fn -> tensor).
-    Err(opdispatch_dispatch::DispatchError::NotImplemented(
-        "opdispatch: retain_grad() on a non-leaf tensor is not supported yet".into(),
-    ))
+    if retains_grad(t) {
+        return Ok(());
+    }
+    crate::hooks::retain_grad_hook(t)?;
+    get_or_init(t).inner.lock().retains_grad = true;
+    Ok(())
 }
 
 /// Makes `t` output `output_nr` of `node` (`set_history`; for an in-place op,

@@ -117,6 +117,24 @@ impl PyTensor {
     fn output_nr(&self) -> u32 {
         meta::output_nr(&self.t)
     }
+    /// Registers `hook(grad) -> Tensor | None` on this tensor's gradient; returns its id.
+    fn _register_hook(&self, hook: Py<PyAny>) -> PyResult<u64> {
+        let f: opdispatch_autograd::hooks::GradHook = Arc::new(move |g: &Tensor| {
+            Python::attach(|py| -> PyResult<Option<Tensor>> {
+                let r = hook.bind(py).call1((wrap_tensor(py, g.clone())?,))?;
+                if r.is_none() {
+                    Ok(None)
+                } else {
+                    unwrap_tensor(&r).map(Some)
+                }
+            })
+            .map_err(py_to_dispatch)
+        });
+        opdispatch_autograd::hooks::register_hook(&self.t, f).py()
+    }
+    fn _remove_hook(&self, id: u64) {
+        opdispatch_autograd::hooks::remove_hook(&self.t, id);
+    }
 }
 
 // ---- graph nodes ----
