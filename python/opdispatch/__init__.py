@@ -39,6 +39,18 @@ empty = _wrg(empty)
 full = _wrg(full)
 arange = _wrg(arange)
 from . import autograd  # noqa: E402
+from .random import (  # noqa: E402,F401
+    Generator,
+    default_generator,
+    initial_seed,
+    manual_seed,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    seed,
+)
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled  # noqa: E402,F401
 from ._C import is_grad_enabled, is_inference_mode_enabled  # noqa: E402,F401
 
@@ -58,6 +70,12 @@ __all__ = [
     "empty",
     "full",
     "library",
+    "manual_seed",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
     "ones",
     "ops",
     "tensor",

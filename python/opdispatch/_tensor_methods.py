@@ -86,7 +86,8 @@ _METHODS = {
     "view": "view", "reshape": "reshape", "transpose": "transpose", "t": "t", "permute": "permute",
     "squeeze": "squeeze", "unsqueeze": "unsqueeze", "expand": "expand", "flatten": "flatten",
     "select": "select", "narrow": "narrow", "detach": "detach", "copy_": "copy_", "fill_": "fill_",
-    "zero_": "zero_", "clone": "clone", "contiguous": "contiguous", "item": "item",
+    "zero_": "zero_", "uniform_": "uniform_", "normal_": "normal_", "clone": "clone", "contiguous": "contiguous",
+    "item": "item",
 }
 
 for _name, _op in _METHODS.items():

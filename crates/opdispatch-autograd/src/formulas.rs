@@ -448,6 +448,12 @@ static FILL: Formula = f("FillBackward0", &[], |x| {
 static ZERO: Formula = f("ZeroBackward0", &[], |x| {
     some(vec![c::zeros_like(x.grad()?)?])
 });
+static UNIFORM: Formula = f("UniformBackward0", &[], |x| {
+    some(vec![c::zeros_like(x.grad()?)?])
+});
+static NORMAL: Formula = f("NormalBackward0", &[], |x| {
+    some(vec![c::zeros_like(x.grad()?)?])
+});
 static CAT: Formula = f("CatBackward0", &[], |x| join_back(x, false));
 static STACK: Formula = f("StackBackward0", &[], |x| join_back(x, true));
 
@@ -521,4 +527,6 @@ static TABLE: &[(&str, Option<&Formula>)] = &[
     ("zero_", Some(&ZERO)),
     ("cat", Some(&CAT)),
     ("stack", Some(&STACK)),
+    ("uniform_", Some(&UNIFORM)),
+    ("normal_", Some(&NORMAL)),
 ];

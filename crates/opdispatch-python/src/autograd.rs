@@ -478,7 +478,23 @@ impl AutoDispatchBelowAutograd {
     }
 }
 
+/// `torch.manual_seed(seed)` for the CPU generator.
+#[pyfunction]
+fn _manual_seed(seed: i128) -> PyResult<()> {
+    // PyTorch takes the seed modulo 2**64 (negative seeds wrap).
+    let s = seed.rem_euclid(1i128 << 64) as u64;
+    opdispatch_tensor::ops::random::manual_seed(s);
+    Ok(())
+}
+
+#[pyfunction]
+fn initial_seed() -> u64 {
+    opdispatch_tensor::ops::random::initial_seed()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_manual_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(initial_seed, m)?)?;
     opdispatch_autograd::register().map_err(|e: DispatchError| to_py(e))?;
     m.add_class::<PyNodeHandle>()?;
     m.add_class::<PyFunctionNodeRef>()?;

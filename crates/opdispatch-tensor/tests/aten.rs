@@ -452,6 +452,59 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
                 IValue::Int(1),
             ],
         ),
+        (
+            "rand",
+            [il(&[2, 3])].into_iter().chain(factory_tail()).collect(),
+        ),
+        (
+            "randn",
+            [il(&[2, 3])].into_iter().chain(factory_tail()).collect(),
+        ),
+        (
+            "randint",
+            [
+                IValue::Int(5),
+                il(&[2, 3]),
+                IValue::Int(4),
+                IValue::None,
+                dev(ds),
+                IValue::None,
+            ]
+            .into(),
+        ),
+        (
+            "randint.low",
+            [
+                IValue::Int(1),
+                IValue::Int(5),
+                il(&[2, 3]),
+                IValue::Int(4),
+                IValue::None,
+                dev(ds),
+                IValue::None,
+            ]
+            .into(),
+        ),
+        ("rand_like", [t(&x)].into_iter().chain(none(5)).collect()),
+        ("randn_like", [t(&x)].into_iter().chain(none(5)).collect()),
+        (
+            "uniform_",
+            vec![
+                t(&fresh()),
+                IValue::Double(0.0),
+                IValue::Double(1.0),
+                IValue::None,
+            ],
+        ),
+        (
+            "normal_",
+            vec![
+                t(&fresh()),
+                IValue::Double(0.0),
+                IValue::Double(1.0),
+                IValue::None,
+            ],
+        ),
     ];
     for name in [
         "neg",

@@ -123,6 +123,25 @@ impl Args {
         }
     }
 
+    pub(crate) fn float(&mut self) -> Result<f64> {
+        match self.next() {
+            IValue::Double(f) => Ok(f),
+            IValue::Int(i) => Ok(i as f64),
+            other => Err(type_error("float", &other)),
+        }
+    }
+
+    /// A `Generator? generator` argument: only the default generator exists here.
+    pub(crate) fn no_generator(&mut self) -> Result<()> {
+        match self.next() {
+            IValue::None => Ok(()),
+            _ => Err(DispatchError::NotImplemented(
+                "opdispatch: only the default CPU generator is supported (pass generator=None)"
+                    .into(),
+            )),
+        }
+    }
+
     pub(crate) fn bool(&mut self) -> Result<bool> {
         match self.next() {
             IValue::Bool(b) => Ok(b),

@@ -346,6 +346,23 @@ fn like_options(a: &mut Args, t: &Tensor) -> Result<(ScalarType, Device)> {
     Ok((dtype.unwrap_or(t.dtype()), device.unwrap_or(t.device())))
 }
 
+/// A factory that fills a fresh tensor with random values (`size` first, then the options).
+fn random_factory(
+    a: &mut Args,
+    default_dtype: Option<ScalarType>,
+    fill: impl FnOnce(&Tensor) -> crate::Result<()>,
+) -> Result<IValue> {
+    let size = sizes_of(&a.int_list()?)?;
+    let (dtype, device) = a.tensor_options()?;
+    let t = Tensor::empty(
+        &size,
+        dtype.or(default_dtype).unwrap_or(DEFAULT_DTYPE),
+        device.unwrap_or(Device::Cpu),
+    )?;
+    fill(&t)?;
+    Ok(tv(t))
+}
+
 fn arange_kernel(a: &mut Args, start: Scalar, end: Scalar, step: Scalar) -> Result<IValue> {
     let (dtype, device) = a.tensor_options()?;
     Ok(tv(Tensor::arange(
@@ -735,6 +752,82 @@ pub(crate) fn kernels() -> Vec<(&'static str, Placement, CppFunction)> {
     // Joining.
     add("cat", B, CppFunction::typed(cat as FnList));
     add("stack", B, CppFunction::typed(stack as FnList));
+
+    // Random.
+    add(
+        "rand",
+        E,
+        boxed(|a| random_factory(a, None, |t| ops::random::uniform_(t, 0.0, 1.0))),
+    );
+    add(
+        "randn",
+        E,
+        boxed(|a| random_factory(a, None, |t| ops::random::normal_(t, 0.0, 1.0))),
+    );
+    add(
+        "randint",
+        E,
+        boxed(|a| {
+            let high = a.int()?;
+            random_factory(a, Some(ScalarType::Int64), move |t| {
+                ops::random::random_from_to_(t, 0, high)
+            })
+        }),
+    );
+    add(
+        "randint.low",
+        E,
+        boxed(|a| {
+            let (low, high) = (a.int()?, a.int()?);
+            random_factory(a, Some(ScalarType::Int64), move |t| {
+                ops::random::random_from_to_(t, low, high)
+            })
+        }),
+    );
+    add(
+        "rand_like",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (dtype, device) = like_options(a, &t)?;
+            let out = Tensor::empty(t.sizes(), dtype, device)?;
+            ops::random::uniform_(&out, 0.0, 1.0)?;
+            Ok(tv(out))
+        }),
+    );
+    add(
+        "randn_like",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (dtype, device) = like_options(a, &t)?;
+            let out = Tensor::empty(t.sizes(), dtype, device)?;
+            ops::random::normal_(&out, 0.0, 1.0)?;
+            Ok(tv(out))
+        }),
+    );
+    add(
+        "uniform_",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (from, to) = (a.float()?, a.float()?);
+            a.no_generator()?;
+            ops::random::uniform_(&t, from, to)?;
+            Ok(tv(t))
+        }),
+    );
+    add(
+        "normal_",
+        B,
+        boxed(|a| {
+            let t = a.tensor()?;
+            let (mean, std) = (a.float()?, a.float()?);
+            a.no_generator()?;
+            ops::random::normal_(&t, mean, std)?;
+            Ok(tv(t))
+        }),
+    );
 
     k
 }

@@ -298,6 +298,35 @@ const TAGS: &[(&str, &[Tag])] = &[
     ),
     ("cat", &[Tag::Core, Tag::Pt2CompliantTag]),
     ("stack", &[Tag::Pt2CompliantTag]),
+    ("rand", &[Tag::NondeterministicSeeded, Tag::Pt2CompliantTag]),
+    (
+        "randn",
+        &[Tag::NondeterministicSeeded, Tag::Pt2CompliantTag],
+    ),
+    (
+        "randint",
+        &[Tag::NondeterministicSeeded, Tag::Pt2CompliantTag],
+    ),
+    (
+        "randint.low",
+        &[Tag::NondeterministicSeeded, Tag::Pt2CompliantTag],
+    ),
+    (
+        "rand_like",
+        &[Tag::NondeterministicSeeded, Tag::Pt2CompliantTag],
+    ),
+    (
+        "randn_like",
+        &[Tag::NondeterministicSeeded, Tag::Pt2CompliantTag],
+    ),
+    (
+        "uniform_",
+        &[Tag::NondeterministicSeeded, Tag::Pt2CompliantTag],
+    ),
+    (
+        "normal_",
+        &[Tag::NondeterministicSeeded, Tag::Pt2CompliantTag],
+    ),
 ];
 
 /// Every operator the aten library defines, exactly as PyTorch 2.15 prints its schema
@@ -408,6 +437,15 @@ pub const SCHEMAS: &[&str] = &[
     // Joining.
     "cat(Tensor[] tensors, int dim=0) -> Tensor",
     "stack(Tensor[] tensors, int dim=0) -> Tensor",
+    // Random (the CPU generator: ops/random.rs).
+    "rand(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "randn(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "randint(SymInt high, SymInt[] size, *, ScalarType? dtype=4, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "randint.low(SymInt low, SymInt high, SymInt[] size, *, ScalarType? dtype=4, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    "rand_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
+    "randn_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
+    "uniform_(Tensor(a!) self, float from=0., float to=1., *, Generator? generator=None) -> Tensor(a!)",
+    "normal_(Tensor(a!) self, float mean=0., float std=1., *, Generator? generator=None) -> Tensor(a!)",
 ];
 
 /// The registered aten library: the DEF block and the IMPL blocks, alive for the process.

@@ -6,6 +6,7 @@
 
 mod elementwise;
 mod linalg;
+pub mod random;
 mod reduce;
 mod shape;
 
