@@ -18,22 +18,16 @@ use opdispatch_dispatch::{
 };
 use opdispatch_keys::{AUTOGRAD_DISPATCH_KEYSET, AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW};
 use opdispatch_tensor::{Scalar, Tensor};
-use parking_lot::Mutex;
 
 use crate::formulas::{self, Formula};
 use crate::grad_mode::is_grad_enabled;
 use crate::meta;
 use crate::node::{next_sequence_nr, Edge, Node, TensorMeta};
 use crate::runtime;
-use crate::saved::{SavedVariable, FREED_MESSAGE};
+use crate::saved::{SavedVariable, SavedVariables};
 
 /// Where a saved tensor came from: an argument index, or the output.
 pub(crate) const RESULT: usize = usize::MAX;
-
-struct SavedState {
-    vars: Vec<(usize, SavedVariable)>,
-    released: bool,
-}
 
 /// A node whose backward is a derivative formula.
 pub(crate) struct FormulaNode {
@@ -44,7 +38,7 @@ pub(crate) struct FormulaNode {
     inputs: Vec<TensorMeta>,
     /// The call's non-tensor arguments, by argument index (tensors are `None` here).
     args: Vec<IValue>,
-    saved: Mutex<SavedState>,
+    saved: SavedVariables,
 }
 
 /// What a formula sees.
@@ -128,16 +122,7 @@ impl Node for FormulaNode {
         if grads.iter().all(Option::is_none) {
             return Ok(vec![None; self.next.len()]);
         }
-        let saved: Vec<(usize, Tensor)> = {
-            let st = self.saved.lock();
-            if st.released && !st.vars.is_empty() {
-                return Err(runtime(FREED_MESSAGE));
-            }
-            st.vars
-                .iter()
-                .map(|(i, v)| v.unpack().map(|t| (*i, t)))
-                .collect::<Result<_>>()?
-        };
+        let saved = self.saved.unpack_all()?;
         let needs: Vec<bool> = self.next.iter().map(Edge::is_valid).collect();
         let ctx = Ctx {
             grads: &grads,
@@ -156,11 +141,7 @@ impl Node for FormulaNode {
         Ok(out)
     }
     fn release_variables(&self) {
-        let mut st = self.saved.lock();
-        st.released = true;
-        for (_, v) in &mut st.vars {
-            v.release();
-        }
+        self.saved.release_all();
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -266,7 +247,7 @@ fn autograd_kernel(
         .map(|(_, t)| meta::gradient_edge(t))
         .collect();
     let inputs: Vec<TensorMeta> = tensors.iter().map(|(_, t)| TensorMeta::of(t)).collect();
-    let mut vars = Vec::new();
+    let saved = SavedVariables::default();
     for &i in formula.save {
         if let Some((_, t)) = tensors.iter().find(|(j, _)| *j == i) {
             // An in-place operator overwrites `self`: keep its old value.
@@ -277,7 +258,7 @@ fn autograd_kernel(
             } else {
                 t.clone()
             };
-            vars.push((i, SavedVariable::input(&keep)));
+            saved.push(i, SavedVariable::input(&keep));
         }
     }
     let args: Vec<IValue> = stack[start..]
@@ -310,18 +291,13 @@ fn autograd_kernel(
         outputs: outputs.iter().map(TensorMeta::of).collect(),
         inputs,
         args,
-        saved: Mutex::new(SavedState {
-            vars,
-            released: false,
-        }),
+        saved,
     });
     let dyn_node: Arc<dyn Node> = node.clone();
     if formula.save_result {
         if let Some(r) = outputs.first() {
             node.saved
-                .lock()
-                .vars
-                .push((RESULT, SavedVariable::output(r, &dyn_node, 0)));
+                .push(RESULT, SavedVariable::output(r, &dyn_node, 0));
         }
     }
     for (nr, out) in outputs.iter().enumerate() {

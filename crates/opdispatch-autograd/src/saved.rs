@@ -129,3 +129,33 @@ pub fn legacy_type_name(t: &Tensor) -> String {
         format!("torch.{base}")
     }
 }
+
+/// A node's saved tensors, each under a key the node chooses (an argument index, say), freed
+/// together after a backward that does not retain the graph.
+#[derive(Default)]
+pub struct SavedVariables {
+    vars: parking_lot::Mutex<(Vec<(usize, SavedVariable)>, bool)>,
+}
+
+impl SavedVariables {
+    pub fn push(&self, key: usize, v: SavedVariable) {
+        self.vars.lock().0.push((key, v));
+    }
+    /// Every saved tensor, unpacked; PyTorch's error if they were freed.
+    pub fn unpack_all(&self) -> Result<Vec<(usize, Tensor)>> {
+        let st = self.vars.lock();
+        if st.1 && !st.0.is_empty() {
+            return Err(runtime(FREED_MESSAGE));
+        }
+        st.0.iter()
+            .map(|(k, v)| v.unpack().map(|t| (*k, t)))
+            .collect()
+    }
+    pub fn release_all(&self) {
+        let mut st = self.vars.lock();
+        st.1 = true;
+        for (_, v) in &mut st.0 {
+            v.release();
+        }
+    }
+}

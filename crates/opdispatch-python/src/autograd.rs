@@ -6,12 +6,12 @@ use std::any::Any;
 use std::sync::{Arc, Weak};
 
 use opdispatch_autograd::node::next_sequence_nr;
-use opdispatch_autograd::saved::SavedVariable;
+use opdispatch_autograd::saved::{SavedVariable, SavedVariables};
 use opdispatch_autograd::{engine, grad_mode, meta, Edge, Node, TensorMeta};
 use opdispatch_dispatch::{DispatchError, ExcludeDispatchKeyGuard};
 use opdispatch_keys::AUTOGRAD_DISPATCH_KEYSET;
 use opdispatch_tensor::Tensor;
-use parking_lot::Mutex;
+
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -212,7 +212,7 @@ struct PyFunctionNode {
     next: Vec<Edge>,
     outputs: Vec<TensorMeta>,
     backward: Py<PyAny>,
-    saved: Mutex<(Vec<SavedVariable>, bool)>,
+    saved: SavedVariables,
     materialize: bool,
 }
 
@@ -264,11 +264,7 @@ impl Node for PyFunctionNode {
         .map_err(py_to_dispatch)
     }
     fn release_variables(&self) {
-        let mut s = self.saved.lock();
-        s.1 = true;
-        for v in &mut s.0 {
-            v.release();
-        }
+        self.saved.release_all();
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -293,16 +289,13 @@ impl PyFunctionNodeRef {
             .as_any()
             .downcast_ref::<PyFunctionNode>()
             .ok_or_else(|| PyRuntimeError::new_err("not a Function node"))?;
-        let s = f.saved.lock();
-        if s.1 && !s.0.is_empty() {
-            return Err(PyRuntimeError::new_err(
-                opdispatch_autograd::saved::FREED_MESSAGE,
-            ));
-        }
-        let ts =
-            s.0.iter()
-                .map(|v| v.unpack().map_err(to_py).and_then(|t| wrap_tensor(py, t)))
-                .collect::<PyResult<Vec<_>>>()?;
+        let ts = f
+            .saved
+            .unpack_all()
+            .map_err(to_py)?
+            .into_iter()
+            .map(|(_, t)| wrap_tensor(py, t))
+            .collect::<PyResult<Vec<_>>>()?;
         PyTuple::new(py, ts)
     }
     fn node(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -350,20 +343,20 @@ fn _function_attach(
         next,
         outputs: outputs.iter().map(TensorMeta::of).collect(),
         backward,
-        saved: Mutex::new((Vec::new(), false)),
+        saved: SavedVariables::default(),
         materialize: materialize_grads,
     });
     let dyn_node: Arc<dyn Node> = node.clone();
     let saved_list = opt_tensors_of(saved, 0)?;
-    {
-        let mut s = node.saved.lock();
-        for t in saved_list.into_iter().flatten() {
-            let out_nr = outputs.iter().position(|o| o.impl_id() == t.impl_id());
-            s.0.push(match out_nr {
+    for (i, t) in saved_list.into_iter().flatten().enumerate() {
+        let out_nr = outputs.iter().position(|o| o.impl_id() == t.impl_id());
+        node.saved.push(
+            i,
+            match out_nr {
                 Some(nr) => SavedVariable::output(&t, &dyn_node, nr as u32),
                 None => SavedVariable::input(&t),
-            });
-        }
+            },
+        );
     }
     for (nr, o) in outputs.iter().enumerate() {
         if meta::is_differentiable(o) && !non_diff.contains(&o.impl_id()) {
