@@ -471,6 +471,51 @@ impl AutoDispatchBelowAutograd {
     }
 }
 
+/// The Autograd kernel of a custom op (`_library/autograd.py` marks the Python function): when
+/// grad mode is on and a tensor argument requires grad it runs the Python kernel (which builds
+/// the `autograd.Function` node); otherwise it redispatches below Autograd natively, so a call
+/// that needs no graph costs no Python frame here.
+pub struct GradGatedKernel {
+    python: crate::holder::PythonKernelHolder,
+}
+
+impl GradGatedKernel {
+    pub fn new(python: crate::holder::PythonKernelHolder) -> Self {
+        Self { python }
+    }
+}
+
+impl opdispatch_dispatch::BoxedKernel for GradGatedKernel {
+    fn call(
+        &self,
+        op: &opdispatch_dispatch::OperatorHandle,
+        ks: opdispatch_dispatch::DispatchKeySet,
+        stack: &mut opdispatch_dispatch::Stack,
+    ) -> opdispatch_dispatch::Result<()> {
+        if grad_mode::is_grad_enabled() {
+            let n = op.num_arguments();
+            let start = stack.len().saturating_sub(n);
+            let needs = stack[start..].iter().any(|v| match v {
+                opdispatch_dispatch::IValue::Tensor(r) => {
+                    r.downcast::<Tensor>().is_some_and(|t| t.requires_grad())
+                }
+                opdispatch_dispatch::IValue::TensorList(l) => l
+                    .iter()
+                    .any(|r| r.downcast::<Tensor>().is_some_and(|t| t.requires_grad())),
+                _ => false,
+            });
+            if needs {
+                return self.python.call(op, ks, stack);
+            }
+        }
+        let _below = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET);
+        op.redispatch_boxed(ks & opdispatch_keys::AFTER_AUTOGRAD_KEYSET, stack)
+    }
+    fn kind(&self) -> &'static str {
+        "python"
+    }
+}
+
 /// `torch.manual_seed(seed)` for the CPU generator.
 #[pyfunction]
 fn _manual_seed(seed: i128) -> PyResult<()> {

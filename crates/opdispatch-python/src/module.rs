@@ -56,6 +56,13 @@ fn python_kernel(
     let k = extract_key(dispatch)?;
     let f = if is_fallthrough_kernel(py, func)? {
         CppFunction::fallthrough()
+    } else if func.hasattr("_opdispatch_grad_gate")? {
+        // A custom op's Autograd kernel: native while nothing requires grad.
+        CppFunction::boxed(crate::autograd::GradGatedKernel::new(PythonKernelHolder {
+            func: func.clone().unbind(),
+            with_keyset,
+            with_op,
+        }))
     } else {
         CppFunction::boxed(PythonKernelHolder {
             func: func.clone().unbind(),

@@ -85,6 +85,8 @@ def make_autograd_impl(op: Any, info: Any) -> Callable[..., Any]:
     def with_keyset(keyset: Any, *args: Any, **kwargs: Any) -> Any:
         return kernel(*args, **kwargs)
 
+    # Registered natively in front of the Python kernel: calls that need no graph skip it.
+    with_keyset._opdispatch_grad_gate = True  # type: ignore[attr-defined]
     return with_keyset
 
 
