@@ -93,7 +93,9 @@ def make_autograd_impl(op: Any, info: Any) -> Callable[..., Any]:
 def autograd_kernel(op: Any, info: Any) -> Callable[..., Any]:
     """What ``CustomOpDef`` registers at Autograd when it is defined: reads ``info`` (the
     CustomOpDef) at call time, so a later ``register_autograd`` takes effect."""
-    return _kernel(op, info)
+    kernel = _kernel(op, info)
+    kernel._opdispatch_grad_gate = True  # type: ignore[attr-defined]
+    return kernel
 
 
 def adinplaceorview_kernel(op: Any) -> Callable[..., Any]:
