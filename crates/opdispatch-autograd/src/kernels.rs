@@ -16,7 +16,10 @@ use opdispatch_dispatch::{
     CppFunction, DispatchKey, DispatchKeySet, ExcludeDispatchKeyGuard, IValue, KernelArg, Library,
     LibraryKind, OperatorHandle, Result, Stack, TypedOperatorHandle,
 };
-use opdispatch_keys::{AUTOGRAD_DISPATCH_KEYSET, AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW};
+use opdispatch_keys::{
+    AFTER_AD_INPLACE_OR_VIEW_KEYSET, AUTOGRAD_DISPATCH_KEYSET,
+    AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW,
+};
 use opdispatch_tensor::{Scalar, Tensor};
 
 use crate::formulas::{self, Formula};
@@ -487,8 +490,14 @@ macro_rules! typed_binary {
             static H: OnceLock<TypedOperatorHandle<fn($($t),*) -> Result<Tensor>>> = OnceLock::new();
             let h = typed_handle(&H, concat!("aten::", $name), $overload)?;
             if !is_grad_enabled() || !(false $(|| $a.arg_requires_grad())*) {
-                let _guard = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
-                return h.call($($a),*);
+                // Nothing to record: straight to the keys below ADInplaceOrView. No TLS guard is
+                // needed, since no kernel below can record anything for these inputs, and a
+                // Python handler below excludes the keys above it itself.
+                let tls = opdispatch_dispatch::tls_local_dispatch_key_set();
+                let ks = ((DispatchKeySet::EMPTY $(| $a.arg_key_set())* | tls.included)
+                    - tls.excluded)
+                    & AFTER_AD_INPLACE_OR_VIEW_KEYSET;
+                return h.redispatch(ks, $($a),*);
             }
             static FORMULA: OnceLock<Option<&'static Formula>> = OnceLock::new();
             boxed_path(h.handle(), vec![$($a.into_ivalue()),*], &FORMULA, $full)
