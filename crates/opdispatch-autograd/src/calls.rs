@@ -3,7 +3,9 @@
 
 use std::sync::OnceLock;
 
-use opdispatch_dispatch::{DispatchError, Dispatcher, IValue, KernelArg, OperatorHandle, Result};
+use opdispatch_dispatch::{
+    DispatchError, Dispatcher, IValue, KernelArg, OperatorHandle, Result, TypedOperatorHandle,
+};
 use opdispatch_tensor::{aten::scalar_type_code, Device, Scalar, ScalarType, Tensor};
 
 pub(crate) fn handle(
@@ -51,23 +53,42 @@ fn ints(v: &[usize]) -> IValue {
     IValue::IntList(v.iter().map(|&x| x as i64).collect())
 }
 
+/// A typed handle, looked up once: the hot arithmetic of the formulas skips boxing.
+macro_rules! typed_op {
+    ($ty:ty, $name:literal, $overload:literal) => {{
+        static H: OnceLock<TypedOperatorHandle<$ty>> = OnceLock::new();
+        match H.get() {
+            Some(h) => h,
+            None => {
+                let h = Dispatcher::singleton()
+                    .find_schema_or_throw(concat!("aten::", $name), $overload)?
+                    .typed::<$ty>()?;
+                H.get_or_init(|| h)
+            }
+        }
+    }};
+}
+
+type BinAlpha = fn(Tensor, Tensor, Scalar) -> Result<Tensor>;
+type Bin = fn(Tensor, Tensor) -> Result<Tensor>;
+
 pub(crate) fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    call(op!("add", "Tensor"), vec![t(a), t(b), IValue::Int(1)])
+    typed_op!(BinAlpha, "add", "Tensor").call(a.clone(), b.clone(), Scalar::Int(1))
 }
 pub(crate) fn add_inplace(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     call(op!("add_", "Tensor"), vec![t(a), t(b), IValue::Int(1)])
 }
 pub(crate) fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    call(op!("sub", "Tensor"), vec![t(a), t(b), IValue::Int(1)])
+    typed_op!(BinAlpha, "sub", "Tensor").call(a.clone(), b.clone(), Scalar::Int(1))
 }
 pub(crate) fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    call(op!("mul", "Tensor"), vec![t(a), t(b)])
+    typed_op!(Bin, "mul", "Tensor").call(a.clone(), b.clone())
 }
 pub(crate) fn mul_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
     call(op!("mul", "Scalar"), vec![t(a), s(v)])
 }
 pub(crate) fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    call(op!("div", "Tensor"), vec![t(a), t(b)])
+    typed_op!(Bin, "div", "Tensor").call(a.clone(), b.clone())
 }
 pub(crate) fn div_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
     call(op!("div", "Scalar"), vec![t(a), s(v)])
