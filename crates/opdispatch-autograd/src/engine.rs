@@ -165,7 +165,7 @@ fn execute(
 ) -> Result<()> {
     let _mode = AutoGradMode::new(create_graph);
     let root_edges: Vec<Edge> = roots.iter().map(|(e, _)| e.clone()).collect();
-    let graph = discover(&root_edges);
+    let mut graph = discover(&root_edges);
     let targets: Option<Vec<usize>> = match (&capture, accumulate_only) {
         (Some(c), _) => Some(c.edges.iter().map(|(k, _)| *k).collect()),
         (None, Some(keys)) => Some(keys.to_vec()),
@@ -177,7 +177,7 @@ fn execute(
             .as_ref()
             .is_none_or(|m| m.get(&k).copied().unwrap_or(false))
     };
-    let mut deps = graph.deps.clone();
+    let mut deps = std::mem::take(&mut graph.deps);
     let mut buffers: HashMap<usize, Vec<Option<Tensor>>> = HashMap::default();
     let mut heap = BinaryHeap::new();
     let mut order = 0u64;

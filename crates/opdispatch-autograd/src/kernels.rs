@@ -17,7 +17,7 @@ use opdispatch_dispatch::{
     LibraryKind, OperatorHandle, Result, Stack, TypedOperatorHandle,
 };
 use opdispatch_keys::{
-    AFTER_AD_INPLACE_OR_VIEW_KEYSET, AUTOGRAD_DISPATCH_KEYSET,
+    AFTER_AD_INPLACE_OR_VIEW_KEYSET, AFTER_AUTOGRAD_KEYSET, AUTOGRAD_DISPATCH_KEYSET,
     AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW,
 };
 use opdispatch_tensor::{Scalar, Tensor};
@@ -216,25 +216,42 @@ impl DispatchErrorExt {
 
 /// Runs the operator below autograd (PyTorch's `AutoDispatchBelowADInplaceOrView`; in-place
 /// and view operators stop at ADInplaceOrView so version counters move).
-fn call_below(op: &OperatorHandle, shape: Shape, stack: &mut Stack) -> Result<()> {
-    let keys = if shape.inplace || shape.view {
-        AUTOGRAD_DISPATCH_KEYSET
+fn call_below(
+    op: &OperatorHandle,
+    shape: Shape,
+    ks: Option<DispatchKeySet>,
+    stack: &mut Stack,
+) -> Result<()> {
+    let (keys, after) = if shape.inplace || shape.view {
+        (AUTOGRAD_DISPATCH_KEYSET, AFTER_AUTOGRAD_KEYSET)
     } else {
-        AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW
+        (
+            AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW,
+            AFTER_AD_INPLACE_OR_VIEW_KEYSET,
+        )
     };
     let _guard = ExcludeDispatchKeyGuard::new(keys);
-    op.call_boxed(stack)
+    match ks {
+        // From the dispatcher: the key set it computed, masked below us (no second extraction).
+        Some(ks) => op.redispatch_boxed(ks & after, stack),
+        None => op.call_boxed(stack),
+    }
 }
 
 fn autograd_kernel(
     formula: Option<&'static Formula>,
     shape: Shape,
     op: &OperatorHandle,
+    ks: Option<DispatchKeySet>,
     stack: &mut Stack,
 ) -> Result<()> {
+    if !is_grad_enabled() {
+        // Nothing is recorded and no in-place check applies with grad mode off.
+        return call_below(op, shape, ks, stack);
+    }
     let start = stack.len().saturating_sub(shape.nargs);
     let tensors = tensor_args(&stack[start..]);
-    let any = is_grad_enabled() && tensors.iter().any(|(_, t)| t.requires_grad());
+    let any = tensors.iter().any(|(_, t)| t.requires_grad());
     if shape.inplace {
         if let Some((0, t)) = tensors.first() {
             if any || t.requires_grad() {
@@ -243,7 +260,7 @@ fn autograd_kernel(
         }
     }
     let Some(formula) = formula.filter(|_| any) else {
-        return call_below(op, shape, stack);
+        return call_below(op, shape, ks, stack);
     };
     let next: Vec<Edge> = tensors
         .iter()
@@ -278,7 +295,7 @@ fn autograd_kernel(
     } else {
         None
     };
-    call_below(op, shape, stack)?;
+    call_below(op, shape, ks, stack)?;
     let outs_start = stack.len().saturating_sub(shape.nret);
     let outputs: Vec<Tensor> = stack[outs_start..]
         .iter()
@@ -400,8 +417,8 @@ fn build() -> Result<Vec<Library>> {
 
 fn boxed(formula: Option<&'static Formula>, shape: Shape) -> CppFunction {
     CppFunction::boxed(
-        move |op: &OperatorHandle, _ks: DispatchKeySet, stack: &mut Stack| {
-            autograd_kernel(formula, shape, op, stack)
+        move |op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
+            autograd_kernel(formula, shape, op, Some(ks), stack)
         },
     )
 }
@@ -479,6 +496,7 @@ fn boxed_path(
             nargs,
         },
         op,
+        None,
         &mut stack,
     )?;
     Tensor::from_ivalue(stack.pop().unwrap_or_default())

@@ -213,6 +213,11 @@ pub(crate) fn accumulate_grad(t: &Tensor, g: Tensor, create_graph: bool) -> Resu
         }
         Some(old) if create_graph => calls::add(&old, &g)?,
         Some(old) => {
+            // Nothing to record here (`.grad` does not require grad): straight to
+            // ADInplaceOrView, which bumps the version, then the backend.
+            let _below = opdispatch_dispatch::ExcludeDispatchKeyGuard::new(
+                opdispatch_keys::AUTOGRAD_DISPATCH_KEYSET,
+            );
             calls::add_inplace(&old, &g)?;
             old
         }
