@@ -2,9 +2,6 @@
 //! a typed call through the dispatcher against a direct call of the same kernel, boxed calls,
 //! and bulk registration / deregistration.
 
-// TODO(issue 16): workspace lint not yet fixed here (crate being restructured); drop this allow once it is.
-#![allow(clippy::semicolon_if_nothing_returned)]
-
 use std::hint::black_box;
 
 mod workloads;
@@ -17,17 +14,17 @@ fn typed_vs_direct(c: &mut Criterion) {
     let (_lib, op, typed) = typed_add_one("bench_typed");
     let mut g = c.benchmark_group("call");
     g.bench_function("direct_fn", |b| {
-        b.iter(|| black_box(add_one as fn(i64) -> i64)(black_box(1)))
+        b.iter(|| black_box(add_one as fn(i64) -> i64)(black_box(1)));
     });
     g.bench_function("typed_dispatch", |b| {
-        b.iter(|| typed.call(black_box(1)).unwrap())
+        b.iter(|| typed.call(black_box(1)).unwrap());
     });
     g.bench_function("boxed_dispatch", |b| {
         b.iter(|| {
             let mut stack = opdispatch_dispatch::stack![IValue::Int(black_box(1))];
             op.call_boxed(&mut stack).unwrap();
             stack
-        })
+        });
     });
     g.finish();
 }
@@ -47,7 +44,7 @@ fn registration(c: &mut Criterion) {
                 drop(lib);
             }
             total
-        })
+        });
     });
     g.bench_function("deregister_10k_ops_3_kernels", |b| {
         b.iter_custom(|iters| {
@@ -59,7 +56,7 @@ fn registration(c: &mut Criterion) {
                 total += t.elapsed();
             }
             total
-        })
+        });
     });
     g.finish();
 }

@@ -17,14 +17,6 @@
 //! assert!(matches!(stack[..], [IValue::Int(42)]));
 //! ```
 
-// TODO(issue 16): the workspace lints added in issue 16 are not yet fixed in this crate (being
-// restructured); drop this allow once they are.
-#![allow(
-    clippy::semicolon_if_nothing_returned,
-    clippy::explicit_iter_loop,
-    clippy::redundant_closure_for_method_calls
-)]
-
 pub mod dispatcher;
 pub mod error;
 pub mod explain;

@@ -395,7 +395,7 @@ impl Library {
         let debug = self.debug_string_for(&f.debug);
         // As in PyTorch, runtime keys registered before a failing one stay registered (owned by
         // this library, so resetting it removes them).
-        for rk in get_runtime_dispatch_key_set(key).iter() {
+        for rk in get_runtime_dispatch_key_set(key) {
             let h = Dispatcher::singleton().register_fallback(
                 rk,
                 f.kernel.clone(),

@@ -416,7 +416,7 @@ impl ResultTypeState {
                 } else {
                     dtype
                 };
-                self.wrapped_result = promote_opt(self.wrapped_result, d)?
+                self.wrapped_result = promote_opt(self.wrapped_result, d)?;
             }
         }
         Ok(())

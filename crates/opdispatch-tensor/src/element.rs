@@ -81,7 +81,7 @@ impl Element for bool {
         b[0] != 0
     }
     fn write(self, b: &mut [u8]) {
-        b[0] = self as u8
+        b[0] = self as u8;
     }
     fn to_f64(self) -> f64 {
         self as u8 as f64

@@ -5,13 +5,6 @@
 //! Pure Rust: the Python crate couples these handles to Python objects through
 //! [`install_pyobject_hooks`], and registers the kernels with the dispatcher.
 
-// TODO(issue 16): the workspace lints added in issue 16 are not yet fixed in this crate (being
-// restructured); drop this allow once they are.
-#![allow(
-    clippy::semicolon_if_nothing_returned,
-    clippy::redundant_closure_for_method_calls
-)]
-
 pub mod aten;
 pub mod device;
 mod dispatch_glue;

@@ -194,11 +194,17 @@ impl Storage {
 
     fn lock_read(&self) -> RwLockReadGuard<'_, Buffer> {
         // A panic while holding the lock leaves plain bytes behind; keep going.
-        self.0.data.read().unwrap_or_else(|e| e.into_inner())
+        self.0
+            .data
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock_write(&self) -> RwLockWriteGuard<'_, Buffer> {
-        self.0.data.write().unwrap_or_else(|e| e.into_inner())
+        self.0
+            .data
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Read the bytes. Errors on Meta storage, which has none.

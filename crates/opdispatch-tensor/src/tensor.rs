@@ -571,7 +571,8 @@ impl Tensor {
     /// Whether autograd records operations on this tensor.
     #[inline]
     pub fn requires_grad(&self) -> bool {
-        self.autograd_meta().is_some_and(|m| m.requires_grad())
+        self.autograd_meta()
+            .is_some_and(AutogradMetaInterface::requires_grad)
     }
     /// The version counter shared by every view of this tensor's storage (`t._version`).
     pub fn version(&self) -> u64 {

@@ -46,7 +46,7 @@ impl OperatorEntry {
                 kern.debug,
                 kern.inferred_schema
                     .as_ref()
-                    .map_or_else(|| "(none)".to_owned(), |sc| sc.to_string()),
+                    .map_or_else(|| "(none)".to_owned(), std::string::ToString::to_string),
                 kern.kernel.dump_state()
             );
         }

@@ -186,9 +186,9 @@ impl OperatorEntry {
         );
         update_master(self, st, fallbacks, garbage, |u| {
             if keyed {
-                u.update(k)
+                u.update(k);
             } else {
-                u.update_full()
+                u.update_full();
             }
         });
         st.def_and_impl_count += 1;
@@ -215,9 +215,9 @@ impl OperatorEntry {
         }
         update_master(self, st, fallbacks, garbage, |u| {
             if keyed {
-                u.update(k)
+                u.update(k);
             } else {
-                u.update_full()
+                u.update_full();
             }
         });
         st.def_and_impl_count -= 1;

@@ -50,7 +50,7 @@ impl TableMeta {
             (!0u64, key_bits)
         };
         let upd = |ks: &mut DispatchKeySet| {
-            *ks = DispatchKeySet::from_raw_repr((ks.raw_repr() & and) | or)
+            *ks = DispatchKeySet::from_raw_repr((ks.raw_repr() & and) | or);
         };
         upd(&mut self.non_fallthrough_keys);
         if k.to_functionality_key().is_per_backend_functionality() {

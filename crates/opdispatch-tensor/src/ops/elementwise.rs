@@ -657,7 +657,7 @@ fn unary_body(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
                     let f = op.f64_fn();
                     it.for_each(|(o, &v)| {
                         o.write(f(v as f64) as f32);
-                    })
+                    });
                 }
             }
         });
