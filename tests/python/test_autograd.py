@@ -116,6 +116,25 @@ def test_in_place_on_a_view_of_a_leaf_is_refused():
     assert vals(x) == [2.0, 2.0, 2.0]
 
 
+def test_in_place_on_a_view_of_a_non_leaf_rebases_the_base():
+    x = M.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    v = y[0:2]
+    v.mul_(M.tensor([3.0, 4.0]))
+    assert type(y.grad_fn).__name__ == "CopySlices"
+    (y * M.tensor([1.0, 10.0, 100.0])).sum().backward()
+    assert vals(x.grad) == [3.0, 40.0, 100.0]
+
+    a = M.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    w = M.tensor([5.0, 6.0], requires_grad=True)
+    b = a.clone()
+    b[1].add_(w * 2)
+    (b * b).sum().backward()
+    # d/da of sum(b^2) = 2b, rows as written; d/dw = 2 * 2 * b[1]
+    assert vals(a.grad[0]) == [2.0, 4.0] and vals(a.grad[1]) == [26.0, 32.0]
+    assert vals(w.grad) == [52.0, 64.0]
+
+
 def test_function_backward_exception_propagates_unchanged():
     class Boom(M.autograd.Function):
         @staticmethod

@@ -185,9 +185,11 @@ struct Shape {
     nargs: usize,
 }
 
-fn check_inplace(t: &Tensor) -> Result<()> {
+/// PyTorch's checks before an in-place write to `t`; returns the base to rebase when `t` is a
+/// view of a non-leaf that requires grad.
+fn check_inplace(t: &Tensor) -> Result<Option<Tensor>> {
     if !is_grad_enabled() {
-        return Ok(());
+        return Ok(None);
     }
     if t.requires_grad() && meta::is_leaf(t) {
         return Err(runtime(
@@ -199,19 +201,11 @@ fn check_inplace(t: &Tensor) -> Result<()> {
             if meta::is_leaf(&base) {
                 return Err(runtime("a view of a leaf Variable that requires grad is being used in an in-place operation."));
             }
-            return Err(DispatchErrorExt::not_implemented(
-                "opdispatch: an in-place operation on a view of a tensor that requires grad is not supported yet (PyTorch rebases the base's history with CopySlices)",
-            ));
+            crate::copy_slices::check(&base, t)?;
+            return Ok(Some(base));
         }
     }
-    Ok(())
-}
-
-struct DispatchErrorExt;
-impl DispatchErrorExt {
-    fn not_implemented(msg: &str) -> opdispatch_dispatch::DispatchError {
-        opdispatch_dispatch::DispatchError::NotImplemented(msg.into())
-    }
+    Ok(None)
 }
 
 /// Runs the operator below autograd (PyTorch's `AutoDispatchBelowADInplaceOrView`; in-place
@@ -252,10 +246,11 @@ fn autograd_kernel(
     let start = stack.len().saturating_sub(shape.nargs);
     let tensors = tensor_args(&stack[start..]);
     let any = tensors.iter().any(|(_, t)| t.requires_grad());
+    let mut rebase_base = None;
     if shape.inplace {
         if let Some((0, t)) = tensors.first() {
             if any || t.requires_grad() {
-                check_inplace(t)?;
+                rebase_base = check_inplace(t)?;
             }
         }
     }
@@ -327,6 +322,9 @@ fn autograd_kernel(
                 meta::set_base(out, b.clone());
             }
         }
+    }
+    if let (Some(b), Some(view)) = (rebase_base, outputs.first()) {
+        crate::copy_slices::rebase(&b, view, dyn_node);
     }
     Ok(())
 }

@@ -16,6 +16,7 @@
 //! `autograd.Function` node) and call [`register`] once after `aten::register()`.
 
 mod calls;
+mod copy_slices;
 pub mod engine;
 mod formulas;
 pub mod grad_mode;
