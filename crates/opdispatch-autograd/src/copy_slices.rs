@@ -9,7 +9,7 @@ use opdispatch_dispatch::{DispatchError, Result};
 use opdispatch_tensor::{ops, Dims, Tensor};
 
 use crate::meta;
-use crate::node::{next_sequence_nr, Edge, Node, TensorMeta};
+use crate::node::{Edge, Node, NodeCore, TensorMeta};
 
 /// Where a view sits in a contiguous tensor of its base's shape.
 #[derive(Clone)]
@@ -27,29 +27,21 @@ impl Geometry {
 }
 
 struct CopySlices {
-    base: [TensorMeta; 1],
     view: Geometry,
     op: Arc<dyn Node>,
-    next: Vec<Edge>,
-    seq: u64,
+    core: NodeCore,
 }
 
 impl Node for CopySlices {
     fn name(&self) -> String {
         "CopySlices".into()
     }
-    fn next_edges(&self) -> &[Edge] {
-        &self.next
-    }
-    fn input_metadata(&self) -> &[TensorMeta] {
-        &self.base
-    }
-    fn sequence_nr(&self) -> u64 {
-        self.seq
+    fn core(&self) -> &NodeCore {
+        &self.core
     }
     fn apply(&self, grads: Vec<Option<Tensor>>) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = grads.into_iter().next().flatten() else {
-            return Ok(vec![None; self.next.len()]);
+            return Ok(vec![None; self.core.next.len()]);
         };
         let result = ops::clone(&g)?;
         let region = self.view.region(&result)?;
@@ -58,10 +50,10 @@ impl Node for CopySlices {
             Some(gs) => ops::copy_(&region, &gs)?,
             None => ops::zero_(&region)?,
         }
-        let mut out = Vec::with_capacity(self.next.len());
+        let mut out = Vec::with_capacity(self.core.next.len());
         out.push(Some(result));
         out.extend(res.into_iter().skip(1));
-        out.resize(self.next.len(), None);
+        out.resize(self.core.next.len(), None);
         Ok(out)
     }
     fn release_variables(&self) {
@@ -76,23 +68,15 @@ impl Node for CopySlices {
 struct ViewOfBase {
     base: TensorMeta,
     view: Geometry,
-    meta: [TensorMeta; 1],
-    next: [Edge; 1],
-    seq: u64,
+    core: NodeCore,
 }
 
 impl Node for ViewOfBase {
     fn name(&self) -> String {
         "AsStridedBackward0".into()
     }
-    fn next_edges(&self) -> &[Edge] {
-        &self.next
-    }
-    fn input_metadata(&self) -> &[TensorMeta] {
-        &self.meta
-    }
-    fn sequence_nr(&self) -> u64 {
-        self.seq
+    fn core(&self) -> &NodeCore {
+        &self.core
     }
     fn apply(&self, grads: Vec<Option<Tensor>>) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = grads.into_iter().next().flatten() else {
@@ -129,19 +113,15 @@ pub(crate) fn rebase(base: &Tensor, view: &Tensor, op: Arc<dyn Node>) {
     next.extend(op.next_edges().iter().skip(1).cloned());
     let base_meta = TensorMeta::of(base);
     let cs: Arc<dyn Node> = Arc::new(CopySlices {
-        base: [base_meta.clone()],
         view: geometry.clone(),
         op,
-        next,
-        seq: next_sequence_nr(),
+        core: NodeCore::new(next, vec![base_meta.clone()]),
     });
     meta::set_history(base, cs.clone(), 0);
     let v: Arc<dyn Node> = Arc::new(ViewOfBase {
         base: base_meta,
         view: geometry,
-        meta: [TensorMeta::of(view)],
-        next: [Edge::new(cs, 0)],
-        seq: next_sequence_nr(),
+        core: NodeCore::new(vec![Edge::new(cs, 0)], vec![TensorMeta::of(view)]),
     });
     meta::set_history(view, v, 0);
 }

@@ -25,7 +25,7 @@ use opdispatch_tensor::{Scalar, Tensor};
 use crate::formulas::{self, Formula};
 use crate::grad_mode::is_grad_enabled;
 use crate::meta;
-use crate::node::{next_sequence_nr, Edge, Node, TensorMeta};
+use crate::node::{Edge, Node, NodeCore, TensorMeta};
 use crate::runtime;
 use crate::saved::{SavedVariable, SavedVariables};
 
@@ -35,9 +35,7 @@ pub(crate) const RESULT: usize = usize::MAX;
 /// A node whose backward is a derivative formula.
 pub(crate) struct FormulaNode {
     formula: &'static Formula,
-    seq: u64,
-    next: Vec<Edge>,
-    outputs: Vec<TensorMeta>,
+    core: NodeCore,
     inputs: Vec<TensorMeta>,
     /// The call's non-tensor arguments, by argument index (tensors are `None` here).
     args: Vec<IValue>,
@@ -112,21 +110,15 @@ impl Node for FormulaNode {
     fn name(&self) -> String {
         self.formula.name.to_string()
     }
-    fn next_edges(&self) -> &[Edge] {
-        &self.next
-    }
-    fn input_metadata(&self) -> &[TensorMeta] {
-        &self.outputs
-    }
-    fn sequence_nr(&self) -> u64 {
-        self.seq
+    fn core(&self) -> &NodeCore {
+        &self.core
     }
     fn apply(&self, grads: Vec<Option<Tensor>>) -> Result<Vec<Option<Tensor>>> {
         if grads.iter().all(Option::is_none) {
-            return Ok(vec![None; self.next.len()]);
+            return Ok(vec![None; self.core.next.len()]);
         }
         let saved = self.saved.unpack_all()?;
-        let needs: Vec<bool> = self.next.iter().map(Edge::is_valid).collect();
+        let needs: Vec<bool> = self.core.next.iter().map(Edge::is_valid).collect();
         let ctx = Ctx {
             grads: &grads,
             args: &self.args,
@@ -135,7 +127,7 @@ impl Node for FormulaNode {
             needs: &needs,
         };
         let mut out = (self.formula.f)(&ctx)?;
-        out.resize(self.next.len(), None);
+        out.resize(self.core.next.len(), None);
         for (g, need) in out.iter_mut().zip(&needs) {
             if !need {
                 *g = None;
@@ -301,9 +293,7 @@ fn autograd_kernel(
         .collect();
     let node = Arc::new(FormulaNode {
         formula,
-        seq: next_sequence_nr(),
-        next,
-        outputs: outputs.iter().map(TensorMeta::of).collect(),
+        core: NodeCore::new(next, outputs.iter().map(TensorMeta::of).collect()),
         inputs,
         args,
         saved,

@@ -59,15 +59,42 @@ impl TensorMeta {
     }
 }
 
+/// What every node has: its creation order, where its outputs go, and what its inputs must
+/// look like.
+pub struct NodeCore {
+    /// Order of creation: the engine runs ready nodes newest first, as PyTorch does.
+    pub seq: u64,
+    pub next: Vec<Edge>,
+    /// One entry per gradient the node receives (the forward call's outputs).
+    pub inputs: Vec<TensorMeta>,
+}
+
+impl NodeCore {
+    /// A core with the next sequence number.
+    pub fn new(next: Vec<Edge>, inputs: Vec<TensorMeta>) -> Self {
+        Self {
+            seq: next_sequence_nr(),
+            next,
+            inputs,
+        }
+    }
+}
+
 /// A node of the backward graph.
 pub trait Node: Send + Sync + 'static {
     /// PyTorch's class name of the node (`MulBackward0`, `AccumulateGrad`, `SqBackward`).
     fn name(&self) -> String;
-    fn next_edges(&self) -> &[Edge];
+    fn core(&self) -> &NodeCore;
+    fn next_edges(&self) -> &[Edge] {
+        &self.core().next
+    }
     /// One entry per gradient this node receives (the forward call's outputs).
-    fn input_metadata(&self) -> &[TensorMeta];
-    /// Order of creation: the engine runs ready nodes newest first, as PyTorch does.
-    fn sequence_nr(&self) -> u64;
+    fn input_metadata(&self) -> &[TensorMeta] {
+        &self.core().inputs
+    }
+    fn sequence_nr(&self) -> u64 {
+        self.core().seq
+    }
     /// Gradients of the forward inputs (one per next edge) from those of the outputs.
     fn apply(&self, grads: Vec<Option<Tensor>>) -> Result<Vec<Option<Tensor>>>;
     /// Frees saved tensors (after a backward without `retain_graph`).
@@ -84,13 +111,19 @@ pub fn next_sequence_nr() -> u64 {
 /// The node that adds the gradient of a leaf into its `.grad`.
 pub struct AccumulateGrad {
     variable: Tensor,
-    meta: [TensorMeta; 1],
+    core: NodeCore,
 }
 
 impl AccumulateGrad {
     pub fn new(variable: Tensor) -> Self {
-        let meta = [TensorMeta::of(&variable)];
-        Self { variable, meta }
+        let core = NodeCore {
+            // PyTorch gives AccumulateGrad the highest priority: a leaf's gradient is ready as
+            // soon as every path into it is done.
+            seq: u64::MAX,
+            next: Vec::new(),
+            inputs: vec![TensorMeta::of(&variable)],
+        };
+        Self { variable, core }
     }
     pub fn variable(&self) -> &Tensor {
         &self.variable
@@ -101,16 +134,8 @@ impl Node for AccumulateGrad {
     fn name(&self) -> String {
         "AccumulateGrad".into()
     }
-    fn next_edges(&self) -> &[Edge] {
-        &[]
-    }
-    fn input_metadata(&self) -> &[TensorMeta] {
-        &self.meta
-    }
-    fn sequence_nr(&self) -> u64 {
-        // PyTorch gives AccumulateGrad the highest priority: a leaf's gradient is ready as soon
-        // as every path into it is done.
-        u64::MAX
+    fn core(&self) -> &NodeCore {
+        &self.core
     }
     fn apply(&self, mut grads: Vec<Option<Tensor>>) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = grads.pop().flatten() else {

@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::sync::{Arc, Weak};
 
-use opdispatch_autograd::node::next_sequence_nr;
+use opdispatch_autograd::node::NodeCore;
 use opdispatch_autograd::saved::{SavedVariable, SavedVariables};
 use opdispatch_autograd::{engine, grad_mode, meta, Edge, Node, TensorMeta};
 use opdispatch_dispatch::{DispatchError, ExcludeDispatchKeyGuard};
@@ -208,9 +208,7 @@ fn wrap_node(py: Python<'_>, node: Arc<dyn Node>) -> PyResult<Py<PyAny>> {
 /// called with the output gradients and returning one gradient per tensor input.
 struct PyFunctionNode {
     name: String,
-    seq: u64,
-    next: Vec<Edge>,
-    outputs: Vec<TensorMeta>,
+    core: NodeCore,
     backward: Py<PyAny>,
     saved: SavedVariables,
     materialize: bool,
@@ -220,14 +218,8 @@ impl Node for PyFunctionNode {
     fn name(&self) -> String {
         self.name.clone()
     }
-    fn next_edges(&self) -> &[Edge] {
-        &self.next
-    }
-    fn input_metadata(&self) -> &[TensorMeta] {
-        &self.outputs
-    }
-    fn sequence_nr(&self) -> u64 {
-        self.seq
+    fn core(&self) -> &NodeCore {
+        &self.core
     }
     fn apply(
         &self,
@@ -235,7 +227,7 @@ impl Node for PyFunctionNode {
     ) -> opdispatch_dispatch::Result<Vec<Option<Tensor>>> {
         Python::attach(|py| -> PyResult<Vec<Option<Tensor>>> {
             let mut args = Vec::with_capacity(grads.len());
-            for (g, m) in grads.into_iter().zip(&self.outputs) {
+            for (g, m) in grads.into_iter().zip(&self.core.inputs) {
                 let g = match g {
                     Some(g) => Some(g),
                     None if self.materialize => Some(
@@ -250,7 +242,7 @@ impl Node for PyFunctionNode {
             let list = out.cast::<PyList>().map_err(|_| {
                 PyRuntimeError::new_err("internal: Function backward wrapper must return a list")
             })?;
-            let mut v = Vec::with_capacity(self.next.len());
+            let mut v = Vec::with_capacity(self.core.next.len());
             for item in list.iter() {
                 v.push(if item.is_none() {
                     None
@@ -258,7 +250,7 @@ impl Node for PyFunctionNode {
                     Some(unwrap_tensor(&item)?)
                 });
             }
-            v.resize(self.next.len(), None);
+            v.resize(self.core.next.len(), None);
             Ok(v)
         })
         .map_err(py_to_dispatch)
@@ -339,9 +331,7 @@ fn _function_attach(
     let next: Vec<Edge> = inputs.iter().map(meta::gradient_edge).collect();
     let node = Arc::new(PyFunctionNode {
         name,
-        seq: next_sequence_nr(),
-        next,
-        outputs: outputs.iter().map(TensorMeta::of).collect(),
+        core: NodeCore::new(next, outputs.iter().map(TensorMeta::of).collect()),
         backward,
         saved: SavedVariables::default(),
         materialize: materialize_grads,
