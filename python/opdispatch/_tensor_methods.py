@@ -348,10 +348,6 @@ Tensor.detach_ = _detach_
 Tensor.register_hook = _register_hook
 
 
-def ones_like_for_gradcheck(t: Any) -> Any:
-    return ops.aten.ones_like(t)
-
-
 def _with_requires_grad(factory: Any) -> Any:
     def f(*args: Any, requires_grad: bool = False, **kwargs: Any) -> Any:
         t = factory(*args, **kwargs)

@@ -4,7 +4,8 @@
 use std::sync::OnceLock;
 
 use opdispatch_dispatch::{
-    DispatchError, Dispatcher, IValue, KernelArg, OperatorHandle, Result, TypedOperatorHandle,
+    DispatchError, Dispatcher, IValue, KernelArg, KernelSignature, OperatorHandle, Result,
+    TypedOperatorHandle,
 };
 use opdispatch_tensor::{aten::scalar_type_code, Device, Scalar, ScalarType, Tensor};
 
@@ -53,19 +54,26 @@ fn ints(v: &[usize]) -> IValue {
     IValue::IntList(v.iter().map(|&x| x as i64).collect())
 }
 
+/// A typed handle to `name.overload`, looked up once into `cell`.
+pub(crate) fn typed_handle<F: KernelSignature>(
+    cell: &'static OnceLock<TypedOperatorHandle<F>>,
+    name: &str,
+    overload: &str,
+) -> Result<&'static TypedOperatorHandle<F>> {
+    if let Some(h) = cell.get() {
+        return Ok(h);
+    }
+    let h = Dispatcher::singleton()
+        .find_schema_or_throw(name, overload)?
+        .typed::<F>()?;
+    Ok(cell.get_or_init(|| h))
+}
+
 /// A typed handle, looked up once: the hot arithmetic of the formulas skips boxing.
 macro_rules! typed_op {
     ($ty:ty, $name:literal, $overload:literal) => {{
         static H: OnceLock<TypedOperatorHandle<$ty>> = OnceLock::new();
-        match H.get() {
-            Some(h) => h,
-            None => {
-                let h = Dispatcher::singleton()
-                    .find_schema_or_throw(concat!("aten::", $name), $overload)?
-                    .typed::<$ty>()?;
-                H.get_or_init(|| h)
-            }
-        }
+        typed_handle(&H, concat!("aten::", $name), $overload)?
     }};
 }
 
@@ -93,9 +101,9 @@ pub(crate) fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub(crate) fn div_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
     call(op!("div", "Scalar"), vec![t(a), s(v)])
 }
+/// `v - a`.
 pub(crate) fn rsub_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
-    // v - a
-    call(op!("sub", "Scalar"), vec![t(a), s(v), IValue::Int(1)]).and_then(|r| neg(&r))
+    call(op!("rsub", "Scalar"), vec![t(a), s(v), IValue::Int(1)])
 }
 pub(crate) fn neg(a: &Tensor) -> Result<Tensor> {
     call(op!("neg", ""), vec![t(a)])

@@ -391,7 +391,6 @@ fn reshape_back(x: &Ctx<'_>) -> G {
     some(vec![c::reshape(x.grad()?, &x.input(0).sizes)?])
 }
 static VIEW: Formula = f("ViewBackward0", &[], reshape_back);
-static FLATTEN: Formula = f("ViewBackward0", &[], reshape_back);
 static SQUEEZE: Formula = f("SqueezeBackward0", &[], reshape_back);
 static SQUEEZE_DIM: Formula = f("SqueezeBackward1", &[], reshape_back);
 static UNSQUEEZE: Formula = f("UnsqueezeBackward0", &[], reshape_back);
@@ -507,7 +506,8 @@ static TABLE: &[(&str, Option<&Formula>)] = &[
     ("dot", Some(&DOT)),
     ("mv", Some(&MV)),
     ("view", Some(&VIEW)),
-    ("flatten.using_ints", Some(&FLATTEN)),
+    // PyTorch decomposes flatten into a view: the same node.
+    ("flatten.using_ints", Some(&VIEW)),
     ("squeeze", Some(&SQUEEZE)),
     ("squeeze.dim", Some(&SQUEEZE_DIM)),
     ("unsqueeze", Some(&UNSQUEEZE)),

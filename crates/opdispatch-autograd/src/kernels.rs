@@ -177,17 +177,24 @@ struct Shape {
     nargs: usize,
 }
 
+/// PyTorch's error for an in-place write to a leaf that requires grad (`ctx.mark_dirty` of an
+/// `autograd.Function` checks it too).
+pub fn check_not_leaf(t: &Tensor) -> Result<()> {
+    if t.requires_grad() && meta::is_leaf(t) {
+        return Err(runtime(
+            "a leaf Variable that requires grad is being used in an in-place operation.",
+        ));
+    }
+    Ok(())
+}
+
 /// PyTorch's checks before an in-place write to `t`; returns the base to rebase when `t` is a
 /// view of a non-leaf that requires grad.
 fn check_inplace(t: &Tensor) -> Result<Option<Tensor>> {
     if !is_grad_enabled() {
         return Ok(None);
     }
-    if t.requires_grad() && meta::is_leaf(t) {
-        return Err(runtime(
-            "a leaf Variable that requires grad is being used in an in-place operation.",
-        ));
-    }
+    check_not_leaf(t)?;
     if let Some(base) = meta::base(t) {
         if base.requires_grad() {
             if meta::is_leaf(&base) {
@@ -446,20 +453,6 @@ impl ArgRequiresGrad for Scalar {
 type BinAlpha = fn(Tensor, Tensor, Scalar) -> Result<Tensor>;
 type Bin = fn(Tensor, Tensor) -> Result<Tensor>;
 
-fn typed_handle<F: opdispatch_dispatch::KernelSignature>(
-    cell: &'static OnceLock<TypedOperatorHandle<F>>,
-    name: &str,
-    overload: &str,
-) -> Result<&'static TypedOperatorHandle<F>> {
-    if let Some(h) = cell.get() {
-        return Ok(h);
-    }
-    let h = opdispatch_dispatch::Dispatcher::singleton()
-        .find_schema_or_throw(name, overload)?
-        .typed::<F>()?;
-    Ok(cell.get_or_init(|| h))
-}
-
 /// Runs the generic kernel for a typed call whose arguments require grad.
 fn boxed_path(
     op: &OperatorHandle,
@@ -494,7 +487,7 @@ macro_rules! typed_binary {
     ($f:ident, $name:literal, $overload:literal, $full:literal, ($($a:ident: $t:ty),*)) => {
         fn $f($($a: $t),*) -> Result<Tensor> {
             static H: OnceLock<TypedOperatorHandle<fn($($t),*) -> Result<Tensor>>> = OnceLock::new();
-            let h = typed_handle(&H, concat!("aten::", $name), $overload)?;
+            let h = crate::calls::typed_handle(&H, concat!("aten::", $name), $overload)?;
             if !is_grad_enabled() || !(false $(|| $a.arg_requires_grad())*) {
                 // Nothing to record: straight to the keys below ADInplaceOrView. No TLS guard is
                 // needed, since no kernel below can record anything for these inputs, and a

@@ -321,11 +321,9 @@ fn _function_attach(
         .map(Tensor::impl_id)
         .collect();
     let dirty = tensors_of(dirty)?;
-    for d in &dirty {
-        if d.requires_grad() && meta::is_leaf(d) && grad_mode::is_grad_enabled() {
-            return Err(PyRuntimeError::new_err(
-                "a leaf Variable that requires grad is being used in an in-place operation.",
-            ));
+    if grad_mode::is_grad_enabled() {
+        for d in &dirty {
+            opdispatch_autograd::kernels::check_not_leaf(d).py()?;
         }
     }
     let next: Vec<Edge> = inputs.iter().map(meta::gradient_edge).collect();
@@ -363,7 +361,6 @@ fn _function_attach(
 #[pyfunction]
 #[pyo3(signature = (tensors, grad_tensors, retain_graph, create_graph, inputs))]
 fn _run_backward(
-    py: Python<'_>,
     tensors: &Bound<'_, PyAny>,
     grad_tensors: &Bound<'_, PyAny>,
     retain_graph: Option<bool>,
@@ -377,9 +374,7 @@ fn _run_backward(
     } else {
         Some(tensors_of(inputs)?)
     };
-    let r = engine::backward(&ts, gs, retain_graph, create_graph, inputs.as_deref());
-    let _ = py;
-    r.py()
+    engine::backward(&ts, gs, retain_graph, create_graph, inputs.as_deref()).py()
 }
 
 #[pyfunction]

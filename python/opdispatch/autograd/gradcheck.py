@@ -112,19 +112,16 @@ def gradgradcheck(
     **kwargs: Any,
 ) -> bool:
     """``gradcheck`` of the first derivative (built with ``create_graph=True``)."""
-    from .._tensor_methods import ones_like_for_gradcheck
+    from .._ops import ops
     from . import grad as autograd_grad
 
     inputs = _tuple(inputs)
-    diff = [x for x in inputs if isinstance(x, _C.Tensor) and x.requires_grad]
-
     def first(*args: Any) -> tuple[Any, ...]:
         outs = _tuple(func(*args))
-        gos = grad_outputs if grad_outputs is not None else [ones_like_for_gradcheck(o) for o in outs]
+        gos = grad_outputs if grad_outputs is not None else [ops.aten.ones_like(o) for o in outs]
         d = [a for a in args if isinstance(a, _C.Tensor) and a.requires_grad]
         return tuple(
             g for g in autograd_grad(outs, d, list(gos), create_graph=True, allow_unused=True) if g is not None
         )
 
-    _ = diff
     return gradcheck(first, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)
