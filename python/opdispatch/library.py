@@ -329,6 +329,10 @@ from ._explain import DispatchTableView, Explanation, dispatch_table, explain  #
 
 __all__ += ["explain", "dispatch_table", "Explanation", "DispatchTableView"]
 
+from ._trace import DispatchTrace, TraceEvent, trace  # noqa: E402
+
+__all__ += ["trace", "DispatchTrace", "TraceEvent"]
+
 
 # The custom-op API (issue 12): custom_op, infer_schema, register_kernel/register_fake, opcheck.
 from ._library.custom_ops import CustomOpDef, _maybe_get_opdef, custom_op  # noqa: E402

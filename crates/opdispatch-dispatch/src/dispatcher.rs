@@ -651,7 +651,7 @@ impl Dispatcher {
     /// `callBoxed`: extracts keys from the stack, applies TLS and fallthrough masks, and runs
     /// the kernel of the highest key. Arguments are popped, returns pushed.
     pub fn call_boxed(&self, op: &OperatorHandle, stack: &mut Stack) -> Result<()> {
-        op.with_table(|table| self.run_boxed(op, table, table.key_set_boxed(stack), stack))
+        op.with_table(|table| self.run_boxed(op, table, table.key_set_boxed(stack), false, stack))
     }
 
     /// `redispatchBoxed`: runs the kernel for `ks` exactly as given (no TLS, no masks).
@@ -661,7 +661,7 @@ impl Dispatcher {
         ks: DispatchKeySet,
         stack: &mut Stack,
     ) -> Result<()> {
-        op.with_table(|table| self.run_boxed(op, table, skip_fallthroughs(table, ks), stack))
+        op.with_table(|table| self.run_boxed(op, table, skip_fallthroughs(table, ks), true, stack))
     }
 
     /// Looks up and runs the kernel for `ks` in `table`. Pure redispatch kernels (the autograd
@@ -671,18 +671,22 @@ impl Dispatcher {
         &self,
         op: &OperatorHandle,
         table: &DispatchTable,
-        mut ks: DispatchKeySet,
+        ks: DispatchKeySet,
+        redispatch: bool,
         stack: &mut Stack,
     ) -> Result<()> {
-        let mut kernel = &table.entries[ks.dispatch_table_index()];
-        while let Some(mask) = kernel.redispatch_mask() {
-            ks = skip_fallthroughs(table, ks & mask);
-            kernel = &table.entries[ks.dispatch_table_index()];
+        let (ks, kernel) = pass_redispatch_slots(table, ks);
+        let mut run = move || {
+            if !kernel.is_valid() {
+                return Err(self.report_error(op, ks.highest_priority_type_id()));
+            }
+            kernel.call_boxed(op, ks, stack)
+        };
+        if crate::trace::maybe_active() {
+            let key = ks.highest_priority_type_id();
+            return crate::trace::record(op, key, kernel.kind(), redispatch, run);
         }
-        if !kernel.is_valid() {
-            return Err(self.report_error(op, ks.highest_priority_type_id()));
-        }
-        kernel.call_boxed(op, ks, stack)
+        run()
     }
 
     /// `callBoxedForDispatchKey`: runs the direct kernel for `k` (or the backend fallback),
@@ -715,6 +719,10 @@ impl Dispatcher {
                 }
             }
         };
+        if crate::trace::maybe_active() {
+            let kind = kernel.kind();
+            return crate::trace::record(op, k, kind, false, || kernel.call_boxed(op, ks, stack));
+        }
         kernel.call_boxed(op, ks, stack)
     }
 
@@ -791,6 +799,21 @@ impl Dispatcher {
 #[inline]
 pub(crate) fn skip_fallthroughs(table: &DispatchTable, ks: DispatchKeySet) -> DispatchKeySet {
     skip_fallthrough_slots(ks, |i| table.entries[i].is_fallthrough())
+}
+
+/// Applies the masks of pure redispatch slots (the autograd fallback) from `ks` on, in the
+/// same snapshot: the key set and slot of the kernel that actually runs.
+#[inline]
+pub(crate) fn pass_redispatch_slots(
+    table: &DispatchTable,
+    mut ks: DispatchKeySet,
+) -> (DispatchKeySet, &crate::kernel::KernelRef) {
+    let mut kernel = &table.entries[ks.dispatch_table_index()];
+    while let Some(mask) = kernel.redispatch_mask() {
+        ks = skip_fallthroughs(table, ks & mask);
+        kernel = &table.entries[ks.dispatch_table_index()];
+    }
+    (ks, kernel)
 }
 
 /// [`skip_fallthroughs`] over any table, given which slot indices hold a fallthrough (the

@@ -179,6 +179,11 @@ impl KernelFunction {
         }
         s
     }
+    /// What the kernel is, by label: `missing`, `fallthrough`, `redispatch`, `ambiguous`,
+    /// `native` (typed Rust), or its boxed functor's own label (`boxed`, `python`, ...).
+    pub fn kind(&self) -> &'static str {
+        kind_label(self.inner.as_deref())
+    }
     /// Runs the kernel on the boxed stack.
     pub fn call_boxed(
         &self,
@@ -187,6 +192,17 @@ impl KernelFunction {
         stack: &mut Stack,
     ) -> Result<()> {
         call_inner(self.inner.as_deref(), op, ks, stack)
+    }
+}
+
+fn kind_label(inner: Option<&KernelInner>) -> &'static str {
+    match inner.map(|i| &i.boxed) {
+        None => "missing",
+        Some(Boxed::Fallthrough) => "fallthrough",
+        Some(Boxed::RedispatchMasked(_)) => "redispatch",
+        Some(Boxed::AmbiguousAutogradOther) => "ambiguous",
+        Some(Boxed::Typed(_)) => "native",
+        Some(Boxed::Functor(f)) => f.kind(),
     }
 }
 
@@ -281,6 +297,10 @@ impl KernelRef {
     #[inline]
     pub(crate) fn same_as(&self, k: &KernelFunction) -> bool {
         *self == Self::of(k)
+    }
+    /// See [`KernelFunction::kind`].
+    pub(crate) fn kind(&self) -> &'static str {
+        kind_label(self.get())
     }
     /// Runs the kernel on the boxed stack (see [`KernelFunction::call_boxed`]).
     pub(crate) fn call_boxed(

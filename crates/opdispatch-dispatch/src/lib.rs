@@ -31,6 +31,7 @@ mod rcu;
 mod tag;
 pub mod testing;
 pub mod tls;
+pub mod trace;
 pub mod typed;
 
 pub use dispatcher::{set_warning_handler, Dispatcher, RegistrationHandle};

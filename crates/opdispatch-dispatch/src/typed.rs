@@ -383,6 +383,9 @@ macro_rules! impl_signature {
             #[allow(non_snake_case)]
             #[inline]
             pub fn call(&self, $($a: $a),*) -> Result<R::Output> {
+                if crate::trace::maybe_active() {
+                    return self.call_traced(None, $($a),*);
+                }
                 self.op.with_table(|table| {
                     let ks = table.mask_and_tls(DispatchKeySet::EMPTY $(| $a.arg_key_set())*);
                     self.run(table, ks, $($a),*)
@@ -392,6 +395,9 @@ macro_rules! impl_signature {
             /// Redispatches to `ks` as given (no TLS, no masks).
             #[allow(non_snake_case, clippy::too_many_arguments)]
             pub fn redispatch(&self, ks: DispatchKeySet, $($a: $a),*) -> Result<R::Output> {
+                if crate::trace::maybe_active() {
+                    return self.call_traced(Some(ks), $($a),*);
+                }
                 self.op.with_table(|table| {
                     let ks = crate::dispatcher::skip_fallthroughs(table, ks);
                     self.run(table, ks, $($a),*)
@@ -407,6 +413,24 @@ macro_rules! impl_signature {
                     return f($($a),*).into_result();
                 }
                 self.run_slow(table, ks, $($a),*)
+            }
+
+            /// `call` (`redispatch_ks` = None) or `redispatch` while some thread records a
+            /// trace (see [`crate::trace`]); kept out of line so the untraced path stays small.
+            #[allow(non_snake_case, clippy::too_many_arguments)]
+            #[cold]
+            #[inline(never)]
+            fn call_traced(&self, redispatch_ks: Option<DispatchKeySet>, $($a: $a),*) -> Result<R::Output> {
+                self.op.with_table(|table| {
+                    let ks = match redispatch_ks {
+                        None => table.mask_and_tls(DispatchKeySet::EMPTY $(| $a.arg_key_set())*),
+                        Some(ks) => crate::dispatcher::skip_fallthroughs(table, ks),
+                    };
+                    let (ks, kernel) = crate::dispatcher::pass_redispatch_slots(table, ks);
+                    let key = ks.highest_priority_type_id();
+                    let redispatch = redispatch_ks.is_some();
+                    crate::trace::record(&self.op, key, kernel.kind(), redispatch, move || self.run_slow(table, ks, $($a),*))
+                })
             }
 
             /// Everything else: redispatch markers, missing kernels, boxed kernels.

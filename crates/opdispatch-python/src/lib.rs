@@ -26,6 +26,7 @@ mod overloads;
 mod python_dispatch;
 mod tags;
 mod tensor;
+mod trace;
 mod wrapper;
 
 use pyo3::prelude::*;
@@ -136,6 +137,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
         tensor::_disarm_pyobject_hooks,
     );
     explain::register(m)?;
+    trace::register(m)?;
     autograd::register(m)?;
     python_dispatch::register(m)?;
     wrapper::register(m)?;

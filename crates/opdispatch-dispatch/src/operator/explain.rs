@@ -50,21 +50,6 @@ pub struct CallWalk {
     pub below: Vec<SlotExplanation>,
 }
 
-/// What a slot's kernel is, by label (see [`SlotExplanation::kind`]).
-pub(crate) fn kind_of(k: &KernelFunction) -> &'static str {
-    use crate::kernel::Boxed;
-    match k.inner.as_deref() {
-        None => "missing",
-        Some(i) => match &i.boxed {
-            Boxed::Fallthrough => "fallthrough",
-            Boxed::RedispatchMasked(_) => "redispatch",
-            Boxed::AmbiguousAutogradOther => "ambiguous",
-            Boxed::Typed(_) => "native",
-            Boxed::Functor(f) => f.kind(),
-        },
-    }
-}
-
 /// The alias key behind an alias rule.
 fn alias_of(st: &OpState, prov: Provenance, kernel: &KernelFunction) -> Option<DispatchKey> {
     use DispatchKey as K;
@@ -147,7 +132,7 @@ fn explain_slot(
     };
     SlotExplanation {
         key: k,
-        kind: kind_of(stored),
+        kind: stored.kind(),
         rule,
         alias,
         debug,
