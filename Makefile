@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test bench
+.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test browser-test bench
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -44,7 +44,14 @@ conformance: develop
 wheel-test: $(PY)
 	MATURIN=$(VENV)/bin/maturin PYTHON=$(PY) scripts/wheel_test.sh
 
-test: lint rust-test py-test conformance wheel-test
+# The dispatch-table page in headless Chromium (Debian's package, installed here when apt can;
+# otherwise the test says why it skips).
+browser-test: develop
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || echo "apt-get install chromium failed"; fi
+	@$(PY) scripts/browser_test.py; rc=$$?; if [ $$rc = 77 ]; then echo "browser test skipped (see above)"; exit 0; fi; exit $$rc
+
+test: lint rust-test py-test conformance wheel-test browser-test
 
 bench: develop
 	cargo bench -p opdispatch-dispatch --bench dispatch

@@ -93,6 +93,16 @@ with open(table_page, "w", encoding="utf-8") as f:
     f.write(opdispatch.library.dispatch_table("my_lib::my_func").to_html())
 print(f"  the table picture of my_lib::my_func: {table_page} (or: python -m opdispatch table my_lib::my_func)")
 
+banner("trace: every dispatcher entry of a region, as it happened")
+x = opdispatch.ones(2, 3)
+with opdispatch.library.trace() as t:
+    opdispatch.ops.my_lib.my_func(x)
+    (x * 2).sum()
+print("  " + str(t).replace("\n", "\n  "))
+trace_file = os.path.join(tempfile.gettempdir(), "my_lib_trace.json")
+t.save_chrome_trace(trace_file)
+print(f"  Chrome trace-event JSON (chrome://tracing, Perfetto): {trace_file}")
+
 # --- PyObject preservation vs hermetic mode -----------------------------------------------
 banner("3. PyObject preservation vs hermetic mode")
 my_lib.define("ident(Tensor self) -> Tensor")
