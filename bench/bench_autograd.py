@@ -4,6 +4,7 @@ forward of ``a + b`` on tensors that do not require grad. With ``--torch`` (a py
 torch) the same workloads run under torch in the same run, and the ratios are printed.
 
     .venv/bin/python bench/bench_autograd.py
+    PYTHONPATH=/tmp/torchenv/lib/python3.11/site-packages .venv/bin/python bench/bench_autograd.py --torch
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ def main() -> None:
     ap.add_argument("--torch", action="store_true", help="also run torch (must be importable)")
     args = ap.parse_args()
     ours = measure(importlib.import_module("opdispatch"))
-    theirs = measure(importlib.import_module("torch")) if args.torch else {}
+    theirs = {}
+    if args.torch:
+        torch = importlib.import_module("torch")
+        torch.set_num_threads(1)  # the goals are single-threaded figures
+        theirs = measure(torch)
     for k, v in ours.items():
         line = f"{k:16s} opdispatch {v:9.2f} us"
         if k in theirs:

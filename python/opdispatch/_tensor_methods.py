@@ -37,38 +37,14 @@ _VARARG_SIZES = {"view", "reshape", "expand", "permute"}
 _TENSOR_OVERLOAD_ONLY = {"add", "sub", "mul", "div"}
 
 
-_NUMBER_OR_TENSOR = (Tensor, builtins.int, builtins.float, builtins.bool, builtins.complex)
-
-
-def _target(op_name: str, args: tuple[Any, ...] = ()) -> Any:
-    packet = getattr(ops.aten, op_name)
-    if op_name in _TENSOR_OVERLOAD_ONLY and builtins.all(isinstance(a, _NUMBER_OR_TENSOR) for a in args[:2]):
-        return packet.Tensor
-    # Anything else: the packet's overload resolution raises torch's TypeError for a bad argument.
-    return packet
-
-
 def _method(op_name: str, doc: str) -> Any:
-    if op_name in _TENSOR_OVERLOAD_ONLY:
-
-        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return _target(op_name, (self, *args))(self, *args, **kwargs)
-
-    elif op_name in _VARARG_SIZES:
-
-        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if args and all(isinstance(a, int) for a in args):
-                args = (list(args),)
-            return getattr(ops.aten, op_name)(self, *args, **kwargs)
-
-    else:
-
-        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return getattr(ops.aten, op_name)(self, *args, **kwargs)
-
-    method.__name__ = op_name
-    method.__doc__ = doc
-    return method
+    """``t.<op_name>(...)``: one native callable (``_C._AtenMethod``) that hands its arguments,
+    ``self`` first, to ``ops.aten.<op_name>``, or to its ``.Tensor`` overload for the
+    ``_TENSOR_OVERLOAD_ONLY`` ops when the operands are tensors or numbers (anything else goes to
+    the packet, whose overload resolution raises torch's TypeError)."""
+    packet = getattr(ops.aten, op_name)
+    overload = packet.Tensor if op_name in _TENSOR_OVERLOAD_ONLY else None
+    return _C._AtenMethod(op_name, packet, overload, op_name in _VARARG_SIZES)
 
 
 _METHODS = {
@@ -246,12 +222,10 @@ Tensor.__hash__ = object.__hash__
 
 
 def _fn(op_name: str) -> Any:
-    def f(*args: Any, **kwargs: Any) -> Any:
-        return _target(op_name, args)(*args, **kwargs)
-
-    f.__name__ = op_name
-    f.__doc__ = f"``ops.aten.{op_name}``"
-    return f
+    """``opdispatch.<op_name>(...)``: the same native forwarding as the methods."""
+    packet = getattr(ops.aten, op_name)
+    overload = packet.Tensor if op_name in _TENSOR_OVERLOAD_ONLY else None
+    return _C._AtenMethod(op_name, packet, overload, False)
 
 
 add = _fn("add")

@@ -120,3 +120,28 @@ def test_reentering_a_recording_trace_is_an_error():
             t.__enter__()
     with pytest.raises(RuntimeError, match="no active dispatch trace"):
         M._C._dispatch_trace_end(10**9)
+
+
+def test_native_methods_reach_the_overloads_torch_binds():
+    # Tensor methods and module functions forward natively to the aten packet, or to the
+    # .Tensor overload that torch binds add/sub/mul/div to (a number operand included).
+    a, b = M.ones(4), M.ones(4)
+    with library.trace() as t:
+        a.add(b)
+        a.mul(2)
+        M.sub(a, 1.5)
+        M.Tensor.div(a, b)  # through the class: the method itself, unbound
+        bound = a.add
+        bound(b, alpha=2)
+        a.view(2, 2)
+        a.view([4])
+        a.sum()
+    top = [e.operator for e in t.events if e.depth == 0]
+    assert top == [
+        "aten::add.Tensor", "aten::mul.Tensor", "aten::sub.Tensor", "aten::div.Tensor",
+        "aten::add.Tensor", "aten::view", "aten::view", "aten::sum",
+    ]
+    assert a.view(2, 2).shape == (2, 2)
+    assert M.add.__name__ == "add" and "add" in repr(a.add)
+    with pytest.raises(TypeError):
+        a.add("x")  # the packet's overload resolution: torch's TypeError

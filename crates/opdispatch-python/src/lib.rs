@@ -21,6 +21,7 @@ mod factories;
 mod guards;
 mod holder;
 mod keys;
+mod methods;
 mod module;
 mod overloads;
 mod python_dispatch;
@@ -138,6 +139,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     );
     explain::register(m)?;
     trace::register(m)?;
+    methods::register(m)?;
     autograd::register(m)?;
     python_dispatch::register(m)?;
     wrapper::register(m)?;
