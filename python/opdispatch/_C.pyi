@@ -584,10 +584,23 @@ class Tensor:
 _Size = builtins.int | Sequence[builtins.int]
 _Device = device | str | None
 
-def ones(*size: _Size, dtype: dtype | None = None, device: _Device = None) -> Tensor: ...
-def zeros(*size: _Size, dtype: dtype | None = None, device: _Device = None) -> Tensor: ...
-def empty(*size: _Size, dtype: dtype | None = None, device: _Device = None) -> Tensor: ...
-def full(size: _Size, fill_value: complex, *, dtype: dtype | None = None, device: _Device = None) -> Tensor: ...
+def ones(
+    *size: _Size, dtype: dtype | None = None, device: _Device = None, requires_grad: builtins.bool = False
+) -> Tensor: ...
+def zeros(
+    *size: _Size, dtype: dtype | None = None, device: _Device = None, requires_grad: builtins.bool = False
+) -> Tensor: ...
+def empty(
+    *size: _Size, dtype: dtype | None = None, device: _Device = None, requires_grad: builtins.bool = False
+) -> Tensor: ...
+def full(
+    size: _Size,
+    fill_value: complex,
+    *,
+    dtype: dtype | None = None,
+    device: _Device = None,
+    requires_grad: builtins.bool = False,
+) -> Tensor: ...
 def arange(
     start: complex,
     end: complex | None = None,
@@ -595,6 +608,7 @@ def arange(
     *,
     dtype: dtype | None = None,
     device: _Device = None,
+    requires_grad: builtins.bool = False,
 ) -> Tensor: ...
 def tensor(data: Any, *, dtype: dtype | None = None, device: _Device = None) -> Tensor: ...
 

@@ -31,13 +31,9 @@ from ._tensor_methods import *  # noqa: E402,F401,F403
 from ._tensor_methods import from_numpy  # noqa: E402,F401
 from ._tensor_methods import _with_requires_grad as _wrg  # noqa: E402
 
-# Every factory takes requires_grad= (applied after creation, as PyTorch's factories do).
+# Every factory takes requires_grad= (applied after creation, as PyTorch's factories do); the
+# native ones (zeros, ones, empty, full, arange) take it themselves.
 tensor = _wrg(tensor)
-zeros = _wrg(zeros)
-ones = _wrg(ones)
-empty = _wrg(empty)
-full = _wrg(full)
-arange = _wrg(arange)
 from . import autograd  # noqa: E402
 from .random import (  # noqa: E402,F401
     Generator,

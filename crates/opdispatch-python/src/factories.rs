@@ -75,10 +75,22 @@ fn push_options(
     Ok(())
 }
 
-fn call(py: Python<'_>, op: &OperatorHandle, mut stack: Stack) -> PyResult<Py<PyAny>> {
+/// Runs the factory; `requires_grad=True` is applied to the result, as torch's factories do.
+fn call(
+    py: Python<'_>,
+    op: &OperatorHandle,
+    mut stack: Stack,
+    requires_grad: bool,
+) -> PyResult<Py<PyAny>> {
     op.call_boxed(&mut stack).map_err(err_to_py)?;
     match stack.pop() {
-        Some(v) if stack.is_empty() => to_py(py, v, None),
+        Some(v) if stack.is_empty() => {
+            let t = to_py(py, v, None)?;
+            if requires_grad {
+                t.call_method1(py, "requires_grad_", (true,))?;
+            }
+            Ok(t)
+        }
         _ => Err(crate::errors::exc::RuntimeError::new_err(format!(
             "{} returned {} values, expected one tensor",
             op.operator_name(),
@@ -97,19 +109,20 @@ macro_rules! sized_factory {
     ($name:ident, $op:ident, $doc:literal $(, $extra:expr)?) => {
         #[doc = $doc]
         #[pyfunction]
-        #[pyo3(signature = (*size, dtype=None, device=None))]
+        #[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
         pub(crate) fn $name(
             py: Python<'_>,
             size: &Bound<'_, PyTuple>,
             dtype: Option<&Bound<'_, PyAny>>,
             device: Option<&Bound<'_, PyAny>>,
+            requires_grad: bool,
         ) -> PyResult<Py<PyAny>> {
             let op = $op()?;
             let mut stack = Stack::new();
             stack.push(sizes_ivalue(size)?);
             push_options(&mut stack, dtype, device)?;
             $( stack.push($extra); )?
-            call(py, op, stack)
+            call(py, op, stack, requires_grad)
         }
     };
 }
@@ -129,26 +142,28 @@ sized_factory!(
 
 /// A tensor filled with `fill_value` (`aten::full`; the dtype follows the value when not given).
 #[pyfunction]
-#[pyo3(signature = (size, fill_value, *, dtype=None, device=None))]
+#[pyo3(signature = (size, fill_value, *, dtype=None, device=None, requires_grad=false))]
 pub(crate) fn full(
     py: Python<'_>,
     size: Vec<i64>,
     fill_value: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
 ) -> PyResult<Py<PyAny>> {
     let op = full_op()?;
     let mut stack = Stack::new();
     stack.push(IValue::IntList(size));
     stack.push(scalar_ivalue(scalar_from_py(fill_value)?));
     push_options(&mut stack, dtype, device)?;
-    call(py, op, stack)
+    call(py, op, stack, requires_grad)
 }
 
 /// Values from `start` to `end` (exclusive) by `step`: `aten::arange`, `.start` or
 /// `.start_step`, by how many bounds are given (as `torch.arange` chooses).
 #[pyfunction]
-#[pyo3(signature = (start, end=None, step=None, *, dtype=None, device=None))]
+#[pyo3(signature = (start, end=None, step=None, *, dtype=None, device=None, requires_grad=false))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn arange(
     py: Python<'_>,
     start: &Bound<'_, PyAny>,
@@ -156,6 +171,7 @@ pub(crate) fn arange(
     step: Option<&Bound<'_, PyAny>>,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
 ) -> PyResult<Py<PyAny>> {
     let mut stack = Stack::new();
     let first = scalar_ivalue(scalar_from_py(start)?);
@@ -184,5 +200,5 @@ pub(crate) fn arange(
         }
     };
     push_options(&mut stack, dtype, device)?;
-    call(py, op, stack)
+    call(py, op, stack, requires_grad)
 }
