@@ -26,6 +26,35 @@ CASES = {
         "(x * y).sum().backward()",
         2000,
     ),
+    "a.add(b)": ("a, b = M.ones(4), M.ones(4)", "a.add(b)", 20000),
+    "ones(4)": ("", "M.ones(4)", 20000),
+    "Library op (clone)": (
+        "a = M.ones(4)\nlib = M.library.Library('pyi_l', 'DEF')\nlib.define('c(Tensor x) -> Tensor')\n"
+        "lib.impl('c', lambda x: x.clone(), 'CPU')\nop = M.ops.pyi_l.c.default",
+        "op(a)",
+        10000,
+    ),
+    "custom_op (clone)": (
+        "a = M.ones(4)\n"
+        "f = M.library.custom_op('pyi_c::c', lambda x: x.clone(), mutates_args=(), schema='(Tensor x) -> Tensor')",
+        "f(a)",
+        10000,
+    ),
+    "wrapper a + b": (
+        "class W(M.Tensor):\n"
+        "    @staticmethod\n"
+        "    def __new__(cls, e):\n"
+        "        r = M.Tensor._make_wrapper_subclass(cls, e.shape, dtype=e.dtype, device=e.device)\n"
+        "        r.e = e\n"
+        "        return r\n"
+        "    @classmethod\n"
+        "    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):\n"
+        "        out = func(*[x.e if isinstance(x, W) else x for x in args], **(kwargs or {}))\n"
+        "        return W(out)\n"
+        "a, b = W(M.ones(4)), W(M.ones(4))",
+        "a + b",
+        5000,
+    ),
 }
 
 

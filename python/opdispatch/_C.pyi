@@ -61,6 +61,8 @@ __all__ = [
     "_dispatch_table_rows",
     "_dispatch_trace_begin",
     "_AtenMethod",
+    "_ForwardCall",
+    "_CustomOpBackend",
     "_dispatch_trace_end",
     "_dispatch_schema_alias_info",
     "_storage_id",
@@ -633,6 +635,23 @@ class _AtenMethod:
     def __get__(self, instance: object, owner: object = None, /) -> Any: ...
     @property
     def __name__(self) -> str: ...
+
+@final
+class _ForwardCall:
+    """As a class's ``__call__``: ``obj(*a, **k)`` is ``getattr(obj, attr)(*a, **k)``, natively."""
+
+    def __new__(cls, attr: str) -> _ForwardCall: ...
+    def __call__(self, obj: object, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, instance: object, owner: object = None, /) -> Any: ...
+
+@final
+class _CustomOpBackend:
+    """The kernel ``custom_op`` registers per device type (lookup, call, aliasing check)."""
+
+    def __new__(
+        cls, backend_fns: dict[Any, Any], device_type: object, disabled: set[Any], init_fn: object, alias_error: object
+    ) -> _CustomOpBackend: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
 _TraceRow = tuple[str, str, str, builtins.bool, builtins.int, builtins.int, builtins.int, builtins.bool]
 

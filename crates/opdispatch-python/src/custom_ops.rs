@@ -6,9 +6,9 @@
 //!   not alias an input" check compares (PyTorch's `Storage::is_alias_of`). Storage objects
 //!   cannot serve: inside a Python kernel (hermetic mode) each access makes a new wrapper.
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyKeyError, PyRuntimeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PySet, PyTuple};
 
 use opdispatch_schema::AliasInfo;
 
@@ -83,17 +83,14 @@ fn storage_ids(values: &Bound<'_, PyAny>, into: &mut Vec<usize>) -> PyResult<()>
     Ok(())
 }
 
-/// `torch._C._any_output_is_alias_to_input_or_output(args, kwargs, outputs)`: whether a
-/// tensor of `outputs` shares its storage with an input tensor or another output. Runs after
-/// every custom-op kernel, hence native.
-#[pyfunction]
-pub fn _any_output_is_alias_to_input_or_output(
+/// Whether a tensor of `outputs` shares its storage with an input tensor or another output.
+fn any_output_is_alias(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
-    outputs: &Bound<'_, PyTuple>,
+    outputs: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
     let mut outs = Vec::new();
-    storage_ids(outputs.as_any(), &mut outs)?;
+    storage_ids(outputs, &mut outs)?;
     if outs.is_empty() {
         return Ok(false);
     }
@@ -108,6 +105,80 @@ pub fn _any_output_is_alias_to_input_or_output(
         .any(|(i, o)| ins.contains(o) || outs[..i].contains(o)))
 }
 
+/// `torch._C._any_output_is_alias_to_input_or_output(args, kwargs, outputs)`: whether a
+/// tensor of `outputs` shares its storage with an input tensor or another output.
+#[pyfunction]
+pub fn _any_output_is_alias_to_input_or_output(
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    outputs: &Bound<'_, PyTuple>,
+) -> PyResult<bool> {
+    any_output_is_alias(args, kwargs, outputs.as_any())
+}
+
+/// `_C._CustomOpBackend(backend_fns, device_type, disabled, init_fn, alias_error)`: the kernel
+/// a custom op registers for a device type. Each call runs `backend_fns[device_type]` (or
+/// `init_fn` while the device type is in `disabled`, so re-registering swaps the function
+/// without touching the dispatcher), then checks that no output aliases an input or another
+/// output, calling `alias_error()` (which raises torch's message) if one does. Native because
+/// it runs on every call of every custom op.
+#[pyclass(name = "_CustomOpBackend", module = "opdispatch._C", frozen)]
+pub struct PyCustomOpBackend {
+    backend_fns: Py<PyDict>,
+    device_type: Py<PyAny>,
+    disabled: Py<PySet>,
+    init_fn: Py<PyAny>,
+    alias_error: Py<PyAny>,
+}
+
+#[pymethods]
+impl PyCustomOpBackend {
+    #[new]
+    fn py_new(
+        backend_fns: Py<PyDict>,
+        device_type: Py<PyAny>,
+        disabled: Py<PySet>,
+        init_fn: Py<PyAny>,
+        alias_error: Py<PyAny>,
+    ) -> Self {
+        Self {
+            backend_fns,
+            device_type,
+            disabled,
+            init_fn,
+            alias_error,
+        }
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let device = self.device_type.bind(py);
+        let f = if self.disabled.bind(py).contains(device)? {
+            self.init_fn.bind(py).clone()
+        } else {
+            self.backend_fns
+                .bind(py)
+                .get_item(device)?
+                .ok_or_else(|| PyKeyError::new_err(device.clone().unbind()))?
+        };
+        let result = f.call(args, kwargs)?;
+        let aliases = if result.is_exact_instance_of::<PyTuple>() {
+            any_output_is_alias(args, kwargs, &result)?
+        } else {
+            any_output_is_alias(args, kwargs, PyTuple::new(py, [&result])?.as_any())?
+        };
+        if aliases {
+            self.alias_error.bind(py).call0()?;
+        }
+        Ok(result.unbind())
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_dispatch_schema_alias_info, m)?)?;
     m.add_function(wrap_pyfunction!(_storage_id, m)?)?;
@@ -115,5 +186,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         _any_output_is_alias_to_input_or_output,
         m
     )?)?;
+    m.add_class::<PyCustomOpBackend>()?;
     Ok(())
 }

@@ -235,5 +235,138 @@ pub fn install_method_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyAtenMethod>()?;
-    install_method_vectorcall(m)
+    m.add_class::<PyForwardCall>()?;
+    install_method_vectorcall(m)?;
+    install_forward_vectorcall(m)
+}
+
+/// `_C._ForwardCall(attr)`: as a class's `__call__`, `obj(*args, **kwargs)` calls
+/// `obj.<attr>(*args, **kwargs)` without a Python frame (`CustomOpDef.__call__` forwards to
+/// its `OpOverload` this way). A method descriptor too, so the call gets `obj` first.
+#[pyclass(name = "_ForwardCall", module = "opdispatch._C", frozen)]
+pub struct PyForwardCall {
+    vectorcall: ffi::vectorcallfunc,
+    attr: Py<pyo3::types::PyString>,
+}
+
+#[pymethods]
+impl PyForwardCall {
+    #[new]
+    fn py_new(attr: Bound<'_, pyo3::types::PyString>) -> Self {
+        // Interned, so each call's attribute lookup hashes nothing.
+        let py = attr.py();
+        let s = attr.to_string();
+        Self {
+            vectorcall: forward_vectorcall,
+            attr: pyo3::types::PyString::intern(py, &s).unbind(),
+        }
+    }
+
+    #[pyo3(signature = (obj, *args, **kwargs))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        obj: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        obj.getattr(self.attr.bind(py))?
+            .call(args, kwargs)
+            .map(Bound::unbind)
+    }
+
+    fn __get__(
+        slf: Bound<'_, Self>,
+        obj: Option<Bound<'_, PyAny>>,
+        _owner: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        match obj {
+            None => Ok(slf.into_any().unbind()),
+            // SAFETY: as in `PyAtenMethod::__get__`.
+            Some(o) => unsafe {
+                let m = PyMethod_New(slf.as_ptr(), o.as_ptr());
+                Bound::from_owned_ptr_or_err(py, m).map(Bound::unbind)
+            },
+        }
+    }
+}
+
+struct ForwardVectorcall;
+
+impl
+    pyo3::impl_::trampoline::MethodDef<
+        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func,
+    > for ForwardVectorcall
+{
+    const METH: pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func =
+        forward_vectorcall_body;
+}
+
+unsafe extern "C" fn forward_vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held and the vectorcall contract's arguments.
+    unsafe {
+        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::<ForwardVectorcall>(
+            callable,
+            args,
+            nargsf as ffi::Py_ssize_t,
+            kwnames,
+        )
+    }
+}
+
+/// # Safety
+/// Vectorcall's contract, `callable` a `_ForwardCall`.
+unsafe fn forward_vectorcall_body(
+    py: Python<'_>,
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    let nargs = (nargsf as usize) & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+    if nargs == 0 {
+        return Err(PyTypeError::new_err(
+            "_ForwardCall needs the object to forward from",
+        ));
+    }
+    // SAFETY: see the contract; args[0] is the object, the rest are the call's arguments.
+    // Passing `args + 1` with the offset flag lets the target use args[0]'s slot (it restores
+    // it), as CPython's bound methods do.
+    unsafe {
+        let slf = pyo3::Borrowed::from_ptr(py, callable).cast_unchecked::<PyForwardCall>();
+        let target = ffi::PyObject_GetAttr(*args, slf.get().attr.as_ptr());
+        let target = Bound::from_owned_ptr_or_err(py, target)?;
+        let r = ffi::PyObject_Vectorcall(
+            target.as_ptr(),
+            args.add(1),
+            (nargs - 1) | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+            kwnames,
+        );
+        Bound::from_owned_ptr_or_err(py, r).map(Bound::into_ptr)
+    }
+}
+
+/// `install_method_vectorcall` for `_ForwardCall`.
+fn install_forward_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let probe = Bound::new(
+        py,
+        PyForwardCall::py_new(pyo3::types::PyString::new(py, "probe")),
+    )?;
+    let offset = std::ptr::from_ref(&probe.get().vectorcall) as usize - probe.as_ptr() as usize;
+    let ty = py.get_type::<PyForwardCall>();
+    // SAFETY: as in `install_method_vectorcall`.
+    unsafe {
+        let t = ty.as_type_ptr();
+        (*t).tp_vectorcall_offset = offset as ffi::Py_ssize_t;
+        (*t).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL | ffi::Py_TPFLAGS_METHOD_DESCRIPTOR;
+        ffi::PyType_Modified(t);
+    }
+    Ok(())
 }

@@ -86,8 +86,8 @@ class CustomOpDef:
     def __repr__(self) -> str:
         return f"<CustomOpDef({self._qualname})>"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._opoverload(*args, **kwargs)
+    # ``opdef(*args, **kwargs)`` is ``opdef._opoverload(*args, **kwargs)``, forwarded natively.
+    __call__ = _C._ForwardCall("_opoverload")
 
     @contextlib.contextmanager
     def set_kernel_enabled(self, device_type: str, enabled: bool = True) -> Iterator[None]:
@@ -148,26 +148,19 @@ class CustomOpDef:
 
     def _backend_impl(self, device_type: str | None) -> Callable[..., Any]:
         # The registered kernel looks its function up on each call, so re-registering a
-        # device type swaps the function without touching the dispatcher. One Python frame
-        # (plus the kernel and the aliasing check) on the call path.
+        # device type swaps the function without touching the dispatcher. It is native
+        # (`_C._CustomOpBackend`): the lookup and the aliasing check add no Python frame.
         name = self._name
-        backend_fns = self._backend_fns
-        disabled = self._disabled_kernel
-        init_fn = self._init_fn
-        check = utils.check_aliasing_constraint
 
         def get_module() -> Any:
             # PyTorch names the module of its wrapper of the kernel (its custom_ops module),
             # which is this module here.
-            return inspect.getmodule(backend_impl)
+            return inspect.getmodule(CustomOpDef)
 
-        def backend_impl(*args: Any, **kwargs: Any) -> Any:
-            fn = init_fn if device_type in disabled else backend_fns[device_type]
-            result = fn(*args, **kwargs)
-            check(name, args, kwargs, result, get_module)
-            return result
+        def alias_error() -> None:
+            raise utils.aliasing_error(name, get_module)
 
-        return backend_impl
+        return _C._CustomOpBackend(self._backend_fns, device_type, self._disabled_kernel, self._init_fn, alias_error)
 
     def _register_backend_select_dispatcher(self, device_arg_index: int) -> None:
         def backend_select(keyset: Any, *args: Any, **kwargs: Any) -> Any:

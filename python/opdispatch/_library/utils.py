@@ -137,15 +137,9 @@ def iter_tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[_C.T
         yield from check(kwarg)
 
 
-def check_aliasing_constraint(
-    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any, get_module: Callable[[], Any]
-) -> None:
-    """Custom ops' outputs may alias neither an input nor another output (by storage); the
-    comparison is native since it runs after every custom-op kernel."""
-    outputs = result if type(result) is tuple else (result,)
-    if not _C._any_output_is_alias_to_input_or_output(args, kwargs, outputs):
-        return
-    raise RuntimeError(
+def aliasing_error(name: str, get_module: Callable[[], Any]) -> RuntimeError:
+    """Torch's error for a custom op whose output aliases an input or another output."""
+    return RuntimeError(
         f"{name} (with implementation in {get_module()}): "
         "The output of this custom operator (1) must not "
         "also be an input to this custom operator and "
@@ -157,6 +151,16 @@ def check_aliasing_constraint(
         "tensor(s) (e.g. return x.clone()) or refactor the custom "
         "operator to not return y."
     )
+
+
+def check_aliasing_constraint(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any, get_module: Callable[[], Any]
+) -> None:
+    """Custom ops' outputs may alias neither an input nor another output (by storage). The
+    kernels ``custom_op`` registers run this check natively (``_C._CustomOpBackend``)."""
+    outputs = result if type(result) is tuple else (result,)
+    if _C._any_output_is_alias_to_input_or_output(args, kwargs, outputs):
+        raise aliasing_error(name, get_module)
 
 
 _DEVICE_TYPE_TO_KEY = {"cpu": "CPU", "cuda": "CUDA", "meta": "Meta", "xpu": "XPU", "mps": "MPS", "hpu": "HPU"}
