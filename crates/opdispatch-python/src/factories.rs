@@ -76,7 +76,7 @@ fn push_options(
 }
 
 fn call(py: Python<'_>, op: &OperatorHandle, mut stack: Stack) -> PyResult<Py<PyAny>> {
-    op.call_boxed(&mut stack).map_err(err_to_py)?;
+    crate::errors::catch_kernel_panic(|| op.call_boxed(&mut stack).map_err(err_to_py))?;
     match stack.pop() {
         Some(v) if stack.is_empty() => to_py(py, v, None),
         _ => Err(crate::errors::exc::RuntimeError::new_err(format!(
