@@ -58,7 +58,9 @@ values = st.recursive(
     ),
     max_leaves=6,
 )
-keys = st.one_of(garbage_str, st.sampled_from(["CPU", "AutogradCPU", "Meta", "", "NotAKey", "cpu", "CompositeImplicitAutograd"]))
+keys = st.one_of(
+    garbage_str, st.sampled_from(["CPU", "AutogradCPU", "Meta", "", "NotAKey", "cpu", "CompositeImplicitAutograd"])
+)
 
 
 def registry() -> tuple[tuple[str, ...], str, str]:
@@ -123,10 +125,18 @@ def test_impl_and_fallback(lib, name, fn, key):
 
 
 @SETTINGS
-@given(args=st.lists(values, max_size=4), kwargs=st.dictionaries(st.sampled_from(["x", "n", "alpha", "out", "bogus"]), values, max_size=2))
+@given(
+    args=st.lists(values, max_size=4),
+    kwargs=st.dictionaries(st.sampled_from(["x", "n", "alpha", "out", "bogus"]), values, max_size=2),
+)
 def test_op_calls(lib, args, kwargs):
     ns, _ = lib
-    for f in (getattr(torch.ops, ns).f, getattr(torch.ops, ns).f.default, torch.ops.aten.add, torch.ops.aten.add.Tensor):
+    for f in (
+        getattr(torch.ops, ns).f,
+        getattr(torch.ops, ns).f.default,
+        torch.ops.aten.add,
+        torch.ops.aten.add.Tensor,
+    ):
         attempt(f, *args, **kwargs)
     # With one good tensor first, the rest garbage.
     attempt(getattr(torch.ops, ns).f, torch.ones(2), *args[:1], **kwargs)
@@ -135,7 +145,22 @@ def test_op_calls(lib, args, kwargs):
 
 # The tensor constructors and ops, run both here and in the subprocess below.
 CONSTRUCTORS = ("ones", "zeros", "empty", "full", "arange", "tensor")
-METHODS = ("view", "reshape", "sum", "add", "mul", "expand", "transpose", "permute", "select", "narrow", "__getitem__", "to", "__add__", "__matmul__")
+METHODS = (
+    "view",
+    "reshape",
+    "sum",
+    "add",
+    "mul",
+    "expand",
+    "transpose",
+    "permute",
+    "select",
+    "narrow",
+    "__getitem__",
+    "to",
+    "__add__",
+    "__matmul__",
+)
 
 
 def exercise_tensors(args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -146,7 +171,9 @@ def exercise_tensors(args: list[Any], kwargs: dict[str, Any]) -> None:
         attempt(getattr(t, m), *args, **kwargs)
 
 
-tensor_kwargs = st.dictionaries(st.sampled_from(["dtype", "device", "dim", "keepdim", "requires_grad", "size", "bogus"]), values, max_size=2)
+tensor_kwargs = st.dictionaries(
+    st.sampled_from(["dtype", "device", "dim", "keepdim", "requires_grad", "size", "bogus"]), values, max_size=2
+)
 
 
 @SETTINGS

@@ -19,7 +19,7 @@ pub fn fuzz(data: &[u8]) {
         }
     }
     let set = DispatchKeySet::from_keys(&parsed);
-    for k in set.iter() {
+    for k in set {
         assert!(set.has(k), "{set} iterates {k} but does not have it");
     }
     let _ = set.to_string();

@@ -178,11 +178,7 @@ fn fresh_ns() -> String {
 }
 
 /// Drops the live libraries in an order read from the input, checking after every drop.
-fn teardown(
-    ns: &str,
-    libs: &mut Vec<Option<(Action, Library)>>,
-    order: &mut crate::bytes::Bytes<'_>,
-) {
+fn teardown(ns: &str, libs: &mut [Option<(Action, Library)>], order: &mut crate::bytes::Bytes<'_>) {
     let mut live: Vec<usize> = (0..libs.len()).filter(|&i| libs[i].is_some()).collect();
     while !live.is_empty() {
         let i = live.swap_remove(order.pick(live.len()));
