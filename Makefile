@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test browser-test bench
+.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test browser-test bench fuzz miri asan tsan stress
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -56,3 +56,37 @@ test: lint rust-test py-test conformance wheel-test browser-test
 bench: develop
 	cargo bench -p opdispatch-dispatch --bench dispatch
 	$(PY) bench/bench_calls.py
+
+# ---- Hardening (nightly toolchain, installed by rustup; none of these is part of `make test`,
+# which runs the fuzz bodies on stable through `cargo test -p opdispatch-fuzz`). See docs/HARDENING.md.
+NIGHTLY ?= nightly
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS ?= schema keys registration registration_threads
+HOST := $(shell rustc -vV | sed -n 's/^host: //p')
+
+# Coverage-guided libFuzzer runs, FUZZ_SECONDS each, starting from the committed seed corpus
+# (new inputs go to fuzz/target/work-<target>, findings to fuzz/artifacts/).
+fuzz:
+	rustup toolchain install $(NIGHTLY) --profile minimal
+	cargo +$(NIGHTLY) fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do mkdir -p target/work-$$t && \
+		cargo +$(NIGHTLY) fuzz run -O $$t target/work-$$t corpus/$$t -- \
+		-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; done
+
+# The keys, schema and dispatch crates' unit tests under Miri (the RCU uses its fence path there).
+miri:
+	rustup toolchain install $(NIGHTLY) --profile minimal --component miri,rust-src
+	cargo +$(NIGHTLY) miri setup
+	cargo +$(NIGHTLY) miri test -p opdispatch-keys -p opdispatch-schema -p opdispatch-dispatch --lib
+
+# The dispatcher's stress and unit tests under AddressSanitizer / ThreadSanitizer (std rebuilt
+# instrumented, so TSan sees its atomics), in their own target directory.
+asan tsan:
+	rustup toolchain install $(NIGHTLY) --profile minimal --component rust-src
+	RUSTFLAGS="-Zsanitizer=$(if $(filter asan,$@),address,thread)" RUSTDOCFLAGS="-Zsanitizer=$(if $(filter asan,$@),address,thread)" \
+		TSAN_OPTIONS="halt_on_error=1" cargo +$(NIGHTLY) test -Zbuild-std --target $(HOST) \
+		--target-dir target/$@ -p opdispatch-dispatch --test stress --lib
+
+# Leak and load figures (bench/stress.py; STRESS_SCALE=0.1 for a quick run).
+stress: develop
+	$(PY) bench/stress.py

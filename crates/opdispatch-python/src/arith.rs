@@ -71,6 +71,11 @@ fn one() -> Scalar {
     Scalar::Int(1)
 }
 
+/// Runs a unary operator's typed call (kernel panics become `RuntimeError`).
+fn unary(py: Python<'_>, f: impl FnOnce() -> PyResult<Res>) -> PyResult<Py<PyAny>> {
+    done(py, crate::errors::catch_kernel_panic(f)?)
+}
+
 fn done(py: Python<'_>, r: Res) -> PyResult<Py<PyAny>> {
     wrap_tensor(py, r.map_err(crate::errors::to_py)?)
 }
@@ -87,12 +92,18 @@ fn binary(
     with_tensor: impl FnOnce(Tensor, Tensor) -> PyResult<Res>,
     with_scalar: Option<&dyn Fn(Tensor, Scalar) -> PyResult<Res>>,
 ) -> PyResult<Py<PyAny>> {
-    let r = match (operand(o), with_scalar) {
-        (Some(Operand::T(b)), _) => with_tensor(unwrap_tensor(slf.as_any())?, b)?,
-        (Some(Operand::S(s)), Some(f)) => f(unwrap_tensor(slf.as_any())?, s)?,
+    let call = match (operand(o), with_scalar) {
+        (Some(Operand::T(b)), _) => {
+            let a = unwrap_tensor(slf.as_any())?;
+            crate::errors::catch_kernel_panic(|| with_tensor(a, b))
+        }
+        (Some(Operand::S(s)), Some(f)) => {
+            let a = unwrap_tensor(slf.as_any())?;
+            crate::errors::catch_kernel_panic(|| f(a, s))
+        }
         _ => return Ok(py.NotImplemented()),
     };
-    done(py, r)
+    done(py, call?)
 }
 
 type Slf<'a, 'py> = &'a Bound<'py, PyTensor>;
@@ -123,7 +134,10 @@ impl PyTensor {
     /// `s - t`: `aten::rsub.Scalar`, as torch's `Tensor.__rsub__`.
     fn __rsub__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match operand(o) {
-            Some(Operand::S(s)) => done(py, rsub_s()?.call(unwrap_tensor(slf.as_any())?, s, one())),
+            Some(Operand::S(s)) => {
+                let a = unwrap_tensor(slf.as_any())?;
+                unary(py, || Ok(rsub_s()?.call(a, s, one())))
+            }
             _ => Ok(py.NotImplemented()),
         }
     }
@@ -131,10 +145,11 @@ impl PyTensor {
     fn __rtruediv__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match operand(o) {
             Some(Operand::S(s)) => {
-                let r = reciprocal_t()?
-                    .call(unwrap_tensor(slf.as_any())?)
-                    .map_err(crate::errors::to_py)?;
-                done(py, mul_t()?.call(r, Tensor::wrapped_scalar(s)))
+                let a = unwrap_tensor(slf.as_any())?;
+                unary(py, || {
+                    let r = reciprocal_t()?.call(a).map_err(crate::errors::to_py)?;
+                    Ok(mul_t()?.call(r, Tensor::wrapped_scalar(s)))
+                })
             }
             _ => Ok(py.NotImplemented()),
         }
@@ -178,9 +193,11 @@ impl PyTensor {
         binary(slf, py, o, |a, b| Ok(matmul_t()?.call(a, b)), None)
     }
     fn __neg__(slf: Slf<'_, '_>, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        done(py, neg_t()?.call(unwrap_tensor(slf.as_any())?))
+        let a = unwrap_tensor(slf.as_any())?;
+        unary(py, || Ok(neg_t()?.call(a)))
     }
     fn __abs__(slf: Slf<'_, '_>, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        done(py, abs_t()?.call(unwrap_tensor(slf.as_any())?))
+        let a = unwrap_tensor(slf.as_any())?;
+        unary(py, || Ok(abs_t()?.call(a)))
     }
 }

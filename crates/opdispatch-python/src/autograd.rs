@@ -374,7 +374,9 @@ fn _run_backward(
     } else {
         Some(tensors_of(inputs)?)
     };
-    engine::backward(&ts, gs, retain_graph, create_graph, inputs.as_deref()).py()
+    crate::errors::catch_kernel_panic(|| {
+        engine::backward(&ts, gs, retain_graph, create_graph, inputs.as_deref()).py()
+    })
 }
 
 #[pyfunction]
@@ -391,7 +393,9 @@ fn _autograd_grad<'py>(
     let outs = tensors_of(outputs)?;
     let ins = tensors_of(inputs)?;
     let gs = opt_tensors_of(grad_outputs, outs.len())?;
-    let r = engine::grad(&outs, &ins, gs, retain_graph, create_graph, allow_unused).py()?;
+    let r = crate::errors::catch_kernel_panic(|| {
+        engine::grad(&outs, &ins, gs, retain_graph, create_graph, allow_unused).py()
+    })?;
     let items = r
         .into_iter()
         .map(|g| opt_wrap(py, g))

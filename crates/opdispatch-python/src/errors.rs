@@ -103,6 +103,28 @@ pub fn tensor_to_py(e: &TensorError) -> PyErr {
     }
 }
 
+/// Runs a call into the dispatcher and turns a panic in any kernel it reaches (native, boxed,
+/// or a Rust call made by a Python kernel) into `RuntimeError`, as PyTorch turns a C++
+/// exception thrown by a kernel into one. Without this, pyo3 would raise its
+/// `PanicException`, which derives from `BaseException` and escapes `except Exception`.
+/// Unwinding runs the dispatcher's guards (TLS key sets, read sections), so the process stays
+/// usable. Panics elsewhere in the bindings (not in a kernel) still arrive as pyo3's
+/// `PanicException`: a bug of ours, surfaced, never an abort.
+pub fn catch_kernel_panic<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(panic_to_py(&*p)))
+}
+
+/// The `RuntimeError` for a caught kernel panic, carrying its message.
+pub fn panic_to_py(payload: &(dyn std::any::Any + Send)) -> PyErr {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    PyRuntimeError::new_err(format!("a kernel panicked: {msg}"))
+}
+
 /// `?`-friendly conversion for dispatcher results.
 pub trait IntoPyResult<T> {
     fn py(self) -> PyResult<T>;

@@ -82,7 +82,7 @@ fn call(
     mut stack: Stack,
     requires_grad: bool,
 ) -> PyResult<Py<PyAny>> {
-    op.call_boxed(&mut stack).map_err(err_to_py)?;
+    crate::errors::catch_kernel_panic(|| op.call_boxed(&mut stack).map_err(err_to_py))?;
     match stack.pop() {
         Some(v) if stack.is_empty() => {
             let t = to_py(py, v, None)?;

@@ -28,6 +28,7 @@ mod python_dispatch;
 mod tags;
 mod tensor;
 mod trace;
+mod testing;
 mod wrapper;
 
 use pyo3::prelude::*;
@@ -144,5 +145,6 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     python_dispatch::register(m)?;
     wrapper::register(m)?;
     custom_ops::register(m)?;
+    testing::register(m)?;
     Ok(())
 }

@@ -26,7 +26,7 @@ impl DispatchModule {
     /// Runs a registration on the library, then (with every lock released) issues the
     /// warnings it produced, so warning filters and hooks may run any Python code and
     /// `-W error` turns them into exceptions.
-    fn with_lib<R>(
+    pub(crate) fn with_lib<R>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut Library) -> opdispatch_dispatch::Result<R>,
@@ -722,11 +722,13 @@ fn call_op(
         })?;
         let mut stack = Stack::new();
         bind_args(schema, args, kwargs, &mut stack)?;
-        let r = match keyset {
-            None => op.call_boxed(&mut stack),
-            Some(ks) => op.redispatch_boxed(ks, &mut stack),
-        };
-        r.map_err(to_py)?;
+        crate::errors::catch_kernel_panic(|| {
+            match keyset {
+                None => op.call_boxed(&mut stack),
+                Some(ks) => op.redispatch_boxed(ks, &mut stack),
+            }
+            .map_err(to_py)
+        })?;
         returns_to_py(py, schema, &mut stack)
     })
 }

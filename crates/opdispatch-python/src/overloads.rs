@@ -170,9 +170,7 @@ fn try_overload(
             return Ok(Attempt::Mismatch(e));
         }
         on_bound();
-        let r = op
-            .call_boxed(&mut stack)
-            .map_err(to_py)
+        let r = crate::errors::catch_kernel_panic(|| op.call_boxed(&mut stack).map_err(to_py))
             .and_then(|()| returns_to_py(py, schema, &mut stack));
         Ok(Attempt::Called(r))
     })

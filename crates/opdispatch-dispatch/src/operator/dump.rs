@@ -108,37 +108,62 @@ impl OperatorEntry {
 
     /// `checkInvariants()`: the stored table (when built) equals a recomputation.
     fn check_invariants_with(&self, st: &OpState, fallbacks: &Fallbacks) -> crate::Result<()> {
-        let mut ok = true;
+        let mut failed: Vec<String> = Vec::new();
+        let mut check = |what: &str, holds: bool| {
+            if !holds {
+                failed.push(what.to_owned());
+            }
+        };
         if let Some(a) = &st.schema {
-            ok &= a.schema.operator_name() == &self.name;
+            check("schema name", a.schema.operator_name() == &self.name);
         }
-        ok &= !st.kernels.contains(DispatchKey::Undefined);
+        check(
+            "no Undefined kernel",
+            !st.kernels.contains(DispatchKey::Undefined),
+        );
         if let Some(table) = st.master.as_deref() {
             let fresh = build_table(st, fallbacks);
             let (fm, tm) = (&fresh.meta, &table.meta);
-            ok &= fm.dispatch_arg_indices_reverse == tm.dispatch_arg_indices_reverse;
-            ok &= fm.non_fallthrough_keys_per_backend == tm.non_fallthrough_keys_per_backend;
-            ok &= fm.requires_bitset_per_backend == tm.requires_bitset_per_backend;
-            ok &= table.slots_owned_by(st, fallbacks);
+            check(
+                "dispatch argument indices",
+                fm.dispatch_arg_indices_reverse == tm.dispatch_arg_indices_reverse,
+            );
+            check(
+                "non-fallthrough keys per backend",
+                fm.non_fallthrough_keys_per_backend == tm.non_fallthrough_keys_per_backend,
+            );
+            check(
+                "requires bitset per backend",
+                fm.requires_bitset_per_backend == tm.requires_bitset_per_backend,
+            );
+            check(
+                "slots owned by registrations",
+                table.slots_owned_by(st, fallbacks),
+            );
             if let Some(snapshot) = self.table.load_full() {
-                ok &= snapshot.owners_match_slots();
+                check("snapshot owners match slots", snapshot.owners_match_slots());
             }
             // The shared mask is only consulted while the per-backend masks agree; then it must
             // mask exactly what they mask.
             if !tm.requires_bitset_per_backend {
                 let func = !opdispatch_keys::FULL_BACKEND_MASK;
-                ok &= tm.non_fallthrough_keys.raw_repr() & func
-                    == tm.non_fallthrough_keys_per_backend[0].raw_repr() & func;
+                check(
+                    "shared fallthrough mask",
+                    tm.non_fallthrough_keys.raw_repr() & func
+                        == tm.non_fallthrough_keys_per_backend[0].raw_repr() & func,
+                );
             }
             for i in 0..NUM_RUNTIME_ENTRIES {
-                ok &= fresh.slot(i).same_as(table.slot(i));
+                let what = format!("slot of {}", runtime_keys_in_table_order()[i].name());
+                check(&what, fresh.slot(i).same_as(table.slot(i)));
             }
         }
-        if ok {
+        if failed.is_empty() {
             Ok(())
         } else {
             Err(crate::DispatchError::Internal(format!(
-                "Canonical state\n~~~~~~~~~~~\n{}\n\nComputed table:\n~~~~~~~~~~~\n{}",
+                "Failed: {}\nCanonical state\n~~~~~~~~~~~\n{}\n\nComputed table:\n~~~~~~~~~~~\n{}",
+                failed.join(", "),
                 self.dump_state_of(st),
                 self.dump_computed_table_with(st, fallbacks)
             )))
