@@ -427,35 +427,6 @@ fn _detach_(t: &Bound<'_, PyAny>) -> PyResult<()> {
     Ok(())
 }
 
-/// `with _AutoDispatchBelowAutograd():` excludes the autograd keys (PyTorch's
-/// `AutoDispatchBelowAutograd`), so operators run their kernels below autograd.
-#[pyclass(
-    name = "_AutoDispatchBelowAutograd",
-    module = "opdispatch._C",
-    unsendable
-)]
-pub struct AutoDispatchBelowAutograd {
-    guard: Vec<ExcludeDispatchKeyGuard>,
-}
-
-#[pymethods]
-impl AutoDispatchBelowAutograd {
-    #[new]
-    fn new() -> Self {
-        Self { guard: Vec::new() }
-    }
-    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyRefMut<'_, Self> {
-        slf.guard
-            .push(ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET));
-        slf
-    }
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&mut self, _exc: &Bound<'_, PyTuple>) -> bool {
-        self.guard.pop();
-        false
-    }
-}
-
 /// The Autograd kernel of a custom op (`_library/autograd.py` marks the Python function): when
 /// grad mode is on and a tensor argument requires grad it runs the Python kernel (which builds
 /// the `autograd.Function` node); otherwise it redispatches below Autograd natively, so a call
@@ -521,7 +492,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     opdispatch_autograd::register().map_err(|e: DispatchError| to_py(e))?;
     m.add_class::<PyNodeHandle>()?;
     m.add_class::<PyFunctionNodeRef>()?;
-    m.add_class::<AutoDispatchBelowAutograd>()?;
     m.add_function(wrap_pyfunction!(_function_attach, m)?)?;
     m.add_function(wrap_pyfunction!(_run_backward, m)?)?;
     m.add_function(wrap_pyfunction!(_autograd_grad, m)?)?;

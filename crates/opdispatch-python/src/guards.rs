@@ -5,8 +5,9 @@ use opdispatch_dispatch::{
     EnableHermeticPyObject, ExcludeDispatchKeyGuard, ForceDispatchKeyGuard, HermeticPyObjectTLS,
     IncludeDispatchKeyGuard,
 };
-use opdispatch_keys::DispatchKeySet;
+use opdispatch_keys::{DispatchKeySet, AUTOGRAD_DISPATCH_KEYSET};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 use crate::keys::{extract_key, PyDispatchKeySet};
 
@@ -124,4 +125,33 @@ impl HermeticGuard {
 #[pyfunction]
 pub fn _is_hermetic_pyobject_enabled() -> bool {
     HermeticPyObjectTLS::get_state()
+}
+
+/// `with _AutoDispatchBelowAutograd():` excludes the autograd keys (PyTorch's
+/// `AutoDispatchBelowAutograd`), so operators run their kernels below autograd.
+#[pyclass(
+    name = "_AutoDispatchBelowAutograd",
+    module = "opdispatch._C",
+    unsendable
+)]
+pub struct AutoDispatchBelowAutograd {
+    guard: Vec<ExcludeDispatchKeyGuard>,
+}
+
+#[pymethods]
+impl AutoDispatchBelowAutograd {
+    #[new]
+    fn new() -> Self {
+        Self { guard: Vec::new() }
+    }
+    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyRefMut<'_, Self> {
+        slf.guard
+            .push(ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET));
+        slf
+    }
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&mut self, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.guard.pop();
+        false
+    }
 }

@@ -70,6 +70,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<guards::ForceGuard>()?;
     m.add_class::<guards::PreserveGuard>()?;
     m.add_class::<guards::HermeticGuard>()?;
+    m.add_class::<guards::AutoDispatchBelowAutograd>()?;
     m.add_function(wrap_pyfunction!(guards::_is_hermetic_pyobject_enabled, m)?)?;
     m.add_class::<module::DispatchModule>()?;
     m.add_class::<module::PyOperatorHandle>()?;
