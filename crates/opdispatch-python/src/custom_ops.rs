@@ -6,7 +6,6 @@
 //!   not alias an input" check compares (PyTorch's `Storage::is_alias_of`). Storage objects
 //!   cannot serve: inside a Python kernel (hermetic mode) each access makes a new wrapper.
 
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -32,13 +31,13 @@ fn info(name: &str, ty: String, alias: Option<&AliasInfo>, kwarg_only: bool) -> 
 
 /// The arguments and returns of `op`'s schema with their alias annotations.
 #[pyfunction]
-pub fn _dispatch_schema_alias_info(
+pub(crate) fn _dispatch_schema_alias_info(
     op: PyRef<'_, PyOperatorHandle>,
 ) -> PyResult<(Vec<ArgInfo>, Vec<ArgInfo>)> {
     let schema = op
         .op
         .schema()
-        .ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))?;
+        .ok_or_else(|| crate::errors::runtime_error("operator has no schema"))?;
     let args = schema
         .arguments
         .iter()
@@ -62,7 +61,7 @@ pub fn _dispatch_schema_alias_info(
 /// An identifier of `t`'s storage, equal for tensors that share one (views, aliases) while
 /// they are alive.
 #[pyfunction]
-pub fn _storage_id(t: PyRef<'_, PyTensor>) -> usize {
+pub(crate) fn _storage_id(t: PyRef<'_, PyTensor>) -> usize {
     t.t.storage_ref().unsafe_impl_ptr() as usize
 }
 
@@ -87,7 +86,7 @@ fn storage_ids(values: &Bound<'_, PyAny>, into: &mut Vec<usize>) -> PyResult<()>
 /// tensor of `outputs` shares its storage with an input tensor or another output. Runs after
 /// every custom-op kernel, hence native.
 #[pyfunction]
-pub fn _any_output_is_alias_to_input_or_output(
+pub(crate) fn _any_output_is_alias_to_input_or_output(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
     outputs: &Bound<'_, PyTuple>,
@@ -108,7 +107,7 @@ pub fn _any_output_is_alias_to_input_or_output(
         .any(|(i, o)| ins.contains(o) || outs[..i].contains(o)))
 }
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_dispatch_schema_alias_info, m)?)?;
     m.add_function(wrap_pyfunction!(_storage_id, m)?)?;
     m.add_function(wrap_pyfunction!(

@@ -79,7 +79,7 @@ fn call(py: Python<'_>, op: &OperatorHandle, mut stack: Stack) -> PyResult<Py<Py
     op.call_boxed(&mut stack).map_err(err_to_py)?;
     match stack.pop() {
         Some(v) if stack.is_empty() => to_py(py, v, None),
-        _ => Err(crate::errors::exc::RuntimeError::new_err(format!(
+        _ => Err(crate::errors::runtime_error(format!(
             "{} returned {} values, expected one tensor",
             op.operator_name(),
             stack.len() + 1

@@ -21,7 +21,7 @@ fn to_set(obj: &Bound<'_, PyAny>) -> PyResult<DispatchKeySet> {
 macro_rules! guard_class {
     ($rust:ident, $pyname:literal, $guard:ty, |$args:ident| $make:expr, ($($arg:ident),*)) => {
         #[pyclass(name = $pyname, module = "opdispatch._C", unsendable)]
-        pub struct $rust {
+        pub(crate) struct $rust {
             args: ($(guard_class!(@ty $arg),)*),
             guard: Vec<$guard>,
         }
@@ -76,7 +76,7 @@ guard_class!(
     module = "opdispatch._C",
     unsendable
 )]
-pub struct PreserveGuard {
+pub(crate) struct PreserveGuard {
     guard: Vec<ForceDispatchKeyGuard>,
 }
 
@@ -100,7 +100,7 @@ impl PreserveGuard {
 /// `_EnableHermeticPyObject()`: hermetic mode for the `with` block (nests; restores on exit,
 /// also when the block raises).
 #[pyclass(name = "_EnableHermeticPyObject", module = "opdispatch._C", unsendable)]
-pub struct HermeticGuard {
+pub(crate) struct HermeticGuard {
     guard: Vec<EnableHermeticPyObject>,
 }
 
@@ -123,7 +123,7 @@ impl HermeticGuard {
 
 /// Whether hermetic mode is on for this thread.
 #[pyfunction]
-pub fn _is_hermetic_pyobject_enabled() -> bool {
+pub(crate) fn _is_hermetic_pyobject_enabled() -> bool {
     HermeticPyObjectTLS::get_state()
 }
 
@@ -134,7 +134,7 @@ pub fn _is_hermetic_pyobject_enabled() -> bool {
     module = "opdispatch._C",
     unsendable
 )]
-pub struct AutoDispatchBelowAutograd {
+pub(crate) struct AutoDispatchBelowAutograd {
     guard: Vec<ExcludeDispatchKeyGuard>,
 }
 

@@ -1,13 +1,6 @@
 //! `opdispatch._C`: the native half of the opdispatch Python package. All PyO3 code lives in
 //! this crate; the dispatcher crates never link Python.
 
-// TODO(issue 16): the workspace lints added in issue 16 are not yet fixed in this crate (being
-// restructured); drop this allow once they are.
-#![allow(
-    unreachable_pub,
-    clippy::undocumented_unsafe_blocks,
-    clippy::redundant_closure_for_method_calls
-)]
 // The extension module must be named `_C` (PyTorch's name).
 #![allow(non_snake_case)]
 

@@ -1,6 +1,5 @@
 //! `_DispatchOperatorHandle`: calling an operator from Python (boxed call and redispatch).
 
-use crate::errors::exc::RuntimeError as PyRuntimeError;
 use opdispatch_dispatch::{DispatchKeySet, Dispatcher, OperatorHandle, Stack};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -17,7 +16,7 @@ use crate::keys::PyDispatchKeySet;
     frozen,
     subclass
 )]
-pub struct PyOperatorHandle {
+pub(crate) struct PyOperatorHandle {
     /// CPython's vectorcall entry for this object (the type's `tp_vectorcall_offset` points
     /// here; see [`install_vectorcall`]).
     pub(super) vectorcall: pyo3::ffi::vectorcallfunc,
@@ -25,7 +24,7 @@ pub struct PyOperatorHandle {
 }
 
 impl PyOperatorHandle {
-    pub fn new(op: OperatorHandle) -> Self {
+    pub(crate) fn new(op: OperatorHandle) -> Self {
         Self {
             vectorcall: op_vectorcall,
             op,
@@ -56,7 +55,7 @@ impl PyOperatorHandle {
         self.op
             .schema()
             .map(|s| s.to_string())
-            .ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))
+            .ok_or_else(|| crate::errors::runtime_error("operator has no schema"))
     }
     fn debug(&self) -> String {
         self.op.debug().unwrap_or_default()
@@ -118,7 +117,7 @@ impl PyOperatorHandle {
         let schema = self
             .op
             .schema()
-            .ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))?;
+            .ok_or_else(|| crate::errors::runtime_error("operator has no schema"))?;
         Ok(bind_args(
             &schema,
             args.as_slice(),
@@ -172,7 +171,7 @@ pub(super) fn call_op(
 ) -> PyResult<Py<PyAny>> {
     op.with_schema(|schema| {
         let schema = schema.ok_or_else(|| {
-            PyRuntimeError::new_err(format!(
+            crate::errors::runtime_error(format!(
                 "Tried to access the schema for {} which doesn't have a schema registered yet",
                 op.operator_name()
             ))
@@ -189,7 +188,10 @@ pub(super) fn call_op(
 }
 
 #[pyfunction]
-pub fn _dispatch_find_schema_or_throw(name: &str, overload: &str) -> PyResult<PyOperatorHandle> {
+pub(crate) fn _dispatch_find_schema_or_throw(
+    name: &str,
+    overload: &str,
+) -> PyResult<PyOperatorHandle> {
     Ok(PyOperatorHandle::new(
         Dispatcher::singleton()
             .find_schema_or_throw(name, overload)
@@ -199,7 +201,7 @@ pub fn _dispatch_find_schema_or_throw(name: &str, overload: &str) -> PyResult<Py
 
 #[pyfunction]
 #[pyo3(signature = (handle, *args, **kwargs))]
-pub fn _dispatch_call_boxed(
+pub(crate) fn _dispatch_call_boxed(
     py: Python<'_>,
     handle: &PyOperatorHandle,
     args: &Bound<'_, PyTuple>,
@@ -209,7 +211,7 @@ pub fn _dispatch_call_boxed(
 }
 
 /// The `ops.<ns>.<op>.<overload>` object for an operator (what fallbacks receive).
-pub fn op_overload_object(py: Python<'_>, op: &OperatorHandle) -> PyResult<Py<PyAny>> {
+pub(crate) fn op_overload_object(py: Python<'_>, op: &OperatorHandle) -> PyResult<Py<PyAny>> {
     let n = op.operator_name();
     let f = py.import("opdispatch._ops")?.getattr("_overload_for")?;
     Ok(f.call1((n.name.clone(), n.overload_name.clone()))?.unbind())

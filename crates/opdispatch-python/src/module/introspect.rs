@@ -1,7 +1,6 @@
 //! The `_dispatch_*` functions: operator lookup, dumps, invariants, kernel queries and the
 //! thread-local include/exclude sets.
 
-use crate::errors::exc::RuntimeError as PyRuntimeError;
 use opdispatch_dispatch::{
     tls_local_dispatch_key_set, DispatchKey, DispatchKeySet, Dispatcher, OperatorHandle,
 };
@@ -13,28 +12,29 @@ use crate::keys::{extract_key, key_to_py, parse_opt_key, PyDispatchKeySet};
 use crate::tensor::unwrap_tensor;
 
 pub(super) fn find(name: &str) -> PyResult<Option<OperatorHandle>> {
-    let on = parse_name(name).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let on = parse_name(name).map_err(|e| crate::errors::runtime_error(e.to_string()))?;
     Ok(Dispatcher::singleton().find_op(&on))
 }
 
 pub(crate) fn find_or_err(name: &str) -> PyResult<OperatorHandle> {
-    find(name)?.ok_or_else(|| PyRuntimeError::new_err(format!("operator {name} does not exist")))
+    find(name)?
+        .ok_or_else(|| crate::errors::runtime_error(format!("operator {name} does not exist")))
 }
 
 #[pyfunction]
-pub fn _dispatch_dump(name: &str) -> PyResult<String> {
+pub(crate) fn _dispatch_dump(name: &str) -> PyResult<String> {
     Ok(find(name)?.map(|o| o.dump_state()).unwrap_or_default())
 }
 
 #[pyfunction]
-pub fn _dispatch_dump_table(name: &str) -> PyResult<String> {
+pub(crate) fn _dispatch_dump_table(name: &str) -> PyResult<String> {
     Ok(find(name)?
         .map(|o| o.dump_computed_table())
         .unwrap_or_default())
 }
 
 #[pyfunction]
-pub fn _dispatch_check_invariants(name: &str) -> PyResult<()> {
+pub(crate) fn _dispatch_check_invariants(name: &str) -> PyResult<()> {
     match find(name)? {
         Some(o) => o.check_invariants().py(),
         None => Ok(()),
@@ -42,18 +42,18 @@ pub fn _dispatch_check_invariants(name: &str) -> PyResult<()> {
 }
 
 #[pyfunction]
-pub fn _dispatch_check_all_invariants() -> PyResult<()> {
+pub(crate) fn _dispatch_check_all_invariants() -> PyResult<()> {
     Dispatcher::singleton().check_all_invariants().py()
 }
 
 /// Whether an operator slot exists (PyTorch's meaning of this name).
 #[pyfunction]
-pub fn _dispatch_has_kernel(name: &str) -> PyResult<bool> {
+pub(crate) fn _dispatch_has_kernel(name: &str) -> PyResult<bool> {
     Ok(find(name)?.is_some())
 }
 
 #[pyfunction]
-pub fn _dispatch_has_kernel_for_dispatch_key(
+pub(crate) fn _dispatch_has_kernel_for_dispatch_key(
     name: &str,
     dispatch: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
@@ -61,7 +61,7 @@ pub fn _dispatch_has_kernel_for_dispatch_key(
 }
 
 #[pyfunction]
-pub fn _dispatch_kernel_for_dispatch_key_is_fallthrough(
+pub(crate) fn _dispatch_kernel_for_dispatch_key_is_fallthrough(
     name: &str,
     dispatch: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
@@ -69,7 +69,7 @@ pub fn _dispatch_kernel_for_dispatch_key_is_fallthrough(
 }
 
 #[pyfunction]
-pub fn _dispatch_has_kernel_for_any_dispatch_key(
+pub(crate) fn _dispatch_has_kernel_for_any_dispatch_key(
     name: &str,
     ks: PyDispatchKeySet,
 ) -> PyResult<bool> {
@@ -77,7 +77,7 @@ pub fn _dispatch_has_kernel_for_any_dispatch_key(
 }
 
 #[pyfunction]
-pub fn _dispatch_has_computed_kernel_for_dispatch_key(
+pub(crate) fn _dispatch_has_computed_kernel_for_dispatch_key(
     name: &str,
     dispatch: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
@@ -88,43 +88,45 @@ pub fn _dispatch_has_computed_kernel_for_dispatch_key(
 }
 
 #[pyfunction]
-pub fn _dispatch_has_backend_fallback(dispatch: &Bound<'_, PyAny>) -> PyResult<bool> {
+pub(crate) fn _dispatch_has_backend_fallback(dispatch: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(Dispatcher::singleton().has_backend_fallback_for_dispatch_key(extract_key(dispatch)?))
 }
 
 #[pyfunction]
-pub fn _dispatch_get_all_op_names() -> Vec<String> {
+pub(crate) fn _dispatch_get_all_op_names() -> Vec<String> {
     Dispatcher::singleton().all_op_names()
 }
 
 #[pyfunction]
-pub fn _dispatch_find_dangling_impls() -> Vec<String> {
+pub(crate) fn _dispatch_find_dangling_impls() -> Vec<String> {
     Dispatcher::singleton().find_dangling_impls()
 }
 
 #[pyfunction]
 #[pyo3(signature = (dispatch_key=""))]
-pub fn _dispatch_get_registrations_for_dispatch_key(dispatch_key: &str) -> PyResult<Vec<String>> {
+pub(crate) fn _dispatch_get_registrations_for_dispatch_key(
+    dispatch_key: &str,
+) -> PyResult<Vec<String>> {
     Ok(Dispatcher::singleton().registrations_for_dispatch_key(parse_opt_key(dispatch_key)?))
 }
 
 #[pyfunction]
-pub fn _dispatch_keys(t: &Bound<'_, PyAny>) -> PyResult<PyDispatchKeySet> {
+pub(crate) fn _dispatch_keys(t: &Bound<'_, PyAny>) -> PyResult<PyDispatchKeySet> {
     Ok(PyDispatchKeySet::new_set(unwrap_tensor(t)?.key_set()))
 }
 
 #[pyfunction]
-pub fn _dispatch_tls_local_include_set() -> PyDispatchKeySet {
+pub(crate) fn _dispatch_tls_local_include_set() -> PyDispatchKeySet {
     PyDispatchKeySet::new_set(tls_local_dispatch_key_set().included)
 }
 
 #[pyfunction]
-pub fn _dispatch_tls_local_exclude_set() -> PyDispatchKeySet {
+pub(crate) fn _dispatch_tls_local_exclude_set() -> PyDispatchKeySet {
     PyDispatchKeySet::new_set(tls_local_dispatch_key_set().excluded)
 }
 
 #[pyfunction]
-pub fn _dispatch_tls_set_dispatch_key_included(
+pub(crate) fn _dispatch_tls_set_dispatch_key_included(
     k: &Bound<'_, PyAny>,
     desired: bool,
 ) -> PyResult<()> {
@@ -133,7 +135,7 @@ pub fn _dispatch_tls_set_dispatch_key_included(
 }
 
 #[pyfunction]
-pub fn _dispatch_tls_set_dispatch_key_excluded(
+pub(crate) fn _dispatch_tls_set_dispatch_key_excluded(
     k: &Bound<'_, PyAny>,
     desired: bool,
 ) -> PyResult<()> {
@@ -142,32 +144,32 @@ pub fn _dispatch_tls_set_dispatch_key_excluded(
 }
 
 #[pyfunction]
-pub fn _dispatch_tls_is_dispatch_key_included(k: &Bound<'_, PyAny>) -> PyResult<bool> {
+pub(crate) fn _dispatch_tls_is_dispatch_key_included(k: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(opdispatch_dispatch::tls_is_dispatch_key_included(
         extract_key(k)?,
     ))
 }
 
 #[pyfunction]
-pub fn _dispatch_tls_is_dispatch_key_excluded(k: &Bound<'_, PyAny>) -> PyResult<bool> {
+pub(crate) fn _dispatch_tls_is_dispatch_key_excluded(k: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(opdispatch_dispatch::tls_is_dispatch_key_excluded(
         extract_key(k)?,
     ))
 }
 
 #[pyfunction]
-pub fn _dispatch_key_name(k: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn _dispatch_key_name(k: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(extract_key(k)?.name().to_owned())
 }
 
 #[pyfunction]
-pub fn _dispatch_key_parse(py: Python<'_>, k: &str) -> PyResult<Py<PyAny>> {
-    let key = DispatchKey::parse(k).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+pub(crate) fn _dispatch_key_parse(py: Python<'_>, k: &str) -> PyResult<Py<PyAny>> {
+    let key = DispatchKey::parse(k).map_err(|e| crate::errors::runtime_error(e.to_string()))?;
     key_to_py(py, key)
 }
 
 #[pyfunction]
-pub fn _parse_dispatch_key(py: Python<'_>, k: &str) -> PyResult<Option<Py<PyAny>>> {
+pub(crate) fn _parse_dispatch_key(py: Python<'_>, k: &str) -> PyResult<Option<Py<PyAny>>> {
     match DispatchKey::parse(k) {
         Ok(key) => key_to_py(py, key).map(Some),
         Err(_) => Ok(None),
@@ -175,34 +177,34 @@ pub fn _parse_dispatch_key(py: Python<'_>, k: &str) -> PyResult<Option<Py<PyAny>
 }
 
 #[pyfunction]
-pub fn _dispatch_is_alias_key(k: &Bound<'_, PyAny>) -> PyResult<bool> {
+pub(crate) fn _dispatch_is_alias_key(k: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(extract_key(k)?.is_alias())
 }
 
 #[pyfunction]
-pub fn _dispatch_keyset_full() -> PyDispatchKeySet {
+pub(crate) fn _dispatch_keyset_full() -> PyDispatchKeySet {
     PyDispatchKeySet::new_set(DispatchKeySet::FULL)
 }
 
 #[pyfunction]
-pub fn _dispatch_keyset_full_after(k: &Bound<'_, PyAny>) -> PyResult<PyDispatchKeySet> {
+pub(crate) fn _dispatch_keyset_full_after(k: &Bound<'_, PyAny>) -> PyResult<PyDispatchKeySet> {
     Ok(PyDispatchKeySet::new_set(DispatchKeySet::full_after(
         extract_key(k)?,
     )))
 }
 
 #[pyfunction]
-pub fn _dispatch_keyset_to_string(ks: PyDispatchKeySet) -> String {
+pub(crate) fn _dispatch_keyset_to_string(ks: PyDispatchKeySet) -> String {
     ks.ks.to_string()
 }
 
 #[pyfunction]
-pub fn _dispatch_num_backends() -> usize {
+pub(crate) fn _dispatch_num_backends() -> usize {
     opdispatch_keys::NUM_BACKENDS
 }
 
 #[pyfunction]
-pub fn _dispatch_is_included_in_alias(
+pub(crate) fn _dispatch_is_included_in_alias(
     k: &Bound<'_, PyAny>,
     alias: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
@@ -213,7 +215,7 @@ pub fn _dispatch_is_included_in_alias(
 }
 
 #[pyfunction]
-pub fn _dispatch_get_backend_keyset_from_autograd(
+pub(crate) fn _dispatch_get_backend_keyset_from_autograd(
     k: &Bound<'_, PyAny>,
 ) -> PyResult<PyDispatchKeySet> {
     Ok(PyDispatchKeySet::new_set(

@@ -1,7 +1,6 @@
 //! Registration: `_dispatch_library` and `_DispatchModule` (PyTorch's `torch.library.Library`
 //! backend: def, impl, fallback), whose drop deregisters what it registered.
 
-use crate::errors::exc::RuntimeError as PyRuntimeError;
 use opdispatch_dispatch::{
     parse_alias_analysis_kind, testing::t_t_kernel, CppFunction, Library, LibraryKind,
 };
@@ -15,7 +14,7 @@ use crate::keys::parse_opt_key;
 
 /// The registrations of one `_dispatch_library` call; dropping it deregisters them.
 #[pyclass(name = "_DispatchModule", module = "opdispatch._C")]
-pub struct DispatchModule {
+pub(crate) struct DispatchModule {
     lib: Mutex<Library>,
 }
 
@@ -120,7 +119,7 @@ impl DispatchModule {
         let tags = crate::tags::extract_tags(tags)?;
         let kind = parse_alias_analysis_kind(alias_analysis).py()?;
         let written = match parse_schema_or_name(schema)
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+            .map_err(|e| crate::errors::runtime_error(e.to_string()))?
         {
             SchemaOrName::Schema(s) => s.name.name.clone(),
             SchemaOrName::Name(n) => n.name.clone(),
@@ -165,7 +164,7 @@ impl DispatchModule {
 /// `_dispatch_library(kind, ns, dispatch, file="/dev/null", linenum=0)`.
 #[pyfunction]
 #[pyo3(signature = (kind, name, dispatch, file="/dev/null", linenum=0))]
-pub fn _dispatch_library(
+pub(crate) fn _dispatch_library(
     kind: &str,
     name: &str,
     dispatch: &str,

@@ -10,8 +10,8 @@ mod kernel;
 mod library;
 mod vectorcall;
 
-pub use handle::*;
-pub use introspect::*;
+pub(crate) use handle::*;
+pub(crate) use introspect::*;
 use kernel::*;
-pub use library::*;
-pub use vectorcall::*;
+pub(crate) use library::*;
+pub(crate) use vectorcall::*;

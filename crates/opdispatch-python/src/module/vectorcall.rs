@@ -86,7 +86,7 @@ pub(super) unsafe fn op_vectorcall_body(
 
 /// Gives `_DispatchOperatorHandle` (and so every Python subclass, which inherits the offset)
 /// the vectorcall slot. Run once at module init.
-pub fn install_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn install_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     // Any handle tells where the field sits inside the object; `aten::add.Tensor` always exists.
     let probe = Bound::new(
@@ -112,11 +112,11 @@ pub fn install_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// Turns on vectorcall for a Python subclass of `_DispatchOperatorHandle` that does not
 /// override `__call__` (CPython before 3.12 does not pass the flag on to heap subtypes).
 #[pyfunction]
-pub fn _enable_vectorcall(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<bool> {
+pub(crate) fn _enable_vectorcall(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<bool> {
     let py = cls.py();
     let base = py.get_type::<PyOperatorHandle>();
     if !cls.is_subclass(&base)? {
-        return Err(crate::errors::exc::TypeError::new_err(
+        return Err(crate::errors::type_error(
             "expected a subclass of _DispatchOperatorHandle",
         ));
     }

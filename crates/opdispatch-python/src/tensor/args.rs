@@ -1,6 +1,5 @@
 //! Parsing Python arguments (dtype, device, sizes, scalars) into runtime values.
 
-use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
 use opdispatch_tensor::{Device, Scalar, ScalarType};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -13,7 +12,7 @@ pub(crate) fn parse_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Sca
         Some(o) if o.is_none() => Ok(None),
         Some(o) => match o.extract::<PyDType>() {
             Ok(d) => Ok(Some(d.st)),
-            Err(_) => Err(PyTypeError::new_err(format!(
+            Err(_) => Err(crate::errors::type_error(format!(
                 "dtype must be an opdispatch.dtype, got {}",
                 o.get_type().name()?
             ))),
@@ -31,7 +30,7 @@ pub(crate) fn parse_device(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
             }
             let s: String = o.extract()?;
             s.parse::<Device>()
-                .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+                .map_err(|e| crate::errors::runtime_error(e.to_string()))
         }
     }
 }
@@ -50,7 +49,7 @@ pub(super) fn to_sizes(v: &[i64]) -> PyResult<Vec<usize>> {
     v.iter()
         .map(|&x| {
             usize::try_from(x).map_err(|_| {
-                PyRuntimeError::new_err(format!(
+                crate::errors::runtime_error(format!(
                     "Trying to create tensor with negative dimension {x}: {v:?}"
                 ))
             })
@@ -58,7 +57,7 @@ pub(super) fn to_sizes(v: &[i64]) -> PyResult<Vec<usize>> {
         .collect()
 }
 
-pub fn scalar_from_py(o: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+pub(crate) fn scalar_from_py(o: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     if let Ok(b) = o.cast::<pyo3::types::PyBool>() {
         return Ok(Scalar::Bool(b.is_true()));
     }
@@ -71,13 +70,13 @@ pub fn scalar_from_py(o: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     if let Ok(c) = o.cast::<pyo3::types::PyComplex>() {
         return Ok(Scalar::Complex(c.real(), c.imag()));
     }
-    Err(PyTypeError::new_err(format!(
+    Err(crate::errors::type_error(format!(
         "expected a number, got {}",
         o.get_type().name()?
     )))
 }
 
-pub fn scalar_to_py(py: Python<'_>, s: Scalar) -> PyResult<Py<PyAny>> {
+pub(crate) fn scalar_to_py(py: Python<'_>, s: Scalar) -> PyResult<Py<PyAny>> {
     Ok(match s {
         Scalar::Bool(b) => pyo3::types::PyBool::new(py, b)
             .to_owned()

@@ -1,6 +1,5 @@
 //! Tensors from nested Python number lists (`opdispatch.tensor`) and back (`tolist`).
 
-use crate::errors::exc::{TypeError as PyTypeError, ValueError as PyValueError};
 use opdispatch_tensor::{Scalar, ScalarType, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -29,11 +28,22 @@ pub(super) fn flatten_data(
         return Ok(());
     }
     if depth != shape.len() {
-        return Err(PyValueError::new_err(
+        return Err(crate::errors::value_error(
             "expected sequence of equal-length lists",
         ));
     }
-    out.push(scalar_from_py(o)?);
+    // As PyTorch's constructor: strings and bytes are a wrong type, other objects have no dtype.
+    let v = scalar_from_py(o).map_err(|_| match o.get_type().name() {
+        Ok(name)
+            if o.is_instance_of::<pyo3::types::PyString>()
+                || o.is_instance_of::<pyo3::types::PyBytes>() =>
+        {
+            crate::errors::type_error(format!("new(): invalid data type '{name}'"))
+        }
+        Ok(name) => crate::errors::runtime_error(format!("Could not infer dtype of {name}")),
+        Err(e) => e,
+    })?;
+    out.push(v);
     Ok(())
 }
 
@@ -44,7 +54,7 @@ pub(super) fn record_dim(shape: &mut Vec<usize>, depth: usize, n: usize) -> PyRe
     } else if shape.get(depth) == Some(&n) {
         Ok(())
     } else {
-        Err(PyValueError::new_err(format!(
+        Err(crate::errors::value_error(format!(
             "expected sequence of length {} at dim {depth} (got {n})",
             shape.get(depth).copied().unwrap_or(0)
         )))
@@ -54,7 +64,7 @@ pub(super) fn record_dim(shape: &mut Vec<usize>, depth: usize, n: usize) -> PyRe
 /// Builds a tensor from (nested lists of) Python numbers.
 #[pyfunction]
 #[pyo3(signature = (data, *, dtype=None, device=None))]
-pub fn tensor(
+pub(crate) fn tensor(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
@@ -106,7 +116,7 @@ pub fn tensor(
                 Scalar::Int(i) => *i as f64,
                 Scalar::Float(f) => *f,
                 Scalar::Complex(..) => {
-                    return Err(PyTypeError::new_err(
+                    return Err(crate::errors::type_error(
                         "complex data is not supported by opdispatch.tensor yet",
                     ))
                 }

@@ -1,6 +1,5 @@
 //! `opdispatch.dtype` and `opdispatch.device`.
 
-use crate::errors::exc::RuntimeError as PyRuntimeError;
 use opdispatch_tensor::{Device, ScalarType};
 use pyo3::prelude::*;
 
@@ -14,7 +13,7 @@ use pyo3::prelude::*;
     from_py_object
 )]
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PyDType {
+pub(crate) struct PyDType {
     pub st: ScalarType,
 }
 
@@ -43,7 +42,7 @@ impl PyDType {
     from_py_object
 )]
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PyDevice {
+pub(crate) struct PyDevice {
     pub d: Device,
 }
 
@@ -53,7 +52,7 @@ impl PyDevice {
     fn new(spec: &str) -> PyResult<Self> {
         spec.parse::<Device>()
             .map(|d| Self { d })
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+            .map_err(|e| crate::errors::runtime_error(e.to_string()))
     }
     #[getter]
     fn r#type(&self) -> String {

@@ -18,9 +18,9 @@ mod preserve;
 mod repr;
 
 pub(crate) use alloc::*;
-pub use args::*;
-pub use data::*;
-pub use dtypes::*;
-pub use object::*;
-pub use preserve::*;
+pub(crate) use args::*;
+pub(crate) use data::*;
+pub(crate) use dtypes::*;
+pub(crate) use object::*;
+pub(crate) use preserve::*;
 use repr::*;

@@ -2,7 +2,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
 use opdispatch_dispatch::HermeticPyObjectTLS;
 use opdispatch_tensor::{Device, ScalarType, Storage, Tensor};
 use pyo3::prelude::*;
@@ -37,7 +36,7 @@ impl Drop for PyTensor {
     dict,
     weakref
 )]
-pub struct PyStorage {
+pub(crate) struct PyStorage {
     pub s: Storage,
     pub(super) attached: AtomicBool,
 }
@@ -69,7 +68,7 @@ pub(super) const HERMETIC_SUBCLASS_ERROR: &str = "While HermeticPyObject was ena
 /// `as_subclass`): records it in its impl's slot unless hermetic mode is on, and gives the impl
 /// the Python keys when the class defines `__torch_dispatch__` (PyTorch's `THPVariable_NewWithVar`).
 #[pyfunction]
-pub fn _tensor_init(obj: &Bound<'_, PyTensor>) -> PyResult<()> {
+pub(crate) fn _tensor_init(obj: &Bound<'_, PyTensor>) -> PyResult<()> {
     let ty = obj.get_type();
     let has_td = ty.hasattr(pyo3::intern!(obj.py(), "__torch_dispatch__"))?;
     init_tensor_object(obj, has_td)
@@ -80,7 +79,7 @@ pub fn _tensor_init(obj: &Bound<'_, PyTensor>) -> PyResult<()> {
 pub(crate) fn init_tensor_object(obj: &Bound<'_, PyTensor>, has_td: bool) -> PyResult<()> {
     if HermeticPyObjectTLS::get_state() {
         if has_td {
-            return Err(PyRuntimeError::new_err(HERMETIC_SUBCLASS_ERROR));
+            return Err(crate::errors::runtime_error(HERMETIC_SUBCLASS_ERROR));
         }
         return Ok(());
     }
@@ -96,7 +95,7 @@ pub(crate) fn init_tensor_object(obj: &Bound<'_, PyTensor>, has_td: bool) -> PyR
 /// Exchanges the tensors behind two Python objects, keeping each object's identity and
 /// `__dict__` (PyTorch's `torch.utils.swap_tensors`).
 #[pyfunction]
-pub fn _swap_tensors(a: &Bound<'_, PyTensor>, b: &Bound<'_, PyTensor>) -> PyResult<()> {
+pub(crate) fn _swap_tensors(a: &Bound<'_, PyTensor>, b: &Bound<'_, PyTensor>) -> PyResult<()> {
     if a.is(b) {
         return Ok(());
     }
@@ -126,7 +125,7 @@ pub fn _swap_tensors(a: &Bound<'_, PyTensor>, b: &Bound<'_, PyTensor>) -> PyResu
 
 /// Completes construction of a Python-created storage object (see [`_tensor_init`]).
 #[pyfunction]
-pub fn _storage_init(obj: &Bound<'_, PyStorage>) -> PyResult<()> {
+pub(crate) fn _storage_init(obj: &Bound<'_, PyStorage>) -> PyResult<()> {
     if HermeticPyObjectTLS::get_state() {
         return Ok(());
     }
@@ -199,7 +198,7 @@ impl PyTensor {
     fn tolist(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let this = slf.borrow();
         if this.t.is_python_dispatch() {
-            return Err(PyRuntimeError::new_err(format!(
+            return Err(crate::errors::runtime_error(format!(
                 ".tolist() is not supported for tensor subclasses, got {}",
                 slf.get_type().name()?
             )));
@@ -215,7 +214,7 @@ impl PyTensor {
             .sizes()
             .first()
             .copied()
-            .ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+            .ok_or_else(|| crate::errors::type_error("len() of a 0-d tensor"))
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         tensor_repr(slf)

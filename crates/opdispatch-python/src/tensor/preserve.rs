@@ -5,7 +5,6 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::errors::exc::TypeError as PyTypeError;
 use opdispatch_dispatch::HermeticPyObjectTLS;
 use opdispatch_tensor::{PyObjectHooks, Storage, Tensor};
 use pyo3::prelude::*;
@@ -35,10 +34,12 @@ impl opdispatch_tensor::ComputeHook for ReleaseGil {
     fn run_released(&self, f: &mut (dyn FnMut() + Send)) {
         // Only a thread that holds the GIL has it to release (kernels run on any thread), and
         // after interpreter exit there is nothing to release.
-        // SAFETY: PyGILState_Check may be called with or without the GIL.
-        if opdispatch_tensor::pyobject_hooks_disarmed()
-            || unsafe { pyo3::ffi::PyGILState_Check() } == 0
-        {
+        if opdispatch_tensor::pyobject_hooks_disarmed() {
+            return f();
+        }
+        // SAFETY: PyGILState_Check only reads this thread's state and may be called with or
+        // without the GIL (the interpreter is alive: the hooks are not disarmed).
+        if unsafe { pyo3::ffi::PyGILState_Check() } == 0 {
             return f();
         }
         // The thread holds the GIL, so attaching is only bookkeeping; `detach` releases it
@@ -52,12 +53,12 @@ pub(super) static RELEASE_GIL: ReleaseGil = ReleaseGil;
 /// Makes the preservation hooks no-ops (called at interpreter exit): tensors released by Rust
 /// after Python has finalized must not call into it.
 #[pyfunction]
-pub fn _disarm_pyobject_hooks() {
+pub(crate) fn _disarm_pyobject_hooks() {
     opdispatch_tensor::disarm_pyobject_hooks();
 }
 
 /// Installs the preservation hooks (once per process).
-pub fn install_hooks() {
+pub(crate) fn install_hooks() {
     opdispatch_tensor::install_pyobject_hooks(&HOOKS);
     opdispatch_tensor::install_compute_hook(&RELEASE_GIL);
 }
@@ -196,12 +197,12 @@ pub(super) fn wrap<W: Wrapper>(py: Python<'_>, mut h: W::H) -> PyResult<Py<PyAny
 }
 
 /// The Python object for tensor `t` (see [`wrap`]).
-pub fn wrap_tensor(py: Python<'_>, t: Tensor) -> PyResult<Py<PyAny>> {
+pub(crate) fn wrap_tensor(py: Python<'_>, t: Tensor) -> PyResult<Py<PyAny>> {
     wrap::<PyTensor>(py, t)
 }
 
 /// The Python object for storage `s` (see [`wrap`]).
-pub fn wrap_storage(py: Python<'_>, s: Storage) -> PyResult<Py<PyAny>> {
+pub(crate) fn wrap_storage(py: Python<'_>, s: Storage) -> PyResult<Py<PyAny>> {
     wrap::<PyStorage>(py, s)
 }
 
@@ -228,9 +229,9 @@ pub(super) fn peek_tensor<'a>(_t: &'a Bound<'_, PyTensor>) -> Option<&'a PyTenso
 /// Extracts the tensor handle from a Python Tensor (or subclass) object. An object created
 /// from Python that was never recorded in its slot (a subclass `__init__` that skipped
 /// `super().__init__()`) is recorded now, before it reaches the dispatcher.
-pub fn unwrap_tensor(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+pub(crate) fn unwrap_tensor(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let Ok(t) = obj.cast::<PyTensor>() else {
-        return Err(PyTypeError::new_err(format!(
+        return Err(crate::errors::type_error(format!(
             "expected a Tensor, got {}",
             obj.get_type().name()?
         )));
