@@ -108,7 +108,7 @@ def _getitem(self: Any, idx: Any) -> Any:
     if consumed > self.dim():
         raise IndexError(f"too many indices for tensor of dimension {self.dim()}")
     out = self
-    dim = 0
+    dim = 0  # the dimension of ``out`` the next index applies to (named in errors, as torch)
     for i in idx:
         if i is Ellipsis:
             dim += self.dim() - consumed
@@ -118,6 +118,11 @@ def _getitem(self: Any, idx: Any) -> Any:
         elif isinstance(i, bool):
             raise IndexError("boolean indices are not supported")
         elif isinstance(i, int):
+            size = out.size()[dim]
+            if i < -size or i >= size:
+                raise _C._IndexError(
+                    f"index {i} is out of bounds for dimension {dim} with size {size}"
+                )
             out = ops.aten.select.int(out, dim, i)
         elif isinstance(i, slice):
             step = 1 if i.step is None else i.step

@@ -19,8 +19,14 @@ def test_index_error_for_a_dimension_out_of_range() -> None:
 
 
 def test_index_error_for_an_index_out_of_range() -> None:
-    with pytest.raises(exceptions.IndexError):
+    with pytest.raises(exceptions.IndexError, match="^index 5 is out of bounds for dimension 0 with size 2$"):
         od.ones(2)[5]
+    # torch names the dimension of the partial result (after `None` and slices).
+    with pytest.raises(builtins.IndexError, match="^index 3 is out of bounds for dimension 2 with size 3$"):
+        od.ones(2, 3)[None, :, 3]
+    with pytest.raises(builtins.IndexError, match="^index -4 is out of bounds for dimension 1 with size 3$"):
+        od.ones(2, 3)[..., -4]
+    assert od.ones(2, 3)[1, -3].item() == 1.0
 
 
 def test_runtime_error_for_a_failed_check() -> None:
@@ -46,6 +52,33 @@ def test_not_implemented_error_for_a_missing_kernel() -> None:
 def test_type_error_for_an_argument_of_the_wrong_type() -> None:
     with pytest.raises(builtins.TypeError, match="failed to match any schema"):
         od.ones(2).add("x")
+
+
+def test_type_error_for_string_data() -> None:
+    with pytest.raises(exceptions.TypeError, match=r"^new\(\): invalid data type 'str'$"):
+        od.tensor("a")
+    with pytest.raises(builtins.TypeError, match=r"^new\(\): invalid data type 'bytes'$"):
+        od.tensor([1, b"x"])
+
+
+def test_type_error_for_len_of_a_0d_tensor() -> None:
+    with pytest.raises(exceptions.TypeError, match=r"^len\(\) of a 0-d tensor$"):
+        len(od.tensor(1.0))
+
+
+def test_runtime_error_for_data_without_a_dtype() -> None:
+    with pytest.raises(exceptions.RuntimeError, match="^Could not infer dtype of object$"):
+        od.tensor(object())
+
+
+def test_runtime_error_for_a_mode_stack_index_out_of_range() -> None:
+    with pytest.raises(exceptions.RuntimeError, match="^Tried to get stack at idx that's too big$"):
+        od._C._get_dispatch_stack_at(3)
+
+
+def test_runtime_error_for_a_bad_device_string() -> None:
+    with pytest.raises(exceptions.RuntimeError, match="device type at start of device string: bogus"):
+        od.device("bogus")
 
 
 def test_value_error_for_ragged_data() -> None:

@@ -12,7 +12,6 @@ use opdispatch_dispatch::{DispatchError, ExcludeDispatchKeyGuard};
 use opdispatch_keys::AUTOGRAD_DISPATCH_KEYSET;
 use opdispatch_tensor::Tensor;
 
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyTuple};
@@ -142,7 +141,7 @@ impl PyTensor {
 /// A backward-graph node as Python sees it; `opdispatch.autograd.graph` wraps it in a class
 /// named after the node (`type(t.grad_fn).__name__ == "MulBackward0"`).
 #[pyclass(name = "_Node", module = "opdispatch._C", frozen)]
-pub struct PyNodeHandle {
+pub(crate) struct PyNodeHandle {
     node: Arc<dyn Node>,
 }
 
@@ -240,7 +239,9 @@ impl Node for PyFunctionNode {
             }
             let out = self.backward.bind(py).call1(PyTuple::new(py, args)?)?;
             let list = out.cast::<PyList>().map_err(|_| {
-                PyRuntimeError::new_err("internal: Function backward wrapper must return a list")
+                crate::errors::runtime_error(
+                    "internal: Function backward wrapper must return a list",
+                )
             })?;
             let mut v = Vec::with_capacity(self.core.next.len());
             for item in list.iter() {
@@ -266,21 +267,20 @@ impl Node for PyFunctionNode {
 /// What a Function's `ctx` keeps of its node: a weak reference (the node owns the ctx through
 /// its backward closure, so a strong one would be a cycle).
 #[pyclass(name = "_FunctionNodeRef", module = "opdispatch._C", frozen)]
-pub struct PyFunctionNodeRef {
+pub(crate) struct PyFunctionNodeRef {
     node: Weak<dyn Node>,
 }
 
 #[pymethods]
 impl PyFunctionNodeRef {
     fn saved_tensors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let node = self
-            .node
-            .upgrade()
-            .ok_or_else(|| PyRuntimeError::new_err(opdispatch_autograd::saved::FREED_MESSAGE))?;
+        let node = self.node.upgrade().ok_or_else(|| {
+            crate::errors::runtime_error(opdispatch_autograd::saved::FREED_MESSAGE)
+        })?;
         let f = node
             .as_any()
             .downcast_ref::<PyFunctionNode>()
-            .ok_or_else(|| PyRuntimeError::new_err("not a Function node"))?;
+            .ok_or_else(|| crate::errors::runtime_error("not a Function node"))?;
         let ts = f
             .saved
             .unpack_all()
@@ -431,45 +431,16 @@ fn _detach_(t: &Bound<'_, PyAny>) -> PyResult<()> {
     Ok(())
 }
 
-/// `with _AutoDispatchBelowAutograd():` excludes the autograd keys (PyTorch's
-/// `AutoDispatchBelowAutograd`), so operators run their kernels below autograd.
-#[pyclass(
-    name = "_AutoDispatchBelowAutograd",
-    module = "opdispatch._C",
-    unsendable
-)]
-pub struct AutoDispatchBelowAutograd {
-    guard: Vec<ExcludeDispatchKeyGuard>,
-}
-
-#[pymethods]
-impl AutoDispatchBelowAutograd {
-    #[new]
-    fn new() -> Self {
-        Self { guard: Vec::new() }
-    }
-    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyRefMut<'_, Self> {
-        slf.guard
-            .push(ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET));
-        slf
-    }
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&mut self, _exc: &Bound<'_, PyTuple>) -> bool {
-        self.guard.pop();
-        false
-    }
-}
-
 /// The Autograd kernel of a custom op (`_library/autograd.py` marks the Python function): when
 /// grad mode is on and a tensor argument requires grad it runs the Python kernel (which builds
 /// the `autograd.Function` node); otherwise it redispatches below Autograd natively, so a call
 /// that needs no graph costs no Python frame here.
-pub struct GradGatedKernel {
+pub(crate) struct GradGatedKernel {
     python: crate::holder::PythonKernelHolder,
 }
 
 impl GradGatedKernel {
-    pub fn new(python: crate::holder::PythonKernelHolder) -> Self {
+    pub(crate) fn new(python: crate::holder::PythonKernelHolder) -> Self {
         Self { python }
     }
 }
@@ -519,13 +490,12 @@ fn initial_seed() -> u64 {
     opdispatch_tensor::ops::random::initial_seed()
 }
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_manual_seed, m)?)?;
     m.add_function(wrap_pyfunction!(initial_seed, m)?)?;
     opdispatch_autograd::register().map_err(|e: DispatchError| to_py(e))?;
     m.add_class::<PyNodeHandle>()?;
     m.add_class::<PyFunctionNodeRef>()?;
-    m.add_class::<AutoDispatchBelowAutograd>()?;
     m.add_function(wrap_pyfunction!(_function_attach, m)?)?;
     m.add_function(wrap_pyfunction!(_run_backward, m)?)?;
     m.add_function(wrap_pyfunction!(_autograd_grad, m)?)?;

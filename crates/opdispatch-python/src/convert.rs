@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
 use opdispatch_dispatch::{IValue, OpaqueValue, Stack, TensorRef};
 use opdispatch_schema::{Argument, DefaultValue, FunctionSchema, Type};
 use opdispatch_tensor::Tensor;
@@ -13,7 +12,7 @@ use crate::tensor::{unwrap_tensor, wrap_tensor, PyDType, PyDevice};
 
 /// A Python object riding on the stack where the schema type has no native form.
 #[derive(Debug)]
-pub struct PyOpaque(pub Py<PyAny>);
+pub(crate) struct PyOpaque(pub Py<PyAny>);
 
 impl OpaqueValue for PyOpaque {
     fn as_any(&self) -> &dyn std::any::Any {
@@ -31,7 +30,7 @@ fn mismatch(expected: &Type, obj: &Bound<'_, PyAny>) -> PyErr {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "object".into());
-    PyTypeError::new_err(format!(
+    crate::errors::type_error(format!(
         "Expected a value of type '{expected}' but instead found type '{got}'."
     ))
 }
@@ -88,7 +87,7 @@ fn number_as_tensor(schema: &FunctionSchema, ty: &Type, obj: &Bound<'_, PyAny>) 
 }
 
 /// `toIValue(obj, type)`.
-pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
+pub(crate) fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
     match ty {
         Type::Optional(inner) => {
             if obj.is_none() {
@@ -213,13 +212,13 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
                 Type::Float => Ok(IValue::DoubleList(
                     items
                         .iter()
-                        .map(|x| x.extract::<f64>())
+                        .map(pyo3::types::PyAnyMethods::extract::<f64>)
                         .collect::<PyResult<_>>()?,
                 )),
                 Type::Bool => Ok(IValue::BoolList(
                     items
                         .iter()
-                        .map(|x| x.extract::<bool>())
+                        .map(pyo3::types::PyAnyMethods::extract::<bool>)
                         .collect::<PyResult<_>>()?,
                 )),
                 _ => Ok(IValue::List(
@@ -247,7 +246,7 @@ pub fn to_ivalue(obj: &Bound<'_, PyAny>, ty: &Type) -> PyResult<IValue> {
 }
 
 /// `toPyObject(value)`, with dtype objects for ScalarType-typed values.
-pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>> {
+pub(crate) fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>> {
     // Tensors, the common case, need nothing from the type.
     let v = match v {
         IValue::Tensor(t) => return tensor_to_py(py, t),
@@ -311,13 +310,13 @@ pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>
             py,
             PyDevice {
                 d: s.parse()
-                    .map_err(|_| PyRuntimeError::new_err(format!("bad device {s}")))?,
+                    .map_err(|_| crate::errors::runtime_error(format!("bad device {s}")))?,
             },
         )?
         .into_any(),
         IValue::Opaque(o) => match o.as_any().downcast_ref::<PyOpaque>() {
             Some(p) => p.0.clone_ref(py),
-            None => PyRuntimeError::new_err("an opaque value from another front end")
+            None => crate::errors::runtime_error("an opaque value from another front end")
                 .into_value(py)
                 .into_any(),
         },
@@ -327,14 +326,14 @@ pub fn to_py(py: Python<'_>, v: IValue, ty: Option<&Type>) -> PyResult<Py<PyAny>
 fn tensor_to_py(py: Python<'_>, t: TensorRef) -> PyResult<Py<PyAny>> {
     match t.into_inner::<Tensor>() {
         Ok(t) => wrap_tensor(py, t),
-        Err(_) => Err(PyRuntimeError::new_err(
+        Err(_) => Err(crate::errors::runtime_error(
             "a tensor of a type Python cannot wrap",
         )),
     }
 }
 
 /// Whether a boxed value equals an argument's schema default (IValue `==`).
-pub fn equals_default(v: &IValue, d: &DefaultValue) -> bool {
+pub(crate) fn equals_default(v: &IValue, d: &DefaultValue) -> bool {
     match (v, d) {
         (IValue::None, DefaultValue::None) => true,
         (IValue::Bool(a), DefaultValue::Bool(b)) => a == b,
@@ -352,15 +351,15 @@ pub fn equals_default(v: &IValue, d: &DefaultValue) -> bool {
 }
 
 /// Positional arguments for a Python call; kernels rarely take more than a handful.
-pub type PyArgs = smallvec::SmallVec<[Py<PyAny>; 6]>;
+pub(crate) type PyArgs = smallvec::SmallVec<[Py<PyAny>; 6]>;
 /// Positional arguments and (optional) keyword arguments for a Python call.
-pub type PyCallArgs<'py> = (PyArgs, Option<Bound<'py, PyDict>>);
+pub(crate) type PyCallArgs<'py> = (PyArgs, Option<Bound<'py, PyDict>>);
 
 /// `parseIValuesToPyArgsKwargs`: positional arguments up to the first kwarg-only one (minus
 /// trailing ones equal to their defaults), kwarg-only ones that differ from their defaults as
 /// keyword arguments. Takes the arguments at `stack[start..]` off the stack, also on errors
 /// (the drain removes what was not converted).
-pub fn args_to_py<'py>(
+pub(crate) fn args_to_py<'py>(
     py: Python<'py>,
     schema: &FunctionSchema,
     stack: &mut Stack,
@@ -402,7 +401,7 @@ pub fn args_to_py<'py>(
 /// A call's keyword arguments: a dict (`tp_call`), or vectorcall's names tuple with the values
 /// that follow the positional ones.
 #[derive(Clone, Copy)]
-pub enum Kwargs<'a, 'py> {
+pub(crate) enum Kwargs<'a, 'py> {
     None,
     Dict(&'a Bound<'py, PyDict>),
     Names {
@@ -413,7 +412,7 @@ pub enum Kwargs<'a, 'py> {
 
 impl<'a, 'py> Kwargs<'a, 'py> {
     /// From `tp_call`'s optional dict.
-    pub fn from_dict(d: Option<&'a Bound<'py, PyDict>>) -> Self {
+    pub(crate) fn from_dict(d: Option<&'a Bound<'py, PyDict>>) -> Self {
         d.map_or(Self::None, Self::Dict)
     }
 
@@ -444,14 +443,18 @@ impl<'a, 'py> Kwargs<'a, 'py> {
         match self {
             Self::None => Ok(Vec::new()),
             Self::Dict(d) => d.keys().iter().map(|k| k.extract()).collect(),
-            Self::Names { names, .. } => names.as_slice().iter().map(|k| k.extract()).collect(),
+            Self::Names { names, .. } => names
+                .as_slice()
+                .iter()
+                .map(pyo3::types::PyAnyMethods::extract)
+                .collect(),
         }
     }
 }
 
 /// `createStackForSchema`: binds Python positional and keyword arguments to the schema's
 /// arguments, pushing them onto `stack` (filled in place: an inline stack is not moved).
-pub fn bind_args(
+pub(crate) fn bind_args(
     schema: &FunctionSchema,
     args: &[Bound<'_, PyAny>],
     kwargs: Kwargs<'_, '_>,
@@ -465,7 +468,7 @@ pub fn bind_args(
         .take_while(|a| !a.kwarg_only)
         .count();
     if args.len() > n {
-        return Err(PyRuntimeError::new_err(format!(
+        return Err(crate::errors::runtime_error(format!(
             "{name}() expected at most {n} argument(s) but received {} argument(s). Declaration: {schema}",
             args.len()
         )));
@@ -476,7 +479,7 @@ pub fn bind_args(
         let looked_up;
         let v = if i < args.len() && !a.kwarg_only {
             if has_kwargs && kwargs.get(&a.name)?.is_some() {
-                return Err(PyRuntimeError::new_err(format!(
+                return Err(crate::errors::runtime_error(format!(
                     "Argument '{}' specified both as positional and keyword argument. Schema: {schema}",
                     a.name
                 )));
@@ -495,7 +498,7 @@ pub fn bind_args(
             Some(obj) => to_ivalue(obj, &a.ty)
                 .or_else(|e| number_as_tensor(schema, &a.ty, obj).ok_or(e))
                 .map_err(|e| {
-                PyRuntimeError::new_err(format!(
+                crate::errors::runtime_error(format!(
                     "{name}() Expected a value of type '{}' for argument '{}' but instead found type '{}'.\nPosition: {i}\nDeclaration: {schema}\nCast error details: {e}",
                     // PyTorch names an argument's type by its fake type (SymInt -> int).
                     a.ty.fake(),
@@ -509,7 +512,7 @@ pub fn bind_args(
                     if matches!(a.ty, Type::Optional(_)) {
                         IValue::None
                     } else {
-                        return Err(PyRuntimeError::new_err(format!(
+                        return Err(crate::errors::runtime_error(format!(
                             "{name}() is missing value for argument '{}'. Declaration: {schema}",
                             a.name
                         )));
@@ -522,7 +525,7 @@ pub fn bind_args(
     if kwargs.len() > used {
         for k in kwargs.keys()? {
             if !schema.arguments.iter().any(|a| a.name == k) {
-                return Err(PyRuntimeError::new_err(format!(
+                return Err(crate::errors::runtime_error(format!(
                     "Unknown keyword argument '{k}' for operator '{name}'. Schema: {schema}"
                 )));
             }
@@ -557,7 +560,7 @@ fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
 }
 
 /// Converts a kernel's returns into one Python value (None, the value, or a tuple).
-pub fn returns_to_py(
+pub(crate) fn returns_to_py(
     py: Python<'_>,
     schema: &FunctionSchema,
     rets: &mut Stack,

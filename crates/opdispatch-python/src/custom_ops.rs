@@ -6,7 +6,6 @@
 //!   not alias an input" check compares (PyTorch's `Storage::is_alias_of`). Storage objects
 //!   cannot serve: inside a Python kernel (hermetic mode) each access makes a new wrapper.
 
-use pyo3::exceptions::{PyKeyError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PyTuple};
 
@@ -32,13 +31,13 @@ fn info(name: &str, ty: String, alias: Option<&AliasInfo>, kwarg_only: bool) -> 
 
 /// The arguments and returns of `op`'s schema with their alias annotations.
 #[pyfunction]
-pub fn _dispatch_schema_alias_info(
+pub(crate) fn _dispatch_schema_alias_info(
     op: PyRef<'_, PyOperatorHandle>,
 ) -> PyResult<(Vec<ArgInfo>, Vec<ArgInfo>)> {
     let schema = op
         .op
         .schema()
-        .ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))?;
+        .ok_or_else(|| crate::errors::runtime_error("operator has no schema"))?;
     let args = schema
         .arguments
         .iter()
@@ -62,7 +61,7 @@ pub fn _dispatch_schema_alias_info(
 /// An identifier of `t`'s storage, equal for tensors that share one (views, aliases) while
 /// they are alive.
 #[pyfunction]
-pub fn _storage_id(t: PyRef<'_, PyTensor>) -> usize {
+pub(crate) fn _storage_id(t: PyRef<'_, PyTensor>) -> usize {
     t.t.storage_ref().unsafe_impl_ptr() as usize
 }
 
@@ -108,7 +107,7 @@ fn any_output_is_alias(
 /// `torch._C._any_output_is_alias_to_input_or_output(args, kwargs, outputs)`: whether a
 /// tensor of `outputs` shares its storage with an input tensor or another output.
 #[pyfunction]
-pub fn _any_output_is_alias_to_input_or_output(
+pub(crate) fn _any_output_is_alias_to_input_or_output(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
     outputs: &Bound<'_, PyTuple>,
@@ -123,7 +122,7 @@ pub fn _any_output_is_alias_to_input_or_output(
 /// output, calling `alias_error()` (which raises torch's message) if one does. Native because
 /// it runs on every call of every custom op.
 #[pyclass(name = "_CustomOpBackend", module = "opdispatch._C", frozen)]
-pub struct PyCustomOpBackend {
+pub(crate) struct PyCustomOpBackend {
     backend_fns: Py<PyDict>,
     device_type: Py<PyAny>,
     disabled: Py<PySet>,
@@ -164,7 +163,7 @@ impl PyCustomOpBackend {
             self.backend_fns
                 .bind(py)
                 .get_item(device)?
-                .ok_or_else(|| PyKeyError::new_err(device.clone().unbind()))?
+                .ok_or_else(|| crate::errors::key_error(device.clone().unbind()))?
         };
         let result = f.call(args, kwargs)?;
         let aliases = if result.is_exact_instance_of::<PyTuple>() {
@@ -179,7 +178,7 @@ impl PyCustomOpBackend {
     }
 }
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_dispatch_schema_alias_info, m)?)?;
     m.add_function(wrap_pyfunction!(_storage_id, m)?)?;
     m.add_function(wrap_pyfunction!(

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 /// raises for the same failure and keeps its name (so messages and `type(e).__name__` match
 /// PyTorch), while callers can catch dispatcher errors apart from errors raised by kernels,
 /// which pass through as they were raised.
-pub mod exc {
+pub(crate) mod exc {
     use pyo3::exceptions::{
         PyIndexError, PyNotImplementedError, PyRuntimeError, PyTypeError, PyValueError,
     };
@@ -55,9 +55,40 @@ use exc::{
     RuntimeError as PyRuntimeError, TypeError as PyTypeError, ValueError as PyValueError,
 };
 
+/// `RuntimeError`: a failed check (PyTorch's `TORCH_CHECK`), the default class.
+pub(crate) fn runtime_error(msg: impl std::fmt::Display) -> PyErr {
+    PyRuntimeError::new_err(msg.to_string())
+}
+
+/// `TypeError`: an argument of the wrong type (PyTorch's argument parser, `TORCH_CHECK_TYPE`).
+pub(crate) fn type_error(msg: impl std::fmt::Display) -> PyErr {
+    PyTypeError::new_err(msg.to_string())
+}
+
+/// `ValueError`: a value of the right type that cannot be used (`TORCH_CHECK_VALUE`).
+pub(crate) fn value_error(msg: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(msg.to_string())
+}
+
+/// `IndexError`: a dimension or index out of range (`TORCH_CHECK_INDEX`).
+pub(crate) fn index_error(msg: impl std::fmt::Display) -> PyErr {
+    PyIndexError::new_err(msg.to_string())
+}
+
+/// `NotImplementedError`: no kernel or no support for this case (`TORCH_CHECK_NOT_IMPLEMENTED`).
+pub(crate) fn not_implemented_error(msg: impl std::fmt::Display) -> PyErr {
+    PyNotImplementedError::new_err(msg.to_string())
+}
+
+/// `KeyError`: a missing mapping key, the key itself as the exception's argument (as a dict
+/// lookup raises it).
+pub(crate) fn key_error(key: Py<PyAny>) -> PyErr {
+    pyo3::exceptions::PyKeyError::new_err(key)
+}
+
 /// A Python exception carried through Rust code unchanged.
 #[derive(Debug)]
-pub struct PyKernelError(pub PyErr);
+pub(crate) struct PyKernelError(pub PyErr);
 
 impl std::fmt::Display for PyKernelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,23 +98,23 @@ impl std::fmt::Display for PyKernelError {
 impl std::error::Error for PyKernelError {}
 
 /// Wraps a Python exception for the dispatcher.
-pub fn py_to_dispatch(e: PyErr) -> DispatchError {
+pub(crate) fn py_to_dispatch(e: PyErr) -> DispatchError {
     DispatchError::External(Arc::new(PyKernelError(e)))
 }
 
 /// Converts a dispatcher error into the matching Python exception.
-pub fn to_py(e: DispatchError) -> PyErr {
+pub(crate) fn to_py(e: DispatchError) -> PyErr {
     match e {
-        DispatchError::Runtime(m) | DispatchError::Internal(m) => PyRuntimeError::new_err(m),
-        DispatchError::NotImplemented(m) => PyNotImplementedError::new_err(m),
-        DispatchError::Type(m) => PyTypeError::new_err(m),
-        DispatchError::Value(m) => PyValueError::new_err(m),
-        DispatchError::Schema(s) => PyRuntimeError::new_err(s.to_string()),
+        DispatchError::Runtime(m) | DispatchError::Internal(m) => runtime_error(m),
+        DispatchError::NotImplemented(m) => not_implemented_error(m),
+        DispatchError::Type(m) => type_error(m),
+        DispatchError::Value(m) => value_error(m),
+        DispatchError::Schema(s) => runtime_error(s),
         DispatchError::External(inner) => match inner.downcast_ref::<PyKernelError>() {
             Some(k) => Python::attach(|py| k.0.clone_ref(py)),
             None => match inner.downcast_ref::<opdispatch_tensor::aten::AtenError>() {
                 Some(t) => tensor_to_py(&t.0),
-                None => PyRuntimeError::new_err(inner.to_string()),
+                None => runtime_error(inner),
             },
         },
     }
@@ -92,14 +123,12 @@ pub fn to_py(e: DispatchError) -> PyErr {
 /// Converts a tensor-runtime error into the exception PyTorch raises for it: dimension and
 /// index checks are `TORCH_CHECK_INDEX` (IndexError), a kernel missing for a dtype is
 /// `TORCH_CHECK_NOT_IMPLEMENTED` (NotImplementedError), everything else `TORCH_CHECK`.
-pub fn tensor_to_py(e: &TensorError) -> PyErr {
+pub(crate) fn tensor_to_py(e: &TensorError) -> PyErr {
     let msg = e.to_string();
     match e {
-        TensorError::DimOutOfRange { .. } | TensorError::IndexOutOfRange(_) => {
-            PyIndexError::new_err(msg)
-        }
-        TensorError::NotImplementedForDtype { .. } => PyNotImplementedError::new_err(msg),
-        _ => PyRuntimeError::new_err(msg),
+        TensorError::DimOutOfRange { .. } | TensorError::IndexOutOfRange(_) => index_error(msg),
+        TensorError::NotImplementedForDtype { .. } => not_implemented_error(msg),
+        _ => runtime_error(msg),
     }
 }
 
@@ -110,13 +139,13 @@ pub fn tensor_to_py(e: &TensorError) -> PyErr {
 /// Unwinding runs the dispatcher's guards (TLS key sets, read sections), so the process stays
 /// usable. Panics elsewhere in the bindings (not in a kernel) still arrive as pyo3's
 /// `PanicException`: a bug of ours, surfaced, never an abort.
-pub fn catch_kernel_panic<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+pub(crate) fn catch_kernel_panic<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|p| Err(panic_to_py(&*p)))
 }
 
 /// The `RuntimeError` for a caught kernel panic, carrying its message.
-pub fn panic_to_py(payload: &(dyn std::any::Any + Send)) -> PyErr {
+pub(crate) fn panic_to_py(payload: &(dyn std::any::Any + Send)) -> PyErr {
     let msg = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -126,7 +155,7 @@ pub fn panic_to_py(payload: &(dyn std::any::Any + Send)) -> PyErr {
 }
 
 /// `?`-friendly conversion for dispatcher results.
-pub trait IntoPyResult<T> {
+pub(crate) trait IntoPyResult<T> {
     fn py(self) -> PyResult<T>;
 }
 
@@ -149,13 +178,13 @@ thread_local! {
 
 /// Records a dispatcher warning; it is issued by [`flush_warnings`] once the caller holds no
 /// lock (PyTorch's `PyWarningHandler` does the same buffering).
-pub fn queue_warning(msg: &str) {
+pub(crate) fn queue_warning(msg: &str) {
     PENDING_WARNINGS.with(|w| w.borrow_mut().push(msg.to_owned()));
 }
 
 /// Issues the queued warnings as `UserWarning`s; an error (for example under `-W error`)
 /// propagates, and warnings after it are discarded, as Python does.
-pub fn flush_warnings(py: Python<'_>) -> PyResult<()> {
+pub(crate) fn flush_warnings(py: Python<'_>) -> PyResult<()> {
     let pending = PENDING_WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
     for msg in pending {
         let text = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();

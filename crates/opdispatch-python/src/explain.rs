@@ -12,7 +12,10 @@ use crate::module::PyOperatorHandle;
 
 /// Key names, highest priority first (the order a call tries them).
 fn key_names(ks: DispatchKeySet) -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = ks.iter().map(|k| k.name()).collect();
+    let mut v: Vec<&'static str> = ks
+        .iter()
+        .map(opdispatch_dispatch::DispatchKey::name)
+        .collect();
     v.reverse();
     v
 }
@@ -22,7 +25,7 @@ fn handle_of(op: &Bound<'_, PyAny>) -> PyResult<OperatorHandle> {
         return Ok(h.get().op.clone());
     }
     let name: String = op.extract().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
+        crate::errors::type_error(format!(
             "expected an operator (OpOverload, packet or 'ns::op.overload' name), got {}",
             op.get_type()
                 .name()
@@ -42,7 +45,7 @@ fn slot_dict<'py>(
     d.set_item("key", s.key.name())?;
     d.set_item("kind", s.kind)?;
     d.set_item("rule", s.rule.as_str())?;
-    d.set_item("alias", s.alias.map(|a| a.name()))?;
+    d.set_item("alias", s.alias.map(opdispatch_dispatch::DispatchKey::name))?;
     d.set_item("registered", &s.debug)?;
     d.set_item("current", s.current)?;
     d.set_item("redispatch_mask", s.redispatch_mask.map(key_names))?;
@@ -54,7 +57,7 @@ fn slot_dict<'py>(
 /// What a call of `op` with these arguments would run on this thread, and why (nothing runs).
 #[pyfunction]
 #[pyo3(signature = (op, args, kwargs=None))]
-pub fn _dispatch_explain<'py>(
+pub(crate) fn _dispatch_explain<'py>(
     py: Python<'py>,
     op: &Bound<'py, PyAny>,
     args: &Bound<'py, PyTuple>,
@@ -64,7 +67,7 @@ pub fn _dispatch_explain<'py>(
     let mut stack = Stack::new();
     handle.with_schema(|schema| -> PyResult<()> {
         let schema = schema.ok_or_else(|| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!(
+            crate::errors::runtime_error(format!(
                 "Tried to access the schema for {} which doesn't have a schema registered yet",
                 handle.operator_name()
             ))
@@ -79,7 +82,7 @@ pub fn _dispatch_explain<'py>(
     let e = Dispatcher::singleton()
         .explain(&handle, &stack)
         .ok_or_else(|| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!(
+            crate::errors::runtime_error(format!(
                 "operator {} is no longer registered",
                 handle.operator_name()
             ))
@@ -125,7 +128,7 @@ pub fn _dispatch_explain<'py>(
 
 /// The computed dispatch table of `op` as rows (valid slots, dispatch-table order).
 #[pyfunction]
-pub fn _dispatch_table_rows<'py>(
+pub(crate) fn _dispatch_table_rows<'py>(
     py: Python<'py>,
     op: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
@@ -138,7 +141,7 @@ pub fn _dispatch_table_rows<'py>(
     Ok(l)
 }
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_dispatch_explain, m)?)?;
     m.add_function(wrap_pyfunction!(_dispatch_table_rows, m)?)?;
     Ok(())

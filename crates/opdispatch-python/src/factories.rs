@@ -91,7 +91,7 @@ fn call(
             }
             Ok(t)
         }
-        _ => Err(crate::errors::exc::RuntimeError::new_err(format!(
+        _ => Err(crate::errors::runtime_error(format!(
             "{} returned {} values, expected one tensor",
             op.operator_name(),
             stack.len() + 1

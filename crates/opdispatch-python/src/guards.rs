@@ -5,8 +5,9 @@ use opdispatch_dispatch::{
     EnableHermeticPyObject, ExcludeDispatchKeyGuard, ForceDispatchKeyGuard, HermeticPyObjectTLS,
     IncludeDispatchKeyGuard,
 };
-use opdispatch_keys::DispatchKeySet;
+use opdispatch_keys::{DispatchKeySet, AUTOGRAD_DISPATCH_KEYSET};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 use crate::keys::{extract_key, PyDispatchKeySet};
 
@@ -20,7 +21,7 @@ fn to_set(obj: &Bound<'_, PyAny>) -> PyResult<DispatchKeySet> {
 macro_rules! guard_class {
     ($rust:ident, $pyname:literal, $guard:ty, |$args:ident| $make:expr, ($($arg:ident),*)) => {
         #[pyclass(name = $pyname, module = "opdispatch._C", unsendable)]
-        pub struct $rust {
+        pub(crate) struct $rust {
             args: ($(guard_class!(@ty $arg),)*),
             guard: Vec<$guard>,
         }
@@ -75,7 +76,7 @@ guard_class!(
     module = "opdispatch._C",
     unsendable
 )]
-pub struct PreserveGuard {
+pub(crate) struct PreserveGuard {
     guard: Vec<ForceDispatchKeyGuard>,
 }
 
@@ -99,7 +100,7 @@ impl PreserveGuard {
 /// `_EnableHermeticPyObject()`: hermetic mode for the `with` block (nests; restores on exit,
 /// also when the block raises).
 #[pyclass(name = "_EnableHermeticPyObject", module = "opdispatch._C", unsendable)]
-pub struct HermeticGuard {
+pub(crate) struct HermeticGuard {
     guard: Vec<EnableHermeticPyObject>,
 }
 
@@ -122,6 +123,35 @@ impl HermeticGuard {
 
 /// Whether hermetic mode is on for this thread.
 #[pyfunction]
-pub fn _is_hermetic_pyobject_enabled() -> bool {
+pub(crate) fn _is_hermetic_pyobject_enabled() -> bool {
     HermeticPyObjectTLS::get_state()
+}
+
+/// `with _AutoDispatchBelowAutograd():` excludes the autograd keys (PyTorch's
+/// `AutoDispatchBelowAutograd`), so operators run their kernels below autograd.
+#[pyclass(
+    name = "_AutoDispatchBelowAutograd",
+    module = "opdispatch._C",
+    unsendable
+)]
+pub(crate) struct AutoDispatchBelowAutograd {
+    guard: Vec<ExcludeDispatchKeyGuard>,
+}
+
+#[pymethods]
+impl AutoDispatchBelowAutograd {
+    #[new]
+    fn new() -> Self {
+        Self { guard: Vec::new() }
+    }
+    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyRefMut<'_, Self> {
+        slf.guard
+            .push(ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET));
+        slf
+    }
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&mut self, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.guard.pop();
+        false
+    }
 }

@@ -17,7 +17,7 @@ use crate::convert::{args_to_py, to_ivalue};
 use crate::errors::py_to_dispatch;
 use crate::keys::PyDispatchKeySet;
 
-pub struct PythonKernelHolder {
+pub(crate) struct PythonKernelHolder {
     pub func: Py<PyAny>,
     pub with_keyset: bool,
     pub with_op: bool,
@@ -130,7 +130,7 @@ pub(crate) fn push_py_out(
     match schema.returns.len() {
         0 => {
             if !out.is_none() {
-                return Err(crate::errors::exc::RuntimeError::new_err(format!(
+                return Err(crate::errors::runtime_error(format!(
                     "Expected PythonKernelHolder for {} to return None but it returned something else instead.",
                     op.operator_name()
                 )));
@@ -139,7 +139,7 @@ pub(crate) fn push_py_out(
         1 => stack.push(to_ivalue(out, &schema.returns[0].ty).map_err(|e| ret_error(op, e))?),
         n => {
             let not_seq = || {
-                crate::errors::exc::RuntimeError::new_err(format!(
+                crate::errors::runtime_error(format!(
                     "Python kernel for {} must return a sequence of {n} values (its schema has {n} returns) but returned a {}",
                     op.operator_name(),
                     out.get_type().name().map(|s| s.to_string()).unwrap_or_default()
@@ -151,7 +151,7 @@ pub(crate) fn push_py_out(
                 .collect::<PyResult<_>>()
                 .map_err(|_| not_seq())?;
             if seq.len() != n {
-                return Err(crate::errors::exc::RuntimeError::new_err(format!(
+                return Err(crate::errors::runtime_error(format!(
                     "Python kernel for {} returned {} values but its schema has {n} returns",
                     op.operator_name(),
                     seq.len()
@@ -166,7 +166,7 @@ pub(crate) fn push_py_out(
 }
 
 fn ret_error(op: &OperatorHandle, e: PyErr) -> PyErr {
-    crate::errors::exc::RuntimeError::new_err(format!(
+    crate::errors::runtime_error(format!(
         "Python kernel for {} returned a value that does not match its schema's return type: {e}",
         op.operator_name()
     ))

@@ -3,7 +3,6 @@
 
 use std::sync::OnceLock;
 
-use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
 use opdispatch_keys::{python_enum_entries, DispatchKey, DispatchKeySet};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -12,7 +11,7 @@ static KEY_ENUM: OnceLock<Py<PyAny>> = OnceLock::new();
 
 /// Builds `DispatchKey` as an `enum.Enum` with PyTorch 2.15's exposed names and values, so
 /// `str(DispatchKey.CPU) == 'DispatchKey.CPU'` and `repr` is `<DispatchKey.CPU: 49>`.
-pub fn make_key_enum(py: Python<'_>, module_name: &str) -> PyResult<Py<PyAny>> {
+pub(crate) fn make_key_enum(py: Python<'_>, module_name: &str) -> PyResult<Py<PyAny>> {
     let entries = PyList::empty(py);
     // Canonical names first: an Enum member's `.name` is the first name given for its value,
     // and `EndOf*Backends` share values with real keys (e.g. EndOfDenseBackends == Meta).
@@ -34,10 +33,10 @@ pub fn make_key_enum(py: Python<'_>, module_name: &str) -> PyResult<Py<PyAny>> {
 }
 
 /// The Python enum member for a key (keys hidden from Python come back as their name).
-pub fn key_to_py(py: Python<'_>, k: DispatchKey) -> PyResult<Py<PyAny>> {
+pub(crate) fn key_to_py(py: Python<'_>, k: DispatchKey) -> PyResult<Py<PyAny>> {
     let cls = KEY_ENUM
         .get()
-        .ok_or_else(|| PyRuntimeError::new_err("DispatchKey enum not initialised"))?;
+        .ok_or_else(|| crate::errors::runtime_error("DispatchKey enum not initialised"))?;
     match cls.bind(py).call1((k.as_u16(),)) {
         Ok(m) => Ok(m.unbind()),
         Err(_) => Ok(k.name().into_pyobject(py)?.into_any().unbind()),
@@ -45,29 +44,29 @@ pub fn key_to_py(py: Python<'_>, k: DispatchKey) -> PyResult<Py<PyAny>> {
 }
 
 /// Accepts a `DispatchKey` member or a key name (as pybind's caster does).
-pub fn extract_key(obj: &Bound<'_, PyAny>) -> PyResult<DispatchKey> {
+pub(crate) fn extract_key(obj: &Bound<'_, PyAny>) -> PyResult<DispatchKey> {
     if let Ok(s) = obj.extract::<String>() {
-        return DispatchKey::parse(&s).map_err(|e| PyRuntimeError::new_err(e.to_string()));
+        return DispatchKey::parse(&s).map_err(|e| crate::errors::runtime_error(e.to_string()));
     }
     if let Ok(v) = obj.getattr("value").and_then(|v| v.extract::<u16>()) {
         if let Some(k) = DispatchKey::from_u16(v) {
             return Ok(k);
         }
     }
-    Err(PyTypeError::new_err(format!(
+    Err(crate::errors::type_error(format!(
         "expected a DispatchKey or a key name, got {}",
         obj.get_type().name()?
     )))
 }
 
 /// Parses an optional key given as a string ("" means none).
-pub fn parse_opt_key(s: &str) -> PyResult<Option<DispatchKey>> {
+pub(crate) fn parse_opt_key(s: &str) -> PyResult<Option<DispatchKey>> {
     if s.is_empty() {
         return Ok(None);
     }
     DispatchKey::parse(s)
         .map(Some)
-        .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+        .map_err(|e| crate::errors::runtime_error(e.to_string()))
 }
 
 /// PyTorch's `DispatchKeySet`.
@@ -153,11 +152,11 @@ impl PyDispatchKeySet {
         (self.ks.raw_repr(),)
     }
     fn __setstate__(&self, state: &Bound<'_, PyAny>) -> PyResult<()> {
-        let t = state
-            .cast::<PyTuple>()
-            .map_err(|_| PyRuntimeError::new_err("__setstate__ expected tuple with one element"))?;
+        let t = state.cast::<PyTuple>().map_err(|_| {
+            crate::errors::runtime_error("__setstate__ expected tuple with one element")
+        })?;
         if t.len() != 1 {
-            return Err(PyRuntimeError::new_err(
+            return Err(crate::errors::runtime_error(
                 "__setstate__ expected tuple with one element",
             ));
         }

@@ -1,13 +1,6 @@
 //! `opdispatch._C`: the native half of the opdispatch Python package. All PyO3 code lives in
 //! this crate; the dispatcher crates never link Python.
 
-// TODO(issue 16): the workspace lints added in issue 16 are not yet fixed in this crate (being
-// restructured); drop this allow once they are.
-#![allow(
-    unreachable_pub,
-    clippy::undocumented_unsafe_blocks,
-    clippy::redundant_closure_for_method_calls
-)]
 // The extension module must be named `_C` (PyTorch's name).
 #![allow(non_snake_case)]
 
@@ -27,8 +20,8 @@ mod overloads;
 mod python_dispatch;
 mod tags;
 mod tensor;
-mod trace;
 mod testing;
+mod trace;
 mod wrapper;
 
 use pyo3::prelude::*;
@@ -73,6 +66,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<guards::ForceGuard>()?;
     m.add_class::<guards::PreserveGuard>()?;
     m.add_class::<guards::HermeticGuard>()?;
+    m.add_class::<guards::AutoDispatchBelowAutograd>()?;
     m.add_function(wrap_pyfunction!(guards::_is_hermetic_pyobject_enabled, m)?)?;
     m.add_class::<module::DispatchModule>()?;
     m.add_class::<module::PyOperatorHandle>()?;

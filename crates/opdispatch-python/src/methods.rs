@@ -7,7 +7,6 @@
 //! binds to a single overload), and its type is a method descriptor, so `t.add(u)` calls it
 //! with `t` as the first argument without making a bound method.
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -20,7 +19,7 @@ unsafe extern "C" {
 }
 
 #[pyclass(name = "_AtenMethod", module = "opdispatch._C", frozen)]
-pub struct PyAtenMethod {
+pub(crate) struct PyAtenMethod {
     /// CPython's vectorcall entry (see [`install_method_vectorcall`]).
     vectorcall: ffi::vectorcallfunc,
     /// The packet every call goes to, except as below.
@@ -210,7 +209,7 @@ unsafe fn method_vectorcall_body(
 
 /// Points `_AtenMethod`'s vectorcall slot at its instances' field and makes the type a method
 /// descriptor. Run once at module init.
-pub fn install_method_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn install_method_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     let probe = Bound::new(
         py,
@@ -224,7 +223,7 @@ pub fn install_method_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
     unsafe {
         let t = ty.as_type_ptr();
         if (*t).tp_descr_get.is_none() {
-            return Err(PyTypeError::new_err("_AtenMethod lacks __get__"));
+            return Err(crate::errors::runtime_error("_AtenMethod lacks __get__"));
         }
         (*t).tp_vectorcall_offset = offset as ffi::Py_ssize_t;
         (*t).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL | ffi::Py_TPFLAGS_METHOD_DESCRIPTOR;
@@ -233,7 +232,7 @@ pub fn install_method_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyAtenMethod>()?;
     m.add_class::<PyForwardCall>()?;
     install_method_vectorcall(m)?;
@@ -244,7 +243,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// `obj.<attr>(*args, **kwargs)` without a Python frame (`CustomOpDef.__call__` forwards to
 /// its `OpOverload` this way). A method descriptor too, so the call gets `obj` first.
 #[pyclass(name = "_ForwardCall", module = "opdispatch._C", frozen)]
-pub struct PyForwardCall {
+pub(crate) struct PyForwardCall {
     vectorcall: ffi::vectorcallfunc,
     attr: Py<pyo3::types::PyString>,
 }
@@ -331,7 +330,7 @@ unsafe fn forward_vectorcall_body(
 ) -> PyResult<*mut ffi::PyObject> {
     let nargs = (nargsf as usize) & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
     if nargs == 0 {
-        return Err(PyTypeError::new_err(
+        return Err(crate::errors::type_error(
             "_ForwardCall needs the object to forward from",
         ));
     }

@@ -10,7 +10,6 @@ use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use smallvec::SmallVec;
 
 use crate::convert::{bind_args, returns_to_py, Kwargs};
-use crate::errors::exc::{RuntimeError as PyRuntimeError, TypeError as PyTypeError};
 use crate::errors::{to_py, IntoPyResult};
 use crate::module::PyOperatorHandle;
 
@@ -18,7 +17,7 @@ use crate::module::PyOperatorHandle;
 /// names, `""` for the default overload, sorted (so `""` comes first). Empty when there is no
 /// such operator.
 #[pyfunction]
-pub fn _dispatch_get_overload_names(qualified_name: &str) -> Vec<String> {
+pub(crate) fn _dispatch_get_overload_names(qualified_name: &str) -> Vec<String> {
     Dispatcher::singleton().overload_names(qualified_name)
 }
 
@@ -40,7 +39,7 @@ pub fn _dispatch_get_overload_names(qualified_name: &str) -> Vec<String> {
     subclass,
     extends = PyOperatorHandle
 )]
-pub struct PyOverloadPacket {
+pub(crate) struct PyOverloadPacket {
     /// CPython's vectorcall entry for packets (see [`install_packet_vectorcall`]); the base's
     /// own field calls the first overload only.
     vectorcall: ffi::vectorcallfunc,
@@ -164,7 +163,8 @@ fn try_overload(
     on_bound: impl FnOnce(),
 ) -> PyResult<Attempt> {
     op.with_schema(|schema| {
-        let schema = schema.ok_or_else(|| PyRuntimeError::new_err("operator has no schema"))?;
+        let schema =
+            schema.ok_or_else(|| crate::errors::runtime_error("operator has no schema"))?;
         let mut stack = Stack::new();
         if let Err(e) = bind_args(schema, pos, kwargs, &mut stack) {
             return Ok(Attempt::Mismatch(e));
@@ -203,8 +203,11 @@ impl PyOverloadPacket {
                 Attempt::Mismatch(e) => errors.push(e),
             }
         }
-        let details: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        Err(PyTypeError::new_err(format!(
+        let details: Vec<String> = errors
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
+        Err(crate::errors::type_error(format!(
             "Overloaded torch operator invoked from Python failed to match any schema:\n{}",
             details.join("\n\n")
         )))
@@ -214,7 +217,7 @@ impl PyOverloadPacket {
         let first = overloads
             .first()
             .cloned()
-            .ok_or_else(|| PyRuntimeError::new_err("an overload packet needs an overload"))?;
+            .ok_or_else(|| crate::errors::runtime_error("an overload packet needs an overload"))?;
         Ok(
             PyClassInitializer::from(PyOperatorHandle::new(first)).add_subclass(Self {
                 vectorcall: packet_vectorcall,
@@ -336,7 +339,7 @@ unsafe fn packet_vectorcall_body(
 
 /// Points `_DispatchOverloadPacket`'s vectorcall slot at the packets' own field. Run once at
 /// module init, after `module::install_vectorcall`.
-pub fn install_packet_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn install_packet_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     let d = Dispatcher::singleton();
     let probe = Bound::new(
@@ -359,11 +362,11 @@ pub fn install_packet_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// packets' vectorcall entry (CPython before 3.12 does not pass the flag on to heap subtypes,
 /// and a subclass that also derives from another handle class inherits that class's offset).
 #[pyfunction]
-pub fn _enable_packet_vectorcall(cls: &Bound<'_, PyType>) -> PyResult<bool> {
+pub(crate) fn _enable_packet_vectorcall(cls: &Bound<'_, PyType>) -> PyResult<bool> {
     let py = cls.py();
     let base = py.get_type::<PyOverloadPacket>();
     if !cls.is_subclass(&base)? {
-        return Err(PyTypeError::new_err(
+        return Err(crate::errors::type_error(
             "expected a subclass of _DispatchOverloadPacket",
         ));
     }

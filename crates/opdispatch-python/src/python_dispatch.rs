@@ -24,7 +24,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use crate::convert::args_to_py;
-use crate::errors::{exc, py_to_dispatch};
+use crate::errors::py_to_dispatch;
 use crate::holder::{arguments_start, push_py_out};
 use crate::tensor::PyTensor;
 
@@ -38,7 +38,7 @@ thread_local! {
 static MODES_ANYWHERE: AtomicUsize = AtomicUsize::new(0);
 
 /// How many modes this thread has pushed.
-pub fn mode_stack_len() -> usize {
+pub(crate) fn mode_stack_len() -> usize {
     if MODES_ANYWHERE.load(Ordering::Relaxed) == 0 {
         // This thread's own pushes happen before its reads, so its count is never missed.
         return 0;
@@ -80,34 +80,31 @@ fn pop_mode() -> Option<Py<PyAny>> {
 
 /// `_push_on_torch_dispatch_stack(mode)`.
 #[pyfunction]
-pub fn _push_on_torch_dispatch_stack(mode: Py<PyAny>) {
+pub(crate) fn _push_on_torch_dispatch_stack(mode: Py<PyAny>) {
     push_mode(mode);
 }
 
 /// `_pop_torch_dispatch_stack()`: the innermost mode, removed from the stack.
 #[pyfunction]
 #[pyo3(signature = (_mode_key=None))]
-pub fn _pop_torch_dispatch_stack(_mode_key: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-    pop_mode().ok_or_else(|| exc::RuntimeError::new_err("trying to pop from empty mode stack"))
+pub(crate) fn _pop_torch_dispatch_stack(
+    _mode_key: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    pop_mode().ok_or_else(|| crate::errors::runtime_error("trying to pop from empty mode stack"))
 }
 
 /// `_len_torch_dispatch_stack()`.
 #[pyfunction]
-pub fn _len_torch_dispatch_stack() -> usize {
+pub(crate) fn _len_torch_dispatch_stack() -> usize {
     mode_stack_len()
 }
 
 /// `_get_dispatch_stack_at(i)`: the mode at position `i` (0 is the outermost).
 #[pyfunction]
-pub fn _get_dispatch_stack_at(py: Python<'_>, i: usize) -> PyResult<Py<PyAny>> {
+pub(crate) fn _get_dispatch_stack_at(py: Python<'_>, i: usize) -> PyResult<Py<PyAny>> {
     MODES
         .with(|m| m.borrow().get(i).map(|o| o.clone_ref(py)))
-        .ok_or_else(|| {
-            pyo3::exceptions::PyIndexError::new_err(format!(
-                "index {i} out of range for a mode stack of length {}",
-                mode_stack_len()
-            ))
-        })
+        .ok_or_else(|| crate::errors::runtime_error("Tried to get stack at idx that's too big"))
 }
 
 /// The innermost mode, popped while its handler runs and pushed back afterwards, also when the
@@ -151,7 +148,7 @@ fn overload_object<'py>(py: Python<'py>, op: &OperatorHandle) -> PyResult<Bound<
 
 /// `_clear_overload_cache()`: forgets the cached `OpOverload` objects.
 #[pyfunction]
-pub fn _clear_overload_cache(py: Python<'_>) {
+pub(crate) fn _clear_overload_cache(py: Python<'_>) {
     if let Some(c) = OVERLOADS.get(py) {
         // Dropped after the lock is released: an OpOverload's release runs Python code.
         let old = std::mem::take(&mut *c.lock().expect("not poisoned"));
@@ -163,7 +160,7 @@ pub fn _clear_overload_cache(py: Python<'_>) {
 /// `opdispatch.library`.
 static RULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
-pub fn torch_dispatch_rules(py: Python<'_>) -> &Bound<'_, PyDict> {
+pub(crate) fn torch_dispatch_rules(py: Python<'_>) -> &Bound<'_, PyDict> {
     RULES.get_or_init(py, || PyDict::new(py).unbind()).bind(py)
 }
 
@@ -272,7 +269,10 @@ fn handle_torch_dispatch<'py>(
     kwargs: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let overloaded = overloaded_args(args, kwargs)?;
-    let types = PyTuple::new(py, overloaded.iter().map(|o| o.get_type()))?;
+    let types = PyTuple::new(
+        py,
+        overloaded.iter().map(pyo3::types::PyAnyMethods::get_type),
+    )?;
     let not_impl = py.NotImplemented();
     let mut mode_obj = None;
     let mut ret: Option<Bound<'py, PyAny>> = None;
@@ -362,7 +362,7 @@ fn call_mode_handler<'py>(
         .getattr(intern!(py, "__self__"))
         .is_ok_and(|s| s.is(mode));
     if !bound_to_mode {
-        return Err(exc::RuntimeError::new_err(
+        return Err(crate::errors::runtime_error(
             "Defining your mode's `__torch_dispatch__` as a classmethod is not supported, please make it a plain method",
         ));
     }
@@ -458,13 +458,13 @@ fn all_declined(
         msg.push_str(&format!("  - tensor subclass {r}\n"));
     }
     msg.push_str("\nFor more information, try re-running with TORCH_LOGS=not_implemented");
-    pyo3::exceptions::PyTypeError::new_err(msg)
+    crate::errors::type_error(msg)
 }
 
 /// The Python-key backend fallback (PyTorch's `pythonFallback` with the interpreter's
 /// `dispatch`): converts the arguments (preserved objects), offers the call to the mode stack
 /// and the overloaded arguments, and pushes the handler's result.
-pub fn python_key_fallback(
+pub(crate) fn python_key_fallback(
     op: &OperatorHandle,
     _ks: DispatchKeySet,
     stack: &mut Stack,
@@ -500,7 +500,7 @@ pub fn python_key_fallback(
 /// also what every call does).
 #[pyfunction]
 #[pyo3(signature = (func, _types, args=None, kwargs=None))]
-pub fn _disabled_torch_function_impl<'py>(
+pub(crate) fn _disabled_torch_function_impl<'py>(
     func: &Bound<'py, PyAny>,
     _types: &Bound<'py, PyAny>,
     args: Option<&Bound<'py, PyAny>>,
@@ -518,7 +518,7 @@ pub fn _disabled_torch_function_impl<'py>(
 /// `__torch_dispatch__`, the fallback skips it).
 #[pyfunction]
 #[pyo3(signature = (func, _types, args=None, kwargs=None))]
-pub fn _disabled_torch_dispatch_impl<'py>(
+pub(crate) fn _disabled_torch_dispatch_impl<'py>(
     func: &Bound<'py, PyAny>,
     _types: &Bound<'py, PyAny>,
     args: Option<&Bound<'py, PyAny>>,
@@ -532,7 +532,7 @@ pub fn _disabled_torch_dispatch_impl<'py>(
 }
 
 /// Adds the mode-stack functions and the rule registry to `_C`.
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_push_on_torch_dispatch_stack, m)?)?;
     m.add_function(wrap_pyfunction!(_pop_torch_dispatch_stack, m)?)?;
     m.add_function(wrap_pyfunction!(_len_torch_dispatch_stack, m)?)?;

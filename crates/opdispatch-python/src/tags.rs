@@ -4,7 +4,6 @@ use std::sync::OnceLock;
 
 use opdispatch_dispatch::Tag;
 use opdispatch_schema::{Argument, FunctionSchema, Type};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -13,7 +12,7 @@ static TAG_ENUM: OnceLock<Py<PyAny>> = OnceLock::new();
 /// The `Tag` enum: members by PyTorch's names with PyTorch's values, behaving as pybind11's
 /// `torch.Tag` does: `<Tag.pointwise: 16>`, `str` `Tag.pointwise`, `int()` and `hash()` give
 /// the value, but a tag is not an int (it never equals one, and is always true).
-pub fn make_tag_enum(py: Python<'_>, module_name: &str) -> PyResult<Py<PyAny>> {
+pub(crate) fn make_tag_enum(py: Python<'_>, module_name: &str) -> PyResult<Py<PyAny>> {
     let entries = PyList::empty(py);
     for t in Tag::ALL {
         entries.append((t.name(), t.value()))?;
@@ -38,19 +37,19 @@ fn tag_enum(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     TAG_ENUM
         .get()
         .map(|c| c.bind(py))
-        .ok_or_else(|| PyRuntimeError::new_err("Tag enum not initialised"))
+        .ok_or_else(|| crate::errors::runtime_error("Tag enum not initialised"))
 }
 
 /// The tags of `define(..., tags)`: `None`, one `Tag`, or a sequence of them. Anything else is
 /// a `TypeError`, as pybind's argument check gives.
-pub fn extract_tags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Tag>> {
+pub(crate) fn extract_tags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Tag>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(Vec::new());
     };
     let py = obj.py();
     let cls = tag_enum(py)?;
     let not_a_tag = |o: &Bound<'_, PyAny>| -> PyResult<PyErr> {
-        Ok(PyTypeError::new_err(format!(
+        Ok(crate::errors::type_error(format!(
             "define(): tags must be opdispatch.Tag members, got {}",
             o.repr()?
         )))
@@ -60,7 +59,8 @@ pub fn extract_tags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Tag>> {
             return Err(not_a_tag(o)?);
         }
         let v: usize = o.getattr("value")?.extract()?;
-        Tag::from_value(v).ok_or_else(|| PyRuntimeError::new_err(format!("unknown tag value {v}")))
+        Tag::from_value(v)
+            .ok_or_else(|| crate::errors::runtime_error(format!("unknown tag value {v}")))
     };
     if obj.is_instance(cls)? {
         return Ok(vec![one(obj)?]);
@@ -72,7 +72,7 @@ pub fn extract_tags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Tag>> {
 }
 
 /// `tags` as a list of `Tag` members.
-pub fn tags_to_py<'py>(py: Python<'py>, tags: &[Tag]) -> PyResult<Bound<'py, PyList>> {
+pub(crate) fn tags_to_py<'py>(py: Python<'py>, tags: &[Tag]) -> PyResult<Bound<'py, PyList>> {
     let cls = tag_enum(py)?;
     let out = PyList::empty(py);
     for t in tags {
@@ -86,21 +86,22 @@ pub fn tags_to_py<'py>(py: Python<'py>, tags: &[Tag]) -> PyResult<Bound<'py, PyL
 /// no check; `tags` is taken as `define` takes it.
 #[pyfunction]
 #[pyo3(signature = (schema, tags=None))]
-pub fn _validate_tagged_schema(schema: &str, tags: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+pub(crate) fn _validate_tagged_schema(
+    schema: &str,
+    tags: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
     let tags = extract_tags(tags)?;
     let (out, inplace) = (tags.contains(&Tag::Out), tags.contains(&Tag::Inplace));
     if !out && !inplace {
         return Ok(());
     }
     let s = opdispatch_schema::parse_schema(schema)
-        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        .map_err(|e| crate::errors::runtime_error(e.to_string()))?;
     let check = |ok: bool, msg: String| {
         if ok {
             Ok(())
         } else {
-            Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "{msg} Got: {s}"
-            )))
+            Err(crate::errors::value_error(format!("{msg} Got: {s}")))
         }
     };
     if out {

@@ -36,7 +36,7 @@ fn with_key(mut f: CppFunction, dispatch: &str) -> PyResult<CppFunction> {
 /// typed Rust kernel with signature `(Tensor) -> Tensor`, `kind="boxed"` a boxed one (any
 /// schema). It is removed with the library's other registrations.
 #[pyfunction]
-pub fn _testing_impl_panicking_kernel(
+pub(crate) fn _testing_impl_panicking_kernel(
     py: Python<'_>,
     lib: &Bound<'_, DispatchModule>,
     name: &str,
@@ -59,7 +59,7 @@ pub fn _testing_impl_panicking_kernel(
 /// `_testing_fallback_panicking_kernel(lib, dispatch)`: a boxed fallback for `dispatch` that
 /// panics.
 #[pyfunction]
-pub fn _testing_fallback_panicking_kernel(
+pub(crate) fn _testing_fallback_panicking_kernel(
     py: Python<'_>,
     lib: &Bound<'_, DispatchModule>,
     dispatch: &str,
@@ -71,12 +71,12 @@ pub fn _testing_fallback_panicking_kernel(
 /// `_testing_panic()`: panics in a binding, outside any kernel (pyo3 raises its
 /// `PanicException` for it).
 #[pyfunction]
-pub fn _testing_panic() {
+pub(crate) fn _testing_panic() {
     panic!("{MESSAGE} (binding)")
 }
 
 /// Adds the hooks to `_C`.
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_testing_impl_panicking_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(_testing_fallback_panicking_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(_testing_panic, m)?)?;

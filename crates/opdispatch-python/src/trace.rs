@@ -8,16 +8,16 @@ use opdispatch_dispatch::trace;
 
 /// Starts recording every dispatcher entry on this thread; returns the recorder's id.
 #[pyfunction]
-pub fn _dispatch_trace_begin() -> u64 {
+pub(crate) fn _dispatch_trace_begin() -> u64 {
     trace::begin()
 }
 
 /// Stops recorder `id` and returns `(events, duration_ns)`, each event a tuple `(operator,
 /// key, kernel_kind, redispatch, depth, start_ns, duration_ns, failed)` in entry order.
 #[pyfunction]
-pub fn _dispatch_trace_end(py: Python<'_>, id: u64) -> PyResult<Bound<'_, PyTuple>> {
+pub(crate) fn _dispatch_trace_end(py: Python<'_>, id: u64) -> PyResult<Bound<'_, PyTuple>> {
     let t = trace::end(id).ok_or_else(|| {
-        pyo3::exceptions::PyRuntimeError::new_err(format!(
+        crate::errors::runtime_error(format!(
             "no active dispatch trace {id} on this thread (a trace ends on the thread that started it, once)"
         ))
     })?;
@@ -38,7 +38,7 @@ pub fn _dispatch_trace_end(py: Python<'_>, id: u64) -> PyResult<Bound<'_, PyTupl
     (events, t.duration_ns).into_pyobject(py)
 }
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_dispatch_trace_begin, m)?)?;
     m.add_function(wrap_pyfunction!(_dispatch_trace_end, m)?)?;
     Ok(())

@@ -7,7 +7,7 @@ use opdispatch_tensor::{contiguous_strides, Storage, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
-use crate::errors::{exc, IntoPyResult as _};
+use crate::errors::IntoPyResult as _;
 use crate::tensor::{
     _tensor_init, alias_of, init_tensor_object, new_tensor_of_type, parse_device, parse_dtype,
     PyTensor,
@@ -21,7 +21,7 @@ fn new_subclass_object<'py>(
     has_td: Option<bool>,
 ) -> PyResult<Bound<'py, PyTensor>> {
     if !cls.is_subclass_of::<PyTensor>()? {
-        return Err(exc::RuntimeError::new_err(
+        return Err(crate::errors::runtime_error(
             "Creating a Tensor subclass from a class that does not inherit from Tensor is not possible. Make sure your class inherits from Tensor.",
         ));
     }
@@ -38,9 +38,7 @@ fn usizes(o: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<usize>> {
         .map(|x| {
             let v: i64 = x?.extract()?;
             usize::try_from(v).map_err(|_| {
-                pyo3::exceptions::PyValueError::new_err(format!(
-                    "{what} must be non-negative, got {v}"
-                ))
+                crate::errors::value_error(format!("{what} must be non-negative, got {v}"))
             })
         })
         .collect()
@@ -53,7 +51,7 @@ fn usizes(o: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<usize>> {
     layout=None, device=None, pin_memory=false, requires_grad=false,
     dispatch_sizes_strides_policy=None, dispatch_device=false, dispatch_layout=false,
     _extra_dispatch_keys=None, storage_size=None))]
-pub fn _make_wrapper_subclass<'py>(
+pub(crate) fn _make_wrapper_subclass<'py>(
     cls: &Bound<'py, PyAny>,
     size: &Bound<'py, PyAny>,
     strides: Option<&Bound<'py, PyAny>>,
@@ -79,7 +77,7 @@ pub fn _make_wrapper_subclass<'py>(
     );
     let _ = (dispatch_device, dispatch_layout);
     let cls = cls.cast::<PyType>().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
+        crate::errors::type_error(format!(
             "cls must be a type (got {})",
             cls.get_type()
                 .name()
@@ -91,7 +89,7 @@ pub fn _make_wrapper_subclass<'py>(
     let disabled = crate::python_dispatch::disabled_torch_dispatch_impl(py)?;
     let td = crate::python_dispatch::class_attr(cls, pyo3::intern!(py, "__torch_dispatch__"));
     if td.as_ref().is_none_or(|f| f.is(&disabled)) {
-        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        return Err(crate::errors::type_error(format!(
             "{} must define __torch_dispatch__",
             cls.name()?
         )));
@@ -125,7 +123,7 @@ pub fn _make_wrapper_subclass<'py>(
         // Through Tensor's own `requires_grad` setter (autograd); a tree without autograd has
         // none, and an instance attribute would only pretend.
         if !py.get_type::<PyTensor>().hasattr("requires_grad")? {
-            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
+            return Err(crate::errors::not_implemented_error(
                 "_make_wrapper_subclass(requires_grad=True) needs autograd (Tensor.requires_grad)",
             ));
         }
@@ -136,12 +134,12 @@ pub fn _make_wrapper_subclass<'py>(
 
 /// `t.as_subclass(cls)`: a `cls` object sharing `t`'s storage and geometry.
 #[pyfunction]
-pub fn _as_subclass<'py>(
+pub(crate) fn _as_subclass<'py>(
     t: &Bound<'py, PyTensor>,
     cls: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyTensor>> {
     let cls = cls.cast::<PyType>().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
+        crate::errors::type_error(format!(
             "cls must be a type (got {})",
             cls.get_type()
                 .name()
@@ -156,7 +154,7 @@ pub fn _as_subclass<'py>(
 /// The text `repr` gives a tensor whose class handles its own ops (the Python key): its
 /// metadata, without reading data or dispatching (so a handler that prints its arguments
 /// cannot recurse).
-pub fn python_tensor_repr(obj: &Bound<'_, PyTensor>) -> PyResult<String> {
+pub(crate) fn python_tensor_repr(obj: &Bound<'_, PyTensor>) -> PyResult<String> {
     let name = obj.get_type().name()?.to_string();
     let this = obj.borrow();
     let sizes: Vec<String> = this.t.sizes().iter().map(ToString::to_string).collect();
@@ -172,7 +170,7 @@ pub fn python_tensor_repr(obj: &Bound<'_, PyTensor>) -> PyResult<String> {
 }
 
 /// Adds this module's functions to `_C`.
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_make_wrapper_subclass, m)?)?;
     m.add_function(wrap_pyfunction!(_as_subclass, m)?)?;
     Ok(())
