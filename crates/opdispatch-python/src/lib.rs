@@ -26,6 +26,7 @@ mod overloads;
 mod python_dispatch;
 mod tags;
 mod tensor;
+mod threads;
 mod wrapper;
 
 use pyo3::prelude::*;
@@ -140,5 +141,6 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     python_dispatch::register(m)?;
     wrapper::register(m)?;
     custom_ops::register(m)?;
+    threads::register(m)?;
     Ok(())
 }

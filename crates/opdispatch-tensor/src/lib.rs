@@ -12,6 +12,7 @@ pub mod dtype;
 pub mod element;
 pub mod error;
 pub mod ops;
+pub mod parallel;
 pub mod pyobject;
 pub mod release;
 pub mod storage;
@@ -25,6 +26,7 @@ pub use pyobject::{
     disarm_pyobject_hooks, install_pyobject_hooks, pyobject_hooks_disarmed,
     pyobject_hooks_installed, AttachError, PyObjectHooks, PyObjectSlot,
 };
+pub use parallel::{get_num_threads, set_num_threads};
 pub use release::{install_compute_hook, ComputeHook};
 pub use storage::{Storage, StorageImpl};
 pub use tensor::{
