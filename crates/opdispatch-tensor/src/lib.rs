@@ -22,11 +22,11 @@ pub use device::Device;
 pub use dtype::{promote_types, OperandKind, ResultTypeState, Scalar, ScalarType, DEFAULT_DTYPE};
 pub use element::Element;
 pub use error::{Result, TensorError};
+pub use parallel::{get_num_threads, set_num_threads};
 pub use pyobject::{
     disarm_pyobject_hooks, install_pyobject_hooks, pyobject_hooks_disarmed,
     pyobject_hooks_installed, AttachError, PyObjectHooks, PyObjectSlot,
 };
-pub use parallel::{get_num_threads, set_num_threads};
 pub use release::{install_compute_hook, ComputeHook};
 pub use storage::{Storage, StorageImpl};
 pub use tensor::{

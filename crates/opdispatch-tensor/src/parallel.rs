@@ -158,7 +158,12 @@ mod tests {
                 }
             });
             assert!(seen.iter().all(|c| c.load(Ordering::Relaxed) == 1));
-            let s = parallel_reduce(n, GRAIN_SIZE, |r| r.map(|i| i as u64).sum::<u64>(), |a, b| a + b);
+            let s = parallel_reduce(
+                n,
+                GRAIN_SIZE,
+                |r| r.map(|i| i as u64).sum::<u64>(),
+                |a, b| a + b,
+            );
             assert_eq!(s, (n as u64) * (n as u64).saturating_sub(1) / 2);
         }
     }

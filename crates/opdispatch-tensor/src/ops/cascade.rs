@@ -12,7 +12,9 @@
 use crate::parallel::{parallel_for, parallel_reduce, GRAIN_SIZE};
 
 /// Element types summed here (`f32`, `f64`).
-pub(crate) trait Float: Copy + Send + Sync + PartialOrd + std::ops::Add<Output = Self> + 'static {
+pub(crate) trait Float:
+    Copy + Send + Sync + PartialOrd + std::ops::Add<Output = Self> + 'static
+{
     const ZERO: Self;
     /// Rounds an f64 to this type (exact for values that came from it).
     fn from_f64(v: f64) -> Self;
@@ -72,7 +74,10 @@ fn ceil_log2(x: usize) -> usize {
 
 /// `R` interleaved cascade sums over `size` steps; `load(i, k)` is step `i` of sum `k`.
 #[inline(always)]
-fn multi_row_sum<E: Summand, const R: usize>(size: usize, load: impl Fn(usize, usize) -> E) -> [E; R] {
+fn multi_row_sum<E: Summand, const R: usize>(
+    size: usize,
+    load: impl Fn(usize, usize) -> E,
+) -> [E; R] {
     const LEVELS: usize = 4;
     let power = 4.max(ceil_log2(size) / LEVELS);
     let step = 1usize << power;
@@ -158,12 +163,21 @@ fn inner_row<T: Float, const W: usize>(x: &[T]) -> T {
 /// Column sums of a contiguous `[rows, cols]` block (the reduced dimension is the outer one):
 /// columns go four vectors at a time, then one vector, then one by one.
 #[inline(always)]
-fn outer_block<T: Float, const W: usize>(x: &[T], rows: usize, cols: usize, c0: usize, c1: usize, out: &mut [T]) {
+fn outer_block<T: Float, const W: usize>(
+    x: &[T],
+    rows: usize,
+    cols: usize,
+    c0: usize,
+    c1: usize,
+    out: &mut [T],
+) {
     assert!(rows == 0 || (rows - 1) * cols + c1 <= x.len());
     let mut j = c0;
     if cols >= W {
         while j + 4 * W <= c1 {
-            let s = multi_row_sum::<Lanes<T, W>, 4>(rows, |i, k| lanes::<T, W>(x, i * cols + j + k * W));
+            let s = multi_row_sum::<Lanes<T, W>, 4>(rows, |i, k| {
+                lanes::<T, W>(x, i * cols + j + k * W)
+            });
             for (k, v) in s.iter().enumerate() {
                 out[j - c0 + k * W..j - c0 + (k + 1) * W].copy_from_slice(&v.0);
             }
@@ -222,7 +236,14 @@ macro_rules! widths {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2")]
-                unsafe fn w256(x: &[$t], rows: usize, cols: usize, c0: usize, c1: usize, out: &mut [$t]) {
+                unsafe fn w256(
+                    x: &[$t],
+                    rows: usize,
+                    cols: usize,
+                    c0: usize,
+                    c1: usize,
+                    out: &mut [$t],
+                ) {
                     outer_block::<$t, $w256>(x, rows, cols, c0, c1, out);
                 }
                 match vector_bytes() {
@@ -301,7 +322,8 @@ pub(crate) fn sum_dim<T: Summable>(x: &[T], outer: usize, rows: usize, cols: usi
         parallel_for(outer, (GRAIN_SIZE / per).max(1), |r| {
             for o in r {
                 // SAFETY: chunks own disjoint output rows `o * cols..(o + 1) * cols`.
-                let dst = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(o * cols), cols) };
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(o * cols), cols) };
                 T::outer(&x[o * per..(o + 1) * per], rows, cols, 0, cols, dst);
             }
         });
@@ -348,7 +370,9 @@ mod tests {
     #[test]
     fn dims_match_the_all_reduce_of_each_group() {
         let (o, r, c) = (3, 37, 150);
-        let x: Vec<f64> = (0..o * r * c).map(|i| ((i * 7919) % 101) as f64 - 50.0).collect();
+        let x: Vec<f64> = (0..o * r * c)
+            .map(|i| ((i * 7919) % 101) as f64 - 50.0)
+            .collect();
         let mut out = vec![0.0; o * c];
         sum_dim(&x, o, r, c, &mut out);
         for a in 0..o {

@@ -3,12 +3,12 @@
 
 use std::mem::MaybeUninit;
 
+use super::cascade::SendPtr;
 use super::{broadcast_shapes, broadcast_strides, common_device, result_type};
 use crate::dtype::can_cast;
-use super::cascade::SendPtr;
 use crate::element::{cast_slice, cast_slice_mut, C64};
-use crate::parallel::{parallel_for, GRAIN_SIZE};
 use crate::error::{Result, TensorError};
+use crate::parallel::{parallel_for, GRAIN_SIZE};
 use crate::tensor::{tensor_from_domain, Domain};
 use crate::{Scalar, ScalarType, Storage, Tensor, DEFAULT_DTYPE};
 
@@ -347,7 +347,10 @@ fn inplace_f32(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: f64) -> Option<Resul
         && a.is_contiguous()
         && !a.is_meta()
         && !b.is_meta()
-        && matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div);
+        && matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        );
     let scalar_b = b.numel() == 1
         && b.dim() <= a.dim()
         && (b.dtype() == ScalarType::Float32 || b.is_wrapped_number());
@@ -386,7 +389,8 @@ fn inplace_f32(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: f64) -> Option<Resul
             Err(e) => return Some(Err(e)),
         };
         let x = &mut cast_slice_mut::<f32>(&mut w).expect("aligned")[ao..ao + n];
-        x.iter_mut().for_each(|v| *v = apply_one_f32(op, al, *v, *v));
+        x.iter_mut()
+            .for_each(|v| *v = apply_one_f32(op, al, *v, *v));
         return Some(Ok(()));
     }
     let rb = match sb.read() {

@@ -149,7 +149,14 @@ mod tests {
         let mut v = [0.0f32; 3];
         let mut ix = [0i64; 3];
         // [2, 3] over dim 0 of [[1, 5, nan], [4, 2, 0]].
-        extreme_dim::<f32, true>(&[1.0, 5.0, f32::NAN, 4.0, 2.0, 0.0], 1, 2, 3, &mut v, &mut ix);
+        extreme_dim::<f32, true>(
+            &[1.0, 5.0, f32::NAN, 4.0, 2.0, 0.0],
+            1,
+            2,
+            3,
+            &mut v,
+            &mut ix,
+        );
         assert_eq!((v[0], v[1], ix), (4.0, 5.0, [1, 0, 0]));
         assert!(v[2].is_nan());
     }

@@ -99,42 +99,50 @@ macro_rules! gemm_impl {
             let st = |t: &Tensor, i: usize| t.strides()[i] as isize;
             if total > 0 && k > 0 {
                 // Small products stay on this thread; larger ones use the kernel pool.
-                let threads = if m * n * k >= crate::parallel::GRAIN_SIZE * 16 { crate::parallel::get_num_threads() } else { 1 };
+                let threads = if m * n * k >= crate::parallel::GRAIN_SIZE * 16 {
+                    crate::parallel::get_num_threads()
+                } else {
+                    1
+                };
                 crate::parallel::with_pool(threads, |threads| {
-                let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
-                for bi in 0..bs {
-                    let pa = a.storage_offset() + bi * a.strides()[0];
-                    let pb = b.storage_offset() + bi * b.strides()[0];
-                    let pc = bi * m * n;
-                    // SAFETY: `a`/`b` are valid views of their storages (checked
-                    // when they were built), so every element addressed through
-                    // their sizes/strides from these offsets lies inside `xa`/`xb`;
-                    // `words` holds `total` elements of the fresh, unaliased output,
-                    // addressed row-major with strides (n, 1).
-                    unsafe {
-                        gemm::gemm(
-                            m,
-                            n,
-                            k,
-                            words.as_mut_ptr().cast::<$t>().add(pc),
-                            1,
-                            n as isize,
-                            false,
-                            xa.as_ptr().add(pa),
-                            st(a, 2),
-                            st(a, 1),
-                            xb.as_ptr().add(pb),
-                            st(b, 2),
-                            st(b, 1),
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            par,
-                        );
+                    let par = if threads > 1 {
+                        gemm::Parallelism::Rayon(threads)
+                    } else {
+                        gemm::Parallelism::None
+                    };
+                    for bi in 0..bs {
+                        let pa = a.storage_offset() + bi * a.strides()[0];
+                        let pb = b.storage_offset() + bi * b.strides()[0];
+                        let pc = bi * m * n;
+                        // SAFETY: `a`/`b` are valid views of their storages (checked
+                        // when they were built), so every element addressed through
+                        // their sizes/strides from these offsets lies inside `xa`/`xb`;
+                        // `words` holds `total` elements of the fresh, unaliased output,
+                        // addressed row-major with strides (n, 1).
+                        unsafe {
+                            gemm::gemm(
+                                m,
+                                n,
+                                k,
+                                words.as_mut_ptr().cast::<$t>().add(pc),
+                                1,
+                                n as isize,
+                                false,
+                                xa.as_ptr().add(pa),
+                                st(a, 2),
+                                st(a, 1),
+                                xb.as_ptr().add(pb),
+                                st(b, 2),
+                                st(b, 1),
+                                0.0,
+                                1.0,
+                                false,
+                                false,
+                                false,
+                                par,
+                            );
+                        }
                     }
-                }
                 });
             }
             drop(ra);

@@ -100,9 +100,17 @@ impl Plan {
         }
         if t.sizes().contains(&0) {
             // Any split of an empty tensor; what matters is which side the zero is on.
-            let zero_reduced = t.sizes().iter().zip(&self.reduced).any(|(&s, &r)| s == 0 && r);
+            let zero_reduced = t
+                .sizes()
+                .iter()
+                .zip(&self.reduced)
+                .any(|(&s, &r)| s == 0 && r);
             let n_out: usize = self.out_shape.iter().product();
-            return Some(if zero_reduced { (n_out, 0, 1) } else { (0, self.group, 1) });
+            return Some(if zero_reduced {
+                (n_out, 0, 1)
+            } else {
+                (0, self.group, 1)
+            });
         }
         Some((outer, rows, cols))
     }
@@ -121,7 +129,8 @@ fn float_sums<T: cascade::Summable + Element + Pod>(t: &Tensor, p: &Plan) -> Res
     if t.dtype() == T::DTYPE {
         if let Some((outer, rows, cols)) = p.block(t) {
             let st = t.storage_ref().read()?;
-            let x = &cast_slice::<T>(&st).expect("aligned")[t.storage_offset()..t.storage_offset() + t.numel()];
+            let x = &cast_slice::<T>(&st).expect("aligned")
+                [t.storage_offset()..t.storage_offset() + t.numel()];
             if n_out == 1 && t.numel() > 0 {
                 return Ok(vec![cascade::sum_all(x)]);
             }
@@ -131,7 +140,11 @@ fn float_sums<T: cascade::Summable + Element + Pod>(t: &Tensor, p: &Plan) -> Res
         }
     }
     // Other layouts and input types: gather each group into a contiguous run first.
-    let v: Vec<T> = p.load::<f64>(t)?.into_iter().map(<T as cascade::Float>::from_f64).collect();
+    let v: Vec<T> = p
+        .load::<f64>(t)?
+        .into_iter()
+        .map(<T as cascade::Float>::from_f64)
+        .collect();
     let mut out = vec![T::ZERO; n_out];
     if n_out == 1 && !v.is_empty() {
         out[0] = cascade::sum_all(&v);
@@ -229,12 +242,18 @@ fn mean_body(
         return match out_dtype {
             ScalarType::Float32 => {
                 let n = p.group as f32;
-                let v = float_sums::<f32>(t, &p)?.into_iter().map(|s| s / n).collect();
+                let v = float_sums::<f32>(t, &p)?
+                    .into_iter()
+                    .map(|s| s / n)
+                    .collect();
                 Tensor::from_vec::<f32>(v, &p.out_shape)
             }
             _ => {
                 let n = p.group as f64;
-                let v = float_sums::<f64>(t, &p)?.into_iter().map(|s| s / n).collect();
+                let v = float_sums::<f64>(t, &p)?
+                    .into_iter()
+                    .map(|s| s / n)
+                    .collect();
                 Tensor::from_vec::<f64>(v, &p.out_shape)
             }
         };
@@ -364,7 +383,8 @@ fn float_extremes<T: cascade::Float + Element + Pod>(
     };
     let n_out: usize = p.out_shape.iter().product();
     let st = t.storage_ref().read()?;
-    let x = &cast_slice::<T>(&st).expect("aligned")[t.storage_offset()..t.storage_offset() + t.numel()];
+    let x =
+        &cast_slice::<T>(&st).expect("aligned")[t.storage_offset()..t.storage_offset() + t.numel()];
     let (mut vals, mut idx) = (vec![T::ZERO; n_out], vec![0i64; n_out]);
     if n_out == 1 {
         let (i, v) = if want_max {
