@@ -21,6 +21,7 @@ mod python_dispatch;
 mod tags;
 mod tensor;
 mod testing;
+mod threads;
 mod trace;
 mod wrapper;
 
@@ -140,5 +141,6 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     wrapper::register(m)?;
     custom_ops::register(m)?;
     testing::register(m)?;
+    threads::register(m)?;
     Ok(())
 }

@@ -255,3 +255,10 @@ pub(crate) fn cast_slice<T: Pod>(bytes: &[u8]) -> Option<&[T]> {
     let (pre, mid, post) = unsafe { bytes.align_to::<T>() };
     (pre.is_empty() && post.is_empty()).then_some(mid)
 }
+
+/// View `bytes` as `&mut [T]`; `None` if misaligned or not a whole number of elements.
+pub(crate) fn cast_slice_mut<T: Pod>(bytes: &mut [u8]) -> Option<&mut [T]> {
+    // SAFETY: as in `cast_slice`; any `T` written is valid bytes back.
+    let (pre, mid, post) = unsafe { bytes.align_to_mut::<T>() };
+    (pre.is_empty() && post.is_empty()).then_some(mid)
+}

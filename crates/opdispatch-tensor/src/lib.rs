@@ -12,6 +12,7 @@ pub mod dtype;
 pub mod element;
 pub mod error;
 pub mod ops;
+pub mod parallel;
 pub mod pyobject;
 pub mod release;
 pub mod storage;
@@ -21,6 +22,7 @@ pub use device::Device;
 pub use dtype::{promote_types, OperandKind, ResultTypeState, Scalar, ScalarType, DEFAULT_DTYPE};
 pub use element::Element;
 pub use error::{Result, TensorError};
+pub use parallel::{get_num_threads, set_num_threads};
 pub use pyobject::{
     disarm_pyobject_hooks, install_pyobject_hooks, pyobject_hooks_disarmed,
     pyobject_hooks_installed, AttachError, PyObjectHooks, PyObjectSlot,

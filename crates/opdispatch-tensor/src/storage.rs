@@ -223,6 +223,19 @@ impl Storage {
         Ok(StorageWrite(self.lock_write()))
     }
 
+    /// Write access if no other access is held now (`None` when it would block, or on Meta):
+    /// for kernels that already hold another storage's lock and must not wait for this one.
+    pub(crate) fn try_write(&self) -> Option<StorageWrite<'_>> {
+        if self.device().is_meta() {
+            return None;
+        }
+        match self.0.data.try_write() {
+            Ok(g) => Some(StorageWrite(g)),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(StorageWrite(p.into_inner())),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Address of the first byte (0 for Meta); for `data_ptr()` style identity.
     pub fn data_ptr(&self) -> usize {
         if self.device().is_meta() {

@@ -3,10 +3,12 @@
 
 use std::mem::MaybeUninit;
 
+use super::cascade::SendPtr;
 use super::{broadcast_shapes, broadcast_strides, common_device, result_type};
 use crate::dtype::can_cast;
-use crate::element::{cast_slice, C64};
+use crate::element::{cast_slice, cast_slice_mut, C64};
 use crate::error::{Result, TensorError};
+use crate::parallel::{parallel_for, GRAIN_SIZE};
 use crate::tensor::{tensor_from_domain, Domain};
 use crate::{Scalar, ScalarType, Storage, Tensor, DEFAULT_DTYPE};
 
@@ -328,7 +330,151 @@ fn fast_f32(
     };
     let x = &cast_slice::<f32>(&ra).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
     let y = &cast_slice::<f32>(rb).expect("aligned")[b.storage_offset()..b.storage_offset() + n];
-    Some(new_f32(shape, n, |o| binary_f32(op, al, o, x, y)))
+    Some(new_f32(shape, n, |o| {
+        let op_ = SendPtr(o.as_mut_ptr());
+        parallel_for(n, GRAIN_SIZE, |r| {
+            // SAFETY: the chunks of one loop own disjoint ranges of the output.
+            let o = unsafe { std::slice::from_raw_parts_mut(op_.get().add(r.start), r.len()) };
+            binary_f32(op, al, o, &x[r.clone()], &y[r]);
+        });
+    }))
+}
+
+/// In-place `a op= b` over contiguous f32 straight into `a`'s buffer (`None` when it does not
+/// apply: then the result is computed out of place and copied back). Rounds as [`fast_f32`].
+fn inplace_f32(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: f64) -> Option<Result<()>> {
+    let applicable = a.dtype() == ScalarType::Float32
+        && a.is_contiguous()
+        && !a.is_meta()
+        && !b.is_meta()
+        && matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        );
+    let scalar_b = b.numel() == 1
+        && b.dim() <= a.dim()
+        && (b.dtype() == ScalarType::Float32 || b.is_wrapped_number());
+    let full_b = b.dtype() == ScalarType::Float32 && b.is_contiguous() && b.sizes() == a.sizes();
+    if !applicable || !(scalar_b || full_b) {
+        return None;
+    }
+    let n = a.numel();
+    let al = alpha as f32 as f64;
+    let (sa, sb) = (a.storage_ref(), b.storage_ref());
+    let (ao, bo) = (a.storage_offset(), b.storage_offset());
+    if scalar_b {
+        let s = match b.load::<f64>() {
+            Ok(v) => v[0] as f32 as f64,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut w = match sa.write() {
+            Ok(w) => w,
+            Err(e) => return Some(Err(e)),
+        };
+        let x = &mut cast_slice_mut::<f32>(&mut w).expect("aligned")[ao..ao + n];
+        let xp = SendPtr(x.as_mut_ptr());
+        parallel_for(n, GRAIN_SIZE, |r| {
+            // SAFETY: the chunks of one loop own disjoint ranges of `x`.
+            let x = unsafe { std::slice::from_raw_parts_mut(xp.get().add(r.start), r.len()) };
+            scalar_inplace_f32(op, al, s, x);
+        });
+        return Some(Ok(()));
+    }
+    if sa.ptr_eq(sb) {
+        if ao != bo {
+            return None; // Partly overlapping operands: the generic path reads `b` out first.
+        }
+        let mut w = match sa.write() {
+            Ok(w) => w,
+            Err(e) => return Some(Err(e)),
+        };
+        let x = &mut cast_slice_mut::<f32>(&mut w).expect("aligned")[ao..ao + n];
+        x.iter_mut()
+            .for_each(|v| *v = apply_one_f32(op, al, *v, *v));
+        return Some(Ok(()));
+    }
+    let rb = match sb.read() {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e)),
+    };
+    // Waiting for `a`'s lock while holding `b`'s could deadlock against `b.add_(a)`.
+    let mut w = sa.try_write()?;
+    let y = &cast_slice::<f32>(&rb).expect("aligned")[bo..bo + n];
+    let x = &mut cast_slice_mut::<f32>(&mut w).expect("aligned")[ao..ao + n];
+    let xp = SendPtr(x.as_mut_ptr());
+    parallel_for(n, GRAIN_SIZE, |r| {
+        // SAFETY: the chunks of one loop own disjoint ranges of `x`.
+        let x = unsafe { std::slice::from_raw_parts_mut(xp.get().add(r.start), r.len()) };
+        binary_inplace_f32(op, al, x, &y[r]);
+    });
+    Some(Ok(()))
+}
+
+/// One element of [`binary_f32_loop`]'s arithmetic.
+#[inline(always)]
+fn apply_one_f32(op: BinaryOp, al: f64, x: f32, y: f32) -> f32 {
+    match op {
+        BinaryOp::Add if al == 1.0 => x + y,
+        BinaryOp::Add => (x as f64 + al * y as f64) as f32,
+        BinaryOp::Sub if al == 1.0 => x - y,
+        BinaryOp::Sub => (x as f64 - al * y as f64) as f32,
+        BinaryOp::Mul => x * y,
+        _ => x / y,
+    }
+}
+
+/// `x = x op y` over equal-length slices, vectorized as [`binary_f32`].
+fn binary_inplace_f32(op: BinaryOp, al: f64, x: &mut [f32], y: &[f32]) {
+    #[inline(always)]
+    fn body(op: BinaryOp, al: f64, x: &mut [f32], y: &[f32]) {
+        let it = x.iter_mut().zip(y);
+        match op {
+            BinaryOp::Add if al == 1.0 => it.for_each(|(x, &y)| *x += y),
+            BinaryOp::Sub if al == 1.0 => it.for_each(|(x, &y)| *x -= y),
+            BinaryOp::Mul => it.for_each(|(x, &y)| *x *= y),
+            BinaryOp::Div => it.for_each(|(x, &y)| *x /= y),
+            _ => it.for_each(|(x, &y)| *x = apply_one_f32(op, al, *x, y)),
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(op: BinaryOp, al: f64, x: &mut [f32], y: &[f32]) {
+            body(op, al, x, y);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (checked just above).
+            unsafe { avx2(op, al, x, y) };
+            return;
+        }
+    }
+    body(op, al, x, y);
+}
+
+/// `x = x op s` with a scalar right operand, rounded as the out-of-place scalar path.
+fn scalar_inplace_f32(op: BinaryOp, al: f64, s: f64, x: &mut [f32]) {
+    #[inline(always)]
+    fn body(op: BinaryOp, al: f64, s: f64, x: &mut [f32]) {
+        match op {
+            BinaryOp::Add => x.iter_mut().for_each(|x| *x = (*x as f64 + al * s) as f32),
+            BinaryOp::Sub => x.iter_mut().for_each(|x| *x = (*x as f64 - al * s) as f32),
+            BinaryOp::Mul => x.iter_mut().for_each(|x| *x = (*x as f64 * s) as f32),
+            _ => x.iter_mut().for_each(|x| *x = (*x as f64 / s) as f32),
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(op: BinaryOp, al: f64, s: f64, x: &mut [f32]) {
+            body(op, al, s, x);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (checked just above).
+            unsafe { avx2(op, al, s, x) };
+            return;
+        }
+    }
+    body(op, al, s, x);
 }
 
 /// `o = x op y` elementwise over equal-length contiguous f32 slices, with the widest vectors
@@ -519,6 +665,14 @@ pub fn binary_(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> R
 }
 
 fn binary_inplace_body(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<()> {
+    if common_device(&[a, b]).is_ok_and(|d| !d.is_meta()) {
+        if let Ok((ScalarType::Float32, ScalarType::Float32)) = binary_dtypes(op, a, b, alpha) {
+            let al = alpha.unwrap_or(Scalar::Int(1)).to_f64();
+            if let Some(r) = inplace_f32(op, a, b, al) {
+                return r;
+            }
+        }
+    }
     let r = binary(op, a, b, alpha)?;
     if r.sizes() != a.sizes() {
         return Err(TensorError::other(format!(

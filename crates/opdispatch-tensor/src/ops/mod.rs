@@ -4,7 +4,9 @@
 //! everything else goes through a strided, dtype-generic path that converts
 //! elements into a computation domain (`bool`, `i64`, `f64`, `Complex<f64>`).
 
+mod cascade;
 mod elementwise;
+mod extreme;
 mod linalg;
 pub mod random;
 mod reduce;

@@ -4,8 +4,8 @@
 //! Every reduction loads the input with its dimensions permuted so that the
 //! reduced ones come last; each output element then owns one contiguous run.
 
-use super::wrap_dim;
-use crate::element::C64;
+use super::{cascade, extreme, wrap_dim};
+use crate::element::{cast_slice, Element, Pod, C64};
 use crate::error::{Result, TensorError};
 use crate::tensor::{tensor_from_domain, Domain};
 use crate::{ScalarType, Tensor};
@@ -13,6 +13,8 @@ use crate::{ScalarType, Tensor};
 /// Output shapes and the grouped input values of a reduction over `dims`.
 struct Plan {
     out_shape: Vec<usize>,
+    /// Which input dimensions are reduced.
+    reduced: Vec<bool>,
     /// Elements per output group.
     group: usize,
     perm_sizes: Vec<usize>,
@@ -59,6 +61,7 @@ fn plan(t: &Tensor, dims: Option<&[i64]>, keepdim: bool) -> Result<Plan> {
     pst.extend(rst);
     Ok(Plan {
         out_shape: if keepdim { keep_shape } else { out_shape },
+        reduced,
         group,
         perm_sizes: ps,
         perm_strides: pst,
@@ -69,11 +72,91 @@ impl Plan {
     fn load<D: Domain>(&self, t: &Tensor) -> Result<Vec<D>> {
         t.load_strided(&self.perm_sizes, &self.perm_strides)
     }
+    /// `[outer, rows, cols]` when `t` is contiguous and its reduced dimensions are adjacent
+    /// (size-1 dimensions aside): the reduction is then over `rows` of a contiguous block.
+    fn block(&self, t: &Tensor) -> Option<(usize, usize, usize)> {
+        if !t.is_contiguous() {
+            return None;
+        }
+        let (mut outer, mut rows, mut cols) = (1, 1, 1);
+        // 0: leading kept dims, 1: reduced dims, 2: trailing kept dims.
+        let mut phase = 0;
+        for (&s, &r) in t.sizes().iter().zip(&self.reduced) {
+            if s == 1 {
+                continue;
+            }
+            match (phase, r) {
+                (0, false) => outer *= s,
+                (0 | 1, true) => {
+                    phase = 1;
+                    rows *= s;
+                }
+                (1 | 2, false) => {
+                    phase = 2;
+                    cols *= s;
+                }
+                _ => return None,
+            }
+        }
+        if t.sizes().contains(&0) {
+            // Any split of an empty tensor; what matters is which side the zero is on.
+            let zero_reduced = t
+                .sizes()
+                .iter()
+                .zip(&self.reduced)
+                .any(|(&s, &r)| s == 0 && r);
+            let n_out: usize = self.out_shape.iter().product();
+            return Some(if zero_reduced {
+                (n_out, 0, 1)
+            } else {
+                (0, self.group, 1)
+            });
+        }
+        Some((outer, rows, cols))
+    }
     fn groups<'a, D>(&self, v: &'a [D]) -> impl Iterator<Item = &'a [D]> {
         let n: usize = self.out_shape.iter().product();
         let g = self.group;
         (0..n).map(move |i| &v[i * g..(i + 1) * g])
     }
+}
+
+/// Floating sums along the plan in `T` (`t`'s elements converted to `T` first, as torch
+/// converts the input to `dtype=`), with torch's cascade; `None` when `T` is not `t`'s
+/// computation type here (half types, complex, integers keep the generic path).
+fn float_sums<T: cascade::Summable + Element + Pod>(t: &Tensor, p: &Plan) -> Result<Vec<T>> {
+    let n_out: usize = p.out_shape.iter().product();
+    if t.dtype() == T::DTYPE {
+        if let Some((outer, rows, cols)) = p.block(t) {
+            let st = t.storage_ref().read()?;
+            let x = &cast_slice::<T>(&st).expect("aligned")
+                [t.storage_offset()..t.storage_offset() + t.numel()];
+            if n_out == 1 && t.numel() > 0 {
+                return Ok(vec![cascade::sum_all(x)]);
+            }
+            let mut out = vec![T::ZERO; n_out];
+            cascade::sum_dim(x, outer, rows, cols, &mut out);
+            return Ok(out);
+        }
+    }
+    // Other layouts and input types: gather each group into a contiguous run first.
+    let v: Vec<T> = p
+        .load::<f64>(t)?
+        .into_iter()
+        .map(<T as cascade::Float>::from_f64)
+        .collect();
+    let mut out = vec![T::ZERO; n_out];
+    if n_out == 1 && !v.is_empty() {
+        out[0] = cascade::sum_all(&v);
+    } else if n_out > 0 {
+        cascade::sum_dim(&v, n_out, p.group, 1, &mut out);
+    }
+    Ok(out)
+}
+
+/// Whether the float kernels sum `t` into `out_dtype`.
+fn float_fast(t: &Tensor, out_dtype: ScalarType) -> bool {
+    matches!(out_dtype, ScalarType::Float32 | ScalarType::Float64) && t.dtype().is_floating_point()
 }
 
 /// `torch.sum(t, dim, keepdim, dtype=)`; `dims = None` (or empty) reduces all.
@@ -101,6 +184,12 @@ fn sum_body(
     let p = plan(t, dims, keepdim)?;
     if t.is_meta() {
         return Tensor::empty(&p.out_shape, out_dtype, t.device());
+    }
+    if float_fast(t, out_dtype) {
+        return match out_dtype {
+            ScalarType::Float32 => Tensor::from_vec(float_sums::<f32>(t, &p)?, &p.out_shape),
+            _ => Tensor::from_vec(float_sums::<f64>(t, &p)?, &p.out_shape),
+        };
     }
     Ok(if out_dtype.is_complex() || t.dtype().is_complex() {
         let v = p.load::<C64>(t)?;
@@ -147,6 +236,27 @@ fn mean_body(
     let p = plan(t, dims, keepdim)?;
     if t.is_meta() {
         return Tensor::empty(&p.out_shape, out_dtype, t.device());
+    }
+    // As torch: the sum, then divided by the count in the output type.
+    if float_fast(t, out_dtype) {
+        return match out_dtype {
+            ScalarType::Float32 => {
+                let n = p.group as f32;
+                let v = float_sums::<f32>(t, &p)?
+                    .into_iter()
+                    .map(|s| s / n)
+                    .collect();
+                Tensor::from_vec::<f32>(v, &p.out_shape)
+            }
+            _ => {
+                let n = p.group as f64;
+                let v = float_sums::<f64>(t, &p)?
+                    .into_iter()
+                    .map(|s| s / n)
+                    .collect();
+                Tensor::from_vec::<f64>(v, &p.out_shape)
+            }
+        };
     }
     let n = p.group as f64;
     Ok(if out_dtype.is_complex() {
@@ -213,6 +323,19 @@ fn extreme_reduce(
             Tensor::empty(&p.out_shape, ScalarType::Int64, t.device())?,
         ));
     }
+    match t.dtype() {
+        ScalarType::Float32 => {
+            if let Some(r) = float_extremes::<f32>(t, &p, want_max)? {
+                return Ok(r);
+            }
+        }
+        ScalarType::Float64 => {
+            if let Some(r) = float_extremes::<f64>(t, &p, want_max)? {
+                return Ok(r);
+            }
+        }
+        _ => {}
+    }
     let (vals, idx) = if t.dtype().is_integral(true) {
         let v = p.load::<i64>(t)?;
         let r: Vec<(usize, i64)> = p
@@ -246,6 +369,41 @@ fn extreme_reduce(
         vals,
         tensor_from_domain(&idx, &p.out_shape, ScalarType::Int64),
     ))
+}
+
+/// Values and indices of a contiguous float reduction with adjacent reduced dims, through the
+/// vectorized kernels; `None` for other layouts. The group is non-empty (checked by the caller).
+fn float_extremes<T: cascade::Float + Element + Pod>(
+    t: &Tensor,
+    p: &Plan,
+    want_max: bool,
+) -> Result<Option<(Tensor, Tensor)>> {
+    let Some((outer, rows, cols)) = p.block(t) else {
+        return Ok(None);
+    };
+    let n_out: usize = p.out_shape.iter().product();
+    let st = t.storage_ref().read()?;
+    let x =
+        &cast_slice::<T>(&st).expect("aligned")[t.storage_offset()..t.storage_offset() + t.numel()];
+    let (mut vals, mut idx) = (vec![T::ZERO; n_out], vec![0i64; n_out]);
+    if n_out == 1 {
+        let (i, v) = if want_max {
+            extreme::extreme_all::<T, true>(x)
+        } else {
+            extreme::extreme_all::<T, false>(x)
+        };
+        (vals[0], idx[0]) = (v, i as i64);
+    } else if n_out > 0 {
+        if want_max {
+            extreme::extreme_dim::<T, true>(x, outer, rows, cols, &mut vals, &mut idx);
+        } else {
+            extreme::extreme_dim::<T, false>(x, outer, rows, cols, &mut vals, &mut idx);
+        }
+    }
+    Ok(Some((
+        Tensor::from_vec(vals, &p.out_shape)?,
+        Tensor::from_vec(idx, &p.out_shape)?,
+    )))
 }
 
 /// `torch.max(t)`: the largest element as a 0-dim tensor (NaN propagates).

@@ -6,7 +6,7 @@ use super::{broadcast_shapes, broadcast_strides, common_device, result_type, wra
 use crate::element::{dispatch_dtype, Element, C64};
 use crate::error::{Result, TensorError};
 use crate::tensor::{contiguous_strides, elem_of_scalar, for_each_offset, numel_of};
-use crate::{Device, Scalar, ScalarType, Tensor};
+use crate::{Device, Scalar, ScalarType, Storage, Tensor};
 
 /// Resolve a shape that may contain one `-1` against `numel` (ATen's `infer_size`).
 pub fn infer_size(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
@@ -439,6 +439,34 @@ pub fn clone(t: &Tensor) -> Result<Tensor> {
 }
 
 fn clone_body(t: &Tensor) -> Result<Tensor> {
+    if t.is_contiguous() && !t.is_meta() {
+        // One copy into an uninitialized buffer (no zero fill, no temporary).
+        let isz = t.element_size();
+        let n = t.numel() * isz;
+        let words = n.div_ceil(8);
+        let mut buf = crate::storage::uninit_words(words)?;
+        {
+            let r = t.storage_ref().read()?;
+            let src = &r[t.storage_offset() * isz..t.storage_offset() * isz + n];
+            let dst = buf.spare_capacity_mut()[..words].as_mut_ptr().cast::<u8>();
+            // SAFETY: the spare capacity holds `words * 8 >= n` bytes, a fresh allocation that
+            // cannot overlap `src`; the pad bytes past `n` (under 8) are zeroed.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), dst, n);
+                std::ptr::write_bytes(dst.add(n), 0, words * 8 - n);
+            }
+        }
+        // SAFETY: all `words * 8` bytes were written just above.
+        unsafe { buf.set_len(words) };
+        return Ok(Tensor::from_parts_unchecked(
+            Storage::from_words(buf, n),
+            t.sizes(),
+            crate::contiguous_strides_dims(t.sizes()),
+            0,
+            t.dtype(),
+            false,
+        ));
+    }
     let out = Tensor::empty(t.sizes(), t.dtype(), t.device())?;
     copy_(&out, t)?;
     Ok(out)
@@ -491,6 +519,17 @@ fn copy_inplace_body(dst: &Tensor, src: &Tensor) -> Result<()> {
     {
         let isz = dst.element_size();
         let n = dst.numel() * isz;
+        let (so, d0) = (src.storage_offset() * isz, dst.storage_offset() * isz);
+        if !src.storage_ref().ptr_eq(dst.storage_ref()) {
+            // Straight from one buffer to the other; waiting for the destination's lock while
+            // holding the source's could deadlock against a copy the other way, so that case
+            // takes the temporary below.
+            let r = src.storage_ref().read()?;
+            if let Some(mut w) = dst.storage_ref().try_write() {
+                w[d0..d0 + n].copy_from_slice(&r[so..so + n]);
+                return Ok(());
+            }
+        }
         let bytes: Vec<u8> = {
             let r = src.storage_ref().read()?;
             r[src.storage_offset() * isz..src.storage_offset() * isz + n].to_vec()
