@@ -23,6 +23,7 @@ mod tensor;
 mod testing;
 mod threads;
 mod trace;
+mod vectorcall;
 mod wrapper;
 
 use pyo3::prelude::*;

@@ -135,35 +135,8 @@ impl PyAtenMethod {
     }
 }
 
-struct MethodVectorcall;
-
-impl
-    pyo3::impl_::trampoline::MethodDef<
-        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func,
-    > for MethodVectorcall
-{
-    const METH: pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func =
-        method_vectorcall_body;
-}
-
-/// The vectorcall function of every `_AtenMethod` (pyo3's fastcall trampoline around
-/// [`method_vectorcall_body`], as the packets' entry in `overloads.rs`).
-unsafe extern "C" fn method_vectorcall(
-    callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this with the GIL held and the vectorcall contract's arguments.
-    unsafe {
-        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::<MethodVectorcall>(
-            callable,
-            args,
-            nargsf as ffi::Py_ssize_t,
-            kwnames,
-        )
-    }
-}
+// The vectorcall function of every `_AtenMethod`.
+crate::vectorcall::vectorcall_entry!(method_vectorcall => method_vectorcall_body);
 
 /// # Safety
 /// Vectorcall's contract: `callable` is an `_AtenMethod` (only its type points here), `args`
@@ -215,20 +188,18 @@ pub(crate) fn install_method_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()>
         py,
         PyAtenMethod::py_new("probe".into(), py.None(), None, false),
     )?;
-    let offset = std::ptr::from_ref(&probe.get().vectorcall) as usize - probe.as_ptr() as usize;
     let ty = py.get_type::<PyAtenMethod>();
-    // SAFETY: the type object is alive (held by `ty`); module init holds the GIL and no
-    // instance has been called yet; every instance has the field at `offset`. The type has
-    // `tp_descr_get` (`__get__`), which a method descriptor needs.
-    unsafe {
-        let t = ty.as_type_ptr();
-        if (*t).tp_descr_get.is_none() {
-            return Err(crate::errors::runtime_error("_AtenMethod lacks __get__"));
-        }
-        (*t).tp_vectorcall_offset = offset as ffi::Py_ssize_t;
-        (*t).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL | ffi::Py_TPFLAGS_METHOD_DESCRIPTOR;
-        ffi::PyType_Modified(t);
+    // A method descriptor needs `tp_descr_get` (`__get__`).
+    // SAFETY: the type object is alive (held by `ty`); reading one slot under the GIL.
+    if unsafe { (*ty.as_type_ptr()).tp_descr_get.is_none() } {
+        return Err(crate::errors::runtime_error("_AtenMethod lacks __get__"));
     }
+    crate::vectorcall::install_vectorcall_slot(
+        &ty,
+        probe.as_any(),
+        &probe.get().vectorcall,
+        ffi::Py_TPFLAGS_METHOD_DESCRIPTOR,
+    );
     Ok(())
 }
 
@@ -291,33 +262,7 @@ impl PyForwardCall {
     }
 }
 
-struct ForwardVectorcall;
-
-impl
-    pyo3::impl_::trampoline::MethodDef<
-        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func,
-    > for ForwardVectorcall
-{
-    const METH: pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func =
-        forward_vectorcall_body;
-}
-
-unsafe extern "C" fn forward_vectorcall(
-    callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this with the GIL held and the vectorcall contract's arguments.
-    unsafe {
-        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::<ForwardVectorcall>(
-            callable,
-            args,
-            nargsf as ffi::Py_ssize_t,
-            kwnames,
-        )
-    }
-}
+crate::vectorcall::vectorcall_entry!(forward_vectorcall => forward_vectorcall_body);
 
 /// # Safety
 /// Vectorcall's contract, `callable` a `_ForwardCall`.
@@ -358,14 +303,12 @@ fn install_forward_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py,
         PyForwardCall::py_new(pyo3::types::PyString::new(py, "probe")),
     )?;
-    let offset = std::ptr::from_ref(&probe.get().vectorcall) as usize - probe.as_ptr() as usize;
     let ty = py.get_type::<PyForwardCall>();
-    // SAFETY: as in `install_method_vectorcall`.
-    unsafe {
-        let t = ty.as_type_ptr();
-        (*t).tp_vectorcall_offset = offset as ffi::Py_ssize_t;
-        (*t).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL | ffi::Py_TPFLAGS_METHOD_DESCRIPTOR;
-        ffi::PyType_Modified(t);
-    }
+    crate::vectorcall::install_vectorcall_slot(
+        &ty,
+        probe.as_any(),
+        &probe.get().vectorcall,
+        ffi::Py_TPFLAGS_METHOD_DESCRIPTOR,
+    );
     Ok(())
 }

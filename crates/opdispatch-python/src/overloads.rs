@@ -264,35 +264,8 @@ impl PyOverloadPacket {
     }
 }
 
-struct PacketVectorcall;
-
-impl
-    pyo3::impl_::trampoline::MethodDef<
-        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func,
-    > for PacketVectorcall
-{
-    const METH: pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func =
-        packet_vectorcall_body;
-}
-
-/// The vectorcall function of every packet (see `module.rs`'s `op_vectorcall`, which this
-/// mirrors: pyo3's fastcall trampoline, with vectorcall's flag bit masked off in the body).
-unsafe extern "C" fn packet_vectorcall(
-    callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this with the GIL held and the vectorcall contract's arguments.
-    unsafe {
-        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::<PacketVectorcall>(
-            callable,
-            args,
-            nargsf as ffi::Py_ssize_t,
-            kwnames,
-        )
-    }
-}
+// The vectorcall function of every packet (as the handles' `op_vectorcall`).
+crate::vectorcall::vectorcall_entry!(packet_vectorcall => packet_vectorcall_body);
 
 /// # Safety
 /// Vectorcall's contract: `callable` is an instance of `_DispatchOverloadPacket` (only such
@@ -310,29 +283,8 @@ unsafe fn packet_vectorcall_body(
     // (as in pyo3's `PyTuple::as_slice`), and the slices only borrow the caller's array.
     unsafe {
         let slf = pyo3::Borrowed::from_ptr(py, callable).cast_unchecked::<PyOverloadPacket>();
-        let nkw = if kwnames.is_null() {
-            0
-        } else {
-            ffi::PyTuple_GET_SIZE(kwnames) as usize
-        };
-        let all: &[Bound<'_, PyAny>] = if nargs + nkw == 0 {
-            &[]
-        } else {
-            std::slice::from_raw_parts(args.cast(), nargs + nkw)
-        };
-        let (pos, values) = all.split_at(nargs);
-        let names;
-        let kwargs = if kwnames.is_null() {
-            Kwargs::None
-        } else {
-            names = pyo3::Borrowed::from_ptr(py, kwnames)
-                .cast_unchecked::<PyTuple>()
-                .to_owned();
-            Kwargs::Names {
-                names: &names,
-                values,
-            }
-        };
+        let mut names = None;
+        let (pos, kwargs) = crate::vectorcall::split_args(py, args, nargs, kwnames, &mut names);
         slf.get().call(py, pos, kwargs).map(Py::into_ptr)
     }
 }
@@ -346,15 +298,8 @@ pub(crate) fn install_packet_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()>
         py,
         PyOverloadPacket::new_init(vec![d.find_schema_or_throw("aten::add", "Tensor").py()?])?,
     )?;
-    let offset = std::ptr::from_ref(&probe.get().vectorcall) as usize - probe.as_ptr() as usize;
     let ty = py.get_type::<PyOverloadPacket>();
-    // SAFETY: the type object is alive (held by `ty`); module init holds the GIL and no
-    // packet has been called yet; every instance has the field at `offset`.
-    unsafe {
-        let t = ty.as_type_ptr();
-        (*t).tp_vectorcall_offset = offset as ffi::Py_ssize_t;
-        (*t).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;
-    }
+    crate::vectorcall::install_vectorcall_slot(&ty, probe.as_any(), &probe.get().vectorcall, 0);
     Ok(())
 }
 

@@ -2,44 +2,13 @@
 
 use opdispatch_dispatch::Dispatcher;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
 use super::*;
-use crate::convert::Kwargs;
 use crate::errors::IntoPyResult;
 
-/// Calls through vectorcall: positional arguments and keyword values arrive in one array, so a
-/// call builds no tuple or dict and skips `tp_call`'s argument parsing.
-pub(super) struct OpVectorcall;
-
-impl
-    pyo3::impl_::trampoline::MethodDef<
-        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func,
-    > for OpVectorcall
-{
-    const METH: pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func =
-        op_vectorcall_body;
-}
-
-/// The vectorcall function stored in every handle. pyo3's fastcall trampoline (which counts the
-/// attachment and turns panics and errors into Python exceptions) has vectorcall's signature
-/// except that `nargsf` is signed; the flag bit it may carry is masked off in the body.
-pub(super) unsafe extern "C" fn op_vectorcall(
-    callable: *mut pyo3::ffi::PyObject,
-    args: *const *mut pyo3::ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut pyo3::ffi::PyObject,
-) -> *mut pyo3::ffi::PyObject {
-    // SAFETY: CPython calls this with the GIL held and the vectorcall contract's arguments.
-    unsafe {
-        pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::<OpVectorcall>(
-            callable,
-            args,
-            nargsf as pyo3::ffi::Py_ssize_t,
-            kwnames,
-        )
-    }
-}
+// The vectorcall function stored in every handle: calls build no tuple or dict and skip
+// `tp_call`'s argument parsing.
+crate::vectorcall::vectorcall_entry!(pub(super) op_vectorcall => op_vectorcall_body);
 
 /// # Safety
 /// Vectorcall's contract: `callable` is an instance of `_DispatchOperatorHandle` (only such
@@ -57,29 +26,8 @@ pub(super) unsafe fn op_vectorcall_body(
     // (as in pyo3's `PyTuple::as_slice`), and the slices only borrow the caller's array.
     unsafe {
         let slf = pyo3::Borrowed::from_ptr(py, callable).cast_unchecked::<PyOperatorHandle>();
-        let nkw = if kwnames.is_null() {
-            0
-        } else {
-            pyo3::ffi::PyTuple_GET_SIZE(kwnames) as usize
-        };
-        let all: &[Bound<'_, PyAny>] = if nargs + nkw == 0 {
-            &[]
-        } else {
-            std::slice::from_raw_parts(args.cast(), nargs + nkw)
-        };
-        let (pos, values) = all.split_at(nargs);
-        let names;
-        let kwargs = if kwnames.is_null() {
-            Kwargs::None
-        } else {
-            names = pyo3::Borrowed::from_ptr(py, kwnames)
-                .cast_unchecked::<PyTuple>()
-                .to_owned();
-            Kwargs::Names {
-                names: &names,
-                values,
-            }
-        };
+        let mut names = None;
+        let (pos, kwargs) = crate::vectorcall::split_args(py, args, nargs, kwnames, &mut names);
         call_op(py, &slf.get().op, None, pos, kwargs).map(Py::into_ptr)
     }
 }
@@ -97,15 +45,8 @@ pub(crate) fn install_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
                 .py()?,
         ),
     )?;
-    let offset = std::ptr::from_ref(&probe.get().vectorcall) as usize - probe.as_ptr() as usize;
     let ty = py.get_type::<PyOperatorHandle>();
-    // SAFETY: the type object is alive (held by `ty`) and not yet shared with other threads'
-    // calls in a way that races (module init holds the GIL); every instance has the field.
-    unsafe {
-        let t = ty.as_type_ptr();
-        (*t).tp_vectorcall_offset = offset as pyo3::ffi::Py_ssize_t;
-        (*t).tp_flags |= pyo3::ffi::Py_TPFLAGS_HAVE_VECTORCALL;
-    }
+    crate::vectorcall::install_vectorcall_slot(&ty, probe.as_any(), &probe.get().vectorcall, 0);
     Ok(())
 }
 
