@@ -7,7 +7,7 @@ use opdispatch_dispatch::{
     DispatchError, Dispatcher, IValue, KernelArg, KernelSignature, OperatorHandle, Result,
     TypedOperatorHandle,
 };
-use opdispatch_tensor::{aten::scalar_type_code, Device, Scalar, ScalarType, Tensor};
+use opdispatch_tensor::{Device, Scalar, ScalarType, Tensor};
 
 pub(crate) fn handle(
     cell: &'static OnceLock<OperatorHandle>,
@@ -176,7 +176,7 @@ pub(crate) fn zeros(sizes: &[usize], dtype: ScalarType, device: Device) -> Resul
         op!("zeros", ""),
         vec![
             ints(sizes),
-            IValue::Int(scalar_type_code(dtype)),
+            IValue::Int(dtype.c10_code()),
             IValue::None,
             IValue::Device(device.to_string().into()),
             IValue::None,
@@ -191,7 +191,7 @@ pub(crate) fn to_dtype(a: &Tensor, dtype: ScalarType) -> Result<Tensor> {
         op!("_to_copy", ""),
         vec![
             t(a),
-            IValue::Int(scalar_type_code(dtype)),
+            IValue::Int(dtype.c10_code()),
             IValue::None,
             IValue::None,
             IValue::None,

@@ -39,7 +39,7 @@ pub(crate) fn runtime(msg: impl Into<String>) -> DispatchError {
 }
 
 /// Registers the Autograd and ADInplaceOrView kernels of the aten operators (once per
-/// process; `opdispatch_tensor::aten::register()` must have run).
+/// process; `opdispatch_aten::register()` must have run).
 pub fn register() -> Result<()> {
     kernels::register()
 }

@@ -5,7 +5,7 @@ use opdispatch_dispatch::{Dispatcher, IValue, KernelArg, Result, Stack};
 use opdispatch_tensor::Tensor;
 
 fn setup() {
-    opdispatch_tensor::aten::register();
+    opdispatch_aten::register();
     opdispatch_autograd::register().unwrap();
 }
 

@@ -112,7 +112,7 @@ pub(crate) fn to_py(e: DispatchError) -> PyErr {
         DispatchError::Schema(s) => runtime_error(s),
         DispatchError::External(inner) => match inner.downcast_ref::<PyKernelError>() {
             Some(k) => Python::attach(|py| k.0.clone_ref(py)),
-            None => match inner.downcast_ref::<opdispatch_tensor::aten::AtenError>() {
+            None => match inner.downcast_ref::<opdispatch_tensor::AtenError>() {
                 Some(t) => tensor_to_py(&t.0),
                 None => runtime_error(inner),
             },

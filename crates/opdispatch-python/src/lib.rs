@@ -34,7 +34,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     tensor::install_hooks();
     // PyTorch's operators, registered through the dispatcher like any other library.
-    opdispatch_tensor::aten::try_register().map_err(errors::to_py)?;
+    opdispatch_aten::try_register().map_err(errors::to_py)?;
     // Tensors whose class defines __torch_dispatch__ carry the Python key; route them to it.
     // The registration lives as long as the process (as PyTorch's own fallback does).
     static PYTHON_FALLBACK: std::sync::Once = std::sync::Once::new();

@@ -55,17 +55,18 @@ pub enum TensorError {
     Other(String),
 }
 
+/// Shorthand constructors, used by the runtime and by the aten kernels built on it.
 impl TensorError {
-    pub(crate) fn dtype(msg: impl Into<String>) -> Self {
+    pub fn dtype(msg: impl Into<String>) -> Self {
         TensorError::DType(msg.into())
     }
-    pub(crate) fn other(msg: impl Into<String>) -> Self {
+    pub fn other(msg: impl Into<String>) -> Self {
         TensorError::Other(msg.into())
     }
-    pub(crate) fn shape(msg: impl Into<String>) -> Self {
+    pub fn shape(msg: impl Into<String>) -> Self {
         TensorError::InvalidShape(msg.into())
     }
-    pub(crate) fn unsupported(op: &str, dtype: ScalarType) -> Self {
+    pub fn unsupported(op: &str, dtype: ScalarType) -> Self {
         TensorError::NotImplementedForDtype {
             op: op.to_owned(),
             dtype: dtype.cpp_name(),

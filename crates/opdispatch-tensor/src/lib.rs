@@ -1,11 +1,12 @@
 //! Tensor runtime of opdispatch: dtypes and promotion ([`dtype`]), devices
 //! ([`device`]), intrusive-refcounted [`Storage`] and [`Tensor`] handles whose
-//! impls carry a PyObject slot ([`pyobject`]), and CPU/Meta kernels ([`ops`]).
+//! impls carry a PyObject slot ([`pyobject`]), the operators' meta functions (output
+//! geometry and dtype, [`ops::meta`]) and the CPU loops ([`ops`]).
 //!
 //! Pure Rust: the Python crate couples these handles to Python objects through
-//! [`install_pyobject_hooks`], and registers the kernels with the dispatcher.
+//! [`install_pyobject_hooks`]; the `opdispatch-aten` crate registers the kernels built on
+//! these loops with the dispatcher, one module per backend.
 
-pub mod aten;
 pub mod device;
 mod dispatch_glue;
 pub mod dtype;
@@ -19,6 +20,7 @@ pub mod storage;
 pub mod tensor;
 
 pub use device::Device;
+pub use dispatch_glue::AtenError;
 pub use dtype::{promote_types, OperandKind, ResultTypeState, Scalar, ScalarType, DEFAULT_DTYPE};
 pub use element::Element;
 pub use error::{Result, TensorError};

@@ -269,6 +269,11 @@ pub fn broadcast_to(t: &Tensor, shape: &[usize]) -> Result<Tensor> {
     expand(t, &s)
 }
 
+/// A new tensor over the same storage and geometry (`alias`, `detach`).
+pub fn alias(t: &Tensor) -> Tensor {
+    t.view_with(t.sizes().to_vec(), t.strides().to_vec(), t.storage_offset())
+}
+
 /// `torch.as_strided(t, sizes, strides, offset)`.
 pub fn as_strided(
     t: &Tensor,

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use opdispatch_dispatch::{DispatchError, IValue, KernelArg, Result, Stack, TensorRef};
-use opdispatch_schema::Type;
 
-use crate::{Device, Scalar, ScalarType, Tensor, TensorError};
+use opdispatch_tensor::{AtenError, Device, Scalar, ScalarType, Tensor, TensorError};
 
 /// PyTorch's `c10::ScalarType` number of a dtype (Byte=0 ... BFloat16=15).
 pub fn scalar_type_code(st: ScalarType) -> i64 {
@@ -43,31 +42,8 @@ pub(crate) fn type_error(expected: &str, got: &IValue) -> DispatchError {
     ))
 }
 
-impl KernelArg for Scalar {
-    fn schema_type() -> Type {
-        Type::Scalar
-    }
-    fn from_ivalue(v: IValue) -> Result<Self> {
-        scalar_of(v)
-    }
-    fn into_ivalue(self) -> IValue {
-        match self {
-            Scalar::Bool(b) => IValue::Bool(b),
-            Scalar::Int(i) => IValue::Int(i),
-            Scalar::Float(f) => IValue::Double(f),
-            Scalar::Complex(re, im) => IValue::Complex(re, im),
-        }
-    }
-}
-
 fn scalar_of(v: IValue) -> Result<Scalar> {
-    match v {
-        IValue::Bool(b) => Ok(Scalar::Bool(b)),
-        IValue::Int(i) => Ok(Scalar::Int(i)),
-        IValue::Double(f) => Ok(Scalar::Float(f)),
-        IValue::Complex(re, im) => Ok(Scalar::Complex(re, im)),
-        other => Err(type_error("Scalar", &other)),
-    }
+    Scalar::from_ivalue(v)
 }
 
 fn tensor_of(v: IValue) -> Result<Tensor> {
@@ -187,7 +163,7 @@ impl Args {
     pub(crate) fn dtype(&mut self) -> Result<ScalarType> {
         match self.next() {
             IValue::Int(code) => scalar_type_from_code(code).ok_or_else(|| {
-                DispatchError::External(Arc::new(super::AtenError(TensorError::DType(format!(
+                DispatchError::External(Arc::new(AtenError(TensorError::DType(format!(
                     "opdispatch does not support the dtype {}",
                     c10_scalar_type_name(code)
                 )))))

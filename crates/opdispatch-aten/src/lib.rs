@@ -24,7 +24,8 @@
 //!
 //! ```
 //! use opdispatch_dispatch::{Dispatcher, IValue, KernelArg, Result};
-//! use opdispatch_tensor::{aten, Scalar, Tensor};
+//! use opdispatch_tensor::{Scalar, Tensor};
+//! use opdispatch_aten as aten;
 //!
 //! aten::register();
 //! let add = Dispatcher::singleton().find_schema_or_throw("aten::add", "Tensor").unwrap();
@@ -43,53 +44,13 @@
 mod args;
 mod kernels;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use opdispatch_dispatch::{DispatchError, DispatchKey, Library, LibraryKind, Tag};
 use opdispatch_schema::AliasAnalysisKind;
 
 pub use args::{scalar_type_code, scalar_type_from_code};
-
-use crate::TensorError;
-
-/// A tensor-runtime error raised inside an aten kernel, carried through the dispatcher as
-/// `DispatchError::External`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AtenError(pub TensorError);
-
-impl std::fmt::Display for AtenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for AtenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-impl AtenError {
-    /// The [`TensorError`] behind a dispatcher error, if a kernel raised one.
-    pub fn from_dispatch_error(e: &DispatchError) -> Option<&TensorError> {
-        match e {
-            DispatchError::External(inner) => inner.downcast_ref::<AtenError>().map(|a| &a.0),
-            _ => None,
-        }
-    }
-}
-
-impl From<AtenError> for DispatchError {
-    fn from(e: AtenError) -> Self {
-        DispatchError::External(Arc::new(e))
-    }
-}
-
-impl From<TensorError> for DispatchError {
-    fn from(e: TensorError) -> Self {
-        AtenError(e).into()
-    }
-}
+pub use opdispatch_tensor::AtenError;
 
 /// Each operator's tags as PyTorch 2.15 reports them (`OpOverload.tags`), by overload name, in
 /// the order of [`SCHEMAS`].

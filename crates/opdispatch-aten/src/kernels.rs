@@ -8,8 +8,8 @@ use opdispatch_dispatch::{
 };
 
 use super::args::{scalar_type_code, tensor_of_ref, Args};
-use crate::ops::{self, BinaryOp};
-use crate::{Device, Scalar, ScalarType, Tensor, TensorError, DEFAULT_DTYPE};
+use opdispatch_tensor::ops::{self, BinaryOp};
+use opdispatch_tensor::{Device, Scalar, ScalarType, Tensor, TensorError, DEFAULT_DTYPE};
 
 /// Which IMPL block a kernel goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,7 +269,7 @@ fn narrow(t: Tensor, dim: i64, start: i64, length: i64) -> Result<Tensor> {
 }
 /// A new tensor over the same storage and geometry (`alias` / `detach`).
 fn alias(t: Tensor) -> Result<Tensor> {
-    Ok(t.view_with(t.sizes().to_vec(), t.strides().to_vec(), t.storage_offset()))
+    Ok(ops::alias(&t))
 }
 
 // ---- copies and fills ----
@@ -350,7 +350,7 @@ fn like_options(a: &mut Args, t: &Tensor) -> Result<(ScalarType, Device)> {
 fn random_factory(
     a: &mut Args,
     default_dtype: Option<ScalarType>,
-    fill: impl FnOnce(&Tensor) -> crate::Result<()>,
+    fill: impl FnOnce(&Tensor) -> opdispatch_tensor::Result<()>,
 ) -> Result<IValue> {
     let size = sizes_of(&a.int_list()?)?;
     let (dtype, device) = a.tensor_options()?;
@@ -375,7 +375,7 @@ fn arange_kernel(a: &mut Args, start: Scalar, end: Scalar, step: Scalar) -> Resu
 }
 
 /// `ops::sum` / `ops::mean`.
-type ReduceFn = fn(&Tensor, Option<&[i64]>, bool, Option<ScalarType>) -> crate::Result<Tensor>;
+type ReduceFn = fn(&Tensor, Option<&[i64]>, bool, Option<ScalarType>) -> opdispatch_tensor::Result<Tensor>;
 
 fn sum_like(a: &mut Args, with_dims: bool, f: ReduceFn) -> Result<IValue> {
     let t = a.tensor()?;
