@@ -118,6 +118,17 @@ impl Args {
         }
     }
 
+    /// `random_.from`'s `int? to`: only an explicit bound is supported.
+    pub(crate) fn random_to(&mut self) -> Result<i64> {
+        match self.next() {
+            IValue::Int(i) => Ok(i),
+            IValue::None => Err(DispatchError::NotImplemented(
+                "opdispatch: random_(from, to=None) is not supported; pass an upper bound".into(),
+            )),
+            other => Err(type_error("int?", &other)),
+        }
+    }
+
     pub(crate) fn bool(&mut self) -> Result<bool> {
         match self.next() {
             IValue::Bool(b) => Ok(b),

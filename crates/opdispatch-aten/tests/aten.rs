@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use opdispatch_aten::{self as aten, AtenError, SCHEMAS};
 use opdispatch_dispatch::{
     DispatchError, DispatchKey, DispatchKeySet, Dispatcher, IValue, IncludeDispatchKeyGuard,
     KernelArg, OperatorHandle, Result, TensorRef,
 };
-use opdispatch_aten::{self as aten, AtenError, SCHEMAS};
 use opdispatch_tensor::{Device, Scalar, ScalarType, Tensor, TensorError};
 
 fn op(name: &str, overload: &str) -> OperatorHandle {
@@ -505,6 +505,11 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
                 IValue::None,
             ],
         ),
+        (
+            "random_.from",
+            vec![t(&fresh()), IValue::Int(0), IValue::Int(10), IValue::None],
+        ),
+        ("lift_fresh", vec![t(&fresh())]),
     ];
     for name in [
         "neg",

@@ -414,7 +414,11 @@ impl Tensor {
         device: Device,
     ) -> Result<Tensor> {
         let t = Self::empty(sizes, dtype, device)?;
-        t.fill_(value)?;
+        // The constructors allocate on any device; a device without data (Meta) has no
+        // elements to fill.
+        if !device.is_meta() {
+            t.fill_(value)?;
+        }
         Ok(t)
     }
 

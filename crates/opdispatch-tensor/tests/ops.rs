@@ -438,11 +438,8 @@ fn matmul_family() {
     .is_err());
     assert!(ops::bmm(&a, &a).is_err());
     // meta
-    let r = ops::matmul(&meta(&[5, 2, 3], Float32), &meta(&[3, 4], Float32)).unwrap();
-    assert_eq!(
-        (r.sizes().to_vec(), r.device()),
-        (vec![5, 2, 4], Device::Meta)
-    );
+    let r = ops::meta::matmul(&meta(&[5, 2, 3], Float32), &meta(&[3, 4], Float32)).unwrap();
+    assert_eq!((r.sizes.to_vec(), r.device), (vec![5, 2, 4], Device::Meta));
 }
 
 #[test]
@@ -597,9 +594,11 @@ fn copy_fill_clone_to() {
         b.to_vec_bool().unwrap(),
         vec![false, true, true, true, true, true]
     );
-    let m = ops::to(&c, None, Some(Device::Meta)).unwrap();
-    assert_eq!((m.device(), m.sizes().to_vec()), (Device::Meta, vec![2, 3]));
-    assert!(ops::to(&m, None, Some(Device::Cpu)).is_err());
+    let m = ops::meta::to(&c, None, Some(Device::Meta)).unwrap();
+    assert_eq!((m.device, m.sizes.to_vec()), (Device::Meta, vec![2, 3]));
+    // The runtime's loops are CPU loops: a Meta tensor has no data to read.
+    let m = m.empty().unwrap();
+    assert!(ops::to(&m, Some(Float64), Some(Device::Cpu)).is_err());
     let e = ops::to(&c, None, Some(Device::Cuda(0))).unwrap_err();
     assert!(e.to_string().contains("not compiled with CUDA"));
     let t = Tensor::zeros(&[2], Float32, Device::Cpu).unwrap();
@@ -633,57 +632,87 @@ fn cat_and_stack() {
     );
     let e = ops::stack(&[&a, &b], 0).unwrap_err();
     assert_eq!(e.to_string(), "stack expects each tensor to be equal size, but got [1, 2] at entry 0 and [2, 2] at entry 1");
-    let m = ops::cat(&[&meta(&[2, 3], Float32), &meta(&[4, 3], Float32)], 0).unwrap();
-    assert_eq!((m.sizes().to_vec(), m.is_meta()), (vec![6, 3], true));
+    let (m, _, _) = ops::meta::cat(&[&meta(&[2, 3], Float32), &meta(&[4, 3], Float32)], 0).unwrap();
+    assert_eq!((m.sizes.to_vec(), m.device), (vec![6, 3], Device::Meta));
 }
 
+/// The meta functions size every output without data (the Meta backend's kernels are these
+/// plus an allocation; `opdispatch-aten`'s tests run them through the dispatcher).
 #[test]
-fn meta_tensors_compute_metadata_only() {
+fn meta_functions_compute_metadata_only() {
+    use opdispatch_tensor::ops::{BinaryOp, UnaryOp};
+    use ops::meta::{self, OutputSpec};
     let a = meta(&[2, 1, 3], Float32);
     let b = meta(&[4, 1], Int64);
-    let r = ops::add(&a, &b, None).unwrap();
+    let r = meta::binary(BinaryOp::Add, &a, &b, None).unwrap().out;
     assert_eq!(
-        (r.sizes().to_vec(), r.dtype(), r.device()),
+        (r.sizes.to_vec(), r.dtype, r.device),
         (vec![2, 4, 3], Float32, Device::Meta)
     );
-    assert_eq!(ops::div(&b, &b).unwrap().dtype(), Float32);
-    assert_eq!(ops::lt(&a, &b).unwrap().dtype(), Bool);
-    assert_eq!(ops::exp(&b).unwrap().dtype(), Float32);
     assert_eq!(
-        ops::add_scalar(&b, Scalar::Float(1.0), None)
+        meta::binary(BinaryOp::Div, &b, &b, None).unwrap().out.dtype,
+        Float32
+    );
+    let lt = meta::binary(BinaryOp::Lt, &a, &b, None).unwrap();
+    assert_eq!((lt.out.dtype, lt.compute), (Bool, Float32));
+    assert_eq!(meta::unary(UnaryOp::Exp, &b).unwrap().dtype, Float32);
+    let s1 = Tensor::wrapped_scalar(Scalar::Float(1.0));
+    assert_eq!(
+        meta::binary(BinaryOp::Add, &b, &s1, None)
             .unwrap()
-            .dtype(),
+            .out
+            .dtype,
         Float32
     );
     assert_eq!(
-        ops::sum(&a, Some(&[2]), false, None).unwrap().sizes(),
-        &[2, 1]
+        meta::sum(&a, Some(&[2]), false, None)
+            .unwrap()
+            .out
+            .sizes
+            .to_vec(),
+        vec![2, 1]
     );
-    assert_eq!(ops::sum(&b, None, false, None).unwrap().dtype(), Int64);
-    assert_eq!(ops::mean(&a, None, true, None).unwrap().sizes(), &[1, 1, 1]);
-    let (v, i) = ops::max_dim(&a, 0, false).unwrap();
+    assert_eq!(meta::sum(&b, None, false, None).unwrap().out.dtype, Int64);
     assert_eq!(
-        (v.sizes().to_vec(), i.dtype(), i.device()),
-        (vec![1, 3], Int64, Device::Meta)
+        meta::mean(&a, None, true, None).unwrap().out.sizes.to_vec(),
+        vec![1, 1, 1]
     );
-    assert_eq!(ops::argmax(&a, None, false).unwrap().dim(), 0);
-    let w = ops::where_(&meta(&[3], Bool), &a, &b).unwrap();
-    assert_eq!(w.sizes(), &[2, 4, 3]);
-    assert_eq!(ops::clone(&a).unwrap().device(), Device::Meta);
-    assert!(ops::add(&a, &f32t(&[1., 2., 3.], &[3]), None)
-        .unwrap_err()
-        .to_string()
-        .contains("meta and cpu"));
+    let v = meta::extreme(&a, Some(0), false, "max").unwrap();
+    assert_eq!((v.out.sizes.to_vec(), v.group), (vec![1, 3], 2));
+    assert_eq!(
+        meta::arg_extreme(&a, None, false, "argmax")
+            .unwrap()
+            .sizes
+            .len(),
+        0
+    );
+    assert_eq!(
+        meta::arg_extreme(&a, None, true, "argmax")
+            .unwrap()
+            .sizes
+            .to_vec(),
+        vec![1, 1, 1]
+    );
+    let w = meta::where_(&meta(&[3], Bool), &a, &b).unwrap();
+    assert_eq!(w.sizes.to_vec(), vec![2, 4, 3]);
+    assert!(
+        meta::binary(BinaryOp::Add, &a, &f32t(&[1., 2., 3.], &[3]), None)
+            .unwrap_err()
+            .to_string()
+            .contains("meta and cpu")
+    );
     // CPU scalars mix with meta, like CPU scalars with CUDA in PyTorch
     let s = Tensor::scalar_tensor(Scalar::Int(1), Float32, Device::Cpu).unwrap();
-    assert!(ops::add(&a, &s, None).unwrap().is_meta());
+    let r: OutputSpec = meta::binary(BinaryOp::Add, &a, &s, None).unwrap().out;
+    assert_eq!(r.device, Device::Meta);
     assert!(a.item().is_err());
+    // The CPU loops refuse Meta tensors instead of inventing data.
+    assert!(ops::add(&a, &a, None).is_err());
     let big = meta(&[1 << 20, 1 << 20], Float32);
     assert_eq!(
         ops::transpose(&big, 0, 1).unwrap().sizes(),
         &[1 << 20, 1 << 20]
     );
-    assert!(ops::fill_(&a, Scalar::Int(1)).is_ok());
 }
 
 #[test]

@@ -4,13 +4,12 @@
 use std::mem::MaybeUninit;
 
 use super::cascade::SendPtr;
-use super::{broadcast_shapes, broadcast_strides, common_device, result_type};
-use crate::dtype::can_cast;
+use super::{broadcast_strides, meta};
 use crate::element::{cast_slice, cast_slice_mut, C64};
 use crate::error::{Result, TensorError};
 use crate::parallel::{parallel_for, GRAIN_SIZE};
 use crate::tensor::{tensor_from_domain, Domain};
-use crate::{Scalar, ScalarType, Storage, Tensor, DEFAULT_DTYPE};
+use crate::{Scalar, ScalarType, Storage, Tensor};
 
 /// Binary pointwise operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +30,13 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
-    fn is_comparison(self) -> bool {
+    pub(crate) fn is_comparison(self) -> bool {
         matches!(
             self,
             BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
         )
     }
-    fn kernel_name(self) -> &'static str {
+    pub(crate) fn kernel_name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add_cpu",
             BinaryOp::Sub => "sub_cpu",
@@ -54,59 +53,6 @@ impl BinaryOp {
             BinaryOp::Ge => "ge_cpu",
         }
     }
-}
-
-/// Output dtype and computation dtype of `op` over `a`, `b`.
-fn binary_dtypes(
-    op: BinaryOp,
-    a: &Tensor,
-    b: &Tensor,
-    alpha: Option<Scalar>,
-) -> Result<(ScalarType, ScalarType)> {
-    if op == BinaryOp::Sub && (a.dtype() == ScalarType::Bool || b.dtype() == ScalarType::Bool) {
-        return Err(TensorError::dtype(if a.dtype() == b.dtype() {
-            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
-        } else {
-            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
-        }));
-    }
-    let common = result_type(&[a, b])?;
-    if let Some(al) = alpha {
-        if common.is_integral(true) && al.is_floating_point() {
-            return Err(TensorError::dtype(
-                "For integral input tensors, argument alpha must not be a floating point number.",
-            ));
-        }
-        if common == ScalarType::Bool && !matches!(al, Scalar::Bool(_)) && al.to_i64() != 1 {
-            return Err(TensorError::dtype(
-                "Boolean alpha only supported for Boolean results.",
-            ));
-        }
-        if !common.is_complex() && al.is_complex() {
-            return Err(TensorError::dtype(
-                "For non-complex input tensors, argument alpha must not be a complex number.",
-            ));
-        }
-    }
-    if common.is_complex()
-        && matches!(
-            op,
-            BinaryOp::Lt
-                | BinaryOp::Le
-                | BinaryOp::Gt
-                | BinaryOp::Ge
-                | BinaryOp::Maximum
-                | BinaryOp::Minimum
-        )
-    {
-        return Err(TensorError::unsupported(op.kernel_name(), common));
-    }
-    Ok(match op {
-        _ if op.is_comparison() => (ScalarType::Bool, common),
-        // True division: integers divide as the default float dtype.
-        BinaryOp::Div if common.is_integral(true) => (DEFAULT_DTYPE, DEFAULT_DTYPE),
-        _ => (common, common),
-    })
 }
 
 fn int_pow(mut base: i64, mut exp: i64) -> i64 {
@@ -267,7 +213,6 @@ fn fast_f32(
     let applicable = a.dtype() == ScalarType::Float32
         && a.is_contiguous()
         && a.sizes() == shape
-        && !a.is_meta()
         && matches!(
             op,
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
@@ -280,8 +225,7 @@ fn fast_f32(
     let al = alpha as f32 as f64;
     // Scalar right operand (a wrapped number or any one-element tensor).
     let scalar_b = b.numel() == 1 && (b.dtype() == ScalarType::Float32 || b.is_wrapped_number());
-    let full_b =
-        b.dtype() == ScalarType::Float32 && b.is_contiguous() && b.sizes() == shape && !b.is_meta();
+    let full_b = b.dtype() == ScalarType::Float32 && b.is_contiguous() && b.sizes() == shape;
     if scalar_b {
         let s = match b.load::<f64>() {
             Ok(v) => v[0] as f32 as f64,
@@ -345,8 +289,6 @@ fn fast_f32(
 fn inplace_f32(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: f64) -> Option<Result<()>> {
     let applicable = a.dtype() == ScalarType::Float32
         && a.is_contiguous()
-        && !a.is_meta()
-        && !b.is_meta()
         && matches!(
             op,
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
@@ -528,12 +470,8 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Re
 }
 
 fn binary_body(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<Tensor> {
-    let device = common_device(&[a, b])?;
-    let (out_dtype, compute) = binary_dtypes(op, a, b, alpha)?;
-    let shape = broadcast_shapes(a.sizes(), b.sizes())?;
-    if device.is_meta() {
-        return Tensor::empty(&shape, out_dtype, device);
-    }
+    let spec = meta::binary(op, a, b, alpha)?;
+    let (shape, out_dtype, compute) = (spec.out.sizes, spec.out.dtype, spec.compute);
     let alpha = alpha.unwrap_or(Scalar::Int(1));
     if compute == ScalarType::Float32 && out_dtype == ScalarType::Float32 {
         if let Some(r) = fast_f32(op, a, b, alpha.to_f64(), &shape) {
@@ -665,30 +603,14 @@ pub fn binary_(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> R
 }
 
 fn binary_inplace_body(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<()> {
-    if common_device(&[a, b]).is_ok_and(|d| !d.is_meta()) {
-        if let Ok((ScalarType::Float32, ScalarType::Float32)) = binary_dtypes(op, a, b, alpha) {
-            let al = alpha.unwrap_or(Scalar::Int(1)).to_f64();
-            if let Some(r) = inplace_f32(op, a, b, al) {
-                return r;
-            }
+    let spec = meta::binary_inplace(op, a, b, alpha)?;
+    if (spec.out.dtype, spec.compute) == (ScalarType::Float32, ScalarType::Float32) {
+        let al = alpha.unwrap_or(Scalar::Int(1)).to_f64();
+        if let Some(r) = inplace_f32(op, a, b, al) {
+            return r;
         }
     }
-    let r = binary(op, a, b, alpha)?;
-    if r.sizes() != a.sizes() {
-        return Err(TensorError::other(format!(
-            "output with shape {:?} doesn't match the broadcast shape {:?}",
-            a.sizes(),
-            r.sizes()
-        )));
-    }
-    if !can_cast(r.dtype(), a.dtype()) {
-        return Err(TensorError::dtype(format!(
-            "result type {} can't be cast to the desired output type {}",
-            r.dtype().cpp_name(),
-            a.dtype().cpp_name()
-        )));
-    }
-    super::copy_(a, &r)
+    super::copy_(a, &binary(op, a, b, alpha)?)
 }
 pub fn add_(a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<()> {
     binary_(BinaryOp::Add, a, b, alpha)
@@ -721,7 +643,7 @@ pub enum UnaryOp {
 
 impl UnaryOp {
     /// Ops whose integer inputs produce the default float dtype.
-    fn is_float_valued(self) -> bool {
+    pub(crate) fn is_float_valued(self) -> bool {
         !matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Relu)
     }
     pub fn name(self) -> &'static str {
@@ -763,27 +685,7 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
 
 fn unary_body(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     let dt = x.dtype();
-    if dt == ScalarType::Bool && matches!(op, UnaryOp::Neg) {
-        return Err(TensorError::dtype(
-            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.",
-        ));
-    }
-    if dt == ScalarType::Bool && matches!(op, UnaryOp::Relu) {
-        return Err(TensorError::unsupported("clamp_min_scalar_cpu", dt));
-    }
-    if dt.is_complex() && matches!(op, UnaryOp::Relu) {
-        return Err(TensorError::unsupported("clamp_min_scalar_cpu", dt));
-    }
-    let out_dtype = if op.is_float_valued() && dt.is_integral(true) {
-        DEFAULT_DTYPE
-    } else if op == UnaryOp::Abs && dt.is_complex() {
-        dt.to_real()
-    } else {
-        dt
-    };
-    if x.is_meta() {
-        return Tensor::empty(x.sizes(), out_dtype, x.device());
-    }
+    let out_dtype = meta::unary(op, x)?.dtype;
     let shape = x.sizes();
     if dt == ScalarType::Float32 && x.is_contiguous() {
         let n = x.numel();
@@ -868,18 +770,8 @@ pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 fn where_self_body(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if cond.dtype() != ScalarType::Bool {
-        return Err(TensorError::dtype(format!(
-            "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
-            cond.dtype().cpp_name()
-        )));
-    }
-    let device = common_device(&[cond, a, b])?;
-    let dtype = result_type(&[a, b])?;
-    let shape = broadcast_shapes(&broadcast_shapes(cond.sizes(), a.sizes())?, b.sizes())?;
-    if device.is_meta() {
-        return Tensor::empty(&shape, dtype, device);
-    }
+    let spec = meta::where_(cond, a, b)?;
+    let (shape, dtype) = (spec.sizes, spec.dtype);
     let c = cond.load_strided::<bool>(&shape, &broadcast_strides(cond, &shape))?;
     fn pick<D: Domain>(
         c: &[bool],

@@ -9,22 +9,11 @@
 //! thread count per call, so it follows `set_num_threads`; `matrixmultiply` reads an
 //! environment variable once.
 
-use super::{broadcast_shapes, common_device, expand, reshape, squeeze, unsqueeze};
+use super::{expand, meta, reshape, squeeze, unsqueeze};
 use crate::element::{cast_slice, C64};
-use crate::error::{Result, TensorError};
+use crate::error::Result;
 use crate::tensor::{tensor_from_domain, Domain};
 use crate::{contiguous_strides, ScalarType, Storage, Tensor};
-
-fn same_dtype(a: &Tensor, b: &Tensor) -> Result<()> {
-    if a.dtype() != b.dtype() {
-        return Err(TensorError::dtype(format!(
-            "expected mat1 and mat2 to have the same dtype, but got: {} != {}",
-            a.dtype().cpp_type_name(),
-            b.dtype().cpp_type_name()
-        )));
-    }
-    Ok(())
-}
 
 /// `a @ b` for 3-D `a` [B, M, K] and `b` [B, K, N] (any strides) into a fresh
 /// contiguous [B, M, N].
@@ -33,9 +22,6 @@ fn batched_gemm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let n = b.sizes()[2];
     let shape = [bs, m, n];
     let dtype = a.dtype();
-    if a.is_meta() || b.is_meta() {
-        return Tensor::empty(&shape, dtype, common_device(&[a, b])?);
-    }
     match dtype {
         ScalarType::Float32 => gemm_f32(a, b, &shape),
         ScalarType::Float64 => gemm_f64(a, b, &shape),
@@ -166,23 +152,7 @@ pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 fn mm_body(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if a.dim() != 2 {
-        return Err(TensorError::other("self must be a matrix"));
-    }
-    if b.dim() != 2 {
-        return Err(TensorError::other("mat2 must be a matrix"));
-    }
-    if a.sizes()[1] != b.sizes()[0] {
-        return Err(TensorError::shape(format!(
-            "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
-            a.sizes()[0],
-            a.sizes()[1],
-            b.sizes()[0],
-            b.sizes()[1]
-        )));
-    }
-    same_dtype(a, b)?;
-    common_device(&[a, b])?;
+    meta::mm(a, b)?;
     let r = batched_gemm(&unsqueeze(a, 0)?, &unsqueeze(b, 0)?)?;
     squeeze(&r, Some(0))
 }
@@ -193,22 +163,7 @@ pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 fn bmm_body(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if a.dim() != 3 {
-        return Err(TensorError::other("batch1 must be a 3D tensor"));
-    }
-    if b.dim() != 3 {
-        return Err(TensorError::other("batch2 must be a 3D tensor"));
-    }
-    let (bs, k) = (a.sizes()[0], a.sizes()[2]);
-    if b.sizes()[0] != bs || b.sizes()[1] != k {
-        return Err(TensorError::shape(format!(
-            "Expected size for first two dimensions of batch2 tensor to be: [{bs}, {k}] but got: [{}, {}].",
-            b.sizes()[0],
-            b.sizes()[1]
-        )));
-    }
-    same_dtype(a, b)?;
-    common_device(&[a, b])?;
+    meta::bmm(a, b)?;
     batched_gemm(a, b)
 }
 
@@ -218,29 +173,7 @@ pub fn dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 fn dot_body(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if a.dim() != 1 || b.dim() != 1 {
-        return Err(TensorError::other(format!(
-            "1D tensors expected, but got {}D and {}D tensors",
-            a.dim(),
-            b.dim()
-        )));
-    }
-    if a.numel() != b.numel() {
-        return Err(TensorError::shape(format!(
-            "inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number of elements, but got {} and {} elements respectively",
-            a.numel(),
-            b.numel(),
-            a.numel(),
-            b.numel()
-        )));
-    }
-    if a.dtype() != b.dtype() {
-        return Err(TensorError::dtype(format!(
-            "dot : expected both vectors to have same dtype, but found {} and {}",
-            a.dtype().cpp_name(),
-            b.dtype().cpp_name()
-        )));
-    }
+    meta::dot(a, b)?;
     let r = mm(&unsqueeze(a, 0)?, &unsqueeze(b, 1)?)?;
     reshape(&r, &[])
 }
@@ -253,11 +186,7 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 fn matmul_body(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (da, db) = (a.dim(), b.dim());
-    if da == 0 || db == 0 {
-        return Err(TensorError::other(format!(
-            "both arguments to matmul need to be at least 1D, but they are {da}D and {db}D"
-        )));
-    }
+    let spec = meta::matmul_geometry(a, b)?;
     match (da, db) {
         (1, 1) => return dot(a, b),
         (2, 1) => return squeeze(&mm(a, &unsqueeze(b, 1)?)?, Some(-1)),
@@ -265,32 +194,17 @@ fn matmul_body(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         (2, 2) => return mm(a, b),
         _ => {}
     }
-    same_dtype(a, b)?;
     let a2 = if da == 1 { unsqueeze(a, 0)? } else { a.clone() };
     let b2 = if db == 1 { unsqueeze(b, 1)? } else { b.clone() };
-    let (m, k) = (a2.sizes()[a2.dim() - 2], a2.sizes()[a2.dim() - 1]);
-    let (k2, n) = (b2.sizes()[b2.dim() - 2], b2.sizes()[b2.dim() - 1]);
-    let batch = broadcast_shapes(&a2.sizes()[..a2.dim() - 2], &b2.sizes()[..b2.dim() - 2])?;
-    let bn: usize = batch.iter().product();
-    if k != k2 {
-        return Err(TensorError::shape(format!(
-            "Expected size for first two dimensions of batch2 tensor to be: [{bn}, {k}] but got: [{bn}, {k2}]."
-        )));
-    }
+    let (m, k, n) = (spec.m, spec.k, spec.n);
+    let bn: usize = spec.batch.iter().product();
     let to_i = |v: &[usize]| v.iter().map(|&x| x as i64).collect::<Vec<i64>>();
-    let mut ta = batch.clone();
+    let mut ta = spec.batch.clone();
     ta.extend([m, k]);
-    let mut tb = batch.clone();
+    let mut tb = spec.batch.clone();
     tb.extend([k, n]);
     let a3 = reshape(&expand(&a2, &to_i(&ta))?, &[bn as i64, m as i64, k as i64])?;
     let b3 = reshape(&expand(&b2, &to_i(&tb))?, &[bn as i64, k as i64, n as i64])?;
     let r = batched_gemm(&a3, &b3)?;
-    let mut out_shape = batch;
-    if da > 1 {
-        out_shape.push(m);
-    }
-    if db > 1 {
-        out_shape.push(n);
-    }
-    reshape(&r, &to_i(&out_shape))
+    reshape(&r, &to_i(&spec.out.sizes))
 }

@@ -1,6 +1,7 @@
-//! Tensor operations as plain Rust functions: each validates its arguments,
-//! computes output metadata (which is all a Meta tensor gets), then runs a CPU
-//! kernel. Contiguous same-dtype `f32`/`f64` inputs take tight-loop fast paths;
+//! Tensor operations as plain Rust functions on CPU tensors: each asks its meta
+//! function ([`meta`]: argument checks and output geometry, the part a Meta tensor
+//! gets) about its output, then runs the CPU loop. No function here branches on the
+//! device; the aten crate registers these loops for CPU and the meta functions for Meta. Contiguous same-dtype `f32`/`f64` inputs take tight-loop fast paths;
 //! everything else goes through a strided, dtype-generic path that converts
 //! elements into a computation domain (`bool`, `i64`, `f64`, `Complex<f64>`).
 
@@ -8,6 +9,7 @@ mod cascade;
 mod elementwise;
 mod extreme;
 mod linalg;
+pub mod meta;
 pub mod random;
 mod reduce;
 mod shape;

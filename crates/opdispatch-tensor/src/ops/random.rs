@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use rand_mt::Mt;
 
-use crate::error::{Result, TensorError};
+use crate::error::Result;
 use crate::{ScalarType, Tensor};
 
 /// PyTorch's `default_rng_seed_val`.
@@ -80,16 +80,6 @@ pub fn initial_seed() -> u64 {
     with_gen(|g| g.seed)
 }
 
-fn check_float(t: &Tensor, what: &str) -> Result<()> {
-    if !t.is_floating_point() {
-        return Err(TensorError::other(format!(
-            "{what} expects a floating point tensor, got {}",
-            t.dtype()
-        )));
-    }
-    Ok(())
-}
-
 /// Writes `values` (row-major) into `t`.
 fn store_f32(t: &Tensor, values: Vec<f32>) -> Result<()> {
     let src = Tensor::from_vec(values, t.sizes())?;
@@ -103,10 +93,7 @@ fn store_f64(t: &Tensor, values: Vec<f64>) -> Result<()> {
 
 /// `t.uniform_(from, to)`.
 pub fn uniform_(t: &Tensor, from: f64, to: f64) -> Result<()> {
-    check_float(t, "uniform_")?;
-    if t.is_meta() {
-        return Ok(());
-    }
+    super::meta::random_float_fill(t, "uniform_")?;
     let n = t.numel();
     if t.dtype() == ScalarType::Float64 {
         let v = with_gen(|g| {
@@ -161,15 +148,7 @@ normal_fill!(normal_fill_f64, f64, uniform_f64);
 
 /// `t.normal_(mean, std)`.
 pub fn normal_(t: &Tensor, mean: f64, std: f64) -> Result<()> {
-    check_float(t, "normal_")?;
-    if std < 0.0 {
-        return Err(TensorError::other(format!(
-            "normal expects std >= 0.0, but found std {std}"
-        )));
-    }
-    if t.is_meta() {
-        return Ok(());
-    }
+    super::meta::normal_(t, std)?;
     let n = t.numel();
     let filled = n >= 16 && t.is_contiguous();
     if t.dtype() == ScalarType::Float64 {
@@ -195,14 +174,7 @@ pub fn normal_(t: &Tensor, mean: f64, std: f64) -> Result<()> {
 
 /// `t.random_(low, high)`: integers in `[low, high)`.
 pub fn random_from_to_(t: &Tensor, low: i64, high: i64) -> Result<()> {
-    if high <= low {
-        return Err(TensorError::other(format!(
-            "random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
-        )));
-    }
-    if t.is_meta() {
-        return Ok(());
-    }
+    super::meta::random_from_to_(low, high)?;
     let range = (high as i128 - low as i128) as u128;
     let n = t.numel();
     let v: Vec<i64> = with_gen(|g| {

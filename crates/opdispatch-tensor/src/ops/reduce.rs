@@ -4,9 +4,10 @@
 //! Every reduction loads the input with its dimensions permuted so that the
 //! reduced ones come last; each output element then owns one contiguous run.
 
-use super::{cascade, extreme, wrap_dim};
+use super::meta::{self, ReductionSpec};
+use super::{cascade, extreme};
 use crate::element::{cast_slice, Element, Pod, C64};
-use crate::error::{Result, TensorError};
+use crate::error::Result;
 use crate::tensor::{tensor_from_domain, Domain};
 use crate::{ScalarType, Tensor};
 
@@ -21,51 +22,29 @@ struct Plan {
     perm_strides: Vec<usize>,
 }
 
-fn plan(t: &Tensor, dims: Option<&[i64]>, keepdim: bool) -> Result<Plan> {
-    let nd = t.dim();
-    let mut reduced = vec![false; nd];
-    match dims {
-        None | Some([]) => reduced.iter_mut().for_each(|r| *r = true),
-        Some(ds) => {
-            for &d in ds {
-                let w = wrap_dim(d, nd)?;
-                if nd > 0 {
-                    if reduced[w] {
-                        return Err(TensorError::other(format!(
-                            "dim {w} appears multiple times in the list of dims"
-                        )));
-                    }
-                    reduced[w] = true;
-                }
-            }
-        }
-    }
-    let mut keep_shape = Vec::with_capacity(nd);
-    let mut out_shape = Vec::new();
+/// The load order for a reduction whose output the meta function has sized: kept
+/// dimensions first, reduced ones last.
+fn plan(t: &Tensor, spec: &ReductionSpec) -> Plan {
     let (mut ps, mut pst, mut rs, mut rst) = (vec![], vec![], vec![], vec![]);
-    for (i, &red) in reduced.iter().enumerate() {
+    for (i, &red) in spec.reduced.iter().enumerate() {
         let (s, st) = (t.sizes()[i], t.strides()[i]);
         if red {
-            keep_shape.push(1);
             rs.push(s);
             rst.push(st);
         } else {
-            keep_shape.push(s);
-            out_shape.push(s);
             ps.push(s);
             pst.push(st);
         }
     }
-    let group = rs.iter().product();
     ps.extend(rs);
     pst.extend(rst);
-    Ok(Plan {
-        out_shape: if keepdim { keep_shape } else { out_shape },
-        reduced,
-        group,
+    Plan {
+        out_shape: spec.out.sizes.to_vec(),
+        reduced: spec.reduced.clone(),
+        group: spec.group,
         perm_sizes: ps,
         perm_strides: pst,
-    })
+    }
 }
 
 impl Plan {
@@ -176,15 +155,9 @@ fn sum_body(
     keepdim: bool,
     dtype: Option<ScalarType>,
 ) -> Result<Tensor> {
-    let out_dtype = dtype.unwrap_or(if t.dtype().is_integral(true) {
-        ScalarType::Int64
-    } else {
-        t.dtype()
-    });
-    let p = plan(t, dims, keepdim)?;
-    if t.is_meta() {
-        return Tensor::empty(&p.out_shape, out_dtype, t.device());
-    }
+    let spec = meta::sum(t, dims, keepdim, dtype)?;
+    let out_dtype = spec.out.dtype;
+    let p = plan(t, &spec);
     if float_fast(t, out_dtype) {
         return match out_dtype {
             ScalarType::Float32 => Tensor::from_vec(float_sums::<f32>(t, &p)?, &p.out_shape),
@@ -225,18 +198,9 @@ fn mean_body(
     keepdim: bool,
     dtype: Option<ScalarType>,
 ) -> Result<Tensor> {
-    let out_dtype = dtype.unwrap_or(t.dtype());
-    if !(out_dtype.is_floating_point() || out_dtype.is_complex()) {
-        return Err(TensorError::dtype(format!(
-            "mean(): could not infer output dtype. {} must be either a floating point or complex dtype. Got: {}",
-            if dtype.is_some() { "Optional dtype" } else { "Input dtype" },
-            out_dtype.cpp_name()
-        )));
-    }
-    let p = plan(t, dims, keepdim)?;
-    if t.is_meta() {
-        return Tensor::empty(&p.out_shape, out_dtype, t.device());
-    }
+    let spec = meta::mean(t, dims, keepdim, dtype)?;
+    let out_dtype = spec.out.dtype;
+    let p = plan(t, &spec);
     // As torch: the sum, then divided by the count in the output type.
     if float_fast(t, out_dtype) {
         return match out_dtype {
@@ -291,13 +255,6 @@ fn extreme<D: Copy + PartialOrd>(
     best
 }
 
-fn check_orderable(t: &Tensor, name: &str) -> Result<()> {
-    if t.dtype().is_complex() {
-        return Err(TensorError::unsupported(name, t.dtype()));
-    }
-    Ok(())
-}
-
 /// Shared body of max/min/argmax/argmin: (values, indices) over `dims`.
 fn extreme_reduce(
     t: &Tensor,
@@ -306,23 +263,7 @@ fn extreme_reduce(
     want_max: bool,
     name: &str,
 ) -> Result<(Tensor, Tensor)> {
-    check_orderable(t, name)?;
-    let dims: Option<Vec<i64>> = dim.map(|d| vec![d]);
-    let p = plan(t, dims.as_deref(), keepdim)?;
-    if p.group == 0 {
-        return Err(TensorError::IndexOutOfRange(match dim {
-            None => format!(
-                "{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument."
-            ),
-            Some(d) => format!("{name}(): Expected reduction dim {} to have non-zero size.", wrap_dim(d, t.dim())?),
-        }));
-    }
-    if t.is_meta() {
-        return Ok((
-            Tensor::empty(&p.out_shape, t.dtype(), t.device())?,
-            Tensor::empty(&p.out_shape, ScalarType::Int64, t.device())?,
-        ));
-    }
+    let p = plan(t, &meta::extreme(t, dim, keepdim, name)?);
     match t.dtype() {
         ScalarType::Float32 => {
             if let Some(r) = float_extremes::<f32>(t, &p, want_max)? {

@@ -2,7 +2,7 @@
 //! indexing), and data movement (contiguous/clone/copy_/fill_/to/cat/stack).
 //! Views are new impls over the *same* storage.
 
-use super::{broadcast_shapes, broadcast_strides, common_device, result_type, wrap_dim};
+use super::{broadcast_strides, wrap_dim};
 use crate::element::{dispatch_dtype, Element, C64};
 use crate::error::{Result, TensorError};
 use crate::tensor::{contiguous_strides, elem_of_scalar, for_each_offset, numel_of};
@@ -444,7 +444,7 @@ pub fn clone(t: &Tensor) -> Result<Tensor> {
 }
 
 fn clone_body(t: &Tensor) -> Result<Tensor> {
-    if t.is_contiguous() && !t.is_meta() {
+    if t.is_contiguous() {
         // One copy into an uninitialized buffer (no zero fill, no temporary).
         let isz = t.element_size();
         let n = t.numel() * isz;
@@ -495,27 +495,12 @@ pub fn copy_(dst: &Tensor, src: &Tensor) -> Result<()> {
 }
 
 fn copy_inplace_body(dst: &Tensor, src: &Tensor) -> Result<()> {
-    let shape = broadcast_shapes(dst.sizes(), src.sizes())?;
-    if shape[..] != *dst.sizes() {
-        return Err(TensorError::other(format!(
-            "output with shape {:?} doesn't match the broadcast shape {:?}",
-            dst.sizes(),
-            shape
-        )));
-    }
-    dst.device().check_available()?;
-    if dst.is_meta() {
-        return Ok(());
-    }
-    if src.is_meta() {
-        return Err(TensorError::other(
-            "Cannot copy out of meta tensor; no data!",
-        ));
-    }
+    super::meta::copy_(dst, src)?;
+    let shape = dst.sizes();
     if dst.numel() == 0 {
         return Ok(());
     }
-    let sst = broadcast_strides(src, &shape);
+    let sst = broadcast_strides(src, shape);
     // Fast path: same dtype, both contiguous and same shape -> byte copy.
     if dst.dtype() == src.dtype()
         && dst.is_contiguous()
@@ -545,9 +530,9 @@ fn copy_inplace_body(dst: &Tensor, src: &Tensor) -> Result<()> {
         return Ok(());
     }
     match copy_domain(src.dtype(), dst.dtype()) {
-        1 => dst.store(&src.load_strided::<i64>(&shape, &sst)?),
-        2 => dst.store(&src.load_strided::<f64>(&shape, &sst)?),
-        _ => dst.store(&src.load_strided::<C64>(&shape, &sst)?),
+        1 => dst.store(&src.load_strided::<i64>(shape, &sst)?),
+        2 => dst.store(&src.load_strided::<f64>(shape, &sst)?),
+        _ => dst.store(&src.load_strided::<C64>(shape, &sst)?),
     }
 }
 
@@ -558,7 +543,7 @@ pub fn fill_(t: &Tensor, value: Scalar) -> Result<()> {
 
 fn fill_inplace_body(t: &Tensor, value: Scalar) -> Result<()> {
     t.device().check_available()?;
-    if t.is_meta() || t.numel() == 0 {
+    if t.numel() == 0 {
         return Ok(());
     }
     let isz = t.element_size();
@@ -612,13 +597,7 @@ pub fn to(t: &Tensor, dtype: Option<ScalarType>, device: Option<Device>) -> Resu
     if dtype == t.dtype() && device == t.device() {
         return Ok(t.clone());
     }
-    device.check_available()?;
-    if t.is_meta() && !device.is_meta() {
-        return Err(TensorError::other(
-            "Cannot copy out of meta tensor; no data!",
-        ));
-    }
-    let out = Tensor::empty(t.sizes(), dtype, device)?;
+    let out = super::meta::to(t, Some(dtype), Some(device))?.empty()?;
     copy_(&out, t)?;
     Ok(out)
 }
@@ -629,59 +608,10 @@ pub fn cat(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
 }
 
 fn cat_body(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
-    if tensors.is_empty() {
-        return Err(TensorError::other(
-            "torch.cat(): expected a non-empty list of Tensors",
-        ));
-    }
-    for (i, t) in tensors.iter().enumerate() {
-        if t.dim() == 0 {
-            return Err(TensorError::other(format!(
-                "zero-dimensional tensor (at position {i}) cannot be concatenated"
-            )));
-        }
-    }
-    let dtype = result_type(tensors)?;
-    let device = common_device(tensors)?;
-    // Legacy behaviour: 1-D empty tensors are skipped.
-    let parts: Vec<(usize, &Tensor)> = tensors
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !(t.dim() == 1 && t.numel() == 0))
-        .map(|(i, t)| (i, *t))
-        .collect();
-    let Some(&(first_i, first)) = parts.first() else {
-        return Tensor::empty(&[0], dtype, device);
-    };
-    let d = wrap_dim(dim, first.dim())?;
-    let mut out_sizes = first.sizes().to_vec();
-    out_sizes[d] = 0;
-    for &(i, t) in &parts {
-        if t.dim() != first.dim() {
-            return Err(TensorError::other(format!(
-                "torch.cat(): Tensors must have same number of dimensions: got {} and {}",
-                first.dim(),
-                t.dim()
-            )));
-        }
-        for k in 0..t.dim() {
-            if k != d && t.sizes()[k] != first.sizes()[k] {
-                return Err(TensorError::other(format!(
-                    "Sizes of tensors must match except in dimension {d}. Expected size {} but got size {} for tensor number {i} in the list.",
-                    first.sizes()[k],
-                    t.sizes()[k]
-                )));
-            }
-        }
-        out_sizes[d] += t.sizes()[d];
-    }
-    let _ = first_i;
-    let out = Tensor::empty(&out_sizes, dtype, device)?;
-    if device.is_meta() {
-        return Ok(out);
-    }
+    let (spec, d, parts) = super::meta::cat(tensors, dim)?;
+    let out = spec.empty()?;
     let mut at = 0usize;
-    for &(_, t) in &parts {
+    for t in parts {
         let n = t.sizes()[d];
         copy_(&narrow(&out, d as i64, at as i64, n)?, t)?;
         at += n;
@@ -691,19 +621,7 @@ fn cat_body(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
 
 /// `torch.stack(tensors, dim)`.
 pub fn stack(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
-    let Some(first) = tensors.first() else {
-        return Err(TensorError::other("stack expects a non-empty TensorList"));
-    };
-    for (i, t) in tensors.iter().enumerate() {
-        if t.sizes() != first.sizes() {
-            return Err(TensorError::other(format!(
-                "stack expects each tensor to be equal size, but got {:?} at entry 0 and {:?} at entry {i}",
-                first.sizes(),
-                t.sizes()
-            )));
-        }
-    }
-    let d = wrap_dim(dim, first.dim() + 1)?;
+    let d = super::meta::stack(tensors, dim)?;
     let us: Vec<Tensor> = tensors
         .iter()
         .map(|t| unsqueeze(t, d as i64))

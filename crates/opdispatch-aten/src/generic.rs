@@ -1,0 +1,126 @@
+//! Kernels that touch no element data, so one function serves every backend: views (new
+//! geometry over the same storage) and the `*_like` factories (an allocation through the
+//! runtime's per-device storage). Each backend module registers this list for its own key,
+//! as PyTorch lists `CPU, CUDA, Meta: view` for one function.
+
+use opdispatch_dispatch::{CppFunction, Result};
+use opdispatch_tensor::ops;
+use opdispatch_tensor::{Device, ScalarType, Tensor, TensorError};
+
+use crate::args::Args;
+use crate::calling::{boxed, tv, Fn1, FnTi, FnTii, FnTl, Kernels};
+
+fn view(t: Tensor, size: Vec<i64>) -> Result<Tensor> {
+    Ok(ops::view(&t, &size)?)
+}
+fn flatten(t: Tensor, start: i64, end: i64) -> Result<Tensor> {
+    Ok(ops::flatten(&t, start, end)?)
+}
+fn transpose(t: Tensor, d0: i64, d1: i64) -> Result<Tensor> {
+    Ok(ops::transpose(&t, d0, d1)?)
+}
+fn t_(t: Tensor) -> Result<Tensor> {
+    Ok(ops::t(&t)?)
+}
+fn permute(t: Tensor, dims: Vec<i64>) -> Result<Tensor> {
+    Ok(ops::permute(&t, &dims)?)
+}
+fn squeeze(t: Tensor) -> Result<Tensor> {
+    Ok(ops::squeeze(&t, None)?)
+}
+fn squeeze_dim(t: Tensor, dim: i64) -> Result<Tensor> {
+    Ok(ops::squeeze(&t, Some(dim))?)
+}
+fn unsqueeze(t: Tensor, dim: i64) -> Result<Tensor> {
+    Ok(ops::unsqueeze(&t, dim)?)
+}
+fn expand(t: Tensor, size: Vec<i64>, _implicit: bool) -> Result<Tensor> {
+    Ok(ops::expand(&t, &size)?)
+}
+fn select(t: Tensor, dim: i64, index: i64) -> Result<Tensor> {
+    Ok(ops::select(&t, dim, index)?)
+}
+fn narrow(t: Tensor, dim: i64, start: i64, length: i64) -> Result<Tensor> {
+    let length = usize::try_from(length)
+        .map_err(|_| TensorError::other("narrow(): length must be non-negative."))?;
+    Ok(ops::narrow(&t, dim, start, length)?)
+}
+/// A new tensor over the same storage and geometry (`alias` / `detach`).
+fn alias(t: Tensor) -> Result<Tensor> {
+    Ok(ops::alias(&t))
+}
+
+/// A `*_like` factory's dtype and device: the arguments', else the input's.
+pub(crate) fn like_options(a: &mut Args, t: &Tensor) -> Result<(ScalarType, Device)> {
+    let (dtype, device) = a.tensor_options()?;
+    a.memory_format()?;
+    Ok((dtype.unwrap_or(t.dtype()), device.unwrap_or(t.device())))
+}
+
+/// The kernels every backend registers.
+pub(crate) fn kernels() -> Kernels {
+    vec![
+        ("view", CppFunction::typed(view as FnTl)),
+        ("flatten.using_ints", CppFunction::typed(flatten as FnTii)),
+        ("transpose.int", CppFunction::typed(transpose as FnTii)),
+        ("t", CppFunction::typed(t_ as Fn1)),
+        ("permute", CppFunction::typed(permute as FnTl)),
+        ("squeeze", CppFunction::typed(squeeze as Fn1)),
+        ("squeeze.dim", CppFunction::typed(squeeze_dim as FnTi)),
+        ("unsqueeze", CppFunction::typed(unsqueeze as FnTi)),
+        (
+            "expand",
+            CppFunction::typed(expand as fn(Tensor, Vec<i64>, bool) -> Result<Tensor>),
+        ),
+        ("select.int", CppFunction::typed(select as FnTii)),
+        (
+            "slice.Tensor",
+            boxed(|a| {
+                let t = a.tensor()?;
+                let dim = a.int()?;
+                let (start, end) = (a.opt_int()?, a.opt_int()?);
+                let step = a.int()?;
+                Ok(tv(ops::slice(&t, dim, start, end, step)?))
+            }),
+        ),
+        (
+            "narrow",
+            CppFunction::typed(narrow as fn(Tensor, i64, i64, i64) -> Result<Tensor>),
+        ),
+        ("alias", CppFunction::typed(alias as Fn1)),
+        ("detach", CppFunction::typed(alias as Fn1)),
+        (
+            "empty_like",
+            boxed(|a| {
+                let t = a.tensor()?;
+                let (dtype, device) = like_options(a, &t)?;
+                Ok(tv(Tensor::empty(t.sizes(), dtype, device)?))
+            }),
+        ),
+        (
+            "zeros_like",
+            boxed(|a| {
+                let t = a.tensor()?;
+                let (dtype, device) = like_options(a, &t)?;
+                Ok(tv(Tensor::zeros(t.sizes(), dtype, device)?))
+            }),
+        ),
+        (
+            "ones_like",
+            boxed(|a| {
+                let t = a.tensor()?;
+                let (dtype, device) = like_options(a, &t)?;
+                Ok(tv(Tensor::ones(t.sizes(), dtype, device)?))
+            }),
+        ),
+        (
+            "full_like",
+            boxed(|a| {
+                let t = a.tensor()?;
+                let v = a.scalar()?;
+                let (dtype, device) = like_options(a, &t)?;
+                Ok(tv(Tensor::full(t.sizes(), v, dtype, device)?))
+            }),
+        ),
+    ]
+}
