@@ -30,11 +30,7 @@ from ._C import get_num_threads, set_num_threads  # noqa: E402,F401
 from ._ops import ops  # noqa: E402
 from ._tensor_methods import *  # noqa: E402,F401,F403
 from ._tensor_methods import from_numpy  # noqa: E402,F401
-from ._tensor_methods import _with_requires_grad as _wrg  # noqa: E402
 
-# Every factory takes requires_grad= (applied after creation, as PyTorch's factories do); the
-# native ones (zeros, ones, empty, full, arange) take it themselves.
-tensor = _wrg(tensor)
 from . import autograd  # noqa: E402
 from .random import (  # noqa: E402,F401
     Generator,

@@ -325,15 +325,3 @@ def _register_hook(self: Any, hook: Any) -> RemovableHandle:
 Tensor.backward = _backward
 Tensor.detach_ = _detach_
 Tensor.register_hook = _register_hook
-
-
-def _with_requires_grad(factory: Any) -> Any:
-    def f(*args: Any, requires_grad: bool = False, **kwargs: Any) -> Any:
-        t = factory(*args, **kwargs)
-        if requires_grad:
-            t.requires_grad_(True)
-        return t
-
-    f.__name__ = factory.__name__
-    f.__doc__ = factory.__doc__
-    return f

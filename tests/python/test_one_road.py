@@ -34,6 +34,15 @@ CASES: list[tuple[str, str, Callable[[], Callable[[], Any]]]] = [
     ("arange", "CompositeExplicitAutograd", lambda: lambda: od.arange(3)),
     ("arange.start", "CompositeExplicitAutograd", lambda: lambda: od.arange(1, 3)),
     ("arange.start_step", "CompositeExplicitAutograd", lambda: lambda: od.arange(1, 5, 2)),
+    ("lift_fresh", "CompositeExplicitAutograd", lambda: lambda: od.tensor([1.0, 2.0])),
+    ("rand", "CompositeExplicitAutograd", lambda: lambda: od.rand(2)),
+    ("randn", "CompositeExplicitAutograd", lambda: lambda: od.randn(2)),
+    ("randint", "CompositeExplicitAutograd", lambda: lambda: od.randint(5, (2,))),
+    ("rand_like", "CompositeExplicitAutograd", lambda: (lambda a: lambda: od.rand_like(a))(_a())),
+    # the random factories fill through the in-place operators of the tensor's backend
+    ("uniform_", "CPU", lambda: lambda: od.rand(2)),
+    ("normal_", "CPU", lambda: lambda: od.randn(2)),
+    ("random_.from", "CPU", lambda: lambda: od.randint(5, (2,))),
     # Python operators
     ("add.Tensor", "CPU", lambda: (lambda a: lambda: a + a)(_a())),
     ("add.Tensor", "CPU", lambda: (lambda a: lambda: a + 1)(_a())),  # torch binds numbers as wrapped tensors
@@ -63,6 +72,9 @@ CASES: list[tuple[str, str, Callable[[], Callable[[], Any]]]] = [
     ("to.dtype", "CPU", lambda: (lambda a: lambda: a.to(od.float64))(_a())),
     ("_to_copy", "CPU", lambda: (lambda a: lambda: a.to("meta"))(_a())),
     ("_to_copy", "CPU", lambda: (lambda a: lambda: a.cuda())(_a())),
+    # _to_copy copies through copy_ on the destination's backend
+    ("copy_", "CPU", lambda: (lambda a: lambda: a.to(od.float64))(_a())),
+    ("copy_", "Meta", lambda: (lambda a: lambda: a.to("meta"))(_a())),
     # module functions
     ("add.Tensor", "CPU", lambda: (lambda a: lambda: od.add(a, a))(_a())),
     ("mm", "CPU", lambda: (lambda a: lambda: od.mm(a, a))(_a())),
@@ -102,3 +114,30 @@ def test_public_entry_reaches_the_aten_kernel(overload: str, key: str, entry: Ca
 def test_override_is_gone_after_destroy() -> None:
     assert od.ones(2).tolist() == [1.0, 1.0]
     assert od.arange(1, 5, 2).tolist() == [1, 3]
+
+
+def test_tensor_from_data_is_one_lift_fresh_call_under_a_mode() -> None:
+    from opdispatch.utils._python_dispatch import TorchDispatchMode
+
+    seen: list[str] = []
+
+    class Log(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Log():
+        t = od.tensor([[1, 2], [3, 4]], dtype=od.float64, requires_grad=True)
+    assert seen == ["aten.lift_fresh.default"]
+    assert (t.dtype, t.requires_grad, t.tolist()) == (od.float64, True, [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_meta_tensors_run_meta_kernels_end_to_end() -> None:
+    m = od.tensor([[1.0, 2.0]], device="meta")
+    assert (m.device.type, m.shape) == ("meta", (1, 2))
+    r = (m + m).sum(0)
+    assert (r.device.type, r.shape, r.dtype) == ("meta", (2,), od.float32)
+    assert od.randn(3, device="meta").device.type == "meta"
+    assert od.ones(2, device="meta").to(od.float64).dtype == od.float64
+    with pytest.raises(NotImplementedError, match="Cannot copy out of meta tensor"):
+        m.to("cpu")

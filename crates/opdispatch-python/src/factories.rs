@@ -45,6 +45,7 @@ aten_op!(full_op, "aten::full", "");
 aten_op!(arange_op, "aten::arange", "");
 aten_op!(arange_start_op, "aten::arange", "start");
 aten_op!(arange_start_step_op, "aten::arange", "start_step");
+aten_op!(lift_fresh_op, "aten::lift_fresh", "");
 
 pub(crate) fn scalar_ivalue(s: Scalar) -> IValue {
     match s {
@@ -67,8 +68,9 @@ fn push_options(
         None => IValue::None,
     });
     stack.push(IValue::None); // layout
-                              // torch's binding fills in the default device and pin_memory=False, so kernels and modes
-                              // see `device=device(type='cpu'), pin_memory=False` for `ones(2)`.
+
+    // torch's binding fills in the default device and pin_memory=False, so kernels and modes
+    // see `device=device(type='cpu'), pin_memory=False` for `ones(2)`.
     let d: Device = parse_device(device)?;
     stack.push(IValue::Device(Arc::from(d.to_string())));
     stack.push(IValue::Bool(false)); // pin_memory
@@ -97,6 +99,18 @@ fn call(
             stack.len() + 1
         ))),
     }
+}
+
+/// `opdispatch.tensor`'s dispatched step: `aten::lift_fresh` on the tensor built from data.
+pub(crate) fn lift_fresh(
+    py: Python<'_>,
+    t: opdispatch_tensor::Tensor,
+    requires_grad: bool,
+) -> PyResult<Py<PyAny>> {
+    let op = lift_fresh_op()?;
+    let mut stack = Stack::new();
+    stack.push(opdispatch_dispatch::KernelArg::into_ivalue(t));
+    call(py, op, stack, requires_grad)
 }
 
 fn sizes_ivalue(size: &Bound<'_, PyTuple>) -> PyResult<IValue> {

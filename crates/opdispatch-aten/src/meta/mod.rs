@@ -3,7 +3,7 @@
 //! their outputs with) and allocates the result on Meta; in-place kernels check and return
 //! their argument.
 
-use opdispatch_dispatch::{CppFunction, IValue, Result, TensorRef};
+use opdispatch_dispatch::{CppFunction, DispatchError, IValue, Result, TensorRef};
 use opdispatch_tensor::ops::{meta, BinaryOp, UnaryOp};
 use opdispatch_tensor::{Device, Scalar, Tensor, TensorError};
 
@@ -122,12 +122,17 @@ fn mv(a: Tensor, v: Tensor) -> Result<Tensor> {
     alloc(&meta::mv(&a, &v)?)
 }
 
+/// PyTorch's NotImplementedError for reading a Meta tensor's (absent) data.
+fn no_data() -> DispatchError {
+    DispatchError::NotImplemented("Cannot copy out of meta tensor; no data!".into())
+}
+
 /// `copy_` into a Meta tensor checks the shapes and moves nothing; out of a Meta tensor into
 /// one with data there is nothing to copy.
 fn copy_(dst: Tensor, src: Tensor, _non_blocking: bool) -> Result<Tensor> {
     meta::copy_(&dst, &src)?;
     if dst.device() != Device::Meta {
-        return Err(TensorError::other("Cannot copy out of meta tensor; no data!").into());
+        return Err(no_data());
     }
     Ok(dst)
 }
@@ -191,7 +196,7 @@ fn to_copy(a: &mut Args) -> Result<IValue> {
     a.memory_format()?;
     let spec = meta::to(&t, dtype, device)?;
     if spec.device != Device::Meta {
-        return Err(TensorError::other("Cannot copy out of meta tensor; no data!").into());
+        return Err(no_data());
     }
     Ok(tv(alloc(&spec)?))
 }

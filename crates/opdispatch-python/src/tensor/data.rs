@@ -63,13 +63,27 @@ pub(super) fn record_dim(shape: &mut Vec<usize>, depth: usize, n: usize) -> PyRe
 
 /// Builds a tensor from (nested lists of) Python numbers.
 #[pyfunction]
-#[pyo3(signature = (data, *, dtype=None, device=None))]
+#[pyo3(signature = (data, *, dtype=None, device=None, requires_grad=false))]
 pub(crate) fn tensor(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
 ) -> PyResult<Py<PyAny>> {
+    // As torch.tensor: the data is converted outside dispatch, then the fresh tensor enters
+    // the dispatcher through `lift_fresh`, the one call a dispatch mode sees.
+    let t = tensor_from_data(data, dtype, device)?;
+    crate::factories::lift_fresh(py, t, requires_grad)
+}
+
+/// The tensor `data` (nested lists of numbers) describes, built without dispatch (on CPU; a
+/// Meta tensor keeps only the geometry).
+pub(crate) fn tensor_from_data(
+    data: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Tensor> {
     let mut shape = Vec::new();
     let mut vals = Vec::new();
     flatten_data(data, &mut shape, 0, &mut vals)?;
@@ -125,8 +139,12 @@ pub(crate) fn tensor(
         Tensor::from_vec(out, &shape)
     }
     .py()?;
-    let t = opdispatch_tensor::ops::to(&base, Some(dt), Some(dev)).py()?;
-    wrap_tensor(py, t)
+    let spec = opdispatch_tensor::ops::meta::to(&base, Some(dt), Some(dev)).py()?;
+    if spec.device.is_meta() {
+        spec.empty().py()
+    } else {
+        opdispatch_tensor::ops::to(&base, Some(dt), Some(dev)).py()
+    }
 }
 
 pub(super) fn data_to_py(py: Python<'_>, t: &Tensor) -> PyResult<Py<PyAny>> {

@@ -142,7 +142,6 @@ impl PyTensor {
     #[new]
     #[pyo3(signature = (data=None, *_args, **_kwargs))]
     fn py_new(
-        py: Python<'_>,
         data: Option<&Bound<'_, PyAny>>,
         _args: &Bound<'_, PyTuple>,
         _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
@@ -151,7 +150,7 @@ impl PyTensor {
             None => Tensor::empty(&[0], ScalarType::Float32, Device::Cpu).py()?,
             Some(d) => match d.cast::<PyTensor>() {
                 Ok(src) => alias_of(&src.borrow().t)?,
-                Err(_) => unwrap_tensor(tensor(py, d, None, None)?.bind(py))?,
+                Err(_) => tensor_from_data(d, None, None)?,
             },
         };
         Ok(Self {
