@@ -83,6 +83,8 @@ def _to(self: Any, *args: Any, **kwargs: Any) -> Any:
             raise TypeError(f"to() received an invalid argument: {a!r}")
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    if dtype is not None and not isinstance(dtype, _C.dtype):
+        raise TypeError(f"to(): argument 'dtype' must be opdispatch.dtype, not {type(dtype).__name__}")
     if device is None:
         if dtype is None or dtype == self.dtype:
             return self

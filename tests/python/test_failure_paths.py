@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+import opdispatch as od
 from opdispatch import _C as C
 from opdispatch.library import Library, _scoped_library
 
@@ -325,3 +328,20 @@ def test_kernel_queries_on_missing_op():
         C._dispatch_has_kernel_for_dispatch_key("__nope__::x", "CPU")
     assert str(ei.value) == "operator __nope__::x does not exist"
     assert not C._dispatch_has_kernel("__nope__::x")
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: od.ones(2, dtype="float"), "ones"),
+        (lambda: od.zeros(2, dtype=3), "zeros"),
+        (lambda: od.empty(2, dtype=int), "empty"),
+        (lambda: od.full((2,), 1.0, dtype="x"), "full"),
+        (lambda: od.arange(3, dtype="x"), "arange"),
+        (lambda: od.tensor([1.0], dtype="x"), "tensor"),
+        (lambda: od.ones(2).to(dtype="x"), "to"),
+    ],
+)
+def test_bad_dtype_names_the_function_and_the_type(call: Any, name: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{name}\(\): argument 'dtype' must be opdispatch.dtype, not "):
+        call()

@@ -60,10 +60,11 @@ pub(crate) fn scalar_ivalue(s: Scalar) -> IValue {
 /// every factory schema ends with, as the boxed convention encodes them.
 fn push_options(
     stack: &mut Stack,
+    func: &str,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    stack.push(match parse_dtype(dtype)? {
+    stack.push(match parse_dtype(func, dtype)? {
         Some(st) => IValue::Int(st.c10_code()),
         None => IValue::None,
     });
@@ -134,7 +135,7 @@ macro_rules! sized_factory {
             let op = $op()?;
             let mut stack = Stack::new();
             stack.push(sizes_ivalue(size)?);
-            push_options(&mut stack, dtype, device)?;
+            push_options(&mut stack, stringify!($name), dtype, device)?;
             $( stack.push($extra); )?
             call(py, op, stack, requires_grad)
         }
@@ -169,7 +170,7 @@ pub(crate) fn full(
     let mut stack = Stack::new();
     stack.push(IValue::IntList(size));
     stack.push(scalar_ivalue(scalar_from_py(fill_value)?));
-    push_options(&mut stack, dtype, device)?;
+    push_options(&mut stack, "full", dtype, device)?;
     call(py, op, stack, requires_grad)
 }
 
@@ -213,6 +214,6 @@ pub(crate) fn arange(
             arange_start_step_op()?
         }
     };
-    push_options(&mut stack, dtype, device)?;
+    push_options(&mut stack, "arange", dtype, device)?;
     call(py, op, stack, requires_grad)
 }

@@ -100,7 +100,8 @@ pub(crate) fn _make_wrapper_subclass<'py>(
         _ => contiguous_strides(&sizes),
     };
     let offset = storage_offset.unwrap_or(0);
-    let dt = parse_dtype(dtype)?.unwrap_or(opdispatch_tensor::ScalarType::Float32);
+    let dt = parse_dtype("_make_wrapper_subclass", dtype)?
+        .unwrap_or(opdispatch_tensor::ScalarType::Float32);
     let dev = parse_device(device)?;
     // The wrapper's own storage is never read by the subclass's ops (they run on its inner
     // tensors); it is sized for the geometry so that nothing below can read out of bounds.

@@ -6,14 +6,19 @@ use pyo3::types::PyTuple;
 
 use super::*;
 
-pub(crate) fn parse_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ScalarType>> {
+/// A `dtype=` argument of the Python function `func` (named in the error, as torch's argument
+/// parser does).
+pub(crate) fn parse_dtype(
+    func: &str,
+    obj: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<ScalarType>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
         Some(o) => match o.extract::<PyDType>() {
             Ok(d) => Ok(Some(d.st)),
             Err(_) => Err(crate::errors::type_error(format!(
-                "dtype must be an opdispatch.dtype, got {}",
+                "{func}(): argument 'dtype' must be opdispatch.dtype, not {}",
                 o.get_type().name()?
             ))),
         },

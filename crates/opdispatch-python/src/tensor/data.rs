@@ -96,7 +96,7 @@ pub(crate) fn tensor_from_data(
         };
         Some(acc.map_or(k, |a| opdispatch_tensor::promote_types(a, k).unwrap_or(a)))
     });
-    let dt = parse_dtype(dtype)?
+    let dt = parse_dtype("tensor", dtype)?
         .or(inferred)
         .unwrap_or(ScalarType::Float32);
     let dev = parse_device(device)?;
