@@ -4,10 +4,10 @@ use opdispatch_dispatch::{DispatchKeySet, Dispatcher, OperatorHandle, Stack};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::*;
 use crate::convert::{bind_args, returns_to_py, Kwargs};
 use crate::errors::{to_py, IntoPyResult};
 use crate::keys::PyDispatchKeySet;
+use crate::module::op_vectorcall;
 
 /// An operator handle (PyTorch's `_DispatchOperatorHandle`).
 #[pyclass(

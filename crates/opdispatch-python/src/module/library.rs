@@ -8,9 +8,9 @@ use opdispatch_schema::{parse_schema_or_name, SchemaOrName};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 
-use super::*;
 use crate::errors::IntoPyResult;
 use crate::keys::parse_opt_key;
+use crate::module::python_kernel;
 
 /// The registrations of one `_dispatch_library` call; dropping it deregisters them.
 #[pyclass(name = "_DispatchModule", module = "opdispatch._C")]

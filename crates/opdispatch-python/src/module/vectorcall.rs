@@ -3,8 +3,8 @@
 use opdispatch_dispatch::Dispatcher;
 use pyo3::prelude::*;
 
-use super::*;
 use crate::errors::IntoPyResult;
+use crate::module::{call_op, PyOperatorHandle};
 
 // The vectorcall function stored in every handle: calls build no tuple or dict and skip
 // `tp_call`'s argument parsing.

@@ -3,7 +3,7 @@
 use opdispatch_tensor::Tensor;
 use pyo3::prelude::*;
 
-use super::*;
+use crate::tensor::{PyTensor, Wrapper};
 
 /// Where a wrapper's value sits in its object, once an object built by pyo3 showed that
 /// `tp_alloc` plus writing the value gives the same object (`None`: it did not; use pyo3).

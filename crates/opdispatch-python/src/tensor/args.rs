@@ -4,7 +4,7 @@ use opdispatch_tensor::{Device, Scalar, ScalarType};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::*;
+use crate::tensor::{PyDType, PyDevice};
 
 /// A `dtype=` argument of the Python function `func` (named in the error, as torch's argument
 /// parser does).

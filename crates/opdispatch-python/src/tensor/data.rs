@@ -4,8 +4,8 @@ use opdispatch_tensor::{Scalar, ScalarType, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
-use super::*;
 use crate::errors::IntoPyResult;
+use crate::tensor::{parse_device, parse_dtype, scalar_from_py, scalar_to_py};
 
 pub(super) fn flatten_data(
     o: &Bound<'_, PyAny>,

@@ -7,8 +7,11 @@ use opdispatch_tensor::{Device, ScalarType, Storage, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::*;
 use crate::errors::IntoPyResult;
+use crate::tensor::{
+    attach_object, data_to_py, parse_device, tensor_from_data, tensor_repr, wrap_storage, PyDType,
+    PyDevice,
+};
 
 /// `opdispatch.Tensor`.
 #[pyclass(name = "Tensor", module = "opdispatch", subclass, dict, weakref)]

@@ -10,7 +10,7 @@ use opdispatch_tensor::{PyObjectHooks, Storage, Tensor};
 use pyo3::prelude::*;
 use pyo3::{PyClass, PyClassInitializer};
 
-use super::*;
+use crate::tensor::{_tensor_init, new_object, FastLayout, PyStorage, PyTensor};
 
 pub(super) struct Hooks;
 
