@@ -48,6 +48,8 @@
 //! assert_eq!(r.to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod calling;
 mod composite;
