@@ -64,8 +64,23 @@ def test_repr_matches_pytorch_style():
 
 
 def test_cuda_gives_clear_error():
-    with pytest.raises(RuntimeError, match="not compiled with CUDA enabled"):
+    if o.cuda.is_available():
+        pytest.skip("a CUDA machine: scripts/gpu_check.sh covers it")
+    with pytest.raises(RuntimeError, match="^Found no NVIDIA driver on your system"):
         o.ones(2).cuda()
+    with pytest.raises(RuntimeError, match="^Found no NVIDIA driver on your system"):
+        o.ones(2, device="cuda")
+
+
+def test_cuda_queries_answer_without_a_driver():
+    if o.cuda.is_available():
+        pytest.skip("a CUDA machine: scripts/gpu_check.sh covers it")
+    assert o.cuda.device_count() == 0
+    for f in (o.cuda.current_device, o.cuda.synchronize, lambda: o.cuda.set_device(0)):
+        with pytest.raises(RuntimeError, match="^Found no NVIDIA driver on your system"):
+            f()
+    with pytest.raises(ValueError, match="Expected a cuda device"):
+        o.cuda.synchronize("cpu")
 
 
 def test_user_kernel_on_an_aten_op():

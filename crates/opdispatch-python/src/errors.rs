@@ -60,6 +60,11 @@ pub(crate) fn runtime_error(msg: impl std::fmt::Display) -> PyErr {
     PyRuntimeError::new_err(msg.to_string())
 }
 
+/// A CUDA runtime error: `RuntimeError`, as PyTorch's lazy CUDA init and driver errors raise.
+pub(crate) fn cuda_error(e: opdispatch_cuda::CudaError) -> PyErr {
+    runtime_error(e)
+}
+
 /// `TypeError`: an argument of the wrong type (PyTorch's argument parser, `TORCH_CHECK_TYPE`).
 pub(crate) fn type_error(msg: impl std::fmt::Display) -> PyErr {
     PyTypeError::new_err(msg.to_string())

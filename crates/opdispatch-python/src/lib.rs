@@ -7,6 +7,7 @@
 mod arith;
 mod autograd;
 mod convert;
+mod cuda;
 mod custom_ops;
 mod errors;
 mod explain;
@@ -143,5 +144,6 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     custom_ops::register(m)?;
     testing::register(m)?;
     threads::register(m)?;
+    cuda::register(m)?;
     Ok(())
 }

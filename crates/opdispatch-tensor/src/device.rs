@@ -45,10 +45,16 @@ impl Device {
     /// Whether this build can hold data on the device.
     pub(crate) fn check_available(self) -> Result<()> {
         match self {
-            Device::Cuda(_) => Err(TensorError::Device(
-                "opdispatch was not compiled with CUDA enabled: cannot create or move a tensor to a cuda device"
-                    .into(),
-            )),
+            // The driver is looked up at run time: without one this is PyTorch's "Found no
+            // NVIDIA driver" error. Device storage does not exist yet, so a machine with a GPU
+            // is told so rather than given host memory labelled cuda.
+            Device::Cuda(i) => {
+                opdispatch_cuda::driver::check_device(usize::from(i))
+                    .map_err(|e| TensorError::Device(e.to_string()))?;
+                Err(TensorError::Device(format!(
+                    "opdispatch found CUDA device {i}, but CUDA tensor storage is not implemented yet"
+                )))
+            }
             _ => Ok(()),
         }
     }

@@ -63,8 +63,16 @@ impl PyDevice {
             .unwrap_or_default()
             .to_owned()
     }
+    /// The device index (`None` for CPU and Meta), as `torch.device.index`.
+    #[getter]
+    fn index(&self) -> Option<u8> {
+        self.d.index()
+    }
     fn __repr__(&self) -> String {
-        format!("device(type='{}')", self.d)
+        match self.d.index() {
+            Some(i) => format!("device(type='{}', index={i})", self.r#type()),
+            None => format!("device(type='{}')", self.d),
+        }
     }
     fn __str__(&self) -> String {
         self.d.to_string()

@@ -1,0 +1,23 @@
+//! The CUDA device runtime: what the tensor runtime needs from a GPU, below any kernel.
+//!
+//! - [`driver`]: finds the CUDA driver library at run time (through `cudarc`'s dynamic
+//!   loading, so neither the build nor a GPU-less machine needs CUDA), counts devices, keeps
+//!   each thread's current device, synchronizes.
+//! - [`allocator`]: a caching allocator in the spirit of PyTorch's `CUDACachingAllocator`:
+//!   requests are rounded to size classes, freed blocks are kept for reuse, `empty_cache`
+//!   returns them to the driver, and the statistics behind `memory_allocated()` /
+//!   `memory_reserved()`. The caching logic is generic over the raw allocator, so it is tested
+//!   on machines without a GPU.
+//! - [`error`]: [`CudaError`], with PyTorch's texts where PyTorch has one.
+//!
+//! Device storage, copies and kernels build on these (see docs/ARCHITECTURE.md).
+
+pub mod allocator;
+pub mod driver;
+pub mod error;
+
+pub use allocator::{CachingAllocator, MemoryStats, RawAllocator};
+pub use driver::{
+    current_device, device_count, is_available, set_device, synchronize, DriverAllocator,
+};
+pub use error::{CudaError, Result};
