@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test browser-test bench fuzz miri asan tsan stress
+.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test bench fuzz miri asan tsan stress
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -51,7 +51,14 @@ browser-test: develop
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || echo "apt-get install chromium failed"; fi
 	@$(PY) scripts/browser_test.py; rc=$$?; if [ $$rc = 77 ]; then echo "browser test skipped (see above)"; exit 0; fi; exit $$rc
 
-test: lint rust-test py-test conformance wheel-test browser-test
+test: lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test
+
+# The generated CUDA kernels compile to PTX with NVRTC, which needs no GPU: PyPI's
+# nvidia-cuda-nvrtc wheel provides libnvrtc.so.
+cuda-codegen-test: $(PY)
+	$(PY) -m pip install --quiet "nvidia-cuda-nvrtc-cu12>=12.4,<13"
+	LD_LIBRARY_PATH="$$($(PY) -c 'import nvidia.cuda_nvrtc as m; print(list(m.__path__)[0] + "/lib")')" \
+		OPDISPATCH_REQUIRE_NVRTC=1 cargo test -p opdispatch-cuda --quiet nvrtc
 
 bench: develop
 	cargo bench -p opdispatch-dispatch --bench dispatch

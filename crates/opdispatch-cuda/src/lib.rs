@@ -8,13 +8,17 @@
 //!   returns them to the driver, and the statistics behind `memory_allocated()` /
 //!   `memory_reserved()`. The caching logic is generic over the raw allocator, so it is tested
 //!   on machines without a GPU.
+//! - [`codegen`] and [`nvrtc`]: CUDA C source of the pointwise kernels (contiguous and
+//!   strided with broadcasting) and their run-time compilation to PTX.
 //! - [`error`]: [`CudaError`], with PyTorch's texts where PyTorch has one.
 //!
 //! Device storage, copies and kernels build on these (see docs/ARCHITECTURE.md).
 
 pub mod allocator;
+pub mod codegen;
 pub mod driver;
 pub mod error;
+pub mod nvrtc;
 
 pub use allocator::{CachingAllocator, MemoryStats, RawAllocator};
 pub use driver::{
