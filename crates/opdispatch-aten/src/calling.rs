@@ -79,3 +79,95 @@ pub(crate) fn call1(op: OperatorHandle, mut stack: Stack) -> Result<IValue> {
 pub(crate) fn tensor_result(v: IValue) -> Result<Tensor> {
     Tensor::from_ivalue(v)
 }
+
+/// Registers the typed kernels every data backend implements, from functions of these names
+/// in the invoking module (so CPU and Meta cannot drift apart in what they cover).
+macro_rules! typed_backend_kernels {
+    ($k:ident) => {{
+        use opdispatch_dispatch::CppFunction;
+        use opdispatch_tensor::{Scalar, Tensor};
+        use $crate::calling::{Fn1, Fn2, Fn3, FnList, FnMaxDim, FnTs, FnTss, FnTts};
+        let typed: [(&'static str, CppFunction); 30] = [
+            ("add.Tensor", CppFunction::typed(add_t as FnTts)),
+            ("add.Scalar", CppFunction::typed(add_s as FnTss)),
+            ("sub.Tensor", CppFunction::typed(sub_t as FnTts)),
+            ("sub.Scalar", CppFunction::typed(sub_s as FnTss)),
+            ("rsub.Tensor", CppFunction::typed(rsub_t as FnTts)),
+            ("mul.Tensor", CppFunction::typed(mul_t as Fn2)),
+            ("mul.Scalar", CppFunction::typed(mul_s as FnTs)),
+            ("div.Tensor", CppFunction::typed(div_t as Fn2)),
+            ("div.Scalar", CppFunction::typed(div_s as FnTs)),
+            ("pow.Tensor_Tensor", CppFunction::typed(pow_tt as Fn2)),
+            ("pow.Tensor_Scalar", CppFunction::typed(pow_ts as FnTs)),
+            ("maximum", CppFunction::typed(maximum as Fn2)),
+            ("minimum", CppFunction::typed(minimum as Fn2)),
+            ("add_.Tensor", CppFunction::typed(add_inplace as FnTts)),
+            ("sub_.Tensor", CppFunction::typed(sub_inplace as FnTts)),
+            ("mul_.Tensor", CppFunction::typed(mul_inplace as Fn2)),
+            ("div_.Tensor", CppFunction::typed(div_inplace as Fn2)),
+            ("where.self", CppFunction::typed(where_self as Fn3)),
+            ("max", CppFunction::typed(max_all as Fn1)),
+            ("max.dim", CppFunction::typed(max_dim as FnMaxDim)),
+            ("min", CppFunction::typed(min_all as Fn1)),
+            ("min.dim", CppFunction::typed(min_dim as FnMaxDim)),
+            ("mm", CppFunction::typed(mm as Fn2)),
+            ("bmm", CppFunction::typed(bmm as Fn2)),
+            ("dot", CppFunction::typed(dot as Fn2)),
+            ("mv", CppFunction::typed(mv as Fn2)),
+            (
+                "copy_",
+                CppFunction::typed(
+                    copy_ as fn(Tensor, Tensor, bool) -> opdispatch_dispatch::Result<Tensor>,
+                ),
+            ),
+            ("fill_.Scalar", CppFunction::typed(fill_scalar as FnTs)),
+            ("zero_", CppFunction::typed(zero_ as Fn1)),
+            (
+                "_local_scalar_dense",
+                CppFunction::typed(
+                    local_scalar_dense as fn(Tensor) -> opdispatch_dispatch::Result<Scalar>,
+                ),
+            ),
+        ];
+        $k.extend(typed);
+        for (name, f) in [
+            ("neg", neg as Fn1),
+            ("abs", abs),
+            ("exp", exp),
+            ("log", log),
+            ("sin", sin),
+            ("cos", cos),
+            ("sqrt", sqrt),
+            ("relu", relu),
+            ("sigmoid", sigmoid),
+            ("tanh", tanh),
+            ("reciprocal", reciprocal),
+        ] {
+            $k.push((name, CppFunction::typed(f)));
+        }
+        for (name, f) in [
+            ("eq.Tensor", eq_t as Fn2),
+            ("ne.Tensor", ne_t),
+            ("lt.Tensor", lt_t),
+            ("le.Tensor", le_t),
+            ("gt.Tensor", gt_t),
+            ("ge.Tensor", ge_t),
+        ] {
+            $k.push((name, CppFunction::typed(f)));
+        }
+        for (name, f) in [
+            ("eq.Scalar", eq_s as FnTs),
+            ("ne.Scalar", ne_s),
+            ("lt.Scalar", lt_s),
+            ("le.Scalar", le_s),
+            ("gt.Scalar", gt_s),
+            ("ge.Scalar", ge_s),
+        ] {
+            $k.push((name, CppFunction::typed(f)));
+        }
+        for (name, f) in [("cat", cat as FnList), ("stack", stack)] {
+            $k.push((name, CppFunction::typed(f)));
+        }
+    }};
+}
+pub(crate) use typed_backend_kernels;

@@ -137,6 +137,13 @@ fn build() -> Result<AtenLibrary, DispatchError> {
         ),
     ];
     for (key, kernels, (file, line)) in blocks {
+        // A second kernel for one operator in a block would silently override the first.
+        let mut seen = std::collections::HashSet::new();
+        if let Some((name, _)) = kernels.iter().find(|(n, _)| !seen.insert(*n)) {
+            return Err(DispatchError::Internal(format!(
+                "aten: two {key:?} kernels for {name}"
+            )));
+        }
         let mut lib = Library::new(LibraryKind::Impl, "aten", Some(key), file, line)?;
         for (name, f) in kernels {
             lib.impl_(name, f)?;

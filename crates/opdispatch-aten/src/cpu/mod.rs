@@ -6,9 +6,7 @@ use opdispatch_tensor::ops::{self, BinaryOp};
 use opdispatch_tensor::{Scalar, ScalarType, Tensor};
 
 use crate::args::{tensor_of_ref, Args};
-use crate::calling::{
-    aten_op, boxed, call1, tv, Fn1, Fn2, Fn3, FnList, FnMaxDim, FnTs, FnTss, FnTts, Kernels,
-};
+use crate::calling::{aten_op, boxed, call1, tv, Kernels};
 
 macro_rules! unary_kernels {
     ($($f:ident),*) => {$(
@@ -168,85 +166,8 @@ pub(crate) const REGISTERED_AT: (&str, u32) = (file!(), line!());
 /// Every CPU kernel, the device-generic ones included.
 pub(crate) fn kernels() -> Kernels {
     let mut k: Kernels = crate::generic::kernels();
+    crate::calling::typed_backend_kernels!(k);
     let typed = |k: &mut Kernels, name: &'static str, f: CppFunction| k.push((name, f));
-
-    typed(&mut k, "add.Tensor", CppFunction::typed(add_t as FnTts));
-    typed(&mut k, "add.Scalar", CppFunction::typed(add_s as FnTss));
-    typed(&mut k, "sub.Tensor", CppFunction::typed(sub_t as FnTts));
-    typed(&mut k, "sub.Scalar", CppFunction::typed(sub_s as FnTss));
-    typed(&mut k, "rsub.Tensor", CppFunction::typed(rsub_t as FnTts));
-    typed(&mut k, "mul.Tensor", CppFunction::typed(mul_t as Fn2));
-    typed(&mut k, "mul.Scalar", CppFunction::typed(mul_s as FnTs));
-    typed(&mut k, "div.Tensor", CppFunction::typed(div_t as Fn2));
-    typed(&mut k, "div.Scalar", CppFunction::typed(div_s as FnTs));
-    typed(
-        &mut k,
-        "pow.Tensor_Tensor",
-        CppFunction::typed(pow_tt as Fn2),
-    );
-    typed(
-        &mut k,
-        "pow.Tensor_Scalar",
-        CppFunction::typed(pow_ts as FnTs),
-    );
-    typed(&mut k, "maximum", CppFunction::typed(maximum as Fn2));
-    typed(&mut k, "minimum", CppFunction::typed(minimum as Fn2));
-    typed(
-        &mut k,
-        "add_.Tensor",
-        CppFunction::typed(add_inplace as FnTts),
-    );
-    typed(
-        &mut k,
-        "sub_.Tensor",
-        CppFunction::typed(sub_inplace as FnTts),
-    );
-    typed(
-        &mut k,
-        "mul_.Tensor",
-        CppFunction::typed(mul_inplace as Fn2),
-    );
-    typed(
-        &mut k,
-        "div_.Tensor",
-        CppFunction::typed(div_inplace as Fn2),
-    );
-    for (name, f) in [
-        ("neg", neg as Fn1),
-        ("abs", abs),
-        ("exp", exp),
-        ("log", log),
-        ("sin", sin),
-        ("cos", cos),
-        ("sqrt", sqrt),
-        ("relu", relu),
-        ("sigmoid", sigmoid),
-        ("tanh", tanh),
-        ("reciprocal", reciprocal),
-    ] {
-        typed(&mut k, name, CppFunction::typed(f));
-    }
-    for (name, f) in [
-        ("eq.Tensor", eq_t as Fn2),
-        ("ne.Tensor", ne_t),
-        ("lt.Tensor", lt_t),
-        ("le.Tensor", le_t),
-        ("gt.Tensor", gt_t),
-        ("ge.Tensor", ge_t),
-    ] {
-        typed(&mut k, name, CppFunction::typed(f));
-    }
-    for (name, f) in [
-        ("eq.Scalar", eq_s as FnTs),
-        ("ne.Scalar", ne_s),
-        ("lt.Scalar", lt_s),
-        ("le.Scalar", le_s),
-        ("gt.Scalar", gt_s),
-        ("ge.Scalar", ge_s),
-    ] {
-        typed(&mut k, name, CppFunction::typed(f));
-    }
-    typed(&mut k, "where.self", CppFunction::typed(where_self as Fn3));
 
     typed(&mut k, "sum", boxed(|a| sum_like(a, false, ops::sum)));
     typed(
@@ -256,10 +177,6 @@ pub(crate) fn kernels() -> Kernels {
     );
     typed(&mut k, "mean", boxed(|a| sum_like(a, false, ops::mean)));
     typed(&mut k, "mean.dim", boxed(|a| sum_like(a, true, ops::mean)));
-    typed(&mut k, "max", CppFunction::typed(max_all as Fn1));
-    typed(&mut k, "max.dim", CppFunction::typed(max_dim as FnMaxDim));
-    typed(&mut k, "min", CppFunction::typed(min_all as Fn1));
-    typed(&mut k, "min.dim", CppFunction::typed(min_dim as FnMaxDim));
     typed(
         &mut k,
         "argmax",
@@ -279,11 +196,6 @@ pub(crate) fn kernels() -> Kernels {
         }),
     );
 
-    typed(&mut k, "mm", CppFunction::typed(mm as Fn2));
-    typed(&mut k, "bmm", CppFunction::typed(bmm as Fn2));
-    typed(&mut k, "dot", CppFunction::typed(dot as Fn2));
-    typed(&mut k, "mv", CppFunction::typed(mv as Fn2));
-
     typed(
         &mut k,
         "clone",
@@ -293,26 +205,7 @@ pub(crate) fn kernels() -> Kernels {
             Ok(tv(ops::clone(&t)?))
         }),
     );
-    typed(
-        &mut k,
-        "copy_",
-        CppFunction::typed(copy_ as fn(Tensor, Tensor, bool) -> Result<Tensor>),
-    );
-    typed(
-        &mut k,
-        "fill_.Scalar",
-        CppFunction::typed(fill_scalar as FnTs),
-    );
-    typed(&mut k, "zero_", CppFunction::typed(zero_ as Fn1));
     typed(&mut k, "_to_copy", boxed(to_copy));
-    typed(
-        &mut k,
-        "_local_scalar_dense",
-        CppFunction::typed(local_scalar_dense as fn(Tensor) -> Result<Scalar>),
-    );
-
-    typed(&mut k, "cat", CppFunction::typed(cat as FnList));
-    typed(&mut k, "stack", CppFunction::typed(stack as FnList));
 
     typed(
         &mut k,

@@ -8,7 +8,7 @@ use opdispatch_tensor::ops::{meta, BinaryOp, UnaryOp};
 use opdispatch_tensor::{Device, Scalar, Tensor, TensorError};
 
 use crate::args::{tensor_of_ref, Args};
-use crate::calling::{boxed, tv, Fn1, Fn2, Fn3, FnList, FnMaxDim, FnTs, FnTss, FnTts, Kernels};
+use crate::calling::{boxed, tv, Kernels};
 
 /// A fresh Meta tensor of `spec`'s geometry and dtype.
 fn alloc(spec: &meta::OutputSpec) -> Result<Tensor> {
@@ -207,77 +207,15 @@ pub(crate) const REGISTERED_AT: (&str, u32) = (file!(), line!());
 /// Every Meta kernel, the device-generic ones included.
 pub(crate) fn kernels() -> Kernels {
     let mut k: Kernels = crate::generic::kernels();
+    crate::calling::typed_backend_kernels!(k);
     let mut add = |name: &'static str, f: CppFunction| k.push((name, f));
-
-    add("add.Tensor", CppFunction::typed(add_t as FnTts));
-    add("add.Scalar", CppFunction::typed(add_s as FnTss));
-    add("sub.Tensor", CppFunction::typed(sub_t as FnTts));
-    add("sub.Scalar", CppFunction::typed(sub_s as FnTss));
-    add("rsub.Tensor", CppFunction::typed(rsub_t as FnTts));
-    add("mul.Tensor", CppFunction::typed(mul_t as Fn2));
-    add("mul.Scalar", CppFunction::typed(mul_s as FnTs));
-    add("div.Tensor", CppFunction::typed(div_t as Fn2));
-    add("div.Scalar", CppFunction::typed(div_s as FnTs));
-    add("pow.Tensor_Tensor", CppFunction::typed(pow_tt as Fn2));
-    add("pow.Tensor_Scalar", CppFunction::typed(pow_ts as FnTs));
-    add("maximum", CppFunction::typed(maximum as Fn2));
-    add("minimum", CppFunction::typed(minimum as Fn2));
-    add("add_.Tensor", CppFunction::typed(add_inplace as FnTts));
-    add("sub_.Tensor", CppFunction::typed(sub_inplace as FnTts));
-    add("mul_.Tensor", CppFunction::typed(mul_inplace as Fn2));
-    add("div_.Tensor", CppFunction::typed(div_inplace as Fn2));
-    for (name, f) in [
-        ("neg", neg as Fn1),
-        ("abs", abs),
-        ("exp", exp),
-        ("log", log),
-        ("sin", sin),
-        ("cos", cos),
-        ("sqrt", sqrt),
-        ("relu", relu),
-        ("sigmoid", sigmoid),
-        ("tanh", tanh),
-        ("reciprocal", reciprocal),
-    ] {
-        add(name, CppFunction::typed(f));
-    }
-    for (name, f) in [
-        ("eq.Tensor", eq_t as Fn2),
-        ("ne.Tensor", ne_t),
-        ("lt.Tensor", lt_t),
-        ("le.Tensor", le_t),
-        ("gt.Tensor", gt_t),
-        ("ge.Tensor", ge_t),
-    ] {
-        add(name, CppFunction::typed(f));
-    }
-    for (name, f) in [
-        ("eq.Scalar", eq_s as FnTs),
-        ("ne.Scalar", ne_s),
-        ("lt.Scalar", lt_s),
-        ("le.Scalar", le_s),
-        ("gt.Scalar", gt_s),
-        ("ge.Scalar", ge_s),
-    ] {
-        add(name, CppFunction::typed(f));
-    }
-    add("where.self", CppFunction::typed(where_self as Fn3));
 
     add("sum", boxed(|a| reduction(a, false, false)));
     add("sum.dim_IntList", boxed(|a| reduction(a, true, false)));
     add("mean", boxed(|a| reduction(a, false, true)));
     add("mean.dim", boxed(|a| reduction(a, true, true)));
-    add("max", CppFunction::typed(max_all as Fn1));
-    add("max.dim", CppFunction::typed(max_dim as FnMaxDim));
-    add("min", CppFunction::typed(min_all as Fn1));
-    add("min.dim", CppFunction::typed(min_dim as FnMaxDim));
     add("argmax", boxed(|a| arg_extreme(a, "argmax")));
     add("argmin", boxed(|a| arg_extreme(a, "argmin")));
-
-    add("mm", CppFunction::typed(mm as Fn2));
-    add("bmm", CppFunction::typed(bmm as Fn2));
-    add("dot", CppFunction::typed(dot as Fn2));
-    add("mv", CppFunction::typed(mv as Fn2));
 
     add(
         "clone",
@@ -287,20 +225,7 @@ pub(crate) fn kernels() -> Kernels {
             Ok(tv(Tensor::empty(t.sizes(), t.dtype(), Device::Meta)?))
         }),
     );
-    add(
-        "copy_",
-        CppFunction::typed(copy_ as fn(Tensor, Tensor, bool) -> Result<Tensor>),
-    );
-    add("fill_.Scalar", CppFunction::typed(fill_scalar as FnTs));
-    add("zero_", CppFunction::typed(zero_ as Fn1));
     add("_to_copy", boxed(to_copy));
-    add(
-        "_local_scalar_dense",
-        CppFunction::typed(local_scalar_dense as fn(Tensor) -> Result<Scalar>),
-    );
-
-    add("cat", CppFunction::typed(cat as FnList));
-    add("stack", CppFunction::typed(stack as FnList));
 
     add(
         "uniform_",
