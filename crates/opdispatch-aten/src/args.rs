@@ -1,7 +1,7 @@
 //! Reading boxed arguments: the IValue encodings PyTorch's boxed calling convention uses
 //! (Scalar as Int/Double/Bool/Complex, `int[]` as IntList, ScalarType as Int with c10's
-//! numbering, Device as a device string, absent optionals as None), and `KernelArg` for
-//! [`Scalar`] so Scalar-taking kernels can be typed.
+//! numbering, Device as a device string, absent optionals as None). `KernelArg` for `Scalar`
+//! (so Scalar-taking kernels can be typed) lives with the runtime, in its `dispatch_glue.rs`.
 
 use std::sync::Arc;
 
