@@ -294,19 +294,13 @@ fn fast_f32(
         };
         let x =
             &cast_slice::<f32>(&r).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
-        return Some(new_f32(shape, n, |o| match op {
-            BinaryOp::Add => o.iter_mut().zip(x).for_each(|(o, &x)| {
-                o.write((x as f64 + al * s) as f32);
-            }),
-            BinaryOp::Sub => o.iter_mut().zip(x).for_each(|(o, &x)| {
-                o.write((x as f64 - al * s) as f32);
-            }),
-            BinaryOp::Mul => o.iter_mut().zip(x).for_each(|(o, &x)| {
-                o.write((x as f64 * s) as f32);
-            }),
-            _ => o.iter_mut().zip(x).for_each(|(o, &x)| {
-                o.write((x as f64 / s) as f32);
-            }),
+        return Some(new_f32(shape, n, |o| {
+            let op_ = SendPtr(o.as_mut_ptr());
+            parallel_for(n, GRAIN_SIZE, |r| {
+                // SAFETY: the chunks of one loop own disjoint ranges of the output.
+                let o = unsafe { std::slice::from_raw_parts_mut(op_.get().add(r.start), r.len()) };
+                scalar_f32(op, al, s, o, &x[r]);
+            });
         }));
     }
     if !full_b {
@@ -455,11 +449,16 @@ fn binary_inplace_f32(op: BinaryOp, al: f64, x: &mut [f32], y: &[f32]) {
 fn scalar_inplace_f32(op: BinaryOp, al: f64, s: f64, x: &mut [f32]) {
     #[inline(always)]
     fn body(op: BinaryOp, al: f64, s: f64, x: &mut [f32]) {
+        // `s` is a float32 value: float32 arithmetic rounds as the f64 form then (one rounding
+        // of the exact result either way), only `alpha * s` needs the wider type.
+        let f = s as f32;
         match op {
+            BinaryOp::Add if al == 1.0 => x.iter_mut().for_each(|x| *x += f),
+            BinaryOp::Sub if al == 1.0 => x.iter_mut().for_each(|x| *x -= f),
             BinaryOp::Add => x.iter_mut().for_each(|x| *x = (*x as f64 + al * s) as f32),
             BinaryOp::Sub => x.iter_mut().for_each(|x| *x = (*x as f64 - al * s) as f32),
-            BinaryOp::Mul => x.iter_mut().for_each(|x| *x = (*x as f64 * s) as f32),
-            _ => x.iter_mut().for_each(|x| *x = (*x as f64 / s) as f32),
+            BinaryOp::Mul => x.iter_mut().for_each(|x| *x *= f),
+            _ => x.iter_mut().for_each(|x| *x /= f),
         }
     }
     #[cfg(target_arch = "x86_64")]
@@ -475,6 +474,48 @@ fn scalar_inplace_f32(op: BinaryOp, al: f64, s: f64, x: &mut [f32]) {
         }
     }
     body(op, al, s, x);
+}
+
+/// `o = x op s` with a scalar right operand, rounded as [`scalar_inplace_f32`].
+fn scalar_f32(op: BinaryOp, al: f64, s: f64, o: &mut [MaybeUninit<f32>], x: &[f32]) {
+    #[inline(always)]
+    fn body(op: BinaryOp, al: f64, s: f64, o: &mut [MaybeUninit<f32>], x: &[f32]) {
+        let f = s as f32;
+        let it = o.iter_mut().zip(x);
+        match op {
+            BinaryOp::Add if al == 1.0 => it.for_each(|(o, &x)| {
+                o.write(x + f);
+            }),
+            BinaryOp::Sub if al == 1.0 => it.for_each(|(o, &x)| {
+                o.write(x - f);
+            }),
+            BinaryOp::Add => it.for_each(|(o, &x)| {
+                o.write((x as f64 + al * s) as f32);
+            }),
+            BinaryOp::Sub => it.for_each(|(o, &x)| {
+                o.write((x as f64 - al * s) as f32);
+            }),
+            BinaryOp::Mul => it.for_each(|(o, &x)| {
+                o.write(x * f);
+            }),
+            _ => it.for_each(|(o, &x)| {
+                o.write(x / f);
+            }),
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(op: BinaryOp, al: f64, s: f64, o: &mut [MaybeUninit<f32>], x: &[f32]) {
+            body(op, al, s, o, x);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (checked just above).
+            unsafe { avx2(op, al, s, o, x) };
+            return;
+        }
+    }
+    body(op, al, s, o, x);
 }
 
 /// `o = x op y` elementwise over equal-length contiguous f32 slices, with the widest vectors
