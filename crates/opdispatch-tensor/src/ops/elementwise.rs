@@ -563,6 +563,48 @@ fn binary_f32_loop(op: BinaryOp, al: f64, o: &mut [MaybeUninit<f32>], x: &[f32],
     }
 }
 
+/// `o = op(v)` over contiguous f32, vectorized where the operation allows.
+fn unary_f32(op: UnaryOp, o: &mut [MaybeUninit<f32>], v: &[f32]) {
+    #[inline(always)]
+    fn body(op: UnaryOp, o: &mut [MaybeUninit<f32>], v: &[f32]) {
+        let it = o.iter_mut().zip(v);
+        match op {
+            UnaryOp::Neg => it.for_each(|(o, &v)| {
+                o.write(-v);
+            }),
+            UnaryOp::Abs => it.for_each(|(o, &v)| {
+                o.write(v.abs());
+            }),
+            UnaryOp::Relu => it.for_each(|(o, &v)| {
+                o.write(if v > 0.0 || v.is_nan() { v } else { 0.0 });
+            }),
+            UnaryOp::Sqrt => it.for_each(|(o, &v)| {
+                o.write(v.sqrt());
+            }),
+            // Transcendentals go through f64 so every path agrees bit for bit.
+            _ => {
+                let f = op.f64_fn();
+                it.for_each(|(o, &v)| {
+                    o.write(f(v as f64) as f32);
+                });
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(op: UnaryOp, o: &mut [MaybeUninit<f32>], v: &[f32]) {
+            body(op, o, v);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (checked just above).
+            unsafe { avx2(op, o, v) };
+            return;
+        }
+    }
+    body(op, o, v);
+}
+
 /// The generic binary kernel behind every binary op.
 pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<Tensor> {
     crate::release::released(super::work(&[a, b]), || binary_body(op, a, b, alpha))
@@ -833,28 +875,12 @@ fn unary_body(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
         let v =
             &cast_slice::<f32>(&r).expect("aligned")[x.storage_offset()..x.storage_offset() + n];
         return new_f32(shape, n, |o| {
-            let it = o.iter_mut().zip(v);
-            match op {
-                UnaryOp::Neg => it.for_each(|(o, &v)| {
-                    o.write(-v);
-                }),
-                UnaryOp::Abs => it.for_each(|(o, &v)| {
-                    o.write(v.abs());
-                }),
-                UnaryOp::Relu => it.for_each(|(o, &v)| {
-                    o.write(if v > 0.0 || v.is_nan() { v } else { 0.0 });
-                }),
-                UnaryOp::Sqrt => it.for_each(|(o, &v)| {
-                    o.write(v.sqrt());
-                }),
-                // Transcendentals go through f64 so every path agrees bit for bit.
-                _ => {
-                    let f = op.f64_fn();
-                    it.for_each(|(o, &v)| {
-                        o.write(f(v as f64) as f32);
-                    });
-                }
-            }
+            let op_ = SendPtr(o.as_mut_ptr());
+            parallel_for(n, GRAIN_SIZE, |r| {
+                // SAFETY: the chunks of one loop own disjoint ranges of the output.
+                let o = unsafe { std::slice::from_raw_parts_mut(op_.get().add(r.start), r.len()) };
+                unary_f32(op, o, &v[r]);
+            });
         });
     }
     Ok(if dt.is_complex() {

@@ -5,6 +5,7 @@
 use super::{broadcast_shapes, broadcast_strides, common_device, result_type, wrap_dim};
 use crate::element::{dispatch_dtype, Element, C64};
 use crate::error::{Result, TensorError};
+use crate::parallel::GRAIN_SIZE;
 use crate::tensor::{contiguous_strides, elem_of_scalar, for_each_offset, numel_of};
 use crate::{Device, Scalar, ScalarType, Storage, Tensor};
 
@@ -452,7 +453,7 @@ fn clone_body(t: &Tensor) -> Result<Tensor> {
             // SAFETY: the spare capacity holds `words * 8 >= n` bytes, a fresh allocation that
             // cannot overlap `src`; the pad bytes past `n` (under 8) are zeroed.
             unsafe {
-                std::ptr::copy_nonoverlapping(src.as_ptr(), dst, n);
+                crate::parallel::copy_bytes(src.as_ptr(), dst, n, GRAIN_SIZE * isz);
                 std::ptr::write_bytes(dst.add(n), 0, words * 8 - n);
             }
         }
@@ -526,7 +527,12 @@ fn copy_inplace_body(dst: &Tensor, src: &Tensor) -> Result<()> {
             // takes the temporary below.
             let r = src.storage_ref().read()?;
             if let Some(mut w) = dst.storage_ref().try_write() {
-                w[d0..d0 + n].copy_from_slice(&r[so..so + n]);
+                let (from, to) = (&r[so..so + n], &mut w[d0..d0 + n]);
+                // SAFETY: two slices of `n` bytes in different storages (checked above), one
+                // read-locked and one write-locked for the whole copy.
+                unsafe {
+                    crate::parallel::copy_bytes(from.as_ptr(), to.as_mut_ptr(), n, GRAIN_SIZE * isz)
+                };
                 return Ok(());
             }
         }
