@@ -10,7 +10,7 @@ use crate::element::{cast_slice, cast_slice_mut, C64};
 use crate::error::{Result, TensorError};
 use crate::parallel::{parallel_for, GRAIN_SIZE};
 use crate::tensor::{tensor_from_domain, Domain};
-use crate::{Scalar, ScalarType, Storage, Tensor, DEFAULT_DTYPE};
+use crate::{Scalar, ScalarType, Tensor, DEFAULT_DTYPE};
 
 /// Binary pointwise operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,21 +230,21 @@ fn zip_map<D: Copy, O>(x: &[D], y: &[D], f: impl Fn(D, D) -> O) -> Vec<O> {
 /// `MaybeUninit` slots, so it cannot read them.
 fn new_f32(sizes: &[usize], n: usize, f: impl FnOnce(&mut [MaybeUninit<f32>])) -> Result<Tensor> {
     let words = (n * 4).div_ceil(8);
-    let mut buf = crate::storage::uninit_words(words)?;
-    let spare = &mut buf.spare_capacity_mut()[..words];
+    let mut buf = crate::storage::WordBuf::uninit(n * 4)?;
+    let p = buf.data();
     if n % 2 == 1 {
         // The pad half of the last word is never written by `f`.
-        spare[words - 1].write(0);
+        // SAFETY: `words * 8` bytes from `p` are writable, 8-aligned.
+        unsafe { p.cast::<u64>().add(words - 1).write(0) };
     }
-    // SAFETY: the u64 slots are 8-aligned and hold 2 * words >= n f32 slots; both are
-    // MaybeUninit, so viewing one as the other asserts nothing about their contents.
-    let out =
-        unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<MaybeUninit<f32>>(), n) };
+    // SAFETY: `words * 8 >= n * 4` writable bytes from the 8-aligned `p`, viewed as
+    // MaybeUninit slots (which asserts nothing about their contents).
+    let out = unsafe { std::slice::from_raw_parts_mut(p.cast::<MaybeUninit<f32>>(), n) };
     f(out);
     // SAFETY: `f` wrote all n f32 slots (callers zip over exactly n inputs) and the odd pad
     // was written above, so all `words` words are initialized.
-    unsafe { buf.set_len(words) };
-    let st = Storage::from_words(buf, n * 4);
+    unsafe { buf.assume_init(n * 4) };
+    let st = buf.into_storage(n * 4);
     // A fresh contiguous buffer of exactly n elements: the geometry needs no bounds check.
     Ok(Tensor::from_parts_unchecked(
         st,
