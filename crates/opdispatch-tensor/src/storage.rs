@@ -157,7 +157,7 @@ impl WordBuf {
             0
         }
     }
-    fn start_of(words: &Vec<u64>, pad: usize) -> usize {
+    fn start_of(words: &[u64], pad: usize) -> usize {
         if pad == 0 {
             return 0;
         }

@@ -104,9 +104,9 @@ pub(crate) fn extreme_value<T: Float, const MAX: bool>(x: &[T]) -> T {
         |r| value_dispatch::<T, MAX>(&x[r]),
         |a, b| {
             #[allow(clippy::eq_op)]
-            let an = a != a;
+            let (an, bn) = (a != a, b != b);
             // Across chunks the earlier partial wins ties, as ATen's combine does.
-            if !an && (b != b || better::<T, MAX>(b, a)) {
+            if !an && (bn || better::<T, MAX>(b, a)) {
                 b
             } else {
                 a
@@ -231,8 +231,8 @@ mod tests {
     fn values_without_indices() {
         for n in [1usize, 5, 31, 32, 33, 100, 1000, 70_001] {
             let mut x: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1009) as f64 - 500.0).collect();
-            let want_max = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let want_min = x.iter().cloned().fold(f64::INFINITY, f64::min);
+            let want_max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let want_min = x.iter().copied().fold(f64::INFINITY, f64::min);
             assert_eq!(extreme_value::<f64, true>(&x), want_max, "{n}");
             assert_eq!(extreme_value::<f64, false>(&x), want_min, "{n}");
             let f: Vec<f32> = x.iter().map(|&v| v as f32).collect();

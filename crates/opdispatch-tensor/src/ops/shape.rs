@@ -530,7 +530,12 @@ fn copy_inplace_body(dst: &Tensor, src: &Tensor) -> Result<()> {
                 // SAFETY: two slices of `n` bytes in different storages (checked above), one
                 // read-locked and one write-locked for the whole copy.
                 unsafe {
-                    crate::parallel::copy_bytes(from.as_ptr(), to.as_mut_ptr(), n, GRAIN_SIZE * isz)
+                    crate::parallel::copy_bytes(
+                        from.as_ptr(),
+                        to.as_mut_ptr(),
+                        n,
+                        GRAIN_SIZE * isz,
+                    );
                 };
                 return Ok(());
             }
