@@ -131,6 +131,27 @@ pub fn parallel_reduce<T: Send>(
         .expect("at least one chunk")
 }
 
+/// `std::ptr::copy_nonoverlapping(src, dst, n)` in chunks over the pool when `n` exceeds
+/// `grain` bytes (a large memory copy is bound by one core's load/store rate, as torch's
+/// `copy_` and `clone`, which split it over the intra-op threads).
+///
+/// # Safety
+/// As `copy_nonoverlapping`: `src` readable and `dst` writable for `n` bytes, not overlapping,
+/// neither used elsewhere during the call.
+pub(crate) unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize, grain: usize) {
+    let (s, d) = (src as usize, dst as usize);
+    parallel_for(n, grain, |r| {
+        // SAFETY: the caller's contract, for the disjoint byte range `r` each chunk owns.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (s as *const u8).add(r.start),
+                (d as *mut u8).add(r.start),
+                r.len(),
+            );
+        }
+    });
+}
+
 /// Runs `f` inside the pool (for libraries that spread work over the current rayon pool: the
 /// GEMM), passing the threads it may use; `threads <= 1` (or a nested call) runs it here with 1.
 pub(crate) fn with_pool<R: Send>(threads: usize, f: impl FnOnce(usize) -> R + Send) -> R {

@@ -63,6 +63,102 @@ impl<T: Float, const W: usize> Summand for Lanes<T, W> {
     }
 }
 
+/// A vector of `W` lanes of `T` the row and column kernels load and store.
+trait Vector<T: Float>: Summand {
+    const W: usize;
+    /// Lanes `x[at..at + W]`; the caller keeps `at + W <= x.len()`.
+    fn load(x: &[T], at: usize) -> Self;
+    /// Writes the lanes to `out[..W]`.
+    fn store(self, out: &mut [T]);
+}
+
+impl<T: Float, const W: usize> Vector<T> for Lanes<T, W> {
+    const W: usize = W;
+    #[inline(always)]
+    fn load(x: &[T], at: usize) -> Self {
+        assert!(at + W <= x.len());
+        // SAFETY: in bounds (checked above); `[T; W]` has `T`'s alignment.
+        Lanes(unsafe { std::ptr::read(x.as_ptr().add(at).cast::<[T; W]>()) })
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [T]) {
+        out[..W].copy_from_slice(&self.0);
+    }
+}
+
+/// AVX registers as accumulators: with plain lane arrays LLVM splits the cascade's levels into
+/// scalars and rebuilds vectors lane by lane at every fold. Only used inside functions
+/// compiled with AVX2 enabled (the intrinsics inline there).
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use super::{Summand, Vector};
+    use std::arch::x86_64::{
+        __m256, __m256d, _mm256_add_pd, _mm256_add_ps, _mm256_loadu_pd, _mm256_loadu_ps,
+        _mm256_setzero_pd, _mm256_setzero_ps, _mm256_storeu_pd, _mm256_storeu_ps,
+    };
+
+    #[derive(Clone, Copy)]
+    pub(super) struct F32x8(__m256);
+    #[derive(Clone, Copy)]
+    pub(super) struct F64x4(__m256d);
+
+    impl Summand for F32x8 {
+        #[inline(always)]
+        fn zero() -> Self {
+            // SAFETY: only reached from AVX2-enabled callers (the CPU has AVX).
+            F32x8(unsafe { _mm256_setzero_ps() })
+        }
+        #[inline(always)]
+        fn plus(self, o: Self) -> Self {
+            // SAFETY: as above.
+            F32x8(unsafe { _mm256_add_ps(self.0, o.0) })
+        }
+    }
+    impl Vector<f32> for F32x8 {
+        const W: usize = 8;
+        #[inline(always)]
+        fn load(x: &[f32], at: usize) -> Self {
+            debug_assert!(at + 8 <= x.len());
+            // SAFETY: callers keep `at + 8 <= x.len()` (their loops bound every load); an
+            // unaligned load; AVX is present as above.
+            F32x8(unsafe { _mm256_loadu_ps(x.as_ptr().add(at)) })
+        }
+        #[inline(always)]
+        fn store(self, out: &mut [f32]) {
+            assert!(out.len() >= 8);
+            // SAFETY: 8 floats fit (checked above).
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), self.0) }
+        }
+    }
+    impl Summand for F64x4 {
+        #[inline(always)]
+        fn zero() -> Self {
+            // SAFETY: only reached from AVX2-enabled callers (the CPU has AVX).
+            F64x4(unsafe { _mm256_setzero_pd() })
+        }
+        #[inline(always)]
+        fn plus(self, o: Self) -> Self {
+            // SAFETY: as above.
+            F64x4(unsafe { _mm256_add_pd(self.0, o.0) })
+        }
+    }
+    impl Vector<f64> for F64x4 {
+        const W: usize = 4;
+        #[inline(always)]
+        fn load(x: &[f64], at: usize) -> Self {
+            debug_assert!(at + 4 <= x.len());
+            // SAFETY: callers keep `at + 4 <= x.len()`; AVX is present as above.
+            F64x4(unsafe { _mm256_loadu_pd(x.as_ptr().add(at)) })
+        }
+        #[inline(always)]
+        fn store(self, out: &mut [f64]) {
+            assert!(out.len() >= 4);
+            // SAFETY: 4 doubles fit (checked above).
+            unsafe { _mm256_storeu_pd(out.as_mut_ptr(), self.0) }
+        }
+    }
+}
+
 /// `ceil(log2(x))`, 1 for `x <= 2` (as ATen's `CeilLog2`).
 fn ceil_log2(x: usize) -> usize {
     if x <= 2 {
@@ -133,29 +229,23 @@ fn row_sum<E: Summand>(size: usize, load: impl Fn(usize) -> E) -> E {
     s
 }
 
-/// `W` consecutive elements from `x[at..]`.
+/// Sum of one contiguous row, read as `V` vectors when it holds at least one.
 #[inline(always)]
-fn lanes<T: Float, const W: usize>(x: &[T], at: usize) -> Lanes<T, W> {
-    debug_assert!(at + W <= x.len());
-    // SAFETY: every caller keeps `at + W <= x.len()` (loads stay inside the rows and column
-    // blocks whose bounds its loop checks); `[T; W]` has `T`'s alignment.
-    Lanes(unsafe { std::ptr::read(x.as_ptr().add(at).cast::<[T; W]>()) })
-}
-
-/// Sum of one contiguous row, read as `W`-lane vectors when it holds at least one.
-#[inline(always)]
-fn inner_row<T: Float, const W: usize>(x: &[T]) -> T {
+fn inner_row<T: Float, V: Vector<T>>(x: &[T]) -> T {
     let n = x.len();
-    if n < W {
+    let w = V::W;
+    if n < w {
         return row_sum(n, |i| x[i]);
     }
-    let nv = n / W;
-    let v = row_sum(nv, |i| lanes::<T, W>(x, i * W));
+    let nv = n / w;
+    let v = row_sum(nv, |i| V::load(x, i * w));
     let mut s = T::ZERO;
-    for &e in &x[nv * W..] {
+    for &e in &x[nv * w..] {
         s = s + e;
     }
-    for e in v.0 {
+    let mut lanes = [T::ZERO; 8];
+    v.store(&mut lanes);
+    for &e in &lanes[..w] {
         s = s + e;
     }
     s
@@ -164,7 +254,7 @@ fn inner_row<T: Float, const W: usize>(x: &[T]) -> T {
 /// Column sums of a contiguous `[rows, cols]` block (the reduced dimension is the outer one):
 /// columns go four vectors at a time, then one vector, then one by one.
 #[inline(always)]
-fn outer_block<T: Float, const W: usize>(
+fn outer_block<T: Float, V: Vector<T>>(
     x: &[T],
     rows: usize,
     cols: usize,
@@ -173,21 +263,19 @@ fn outer_block<T: Float, const W: usize>(
     out: &mut [T],
 ) {
     assert!(rows == 0 || (rows - 1) * cols + c1 <= x.len());
+    let w = V::W;
     let mut j = c0;
-    if cols >= W {
-        while j + 4 * W <= c1 {
-            let s = multi_row_sum::<Lanes<T, W>, 4>(rows, |i, k| {
-                lanes::<T, W>(x, i * cols + j + k * W)
-            });
-            for (k, v) in s.iter().enumerate() {
-                out[j - c0 + k * W..j - c0 + (k + 1) * W].copy_from_slice(&v.0);
+    if cols >= w {
+        while j + 4 * w <= c1 {
+            let s = multi_row_sum::<V, 4>(rows, |i, k| V::load(x, i * cols + j + k * w));
+            for (k, v) in s.into_iter().enumerate() {
+                v.store(&mut out[j - c0 + k * w..]);
             }
-            j += 4 * W;
+            j += 4 * w;
         }
-        while j + W <= c1 {
-            let v = row_sum(rows, |i| lanes::<T, W>(x, i * cols + j));
-            out[j - c0..j - c0 + W].copy_from_slice(&v.0);
-            j += W;
+        while j + w <= c1 {
+            row_sum(rows, |i| V::load(x, i * cols + j)).store(&mut out[j - c0..]);
+            j += w;
         }
     } else {
         while j + 4 <= c1 {
@@ -217,13 +305,13 @@ fn vector_bytes() -> usize {
 }
 
 macro_rules! widths {
-    ($t:ty, $w256:literal, $w128:literal, $row:ident, $outer:ident) => {
+    ($t:ty, $v256:ty, $w128:literal, $row:ident, $outer:ident) => {
         fn $row(x: &[$t]) -> $t {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2")]
                 unsafe fn w256(x: &[$t]) -> $t {
-                    inner_row::<$t, $w256>(x)
+                    inner_row::<$t, $v256>(x)
                 }
                 match vector_bytes() {
                     // SAFETY: the CPU has AVX2 (detected at run time).
@@ -231,7 +319,7 @@ macro_rules! widths {
                     _ => {}
                 }
             }
-            inner_row::<$t, $w128>(x)
+            inner_row::<$t, Lanes<$t, $w128>>(x)
         }
         fn $outer(x: &[$t], rows: usize, cols: usize, c0: usize, c1: usize, out: &mut [$t]) {
             #[cfg(target_arch = "x86_64")]
@@ -245,7 +333,7 @@ macro_rules! widths {
                     c1: usize,
                     out: &mut [$t],
                 ) {
-                    outer_block::<$t, $w256>(x, rows, cols, c0, c1, out);
+                    outer_block::<$t, $v256>(x, rows, cols, c0, c1, out);
                 }
                 match vector_bytes() {
                     // SAFETY: the CPU has AVX2 (detected at run time).
@@ -253,12 +341,12 @@ macro_rules! widths {
                     _ => {}
                 }
             }
-            outer_block::<$t, $w128>(x, rows, cols, c0, c1, out);
+            outer_block::<$t, Lanes<$t, $w128>>(x, rows, cols, c0, c1, out);
         }
     };
 }
-widths!(f32, 8, 4, row_f32, outer_f32);
-widths!(f64, 4, 2, row_f64, outer_f64);
+widths!(f32, avx::F32x8, 4, row_f32, outer_f32);
+widths!(f64, avx::F64x4, 2, row_f64, outer_f64);
 
 /// Types with a dispatched row and column kernel.
 pub(crate) trait Summable: Float {
@@ -361,15 +449,16 @@ mod tests {
     #[test]
     fn long_float32_sums_keep_their_precision() {
         // A running float32 sum stops growing at 2^24; the cascade stays within one ulp (4 at
-        // 2^25). Torch 2.15 returns 33554436 here and this schedule 33554432: the last levels'
-        // order still differs from torch's beyond ~300k elements (open, issue 17).
+        // 2^25). On one thread torch 2.15 returns 33554436 for 2^25 + 3 ones (the 3 tail
+        // ones meet the first lane, 2^22, and round up at 2^24 + 3), on two threads 33554432
+        // (two chunk partials); `row` is the one-thread schedule.
         let ones = vec![1.0f32; (1 << 25) + 3];
+        assert_eq!(f32::row(&ones), 33554436.0);
+        let halves =
+            f32::row(&ones[..ones.len().div_ceil(2)]) + f32::row(&ones[ones.len().div_ceil(2)..]);
+        assert_eq!(halves, 33554432.0);
         let exact = ((1u64 << 25) + 3) as f64;
-        assert!(
-            (f64::from(sum_all(&ones)) - exact).abs() <= 4.0,
-            "{}",
-            sum_all(&ones)
-        );
+        assert!((f64::from(sum_all(&ones)) - exact).abs() <= 4.0);
         let ramp: Vec<f32> = (0..1_000_003).map(|i| (i % 1000) as f32 * 0.001).collect();
         let exact: f64 = ramp.iter().map(|&v| f64::from(v)).sum();
         assert!((f64::from(sum_all(&ramp)) - exact).abs() / exact < 1e-6);

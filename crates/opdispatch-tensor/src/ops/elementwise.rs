@@ -9,7 +9,7 @@ use crate::element::{cast_slice, cast_slice_mut, C64};
 use crate::error::{Result, TensorError};
 use crate::parallel::{parallel_for, GRAIN_SIZE};
 use crate::tensor::{tensor_from_domain, Domain};
-use crate::{Scalar, ScalarType, Storage, Tensor};
+use crate::{Scalar, ScalarType, Tensor};
 
 /// Binary pointwise operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,21 +176,21 @@ fn zip_map<D: Copy, O>(x: &[D], y: &[D], f: impl Fn(D, D) -> O) -> Vec<O> {
 /// `MaybeUninit` slots, so it cannot read them.
 fn new_f32(sizes: &[usize], n: usize, f: impl FnOnce(&mut [MaybeUninit<f32>])) -> Result<Tensor> {
     let words = (n * 4).div_ceil(8);
-    let mut buf = crate::storage::uninit_words(words)?;
-    let spare = &mut buf.spare_capacity_mut()[..words];
+    let mut buf = crate::storage::WordBuf::uninit(n * 4)?;
+    let p = buf.data();
     if n % 2 == 1 {
         // The pad half of the last word is never written by `f`.
-        spare[words - 1].write(0);
+        // SAFETY: `words * 8` bytes from `p` are writable, 8-aligned.
+        unsafe { p.cast::<u64>().add(words - 1).write(0) };
     }
-    // SAFETY: the u64 slots are 8-aligned and hold 2 * words >= n f32 slots; both are
-    // MaybeUninit, so viewing one as the other asserts nothing about their contents.
-    let out =
-        unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<MaybeUninit<f32>>(), n) };
+    // SAFETY: `words * 8 >= n * 4` writable bytes from the 8-aligned `p`, viewed as
+    // MaybeUninit slots (which asserts nothing about their contents).
+    let out = unsafe { std::slice::from_raw_parts_mut(p.cast::<MaybeUninit<f32>>(), n) };
     f(out);
     // SAFETY: `f` wrote all n f32 slots (callers zip over exactly n inputs) and the odd pad
     // was written above, so all `words` words are initialized.
-    unsafe { buf.set_len(words) };
-    let st = Storage::from_words(buf, n * 4);
+    unsafe { buf.assume_init(n * 4) };
+    let st = buf.into_storage(n * 4);
     // A fresh contiguous buffer of exactly n elements: the geometry needs no bounds check.
     Ok(Tensor::from_parts_unchecked(
         st,
@@ -238,19 +238,13 @@ fn fast_f32(
         };
         let x =
             &cast_slice::<f32>(&r).expect("aligned")[a.storage_offset()..a.storage_offset() + n];
-        return Some(new_f32(shape, n, |o| match op {
-            BinaryOp::Add => o.iter_mut().zip(x).for_each(|(o, &x)| {
-                o.write((x as f64 + al * s) as f32);
-            }),
-            BinaryOp::Sub => o.iter_mut().zip(x).for_each(|(o, &x)| {
-                o.write((x as f64 - al * s) as f32);
-            }),
-            BinaryOp::Mul => o.iter_mut().zip(x).for_each(|(o, &x)| {
-                o.write((x as f64 * s) as f32);
-            }),
-            _ => o.iter_mut().zip(x).for_each(|(o, &x)| {
-                o.write((x as f64 / s) as f32);
-            }),
+        return Some(new_f32(shape, n, |o| {
+            let op_ = SendPtr(o.as_mut_ptr());
+            parallel_for(n, GRAIN_SIZE, |r| {
+                // SAFETY: the chunks of one loop own disjoint ranges of the output.
+                let o = unsafe { std::slice::from_raw_parts_mut(op_.get().add(r.start), r.len()) };
+                scalar_f32(op, al, s, o, &x[r]);
+            });
         }));
     }
     if !full_b {
@@ -397,11 +391,16 @@ fn binary_inplace_f32(op: BinaryOp, al: f64, x: &mut [f32], y: &[f32]) {
 fn scalar_inplace_f32(op: BinaryOp, al: f64, s: f64, x: &mut [f32]) {
     #[inline(always)]
     fn body(op: BinaryOp, al: f64, s: f64, x: &mut [f32]) {
+        // `s` is a float32 value: float32 arithmetic rounds as the f64 form then (one rounding
+        // of the exact result either way), only `alpha * s` needs the wider type.
+        let f = s as f32;
         match op {
+            BinaryOp::Add if al == 1.0 => x.iter_mut().for_each(|x| *x += f),
+            BinaryOp::Sub if al == 1.0 => x.iter_mut().for_each(|x| *x -= f),
             BinaryOp::Add => x.iter_mut().for_each(|x| *x = (*x as f64 + al * s) as f32),
             BinaryOp::Sub => x.iter_mut().for_each(|x| *x = (*x as f64 - al * s) as f32),
-            BinaryOp::Mul => x.iter_mut().for_each(|x| *x = (*x as f64 * s) as f32),
-            _ => x.iter_mut().for_each(|x| *x = (*x as f64 / s) as f32),
+            BinaryOp::Mul => x.iter_mut().for_each(|x| *x *= f),
+            _ => x.iter_mut().for_each(|x| *x /= f),
         }
     }
     #[cfg(target_arch = "x86_64")]
@@ -417,6 +416,48 @@ fn scalar_inplace_f32(op: BinaryOp, al: f64, s: f64, x: &mut [f32]) {
         }
     }
     body(op, al, s, x);
+}
+
+/// `o = x op s` with a scalar right operand, rounded as [`scalar_inplace_f32`].
+fn scalar_f32(op: BinaryOp, al: f64, s: f64, o: &mut [MaybeUninit<f32>], x: &[f32]) {
+    #[inline(always)]
+    fn body(op: BinaryOp, al: f64, s: f64, o: &mut [MaybeUninit<f32>], x: &[f32]) {
+        let f = s as f32;
+        let it = o.iter_mut().zip(x);
+        match op {
+            BinaryOp::Add if al == 1.0 => it.for_each(|(o, &x)| {
+                o.write(x + f);
+            }),
+            BinaryOp::Sub if al == 1.0 => it.for_each(|(o, &x)| {
+                o.write(x - f);
+            }),
+            BinaryOp::Add => it.for_each(|(o, &x)| {
+                o.write((x as f64 + al * s) as f32);
+            }),
+            BinaryOp::Sub => it.for_each(|(o, &x)| {
+                o.write((x as f64 - al * s) as f32);
+            }),
+            BinaryOp::Mul => it.for_each(|(o, &x)| {
+                o.write(x * f);
+            }),
+            _ => it.for_each(|(o, &x)| {
+                o.write(x / f);
+            }),
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(op: BinaryOp, al: f64, s: f64, o: &mut [MaybeUninit<f32>], x: &[f32]) {
+            body(op, al, s, o, x);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (checked just above).
+            unsafe { avx2(op, al, s, o, x) };
+            return;
+        }
+    }
+    body(op, al, s, o, x);
 }
 
 /// `o = x op y` elementwise over equal-length contiguous f32 slices, with the widest vectors
@@ -462,6 +503,48 @@ fn binary_f32_loop(op: BinaryOp, al: f64, o: &mut [MaybeUninit<f32>], x: &[f32],
             o.write(x / y);
         }),
     }
+}
+
+/// `o = op(v)` over contiguous f32, vectorized where the operation allows.
+fn unary_f32(op: UnaryOp, o: &mut [MaybeUninit<f32>], v: &[f32]) {
+    #[inline(always)]
+    fn body(op: UnaryOp, o: &mut [MaybeUninit<f32>], v: &[f32]) {
+        let it = o.iter_mut().zip(v);
+        match op {
+            UnaryOp::Neg => it.for_each(|(o, &v)| {
+                o.write(-v);
+            }),
+            UnaryOp::Abs => it.for_each(|(o, &v)| {
+                o.write(v.abs());
+            }),
+            UnaryOp::Relu => it.for_each(|(o, &v)| {
+                o.write(if v > 0.0 || v.is_nan() { v } else { 0.0 });
+            }),
+            UnaryOp::Sqrt => it.for_each(|(o, &v)| {
+                o.write(v.sqrt());
+            }),
+            // Transcendentals go through f64 so every path agrees bit for bit.
+            _ => {
+                let f = op.f64_fn();
+                it.for_each(|(o, &v)| {
+                    o.write(f(v as f64) as f32);
+                });
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(op: UnaryOp, o: &mut [MaybeUninit<f32>], v: &[f32]) {
+            body(op, o, v);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (checked just above).
+            unsafe { avx2(op, o, v) };
+            return;
+        }
+    }
+    body(op, o, v);
 }
 
 /// The generic binary kernel behind every binary op.
@@ -694,28 +777,12 @@ fn unary_body(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
         let v =
             &cast_slice::<f32>(&r).expect("aligned")[x.storage_offset()..x.storage_offset() + n];
         return new_f32(shape, n, |o| {
-            let it = o.iter_mut().zip(v);
-            match op {
-                UnaryOp::Neg => it.for_each(|(o, &v)| {
-                    o.write(-v);
-                }),
-                UnaryOp::Abs => it.for_each(|(o, &v)| {
-                    o.write(v.abs());
-                }),
-                UnaryOp::Relu => it.for_each(|(o, &v)| {
-                    o.write(if v > 0.0 || v.is_nan() { v } else { 0.0 });
-                }),
-                UnaryOp::Sqrt => it.for_each(|(o, &v)| {
-                    o.write(v.sqrt());
-                }),
-                // Transcendentals go through f64 so every path agrees bit for bit.
-                _ => {
-                    let f = op.f64_fn();
-                    it.for_each(|(o, &v)| {
-                        o.write(f(v as f64) as f32);
-                    });
-                }
-            }
+            let op_ = SendPtr(o.as_mut_ptr());
+            parallel_for(n, GRAIN_SIZE, |r| {
+                // SAFETY: the chunks of one loop own disjoint ranges of the output.
+                let o = unsafe { std::slice::from_raw_parts_mut(op_.get().add(r.start), r.len()) };
+                unary_f32(op, o, &v[r]);
+            });
         });
     }
     Ok(if dt.is_complex() {

@@ -4,8 +4,6 @@
 use super::cascade::{Float, SendPtr};
 use crate::parallel::{parallel_for, parallel_reduce, GRAIN_SIZE};
 
-const W: usize = 16;
-
 #[inline(always)]
 fn better<T: Float, const MAX: bool>(v: T, b: T) -> bool {
     if MAX {
@@ -15,39 +13,106 @@ fn better<T: Float, const MAX: bool>(v: T, b: T) -> bool {
     }
 }
 
-/// Index and value of the first extreme of a non-empty row; NaN wins (its first occurrence).
+/// Lanes of the value-only scan: four 8-float vectors (or two 4-double ones) in flight, so the
+/// compare-and-select chains do not wait on each other.
+const VW: usize = 32;
+
+/// The extreme of a non-empty row, NaN propagating (one pass, no index). On ties the later
+/// element wins, so `-0.0` after `0.0` is the maximum, as in ATen's scans (`a > b ? a : b`).
 #[inline(always)]
-fn row_extreme<T: Float, const MAX: bool>(x: &[T]) -> (usize, T) {
-    let mut m = [x[0]; W];
-    let mut nan = [false; W];
-    let chunks = x.chunks_exact(W);
+fn row_value<T: Float, const MAX: bool>(x: &[T]) -> T {
+    // Each lane keeps its running extreme and, apart, the last NaN it saw: two selects per
+    // vector, no branch.
+    let mut m = [x[0]; VW];
+    let mut nan = [T::ZERO; VW];
+    let chunks = x.chunks_exact(VW);
     let tail = chunks.remainder();
     for c in chunks {
-        for l in 0..W {
+        for l in 0..VW {
             let v = c[l];
+            m[l] = if better::<T, MAX>(m[l], v) { m[l] } else { v };
             #[allow(clippy::eq_op)]
             let is_nan = v != v;
-            nan[l] |= is_nan;
-            m[l] = if better::<T, MAX>(v, m[l]) { v } else { m[l] };
+            nan[l] = if is_nan { v } else { nan[l] };
         }
+    }
+    #[allow(clippy::eq_op)]
+    if let Some(&n) = nan.iter().chain(tail).find(|&&v| v != v) {
+        return n;
     }
     let mut best = m[0];
     for &v in m[1..].iter().chain(tail) {
-        if better::<T, MAX>(v, best) {
+        #[allow(clippy::eq_op)]
+        if v != v {
+            return v;
+        }
+        if !better::<T, MAX>(best, v) {
             best = v;
         }
     }
+    best
+}
+
+/// First index of `v` (compared with `==`, or the first NaN when `v` is NaN) in `x`, scanning
+/// blocks with a branch-free test first.
+#[inline(always)]
+fn first_index<T: Float>(x: &[T], v: T) -> Option<usize> {
     #[allow(clippy::eq_op)]
-    let any_nan = nan.iter().any(|&b| b) || tail.iter().any(|&v| v != v);
+    let want_nan = v != v;
     #[allow(clippy::eq_op)]
-    let i = if any_nan {
-        x.iter().position(|&v| v != v)
-    } else {
-        // Equal values (signed zeros included) resolve to the first one, as a running scan does.
-        x.iter().position(|&v| v == best)
+    let hit = |e: T| if want_nan { e != e } else { e == v };
+    const B: usize = 64;
+    let mut base = 0;
+    for c in x.chunks(B) {
+        if c.iter().fold(false, |a, &e| a | hit(e)) {
+            return c.iter().position(|&e| hit(e)).map(|i| base + i);
+        }
+        base += c.len();
     }
-    .expect("the extreme occurs in its row");
+    None
+}
+
+/// Index and value of the first extreme of a non-empty row; NaN wins (its first occurrence).
+/// Equal values (signed zeros included) resolve to the first one, as a running scan does.
+#[inline(always)]
+fn row_extreme<T: Float, const MAX: bool>(x: &[T]) -> (usize, T) {
+    let best = row_value::<T, MAX>(x);
+    let i = first_index(x, best).expect("the extreme occurs in its row");
     (i, x[i])
+}
+
+fn value_dispatch<T: Float, const MAX: bool>(x: &[T]) -> T {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<T: Float, const MAX: bool>(x: &[T]) -> T {
+            row_value::<T, MAX>(x)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (detected just above).
+            return unsafe { avx2::<T, MAX>(x) };
+        }
+    }
+    row_value::<T, MAX>(x)
+}
+
+/// The extreme of all of non-empty `x` without its index (`torch.max(t)`), NaN propagating.
+pub(crate) fn extreme_value<T: Float, const MAX: bool>(x: &[T]) -> T {
+    parallel_reduce(
+        x.len(),
+        GRAIN_SIZE,
+        |r| value_dispatch::<T, MAX>(&x[r]),
+        |a, b| {
+            #[allow(clippy::eq_op)]
+            let (an, bn) = (a != a, b != b);
+            // Across chunks the earlier partial wins ties, as ATen's combine does.
+            if !an && (bn || better::<T, MAX>(b, a)) {
+                b
+            } else {
+                a
+            }
+        },
+    )
 }
 
 fn row_dispatch<T: Float, const MAX: bool>(x: &[T]) -> (usize, T) {
@@ -160,5 +225,30 @@ mod tests {
         );
         assert_eq!((v[0], v[1], ix), (4.0, 5.0, [1, 0, 0]));
         assert!(v[2].is_nan());
+    }
+
+    #[test]
+    fn values_without_indices() {
+        for n in [1usize, 5, 31, 32, 33, 100, 1000, 70_001] {
+            let mut x: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1009) as f64 - 500.0).collect();
+            let want_max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let want_min = x.iter().copied().fold(f64::INFINITY, f64::min);
+            assert_eq!(extreme_value::<f64, true>(&x), want_max, "{n}");
+            assert_eq!(extreme_value::<f64, false>(&x), want_min, "{n}");
+            let f: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            assert_eq!(extreme_value::<f32, true>(&f), want_max as f32);
+            // NaN anywhere (first, middle, in the tail) propagates.
+            for at in [0, n / 2, n - 1] {
+                let keep = x[at];
+                x[at] = f64::NAN;
+                assert!(extreme_value::<f64, true>(&x).is_nan(), "{n} {at}");
+                assert!(extreme_value::<f64, false>(&x).is_nan(), "{n} {at}");
+                x[at] = keep;
+            }
+        }
+        // Ties go to the later element within a scan: -0.0 after 0.0 (as torch's max()).
+        let z: Vec<f32> = (0..40).map(|i| if i < 20 { 0.0 } else { -0.0 }).collect();
+        assert!(extreme_value::<f32, true>(&z).is_sign_negative());
+        assert!(extreme_value::<f32, false>(&z).is_sign_negative());
     }
 }

@@ -347,12 +347,41 @@ fn float_extremes<T: cascade::Float + Element + Pod>(
     )))
 }
 
+/// `max()`/`min()` of a non-empty contiguous float tensor without its index (one vectorized
+/// pass); `None` for other inputs (and storages without data), which take the general path.
+fn float_extreme_value(t: &Tensor, want_max: bool) -> Result<Option<Tensor>> {
+    fn go<T: cascade::Float + Element + Pod>(t: &Tensor, want_max: bool) -> Result<Option<Tensor>> {
+        let Ok(st) = t.storage_ref().read() else {
+            return Ok(None);
+        };
+        let x = &cast_slice::<T>(&st).expect("aligned")
+            [t.storage_offset()..t.storage_offset() + t.numel()];
+        let v = if want_max {
+            extreme::extreme_value::<T, true>(x)
+        } else {
+            extreme::extreme_value::<T, false>(x)
+        };
+        Tensor::from_vec(vec![v], &[]).map(Some)
+    }
+    if t.numel() == 0 || !t.is_contiguous() {
+        return Ok(None);
+    }
+    match t.dtype() {
+        ScalarType::Float32 => go::<f32>(t, want_max),
+        ScalarType::Float64 => go::<f64>(t, want_max),
+        _ => Ok(None),
+    }
+}
+
 /// `torch.max(t)`: the largest element as a 0-dim tensor (NaN propagates).
 pub fn max(t: &Tensor) -> Result<Tensor> {
     crate::release::released(super::work(&[t]), || max_body(t))
 }
 
 fn max_body(t: &Tensor) -> Result<Tensor> {
+    if let Some(v) = float_extreme_value(t, true)? {
+        return Ok(v);
+    }
     Ok(extreme_reduce(t, None, false, true, "max")?.0)
 }
 /// `torch.min(t)`.
@@ -361,6 +390,9 @@ pub fn min(t: &Tensor) -> Result<Tensor> {
 }
 
 fn min_body(t: &Tensor) -> Result<Tensor> {
+    if let Some(v) = float_extreme_value(t, false)? {
+        return Ok(v);
+    }
     Ok(extreme_reduce(t, None, false, false, "min")?.0)
 }
 /// `torch.max(t, dim, keepdim)`: (values, indices).

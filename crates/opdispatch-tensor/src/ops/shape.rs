@@ -5,8 +5,9 @@
 use super::{broadcast_strides, wrap_dim};
 use crate::element::{dispatch_dtype, Element, C64};
 use crate::error::{Result, TensorError};
+use crate::parallel::GRAIN_SIZE;
 use crate::tensor::{contiguous_strides, elem_of_scalar, for_each_offset, numel_of};
-use crate::{Device, Scalar, ScalarType, Storage, Tensor};
+use crate::{Device, Scalar, ScalarType, Tensor};
 
 /// Resolve a shape that may contain one `-1` against `numel` (ATen's `infer_size`).
 pub fn infer_size(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
@@ -449,22 +450,21 @@ fn clone_body(t: &Tensor) -> Result<Tensor> {
         let isz = t.element_size();
         let n = t.numel() * isz;
         let words = n.div_ceil(8);
-        let mut buf = crate::storage::uninit_words(words)?;
+        let mut buf = crate::storage::WordBuf::uninit(n)?;
         {
             let r = t.storage_ref().read()?;
             let src = &r[t.storage_offset() * isz..t.storage_offset() * isz + n];
-            let dst = buf.spare_capacity_mut()[..words].as_mut_ptr().cast::<u8>();
-            // SAFETY: the spare capacity holds `words * 8 >= n` bytes, a fresh allocation that
+            let dst = buf.data();
+            // SAFETY: `words * 8 >= n` bytes are writable from `dst`, a fresh allocation that
             // cannot overlap `src`; the pad bytes past `n` (under 8) are zeroed.
             unsafe {
-                std::ptr::copy_nonoverlapping(src.as_ptr(), dst, n);
+                crate::parallel::copy_bytes(src.as_ptr(), dst, n, GRAIN_SIZE * isz);
                 std::ptr::write_bytes(dst.add(n), 0, words * 8 - n);
+                buf.assume_init(n);
             }
         }
-        // SAFETY: all `words * 8` bytes were written just above.
-        unsafe { buf.set_len(words) };
         return Ok(Tensor::from_parts_unchecked(
-            Storage::from_words(buf, n),
+            buf.into_storage(n),
             t.sizes(),
             crate::contiguous_strides_dims(t.sizes()),
             0,
@@ -516,7 +516,17 @@ fn copy_inplace_body(dst: &Tensor, src: &Tensor) -> Result<()> {
             // takes the temporary below.
             let r = src.storage_ref().read()?;
             if let Some(mut w) = dst.storage_ref().try_write() {
-                w[d0..d0 + n].copy_from_slice(&r[so..so + n]);
+                let (from, to) = (&r[so..so + n], &mut w[d0..d0 + n]);
+                // SAFETY: two slices of `n` bytes in different storages (checked above), one
+                // read-locked and one write-locked for the whole copy.
+                unsafe {
+                    crate::parallel::copy_bytes(
+                        from.as_ptr(),
+                        to.as_mut_ptr(),
+                        n,
+                        GRAIN_SIZE * isz,
+                    );
+                };
                 return Ok(());
             }
         }
