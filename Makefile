@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test bench fuzz miri asan tsan stress
+.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test bench fuzz miri asan tsan stress freethreaded
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -97,3 +97,18 @@ asan tsan:
 # Leak and load figures (bench/stress.py; STRESS_SCALE=0.1 for a quick run).
 stress: develop
 	$(PY) bench/stress.py
+
+# The Python suite on a free-threaded CPython (not part of `make test`: building the interpreter
+# takes minutes). scripts/build_freethreaded_python.sh builds it into FT_PREFIX when missing
+# (3.14: pyo3 0.30 refuses free-threaded 3.13); the extension goes to its own target directory
+# so the GIL build's artifacts stay warm. PYTHON_GIL=0 keeps the GIL off although the module
+# still declares `gil_used = true` (docs/HARDENING.md), so the free-threaded paths are what runs.
+FT_VERSION ?= 3.14
+FT_PREFIX ?= /opt/py$(subst .,,$(FT_VERSION))t
+FT_VENV ?= .venv-ft
+freethreaded:
+	FT_VERSION=$(FT_VERSION) FT_PREFIX=$(FT_PREFIX) scripts/build_freethreaded_python.sh
+	test -x $(FT_VENV)/bin/python || $(FT_PREFIX)/bin/python$(FT_VERSION)t -m venv $(FT_VENV)
+	$(FT_VENV)/bin/python -m pip install --quiet "maturin>=1.5,<2" "pytest>=7" "hypothesis>=6" "numpy>=1.24" typing_extensions
+	CARGO_TARGET_DIR=target/freethreaded VIRTUAL_ENV=$$PWD/$(FT_VENV) $(FT_VENV)/bin/maturin develop --release --quiet
+	PYTHON_GIL=0 $(FT_VENV)/bin/python -X faulthandler -m pytest -q tests/python

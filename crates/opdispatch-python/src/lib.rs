@@ -29,7 +29,10 @@ mod wrapper;
 
 use pyo3::prelude::*;
 
-#[pymodule]
+// pyo3 0.28+ declares modules free-threading-safe unless told otherwise. The suite has not yet
+// passed on a free-threaded interpreter (docs/HARDENING.md: none could be built here), so a
+// free-threaded CPython re-enables the GIL on import; `PYTHON_GIL=0` overrides it for testing.
+#[pymodule(gil_used = true)]
 #[allow(non_snake_case)]
 fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();

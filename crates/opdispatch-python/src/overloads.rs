@@ -323,8 +323,15 @@ pub(crate) fn _enable_packet_vectorcall(cls: &Bound<'_, PyType>) -> PyResult<boo
         if call_addr(t) != call_addr(b) {
             return Ok(false);
         }
-        (*t).tp_vectorcall_offset = (*b).tp_vectorcall_offset;
-        (*t).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;
+        #[cfg(not(Py_GIL_DISABLED))]
+        {
+            (*t).tp_vectorcall_offset = (*b).tp_vectorcall_offset;
+        }
+        // Free-threaded builds inherit the offset (and the flag) and must not write them.
+        #[cfg(Py_GIL_DISABLED)]
+        if (*t).tp_vectorcall_offset != (*b).tp_vectorcall_offset {
+            return Ok(false);
+        }
+        Ok(crate::vectorcall::inherit_vectorcall_flag(t))
     }
-    Ok(true)
 }

@@ -137,12 +137,17 @@ fn overload_object<'py>(py: Python<'py>, op: &OperatorHandle) -> PyResult<Bound<
     if let Some((_, f)) = cache.lock().expect("not poisoned").get(&key) {
         return Ok(f.bind(py).clone());
     }
+    // Built without the lock (it runs Python code). Two threads may both get here; the first
+    // insert wins so every caller sees one object, and the loser's is dropped after the lock
+    // is released (its release may run Python code that reaches this cache again).
     let f = crate::module::op_overload_object(py, op)?;
-    let out = f.bind(py).clone();
-    cache
-        .lock()
-        .expect("not poisoned")
-        .insert(key, (op.clone(), f));
+    let mut guard = cache.lock().expect("not poisoned");
+    let kept = guard
+        .entry(key)
+        .or_insert_with(|| (op.clone(), f.clone_ref(py)));
+    let out = kept.1.bind(py).clone();
+    drop(guard);
+    drop(f);
     Ok(out)
 }
 
@@ -385,6 +390,7 @@ fn plain_method<'py>(
 
 /// The raw (unbound) attribute `name` of class `ty` as attribute lookup finds it in the MRO's
 /// dicts (a function, classmethod or staticmethod object, ...), without binding it.
+#[cfg(not(Py_GIL_DISABLED))]
 pub(crate) fn class_attr<'py>(
     ty: &Bound<'py, PyType>,
     name: &Bound<'py, pyo3::types::PyString>,
@@ -420,6 +426,38 @@ pub(crate) fn class_attr<'py>(
         }
         Some(Bound::from_borrowed_ptr(py, found))
     }
+}
+
+/// [`class_attr`] without the GIL's exclusion: another thread may assign `__bases__` (which
+/// replaces `tp_mro`) or delete the attribute (freeing a value borrowed from the dict) while
+/// this runs, so the MRO tuple is held and each lookup returns a strong reference
+/// (`PyDict_GetItemRef`).
+#[cfg(Py_GIL_DISABLED)]
+pub(crate) fn class_attr<'py>(
+    ty: &Bound<'py, PyType>,
+    name: &Bound<'py, pyo3::types::PyString>,
+) -> Option<Bound<'py, PyAny>> {
+    let py = ty.py();
+    let mro = ty
+        .getattr(intern!(py, "__mro__"))
+        .ok()?
+        .cast_into::<pyo3::types::PyTuple>()
+        .ok()?;
+    for t in mro.iter() {
+        let t = t.cast_into::<PyType>().ok()?;
+        // SAFETY: `PyType_GetDict` returns a new reference to a live type's dict (or NULL).
+        let Some(d) = (unsafe {
+            Bound::from_owned_ptr_or_opt(py, pyo3::ffi::PyType_GetDict(t.as_type_ptr()))
+        }) else {
+            continue;
+        };
+        match d.cast_into::<PyDict>().ok()?.get_item(name) {
+            Ok(Some(v)) => return Some(v),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Whether the instance's own `__dict__` has the attribute (then it wins over the class's).

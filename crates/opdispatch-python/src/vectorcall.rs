@@ -56,15 +56,49 @@ pub(crate) fn install_vectorcall_slot<T>(
     extra_flags: std::ffi::c_ulong,
 ) {
     let offset = std::ptr::from_ref(field) as usize - probe.as_ptr() as usize;
-    // SAFETY: the type object is alive (borrowed); module init holds the GIL and no instance
-    // has been called yet; `probe` is an instance of `ty`, so every instance has the field at
+    // SAFETY: the type object is alive (borrowed); module init runs once (under the import
+    // lock) and no instance has been called yet; `probe` is an instance of `ty`, so every instance has the field at
     // `offset`.
     unsafe {
         let t = ty.as_type_ptr();
         (*t).tp_vectorcall_offset = offset as ffi::Py_ssize_t;
-        (*t).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL | extra_flags;
+        let flags = ffi::Py_TPFLAGS_HAVE_VECTORCALL | extra_flags;
+        #[cfg(not(Py_GIL_DISABLED))]
+        {
+            (*t).tp_flags |= flags;
+        }
+        // The free-threaded layout makes the flags an atomic word (the type is new and not yet
+        // shared, so any ordering does).
+        #[cfg(Py_GIL_DISABLED)]
+        (*t).tp_flags
+            .fetch_or(flags, std::sync::atomic::Ordering::Relaxed);
         ffi::PyType_Modified(t);
     }
+}
+
+/// Gives `t`, a heap subtype of a type with the vectorcall slot that inherits its `tp_call`
+/// and offset, the flag CPython before 3.12 does not pass on; returns whether `t` has it.
+///
+/// # Safety
+/// `t` is a live type object and the caller holds the GIL.
+#[cfg(not(Py_GIL_DISABLED))]
+pub(crate) unsafe fn inherit_vectorcall_flag(t: *mut ffi::PyTypeObject) -> bool {
+    // SAFETY: see the contract; with the GIL held no other thread reads the flags meanwhile.
+    unsafe { (*t).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL };
+    true
+}
+
+/// Free-threaded builds (3.14+) inherit the flag with `tp_call` and the offset themselves, and
+/// there writing the flags of a type other threads may be reading would be a data race, so
+/// this only reports whether the flag is set.
+///
+/// # Safety
+/// `t` is a live type object.
+#[cfg(Py_GIL_DISABLED)]
+pub(crate) unsafe fn inherit_vectorcall_flag(t: *mut ffi::PyTypeObject) -> bool {
+    // SAFETY: `PyType_GetFlags` reads a live type's flags (CPython changes them only with the
+    // world stopped).
+    unsafe { ffi::PyType_GetFlags(t) & ffi::Py_TPFLAGS_HAVE_VECTORCALL != 0 }
 }
 
 /// A vectorcall's positional arguments and keywords, as slices of the caller's array.

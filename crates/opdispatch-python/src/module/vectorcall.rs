@@ -61,7 +61,7 @@ pub(crate) fn _enable_vectorcall(cls: &Bound<'_, pyo3::types::PyType>) -> PyResu
             "expected a subclass of _DispatchOperatorHandle",
         ));
     }
-    // SAFETY: both type objects are alive; reading slots and setting a flag under the GIL.
+    // SAFETY: both type objects are alive; the slots are only read here.
     unsafe {
         let (t, b) = (cls.as_type_ptr(), base.as_type_ptr());
         // The slot values are copied from the base type, so equal addresses mean "inherited".
@@ -69,7 +69,6 @@ pub(crate) fn _enable_vectorcall(cls: &Bound<'_, pyo3::types::PyType>) -> PyResu
         if call_addr(t) != call_addr(b) || (*t).tp_vectorcall_offset != (*b).tp_vectorcall_offset {
             return Ok(false);
         }
-        (*t).tp_flags |= pyo3::ffi::Py_TPFLAGS_HAVE_VECTORCALL;
+        Ok(crate::vectorcall::inherit_vectorcall_flag(t))
     }
-    Ok(true)
 }
