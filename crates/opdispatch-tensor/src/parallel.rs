@@ -1,7 +1,8 @@
 //! Intra-op parallelism, as ATen's `at::parallel_for` / `at::get_num_threads`.
 //!
-//! One process-wide rayon pool; the calling thread runs the first chunk of a loop itself and
-//! the workers the others, so `n` threads work on a kernel, as torch's OpenMP team does. Work below
+//! One process-wide rayon pool; the calling thread and the workers claim a loop's chunks by
+//! index ([`Claims`]), so `n` threads work on a kernel, as torch's OpenMP team does, and a
+//! worker that is slow to wake never holds the caller up. Work below
 //! [`GRAIN_SIZE`] elements never reaches the pool (no atomic, no lock): small tensors, the
 //! dispatcher's common case, stay on the calling thread. A kernel already running on a worker
 //! runs nested loops inline.
@@ -77,6 +78,85 @@ fn plan(n: usize, grain: usize) -> Option<(usize, Arc<rayon::ThreadPool>)> {
     Some((n.div_ceil(tasks), pool(threads)?))
 }
 
+/// Chunks of one parallel loop, claimed by index by whichever thread gets there first: the
+/// caller and the pool's workers. The caller keeps claiming until none is left, so a worker
+/// that wakes late finds the work done instead of being waited for (rayon's scopes wait for
+/// every spawned job to run; a sleeping worker's wake-up cost 15-20 us per call on a loaded
+/// machine, more than a 250k-element kernel takes). Chunk boundaries depend only on `n` and
+/// the thread count, so results do not depend on who ran which chunk.
+struct Claims {
+    next: AtomicUsize,
+    done: AtomicUsize,
+    total: usize,
+    /// Runs chunk `i`. Only dereferenced after a successful claim (`i < total`), and the
+    /// caller returns only once every claimed chunk is done, so it never outlives its borrow.
+    body: *const (dyn Fn(usize) + Sync),
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+// SAFETY: `body` points to a `Sync` closure and is only called while the caller keeps it alive
+// (see the field's comment); the other fields are thread-safe.
+unsafe impl Send for Claims {}
+// SAFETY: as above.
+unsafe impl Sync for Claims {}
+
+impl Claims {
+    fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.total {
+                return;
+            }
+            // SAFETY: `i < total` was claimed, so the caller is still waiting in `run_claimed`
+            // and the closure behind `body` is alive.
+            let body = unsafe { &*self.body };
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(i))) {
+                self.panic
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert(p);
+            }
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// Runs `body(i)` for every chunk `i < total`, on this thread and up to `total - 1` workers.
+fn run_claimed(total: usize, pool: &rayon::ThreadPool, body: &(dyn Fn(usize) + Sync)) {
+    // SAFETY: only the lifetime is erased; `Claims::body` says why it is never used past it.
+    let body: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(body) };
+    let claims = Arc::new(Claims {
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        total,
+        body,
+        panic: Mutex::new(None),
+    });
+    for _ in 1..total.min(pool.current_num_threads() + 1) {
+        let c = claims.clone();
+        pool.spawn(move || c.work());
+    }
+    claims.work();
+    // Only chunks a worker claimed and is still running remain: wait for those.
+    let mut spins = 0u32;
+    while claims.done.load(Ordering::Acquire) < total {
+        if spins < 1000 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    let panic = claims
+        .panic
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(p) = panic {
+        std::panic::resume_unwind(p);
+    }
+}
+
 /// Runs `f` over `0..n`, in contiguous chunks of at least `grain` on the pool when `n` exceeds
 /// `grain`, else once over the whole range on this thread.
 pub fn parallel_for(n: usize, grain: usize, f: impl Fn(Range<usize>) + Sync) {
@@ -86,15 +166,8 @@ pub fn parallel_for(n: usize, grain: usize, f: impl Fn(Range<usize>) + Sync) {
         }
         return;
     };
-    let f = &f;
-    pool.in_place_scope(|s| {
-        let mut start = chunk;
-        while start < n {
-            let r = start..(start + chunk).min(n);
-            s.spawn(move |_| f(r));
-            start += chunk;
-        }
-        f(0..chunk.min(n));
+    run_claimed(n.div_ceil(chunk), &pool, &|i| {
+        f(i * chunk..((i + 1) * chunk).min(n));
     });
 }
 
@@ -110,15 +183,9 @@ pub fn parallel_reduce<T: Send>(
         return f(0..n);
     };
     let parts: Vec<Mutex<Option<T>>> = (0..n.div_ceil(chunk)).map(|_| Mutex::new(None)).collect();
-    let f = &f;
-    pool.in_place_scope(|s| {
-        for (i, slot) in parts.iter().enumerate().skip(1) {
-            s.spawn(move |_| {
-                let r = f(i * chunk..((i + 1) * chunk).min(n));
-                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
-            });
-        }
-        *parts[0].lock().unwrap_or_else(PoisonError::into_inner) = Some(f(0..chunk.min(n)));
+    run_claimed(parts.len(), &pool, &|i| {
+        let r = f(i * chunk..((i + 1) * chunk).min(n));
+        *parts[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
     });
     parts
         .into_iter()
@@ -168,6 +235,22 @@ pub(crate) fn with_pool<R: Send>(threads: usize, f: impl FnOnce(usize) -> R + Se
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn a_panicking_chunk_reaches_the_caller_after_the_others_finish() {
+        set_num_threads(2);
+        let r = std::panic::catch_unwind(|| {
+            parallel_for(4 * GRAIN_SIZE, GRAIN_SIZE, |r| {
+                if r.start > 0 {
+                    panic!("chunk at {}", r.start);
+                }
+            })
+        });
+        assert!(r.is_err());
+        // The pool still works afterwards.
+        let s = parallel_reduce(4 * GRAIN_SIZE, GRAIN_SIZE, |r| r.len(), |a, b| a + b);
+        assert_eq!(s, 4 * GRAIN_SIZE);
+    }
 
     #[test]
     fn covers_every_index_once() {
