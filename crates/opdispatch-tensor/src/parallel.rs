@@ -244,7 +244,7 @@ mod tests {
                 if r.start > 0 {
                     panic!("chunk at {}", r.start);
                 }
-            })
+            });
         });
         assert!(r.is_err());
         // The pool still works afterwards.
