@@ -103,11 +103,12 @@ pub(crate) fn div_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
 }
 /// `v - a`.
 pub(crate) fn rsub_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
-    typed_op!(fn(Tensor, Scalar, Scalar) -> Result<Tensor>, "rsub", "Scalar").call(
-        a.clone(),
-        v,
-        Scalar::Int(1),
+    typed_op!(
+        fn(Tensor, Scalar, Scalar) -> Result<Tensor>,
+        "rsub",
+        "Scalar"
     )
+    .call(a.clone(), v, Scalar::Int(1))
 }
 pub(crate) fn neg(a: &Tensor) -> Result<Tensor> {
     call(op!("neg", ""), vec![t(a)])

@@ -51,6 +51,10 @@ fn block_layout(class: usize) -> Layout {
 
 pub(crate) struct SmallAlloc;
 
+// SAFETY: every block handed out is a live system allocation at least as large and as aligned
+// as the layout asked for (a class block is 16-aligned and covers its class's sizes), and is
+// handed out again only after it was freed; a block is freed to the system with the layout it
+// was allocated with (its class's, or the caller's for the sizes outside the classes).
 unsafe impl GlobalAlloc for SmallAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -146,3 +150,38 @@ unsafe impl GlobalAlloc for SmallAlloc {
 
 #[global_allocator]
 static GLOBAL: SmallAlloc = SmallAlloc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_reused_and_realloc_moves_between_classes() {
+        let a = SmallAlloc;
+        let l24 = Layout::from_size_align(24, 8).unwrap();
+        // SAFETY: non-zero layouts; every block is freed with the layout it was allocated with.
+        unsafe {
+            let p = a.alloc(l24);
+            p.write_bytes(7, 24);
+            a.dealloc(p, l24);
+            // Same class (17..=32 bytes): the block just freed comes back first.
+            let l30 = Layout::from_size_align(30, 8).unwrap();
+            let q = a.alloc(l30);
+            assert_eq!(p, q);
+            // Growing past the classes copies into a system block.
+            q.write_bytes(3, 30);
+            let r = a.realloc(q, l30, 4096);
+            assert_eq!(std::slice::from_raw_parts(r, 30), &[3u8; 30]);
+            let l4096 = Layout::from_size_align(4096, 8).unwrap();
+            let z = a.alloc_zeroed(l24);
+            assert_eq!(std::slice::from_raw_parts(z, 24), &[0u8; 24]);
+            a.dealloc(z, l24);
+            a.dealloc(r, l4096);
+            // Over-aligned layouts bypass the cache.
+            let big_align = Layout::from_size_align(32, 64).unwrap();
+            let b = a.alloc(big_align);
+            assert_eq!(b as usize % 64, 0);
+            a.dealloc(b, big_align);
+        }
+    }
+}
