@@ -103,7 +103,12 @@ pub(crate) fn div_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
 }
 /// `v - a`.
 pub(crate) fn rsub_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
-    call(op!("rsub", "Scalar"), vec![t(a), s(v), IValue::Int(1)])
+    typed_op!(
+        fn(Tensor, Scalar, Scalar) -> Result<Tensor>,
+        "rsub",
+        "Scalar"
+    )
+    .call(a.clone(), v, Scalar::Int(1))
 }
 pub(crate) fn neg(a: &Tensor) -> Result<Tensor> {
     call(op!("neg", ""), vec![t(a)])
@@ -126,6 +131,9 @@ pub(crate) fn cos(a: &Tensor) -> Result<Tensor> {
 pub(crate) fn gt_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
     call(op!("gt", "Scalar"), vec![t(a), s(v)])
 }
+pub(crate) fn le_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
+    call(op!("le", "Scalar"), vec![t(a), s(v)])
+}
 pub(crate) fn lt_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
     call(op!("lt", "Scalar"), vec![t(a), s(v)])
 }
@@ -141,9 +149,21 @@ pub(crate) fn eq(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     call(op!("where", "self"), vec![t(c), t(a), t(b)])
 }
+/// A zero for `where` next to `a`: on CPU a wrapped number (it never changes the result
+/// dtype), which spares allocating and zero-filling a tensor as large as the gradient.
+fn zero_for(a: &Tensor) -> Result<Tensor> {
+    if a.device() == Device::Cpu {
+        return Ok(Tensor::wrapped_scalar(Scalar::Int(0)));
+    }
+    zeros_like(a)
+}
 /// `where(c, a, 0)`.
 pub(crate) fn mask(c: &Tensor, a: &Tensor) -> Result<Tensor> {
-    where_(c, a, &zeros_like(a)?)
+    where_(c, a, &zero_for(a)?)
+}
+/// `where(c, 0, a)`.
+pub(crate) fn mask_out(c: &Tensor, a: &Tensor) -> Result<Tensor> {
+    where_(c, &zero_for(a)?, a)
 }
 pub(crate) fn zeros_like(a: &Tensor) -> Result<Tensor> {
     call(

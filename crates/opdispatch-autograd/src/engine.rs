@@ -41,8 +41,9 @@ struct Graph {
 }
 
 fn discover(roots: &[Edge]) -> Graph {
-    let mut nodes = HashMap::default();
-    let mut deps: HashMap<usize, usize> = HashMap::default();
+    // Sized for small graphs up front: growing the maps rehashed several times per backward.
+    let mut nodes = HashMap::with_capacity_and_hasher(32, Default::default());
+    let mut deps: HashMap<usize, usize> = HashMap::with_capacity_and_hasher(32, Default::default());
     let mut stack: Vec<Arc<dyn Node>> = Vec::new();
     for e in roots {
         if let Some(f) = &e.function {
@@ -178,8 +179,9 @@ fn execute(
             .is_none_or(|m| m.get(&k).copied().unwrap_or(false))
     };
     let mut deps = std::mem::take(&mut graph.deps);
-    let mut buffers: HashMap<usize, Vec<Option<Tensor>>> = HashMap::default();
-    let mut heap = BinaryHeap::new();
+    let mut buffers: HashMap<usize, Vec<Option<Tensor>>> =
+        HashMap::with_capacity_and_hasher(graph.nodes.len(), Default::default());
+    let mut heap = BinaryHeap::with_capacity(graph.nodes.len());
     let mut order = 0u64;
     for (e, g) in roots {
         let Some(f) = e.function else { continue };

@@ -292,7 +292,8 @@ static SQRT: Formula = fr("SqrtBackward0", &[], |x| {
 });
 static RELU: Formula = fr("ReluBackward0", &[], |x| {
     let r = x.result()?;
-    some(vec![c::mask(&c::gt_s(r, Scalar::Int(0))?, x.grad()?)?])
+    // PyTorch's threshold_backward: zero where `result <= 0`, so a NaN passes the gradient.
+    some(vec![c::mask_out(&c::le_s(r, Scalar::Int(0))?, x.grad()?)?])
 });
 static SIGMOID: Formula = fr("SigmoidBackward0", &[], |x| {
     let r = x.result()?;

@@ -12,6 +12,8 @@
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
+use smallvec::SmallVec;
+
 use opdispatch_dispatch::{
     CppFunction, DispatchKey, DispatchKeySet, ExcludeDispatchKeyGuard, IValue, KernelArg, Library,
     LibraryKind, OperatorHandle, Result, Stack, TypedOperatorHandle,
@@ -118,7 +120,7 @@ impl Node for FormulaNode {
             return Ok(vec![None; self.core.next.len()]);
         }
         let saved = self.saved.unpack_all()?;
-        let needs: Vec<bool> = self.core.next.iter().map(Edge::is_valid).collect();
+        let needs: SmallVec<[bool; 4]> = self.core.next.iter().map(Edge::is_valid).collect();
         let ctx = Ctx {
             grads: &grads,
             args: &self.args,
@@ -144,8 +146,9 @@ impl Node for FormulaNode {
 }
 
 /// The tensors of a call's arguments, in order, with the index of the argument they came from.
-fn tensor_args(args: &[IValue]) -> Vec<(usize, Tensor)> {
-    let mut v = Vec::new();
+/// Inline for the usual one to four tensors: this runs on every call that records a node.
+fn tensor_args(args: &[IValue]) -> SmallVec<[(usize, Tensor); 4]> {
+    let mut v = SmallVec::new();
     for (i, a) in args.iter().enumerate() {
         match a {
             IValue::Tensor(r) => {
@@ -256,11 +259,10 @@ fn autograd_kernel(
     let Some(formula) = formula.filter(|_| any) else {
         return call_below(op, shape, ks, stack);
     };
-    let next: Vec<Edge> = tensors
-        .iter()
-        .map(|(_, t)| meta::gradient_edge(t))
-        .collect();
-    let inputs: Vec<TensorMeta> = tensors.iter().map(|(_, t)| TensorMeta::of(t)).collect();
+    let mut next = Vec::with_capacity(tensors.len());
+    next.extend(tensors.iter().map(|(_, t)| meta::gradient_edge(t)));
+    let mut inputs = Vec::with_capacity(tensors.len());
+    inputs.extend(tensors.iter().map(|(_, t)| TensorMeta::of(t)));
     let saved = SavedVariables::default();
     for &i in formula.save {
         if let Some((_, t)) = tensors.iter().find(|(j, _)| *j == i) {
@@ -275,13 +277,22 @@ fn autograd_kernel(
             saved.push(i, SavedVariable::input(&keep));
         }
     }
-    let args: Vec<IValue> = stack[start..]
+    // Only calls with a non-tensor argument keep a list: `Ctx` reads a missing entry as `None`,
+    // which is what a tensor position holds, so all-tensor calls (`mul`, `tanh`) allocate none.
+    let has_other = stack[start..]
         .iter()
-        .map(|a| match a {
-            IValue::Tensor(_) | IValue::TensorList(_) => IValue::None,
-            other => other.clone(),
-        })
-        .collect();
+        .any(|a| !matches!(a, IValue::Tensor(_) | IValue::TensorList(_)));
+    let args: Vec<IValue> = if has_other {
+        stack[start..]
+            .iter()
+            .map(|a| match a {
+                IValue::Tensor(_) | IValue::TensorList(_) => IValue::None,
+                other => other.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let base = if shape.view {
         tensors
             .first()
@@ -291,7 +302,7 @@ fn autograd_kernel(
     };
     call_below(op, shape, ks, stack)?;
     let outs_start = stack.len().saturating_sub(shape.nret);
-    let outputs: Vec<Tensor> = stack[outs_start..]
+    let outputs: SmallVec<[Tensor; 2]> = stack[outs_start..]
         .iter()
         .filter_map(|v| {
             v.as_tensor()

@@ -142,7 +142,7 @@ impl SavedVariables {
         self.vars.lock().0.push((key, v));
     }
     /// Every saved tensor, unpacked; PyTorch's error if they were freed.
-    pub fn unpack_all(&self) -> Result<Vec<(usize, Tensor)>> {
+    pub fn unpack_all(&self) -> Result<smallvec::SmallVec<[(usize, Tensor); 2]>> {
         let st = self.vars.lock();
         if st.1 && !st.0.is_empty() {
             return Err(runtime(FREED_MESSAGE));

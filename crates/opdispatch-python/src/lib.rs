@@ -19,6 +19,7 @@ mod methods;
 mod module;
 mod overloads;
 mod python_dispatch;
+mod small_alloc;
 mod tags;
 mod tensor;
 mod testing;

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod parallel;
 pub mod pyobject;
 pub mod release;
+mod small_buffers;
 pub mod storage;
 pub mod tensor;
 

@@ -40,6 +40,15 @@ impl Buffer {
     }
 }
 
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // Small buffers go back to this thread's cache (see `small_buffers`).
+        if self.words.capacity() <= crate::small_buffers::MAX_WORDS {
+            crate::small_buffers::give(std::mem::take(&mut self.words));
+        }
+    }
+}
+
 fn words_for(nbytes: usize) -> usize {
     nbytes.div_ceil(8)
 }
@@ -109,6 +118,10 @@ pub(crate) fn zeroed_words(words: usize) -> Result<Vec<u64>> {
     if words == 0 {
         return Ok(Vec::new());
     }
+    if let Some(mut v) = crate::small_buffers::take(words) {
+        v.resize(words, 0);
+        return Ok(v);
+    }
     let layout = std::alloc::Layout::array::<u64>(words).map_err(|_| out_of_memory(words))?;
     // SAFETY: the layout has a non-zero size.
     let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<u64>();
@@ -130,6 +143,9 @@ fn out_of_memory(words: usize) -> TensorError {
 /// An empty buffer with room for `words` words (uninitialized capacity), or PyTorch's
 /// allocation error.
 pub(crate) fn uninit_words(words: usize) -> Result<Vec<u64>> {
+    if let Some(v) = crate::small_buffers::take(words) {
+        return Ok(v);
+    }
     let mut v: Vec<u64> = Vec::new();
     v.try_reserve_exact(words)
         .map_err(|_| out_of_memory(words))?;
@@ -229,8 +245,10 @@ impl Storage {
 
     /// CPU storage holding a copy of `bytes`.
     pub fn from_bytes(bytes: &[u8]) -> Storage {
+        let mut words = crate::small_buffers::take(words_for(bytes.len())).unwrap_or_default();
+        words.resize(words_for(bytes.len()), 0);
         let mut buf = Buffer {
-            words: vec![0u64; words_for(bytes.len())],
+            words,
             start: 0,
             nbytes: bytes.len(),
         };
