@@ -55,7 +55,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--torch", action="store_true", help="also run torch (must be importable)")
     args = ap.parse_args()
-    ours = measure(importlib.import_module("opdispatch"))
+    od = importlib.import_module("opdispatch")
+    od.set_num_threads(1)  # the goals are single-threaded figures, for both sides
+    ours = measure(od)
     theirs = {}
     if args.torch:
         torch = importlib.import_module("torch")

@@ -360,7 +360,7 @@ impl Tensor {
         }))
     }
 
-    fn from_storage_contiguous(
+    pub(crate) fn from_storage_contiguous(
         storage: Storage,
         sizes: impl Into<Dims>,
         dtype: ScalarType,

@@ -174,7 +174,11 @@ fn zip_map<D: Copy, O>(x: &[D], y: &[D], f: impl Fn(D, D) -> O) -> Vec<O> {
 /// Allocate a contiguous f32 output of `n` elements, fill it with `f`, wrap it. The buffer is
 /// not zeroed first (as PyTorch's `empty`): `f` must write every element, and it only gets
 /// `MaybeUninit` slots, so it cannot read them.
-fn new_f32(sizes: &[usize], n: usize, f: impl FnOnce(&mut [MaybeUninit<f32>])) -> Result<Tensor> {
+pub(super) fn new_f32(
+    sizes: &[usize],
+    n: usize,
+    f: impl FnOnce(&mut [MaybeUninit<f32>]),
+) -> Result<Tensor> {
     let words = (n * 4).div_ceil(8);
     let mut buf = crate::storage::WordBuf::uninit(n * 4)?;
     let p = buf.data();
@@ -570,6 +574,11 @@ fn binary_body(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> R
         }
     }
     if op.is_comparison() {
+        if compute == ScalarType::Float32 {
+            if let Some(r) = super::select_f32::compare(op, a, b, &shape) {
+                return r;
+            }
+        }
         let out: Vec<bool> = if compute.is_complex() {
             let (x, y) = load_pair::<C64>(a, b, &shape)?;
             zip_map(&x, &y, |p, q| match op {
@@ -839,6 +848,11 @@ pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 fn where_self_body(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let spec = meta::where_(cond, a, b)?;
     let (shape, dtype) = (spec.sizes, spec.dtype);
+    if dtype == ScalarType::Float32 {
+        if let Some(r) = super::select_f32::where_(cond, a, b, &shape) {
+            return r;
+        }
+    }
     let c = cond.load_strided::<bool>(&shape, &broadcast_strides(cond, &shape))?;
     fn pick<D: Domain>(
         c: &[bool],

@@ -12,6 +12,7 @@ mod linalg;
 pub mod meta;
 pub mod random;
 mod reduce;
+mod select_f32;
 mod shape;
 
 pub use elementwise::*;
