@@ -246,11 +246,20 @@ def get_library_allowing_overwrite(namespace: str, name: str) -> Any:
     from ..library import Library
 
     qualname = f"{namespace}::{name}"
-    if qualname in OPDEF_TO_LIB:
-        OPDEF_TO_LIB[qualname]._destroy()
-        del OPDEF_TO_LIB[qualname]
+    old = OPDEF_TO_LIB.pop(qualname, None)
+    if old is not None:
+        old._destroy()
     lib = Library(namespace, "FRAGMENT")
     OPDEF_TO_LIB[qualname] = lib
+    # Destroying the library (``opdef._lib._destroy()``) also drops this entry, so a destroyed
+    # op's Library is not kept alive. A weak reference: the handle lives in the library itself.
+    lib_ref = weakref.ref(lib)
+
+    def forget() -> None:
+        if OPDEF_TO_LIB.get(qualname) is lib_ref():
+            OPDEF_TO_LIB.pop(qualname, None)
+
+    lib._registration_handles.append(utils.RegistrationHandle(forget))
     return lib
 
 
