@@ -210,7 +210,9 @@ class CustomOpDef:
         all_tags += [t for t in tags if t not in all_tags]
         lib.define(schema_str, tags=all_tags)
         self._opoverload = utils.lookup_op(self._qualname)
-        if utils.has_kwarg_only_tensors(self._opoverload):
+        # One read of the schema's argument facts for both checks below.
+        args_info = utils.schema_info(self._opoverload)[0]
+        if any(a.kwarg_only and a.type.startswith("Tensor") for a in args_info):
             lib._destroy()
             raise NotImplementedError(
                 f"custom_op with kwarg-only Tensor args. Please make your tensors not kwarg-only. Got: {schema_str}"
@@ -233,7 +235,7 @@ class CustomOpDef:
 
         lib._register_fake(self._name, fake_impl, _stacklevel=4)
         lib.impl(self._name, autograd.autograd_kernel(opoverload, self), "Autograd")
-        if utils.is_mutable(opoverload):
+        if any(a.is_write for a in args_info):
             lib.impl(self._name, autograd.adinplaceorview_kernel(opoverload), "ADInplaceOrView")
 
 
