@@ -198,10 +198,24 @@ class CustomOpDef:
         self._setup_context_fn = setup_context
 
     def register_torch_dispatch(self, torch_dispatch_class: Any, fn: Callable[..., Any] | None = None, /) -> Any:
-        """Not available: opdispatch has no ``__torch_dispatch__`` rule registry yet."""
-        raise NotImplementedError(
-            "register_torch_dispatch: opdispatch does not support torch_dispatch rules for custom ops yet"
-        )
+        """Registers what this op does for ``torch_dispatch_class`` (a TorchDispatchMode or a
+        Tensor subclass): ``fn(mode_or_cls, func, types, args, kwargs)`` runs instead of its
+        ``__torch_dispatch__``. Registering again for the same class replaces ``fn``."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if torch_dispatch_class not in self._torch_dispatch_fns:
+                fns = self._torch_dispatch_fns
+
+                def inner(*args: Any, **kwargs: Any) -> Any:
+                    return fns[torch_dispatch_class](*args, **kwargs)
+
+                self._lib._register_torch_dispatch_rule(self._name, torch_dispatch_class, inner)
+            self._torch_dispatch_fns[torch_dispatch_class] = fn
+            return fn
+
+        if fn is None:
+            return register
+        return register(fn)
 
     def _register_to_dispatcher(self, tags: Sequence[Any]) -> None:
         lib = self._lib
