@@ -292,12 +292,14 @@ def register_torch_dispatch(
     subclass with ``__torch_dispatch__``: ``func(mode, func, types, args, kwargs)`` (or
     ``func(cls, ...)`` for a subclass) runs instead of its ``__torch_dispatch__`` for this op.
     Usable as a decorator."""
+    from ._library.custom_ops import _maybe_get_opdef
     from ._ops import OpOverload
 
+    opdef = _maybe_get_opdef(op) if isinstance(op, (str, OpOverload)) or hasattr(op, "_qualname") else None
+    if opdef is not None:  # a custom op keeps its rules itself (re-registering replaces them)
+        return opdef.register_torch_dispatch(torch_dispatch_class, func)
     if isinstance(op, OpOverload):
         op = op._name
-    elif not isinstance(op, str) and hasattr(op, "_qualname"):  # a custom_op definition
-        op = op._qualname
     if not isinstance(op, str):
         raise ValueError(f"register_torch_dispatch({op}): got unexpected type for op: {type(op)}")
     qualname: str = op

@@ -25,52 +25,59 @@ class Info:
 def _kernel(op: Any, info: Any) -> Callable[..., Any]:
     from ..autograd.function import Function
 
-    schema = op._schema
-
     def _bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         if not kwargs:
             return args
         # Keyword arguments become positional (Function.apply's inputs), in schema order, as far
-        # as they are given; the op fills in the defaults of the rest.
+        # as they are given; the op fills in the defaults of the rest. The schema is read here,
+        # not when the op is defined (building it was a tenth of a definition's cost).
         full = list(args)
-        for a in schema.arguments[len(args):]:
+        for a in op._schema.arguments[len(args):]:
             if a.name not in kwargs:
                 break
             full.append(kwargs[a.name])
         return tuple(full)
 
-    class Generated(Function):
-        @staticmethod
-        def forward(*args: Any) -> Any:
-            with _C._AutoDispatchBelowAutograd():
-                return op(*args)
+    # The autograd.Function is built on the first call that needs a graph: building a class
+    # was a quarter of the cost of defining a custom op.
+    generated: list[Any] = []
 
-        @staticmethod
-        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-            if info._setup_context_fn is not None:
-                info._setup_context_fn(ctx, inputs, output)
+    def make_generated() -> Any:
+        class Generated(Function):
+            @staticmethod
+            def forward(*args: Any) -> Any:
+                with _C._AutoDispatchBelowAutograd():
+                    return op(*args)
 
-        @staticmethod
-        def backward(ctx: Any, *grads: Any) -> Any:
-            if info._backward_fn is None:
-                raise RuntimeError(
-                    f"Trying to backward through {op} but no autograd formula was registered. "
-                    f"Please use register_autograd to add one."
-                )
-            result = info._backward_fn(ctx, *grads)
-            if not isinstance(result, tuple):
-                result = (result,)
-            return result
+            @staticmethod
+            def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+                if info._setup_context_fn is not None:
+                    info._setup_context_fn(ctx, inputs, output)
 
-    name = str(op).replace(".", "_")
-    Generated.__name__ = f"GeneratedBackwardFor_{name}"
-    Generated._backward_name = Generated.__name__ + "Backward"
+            @staticmethod
+            def backward(ctx: Any, *grads: Any) -> Any:
+                if info._backward_fn is None:
+                    raise RuntimeError(
+                        f"Trying to backward through {op} but no autograd formula was registered. "
+                        f"Please use register_autograd to add one."
+                    )
+                result = info._backward_fn(ctx, *grads)
+                if not isinstance(result, tuple):
+                    result = (result,)
+                return result
+
+        name = str(op).replace(".", "_")
+        Generated.__name__ = f"GeneratedBackwardFor_{name}"
+        Generated._backward_name = Generated.__name__ + "Backward"
+        generated.append(Generated)
+        return Generated
 
     def kernel(*args: Any, **kwargs: Any) -> Any:
         if _C.is_grad_enabled():
             for a in list(args) + list(kwargs.values()):
                 if isinstance(a, _C.Tensor) and a.requires_grad:
-                    return Generated.apply(*_bind(args, kwargs))
+                    cls = generated[0] if generated else make_generated()
+                    return cls.apply(*_bind(args, kwargs))
         with _C._AutoDispatchBelowAutograd():
             return op(*args, **kwargs)
 

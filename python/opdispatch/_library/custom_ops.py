@@ -198,10 +198,24 @@ class CustomOpDef:
         self._setup_context_fn = setup_context
 
     def register_torch_dispatch(self, torch_dispatch_class: Any, fn: Callable[..., Any] | None = None, /) -> Any:
-        """Not available: opdispatch has no ``__torch_dispatch__`` rule registry yet."""
-        raise NotImplementedError(
-            "register_torch_dispatch: opdispatch does not support torch_dispatch rules for custom ops yet"
-        )
+        """Registers what this op does for ``torch_dispatch_class`` (a TorchDispatchMode or a
+        Tensor subclass): ``fn(mode_or_cls, func, types, args, kwargs)`` runs instead of its
+        ``__torch_dispatch__``. Registering again for the same class replaces ``fn``."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if torch_dispatch_class not in self._torch_dispatch_fns:
+                fns = self._torch_dispatch_fns
+
+                def inner(*args: Any, **kwargs: Any) -> Any:
+                    return fns[torch_dispatch_class](*args, **kwargs)
+
+                self._lib._register_torch_dispatch_rule(self._name, torch_dispatch_class, inner)
+            self._torch_dispatch_fns[torch_dispatch_class] = fn
+            return fn
+
+        if fn is None:
+            return register
+        return register(fn)
 
     def _register_to_dispatcher(self, tags: Sequence[Any]) -> None:
         lib = self._lib
@@ -210,7 +224,9 @@ class CustomOpDef:
         all_tags += [t for t in tags if t not in all_tags]
         lib.define(schema_str, tags=all_tags)
         self._opoverload = utils.lookup_op(self._qualname)
-        if utils.has_kwarg_only_tensors(self._opoverload):
+        # One read of the schema's argument facts for both checks below.
+        args_info = utils.schema_info(self._opoverload)[0]
+        if any(a.kwarg_only and a.type.startswith("Tensor") for a in args_info):
             lib._destroy()
             raise NotImplementedError(
                 f"custom_op with kwarg-only Tensor args. Please make your tensors not kwarg-only. Got: {schema_str}"
@@ -233,7 +249,7 @@ class CustomOpDef:
 
         lib._register_fake(self._name, fake_impl, _stacklevel=4)
         lib.impl(self._name, autograd.autograd_kernel(opoverload, self), "Autograd")
-        if utils.is_mutable(opoverload):
+        if any(a.is_write for a in args_info):
             lib.impl(self._name, autograd.adinplaceorview_kernel(opoverload), "ADInplaceOrView")
 
 
@@ -246,11 +262,20 @@ def get_library_allowing_overwrite(namespace: str, name: str) -> Any:
     from ..library import Library
 
     qualname = f"{namespace}::{name}"
-    if qualname in OPDEF_TO_LIB:
-        OPDEF_TO_LIB[qualname]._destroy()
-        del OPDEF_TO_LIB[qualname]
+    old = OPDEF_TO_LIB.pop(qualname, None)
+    if old is not None:
+        old._destroy()
     lib = Library(namespace, "FRAGMENT")
     OPDEF_TO_LIB[qualname] = lib
+    # Destroying the library (``opdef._lib._destroy()``) also drops this entry, so a destroyed
+    # op's Library is not kept alive. A weak reference: the handle lives in the library itself.
+    lib_ref = weakref.ref(lib)
+
+    def forget() -> None:
+        if OPDEF_TO_LIB.get(qualname) is lib_ref():
+            OPDEF_TO_LIB.pop(qualname, None)
+
+    lib._registration_handles.append(utils.RegistrationHandle(forget))
     return lib
 
 

@@ -64,6 +64,10 @@ class FakeImplHolder:
         def deregister() -> None:
             if kernel in self.kernels:
                 self.kernels.remove(kernel)
+            # An emptied holder is forgotten (holder_for makes a fresh one): defining and
+            # destroying ops leaves no holder per name behind.
+            if not self.kernels and _holders.get(self.qualname) is self:
+                del _holders[self.qualname]
 
         return RegistrationHandle(deregister)
 
