@@ -189,3 +189,12 @@ def run_ops(
                 record(ns, active, f"dtor {dtor} after ctor {ctor}")
             assert dump_of(f"{ns}::{name}") == ("", ""), "deregistering everything must leave no trace"
     return results[frozenset(range(n))]
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request: pytest.FixtureRequest) -> object:
+    """Runs a kernel test at one and at two intra-op threads, restoring the count after."""
+    old = opdispatch.get_num_threads()
+    opdispatch.set_num_threads(request.param)
+    yield request.param
+    opdispatch.set_num_threads(old)

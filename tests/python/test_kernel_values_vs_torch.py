@@ -48,14 +48,6 @@ TORCH_SUMS = {
 }
 
 
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request: Any) -> Any:
-    old = M.get_num_threads()
-    M.set_num_threads(request.param)
-    yield request.param
-    M.set_num_threads(old)
-
-
 def test_long_sums_round_as_torch(threads: int) -> None:
     want = {k: float.fromhex(v) for k, v in TORCH_SUMS[threads].items()}
     for n in (1_000_003, 4_000_037):

@@ -15,14 +15,6 @@ def arr(t: Any) -> np.ndarray:
     return np.array(t.tolist(), dtype=np.float64)
 
 
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request: Any) -> Any:
-    old = M.get_num_threads()
-    M.set_num_threads(request.param)
-    yield request.param
-    M.set_num_threads(old)
-
-
 def test_num_threads_default_and_errors() -> None:
     import os
 
