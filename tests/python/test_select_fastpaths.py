@@ -45,3 +45,13 @@ def test_where_matches_the_generic_path() -> None:
     t = a.t()
     assert _same(od.where(t > 0, t, -1.0).tolist(), od.where(t > 0, t.to(od.float64), -1.0).tolist())
     assert od.where(m, a, 0.0).dtype == od.float32
+
+
+def test_where_with_numbers_in_either_place() -> None:
+    m = od.tensor([True, False, True])
+    a = od.tensor([1.0, 2.0, 3.0])
+    assert od.where(m, -1.0, a).tolist() == [-1.0, 2.0, -1.0]
+    assert od.where(m, a, -1.0).tolist() == [1.0, -1.0, 3.0]
+    both = od.where(m, 1.0, 0.0)
+    assert (both.tolist(), both.dtype) == ([1.0, 0.0, 1.0], od.float32)
+    assert od.where(m, 1, 0).dtype == od.int64

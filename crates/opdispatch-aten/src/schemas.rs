@@ -153,6 +153,8 @@ pub(crate) const TAGS: &[(&str, &[Tag])] = &[
         &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
     ),
     ("where.ScalarOther", &[Tag::Pt2CompliantTag]),
+    ("where.ScalarSelf", &[Tag::Pt2CompliantTag]),
+    ("where.Scalar", &[Tag::Pt2CompliantTag]),
     ("sum", &[Tag::Pt2CompliantTag, Tag::Reduction]),
     (
         "sum.dim_IntList",
@@ -307,6 +309,8 @@ pub const SCHEMAS: &[&str] = &[
     "ge.Scalar(Tensor self, Scalar other) -> Tensor",
     "where.self(Tensor condition, Tensor self, Tensor other) -> Tensor",
     "where.ScalarOther(Tensor condition, Tensor self, Scalar other) -> Tensor",
+    "where.ScalarSelf(Tensor condition, Scalar self, Tensor other) -> Tensor",
+    "where.Scalar(Tensor condition, Scalar self, Scalar other) -> Tensor",
     // Reductions.
     "sum(Tensor self, *, ScalarType? dtype=None) -> Tensor",
     "sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",

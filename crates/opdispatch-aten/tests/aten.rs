@@ -364,6 +364,14 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
             "where.ScalarOther",
             vec![t(&cond), t(&x), IValue::Double(0.)],
         ),
+        (
+            "where.ScalarSelf",
+            vec![t(&cond), IValue::Double(0.), t(&x)],
+        ),
+        (
+            "where.Scalar",
+            vec![t(&cond), IValue::Double(1.), IValue::Double(0.)],
+        ),
         ("sum", vec![t(&x), IValue::None]),
         (
             "sum.dim_IntList",
@@ -638,6 +646,16 @@ fn cpu_values() {
         vec![t(&cond), t(&x), IValue::Double(0.)],
     );
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![1., 0., 3., 0., 5., 0.]);
+    let r = call_t(
+        "where.ScalarSelf",
+        vec![t(&cond), IValue::Double(-1.), t(&x)],
+    );
+    assert_eq!(r.to_vec::<f32>().unwrap(), vec![-1., 2., -1., 4., -1., 6.]);
+    let r = call_t(
+        "where.Scalar",
+        vec![t(&cond), IValue::Double(1.), IValue::Double(0.)],
+    );
+    assert_eq!(r.dtype(), ScalarType::Float32);
     let r = call_t("relu", vec![t(&f32s(&[-1., 2.], &[2]))]);
     assert_eq!(r.to_vec::<f32>().unwrap(), vec![0., 2.]);
     // copy_ returns self, broadcasting and converting.

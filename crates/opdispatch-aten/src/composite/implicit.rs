@@ -16,6 +16,28 @@ fn where_scalar_other(c: Tensor, a: Tensor, s: Scalar) -> Result<Tensor> {
     )?)
 }
 
+/// `where.ScalarSelf`: `where.self` with the number as a wrapped-number tensor.
+fn where_scalar_self(c: Tensor, s: Scalar, b: Tensor) -> Result<Tensor> {
+    let w = aten_op!("where", "self");
+    tensor_result(call1(
+        w,
+        opdispatch_dispatch::stack![tv(c), tv(Tensor::wrapped_scalar(s)), tv(b)],
+    )?)
+}
+
+/// `where.Scalar`: both numbers wrapped (the result dtype follows them, as in PyTorch).
+fn where_scalar(c: Tensor, s: Scalar, o: Scalar) -> Result<Tensor> {
+    let w = aten_op!("where", "self");
+    tensor_result(call1(
+        w,
+        opdispatch_dispatch::stack![
+            tv(c),
+            tv(Tensor::wrapped_scalar(s)),
+            tv(Tensor::wrapped_scalar(o))
+        ],
+    )?)
+}
+
 /// `matmul`: where the decomposition is one operator (2-D @ 2-D is `mm`, 2-D @ 1-D `mv`,
 /// 1-D @ 1-D `dot`) it goes through the dispatcher; the other shapes run the runtime's
 /// broadcasting product directly.
@@ -64,6 +86,14 @@ pub(crate) fn kernels() -> Kernels {
         (
             "where.ScalarOther",
             CppFunction::typed(where_scalar_other as FnTts),
+        ),
+        (
+            "where.ScalarSelf",
+            CppFunction::typed(where_scalar_self as fn(Tensor, Scalar, Tensor) -> Result<Tensor>),
+        ),
+        (
+            "where.Scalar",
+            CppFunction::typed(where_scalar as fn(Tensor, Scalar, Scalar) -> Result<Tensor>),
         ),
         ("matmul", CppFunction::typed(matmul as Fn2)),
         ("reshape", CppFunction::typed(reshape as FnTl)),
