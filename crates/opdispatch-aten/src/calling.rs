@@ -87,7 +87,8 @@ macro_rules! typed_backend_kernels {
         use opdispatch_dispatch::CppFunction;
         use opdispatch_tensor::{Scalar, Tensor};
         use $crate::calling::{Fn1, Fn2, Fn3, FnList, FnMaxDim, FnTs, FnTss, FnTts};
-        let typed: [(&'static str, CppFunction); 30] = [
+        let typed: [(&'static str, CppFunction); 31] = [
+            ("tanh_backward", CppFunction::typed(tanh_backward as Fn2)),
             ("add.Tensor", CppFunction::typed(add_t as FnTts)),
             ("add.Scalar", CppFunction::typed(add_s as FnTss)),
             ("sub.Tensor", CppFunction::typed(sub_t as FnTts)),

@@ -244,6 +244,7 @@ pub(crate) const TAGS: &[(&str, &[Tag])] = &[
         "random_.from",
         &[Tag::NondeterministicSeeded, Tag::Pt2CompliantTag],
     ),
+    ("tanh_backward", &[Tag::Pointwise, Tag::Pt2CompliantTag]),
     ("lift_fresh", &[Tag::Pt2CompliantTag]),
 ];
 
@@ -367,6 +368,8 @@ pub const SCHEMAS: &[&str] = &[
     "uniform_(Tensor(a!) self, float from=0., float to=1., *, Generator? generator=None) -> Tensor(a!)",
     "normal_(Tensor(a!) self, float mean=0., float std=1., *, Generator? generator=None) -> Tensor(a!)",
     "random_.from(Tensor(a!) self, int from, int? to, *, Generator? generator=None) -> Tensor(a!)",
+    // The fused backward of tanh (`grad * (1 - output^2)`), as PyTorch's formula calls it.
+    "tanh_backward(Tensor grad_output, Tensor output) -> Tensor",
     // `torch.tensor(data)`'s one dispatched step: the freshly built tensor enters dispatch.
     "lift_fresh(Tensor(a) self) -> Tensor(a)",
 ];

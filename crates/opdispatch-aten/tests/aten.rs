@@ -360,6 +360,7 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("mul_.Tensor", vec![t(&fresh()), t(&y)]),
         ("div_.Tensor", vec![t(&fresh()), t(&y)]),
         ("where.self", vec![t(&cond), t(&x), t(&y)]),
+        ("tanh_backward", vec![t(&x), t(&y)]),
         (
             "where.ScalarOther",
             vec![t(&cond), t(&x), IValue::Double(0.)],

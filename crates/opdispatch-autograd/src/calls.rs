@@ -101,6 +101,10 @@ pub(crate) fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub(crate) fn div_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
     call(op!("div", "Scalar"), vec![t(a), s(v)])
 }
+/// `grad * (1 - output^2)`, fused.
+pub(crate) fn tanh_backward(g: &Tensor, out: &Tensor) -> Result<Tensor> {
+    typed_op!(Bin, "tanh_backward", "").call(g.clone(), out.clone())
+}
 /// `v - a`.
 pub(crate) fn rsub_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
     typed_op!(

@@ -301,9 +301,24 @@ static SIGMOID: Formula = fr("SigmoidBackward0", &[], |x| {
     some(vec![c::mul(x.grad()?, &d)?])
 });
 static TANH: Formula = fr("TanhBackward0", &[], |x| {
-    let r = x.result()?;
-    let d = c::rsub_s(&c::mul(r, r)?, Scalar::Int(1))?;
-    some(vec![c::mul(x.grad()?, &d)?])
+    some(vec![c::tanh_backward(x.grad()?, x.result()?)?])
+});
+/// derivatives.yaml: `grad_output: tanh_backward(grad, output)`,
+/// `output: grad * (-2 * output * grad_output)`.
+static TANH_BACKWARD: Formula = f("TanhBackwardBackward0", &[0, 1], |x| {
+    let (g, go, out) = (x.grad()?, x.saved(0)?, x.saved(1)?);
+    Ok(vec![
+        if x.needs(0) {
+            Some(c::tanh_backward(g, out)?)
+        } else {
+            None
+        },
+        if x.needs(1) {
+            Some(c::mul(g, &c::mul_s(&c::mul(out, go)?, Scalar::Int(-2))?)?)
+        } else {
+            None
+        },
+    ])
 });
 static RECIPROCAL: Formula = fr("ReciprocalBackward0", &[], |x| {
     let r = x.result()?;
@@ -492,6 +507,7 @@ static TABLE: &[(&str, Option<&Formula>)] = &[
     ("relu", Some(&RELU)),
     ("sigmoid", Some(&SIGMOID)),
     ("tanh", Some(&TANH)),
+    ("tanh_backward", Some(&TANH_BACKWARD)),
     ("reciprocal", Some(&RECIPROCAL)),
     ("where.self", Some(&WHERE)),
     ("sum", Some(&SUM)),

@@ -71,7 +71,17 @@ def gradcheck(
     outputs = _tuple(func(*inputs))
     diff_inputs = [i for i, x in enumerate(inputs) if isinstance(x, _C.Tensor) and x.requires_grad]
     for oi, out in enumerate(outputs):
-        if not isinstance(out, _C.Tensor) or not out.requires_grad:
+        if not isinstance(out, _C.Tensor):
+            continue
+        if not out.requires_grad:
+            # An output without a graph has an analytical Jacobian of zero: PyTorch checks that
+            # the numerical one is zero too (a backward that detached something fails here).
+            if out.dtype.is_floating_point:
+                for i in diff_inputs:
+                    if any(abs(v) > atol for row in _numerical(func, inputs, i, oi, eps) for v in row):
+                        if not raise_exception:
+                            return False
+                        raise GradcheckError("Numerical gradient for function expected to be zero")
             continue
         n_out = out.numel()
         analytical = {i: [[0.0] * n_out for _ in range(inputs[i].numel())] for i in diff_inputs}
@@ -114,14 +124,24 @@ def gradgradcheck(
     """``gradcheck`` of the first derivative (built with ``create_graph=True``)."""
     from .._ops import ops
     from . import grad as autograd_grad
+    from .grad_mode import enable_grad
 
     inputs = _tuple(inputs)
+    diff_pos = [i for i, a in enumerate(inputs) if isinstance(a, _C.Tensor) and a.requires_grad]
+
     def first(*args: Any) -> tuple[Any, ...]:
-        outs = _tuple(func(*args))
-        gos = grad_outputs if grad_outputs is not None else [ops.aten.ones_like(o) for o in outs]
-        d = [a for a in args if isinstance(a, _C.Tensor) and a.requires_grad]
-        return tuple(
-            g for g in autograd_grad(outs, d, list(gos), create_graph=True, allow_unused=True) if g is not None
-        )
+        # The finite differences call this with perturbed copies under no_grad: the first
+        # derivative still needs a graph, so grad mode is on and the copies require grad.
+        with enable_grad():
+            args_l = list(args)
+            for i in diff_pos:
+                if not args_l[i].requires_grad:
+                    args_l[i] = args_l[i].detach().requires_grad_(True)
+            outs = _tuple(func(*args_l))
+            gos = grad_outputs if grad_outputs is not None else [ops.aten.ones_like(o) for o in outs]
+            d = [args_l[i] for i in diff_pos]
+            return tuple(
+                g for g in autograd_grad(outs, d, list(gos), create_graph=True, allow_unused=True) if g is not None
+            )
 
     return gradcheck(first, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)

@@ -69,6 +69,9 @@ fn div_inplace(a: Tensor, b: Tensor) -> Result<Tensor> {
     ops::div_(&a, &b)?;
     Ok(a)
 }
+fn tanh_backward(g: Tensor, out: Tensor) -> Result<Tensor> {
+    Ok(ops::tanh_backward(&g, &out)?)
+}
 fn where_self(c: Tensor, a: Tensor, b: Tensor) -> Result<Tensor> {
     Ok(ops::where_(&c, &a, &b)?)
 }

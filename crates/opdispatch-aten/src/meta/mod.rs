@@ -81,6 +81,9 @@ fn div_inplace(a: Tensor, b: Tensor) -> Result<Tensor> {
     meta::binary_inplace(BinaryOp::Div, &a, &b, None)?;
     Ok(a)
 }
+fn tanh_backward(g: Tensor, out: Tensor) -> Result<Tensor> {
+    alloc(&meta::tanh_backward(&g, &out)?.out)
+}
 fn where_self(c: Tensor, a: Tensor, b: Tensor) -> Result<Tensor> {
     alloc(&meta::where_(&c, &a, &b)?)
 }

@@ -888,3 +888,46 @@ pub fn where_scalar(cond: &Tensor, a: &Tensor, other: Scalar) -> Result<Tensor> 
 fn where_scalar_body(cond: &Tensor, a: &Tensor, other: Scalar) -> Result<Tensor> {
     where_(cond, a, &Tensor::wrapped_scalar(other))
 }
+
+/// `tanh_backward(grad_output, output)`: `grad_output * (1 - output^2)`, one pass for
+/// contiguous float32 operands of one shape (the shape, dtype and device checks are `mul`'s).
+pub fn tanh_backward(g: &Tensor, out: &Tensor) -> Result<Tensor> {
+    crate::release::released(super::work(&[g, out]), || tanh_backward_body(g, out))
+}
+
+fn tanh_backward_body(g: &Tensor, out: &Tensor) -> Result<Tensor> {
+    let spec = meta::tanh_backward(g, out)?;
+    let fast = spec.out.dtype == ScalarType::Float32
+        && [g, out].iter().all(|t| {
+            t.dtype() == ScalarType::Float32
+                && t.is_contiguous()
+                && t.sizes() == &spec.out.sizes[..]
+        });
+    if !fast {
+        let one_minus_sq = sub(
+            &Tensor::wrapped_scalar(Scalar::Int(1)),
+            &mul(out, out)?,
+            None,
+        )?;
+        return mul(g, &one_minus_sq);
+    }
+    let n = g.numel();
+    let (sg, so) = (g.storage_ref(), out.storage_ref());
+    let rg = sg.read()?;
+    let ro_guard;
+    let ro: &[u8] = if sg.ptr_eq(so) {
+        &rg
+    } else {
+        ro_guard = so.read()?;
+        &ro_guard
+    };
+    let x = &cast_slice::<f32>(&rg).expect("aligned")[g.storage_offset()..g.storage_offset() + n];
+    let y =
+        &cast_slice::<f32>(ro).expect("aligned")[out.storage_offset()..out.storage_offset() + n];
+    new_f32(&spec.out.sizes, n, |o| {
+        for ((o, &gv), &yv) in o.iter_mut().zip(x).zip(y) {
+            // As torch's CPU kernel: grad * (1 - y * y), in float32.
+            o.write(gv * (1.0 - yv * yv));
+        }
+    })
+}

@@ -133,6 +133,11 @@ pub fn binary_inplace(
     Ok(spec)
 }
 
+/// `tanh_backward(grad_output, output)`: `mul`'s promotion, broadcasting and device rule.
+pub fn tanh_backward(g: &Tensor, out: &Tensor) -> Result<BinarySpec> {
+    binary(BinaryOp::Mul, g, out, None)
+}
+
 /// `op(x)` for the unary pointwise operators.
 pub fn unary(op: UnaryOp, x: &Tensor) -> Result<OutputSpec> {
     let dt = x.dtype();
