@@ -911,23 +911,13 @@ fn tanh_backward_body(g: &Tensor, out: &Tensor) -> Result<Tensor> {
         )?;
         return mul(g, &one_minus_sq);
     }
-    let n = g.numel();
-    let (sg, so) = (g.storage_ref(), out.storage_ref());
-    let rg = sg.read()?;
-    let ro_guard;
-    let ro: &[u8] = if sg.ptr_eq(so) {
-        &rg
-    } else {
-        ro_guard = so.read()?;
-        &ro_guard
-    };
-    let x = &cast_slice::<f32>(&rg).expect("aligned")[g.storage_offset()..g.storage_offset() + n];
-    let y =
-        &cast_slice::<f32>(ro).expect("aligned")[out.storage_offset()..out.storage_offset() + n];
-    new_f32(&spec.out.sizes, n, |o| {
-        for ((o, &gv), &yv) in o.iter_mut().zip(x).zip(y) {
-            // As torch's CPU kernel: grad * (1 - y * y), in float32.
-            o.write(gv * (1.0 - yv * yv));
-        }
-    })
+    super::select_f32::with_slices(&[(g, true), (out, true)], |s| {
+        let (x, y) = (s[0].expect("full"), s[1].expect("full"));
+        new_f32(&spec.out.sizes, x.len(), |o| {
+            for ((o, &gv), &yv) in o.iter_mut().zip(x).zip(y) {
+                // As torch's CPU kernel: grad * (1 - y * y), in float32.
+                o.write(gv * (1.0 - yv * yv));
+            }
+        })
+    })?
 }

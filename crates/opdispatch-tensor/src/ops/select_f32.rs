@@ -47,7 +47,10 @@ fn operand(t: &Tensor, shape: &[usize]) -> Result<Option<Operand>> {
 
 /// Calls `f` with the float32 elements of the contiguous tensors `ts` (`None` for those that
 /// are scalars), taking each storage's read lock once (tensors may share a storage).
-fn with_slices<R>(ts: &[(&Tensor, bool)], f: impl FnOnce(&[Option<&[f32]>]) -> R) -> Result<R> {
+pub(super) fn with_slices<R>(
+    ts: &[(&Tensor, bool)],
+    f: impl FnOnce(&[Option<&[f32]>]) -> R,
+) -> Result<R> {
     let mut guards = Vec::with_capacity(ts.len());
     let mut owner = Vec::with_capacity(ts.len());
     for (i, (t, full)) in ts.iter().enumerate() {
