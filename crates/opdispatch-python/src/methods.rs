@@ -75,16 +75,7 @@ impl PyAtenMethod {
         obj: Option<Bound<'_, PyAny>>,
         _owner: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        match obj {
-            None => Ok(slf.into_any().unbind()),
-            // SAFETY: both pointers are live objects; PyMethod_New returns a new reference or
-            // NULL with an exception set.
-            Some(o) => unsafe {
-                let m = PyMethod_New(slf.as_ptr(), o.as_ptr());
-                Bound::from_owned_ptr_or_err(py, m).map(Bound::unbind)
-            },
-        }
+        bind_method(slf.into_any(), obj)
     }
 
     #[getter]
@@ -94,6 +85,21 @@ impl PyAtenMethod {
 
     fn __repr__(&self) -> String {
         format!("<opdispatch method {}>", self.name)
+    }
+}
+
+/// A method descriptor's `__get__`: class access gives the descriptor itself, instance access
+/// a bound method of it.
+fn bind_method(desc: Bound<'_, PyAny>, obj: Option<Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    let py = desc.py();
+    match obj {
+        None => Ok(desc.unbind()),
+        // SAFETY: both pointers are live objects; PyMethod_New returns a new reference or
+        // NULL with an exception set.
+        Some(o) => unsafe {
+            let m = PyMethod_New(desc.as_ptr(), o.as_ptr());
+            Bound::from_owned_ptr_or_err(py, m).map(Bound::unbind)
+        },
     }
 }
 
@@ -250,15 +256,7 @@ impl PyForwardCall {
         obj: Option<Bound<'_, PyAny>>,
         _owner: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        match obj {
-            None => Ok(slf.into_any().unbind()),
-            // SAFETY: as in `PyAtenMethod::__get__`.
-            Some(o) => unsafe {
-                let m = PyMethod_New(slf.as_ptr(), o.as_ptr());
-                Bound::from_owned_ptr_or_err(py, m).map(Bound::unbind)
-            },
-        }
+        bind_method(slf.into_any(), obj)
     }
 }
 
