@@ -259,24 +259,7 @@ fn autograd_kernel(
     let Some(formula) = formula.filter(|_| any) else {
         return call_below(op, shape, ks, stack);
     };
-    let mut next = Vec::with_capacity(tensors.len());
-    next.extend(tensors.iter().map(|(_, t)| meta::gradient_edge(t)));
-    let mut inputs = Vec::with_capacity(tensors.len());
-    inputs.extend(tensors.iter().map(|(_, t)| TensorMeta::of(t)));
-    let saved = SavedVariables::default();
-    for &i in formula.save {
-        if let Some((_, t)) = tensors.iter().find(|(j, _)| *j == i) {
-            // An in-place operator overwrites `self`: keep its old value.
-            let keep = if shape.inplace && i == 0 {
-                let _g =
-                    ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
-                crate::calls::clone(t)?
-            } else {
-                t.clone()
-            };
-            saved.push(i, SavedVariable::input(&keep));
-        }
-    }
+    let pending = Pending::new(formula, &tensors, shape.inplace)?;
     // Only calls with a non-tensor argument keep a list: `Ctx` reads a missing entry as `None`,
     // which is what a tensor position holds, so all-tensor calls (`mul`, `tanh`) allocate none.
     let has_other = stack[start..]
@@ -309,32 +292,84 @@ fn autograd_kernel(
                 .and_then(opdispatch_dispatch::TensorRef::downcast::<Tensor>)
         })
         .collect();
-    let node = Arc::new(FormulaNode {
-        formula,
-        core: NodeCore::new(next, outputs.iter().map(TensorMeta::of).collect()),
-        inputs,
-        args,
-        saved,
-    });
-    let dyn_node: Arc<dyn Node> = node.clone();
-    if formula.save_result {
-        if let Some(r) = outputs.first() {
-            node.saved
-                .push(RESULT, SavedVariable::output(r, &dyn_node, 0));
-        }
-    }
-    for (nr, out) in outputs.iter().enumerate() {
-        if meta::is_differentiable(out) {
-            meta::set_history(out, dyn_node.clone(), nr as u32);
-            if let Some(b) = &base {
-                meta::set_base(out, b.clone());
+    pending.finish(args, &outputs, base, rebase_base);
+    Ok(())
+}
+
+/// A node being recorded: what is gathered from the inputs before the operator runs below.
+struct Pending {
+    formula: &'static Formula,
+    next: Vec<Edge>,
+    inputs: Vec<TensorMeta>,
+    saved: SavedVariables,
+}
+
+impl Pending {
+    /// The inputs' gradient edges and metadata, and the inputs the formula saves.
+    fn new(formula: &'static Formula, tensors: &[(usize, Tensor)], inplace: bool) -> Result<Self> {
+        let mut next = Vec::with_capacity(tensors.len());
+        next.extend(tensors.iter().map(|(_, t)| meta::gradient_edge(t)));
+        let mut inputs = Vec::with_capacity(tensors.len());
+        inputs.extend(tensors.iter().map(|(_, t)| TensorMeta::of(t)));
+        let saved = SavedVariables::default();
+        for &i in formula.save {
+            if let Some((_, t)) = tensors.iter().find(|(j, _)| *j == i) {
+                // An in-place operator overwrites `self`: keep its old value.
+                let keep = if inplace && i == 0 {
+                    let _g = ExcludeDispatchKeyGuard::new(
+                        AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW,
+                    );
+                    crate::calls::clone(t)?
+                } else {
+                    t.clone()
+                };
+                saved.push(i, SavedVariable::input(&keep));
             }
         }
+        Ok(Self {
+            formula,
+            next,
+            inputs,
+            saved,
+        })
     }
-    if let (Some(b), Some(view)) = (rebase_base, outputs.first()) {
-        crate::copy_slices::rebase(&b, view, dyn_node);
+
+    /// Makes the node and the outputs' history (`base`: the base of a view output; `rebase`:
+    /// the base whose history an in-place write on its view replaces).
+    fn finish(
+        self,
+        args: Vec<IValue>,
+        outputs: &[Tensor],
+        base: Option<Tensor>,
+        rebase: Option<Tensor>,
+    ) {
+        let formula = self.formula;
+        let node = Arc::new(FormulaNode {
+            formula,
+            core: NodeCore::new(self.next, outputs.iter().map(TensorMeta::of).collect()),
+            inputs: self.inputs,
+            args,
+            saved: self.saved,
+        });
+        let dyn_node: Arc<dyn Node> = node.clone();
+        if formula.save_result {
+            if let Some(r) = outputs.first() {
+                node.saved
+                    .push(RESULT, SavedVariable::output(r, &dyn_node, 0));
+            }
+        }
+        for (nr, out) in outputs.iter().enumerate() {
+            if meta::is_differentiable(out) {
+                meta::set_history(out, dyn_node.clone(), nr as u32);
+                if let Some(b) = &base {
+                    meta::set_base(out, b.clone());
+                }
+            }
+        }
+        if let (Some(b), Some(view)) = (rebase, outputs.first()) {
+            crate::copy_slices::rebase(&b, view, dyn_node);
+        }
     }
-    Ok(())
 }
 
 /// Registers `aten`'s Autograd kernels and ADInplaceOrView kernels for the process.
@@ -447,75 +482,79 @@ fn bump_version_kernel(op: &OperatorHandle, nargs: usize, stack: &mut Stack) -> 
 
 // ---- typed fast paths for the hot binary operators ----
 
-trait ArgRequiresGrad {
-    fn arg_requires_grad(&self) -> bool;
-}
-impl ArgRequiresGrad for Tensor {
-    fn arg_requires_grad(&self) -> bool {
-        self.requires_grad()
-    }
-}
-impl ArgRequiresGrad for Scalar {
-    fn arg_requires_grad(&self) -> bool {
-        false
-    }
-}
-
 type BinAlpha = fn(Tensor, Tensor, Scalar) -> Result<Tensor>;
 type Bin = fn(Tensor, Tensor) -> Result<Tensor>;
 
-/// Runs the generic kernel for a typed call whose arguments require grad.
-fn boxed_path(
-    op: &OperatorHandle,
-    args: Vec<IValue>,
+/// The formula of `name`, looked up once into `cell`.
+fn formula_of(
     cell: &'static OnceLock<Option<&'static Formula>>,
     name: &'static str,
-) -> Result<Tensor> {
-    let formula = *cell.get_or_init(|| {
+) -> Option<&'static Formula> {
+    *cell.get_or_init(|| {
         formulas::table()
             .iter()
             .find(|(n, _)| *n == name)
             .and_then(|(_, f)| *f)
-    });
-    let nargs = args.len();
-    let mut stack: Stack = args.into_iter().collect();
-    autograd_kernel(
-        formula,
-        Shape {
-            inplace: false,
-            view: false,
-            nret: 1,
-            nargs,
-        },
-        op,
-        None,
-        &mut stack,
-    )?;
-    Tensor::from_ivalue(stack.pop().unwrap_or_default())
+    })
+}
+
+/// The extra argument of `add`/`sub` as a formula reads it (`Ctx::scalar(2)`); alpha 1, the
+/// usual case, needs no list, since a missing entry reads as 1.
+trait FormulaArgs {
+    fn formula_args(&self) -> Vec<IValue>;
+}
+impl FormulaArgs for () {
+    fn formula_args(&self) -> Vec<IValue> {
+        Vec::new()
+    }
+}
+impl FormulaArgs for (Scalar,) {
+    fn formula_args(&self) -> Vec<IValue> {
+        if matches!(self.0, Scalar::Int(1)) {
+            Vec::new()
+        } else {
+            vec![IValue::None, IValue::None, self.0.into_ivalue()]
+        }
+    }
 }
 
 macro_rules! typed_binary {
-    ($f:ident, $name:literal, $overload:literal, $full:literal, ($($a:ident: $t:ty),*)) => {
-        fn $f($($a: $t),*) -> Result<Tensor> {
-            static H: OnceLock<TypedOperatorHandle<fn($($t),*) -> Result<Tensor>>> = OnceLock::new();
+    ($f:ident, $name:literal, $overload:literal, $full:literal, ($($extra:ident: $et:ty),*)) => {
+        fn $f(a: Tensor, b: Tensor $(, $extra: $et)*) -> Result<Tensor> {
+            static H: OnceLock<TypedOperatorHandle<fn(Tensor, Tensor $(, $et)*) -> Result<Tensor>>> =
+                OnceLock::new();
             let h = crate::calls::typed_handle(&H, concat!("aten::", $name), $overload)?;
-            if !is_grad_enabled() || !(false $(|| $a.arg_requires_grad())*) {
+            let tls = opdispatch_dispatch::tls_local_dispatch_key_set();
+            let ks = ((a.arg_key_set() | b.arg_key_set() $(| $extra.arg_key_set())* | tls.included)
+                - tls.excluded)
+                & AFTER_AD_INPLACE_OR_VIEW_KEYSET;
+            static FORMULA: OnceLock<Option<&'static Formula>> = OnceLock::new();
+            let formula = if is_grad_enabled() && (a.requires_grad() || b.requires_grad()) {
+                formula_of(&FORMULA, $full)
+            } else {
+                None
+            };
+            let Some(formula) = formula else {
                 // Nothing to record: straight to the keys below ADInplaceOrView. No TLS guard is
                 // needed, since no kernel below can record anything for these inputs, and a
                 // Python handler below excludes the keys above it itself.
-                let tls = opdispatch_dispatch::tls_local_dispatch_key_set();
-                let ks = ((DispatchKeySet::EMPTY $(| $a.arg_key_set())* | tls.included)
-                    - tls.excluded)
-                    & AFTER_AD_INPLACE_OR_VIEW_KEYSET;
-                return h.redispatch(ks, $($a),*);
-            }
-            static FORMULA: OnceLock<Option<&'static Formula>> = OnceLock::new();
-            boxed_path(h.handle(), vec![$($a.into_ivalue()),*], &FORMULA, $full)
+                return h.redispatch(ks, a, b $(, $extra)*);
+            };
+            // Recording, typed end to end (no boxing of the arguments or the result).
+            let args = ($($extra,)*).formula_args();
+            let pending = Pending::new(formula, &[(0, a.clone()), (1, b.clone())], false)?;
+            let out = {
+                let _below =
+                    ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
+                h.redispatch(ks, a, b $(, $extra)*)?
+            };
+            pending.finish(args, std::slice::from_ref(&out), None, None);
+            Ok(out)
         }
     };
 }
 
-typed_binary!(add_t, "add", "Tensor", "add.Tensor", (a: Tensor, b: Tensor, alpha: Scalar));
-typed_binary!(sub_t, "sub", "Tensor", "sub.Tensor", (a: Tensor, b: Tensor, alpha: Scalar));
-typed_binary!(mul_t, "mul", "Tensor", "mul.Tensor", (a: Tensor, b: Tensor));
-typed_binary!(div_t, "div", "Tensor", "div.Tensor", (a: Tensor, b: Tensor));
+typed_binary!(add_t, "add", "Tensor", "add.Tensor", (alpha: Scalar));
+typed_binary!(sub_t, "sub", "Tensor", "sub.Tensor", (alpha: Scalar));
+typed_binary!(mul_t, "mul", "Tensor", "mul.Tensor", ());
+typed_binary!(div_t, "div", "Tensor", "div.Tensor", ());

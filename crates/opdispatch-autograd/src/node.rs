@@ -52,7 +52,8 @@ pub struct TensorMeta {
 impl TensorMeta {
     pub fn of(t: &Tensor) -> Self {
         Self {
-            sizes: t.sizes().into(),
+            // One copy of the slice (`into()` extends element by element).
+            sizes: Dims::from_slice(t.sizes()),
             dtype: t.dtype(),
             device: t.device(),
         }

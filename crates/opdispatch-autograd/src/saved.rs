@@ -147,9 +147,13 @@ impl SavedVariables {
         if st.1 && !st.0.is_empty() {
             return Err(runtime(FREED_MESSAGE));
         }
-        st.0.iter()
-            .map(|(k, v)| v.unpack().map(|t| (*k, t)))
-            .collect()
+        // A plain loop: collecting `Result`s into a `SmallVec` went through the generic
+        // `try_process` adapter, a few hundred instructions per node.
+        let mut out = smallvec::SmallVec::new();
+        for (k, v) in &st.0 {
+            out.push((*k, v.unpack()?));
+        }
+        Ok(out)
     }
     pub fn release_all(&self) {
         let mut st = self.vars.lock();

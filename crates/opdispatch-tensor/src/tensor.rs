@@ -128,6 +128,47 @@ fn compute_contiguous(sizes: &[usize], strides: &[usize], numel: usize) -> bool 
 /// Sizes or strides, inline up to 5 dimensions (no allocation for the common shapes).
 pub type Dims = smallvec::SmallVec<[usize; 5]>;
 
+/// Geometry handed to the constructors: a `Dims` moves in, a slice is copied in one go.
+/// (`SmallVec`'s `From<&[T]>` and `Clone` go element by element through `extend`, which
+/// showed up at several percent of small-tensor autograd profiles.)
+pub(crate) trait IntoDims {
+    fn into_dims(self) -> Dims;
+}
+impl IntoDims for Dims {
+    #[inline]
+    fn into_dims(self) -> Dims {
+        self
+    }
+}
+impl IntoDims for &Dims {
+    #[inline]
+    fn into_dims(self) -> Dims {
+        Dims::from_slice(self)
+    }
+}
+impl IntoDims for &[usize] {
+    #[inline]
+    fn into_dims(self) -> Dims {
+        Dims::from_slice(self)
+    }
+}
+impl<const N: usize> IntoDims for &[usize; N] {
+    #[inline]
+    fn into_dims(self) -> Dims {
+        Dims::from_slice(self)
+    }
+}
+impl IntoDims for Vec<usize> {
+    #[inline]
+    fn into_dims(self) -> Dims {
+        if self.len() <= 5 {
+            Dims::from_slice(&self)
+        } else {
+            Dims::from_vec(self)
+        }
+    }
+}
+
 /// Row-major strides for `sizes`.
 pub fn contiguous_strides(sizes: &[usize]) -> Vec<usize> {
     contiguous_strides_dims(sizes).into_vec()
@@ -135,6 +176,17 @@ pub fn contiguous_strides(sizes: &[usize]) -> Vec<usize> {
 
 /// [`contiguous_strides`] without a heap allocation for up to 5 dimensions.
 pub fn contiguous_strides_dims(sizes: &[usize]) -> Dims {
+    // Filled back to front in a plain array for the inline case: `from_elem` then indexing
+    // costs a length check per write.
+    if sizes.len() <= 5 {
+        let mut buf = [0usize; 5];
+        let mut acc = 1usize;
+        for i in (0..sizes.len()).rev() {
+            buf[i] = acc;
+            acc = acc.saturating_mul(sizes[i].max(1));
+        }
+        return Dims::from_buf_and_len(buf, sizes.len());
+    }
     let mut strides = Dims::from_elem(0, sizes.len());
     let mut acc = 1usize;
     for i in (0..sizes.len()).rev() {
@@ -332,13 +384,13 @@ impl Tensor {
 
     pub(crate) fn from_parts_unchecked(
         storage: Storage,
-        sizes: impl Into<Dims>,
-        strides: impl Into<Dims>,
+        sizes: impl IntoDims,
+        strides: impl IntoDims,
         storage_offset: usize,
         dtype: ScalarType,
         wrapped_number: bool,
     ) -> Tensor {
-        let (sizes, strides): (Dims, Dims) = (sizes.into(), strides.into());
+        let (sizes, strides): (Dims, Dims) = (sizes.into_dims(), strides.into_dims());
         debug_assert!(
             storage.nbytes() >= required_bytes(&sizes, &strides, storage_offset, dtype.itemsize())
         );
@@ -362,10 +414,10 @@ impl Tensor {
 
     pub(crate) fn from_storage_contiguous(
         storage: Storage,
-        sizes: impl Into<Dims>,
+        sizes: impl IntoDims,
         dtype: ScalarType,
     ) -> Tensor {
-        let sizes: Dims = sizes.into();
+        let sizes: Dims = sizes.into_dims();
         let strides = contiguous_strides_dims(&sizes);
         Self::from_parts_unchecked(storage, sizes, strides, 0, dtype, false)
     }
@@ -591,8 +643,8 @@ impl Tensor {
     pub fn shallow_alias(&self) -> Tensor {
         Self::from_parts_unchecked(
             self.storage(),
-            self.0.sizes.clone(),
-            self.0.strides.clone(),
+            &self.0.sizes,
+            &self.0.strides,
             self.0.storage_offset,
             self.0.dtype,
             self.0.wrapped_number,
