@@ -438,6 +438,9 @@ fn build() -> Result<Vec<Library>> {
             ("sub.Tensor", Some(_)) => CppFunction::typed(sub_t as BinAlpha),
             ("mul.Tensor", Some(_)) => CppFunction::typed(mul_t as Bin),
             ("div.Tensor", Some(_)) => CppFunction::typed(div_t as Bin),
+            (n, Some(_)) if typed_unary_kernel(n).is_some() => {
+                CppFunction::typed(typed_unary_kernel(n).expect("checked"))
+            }
             _ => boxed(*formula, shape),
         };
         ag.impl_(name, f)?;
@@ -552,6 +555,61 @@ macro_rules! typed_binary {
             Ok(out)
         }
     };
+}
+
+/// The typed Autograd kernel of a unary operator (`Tensor self -> Tensor`): Python's
+/// `od.tanh(x)` and the formulas' own calls stay unboxed, recording included.
+macro_rules! typed_unary {
+    ($($f:ident => $name:literal),* $(,)?) => {
+        $(
+            fn $f(a: Tensor) -> Result<Tensor> {
+                static H: OnceLock<TypedOperatorHandle<Un>> = OnceLock::new();
+                static FORMULA: OnceLock<Option<&'static Formula>> = OnceLock::new();
+                let h = crate::calls::typed_handle(&H, concat!("aten::", $name), "")?;
+                unary_kernel(h, &FORMULA, $name, a)
+            }
+        )*
+        fn typed_unary_kernel(name: &str) -> Option<Un> {
+            match name {
+                $($name => Some($f as Un),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+type Un = fn(Tensor) -> Result<Tensor>;
+
+fn unary_kernel(
+    h: &TypedOperatorHandle<Un>,
+    cell: &'static OnceLock<Option<&'static Formula>>,
+    name: &'static str,
+    a: Tensor,
+) -> Result<Tensor> {
+    let tls = opdispatch_dispatch::tls_local_dispatch_key_set();
+    let ks = ((a.arg_key_set() | tls.included) - tls.excluded) & AFTER_AD_INPLACE_OR_VIEW_KEYSET;
+    let formula = if is_grad_enabled() && a.requires_grad() {
+        formula_of(cell, name)
+    } else {
+        None
+    };
+    let Some(formula) = formula else {
+        // As the binary kernels: nothing below can record for these inputs.
+        return h.redispatch(ks, a);
+    };
+    let pending = Pending::new(formula, &[(0, a.clone())], false)?;
+    let out = {
+        let _below = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
+        h.redispatch(ks, a)?
+    };
+    pending.finish(Vec::new(), std::slice::from_ref(&out), None, None);
+    Ok(out)
+}
+
+typed_unary! {
+    neg_t => "neg", abs_t => "abs", exp_t => "exp", log_t => "log", sin_t => "sin",
+    cos_t => "cos", sqrt_t => "sqrt", relu_t => "relu", sigmoid_t => "sigmoid",
+    tanh_t => "tanh", reciprocal_t => "reciprocal",
 }
 
 typed_binary!(add_t, "add", "Tensor", "add.Tensor", (alpha: Scalar));

@@ -103,6 +103,19 @@ pub(crate) fn operand_kind(t: &Tensor) -> OperandKind {
 
 /// `torch.result_type` over tensors (wrapped numbers count as scalars).
 pub fn result_type(tensors: &[&Tensor]) -> Result<ScalarType> {
+    // Tensors of one dtype promote to it whatever their dimensions (the categories only
+    // decide between different dtypes): the usual case skips the state machine. Wrapped
+    // numbers are excluded, since a wrapped float takes the default dtype.
+    if let [first, rest @ ..] = tensors {
+        let dt = first.dtype();
+        if !first.is_wrapped_number()
+            && rest
+                .iter()
+                .all(|t| t.dtype() == dt && !t.is_wrapped_number())
+        {
+            return Ok(dt);
+        }
+    }
     let mut st = ResultTypeState::new();
     for t in tensors {
         st.update(t.dtype(), operand_kind(t))?;
