@@ -2,6 +2,8 @@
 //! base-name index (no scan over every registered operator), and the native overload packet,
 //! which resolves a call to the first overload whose schema binds the arguments.
 
+use std::sync::OnceLock;
+
 use opdispatch_dispatch::{Dispatcher, OperatorHandle, Stack};
 use parking_lot::Mutex;
 use pyo3::ffi;
@@ -11,6 +13,7 @@ use smallvec::SmallVec;
 
 use crate::convert::{bind_args, returns_to_py, Kwargs};
 use crate::errors::{to_py, IntoPyResult};
+use crate::module::fast_call::FastCall;
 use crate::module::PyOperatorHandle;
 
 /// The overloads of `qualified_name` (`"ns::op"`) that have a schema (a def): their overload
@@ -45,6 +48,8 @@ pub(crate) struct PyOverloadPacket {
     vectorcall: ffi::vectorcallfunc,
     /// The overloads in resolution order.
     overloads: Box<[OperatorHandle]>,
+    /// Their typed entries, looked up at the first call that chooses them.
+    fast: Box<[OnceLock<FastCall>]>,
     cache: Mutex<ChoiceCache>,
 }
 
@@ -186,6 +191,12 @@ impl PyOverloadPacket {
         let sig = signature(pos, kwargs);
         let cached = sig.as_ref().and_then(|s| self.cache.lock().get(s));
         if let Some(i) = cached {
+            if matches!(kwargs, Kwargs::None) {
+                let fast = self.fast[i].get_or_init(|| FastCall::for_op(&self.overloads[i]));
+                if let Some(r) = fast.try_call(py, pos) {
+                    return r;
+                }
+            }
             if let Attempt::Called(r) = try_overload(py, &self.overloads[i], pos, kwargs, || ())? {
                 return r;
             }
@@ -221,6 +232,7 @@ impl PyOverloadPacket {
         Ok(
             PyClassInitializer::from(PyOperatorHandle::new(first)).add_subclass(Self {
                 vectorcall: packet_vectorcall,
+                fast: overloads.iter().map(|_| OnceLock::new()).collect(),
                 overloads: overloads.into_boxed_slice(),
                 cache: Mutex::new(ChoiceCache::default()),
             }),

@@ -2,15 +2,14 @@
 
 use std::sync::OnceLock;
 
-use opdispatch_dispatch::{DispatchKeySet, Dispatcher, OperatorHandle, Stack, TypedOperatorHandle};
-use opdispatch_schema::Type;
-use opdispatch_tensor::Tensor;
+use opdispatch_dispatch::{DispatchKeySet, Dispatcher, OperatorHandle, Stack};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::convert::{bind_args, returns_to_py, Kwargs};
 use crate::errors::{to_py, IntoPyResult};
 use crate::keys::PyDispatchKeySet;
+use crate::module::fast_call::FastCall;
 use crate::module::op_vectorcall;
 
 /// An operator handle (PyTorch's `_DispatchOperatorHandle`).
@@ -25,45 +24,23 @@ pub(crate) struct PyOperatorHandle {
     /// here; see [`install_vectorcall`]).
     pub(super) vectorcall: pyo3::ffi::vectorcallfunc,
     pub op: OperatorHandle,
-    /// For an `aten` operator `(Tensor self) -> Tensor`: its typed handle, so a call with one
-    /// tensor skips boxing (looked up at the first call).
-    unary: OnceLock<Option<TypedOperatorHandle<UnaryFn>>>,
+    /// For the plain `aten` shapes (`(Tensor) -> Tensor`, `(Tensor, Tensor) -> Tensor`,
+    /// `(Tensor, Tensor, *, Scalar alpha=1) -> Tensor`): a typed handle, so a call with only
+    /// tensors skips boxing (looked up at the first call).
+    fast: OnceLock<FastCall>,
 }
-
-pub(super) type UnaryFn = fn(Tensor) -> opdispatch_dispatch::Result<Tensor>;
 
 impl PyOperatorHandle {
     pub(crate) fn new(op: OperatorHandle) -> Self {
         Self {
             vectorcall: op_vectorcall,
             op,
-            unary: OnceLock::new(),
+            fast: OnceLock::new(),
         }
     }
 
-    /// The typed handle of a plain unary `aten` operator, or `None`. Only `aten`'s schemas
-    /// live for the whole process, so only they may be cached on the handle object.
-    pub(super) fn unary_handle(&self) -> Option<&TypedOperatorHandle<UnaryFn>> {
-        self.unary
-            .get_or_init(|| {
-                let name = self.op.operator_name();
-                if !name.name.starts_with("aten::") {
-                    return None;
-                }
-                let plain = self.op.with_schema(|s| {
-                    s.is_some_and(|s| {
-                        matches!((&s.arguments[..], &s.returns[..]), ([a], [r])
-                            if a.ty == Type::Tensor && r.ty == Type::Tensor
-                                && a.alias_info.is_none() && r.alias_info.is_none()
-                                && !a.kwarg_only)
-                    })
-                });
-                if !plain {
-                    return None;
-                }
-                self.op.typed::<UnaryFn>().ok()
-            })
-            .as_ref()
+    pub(super) fn fast_call(&self) -> &FastCall {
+        self.fast.get_or_init(|| FastCall::for_op(&self.op))
     }
 }
 

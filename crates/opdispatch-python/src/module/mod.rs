@@ -2,8 +2,10 @@
 //!
 //! Submodules: `library` (registration: def/impl/fallback), `kernel` (Python callable ->
 //! kernel), `introspect` (the `_dispatch_*` helpers), `handle` (the operator handle and its
-//! calls), `vectorcall` (its fast call entry).
+//! calls), `vectorcall` (its fast call entry), `fast_call` (typed calls for the plain aten
+//! shapes).
 
+pub(crate) mod fast_call;
 mod handle;
 mod introspect;
 mod kernel;

@@ -3,9 +3,9 @@
 use opdispatch_dispatch::Dispatcher;
 use pyo3::prelude::*;
 
-use crate::errors::{to_py, IntoPyResult};
+use crate::convert::Kwargs;
+use crate::errors::IntoPyResult;
 use crate::module::{call_op, PyOperatorHandle};
-use crate::tensor::{unwrap_tensor, wrap_tensor, PyTensor};
 
 // The vectorcall function stored in every handle: calls build no tuple or dict and skip
 // `tp_call`'s argument parsing.
@@ -27,19 +27,13 @@ pub(super) unsafe fn op_vectorcall_body(
     // (as in pyo3's `PyTuple::as_slice`), and the slices only borrow the caller's array.
     unsafe {
         let slf = pyo3::Borrowed::from_ptr(py, callable).cast_unchecked::<PyOperatorHandle>();
-        if nargs == 1 && kwnames.is_null() {
-            let arg = pyo3::Borrowed::from_ptr(py, *args);
-            if arg.cast::<PyTensor>().is_ok() {
-                if let Some(h) = slf.get().unary_handle() {
-                    // `od.tanh(x)`: one typed call, as `a + b` is (no stack, no schema walk).
-                    let t = unwrap_tensor(&arg)?;
-                    let r = crate::errors::catch_kernel_panic(|| h.call(t).map_err(to_py))?;
-                    return wrap_tensor(py, r).map(Py::into_ptr);
-                }
-            }
-        }
         let mut names = None;
         let (pos, kwargs) = crate::vectorcall::split_args(py, args, nargs, kwnames, &mut names);
+        if matches!(kwargs, Kwargs::None) {
+            if let Some(r) = slf.get().fast_call().try_call(py, pos) {
+                return r.map(Py::into_ptr);
+            }
+        }
         call_op(py, &slf.get().op, None, pos, kwargs).map(Py::into_ptr)
     }
 }

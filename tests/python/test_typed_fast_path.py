@@ -1,6 +1,7 @@
-"""The typed path for unary aten operators (`od.tanh(x)`, `ops.aten.exp.default(x)`): it must
-behave exactly as the boxed call it replaces, under modes, with subclasses, with autograd, on
-errors, and it must not catch operators whose schema can change (user namespaces)."""
+"""The typed path for the plain aten shapes (`od.tanh(x)`, `a.add(b)`, `ops.aten.mul.Tensor(a, b)`,
+`ops.aten.add(a, b)`): it must behave exactly as the boxed call it replaces, under modes, with
+autograd, on errors, with numbers and keywords (which take the boxed path), and it must not catch
+operators whose schema can change (user namespaces)."""
 
 import math
 
@@ -89,3 +90,43 @@ def test_user_namespace_operators_are_not_cached() -> None:
             assert M.ops.unary_fast_ns.f.default(arg).tolist() == want
         finally:
             lib._destroy()
+
+
+def test_binary_calls_all_routes_agree() -> None:
+    a, b = M.tensor([1.0, 2.0]), M.tensor([3.0, 5.0])
+    want = [4.0, 7.0]
+    assert a.add(b).tolist() == want
+    assert M.add(a, b).tolist() == want
+    assert M.ops.aten.add(a, b).tolist() == want
+    assert M.ops.aten.add.Tensor(a, b).tolist() == want
+    # Keywords and numbers take the boxed path, with the same meaning.
+    assert a.add(b, alpha=2).tolist() == [7.0, 12.0]
+    assert M.ops.aten.add(a, b, alpha=2).tolist() == [7.0, 12.0]
+    assert M.ops.aten.add(a, 1).tolist() == [2.0, 3.0]
+    assert a.mul(b).tolist() == [3.0, 10.0]
+    assert M.ops.aten.maximum.default(a, b).tolist() == [3.0, 5.0]
+
+
+def test_binary_calls_under_a_mode_and_with_grad() -> None:
+    a = M.tensor([1.0, 2.0], requires_grad=True)
+    b = M.tensor([3.0, 5.0])
+    with Log() as m:
+        a.add(b)
+        M.ops.aten.add(a, b)
+        M.ops.aten.mul.Tensor(a, b)
+    assert m.log == ["aten.add.Tensor", "aten.add.Tensor", "aten.mul.Tensor"]
+    y = M.ops.aten.mul.Tensor(a, b)
+    assert type(y.grad_fn).__name__ == "MulBackward0"
+    y.sum().backward()
+    assert a.grad is not None and a.grad.tolist() == [3.0, 5.0]
+
+
+def test_binary_errors_are_the_boxed_calls() -> None:
+    a, b = M.ones(2), M.ones(3)
+    with pytest.raises(RuntimeError, match="The size of tensor a \\(2\\) must match the size of tensor b \\(3\\)"):
+        M.ops.aten.add(a, b)
+    with pytest.raises(RuntimeError, match="The size of tensor a \\(2\\) must match the size of tensor b \\(3\\)"):
+        a.mul(b)
+    t, f = M.tensor([True]), M.tensor([False])
+    with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with two bool tensors"):
+        M.ops.aten.sub.Tensor(t, f)
