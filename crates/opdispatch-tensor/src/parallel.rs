@@ -219,18 +219,6 @@ pub(crate) unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize, grain: u
     });
 }
 
-/// Runs `f` inside the pool (for libraries that spread work over the current rayon pool: the
-/// GEMM), passing the threads it may use; `threads <= 1` (or a nested call) runs it here with 1.
-pub(crate) fn with_pool<R: Send>(threads: usize, f: impl FnOnce(usize) -> R + Send) -> R {
-    if threads <= 1 || rayon::current_thread_index().is_some() {
-        return f(1);
-    }
-    match pool(threads) {
-        Some(p) => p.install(|| f(threads)),
-        None => f(1),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

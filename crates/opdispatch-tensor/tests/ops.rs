@@ -822,3 +822,58 @@ fn large_arange_values() {
         .enumerate()
         .all(|(i, &x)| x == (0.5 + i as f64 * 0.75) as i64));
 }
+
+/// `a @ b` by the definition, in f64, for row-major [bs, m, k] x [bs, k, n] data.
+fn reference_bmm(a: &[f64], b: &[f64], bs: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; bs * m * n];
+    for bi in 0..bs {
+        for i in 0..m {
+            for j in 0..n {
+                out[(bi * m + i) * n + j] = (0..k)
+                    .map(|kk| a[(bi * m + i) * k + kk] * b[(bi * k + kk) * n + j])
+                    .sum();
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn large_products_split_over_threads_match_the_definition() {
+    // Above the threading threshold (m*n*k >= 16 * GRAIN_SIZE), with fewer batches than threads
+    // (rows split inside a batch, odd row counts) and more (whole batches per thread), with a
+    // transposed right operand.
+    let before = opdispatch_tensor::get_num_threads();
+    opdispatch_tensor::set_num_threads(2);
+    for &(bs, m, k, n) in &[(1, 101, 90, 70), (3, 67, 80, 110), (1, 7, 300, 300)] {
+        let av: Vec<f64> = (0..bs * m * k)
+            .map(|i| ((i * 7919) % 23) as f64 - 11.0)
+            .collect();
+        let bv: Vec<f64> = (0..bs * k * n)
+            .map(|i| ((i * 104729) % 19) as f64 - 9.0)
+            .collect();
+        let want = reference_bmm(&av, &bv, bs, m, k, n);
+        let a = Tensor::from_vec(av.clone(), &[bs, m, k]).unwrap();
+        // The same values through a transposed layout: b^T stored contiguously, viewed back.
+        let mut bt = vec![0.0; bs * k * n];
+        for bi in 0..bs {
+            for kk in 0..k {
+                for j in 0..n {
+                    bt[(bi * n + j) * k + kk] = bv[(bi * k + kk) * n + j];
+                }
+            }
+        }
+        let b = ops::transpose(&Tensor::from_vec(bt, &[bs, n, k]).unwrap(), 1, 2).unwrap();
+        assert!(!b.is_contiguous());
+        for dtype in [Float64, Float32] {
+            let r = ops::bmm(
+                &ops::to(&a, Some(dtype), None).unwrap(),
+                &ops::to(&b, Some(dtype), None).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(r.sizes(), &[bs, m, n]);
+            assert_eq!(vals(&r), want, "{dtype:?} {bs}x{m}x{k}x{n}");
+        }
+    }
+    opdispatch_tensor::set_num_threads(before);
+}
