@@ -100,9 +100,15 @@ def _cuda(self: Any, device: Any = None) -> Any:
     return _to(self, "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
 
 
+_INT64_MAX = 9223372036854775807
+
+
 def _getitem(self: Any, idx: Any) -> Any:
-    """Indexing by integers, slices, ``None`` and one ``...``."""
-    if not isinstance(idx, tuple):
+    """Indexing by integers, slices, ``None`` and one ``...``, with torch's op sequence: a
+    slice that keeps a whole dimension is skipped inside a tuple index (never when it is the
+    only index), and an index that applies no op returns ``aten::alias``."""
+    single = not isinstance(idx, tuple)
+    if single:
         idx = (idx,)
     if builtins.sum(1 for i in idx if i is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
@@ -130,10 +136,17 @@ def _getitem(self: Any, idx: Any) -> Any:
             step = 1 if i.step is None else i.step
             if step <= 0:
                 raise ValueError("step must be greater than zero")
-            out = ops.aten.slice.Tensor(out, dim, i.start, i.stop, step)
+            start = 0 if i.start is None else i.start
+            stop = _INT64_MAX if i.stop is None else i.stop
+            whole = start == 0 and step == 1 and (i.stop is None or stop == out.size()[dim])
+            if single or not whole:
+                out = ops.aten.slice.Tensor(out, dim, start, stop, step)
             dim += 1
         else:
             raise IndexError(f"unsupported index type {type(i).__name__}")
+    if out is self:
+        # ``x[...]``, ``x[:, :]``, ``x[()]``: a new tensor object over the same data.
+        out = ops.aten.alias.default(self)
     return out
 
 

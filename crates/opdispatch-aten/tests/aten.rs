@@ -330,6 +330,17 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ),
         ("empty_like", [t(&x)].into_iter().chain(none(5)).collect()),
         (
+            "new_empty_strided",
+            [
+                t(&x),
+                IValue::IntList(vec![2, 3]),
+                IValue::IntList(vec![1, 2]),
+            ]
+            .into_iter()
+            .chain(none(4))
+            .collect(),
+        ),
+        (
             "zeros_like",
             [t(&x), IValue::Int(4)].into_iter().chain(none(4)).collect(),
         ),

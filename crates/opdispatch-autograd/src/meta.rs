@@ -195,22 +195,18 @@ pub fn gradient_edge(t: &Tensor) -> Edge {
     Edge::default()
 }
 
-/// Adds `g` into `t.grad` (AccumulateGrad's rule: the first gradient is stored, later ones are
-/// added in place, or out of place when building a higher-order graph).
+/// Adds `g` into `t.grad`, by AccumulateGrad's rule: the first gradient is stored as a
+/// `detach` of itself when nothing else can reach it and it has `t`'s layout (torch steals
+/// the buffer), else as a copy in `t`'s layout; later ones are added in place, or out of place
+/// when building a higher-order graph.
 pub(crate) fn accumulate_grad(t: &Tensor, g: Tensor, create_graph: bool) -> Result<()> {
     let m = get_or_init(t);
     let current = m.inner.lock().grad.clone();
     let new = match current {
-        None => {
-            // Keep the gradient itself only if nothing else can see or write it.
-            if create_graph
-                || (g.is_contiguous() && g.use_count() == 1 && g.storage().use_count() == 2)
-            {
-                g
-            } else {
-                calls::clone(&g)?
-            }
+        None if !create_graph && g.is_sole_reference() && obeys_layout_contract(&g, t) => {
+            calls::detach(&g)?
         }
+        None => clone_obey_contract(&g, t)?,
         Some(old) if create_graph => calls::add(&old, &g)?,
         Some(old) => {
             // Nothing to record here (`.grad` does not require grad): straight to
@@ -224,6 +220,30 @@ pub(crate) fn accumulate_grad(t: &Tensor, g: Tensor, create_graph: bool) -> Resu
     };
     m.inner.lock().grad = Some(new);
     Ok(())
+}
+
+/// Whether `g` may become `t.grad` as it is: the strides of `t` (if `t` is dense) in every
+/// dimension longer than one, else contiguous (torch's `obeys_layout_contract`).
+fn obeys_layout_contract(g: &Tensor, t: &Tensor) -> bool {
+    if t.is_non_overlapping_and_dense() {
+        g.sizes()
+            .iter()
+            .zip(g.strides().iter().zip(t.strides()))
+            .all(|(&n, (gs, ts))| n == 1 || gs == ts)
+    } else {
+        g.is_contiguous()
+    }
+}
+
+/// A copy of `g` in `t`'s layout (torch's `clone_obey_contract`): `new_empty_strided` with
+/// `t`'s geometry then `copy_`, so a graph being built records `CopyBackwards`.
+fn clone_obey_contract(g: &Tensor, t: &Tensor) -> Result<Tensor> {
+    if t.is_non_overlapping_and_dense() {
+        let out = calls::new_empty_strided(g, t.sizes(), t.strides())?;
+        calls::copy_(&out, g)
+    } else {
+        calls::clone(g)
+    }
 }
 
 /// `t.detach_()`: drops the history; `t` becomes a leaf that does not require grad.

@@ -688,6 +688,31 @@ impl Tensor {
         self.0.contiguous
     }
 
+    /// Whether the elements fill a block of memory exactly, in some order of the dimensions
+    /// (torch's `is_non_overlapping_and_dense`): sorted by stride, each dimension's stride is
+    /// the product of the sizes before it (dimensions of size 1 do not count).
+    pub fn is_non_overlapping_and_dense(&self) -> bool {
+        if self.0.contiguous {
+            return true;
+        }
+        let mut dims: smallvec::SmallVec<[(usize, usize); 6]> = self
+            .sizes()
+            .iter()
+            .zip(self.strides())
+            .filter(|(&n, _)| n != 1)
+            .map(|(&n, &s)| (s, n))
+            .collect();
+        dims.sort_unstable();
+        let mut expected = 1;
+        for (stride, size) in dims {
+            if stride != expected {
+                return false;
+            }
+            expected *= size;
+        }
+        true
+    }
+
     /// The dispatch key set (device keys, plus Python keys if enabled).
     pub fn key_set(&self) -> DispatchKeySet {
         DispatchKeySet::from_raw_repr(self.0.key_set.load(Ordering::Acquire))
