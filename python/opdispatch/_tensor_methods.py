@@ -237,6 +237,26 @@ Tensor.__lt__ = _method("lt", "Elementwise ``<``.")
 Tensor.__le__ = _method("le", "Elementwise ``<=``.")
 Tensor.__gt__ = _method("gt", "Elementwise ``>``.")
 Tensor.__ge__ = _method("ge", "Elementwise ``>=``.")
+
+
+def _inplace_operator(method: str) -> Any:
+    """``a op= b``: the in-place method (``a`` itself back); a ``TypeError`` from the call
+    becomes ``NotImplemented``, as torch's operators."""
+
+    def op(self: Any, other: Any) -> Any:
+        try:
+            return getattr(self, method)(other)
+        except TypeError:
+            return NotImplemented
+
+    op.__name__ = f"__i{method.rstrip('_')}__"
+    return op
+
+
+Tensor.__iadd__ = _inplace_operator("add_")
+Tensor.__isub__ = _inplace_operator("sub_")
+Tensor.__imul__ = _inplace_operator("mul_")
+Tensor.__itruediv__ = _inplace_operator("div_")
 # Tensors stay hashable by identity (as in PyTorch) although __eq__ is elementwise.
 Tensor.__hash__ = object.__hash__
 

@@ -160,3 +160,44 @@ def test_python_kernel_returns_coerce_as_torchs(schema: str, ret: Any, want: Any
     r = getattr(M.ops.parity_coerce, name)(M.ones(1))
     assert r == want and type(r) is type(want)
     lib._destroy()
+
+
+class Wrap(M.Tensor):
+    @staticmethod
+    def __new__(cls, elem: Any) -> Any:
+        r = M.Tensor._make_wrapper_subclass(cls, elem.shape, dtype=elem.dtype, device=elem.device)
+        r.elem = elem
+        return r
+
+    @classmethod
+    def __torch_dispatch__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        def un(x: Any) -> Any:
+            return x.elem if isinstance(x, Wrap) else x
+
+        r = func(*[un(x) for x in args], **{k: un(v) for k, v in (kwargs or {}).items()})
+        return Wrap(r) if isinstance(r, M.Tensor) else r
+
+
+def test_inplace_ops_return_self_whatever_the_handler_returned() -> None:
+    # torch's Autograd/ADInplaceOrView kernels return `self`; the handler's new wrapper is dropped.
+    a = Wrap(M.tensor([1.0, 2.0]))
+    b = M.tensor([1.0, 1.0])
+    assert a.add_(b) is a and M.ops.aten.add_.Tensor(a, b) is a and a.mul_(2) is a
+    assert a.copy_(b) is a
+    c = a
+    c += b
+    assert c is a and a.elem.tolist() == [2.0, 2.0]
+
+
+def test_augmented_assignment_is_the_inplace_op() -> None:
+    a, i = M.ones(2), M.ones(2, dtype=M.int64)
+    with Log() as m:
+        a += 1
+        a *= a
+        a /= 2
+        a -= i
+    assert [e.split("(")[0] for e in m.log] == ["add_.Tensor", "mul_.Tensor", "div_.Tensor", "sub_.Tensor"]
+    assert a.tolist() == [1.0, 1.0]
+    b = M.ones(2, dtype=M.int64)
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        b += a
