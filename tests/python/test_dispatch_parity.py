@@ -201,3 +201,17 @@ def test_augmented_assignment_is_the_inplace_op() -> None:
     b = M.ones(2, dtype=M.int64)
     with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
         b += a
+
+
+def test_integral_tensor_requiring_grad_has_each_entrys_text() -> None:
+    # torch has three texts: the method, the setter, and the factories' requires_grad=.
+    with pytest.raises(RuntimeError, match="^only Tensors of floating point dtype can require gradients$"):
+        M.tensor([1, 2]).requires_grad_()
+    with pytest.raises(RuntimeError, match="^only Tensors of floating point and complex dtype can require"):
+        M.tensor([1, 2]).requires_grad = True
+    for make in (lambda: M.tensor([1, 2], requires_grad=True),
+                 lambda: M.ones(2, dtype=M.int64, requires_grad=True),
+                 lambda: M.arange(3, requires_grad=True)):
+        with pytest.raises(RuntimeError, match="^Only Tensors of floating point and complex dtype can require"):
+            make()
+    M.tensor([1, 2]).requires_grad_(False)  # turning it off is always allowed

@@ -82,8 +82,21 @@ pub fn is_differentiable(t: &Tensor) -> bool {
     t.is_floating_point() || t.is_complex()
 }
 
-/// `t.requires_grad_(on)`: only leaves, and only floating point or complex ones.
+/// torch's texts for an integral tensor asked to require grad: factories' `requires_grad=`
+/// (and this crate's own callers), the `requires_grad` setter, and `requires_grad_()`.
+pub const FACTORY_DTYPE_ERROR: &str =
+    "Only Tensors of floating point and complex dtype can require gradients";
+pub const SETTER_DTYPE_ERROR: &str =
+    "only Tensors of floating point and complex dtype can require gradients";
+pub const METHOD_DTYPE_ERROR: &str = "only Tensors of floating point dtype can require gradients";
+
+/// `requires_grad=` on a factory: only leaves, and only floating point or complex ones.
 pub fn set_requires_grad(t: &Tensor, on: bool) -> Result<()> {
+    set_requires_grad_with(t, on, FACTORY_DTYPE_ERROR)
+}
+
+/// [`set_requires_grad`] with the caller's text for a dtype that cannot require grad.
+pub fn set_requires_grad_with(t: &Tensor, on: bool, dtype_error: &str) -> Result<()> {
     if !is_leaf(t) {
         return Err(runtime(if on {
             "you can only change requires_grad flags of leaf variables."
@@ -92,9 +105,7 @@ pub fn set_requires_grad(t: &Tensor, on: bool) -> Result<()> {
         }));
     }
     if on && !is_differentiable(t) {
-        return Err(runtime(
-            "Only Tensors of floating point and complex dtype can require gradients",
-        ));
+        return Err(runtime(dtype_error));
     }
     if !on && get(t).is_none() {
         return Ok(());
