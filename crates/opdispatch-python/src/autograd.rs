@@ -66,7 +66,8 @@ impl PyTensor {
     }
     #[pyo3(signature = (requires_grad=true))]
     fn requires_grad_(slf: Bound<'_, Self>, requires_grad: bool) -> PyResult<Bound<'_, Self>> {
-        meta::set_requires_grad_with(&slf.borrow().t, requires_grad, meta::METHOD_DTYPE_ERROR).py()?;
+        meta::set_requires_grad_with(&slf.borrow().t, requires_grad, meta::METHOD_DTYPE_ERROR)
+            .py()?;
         Ok(slf)
     }
     #[getter]

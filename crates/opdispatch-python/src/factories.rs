@@ -94,8 +94,7 @@ fn call(
                     .as_tensor()
                     .and_then(opdispatch_dispatch::TensorRef::downcast::<opdispatch_tensor::Tensor>)
                 {
-                    opdispatch_autograd::meta::set_requires_grad(&t, true)
-                        .map_err(err_to_py)?;
+                    opdispatch_autograd::meta::set_requires_grad(&t, true).map_err(err_to_py)?;
                 }
             }
             to_py(py, v, None)
