@@ -243,6 +243,14 @@ def define(qualname: str, schema: str, *, lib: Library | None = None, tags: Any 
 _DEVICE_TYPE_TO_KEY = {"cpu": "CPU", "cuda": "CUDA", "meta": "Meta", "default": "CompositeExplicitAutograd"}
 
 
+def _key_for_device_type(device_type: str) -> str:
+    key = _DEVICE_TYPE_TO_KEY.get(device_type)
+    if key is None:
+        _C.device(device_type)  # raises torch's "Expected one of cpu, cuda, ... device type" error
+        raise RuntimeError(f"opdispatch has no kernels for device type {device_type}")
+    return key
+
+
 def impl(qualname_or_lib: Any, types_or_name: Any, func_or_key: Any = None, *, lib: Library | None = None) -> Any:
     """Registers a kernel. Two forms, as in ``torch.library``:
 
@@ -268,7 +276,9 @@ def impl(qualname_or_lib: Any, types_or_name: Any, func_or_key: Any = None, *, l
         )
     ns, name = qualname.split("::")
     types = [types_or_name] if isinstance(types_or_name, str) else list(types_or_name)
-    keys = [_DEVICE_TYPE_TO_KEY.get(t, t) for t in types]
+    # As torch: a dispatch key name is used as it is, anything else is a device type
+    # ("default": every device), whose parse error is torch's.
+    keys = [t if _C._parse_dispatch_key(t) is not None else _key_for_device_type(t) for t in types]
 
     def register(f: Callable[..., Any]) -> Callable[..., Any]:
         target = lib

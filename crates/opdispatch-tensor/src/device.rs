@@ -74,7 +74,7 @@ impl FromStr for Device {
 
     /// Accepts "cpu", "meta", "cuda" (index 0) and "cuda:N".
     fn from_str(s: &str) -> Result<Device> {
-        let err = || TensorError::DeviceParse(s.to_string());
+        let err = || TensorError::DeviceParse(format!("Invalid device string: '{s}'"));
         let (ty, idx) = match s.split_once(':') {
             Some((t, i)) => {
                 // PyTorch rejects signs, leading zeros and whitespace in the index.
@@ -97,7 +97,13 @@ impl FromStr for Device {
             ("cpu" | "meta", Some(i)) => Err(TensorError::DeviceParse(format!(
                 "{ty} device index must be 0 (got {i})"
             ))),
-            _ => Err(err()),
+            _ if opdispatch_schema::DEVICE_TYPES.contains(&ty) => Err(TensorError::DeviceParse(
+                format!("opdispatch has no {ty} backend (its devices are cpu, cuda and meta)"),
+            )),
+            _ => Err(TensorError::DeviceParse(format!(
+                "Expected one of {} device type at start of device string: {ty}",
+                opdispatch_schema::DEVICE_TYPES.join(", ")
+            ))),
         }
     }
 }

@@ -170,5 +170,6 @@ def dispatch_key_for_device(device_type: str) -> str:
     """``torch._C._dispatch_key_for_device``: ``"cpu"`` -> ``"CPU"``."""
     key = _DEVICE_TYPE_TO_KEY.get(device_type)
     if key is None:
-        raise RuntimeError(f"Expected one of cpu, cuda, meta device type at start of device string: {device_type}")
+        _C.device(device_type)  # raises torch's "Expected one of cpu, cuda, ... device type" error
+        raise RuntimeError(f"opdispatch has no kernels for device type {device_type}")
     return key
