@@ -46,6 +46,10 @@ fn matmul(a: Tensor, b: Tensor) -> Result<Tensor> {
         (2, 2) => aten_op!("mm", ""),
         (1, 1) => aten_op!("dot", ""),
         (2, 1) => aten_op!("mv", ""),
+        // CUDA operands run the CUDA loops' broadcasting product (bmm through cuBLAS).
+        _ if a.device().index().is_some() || b.device().index().is_some() => {
+            return Ok(opdispatch_tensor::cuda::matmul(&a, &b)?)
+        }
         _ => return Ok(ops::matmul(&a, &b)?),
     };
     tensor_result(call1(op, opdispatch_dispatch::stack![tv(a), tv(b)])?)
