@@ -57,8 +57,15 @@ fn driver() -> &'static Driver {
             Some(true) => {}
             _ => return Driver::Missing,
         }
-        if let Err(e) = cu::init() {
-            return Driver::Failed(format!("{e:?}"));
+        match cu::init() {
+            Ok(()) => {}
+            // A driver without a device: PyTorch's "No CUDA GPUs are available".
+            Err(e) if e.0 == sys::CUresult::CUDA_ERROR_NO_DEVICE => {
+                return Driver::Ready {
+                    contexts: Vec::new(),
+                }
+            }
+            Err(e) => return Driver::Failed(format!("{e:?}")),
         }
         let n = match cu::device::get_count() {
             Ok(n) => usize::try_from(n).unwrap_or(0),

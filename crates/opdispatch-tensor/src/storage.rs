@@ -63,8 +63,9 @@ pub struct StorageImpl {
     device: Device,
     resizable: bool,
     data: RwLock<Buffer>,
-    /// The device memory of CUDA storage (`None` on CPU and Meta).
-    cuda: Option<opdispatch_cuda::DeviceBuffer>,
+    /// The device memory of CUDA storage (`None` on CPU and Meta; boxed so CPU storage keeps
+    /// its size).
+    cuda: Option<Box<opdispatch_cuda::DeviceBuffer>>,
     /// Autograd's version counter, shared by every tensor viewing this storage.
     version: std::sync::atomic::AtomicU64,
 }
@@ -296,7 +297,7 @@ impl Storage {
             start: 0,
             nbytes,
         };
-        Self::from_parts(buf, Some(b), device, resizable)
+        Self::from_parts(buf, Some(Box::new(b)), device, resizable)
     }
 
     fn from_buffer(buf: Buffer, device: Device, resizable: bool) -> Storage {
@@ -305,7 +306,7 @@ impl Storage {
 
     fn from_parts(
         buf: Buffer,
-        cuda: Option<opdispatch_cuda::DeviceBuffer>,
+        cuda: Option<Box<opdispatch_cuda::DeviceBuffer>>,
         device: Device,
         resizable: bool,
     ) -> Storage {
@@ -321,7 +322,7 @@ impl Storage {
 
     /// The device address of CUDA storage's first byte (`None` on CPU and Meta).
     pub fn device_ptr(&self) -> Option<u64> {
-        self.0.cuda.as_ref().map(opdispatch_cuda::DeviceBuffer::ptr)
+        self.0.cuda.as_ref().map(|b| b.ptr())
     }
 
     /// The autograd version counter (bumped by every in-place write through a view of it).

@@ -519,3 +519,29 @@ impl Geometry {
         off
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_names_parse_back() {
+        assert!(matches!(
+            Kernel::parse("od_add_f32_i64_f32_f32_strided"),
+            Some(Kernel::Binary { a: Ty::F32, b: Ty::I64, strided: true, .. })
+        ));
+        assert!(matches!(
+            Kernel::parse("od_cast_bf16_f32_b8_contig"),
+            Some(Kernel::Unary { a: Ty::BF16, out: Ty::Bool, strided: false, .. })
+        ));
+        assert!(matches!(Kernel::parse("od_where_i64_strided"), Some(Kernel::Where { t: Ty::I64 })));
+        assert!(matches!(
+            Kernel::parse("od_reduce_max_f32_f32_f32"),
+            Some(Kernel::Reduce { .. })
+        ));
+        assert!(Kernel::parse("od_add_f32_f32_contig").is_none());
+        assert!(Kernel::parse("matmul").is_none());
+        assert_eq!(f32_to_bf16(1.0), 0x3f80);
+        assert_eq!(bf16_to_f32(0x4040), 3.0);
+    }
+}

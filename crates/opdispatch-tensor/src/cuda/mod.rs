@@ -130,3 +130,37 @@ pub(crate) fn on_device(t: &Tensor, device: Device) -> Result<Tensor> {
     copy_(&out, t)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_merges_contiguous_dims_and_drops_size_one() {
+        // [2, 3, 4] contiguous out, a broadcast over dim 1, b transposed-ish.
+        let g = geometry::<2>(&[2, 3, 4], [&[12, 4, 1], &[12, 4, 1]]).unwrap();
+        assert_eq!((g.ndim, g.sizes[0]), (1, 24));
+        assert_eq!(g.strides[0][0], 1);
+        let g = geometry::<2>(&[2, 1, 4], [&[4, 4, 1], &[1, 9, 2]]).unwrap();
+        assert_eq!(g.ndim, 2);
+        assert_eq!(&g.sizes[..2], &[2, 4]);
+        assert_eq!((g.strides[0][0], g.strides[0][1]), (4, 1));
+        assert_eq!((g.strides[1][0], g.strides[1][1]), (1, 2));
+        let g = geometry::<2>(&[3, 5], [&[5, 1], &[0, 1]]).unwrap();
+        assert_eq!(g.ndim, 2);
+        let g = geometry::<1>(&[], [&[]]).unwrap();
+        assert_eq!(g.ndim, 0);
+        let many = [2usize; 9];
+        let strides: Vec<usize> = (0..9).map(|d| 1 << (2 * d)).collect();
+        assert!(geometry::<1>(&many, [&strides]).is_err());
+    }
+
+    #[test]
+    fn kernel_types_cover_the_supported_dtypes() {
+        assert_eq!(ty(ScalarType::BFloat16, "x").unwrap(), Ty::BF16);
+        assert!(matches!(
+            ty(ScalarType::Float16, "add_cuda"),
+            Err(TensorError::NotImplementedForDtype { .. })
+        ));
+    }
+}
