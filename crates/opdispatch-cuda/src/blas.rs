@@ -43,9 +43,10 @@ fn blas_error(e: blas::cublasStatus_t) -> CudaError {
 fn handle(device: usize) -> Result<&'static parking_lot::Mutex<Handle>> {
     const MAX: usize = 64;
     static HANDLES: [OnceLock<parking_lot::Mutex<Handle>>; MAX] = [const { OnceLock::new() }; MAX];
-    let cell = HANDLES
-        .get(device)
-        .ok_or(CudaError::InvalidDevice { index: device, count: MAX })?;
+    let cell = HANDLES.get(device).ok_or(CudaError::InvalidDevice {
+        index: device,
+        count: MAX,
+    })?;
     if let Some(h) = cell.get() {
         return Ok(h);
     }
@@ -57,7 +58,9 @@ fn handle(device: usize) -> Result<&'static parking_lot::Mutex<Handle>> {
     bind(device)?;
     let mut h = std::ptr::null_mut();
     // SAFETY: `h` receives a fresh handle for the current context; it lives for the process.
-    unsafe { blas::cublasCreate_v2(&mut h) }.result().map_err(|e| blas_error(e.0))?;
+    unsafe { blas::cublasCreate_v2(&mut h) }
+        .result()
+        .map_err(|e| blas_error(e.0))?;
     // SAFETY: the NULL stream is the device's default stream.
     unsafe { blas::cublasSetStream_v2(h, std::ptr::null_mut()) }
         .result()
@@ -116,9 +119,15 @@ pub unsafe fn gemm(
     };
     let (one32, zero32, one64, zero64) = (1f32, 0f32, 1f64, 0f64);
     let (alpha, beta): (*const c_void, *const c_void) = if t == Ty::F64 {
-        (std::ptr::addr_of!(one64).cast(), std::ptr::addr_of!(zero64).cast())
+        (
+            std::ptr::addr_of!(one64).cast(),
+            std::ptr::addr_of!(zero64).cast(),
+        )
     } else {
-        (std::ptr::addr_of!(one32).cast(), std::ptr::addr_of!(zero32).cast())
+        (
+            std::ptr::addr_of!(one32).cast(),
+            std::ptr::addr_of!(zero32).cast(),
+        )
     };
     // Row-major C = A B is column-major C^T = B^T A^T: swap the operands and m with n.
     // SAFETY: the caller vouches for the pointers and geometry; the handle is locked.

@@ -33,15 +33,27 @@ pub enum KernelKey {
         out: Ty,
         strided: bool,
     },
-    Fill { t: Ty, strided: bool },
-    Where { t: Ty },
-    Reduce { op: Reduce, a: Ty, acc: Ty, out: Ty },
+    Fill {
+        t: Ty,
+        strided: bool,
+    },
+    Where {
+        t: Ty,
+    },
+    Reduce {
+        op: Reduce,
+        a: Ty,
+        acc: Ty,
+        out: Ty,
+    },
 }
 
 impl KernelKey {
     fn source(self) -> String {
         match self {
-            KernelKey::Binary { op, a, b, c, out, .. } => codegen::binary_source(op, a, b, c, out),
+            KernelKey::Binary {
+                op, a, b, c, out, ..
+            } => codegen::binary_source(op, a, b, c, out),
             KernelKey::Unary { op, a, c, out, .. } => codegen::unary_source(op, a, c, out),
             KernelKey::Fill { t, .. } | KernelKey::Where { t } => codegen::fill_and_where_source(t),
             KernelKey::Reduce { op, a, acc, out } => codegen::reduce_source(op, a, acc, out),
@@ -52,12 +64,21 @@ impl KernelKey {
     pub fn entry(self) -> String {
         let variant = |s: bool| if s { "_strided" } else { "_contig" };
         match self {
-            KernelKey::Binary { op, a, b, c, out, strided } => {
-                codegen::binary_name(op, a, b, c, out) + variant(strided)
-            }
-            KernelKey::Unary { op, a, c, out, strided } => {
-                codegen::unary_name(op, a, c, out) + variant(strided)
-            }
+            KernelKey::Binary {
+                op,
+                a,
+                b,
+                c,
+                out,
+                strided,
+            } => codegen::binary_name(op, a, b, c, out) + variant(strided),
+            KernelKey::Unary {
+                op,
+                a,
+                c,
+                out,
+                strided,
+            } => codegen::unary_name(op, a, c, out) + variant(strided),
             KernelKey::Fill { t, strided } => codegen::fill_name(t) + variant(strided),
             KernelKey::Where { t } => codegen::where_name(t) + "_strided",
             KernelKey::Reduce { op, a, acc, out } => codegen::reduce_name(op, a, acc, out),
@@ -105,7 +126,8 @@ fn function(device: usize, key: KernelKey) -> Result<Function> {
             let image = CString::new(ptx.to_src())
                 .map_err(|_| CudaError::Driver("PTX with a NUL byte".into()))?;
             // SAFETY: `image` is NUL-terminated PTX text; the context is current (`bind`).
-            let m = unsafe { cu::module::load_data(image.as_ptr().cast()) }.map_err(driver_error)?;
+            let m =
+                unsafe { cu::module::load_data(image.as_ptr().cast()) }.map_err(driver_error)?;
             l.modules.insert((device, source), Module(m));
             Module(m)
         }

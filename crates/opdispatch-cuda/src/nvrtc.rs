@@ -12,9 +12,9 @@ use crate::error::{CudaError, Result};
 /// Whether `libnvrtc` can be loaded on this machine.
 pub fn is_available() -> bool {
     static PRESENT: OnceLock<bool> = OnceLock::new();
-    // SAFETY: only probes whether the shared library can be opened (with every symbol the
-    // bindings load: a library of another major version panics inside cudarc, caught here).
     *PRESENT.get_or_init(|| {
+        // SAFETY: only probes whether the shared library can be opened (with every symbol the
+        // bindings load: a library of another major version panics inside cudarc, caught here).
         crate::driver::probe(|| unsafe { cudarc::nvrtc::sys::is_culib_present() }).unwrap_or(false)
     })
 }
@@ -90,7 +90,12 @@ mod tests {
             n += 1;
         }
         for op in [Reduce::Sum, Reduce::Max, Reduce::Min] {
-            for (a, acc) in [(Ty::F32, Ty::F32), (Ty::BF16, Ty::F32), (Ty::I64, Ty::I64), (Ty::Bool, Ty::I64)] {
+            for (a, acc) in [
+                (Ty::F32, Ty::F32),
+                (Ty::BF16, Ty::F32),
+                (Ty::I64, Ty::I64),
+                (Ty::Bool, Ty::I64),
+            ] {
                 let out = if op == Reduce::Sum { acc } else { a };
                 let src = codegen::reduce_source(op, a, acc, out);
                 compile(&src).unwrap_or_else(|e| panic!("{op:?} {a:?}: {e}\n{src}"));

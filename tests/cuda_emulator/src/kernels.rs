@@ -179,8 +179,16 @@ fn binop(op: &str, x: V, y: V, alpha: f64) -> V {
                 "sub" => F(x - a * y),
                 "mul" => F(x * y),
                 "div" => F(x / y),
-                "maximum" => F(if x.is_nan() || y.is_nan() { x + y } else { x.max(y) }),
-                "minimum" => F(if x.is_nan() || y.is_nan() { x + y } else { x.min(y) }),
+                "maximum" => F(if x.is_nan() || y.is_nan() {
+                    x + y
+                } else {
+                    x.max(y)
+                }),
+                "minimum" => F(if x.is_nan() || y.is_nan() {
+                    x + y
+                } else {
+                    x.min(y)
+                }),
                 "pow" => F(x.powf(y)),
                 _ => b(cmp(op, x.partial_cmp(&y))),
             }
@@ -190,8 +198,16 @@ fn binop(op: &str, x: V, y: V, alpha: f64) -> V {
             "sub" => D(x - alpha * y),
             "mul" => D(x * y),
             "div" => D(x / y),
-            "maximum" => D(if x.is_nan() || y.is_nan() { x + y } else { x.max(y) }),
-            "minimum" => D(if x.is_nan() || y.is_nan() { x + y } else { x.min(y) }),
+            "maximum" => D(if x.is_nan() || y.is_nan() {
+                x + y
+            } else {
+                x.max(y)
+            }),
+            "minimum" => D(if x.is_nan() || y.is_nan() {
+                x + y
+            } else {
+                x.min(y)
+            }),
             "pow" => D(x.powf(y)),
             _ => b(cmp(op, x.partial_cmp(&y))),
         },
@@ -344,18 +360,18 @@ impl Kernel {
                 b: t(2)?,
                 c: t(3)?,
                 out: t(4)?,
-                strided: strided(*v)?,
+                strided: strided(v)?,
             }),
             [op, _, _, _, v] if UNARY.contains(op) => Some(Kernel::Unary {
                 op: (*op).to_owned(),
                 a: t(1)?,
                 c: t(2)?,
                 out: t(3)?,
-                strided: strided(*v)?,
+                strided: strided(v)?,
             }),
             ["fill", _, v] => Some(Kernel::Fill {
                 t: t(1)?,
-                strided: strided(*v)?,
+                strided: strided(v)?,
             }),
             ["where", _, "strided"] => Some(Kernel::Where { t: t(1)? }),
             ["reduce", op, _, _, _] if ["sum", "max", "min"].contains(op) => Some(Kernel::Reduce {
@@ -383,7 +399,8 @@ impl Kernel {
                 out,
                 strided,
             } => {
-                let (po, pa, pb, n, alpha) = (u64_at(0), u64_at(1), u64_at(2), i64_at(3), f64_at(4));
+                let (po, pa, pb, n, alpha) =
+                    (u64_at(0), u64_at(1), u64_at(2), i64_at(3), f64_at(4));
                 let g = strided.then(|| Geometry::read(arg(5), 3));
                 for i in 0..n {
                     let off = g.as_ref().map_or([i; 4], |g| g.offsets(i));
@@ -426,7 +443,11 @@ impl Kernel {
                     let off = g.offsets(i);
                     check_range(pc + off[1] as u64, 1, "where condition");
                     let take_a = *((pc + off[1] as u64) as *const u8) != 0;
-                    let src = if take_a { pa + (off[2] * s) as u64 } else { pb + (off[3] * s) as u64 };
+                    let src = if take_a {
+                        pa + (off[2] * s) as u64
+                    } else {
+                        pb + (off[3] * s) as u64
+                    };
                     let dst = po + (off[0] * s) as u64;
                     check_range(src, s as usize, "where source");
                     check_range(dst, s as usize, "where output");
@@ -528,13 +549,26 @@ mod tests {
     fn kernel_names_parse_back() {
         assert!(matches!(
             Kernel::parse("od_add_f32_i64_f32_f32_strided"),
-            Some(Kernel::Binary { a: Ty::F32, b: Ty::I64, strided: true, .. })
+            Some(Kernel::Binary {
+                a: Ty::F32,
+                b: Ty::I64,
+                strided: true,
+                ..
+            })
         ));
         assert!(matches!(
             Kernel::parse("od_cast_bf16_f32_b8_contig"),
-            Some(Kernel::Unary { a: Ty::BF16, out: Ty::Bool, strided: false, .. })
+            Some(Kernel::Unary {
+                a: Ty::BF16,
+                out: Ty::Bool,
+                strided: false,
+                ..
+            })
         ));
-        assert!(matches!(Kernel::parse("od_where_i64_strided"), Some(Kernel::Where { t: Ty::I64 })));
+        assert!(matches!(
+            Kernel::parse("od_where_i64_strided"),
+            Some(Kernel::Where { t: Ty::I64 })
+        ));
         assert!(matches!(
             Kernel::parse("od_reduce_max_f32_f32_f32"),
             Some(Kernel::Reduce { .. })

@@ -170,7 +170,12 @@ pub unsafe extern "C" fn cuMemcpyDtoH_v2(dst: *mut c_void, src: u64, n: usize) -
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn cuMemcpyDtoDAsync_v2(dst: u64, src: u64, n: usize, _s: *mut c_void) -> c_int {
+pub unsafe extern "C" fn cuMemcpyDtoDAsync_v2(
+    dst: u64,
+    src: u64,
+    n: usize,
+    _s: *mut c_void,
+) -> c_int {
     check_range(src, n, "cuMemcpyDtoD (source)");
     check_range(dst, n, "cuMemcpyDtoD (destination)");
     std::ptr::copy(src as *const u8, dst as *mut u8, n);
@@ -239,7 +244,11 @@ static NAMES: &[(c_int, &CStr, &CStr)] = &[
     (1, c"CUDA_ERROR_INVALID_VALUE", c"invalid argument"),
     (2, c"CUDA_ERROR_OUT_OF_MEMORY", c"out of memory"),
     (101, c"CUDA_ERROR_INVALID_DEVICE", c"invalid device ordinal"),
-    (218, c"CUDA_ERROR_INVALID_PTX", c"a PTX JIT compilation failed"),
+    (
+        218,
+        c"CUDA_ERROR_INVALID_PTX",
+        c"a PTX JIT compilation failed",
+    ),
     (500, c"CUDA_ERROR_NOT_FOUND", c"named symbol not found"),
     (801, c"CUDA_ERROR_NOT_SUPPORTED", c"operation not supported"),
 ];
@@ -332,13 +341,28 @@ pub unsafe extern "C" fn cublasGemmStridedBatchedEx(
     let (al, be) = if atype == R_64F {
         (*alpha.cast::<f64>(), *beta.cast::<f64>())
     } else {
-        (f64::from(*alpha.cast::<f32>()), f64::from(*beta.cast::<f32>()))
+        (
+            f64::from(*alpha.cast::<f32>()),
+            f64::from(*beta.cast::<f32>()),
+        )
     };
     let (m, n, k) = (i64::from(m), i64::from(n), i64::from(k));
     let (lda, ldb, ldc) = (i64::from(lda), i64::from(ldb), i64::from(ldc));
     // Column-major: op(A) is m x k, op(B) k x n, C m x n.
-    let at = |i: i64, p: i64| if transa == 0 { i + p * lda } else { p + i * lda };
-    let bt = |p: i64, j: i64| if transb == 0 { p + j * ldb } else { j + p * ldb };
+    let at = |i: i64, p: i64| {
+        if transa == 0 {
+            i + p * lda
+        } else {
+            p + i * lda
+        }
+    };
+    let bt = |p: i64, j: i64| {
+        if transb == 0 {
+            p + j * ldb
+        } else {
+            j + p * ldb
+        }
+    };
     for bi in 0..i64::from(batch) {
         let (pa, pb, pc) = (
             a as u64 + (bi * stride_a) as u64 * elem_size(atype),
@@ -352,7 +376,11 @@ pub unsafe extern "C" fn cublasGemmStridedBatchedEx(
                     acc += read_elem(atype, pa, at(i, p)) * read_elem(btype, pb, bt(p, j));
                 }
                 let idx = i + j * ldc;
-                let old = if be == 0.0 { 0.0 } else { read_elem(ctype, pc, idx) };
+                let old = if be == 0.0 {
+                    0.0
+                } else {
+                    read_elem(ctype, pc, idx)
+                };
                 write_elem(ctype, pc, idx, al * acc + be * old);
             }
         }

@@ -117,8 +117,16 @@ fn as_batched(t: &Tensor, batch: &[usize], rows: usize, cols: usize) -> Result<T
 /// [`mm`]/[`mv`]/[`dot`] through the dispatcher.
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let spec = meta::matmul_geometry(a, b)?;
-    let a2 = if a.dim() == 1 { ops::unsqueeze(a, 0)? } else { a.clone() };
-    let b2 = if b.dim() == 1 { ops::unsqueeze(b, 1)? } else { b.clone() };
+    let a2 = if a.dim() == 1 {
+        ops::unsqueeze(a, 0)?
+    } else {
+        a.clone()
+    };
+    let b2 = if b.dim() == 1 {
+        ops::unsqueeze(b, 1)?
+    } else {
+        b.clone()
+    };
     let a3 = as_batched(&a2, &spec.batch, spec.m, spec.k)?;
     let b3 = as_batched(&b2, &spec.batch, spec.k, spec.n)?;
     let r = bmm(&a3, &b3)?;

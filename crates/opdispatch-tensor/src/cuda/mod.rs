@@ -113,8 +113,8 @@ pub(crate) fn geometry<const N: usize>(
     };
     for (i, (s, st)) in dims.iter().enumerate() {
         g.sizes[i] = *s as i64;
-        for k in 0..N {
-            g.strides[k][i] = st[k] as i64;
+        for (row, &v) in g.strides.iter_mut().zip(st) {
+            row[i] = v as i64;
         }
     }
     Ok(g)

@@ -76,12 +76,14 @@ fn binary_into(
     compute: ScalarType,
 ) -> Result<()> {
     let name = cuda_name(op);
-    if op == BinaryOp::Pow && compute.is_integral(true) && b.device().is_cpu() {
-        if b.load::<i64>()?.iter().any(|&e| e < 0) {
-            return Err(TensorError::Value(
-                "Integers to negative integer powers are not allowed.".into(),
-            ));
-        }
+    if op == BinaryOp::Pow
+        && compute.is_integral(true)
+        && b.device().is_cpu()
+        && b.load::<i64>()?.iter().any(|&e| e < 0)
+    {
+        return Err(TensorError::Value(
+            "Integers to negative integer powers are not allowed.".into(),
+        ));
     }
     let dev = out.device();
     let (a, b) = (on_device(a, dev)?, on_device(b, dev)?);
@@ -110,7 +112,14 @@ fn binary_into(
     if strided {
         let (sa, sb) = (broadcast_strides(&a, shape), broadcast_strides(&b, shape));
         let mut g = geometry::<3>(shape, [out.strides(), &sa, &sb])?;
-        let mut args = [base[0], base[1], base[2], base[3], base[4], std::ptr::addr_of_mut!(g).cast()];
+        let mut args = [
+            base[0],
+            base[1],
+            base[2],
+            base[3],
+            base[4],
+            std::ptr::addr_of_mut!(g).cast(),
+        ];
         // SAFETY: the arguments are the strided binary entry's (out, a, b, n, alpha, geometry)
         // over live device storage the geometry stays inside.
         unsafe { launch_pointwise(d, key, n, &mut args) }.map_err(cuda_err)
@@ -125,7 +134,14 @@ fn binary_into(
 pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, alpha: Option<Scalar>) -> Result<Tensor> {
     let spec = meta::binary(op, a, b, alpha)?;
     let out = spec.out.empty()?;
-    binary_into(op, &out, a, b, alpha.unwrap_or(Scalar::Int(1)), spec.compute)?;
+    binary_into(
+        op,
+        &out,
+        a,
+        b,
+        alpha.unwrap_or(Scalar::Int(1)),
+        spec.compute,
+    )?;
     Ok(out)
 }
 
@@ -302,4 +318,3 @@ pub fn tanh_backward(g: &Tensor, out: &Tensor) -> Result<Tensor> {
     )?;
     binary(BinaryOp::Mul, g, &one_minus, None)
 }
-

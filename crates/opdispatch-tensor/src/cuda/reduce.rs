@@ -36,8 +36,14 @@ fn fold(
     let mut perm: Vec<i64> = (0..nd).filter(|&d| !reduced[d]).map(|d| d as i64).collect();
     perm.extend((0..nd).filter(|&d| reduced[d]).map(|d| d as i64));
     let laid = super::contiguous(&ops::permute(t, &perm)?)?;
-    let outer: usize = (0..nd).filter(|&d| !reduced[d]).map(|d| t.sizes()[d]).product();
-    let r: usize = (0..nd).filter(|&d| reduced[d]).map(|d| t.sizes()[d]).product();
+    let outer: usize = (0..nd)
+        .filter(|&d| !reduced[d])
+        .map(|d| t.sizes()[d])
+        .product();
+    let r: usize = (0..nd)
+        .filter(|&d| reduced[d])
+        .map(|d| t.sizes()[d])
+        .product();
     let a = ty(t.dtype(), name)?;
     let out_ty = match values {
         Some(v) => ty(v.dtype(), name)?,
@@ -79,7 +85,15 @@ pub fn sum(
 ) -> Result<Tensor> {
     let spec = meta::sum(t, dims, keepdim, dtype)?;
     let out = spec.out.empty()?;
-    fold(t, &spec.reduced, Reduce::Sum, Some(&out), None, 1.0, "sum_cuda")?;
+    fold(
+        t,
+        &spec.reduced,
+        Reduce::Sum,
+        Some(&out),
+        None,
+        1.0,
+        "sum_cuda",
+    )?;
     Ok(out)
 }
 
@@ -93,7 +107,15 @@ pub fn mean(
     let spec = meta::mean(t, dims, keepdim, dtype)?;
     let out = spec.out.empty()?;
     let scale = 1.0 / spec.group as f64;
-    fold(t, &spec.reduced, Reduce::Sum, Some(&out), None, scale, "mean_cuda")?;
+    fold(
+        t,
+        &spec.reduced,
+        Reduce::Sum,
+        Some(&out),
+        None,
+        scale,
+        "mean_cuda",
+    )?;
     Ok(out)
 }
 
@@ -125,7 +147,15 @@ pub fn extreme_dim(
     let spec = meta::extreme(t, Some(dim), keepdim, name)?;
     let values = spec.out.empty()?;
     let indices = Tensor::empty(&spec.out.sizes, ScalarType::Int64, t.device())?;
-    fold(t, &spec.reduced, op, Some(&values), Some(&indices), 1.0, name)?;
+    fold(
+        t,
+        &spec.reduced,
+        op,
+        Some(&values),
+        Some(&indices),
+        1.0,
+        name,
+    )?;
     Ok((values, indices))
 }
 
