@@ -161,3 +161,18 @@ pub unsafe fn gemm(
     .result()
     .map_err(|e| blas_error(e.0))
 }
+
+#[cfg(test)]
+mod tests {
+    /// With `OPDISPATCH_REQUIRE_CUBLAS=1` and a real `libcublas.so.13` on `LD_LIBRARY_PATH`
+    /// (torch's nvidia-cublas wheel, say), the bindings find every symbol they load: the check
+    /// that the CUDA-13 bindings match the library a GPU machine has. Skipped otherwise.
+    #[test]
+    fn cublas_loads_with_every_symbol_when_present() {
+        if std::env::var_os("OPDISPATCH_REQUIRE_CUBLAS").is_none() {
+            eprintln!("skipped: OPDISPATCH_REQUIRE_CUBLAS not set");
+            return;
+        }
+        assert!(super::is_available(), "libcublas.so not loadable with every symbol");
+    }
+}
