@@ -51,7 +51,7 @@ browser-test: develop
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || echo "apt-get install chromium failed"; fi
 	@$(PY) scripts/browser_test.py; rc=$$?; if [ $$rc = 77 ]; then echo "browser test skipped (see above)"; exit 0; fi; exit $$rc
 
-test: lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test
+test: lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test cuda-emu-test
 
 # The generated CUDA kernels compile to PTX with NVRTC, which needs no GPU: PyPI's
 # nvidia-cuda-nvrtc wheel (CUDA 13, the bindings' version) provides libnvrtc.so.13.
