@@ -173,6 +173,9 @@ mod tests {
             eprintln!("skipped: OPDISPATCH_REQUIRE_CUBLAS not set");
             return;
         }
-        assert!(super::is_available(), "libcublas.so not loadable with every symbol");
+        assert!(
+            super::is_available(),
+            "libcublas.so not loadable with every symbol"
+        );
     }
 }
