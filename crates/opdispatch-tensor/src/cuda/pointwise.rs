@@ -76,6 +76,7 @@ fn binary_into(
     compute: ScalarType,
 ) -> Result<()> {
     let name = cuda_name(op);
+    let d = index(out)?;
     if op == BinaryOp::Pow
         && compute.is_integral(true)
         && b.device().is_cpu()
@@ -108,7 +109,6 @@ fn binary_into(
         std::ptr::addr_of_mut!(nn).cast(),
         std::ptr::addr_of_mut!(al).cast(),
     ];
-    let d = index(out)?;
     if strided {
         let (sa, sb) = (broadcast_strides(&a, shape), broadcast_strides(&b, shape));
         let mut g = geometry::<3>(shape, [out.strides(), &sa, &sb])?;
