@@ -90,13 +90,15 @@ def _to(self: Any, *args: Any, **kwargs: Any) -> Any:
             return self
         return ops.aten.to.dtype(self, dtype)
     dev = str(device)
+    if dev == "cuda" and self.device.type == "cuda":
+        dev = f"cuda:{_C._cuda_current_device()}"  # "cuda" names the current device
     if (dtype is None or dtype == self.dtype) and dev == str(self.device):
         return self
     return ops.aten._to_copy(self, dtype=dtype, device=dev)
 
 
 def _cuda(self: Any, device: Any = None) -> Any:
-    """``t.cuda()``: ``aten::_to_copy`` to the CUDA device (the kernel reports a missing backend)."""
+    """``t.cuda()``: ``aten::_to_copy`` to the CUDA device (without a driver: PyTorch's RuntimeError)."""
     return _to(self, "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
 
 

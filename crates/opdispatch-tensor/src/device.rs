@@ -7,8 +7,8 @@ use std::str::FromStr;
 /// Where a tensor's storage lives.
 ///
 /// `Meta` tensors carry shapes and dtypes but no data; every op on them
-/// computes only output metadata. `Cuda` exists so that device strings and
-/// dispatch key sets round-trip, but this build cannot allocate on it.
+/// computes only output metadata. `Cuda` storage lives on an NVIDIA GPU, found at run time
+/// (see the `opdispatch-cuda` crate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Device {
     Cpu,
@@ -46,15 +46,9 @@ impl Device {
     pub(crate) fn check_available(self) -> Result<()> {
         match self {
             // The driver is looked up at run time: without one this is PyTorch's "Found no
-            // NVIDIA driver" error. Device storage does not exist yet, so a machine with a GPU
-            // is told so rather than given host memory labelled cuda.
-            Device::Cuda(i) => {
-                opdispatch_cuda::driver::check_device(usize::from(i))
-                    .map_err(|e| TensorError::Device(e.to_string()))?;
-                Err(TensorError::Device(format!(
-                    "opdispatch found CUDA device {i}, but CUDA tensor storage is not implemented yet"
-                )))
-            }
+            // NVIDIA driver" error.
+            Device::Cuda(i) => opdispatch_cuda::driver::check_device(usize::from(i))
+                .map_err(|e| TensorError::Device(e.to_string())),
             _ => Ok(()),
         }
     }
