@@ -138,6 +138,20 @@ class Library:
         _impls.add(key)
         self._op_impls.add(key)
 
+    def _impl_custom_op_inplace(self, op_name: str, mutated: list[int]) -> None:
+        """Registers a mutating custom op's native ADInplaceOrView kernel: it bumps the version
+        counters of the arguments at positions ``mutated`` once per call."""
+        key = self.ns + "/" + op_name + "/ADInplaceOrView"
+        if key in _impls:
+            raise RuntimeError(
+                "This is not allowed since there's already a kernel registered from python overriding {}"
+                "'s behavior for {} dispatch key and {} namespace.".format(op_name, "ADInplaceOrView", self.ns)
+            )
+        assert self.m is not None
+        self.m.impl_custom_op_inplace(op_name, mutated)
+        _impls.add(key)
+        self._op_impls.add(key)
+
     def fallback(self, fn: Callable[..., Any], dispatch_key: str = "", *, with_keyset: bool = False) -> None:
         """Registers a global fallback (needs ``Library("_", "IMPL", key)``)."""
         if dispatch_key == "":
@@ -352,6 +366,7 @@ __all__ += [
     "get_ctx",
     "opcheck",
     "OpCheckError",
+    "register_vmap",
 ]
 
 
@@ -450,3 +465,20 @@ def register_autograd(
         lib = Library(namespace, "FRAGMENT")
         _keep_alive.append(lib)
     lib.impl(opname, kernel, "Autograd", with_keyset=True)
+
+
+def register_vmap(
+    op: Any, func: Callable[..., Any] | None = None, /, *, lib: Library | None = None
+) -> Any:
+    """torch.library.register_vmap. opdispatch has no ``vmap``, so this validates ``op`` as
+    torch does and then raises NotImplementedError (a registered rule could never run)."""
+    from ._ops import OpOverload
+
+    if not isinstance(op, (str, OpOverload, CustomOpDef)):
+        raise ValueError(f"register_vmap({op}): got unexpected type for op: {type(op)}")
+    qualname = op._qualname if isinstance(op, CustomOpDef) else _op_name(op, "register_vmap")
+    raise NotImplementedError(
+        f"register_vmap({qualname}): opdispatch does not implement torch.vmap "
+        "(there is no FuncTorchBatched transform to run a vmap rule), so vmap rules cannot "
+        "be registered"
+    )

@@ -160,7 +160,10 @@ class CustomOpDef:
         def alias_error() -> None:
             raise utils.aliasing_error(name, get_module)
 
-        return _C._CustomOpBackend(self._backend_fns, device_type, self._disabled_kernel, self._init_fn, alias_error)
+        # A view op's outputs alias its inputs by declaration: torch skips the check for them.
+        return _C._CustomOpBackend(
+            self._backend_fns, device_type, self._disabled_kernel, self._init_fn, alias_error, not self._is_view
+        )
 
     def _register_backend_select_dispatcher(self, device_arg_index: int) -> None:
         def backend_select(keyset: Any, *args: Any, **kwargs: Any) -> Any:
@@ -187,7 +190,7 @@ class CustomOpDef:
     ) -> None:
         """Registers the backward formula (``backward(ctx, *grads)``, ``setup_context(ctx,
         inputs, output)``). Needs the autograd engine (issue 10): see ``_library/autograd.py``."""
-        if not utils.is_functional_schema(self._opoverload):
+        if not utils.is_functional_schema(self._opoverload, allow_valid_view=True):
             raise RuntimeError(
                 f"Cannot register autograd formula for non-functional operator "
                 f"{self} with schema {self._opoverload._schema}. Please create "
@@ -196,6 +199,15 @@ class CustomOpDef:
         autograd.make_autograd_impl(self._opoverload, autograd.Info(backward, setup_context))
         self._backward_fn = backward
         self._setup_context_fn = setup_context
+
+    def register_vmap(self, func: Callable[..., Any] | None = None) -> Any:
+        """torch's vmap rule registration. opdispatch has no ``vmap`` (no FuncTorchBatched
+        transform), so a rule could never run: this raises instead of registering one."""
+        raise NotImplementedError(
+            f"register_vmap({self._qualname}): opdispatch does not implement torch.vmap "
+            "(there is no FuncTorchBatched transform to run a vmap rule), so vmap rules cannot "
+            "be registered"
+        )
 
     def register_torch_dispatch(self, torch_dispatch_class: Any, fn: Callable[..., Any] | None = None, /) -> Any:
         """Registers what this op does for ``torch_dispatch_class`` (a TorchDispatchMode or a
@@ -226,6 +238,8 @@ class CustomOpDef:
         self._opoverload = utils.lookup_op(self._qualname)
         # One read of the schema's argument facts for both checks below.
         args_info = utils.schema_info(self._opoverload)[0]
+        # torch's FunctionSchema._is_view_op: an argument aliased without being written.
+        self._is_view = any(a.alias_sets is not None and not a.is_write for a in args_info)
         if any(a.kwarg_only and a.type.startswith("Tensor") for a in args_info):
             lib._destroy()
             raise NotImplementedError(
@@ -249,8 +263,11 @@ class CustomOpDef:
 
         lib._register_fake(self._name, fake_impl, _stacklevel=4)
         lib.impl(self._name, autograd.autograd_kernel(opoverload, self), "Autograd")
-        if any(a.is_write for a in args_info):
-            lib.impl(self._name, autograd.adinplaceorview_kernel(opoverload), "ADInplaceOrView")
+        mutated = [i for i, a in enumerate(args_info) if a.is_write]
+        if mutated:
+            # Native: bumps each mutated argument's version once per call, then runs the op
+            # below ADInplaceOrView (torch's adinplaceorview_impl).
+            lib._impl_custom_op_inplace(self._name, mutated)
 
 
 OPDEF_TO_LIB: dict[str, Any] = {}

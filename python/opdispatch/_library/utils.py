@@ -78,12 +78,17 @@ def is_mutable(op: Any) -> bool:
     return any(a.is_write for a in schema_info(op)[0])
 
 
-def is_functional_schema(op: Any) -> bool:
-    """No argument is mutated, something is returned and no return is a view of an input."""
+def is_functional_schema(op: Any, *, allow_valid_view: bool = False) -> bool:
+    """No argument is mutated, something is returned and no return is a view of an input (with
+    ``allow_valid_view``, one that views the only tensor input as the only tensor output is)."""
     args, rets = schema_info(op)
-    if any(a.is_write for a in args) or not rets:
+    if any(a.is_write for a in args):
         return False
-    return not any(r.alias_sets is not None for r in rets)
+    if any(r.alias_sets is not None and not r.is_write for r in rets):
+        n_in = sum(a.type == "Tensor" for a in args)
+        n_out = sum(r.type == "Tensor" for r in rets)
+        return allow_valid_view and n_in == 1 and n_out == 1
+    return bool(rets)
 
 
 def has_kwarg_only_tensors(op: Any) -> bool:

@@ -25,6 +25,11 @@ pub(super) fn python_kernel(
     let k = extract_key(dispatch)?;
     let f = if is_fallthrough_kernel(py, func)? {
         CppFunction::fallthrough()
+    } else if let Ok(backend) = func.cast::<crate::custom_ops::PyCustomOpBackend>() {
+        // A custom op's device kernel: the dispatcher calls the user function directly.
+        CppFunction::boxed(crate::custom_op_kernels::CustomOpBackendKernel {
+            backend: backend.clone().unbind(),
+        })
     } else if func.hasattr("_opdispatch_grad_gate")? {
         // A custom op's Autograd kernel: native while nothing requires grad.
         CppFunction::boxed(crate::autograd::GradGatedKernel::new(PythonKernelHolder {

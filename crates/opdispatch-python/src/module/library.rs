@@ -140,6 +140,14 @@ impl DispatchModule {
         let f = python_kernel(py, dispatch, func, with_keyset, false)?;
         self.with_lib(py, |l| l.impl_(name, f))
     }
+    /// Registers a mutating custom op's ADInplaceOrView kernel (native): it bumps the version
+    /// counters of the arguments at `mutated` (schema positions) once per call, then runs the
+    /// op below ADInplaceOrView.
+    fn impl_custom_op_inplace(&self, py: Python<'_>, name: &str, mutated: Vec<usize>) -> PyResult<()> {
+        let f = CppFunction::boxed(crate::custom_op_kernels::CustomOpInplaceKernel { mutated })
+            .dispatch(opdispatch_keys::DispatchKey::ADInplaceOrView);
+        self.with_lib(py, |l| l.impl_(name, f))
+    }
     /// Registers a global Python fallback; the callable receives the op overload first.
     #[pyo3(signature = (dispatch, func, with_keyset=false))]
     fn fallback(
