@@ -374,7 +374,7 @@ def _op_name(op: Any, api: str) -> Any:
     from ._ops import OpOverload
 
     if not isinstance(op, (str, OpOverload, CustomOpDef)):
-        raise ValueError(f"{api}(op): got unexpected type for op: {type(op)}")
+        raise ValueError(f"{api}({op}): got unexpected type for op: {type(op)}")
     if isinstance(op, OpOverload):
         return op.name() if op._overloadname != "default" else op._schema_name
     return op
@@ -411,7 +411,7 @@ def register_fake(
     from ._ops import OpOverload
 
     if not isinstance(op, (str, OpOverload, CustomOpDef)):
-        raise ValueError("register_fake(op): got unexpected type for op: {type(op)}")
+        raise ValueError(f"register_fake({op}): got unexpected type for op: {type(op)}")
     op = _op_name(op, "register_fake")
     opdef = _maybe_get_opdef(op)
     if opdef is not None:

@@ -18,6 +18,7 @@ use opdispatch_keys::{
 use opdispatch_tensor::Tensor;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use smallvec::SmallVec;
 
 use crate::convert::args_to_py;
 use crate::custom_ops::PyCustomOpBackend;
@@ -30,8 +31,11 @@ fn storage_of(r: &opdispatch_dispatch::TensorRef) -> usize {
         .map_or(0, |t| t.storage_ref().unsafe_impl_ptr() as usize)
 }
 
+/// Storage ids of a call's tensors (most custom ops take and return a few).
+type Storages = SmallVec<[usize; 8]>;
+
 /// Pushes the storage ids of the tensors `v` holds (one level into lists).
-fn storages(v: &IValue, into: &mut Vec<usize>) {
+fn storages(v: &IValue, into: &mut Storages) {
     match v {
         IValue::Tensor(r) => into.push(storage_of(r)),
         IValue::TensorList(l) => into.extend(l.iter().map(storage_of)),
@@ -66,7 +70,7 @@ impl BoxedKernel for CustomOpBackendKernel {
             let hermetic = crate::python_dispatch::mode_stack_len() == 0
                 && !has_python_key_arg(&stack[start..]);
             let backend = self.backend.get();
-            let mut inputs = Vec::new();
+            let mut inputs = Storages::new();
             if backend.check_aliasing {
                 for v in &stack[start..] {
                     storages(v, &mut inputs);
@@ -86,7 +90,7 @@ impl BoxedKernel for CustomOpBackendKernel {
                 if !backend.check_aliasing {
                     return Ok(());
                 }
-                let mut outputs = Vec::new();
+                let mut outputs = Storages::new();
                 for v in &stack[first_out..] {
                     storages(v, &mut outputs);
                 }

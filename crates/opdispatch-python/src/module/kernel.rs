@@ -2,15 +2,22 @@
 
 use opdispatch_dispatch::CppFunction;
 use pyo3::prelude::*;
+use pyo3::intern;
+use pyo3::sync::PyOnceLock;
 
 use crate::holder::PythonKernelHolder;
 use crate::keys::extract_key;
 
 pub(super) fn is_fallthrough_kernel(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let ft = py
-        .import("opdispatch.library")?
-        .getattr("fallthrough_kernel")?;
-    Ok(func.is(&ft))
+    // Looked up once: an import per registration was a visible part of defining a custom op.
+    static FALLTHROUGH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let ft = FALLTHROUGH.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py
+            .import("opdispatch.library")?
+            .getattr("fallthrough_kernel")?
+            .unbind())
+    })?;
+    Ok(func.is(ft.bind(py)))
 }
 
 /// The kernel `impl`/`fallback` register for a Python callable at `dispatch`: a real
@@ -30,7 +37,10 @@ pub(super) fn python_kernel(
         CppFunction::boxed(crate::custom_op_kernels::CustomOpBackendKernel {
             backend: backend.clone().unbind(),
         })
-    } else if func.hasattr("_opdispatch_grad_gate")? {
+    } else if func
+        .getattr_opt(intern!(py, "_opdispatch_grad_gate"))?
+        .is_some()
+    {
         // A custom op's Autograd kernel: native while nothing requires grad.
         CppFunction::boxed(crate::autograd::GradGatedKernel::new(PythonKernelHolder {
             func: func.clone().unbind(),
