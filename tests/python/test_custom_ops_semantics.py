@@ -151,7 +151,7 @@ def test_view_op_with_explicit_schema_may_return_a_view() -> None:
     try:
         x = M.ones(2, 2)
         y = alias(x)
-        assert y.shape == (4,)
+        assert list(y.shape) == [4]
         assert _C._storage_id(y) == _C._storage_id(x)
         # One tensor in, one tensor out: a valid view, so register_autograd accepts it.
         alias.register_autograd(lambda ctx, g: g.view(2, 2))
@@ -362,3 +362,35 @@ def test_register_vmap_is_not_implemented() -> None:
             library.register_vmap(3)
     finally:
         v._lib._destroy()
+
+
+# --- failed definitions leave nothing ------------------------------------------------------
+
+
+def _gone(qualname: str) -> bool:
+    return (
+        _C._dispatch_get_overload_names(qualname) == []
+        and qualname not in custom_ops.OPDEF_TO_LIB
+        and custom_ops._maybe_get_opdef(qualname) is None
+        and qualname not in fake_impl._holders
+    )
+
+
+def test_failed_definitions_leave_no_registration() -> None:
+    ns = fresh_ns()
+    with pytest.raises(ValueError, match="The schema suggests that the op mutates"):
+        library.custom_op(f"{ns}::s", lambda x: None, mutates_args=(), schema="(Tensor(a!) x) -> ()")
+    assert _gone(f"{ns}::s")
+    with pytest.raises(ValueError, match="Functions without tensor inputs are required to have a `device: torch.device`"):
+        library.custom_op(f"{ns}::k", lambda n: M.ones(n), mutates_args=(), device_types="cpu", schema="(int n) -> Tensor")
+    assert _gone(f"{ns}::k")
+    with pytest.raises(NotImplementedError, match="custom_op with kwarg-only Tensor args"):
+        library.custom_op(f"{ns}::kw", lambda x, *, y: x, mutates_args=(), schema="(Tensor x, *, Tensor y) -> Tensor")
+    assert _gone(f"{ns}::kw")
+    # The names are free again.
+    ok = library.custom_op(f"{ns}::s", lambda x: x.clone(), mutates_args=(), schema="(Tensor x) -> Tensor")
+    try:
+        assert ok(M.ones(1)).tolist() == [1.0]
+    finally:
+        ok._lib._destroy()
+    assert _gone(f"{ns}::s")

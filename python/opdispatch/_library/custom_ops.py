@@ -40,16 +40,21 @@ def custom_op(
         schema_str = infer_schema(fn, mutates_args=mutates_args) if schema is None else schema
         namespace, opname = name.split("::")
         result = CustomOpDef(namespace, opname, schema_str, fn, tags)
-        if schema is not None:
-            expected = {a.name for a in utils.schema_info(result._opoverload)[0] if a.is_write}
-            if expected != set(mutates_args):
-                raise ValueError(
-                    f"Attempted to create a custom op with `mutates_args={mutates_args}` "
-                    f"and `schema={schema}. The schema suggests that the op mutates {expected}"
-                    "which is different from what was provided to us in `mutates_args`. "
-                    "Please make these consistent."
-                )
-        result.register_kernel(device_types)(fn)
+        try:
+            if schema is not None:
+                expected = {a.name for a in utils.schema_info(result._opoverload)[0] if a.is_write}
+                if expected != set(mutates_args):
+                    raise ValueError(
+                        f"Attempted to create a custom op with `mutates_args={mutates_args}` "
+                        f"and `schema={schema}. The schema suggests that the op mutates {expected}"
+                        "which is different from what was provided to us in `mutates_args`. "
+                        "Please make these consistent."
+                    )
+            result.register_kernel(device_types)(fn)
+        except BaseException:
+            # torch leaves the half-made op defined; here a failed definition leaves nothing.
+            result._lib._destroy()
+            raise
         return result
 
     if fn is None:
@@ -76,7 +81,11 @@ class CustomOpDef:
         self._torch_dispatch_fns: dict[type, Callable[..., Any]] = {}
         self._disabled_kernel: set[str | None] = set()
         self._lib = get_library_allowing_overwrite(namespace, name)
-        self._register_to_dispatcher(self._tags)
+        try:
+            self._register_to_dispatcher(self._tags)
+        except BaseException:
+            self._lib._destroy()  # no half-registered op is left behind
+            raise
         OPDEFS[self._qualname] = self
 
     @property
@@ -241,7 +250,6 @@ class CustomOpDef:
         # torch's FunctionSchema._is_view_op: an argument aliased without being written.
         self._is_view = any(a.alias_sets is not None and not a.is_write for a in args_info)
         if any(a.kwarg_only and a.type.startswith("Tensor") for a in args_info):
-            lib._destroy()
             raise NotImplementedError(
                 f"custom_op with kwarg-only Tensor args. Please make your tensors not kwarg-only. Got: {schema_str}"
             )

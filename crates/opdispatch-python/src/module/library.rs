@@ -145,7 +145,7 @@ impl DispatchModule {
     /// op below ADInplaceOrView.
     fn impl_custom_op_inplace(&self, py: Python<'_>, name: &str, mutated: Vec<usize>) -> PyResult<()> {
         let f = CppFunction::boxed(crate::custom_op_kernels::CustomOpInplaceKernel { mutated })
-            .dispatch(opdispatch_keys::DispatchKey::ADInplaceOrView);
+            .dispatch(opdispatch_dispatch::DispatchKey::ADInplaceOrView);
         self.with_lib(py, |l| l.impl_(name, f))
     }
     /// Registers a global Python fallback; the callable receives the op overload first.
