@@ -125,7 +125,7 @@ def _kernel(op: Any, info: Any) -> Callable[..., Any]:
             return result, None
 
         name = "GeneratedBackwardFor_" + str(op).replace(".", "_")
-        cls = type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+        cls: Any = type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
         generated.append(cls)
         return cls
 
