@@ -157,8 +157,9 @@ class CustomOpDef:
 
     def _backend_impl(self, device_type: str | None) -> Callable[..., Any]:
         # The registered kernel looks its function up on each call, so re-registering a
-        # device type swaps the function without touching the dispatcher. It is native
-        # (`_C._CustomOpBackend`): the lookup and the aliasing check add no Python frame.
+        # device type swaps the function without touching the dispatcher. Registered, a
+        # `_C._CustomOpBackend` becomes a native kernel (CustomOpBackendKernel): the dispatcher
+        # converts the stack, calls the user function itself and checks aliasing on the stack.
         name = self._name
 
         def get_module() -> Any:
