@@ -397,3 +397,50 @@ def test_failed_definitions_leave_no_registration() -> None:
     finally:
         ok._lib._destroy()
     assert _gone(f"{ns}::s")
+
+
+# --- register_autograd with tensor lists (torch's supports_tensorlist) ---------------------
+
+
+def test_autograd_through_tensor_list_inputs_and_outputs() -> None:
+    ns = fresh_ns()
+
+    @library.custom_op(f"{ns}::wsum", mutates_args=())
+    def wsum(xs: list[T], w: float) -> T:
+        out = xs[0] * w
+        for x in xs[1:]:
+            out = out + x * w
+        return out
+
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.w, ctx.n = inputs[1], len(inputs[0])
+
+    def backward(ctx: Any, g: Any) -> Any:
+        assert ctx.needs_input_grad == ([True, False], False)
+        return [g * ctx.w] * ctx.n, None
+
+    wsum.register_autograd(backward, setup_context=setup_context)
+
+    @library.custom_op(f"{ns}::pair", mutates_args=())
+    def pair(x: T) -> list[T]:
+        return [x * 2, x * 3]
+
+    pair.register_autograd(lambda ctx, gs: gs[0] * 2 + gs[1] * 3)
+    try:
+        a, b = M.ones(2, requires_grad=True), M.ones(2)
+        y = wsum([a, b], 2.0)
+        assert y.tolist() == [4.0, 4.0] and y.requires_grad
+        y.sum().backward()
+        assert a.grad is not None and a.grad.tolist() == [2.0, 2.0]
+        assert b.grad is None
+        outs = pair(a)
+        assert isinstance(outs, list) and len(outs) == 2 and all(o.requires_grad for o in outs)
+        a.grad = None
+        (outs[0].sum() + outs[1].sum()).backward()
+        assert a.grad.tolist() == [5.0, 5.0]
+        wsum.register_autograd(lambda ctx, g: (g, None))  # not a list for the list input
+        with pytest.raises(RuntimeError, match="Expected the return from backward to be of the same structure"):
+            wsum([a, a.detach()], 1.0).sum().backward()
+    finally:
+        wsum._lib._destroy()
+        pair._lib._destroy()

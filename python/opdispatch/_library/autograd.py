@@ -26,12 +26,51 @@ class Info:
 
 class _Metadata:
     """The extra last input of the generated Function: the kwarg-only arguments (which
-    ``Function.apply`` cannot take as inputs)."""
+    ``Function.apply`` cannot take as inputs) and, for ops with tensor-list arguments or returns,
+    how the lists were flattened into separate inputs and outputs (torch's
+    ``supports_tensorlist``)."""
 
-    __slots__ = ("keyword_only_args",)
+    __slots__ = ("keyword_only_args", "input_spec", "output_spec", "result_is_tuple")
 
-    def __init__(self, keyword_only_args: dict[str, Any]) -> None:
+    def __init__(self, keyword_only_args: dict[str, Any], input_spec: _Spec | None = None) -> None:
         self.keyword_only_args = keyword_only_args
+        self.input_spec = input_spec
+        self.output_spec: _Spec | None = None
+        self.result_is_tuple = False
+
+
+# Per value: None (passed as it is) or the length of a list of tensors flattened in its place.
+_Spec = tuple[int | None, ...]
+
+
+def _is_tensor_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(t, _C.Tensor) for t in v)
+
+
+def _flatten(values: tuple[Any, ...]) -> tuple[list[Any], _Spec]:
+    flat: list[Any] = []
+    spec: list[int | None] = []
+    for v in values:
+        if _is_tensor_list(v):
+            flat.extend(v)
+            spec.append(len(v))
+        else:
+            flat.append(v)
+            spec.append(None)
+    return flat, tuple(spec)
+
+
+def _unflatten(flat: tuple[Any, ...] | list[Any], spec: _Spec) -> list[Any]:
+    out: list[Any] = []
+    i = 0
+    for n in spec:
+        if n is None:
+            out.append(flat[i])
+            i += 1
+        else:
+            out.append(list(flat[i : i + n]))
+            i += n
+    return out
 
 
 class _SchemaFacts:
@@ -39,10 +78,16 @@ class _SchemaFacts:
     graph (not when the op is defined: that was a tenth of a definition's cost)."""
 
     def __init__(self, op: Any) -> None:
+        from .utils import schema_info
+
         args = _C._dispatch_schema_defaults(op)
         self.arguments = args
         self.has_kwarg_only_args = any(kwarg_only for _, kwarg_only, _, _ in args)
         self.num_positional_args = sum(not kwarg_only for _, kwarg_only, _, _ in args)
+        arg_infos, ret_infos = schema_info(op)
+        self.has_tensorlist_like_args = any(
+            a.type.startswith("Tensor") and "[]" in a.type for a in (*arg_infos, *ret_infos)
+        )
 
     def fill_defaults(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """torch's ``utils.fill_defaults``: every argument, the omitted ones as their default."""
@@ -63,19 +108,26 @@ def _is_out(op: Any) -> bool:
     return any(a.is_write and a.kwarg_only for a in schema_info(op)[0])
 
 
+def _requires_grad(v: Any) -> bool:
+    if isinstance(v, _C.Tensor):
+        return bool(v.requires_grad)
+    return isinstance(v, (list, tuple)) and any(isinstance(t, _C.Tensor) and t.requires_grad for t in v)
+
+
 def _kernel(op: Any, info: Any) -> Callable[..., Any]:
     from ..autograd.function import Function
 
     # Built on the first call that needs a graph: building a class was a quarter of the cost
     # of defining a custom op.
-    generated: list[Any] = []
+    generated: list[tuple[Any, _SchemaFacts]] = []
 
-    def make_generated() -> Any:
+    def make_generated() -> tuple[Any, _SchemaFacts]:
         facts = _SchemaFacts(op)
 
-        def forward(ctx: Any, *args: Any) -> Any:
-            metadata = args[-1]
-            args = args[:-1]
+        def forward(ctx: Any, *flat_args: Any) -> Any:
+            metadata = flat_args[-1]
+            spec = metadata.input_spec
+            args = tuple(_unflatten(flat_args[:-1], spec)) if spec is not None else flat_args[:-1]
             kwargs = metadata.keyword_only_args
             with _C._AutoDispatchBelowAutograd():
                 result = op(*args, **kwargs)
@@ -88,7 +140,15 @@ def _kernel(op: Any, info: Any) -> Callable[..., Any]:
                     setup_context(ctx=ctx, inputs=full_args, keyword_only_inputs=full_kwargs, output=result)
                 else:
                     setup_context(ctx=ctx, inputs=full_args, output=result)
-            return result
+            if spec is None:
+                return result
+            # Tensor lists: every tensor of a returned list is an output of its own.
+            if hasattr(ctx, "_pt_metadata"):
+                raise RuntimeError("Please don't set ctx._pt_metadata; PyTorch uses it to store info")
+            ctx._pt_metadata = metadata
+            metadata.result_is_tuple = isinstance(result, tuple)
+            flat_out, metadata.output_spec = _flatten(result if metadata.result_is_tuple else (result,))
+            return tuple(flat_out)
 
         def backward(ctx: Any, *grads: Any) -> Any:
             backward_fn = info._backward_fn
@@ -98,13 +158,20 @@ def _kernel(op: Any, info: Any) -> Callable[..., Any]:
                     "formula was registered. "
                     "Please use register_autograd to add one."
                 )
+            metadata = getattr(ctx, "_pt_metadata", None)
+            spec = metadata.input_spec if metadata is not None else None
             prev_needs_input_grad = ctx.needs_input_grad
             try:
-                ctx.needs_input_grad = prev_needs_input_grad[:-1]
+                if spec is not None:
+                    assert metadata.output_spec is not None
+                    grads = tuple(_unflatten(grads, metadata.output_spec))
+                    ctx.needs_input_grad = tuple(_unflatten(prev_needs_input_grad[:-1], spec))
+                else:
+                    ctx.needs_input_grad = prev_needs_input_grad[:-1]
                 result = backward_fn(ctx, *grads)
             finally:
                 ctx.needs_input_grad = prev_needs_input_grad
-            num_actual_inputs = len(prev_needs_input_grad) - 1
+            num_actual_inputs = len(spec) if spec is not None else len(prev_needs_input_grad) - 1
             num_positional_args = facts.num_positional_args
             actual = len(result) if isinstance(result, tuple) else 1
             if actual not in (num_actual_inputs, num_positional_args):
@@ -120,28 +187,47 @@ def _kernel(op: Any, info: Any) -> Callable[..., Any]:
                     "each positional input to the operator. Use None for "
                     "inputs that do not require a gradient."
                 )
-            if isinstance(result, tuple):
-                return (*result[:num_actual_inputs], None)
-            return result, None
+            per_input = result[:num_actual_inputs] if isinstance(result, tuple) else (result,)
+            if spec is None:
+                return (*per_input, None)
+            flat: list[Any] = []
+            for g, n in zip(per_input, spec, strict=True):
+                if n is None:
+                    flat.append(g)
+                elif g is None:
+                    flat.extend([None] * n)
+                elif isinstance(g, (list, tuple)) and len(g) == n:
+                    flat.extend(g)
+                else:
+                    raise RuntimeError(
+                        "Expected the return from backward to be of the same structure as the inputs. "
+                        f"Got: {type(g).__name__} (return from backward) for a list of {n} tensors (inputs)"
+                    )
+            return (*flat, None)
 
         name = "GeneratedBackwardFor_" + str(op).replace(".", "_")
         cls: Any = type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
-        generated.append(cls)
-        return cls
+        generated.append((cls, facts))
+        return cls, facts
 
     def kernel(*args: Any, **kwargs: Any) -> Any:
         # The dispatcher passes the kwarg-only arguments as keywords, the rest positionally.
         grad = _C.is_grad_enabled()
         if grad and _is_out(op):
-            if any(isinstance(a, _C.Tensor) and a.requires_grad for a in (*args, *kwargs.values())):
+            if any(_requires_grad(a) for a in (*args, *kwargs.values())):
                 raise RuntimeError(
                     f"{op._schema_name.split('::')[-1]}(): functions with out=... arguments don't "
                     "support automatic differentiation, but one of the arguments "
                     "requires grad."
                 )
-        elif grad and any(isinstance(a, _C.Tensor) and a.requires_grad for a in args):
-            cls = generated[0] if generated else make_generated()
-            return cls.apply(*args, _Metadata(kwargs))
+        elif grad and any(_requires_grad(a) for a in args):
+            cls, facts = generated[0] if generated else make_generated()
+            if not facts.has_tensorlist_like_args:
+                return cls.apply(*args, _Metadata(kwargs))
+            flat_args, spec = _flatten(args)
+            metadata = _Metadata(kwargs, spec)
+            outs = _unflatten(cls.apply(*flat_args, metadata), metadata.output_spec or ())
+            return tuple(outs) if metadata.result_is_tuple else outs[0]
         with _C._AutoDispatchBelowAutograd():
             return op(*args, **kwargs)
 
