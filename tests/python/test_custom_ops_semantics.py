@@ -281,6 +281,17 @@ def test_register_fake_on_a_custom_op_replaces_and_library_twice_is_an_error() -
         with pytest.raises(RuntimeError, match="Unable to directly set kernel."):
             holder.kernel = None
         assert len(holder.kernels) == 1  # the failed registration left nothing
+        # allow_override: the newest fake impl runs; destroying its library restores the first.
+        other = library.Library(ns, "FRAGMENT")
+        try:
+            library.register_fake(f"{ns}::h", lambda x: M.empty([5], device="meta"), lib=other, allow_override=True)
+            assert len(holder.kernels) == 2
+            assert list(getattr(M.ops, ns).h(M.empty(2, device="meta")).shape) == [5]
+        finally:
+            other._destroy()
+        assert len(holder.kernels) == 1
+        m = M.empty(3, device="meta")
+        assert getattr(M.ops, ns).h(m) is m
     finally:
         lib._destroy()
     assert f"{ns}::h" not in fake_impl._holders
