@@ -56,7 +56,18 @@ def lookup_op(qualname: str) -> Any:
 
     namespace, name = parse_namespace(qualname)
     name, _, overload = name.partition(".")
-    return getattr(getattr(getattr(ops, namespace), name), overload or "default")
+    overload = overload or "default"
+    # Cached packets and overloads live in the instances' dicts; a miss goes to the
+    # resolving __getattr__ directly (through getattr, the failed ordinary lookup first builds
+    # an AttributeError, a visible part of defining a custom op).
+    ns_obj = getattr(ops, namespace)
+    packet = vars(ns_obj).get(name)
+    if packet is None:
+        packet = type(ns_obj).__getattr__(ns_obj, name)
+    result = vars(packet).get(overload)
+    if result is None:
+        result = type(packet).__getattr__(packet, overload)
+    return result
 
 
 class ArgInfo(NamedTuple):

@@ -20,6 +20,20 @@ pub(super) fn is_fallthrough_kernel(py: Python<'_>, func: &Bound<'_, PyAny>) -> 
     Ok(func.is(ft.bind(py)))
 }
 
+/// Whether `func` is a Python function flagged `_opdispatch_grad_gate` (the custom-op layer's
+/// Autograd kernels). Read from the function's `__dict__`: a failed attribute lookup builds an
+/// AttributeError on Python 3.11, a visible part of each registration.
+fn is_grad_gated(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if !func.is_instance_of::<pyo3::types::PyFunction>() {
+        return Ok(false);
+    }
+    let dict = func.getattr(intern!(py, "__dict__"))?;
+    match dict.cast::<pyo3::types::PyDict>() {
+        Ok(d) => d.contains(intern!(py, "_opdispatch_grad_gate")),
+        Err(_) => Ok(false),
+    }
+}
+
 /// The kernel `impl`/`fallback` register for a Python callable at `dispatch`: a real
 /// fallthrough for `library.fallthrough_kernel`, otherwise a `PythonKernelHolder`.
 pub(super) fn python_kernel(
@@ -37,10 +51,7 @@ pub(super) fn python_kernel(
         CppFunction::boxed(crate::custom_op_kernels::CustomOpBackendKernel {
             backend: backend.clone().unbind(),
         })
-    } else if func
-        .getattr_opt(intern!(py, "_opdispatch_grad_gate"))?
-        .is_some()
-    {
+    } else if is_grad_gated(py, func)? {
         // A custom op's Autograd kernel: native while nothing requires grad.
         CppFunction::boxed(crate::autograd::GradGatedKernel::new(PythonKernelHolder {
             func: func.clone().unbind(),
