@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from . import _C
+from ._ops import ops as _ops_root
 
 __all__ = ["Library", "fallthrough_kernel", "impl", "define", "_scoped_library"]
 
@@ -78,9 +79,9 @@ class Library:
         assert self.m is not None
         name = schema.split("(")[0]
         packet_name = name.split(".")[0] if "." in name else name
-        from ._ops import ops
-
-        ns_obj = vars(ops).get(self.ns)
+        # The ops root is imported with this module: a function-level `from ._ops import ops`
+        # costs a failed `__path__` lookup (an AttributeError) on every call.
+        ns_obj = vars(_ops_root).get(self.ns)
         if isinstance(tags, _C.Tag):
             tags = (tags,)
         if not isinstance(tags, str):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _C
+from ..autograd.function import Function
 
 
 class Info:
@@ -115,8 +116,6 @@ def _requires_grad(v: Any) -> bool:
 
 
 def _kernel(op: Any, info: Any) -> Callable[..., Any]:
-    from ..autograd.function import Function
-
     # Built on the first call that needs a graph: building a class was a quarter of the cost
     # of defining a custom op.
     generated: list[tuple[Any, _SchemaFacts]] = []

@@ -283,10 +283,22 @@ OPDEF_TO_LIB: dict[str, Any] = {}
 OPDEFS: weakref.WeakValueDictionary[str, CustomOpDef] = weakref.WeakValueDictionary()
 
 
+_LIBRARY: list[Any] = []
+
+
+def _library_class() -> Any:
+    # `opdispatch.library` imports this module, so it is imported on first use; kept, since a
+    # function-level `from ..library import Library` costs a failed `__path__` lookup per call.
+    if not _LIBRARY:
+        from ..library import Library
+
+        _LIBRARY.append(Library)
+    return _LIBRARY[0]
+
+
 def get_library_allowing_overwrite(namespace: str, name: str) -> Any:
     """A fresh FRAGMENT for ``namespace::name``; redefining a custom op replaces the old one."""
-    from ..library import Library
-
+    Library = _library_class()
     qualname = f"{namespace}::{name}"
     old = OPDEF_TO_LIB.pop(qualname, None)
     if old is not None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from .. import _C
+from .._ops import ops as _ops_root
 
 
 class Kernel:
@@ -52,15 +53,13 @@ def parse_namespace(qualname: str) -> tuple[str, str]:
 
 def lookup_op(qualname: str) -> Any:
     """The ``OpOverload`` named ``"ns::op[.overload]"``."""
-    from .._ops import ops
-
     namespace, name = parse_namespace(qualname)
     name, _, overload = name.partition(".")
     overload = overload or "default"
     # Cached packets and overloads live in the instances' dicts; a miss goes to the
     # resolving __getattr__ directly (through getattr, the failed ordinary lookup first builds
     # an AttributeError, a visible part of defining a custom op).
-    ns_obj = getattr(ops, namespace)
+    ns_obj = getattr(_ops_root, namespace)
     packet = vars(ns_obj).get(name)
     if packet is None:
         packet = type(ns_obj).__getattr__(ns_obj, name)
