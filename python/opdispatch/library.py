@@ -182,8 +182,9 @@ class Library:
         self, op_name: str, fn: Callable[..., Any], _stacklevel: int = 1, *, allow_override: bool = False
     ) -> None:
         """Registers ``fn`` as the fake impl of ``op_name`` (run as its Meta kernel)."""
-        from ._library import fake_impl, utils
-
+        # The module-level names are bound at the end of this module (a function-level
+        # `from ._library import ...` runs importlib's fromlist handling on every call).
+        fake_impl, utils = _fake_impl, _library_utils
         source = utils.get_source(_stacklevel + 1)
         qualname = op_name if "::" in op_name else f"{self.ns}::{op_name}"
         handle = fake_impl.holder_for(qualname).register(fn, source, self, allow_override=allow_override)
@@ -352,6 +353,8 @@ __all__ += ["trace", "DispatchTrace", "TraceEvent"]
 
 
 # The custom-op API (issue 12): custom_op, infer_schema, register_kernel/register_fake, opcheck.
+from ._library import fake_impl as _fake_impl  # noqa: E402
+from ._library import utils as _library_utils  # noqa: E402
 from ._library.custom_ops import CustomOpDef, _maybe_get_opdef, custom_op  # noqa: E402
 from ._library.fake_impl import get_ctx  # noqa: E402
 from ._library.infer_schema import infer_schema  # noqa: E402
