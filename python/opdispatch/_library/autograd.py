@@ -157,12 +157,12 @@ def _kernel(op: Any, info: Any) -> Callable[..., Any]:
                     "formula was registered. "
                     "Please use register_autograd to add one."
                 )
-            metadata = getattr(ctx, "_pt_metadata", None)
+            metadata: _Metadata | None = getattr(ctx, "_pt_metadata", None)
             spec = metadata.input_spec if metadata is not None else None
             prev_needs_input_grad = ctx.needs_input_grad
             try:
                 if spec is not None:
-                    assert metadata.output_spec is not None
+                    assert metadata is not None and metadata.output_spec is not None
                     grads = tuple(_unflatten(grads, metadata.output_spec))
                     ctx.needs_input_grad = tuple(_unflatten(prev_needs_input_grad[:-1], spec))
                 else:

@@ -1,8 +1,8 @@
 //! The glue that turns a Python callable into a dispatcher kernel.
 
 use opdispatch_dispatch::CppFunction;
-use pyo3::prelude::*;
 use pyo3::intern;
+use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use crate::holder::PythonKernelHolder;

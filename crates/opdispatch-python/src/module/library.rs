@@ -151,7 +151,12 @@ impl DispatchModule {
     /// Registers a mutating custom op's ADInplaceOrView kernel (native): it bumps the version
     /// counters of the arguments at `mutated` (schema positions) once per call, then runs the
     /// op below ADInplaceOrView.
-    fn impl_custom_op_inplace(&self, py: Python<'_>, name: &str, mutated: Vec<usize>) -> PyResult<()> {
+    fn impl_custom_op_inplace(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        mutated: Vec<usize>,
+    ) -> PyResult<()> {
         let f = CppFunction::boxed(crate::custom_op_kernels::CustomOpInplaceKernel { mutated })
             .dispatch(opdispatch_dispatch::DispatchKey::ADInplaceOrView);
         self.with_lib(py, |l| l.impl_(name, f))
