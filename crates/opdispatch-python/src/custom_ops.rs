@@ -58,6 +58,9 @@ pub(crate) fn _dispatch_schema_alias_info(
     Ok((args, rets))
 }
 
+/// `(name, kwarg_only, has_default, default)` of one argument.
+type ArgDefault = (String, bool, bool, Py<PyAny>);
+
 /// `(name, kwarg_only, has_default, default)` of each argument of `op`'s schema, the default
 /// as a Python value (`None` where there is none): what torch's `fill_defaults` reads from
 /// `Argument.default_value` when custom ops hand `setup_context` their inputs.
@@ -65,7 +68,7 @@ pub(crate) fn _dispatch_schema_alias_info(
 pub(crate) fn _dispatch_schema_defaults(
     py: Python<'_>,
     op: PyRef<'_, PyOperatorHandle>,
-) -> PyResult<Vec<(String, bool, bool, Py<PyAny>)>> {
+) -> PyResult<Vec<ArgDefault>> {
     let schema = op
         .op
         .schema()
