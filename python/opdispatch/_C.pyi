@@ -74,6 +74,7 @@ __all__ = [
     "_CustomOpBackend",
     "_dispatch_trace_end",
     "_dispatch_schema_alias_info",
+    "_dispatch_schema_defaults",
     "_storage_id",
     "_any_output_is_alias_to_input_or_output",
     "_dispatch_check_invariants",
@@ -389,6 +390,7 @@ class _DispatchModule:
         self, name: str, dispatch: _Key, func: Callable[..., Any], with_keyset: builtins.bool = False
     ) -> None: ...
     def fallback(self, dispatch: _Key, func: Callable[..., Any], with_keyset: builtins.bool = False) -> None: ...
+    def impl_custom_op_inplace(self, name: str, mutated: list[builtins.int]) -> None: ...
     def reset(self) -> None: ...
 
 @disjoint_base
@@ -669,7 +671,13 @@ class _CustomOpBackend:
     """The kernel ``custom_op`` registers per device type (lookup, call, aliasing check)."""
 
     def __new__(
-        cls, backend_fns: dict[Any, Any], device_type: object, disabled: set[Any], init_fn: object, alias_error: object
+        cls,
+        backend_fns: dict[Any, Any],
+        device_type: object,
+        disabled: set[Any],
+        init_fn: object,
+        alias_error: object,
+        check_aliasing: builtins.bool = True,
     ) -> _CustomOpBackend: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
@@ -749,6 +757,9 @@ def _enable_packet_vectorcall(cls: type) -> builtins.bool:
     """The same for subclasses of ``_DispatchOverloadPacket``."""
 
 # The custom-op layer's native helpers (crates/opdispatch-python/src/custom_ops.rs).
+def _dispatch_schema_defaults(op: _DispatchOperatorHandle) -> list[tuple[str, builtins.bool, builtins.bool, Any]]:
+    """``(name, kwarg_only, has_default, default)`` of each argument of ``op``'s schema."""
+
 def _dispatch_schema_alias_info(
     op: _DispatchOperatorHandle,
 ) -> tuple[

@@ -544,7 +544,7 @@ pub(crate) fn bind_args(
     Ok(())
 }
 
-fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
+pub(crate) fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
     match d {
         DefaultValue::None => IValue::None,
         DefaultValue::Bool(b) => IValue::Bool(*b),

@@ -45,7 +45,7 @@ pub(crate) fn arguments_start(
     Ok(stack.len() - n)
 }
 
-fn has_python_key_arg(args: &[IValue]) -> bool {
+pub(crate) fn has_python_key_arg(args: &[IValue]) -> bool {
     args.iter().any(|v| v.key_set().has(DispatchKey::Python))
 }
 
@@ -100,7 +100,7 @@ impl PythonKernelHolder {
 }
 
 /// Calls `func(*args)` through the vectorcall protocol.
-fn vectorcall<'py>(
+pub(crate) fn vectorcall<'py>(
     py: Python<'py>,
     func: &Py<PyAny>,
     args: &[Py<PyAny>],
