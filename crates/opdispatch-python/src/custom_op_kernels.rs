@@ -12,9 +12,7 @@ use opdispatch_dispatch::{
     BoxedKernel, DispatchKeySet, EnableHermeticPyObject, ExcludeDispatchKeyGuard, IValue,
     OperatorHandle, Stack,
 };
-use opdispatch_keys::{
-    AFTER_AD_INPLACE_OR_VIEW_KEYSET, AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW,
-};
+use opdispatch_keys::{AFTER_AD_INPLACE_OR_VIEW_KEYSET, AUTOGRAD_DISPATCH_KEYSET};
 use opdispatch_tensor::Tensor;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -143,7 +141,10 @@ impl BoxedKernel for CustomOpInplaceKernel {
                 _ => {}
             }
         }
-        let _below = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
+        // Below this kernel, but only the autograd keys are excluded for the user's code: its
+        // own in-place calls bump versions again, as in torch (`fill_` inside an op that
+        // mutates `x` moves `x._version` by 2).
+        let _below = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET);
         op.redispatch_boxed(ks & AFTER_AD_INPLACE_OR_VIEW_KEYSET, stack)
     }
 }
