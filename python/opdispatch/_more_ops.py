@@ -58,6 +58,17 @@ setattr(Tensor, "flip", _forward("flip", True))
 flip = _forward("flip")
 
 
+def _as_method(f: Any) -> Any:
+    """``f`` as a Tensor method (``self`` first; the stub's ``(self, *args, **kwargs)``)."""
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return f(self, *args, **kwargs)
+
+    method.__name__ = f.__name__
+    method.__doc__ = f.__doc__
+    return method
+
+
 def _finish(t: Any, requires_grad: bool) -> Any:
     if requires_grad:
         t.requires_grad_(True)
@@ -106,9 +117,9 @@ def _new(op: Any) -> Any:
     return new
 
 
-setattr(Tensor, "new_zeros", _new(ops.aten.new_zeros.default))
-setattr(Tensor, "new_ones", _new(ops.aten.new_ones.default))
-setattr(Tensor, "new_empty", _new(ops.aten.new_empty.default))
+setattr(Tensor, "new_zeros", _as_method(_new(ops.aten.new_zeros.default)))
+setattr(Tensor, "new_ones", _as_method(_new(ops.aten.new_ones.default)))
+setattr(Tensor, "new_empty", _as_method(_new(ops.aten.new_empty.default)))
 
 
 def _new_full(self: Any, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
@@ -127,8 +138,8 @@ def _new_tensor(self: Any, data: Any, *, dtype: Any = None, device: Any = None, 
     return _finish(t, requires_grad)
 
 
-setattr(Tensor, "new_full", _new_full)
-setattr(Tensor, "new_tensor", _new_tensor)
+setattr(Tensor, "new_full", _as_method(_new_full))
+setattr(Tensor, "new_tensor", _as_method(_new_tensor))
 
 
 def eye(n: int, m: Any = None, *, dtype: Any = None, layout: Any = None, device: Any = None,
@@ -171,8 +182,8 @@ def _var_std(name: str) -> Any:
 
 var = _var_std("var")
 std = _var_std("std")
-setattr(Tensor, "var", var)
-setattr(Tensor, "std", std)
+setattr(Tensor, "var", _as_method(var))
+setattr(Tensor, "std", _as_method(std))
 
 
 def softmax(input: Any, dim: int, dtype: Any = None) -> Any:
@@ -185,8 +196,8 @@ def log_softmax(input: Any, dim: int, dtype: Any = None) -> Any:
     return ops.aten.log_softmax.int(input, dim, dtype)
 
 
-setattr(Tensor, "softmax", softmax)
-setattr(Tensor, "log_softmax", log_softmax)
+setattr(Tensor, "softmax", _as_method(softmax))
+setattr(Tensor, "log_softmax", _as_method(log_softmax))
 
 
 def split(tensor: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Any, ...]:
@@ -222,4 +233,4 @@ def sort(input: Any, dim: int = -1, descending: bool = False, stable: bool = Fal
 
 
 for _name, _f in [("split", split), ("chunk", chunk), ("unbind", unbind), ("topk", topk), ("sort", sort)]:
-    setattr(Tensor, _name, _f)
+    setattr(Tensor, _name, _as_method(_f))
