@@ -10,6 +10,9 @@ overload resolution picks ``clamp`` or ``clamp.Tensor`` as torch does), except w
 Python binding itself rearranges arguments (``var(unbiased=)``, ``split`` by int or sizes).
 """
 
+# Tensor methods are attached to the native class by assignment below.
+# mypy: disable-error-code="method-assign"
+
 from __future__ import annotations
 
 import builtins
@@ -54,7 +57,7 @@ for _name in _PLAIN:
 for _name in _INPLACE:
     setattr(Tensor, _name, _forward(_name))
 # t.flip(0, 1) as well as t.flip([0, 1]).
-setattr(Tensor, "flip", _forward("flip", True))
+Tensor.flip = _forward("flip", True)
 flip = _forward("flip")
 
 
@@ -117,9 +120,9 @@ def _new(op: Any) -> Any:
     return new
 
 
-setattr(Tensor, "new_zeros", _as_method(_new(ops.aten.new_zeros.default)))
-setattr(Tensor, "new_ones", _as_method(_new(ops.aten.new_ones.default)))
-setattr(Tensor, "new_empty", _as_method(_new(ops.aten.new_empty.default)))
+Tensor.new_zeros = _as_method(_new(ops.aten.new_zeros.default))
+Tensor.new_ones = _as_method(_new(ops.aten.new_ones.default))
+Tensor.new_empty = _as_method(_new(ops.aten.new_empty.default))
 
 
 def _new_full(self: Any, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
@@ -138,8 +141,8 @@ def _new_tensor(self: Any, data: Any, *, dtype: Any = None, device: Any = None, 
     return _finish(t, requires_grad)
 
 
-setattr(Tensor, "new_full", _as_method(_new_full))
-setattr(Tensor, "new_tensor", _as_method(_new_tensor))
+Tensor.new_full = _as_method(_new_full)
+Tensor.new_tensor = _as_method(_new_tensor)
 
 
 def eye(n: int, m: Any = None, *, dtype: Any = None, layout: Any = None, device: Any = None,
@@ -182,8 +185,8 @@ def _var_std(name: str) -> Any:
 
 var = _var_std("var")
 std = _var_std("std")
-setattr(Tensor, "var", _as_method(var))
-setattr(Tensor, "std", _as_method(std))
+Tensor.var = _as_method(var)
+Tensor.std = _as_method(std)
 
 
 def softmax(input: Any, dim: int, dtype: Any = None) -> Any:
@@ -196,8 +199,8 @@ def log_softmax(input: Any, dim: int, dtype: Any = None) -> Any:
     return ops.aten.log_softmax.int(input, dim, dtype)
 
 
-setattr(Tensor, "softmax", _as_method(softmax))
-setattr(Tensor, "log_softmax", _as_method(log_softmax))
+Tensor.softmax = _as_method(softmax)
+Tensor.log_softmax = _as_method(log_softmax)
 
 
 def split(tensor: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Any, ...]:

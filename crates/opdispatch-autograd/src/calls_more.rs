@@ -86,7 +86,10 @@ pub(crate) fn diag(a: &Tensor, diagonal: i64) -> Result<Tensor> {
     call(op!("diag", ""), vec![t(a), IValue::Int(diagonal)])
 }
 pub(crate) fn cumsum(a: &Tensor, dim: i64) -> Result<Tensor> {
-    call(op!("cumsum", ""), vec![t(a), IValue::Int(dim), IValue::None])
+    call(
+        op!("cumsum", ""),
+        vec![t(a), IValue::Int(dim), IValue::None],
+    )
 }
 pub(crate) fn mean_dims(a: &Tensor, dims: Option<Vec<i64>>, keepdim: bool) -> Result<Tensor> {
     call(
@@ -133,7 +136,12 @@ pub(crate) fn softmax_backward_data(
     };
     call(
         op,
-        vec![t(g), t(out), IValue::Int(dim), IValue::Int(dtype.c10_code())],
+        vec![
+            t(g),
+            t(out),
+            IValue::Int(dim),
+            IValue::Int(dtype.c10_code()),
+        ],
     )
 }
 pub(crate) fn scatter_value(a: &Tensor, dim: i64, index: &Tensor, v: Scalar) -> Result<Tensor> {

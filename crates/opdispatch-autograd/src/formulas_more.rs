@@ -38,7 +38,9 @@ fn one(t: Tensor) -> G {
 }
 
 fn not_implemented(name: &str) -> G {
-    Err(runtime(format!("the derivative for '{name}' is not implemented.")))
+    Err(runtime(format!(
+        "the derivative for '{name}' is not implemented."
+    )))
 }
 
 fn wrap(d: i64, ndim: usize) -> i64 {
@@ -87,10 +89,16 @@ static RSQRT: Formula = fr("RsqrtBackward0", &[], |x| {
     one(c::mul_s(&c::mul(x.grad()?, &cube)?, Scalar::Float(-0.5))?)
 });
 static LOG1P: Formula = f("Log1PBackward0", &[0], |x| {
-    one(c::div(x.grad()?, &m::add_scalar(x.saved(0)?, Scalar::Int(1))?)?)
+    one(c::div(
+        x.grad()?,
+        &m::add_scalar(x.saved(0)?, Scalar::Int(1))?,
+    )?)
 });
 static EXPM1: Formula = fr("Expm1Backward0", &[], |x| {
-    one(c::mul(x.grad()?, &m::add_scalar(x.result()?, Scalar::Int(1))?)?)
+    one(c::mul(
+        x.grad()?,
+        &m::add_scalar(x.result()?, Scalar::Int(1))?,
+    )?)
 });
 static LOG2: Formula = f("Log2Backward0", &[0], |x| {
     let d = c::mul_s(x.saved(0)?, Scalar::Float(std::f64::consts::LN_2))?;
@@ -106,7 +114,10 @@ static EXP2: Formula = fr("Exp2Backward0", &[], |x| {
 });
 static TAN: Formula = fr("TanBackward0", &[], |x| {
     let r = x.result()?;
-    one(c::mul(x.grad()?, &m::add_scalar(&c::mul(r, r)?, Scalar::Int(1))?)?)
+    one(c::mul(
+        x.grad()?,
+        &m::add_scalar(&c::mul(r, r)?, Scalar::Int(1))?,
+    )?)
 });
 /// `1 - self^2`, the radicand of asin's and acos's derivatives.
 fn one_minus_sq(s: &Tensor) -> Result<Tensor> {
@@ -123,7 +134,10 @@ static ACOS: Formula = f("AcosBackward0", &[0], |x| {
 });
 static ATAN: Formula = f("AtanBackward0", &[0], |x| {
     let s = x.saved(0)?;
-    one(c::div(x.grad()?, &m::add_scalar(&c::mul(s, s)?, Scalar::Int(1))?)?)
+    one(c::div(
+        x.grad()?,
+        &m::add_scalar(&c::mul(s, s)?, Scalar::Int(1))?,
+    )?)
 });
 static SINH: Formula = f("SinhBackward0", &[0], |x| {
     one(c::mul(x.grad()?, &m::cosh(x.saved(0)?)?)?)
@@ -211,7 +225,10 @@ static CLAMP_MAX_T: Formula = f("ClampMaxBackward1", &[0, 1], |x| {
 static ATAN2: Formula = f("Atan2Backward0", &[0, 1], |x| {
     let (g, a, b) = (x.grad()?, x.saved(0)?, x.saved(1)?);
     let recip = c::div(g, &c::add(&c::mul(a, a)?, &c::mul(b, b)?)?)?;
-    Ok(vec![Some(c::mul(&recip, b)?), Some(c::neg(&c::mul(&recip, a)?)?)])
+    Ok(vec![
+        Some(c::mul(&recip, b)?),
+        Some(c::neg(&c::mul(&recip, a)?)?),
+    ])
 });
 static REMAINDER_S: Formula = f("RemainderBackward0", &[], |x| one(x.grad()?.clone()));
 static REMAINDER_T: Formula = f("RemainderBackward1", &[0, 1], |x| {
@@ -353,11 +370,23 @@ static LOGSUMEXP: Formula = fr("LogsumexpBackward0", &[0], |x| {
 });
 static SOFTMAX: Formula = fr("SoftmaxBackward0", &[], |x| {
     let dt = x.input(0).dtype;
-    one(m::softmax_backward_data(x.grad()?, x.result()?, x.int(1), dt, false)?)
+    one(m::softmax_backward_data(
+        x.grad()?,
+        x.result()?,
+        x.int(1),
+        dt,
+        false,
+    )?)
 });
 static LOG_SOFTMAX: Formula = fr("LogSoftmaxBackward0", &[], |x| {
     let dt = x.input(0).dtype;
-    one(m::softmax_backward_data(x.grad()?, x.result()?, x.int(1), dt, true)?)
+    one(m::softmax_backward_data(
+        x.grad()?,
+        x.result()?,
+        x.int(1),
+        dt,
+        true,
+    )?)
 });
 
 // ---- rearranging and indexing ----
@@ -442,9 +471,7 @@ fn indices_of(op: &OperatorHandle, args: Vec<IValue>) -> Result<Tensor> {
         );
         op.call_boxed(&mut stack)?;
     }
-    let idx = stack
-        .pop()
-        .ok_or_else(|| runtime("internal: no indices"))?;
+    let idx = stack.pop().ok_or_else(|| runtime("internal: no indices"))?;
     Tensor::from_ivalue(idx)
 }
 
@@ -473,8 +500,8 @@ static TOPK: Formula = f("TopkBackward0", &[0], |x| {
 });
 static SORT: Formula = f("SortBackward0", &[0], |x| {
     let s = x.saved(0)?;
-    let op =
-        opdispatch_dispatch::Dispatcher::singleton().find_schema_or_throw("aten::sort", "stable")?;
+    let op = opdispatch_dispatch::Dispatcher::singleton()
+        .find_schema_or_throw("aten::sort", "stable")?;
     let args = vec![
         s.clone().into_ivalue(),
         x.arg(1).clone(),
@@ -488,8 +515,8 @@ static SORT: Formula = f("SortBackward0", &[0], |x| {
 /// `sort(self, dim, descending)` (CompositeExplicitAutograd): the same node as `sort.stable`.
 static SORT_DEFAULT: Formula = f("SortBackward0", &[0], |x| {
     let s = x.saved(0)?;
-    let op =
-        opdispatch_dispatch::Dispatcher::singleton().find_schema_or_throw("aten::sort", "stable")?;
+    let op = opdispatch_dispatch::Dispatcher::singleton()
+        .find_schema_or_throw("aten::sort", "stable")?;
     let args = vec![
         s.clone().into_ivalue(),
         IValue::Bool(false),

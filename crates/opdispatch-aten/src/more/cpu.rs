@@ -22,7 +22,10 @@ fn scalar_wrapped(s: Option<Scalar>) -> Option<Tensor> {
 
 fn clamp_scalar(a: &mut Args) -> Result<Tensor> {
     let t = a.tensor()?;
-    let (lo, hi) = (scalar_wrapped(a.opt_scalar()?), scalar_wrapped(a.opt_scalar()?));
+    let (lo, hi) = (
+        scalar_wrapped(a.opt_scalar()?),
+        scalar_wrapped(a.opt_scalar()?),
+    );
     Ok(ops::clamp(&t, lo.as_ref(), hi.as_ref())?)
 }
 
@@ -68,9 +71,7 @@ fn pair(v: (Tensor, Tensor)) -> Vec<IValue> {
 }
 
 /// A boxed kernel with two returns.
-fn boxed2(
-    f: impl Fn(&mut Args) -> Result<Vec<IValue>> + Send + Sync + 'static,
-) -> CppFunction {
+fn boxed2(f: impl Fn(&mut Args) -> Result<Vec<IValue>> + Send + Sync + 'static) -> CppFunction {
     CppFunction::boxed(
         move |op: &opdispatch_dispatch::OperatorHandle,
               _ks: opdispatch_dispatch::DispatchKeySet,
@@ -120,7 +121,11 @@ pub(crate) fn kernels() -> Kernels {
         ));
     }
     for (name, iname, op) in [
-        ("remainder.Scalar", "remainder_.Scalar", BinaryMore::Remainder),
+        (
+            "remainder.Scalar",
+            "remainder_.Scalar",
+            BinaryMore::Remainder,
+        ),
         ("fmod.Scalar", "fmod_.Scalar", BinaryMore::Fmod),
         (
             "floor_divide.Scalar",
@@ -167,7 +172,10 @@ pub(crate) fn kernels() -> Kernels {
         "clamp_",
         boxed(|a| {
             let t = a.tensor()?;
-            let (lo, hi) = (scalar_wrapped(a.opt_scalar()?), scalar_wrapped(a.opt_scalar()?));
+            let (lo, hi) = (
+                scalar_wrapped(a.opt_scalar()?),
+                scalar_wrapped(a.opt_scalar()?),
+            );
             let r = ops::clamp(&t, lo.as_ref(), hi.as_ref())?;
             write_into(t, &r)
         }),

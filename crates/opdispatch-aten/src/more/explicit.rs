@@ -40,7 +40,9 @@ fn from_host(vals: Vec<f64>, shape: &[usize], dtype: ScalarType, device: Device)
 /// `sort(self, dim, descending)` is `sort.stable` with `stable=False`.
 fn sort() -> opdispatch_dispatch::CppFunction {
     opdispatch_dispatch::CppFunction::boxed(
-        |op: &opdispatch_dispatch::OperatorHandle, _ks: opdispatch_dispatch::DispatchKeySet, stack: &mut opdispatch_dispatch::Stack| {
+        |op: &opdispatch_dispatch::OperatorHandle,
+         _ks: opdispatch_dispatch::DispatchKeySet,
+         stack: &mut opdispatch_dispatch::Stack| {
             let mut a = Args::take(stack, op.num_arguments())?;
             let t = a.tensor()?;
             let (dim, desc) = (a.int()?, a.bool()?);
@@ -59,7 +61,11 @@ fn sort() -> opdispatch_dispatch::CppFunction {
 
 pub(crate) fn kernels() -> Kernels {
     let mut k: Kernels = vec![("sort", sort())];
-    for (name, fill) in [("new_zeros", Some(0)), ("new_ones", Some(1)), ("new_empty", None)] {
+    for (name, fill) in [
+        ("new_zeros", Some(0)),
+        ("new_ones", Some(1)),
+        ("new_empty", None),
+    ] {
         k.push((
             name,
             boxed(move |a| {
@@ -128,7 +134,9 @@ pub(crate) fn kernels() -> Kernels {
             let (dtype, device) = a.tensor_options()?;
             let dtype = dtype.unwrap_or(DEFAULT_DTYPE);
             if matches!(start, Scalar::Complex(..)) || matches!(end, Scalar::Complex(..)) {
-                return Err(TensorError::unsupported("linspace_cpu", ScalarType::ComplexFloat).into());
+                return Err(
+                    TensorError::unsupported("linspace_cpu", ScalarType::ComplexFloat).into(),
+                );
             }
             let (s, e) = (start.to_f64(), end.to_f64());
             let n = steps as usize;

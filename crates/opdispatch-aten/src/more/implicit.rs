@@ -73,7 +73,10 @@ fn clip(a: &mut Args, op: OperatorHandle, tensors: bool) -> Result<IValue> {
             a.opt_tensor()?.map_or(IValue::None, tv),
         )
     } else {
-        (opt_scalar_iv(a.opt_scalar()?), opt_scalar_iv(a.opt_scalar()?))
+        (
+            opt_scalar_iv(a.opt_scalar()?),
+            opt_scalar_iv(a.opt_scalar()?),
+        )
     };
     call1(op, opdispatch_dispatch::stack![tv(t), lo, hi])
 }
@@ -190,7 +193,10 @@ pub(crate) fn kernels() -> Kernels {
         "isfinite",
         boxed(|a| {
             let t = a.tensor()?;
-            let nan = d(aten_op!("isnan", ""), opdispatch_dispatch::stack![tv(t.clone())])?;
+            let nan = d(
+                aten_op!("isnan", ""),
+                opdispatch_dispatch::stack![tv(t.clone())],
+            )?;
             let inf = d(aten_op!("isinf", ""), opdispatch_dispatch::stack![tv(t)])?;
             let either = d(
                 aten_op!("logical_or", ""),
@@ -255,10 +261,9 @@ pub(crate) fn kernels() -> Kernels {
             let t = a.tensor()?;
             let (chunks, dim) = (a.int()?, a.int()?);
             if t.dim() == 0 {
-                return Err(TensorError::other(
-                    "chunk expects at least a 1-dimensional tensor",
-                )
-                .into());
+                return Err(
+                    TensorError::other("chunk expects at least a 1-dimensional tensor").into(),
+                );
             }
             if chunks <= 0 {
                 return Err(TensorError::other(format!(
@@ -282,14 +287,21 @@ pub(crate) fn kernels() -> Kernels {
             let t = a.tensor()?;
             let dim = a.int()?;
             if t.dim() == 0 {
-                return Err(TensorError::other("Dimension specified as 0 but tensor has no dimensions").into());
+                return Err(TensorError::other(
+                    "Dimension specified as 0 but tensor has no dimensions",
+                )
+                .into());
             }
             let w = wrap_dim(dim, t.dim())?;
             let parts = (0..t.sizes()[w] as i64)
                 .map(|i| {
                     d(
                         aten_op!("select", "int"),
-                        opdispatch_dispatch::stack![tv(t.clone()), IValue::Int(w as i64), IValue::Int(i)],
+                        opdispatch_dispatch::stack![
+                            tv(t.clone()),
+                            IValue::Int(w as i64),
+                            IValue::Int(i)
+                        ],
                     )
                 })
                 .collect::<Result<Vec<_>>>()?;

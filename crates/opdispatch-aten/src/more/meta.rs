@@ -42,9 +42,7 @@ fn var_std(a: &mut Args, name: &'static str) -> Result<IValue> {
     )?))
 }
 
-fn boxed2(
-    f: impl Fn(&mut Args) -> Result<Vec<IValue>> + Send + Sync + 'static,
-) -> CppFunction {
+fn boxed2(f: impl Fn(&mut Args) -> Result<Vec<IValue>> + Send + Sync + 'static) -> CppFunction {
     CppFunction::boxed(
         move |op: &opdispatch_dispatch::OperatorHandle,
               _ks: opdispatch_dispatch::DispatchKeySet,
@@ -102,7 +100,11 @@ pub(crate) fn kernels() -> Kernels {
         }
     }
     for (name, iname, op) in [
-        ("remainder.Scalar", "remainder_.Scalar", BinaryMore::Remainder),
+        (
+            "remainder.Scalar",
+            "remainder_.Scalar",
+            BinaryMore::Remainder,
+        ),
         ("fmod.Scalar", "fmod_.Scalar", BinaryMore::Fmod),
         (
             "floor_divide.Scalar",

@@ -64,7 +64,9 @@ pub fn index_select(t: &Tensor, dim: i64, index: &Tensor) -> Result<Tensor> {
     let mut picked = Vec::with_capacity(idx.len());
     for &i in &idx {
         if i < 0 || i as usize >= size {
-            return Err(TensorError::IndexOutOfRange("index out of range in self".into()));
+            return Err(TensorError::IndexOutOfRange(
+                "index out of range in self".into(),
+            ));
         }
         picked.push(i as usize);
     }
@@ -92,7 +94,11 @@ fn gather_bound(v: i64, d: usize, size: usize) -> Result<usize> {
             "index {v} is out of bounds for dimension {d} with size {size}"
         )));
     }
-    Ok(if v < 0 { (v + size as i64) as usize } else { v as usize })
+    Ok(if v < 0 {
+        (v + size as i64) as usize
+    } else {
+        v as usize
+    })
 }
 
 /// `gather(t, dim, index)`: `out[i][j] = t[index[i][j]][j]` (for `dim == 0`).
@@ -100,9 +106,17 @@ pub fn gather(t: &Tensor, dim: i64, index: &Tensor) -> Result<Tensor> {
     let spec = meta::gather(t, dim, index)?;
     let d = wrap_dim(dim, t.dim())?;
     let idx = indices(index)?;
-    let tsizes: Vec<usize> = if t.dim() == 0 { vec![1] } else { t.sizes().to_vec() };
+    let tsizes: Vec<usize> = if t.dim() == 0 {
+        vec![1]
+    } else {
+        t.sizes().to_vec()
+    };
     let in_strides = contiguous_strides(&tsizes);
-    let isizes: Vec<usize> = if index.dim() == 0 { vec![1] } else { index.sizes().to_vec() };
+    let isizes: Vec<usize> = if index.dim() == 0 {
+        vec![1]
+    } else {
+        index.sizes().to_vec()
+    };
     by_domain!(t.dtype(), D => {
         let v = t.load::<D>()?;
         let mut out: Vec<D> = Vec::with_capacity(idx.len());
@@ -119,13 +133,27 @@ pub fn gather(t: &Tensor, dim: i64, index: &Tensor) -> Result<Tensor> {
 
 /// `scatter(t, dim, index, src)` / `scatter(t, dim, index, value)`: a copy of `t` with
 /// `out[index[i][j]][j] = src[i][j]` (for `dim == 0`).
-pub fn scatter(t: &Tensor, dim: i64, index: &Tensor, src: Option<&Tensor>, value: Option<Scalar>) -> Result<Tensor> {
+pub fn scatter(
+    t: &Tensor,
+    dim: i64,
+    index: &Tensor,
+    src: Option<&Tensor>,
+    value: Option<Scalar>,
+) -> Result<Tensor> {
     let spec = meta::scatter(t, dim, index, src)?;
     let d = wrap_dim(dim, t.dim())?;
     let idx = indices(index)?;
-    let tsizes: Vec<usize> = if t.dim() == 0 { vec![1] } else { t.sizes().to_vec() };
+    let tsizes: Vec<usize> = if t.dim() == 0 {
+        vec![1]
+    } else {
+        t.sizes().to_vec()
+    };
     let out_strides = contiguous_strides(&tsizes);
-    let isizes: Vec<usize> = if index.dim() == 0 { vec![1] } else { index.sizes().to_vec() };
+    let isizes: Vec<usize> = if index.dim() == 0 {
+        vec![1]
+    } else {
+        index.sizes().to_vec()
+    };
     by_domain!(t.dtype(), D => {
         let mut out = t.load::<D>()?;
         let vals: Vec<D> = match (src, value) {
@@ -291,15 +319,25 @@ fn order_row(row: &[f64], descending: bool) -> Vec<usize> {
 
 /// `sort(t, dim, descending)` (`k == None`) or `topk(t, k, dim, largest, sorted)`: values and
 /// int64 indices along `dim`.
-pub fn sort_topk(t: &Tensor, dim: i64, descending: bool, k: Option<usize>) -> Result<(Tensor, Tensor)> {
+pub fn sort_topk(
+    t: &Tensor,
+    dim: i64,
+    descending: bool,
+    k: Option<usize>,
+) -> Result<(Tensor, Tensor)> {
     if t.dtype().is_complex() {
-        return Err(TensorError::unsupported(if k.is_some() { "topk_cpu" } else { "sort" }, t.dtype()));
+        return Err(TensorError::unsupported(
+            if k.is_some() { "topk_cpu" } else { "sort" },
+            t.dtype(),
+        ));
     }
     let d = wrap_dim(dim, t.dim())?;
     if t.dim() == 0 {
         let idx = Tensor::zeros(&[], ScalarType::Int64, t.device())?;
         let vals = if k == Some(0) {
-            return Err(TensorError::IndexOutOfRange("selected index k out of range".into()));
+            return Err(TensorError::IndexOutOfRange(
+                "selected index k out of range".into(),
+            ));
         } else {
             super::clone(t)?
         };
@@ -324,9 +362,8 @@ pub fn sort_topk(t: &Tensor, dim: i64, descending: bool, k: Option<usize>) -> Re
         let ix = order_row(&keys[r * len..(r + 1) * len], descending);
         picks.extend(ix.into_iter().take(keep));
     }
-    let finish = |vals: Tensor| -> Result<Tensor> {
-        super::contiguous(&super::permute(&vals, &back)?)
-    };
+    let finish =
+        |vals: Tensor| -> Result<Tensor> { super::contiguous(&super::permute(&vals, &back)?) };
     let idx: Vec<i64> = picks.iter().map(|&i| i as i64).collect();
     let idx_t = finish(tensor_from_domain(&idx, &out_sizes, ScalarType::Int64))?;
     let vals_t = by_domain!(t.dtype(), D => {

@@ -136,7 +136,9 @@ pub fn clamp(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<O
     ts.extend(max);
     let dtype = result_type(&ts)?;
     if dtype.is_complex() {
-        return Err(TensorError::other("clamp is not supported for complex types"));
+        return Err(TensorError::other(
+            "clamp is not supported for complex types",
+        ));
     }
     if dtype == ScalarType::Bool {
         return Err(TensorError::unsupported("clamp_cpu", dtype));
@@ -222,11 +224,7 @@ pub fn masked_fill(x: &Tensor, mask: &Tensor, value: Option<&Tensor>) -> Result<
 pub fn amax_amin(t: &Tensor, dims: &[i64], keepdim: bool, name: &str) -> Result<ReductionSpec> {
     if t.dtype().is_complex() {
         return Err(TensorError::unsupported(
-            if name == "amax" {
-                "max_all"
-            } else {
-                "min_all"
-            },
+            if name == "amax" { "max_all" } else { "min_all" },
             t.dtype(),
         ));
     }
@@ -376,7 +374,9 @@ pub fn index_select(t: &Tensor, dim: i64, index: &Tensor) -> Result<OutputSpec> 
 pub fn gather(t: &Tensor, dim: i64, index: &Tensor) -> Result<OutputSpec> {
     let d = wrap_dim(dim, t.dim())?;
     if index.dtype() != ScalarType::Int64 {
-        return Err(TensorError::other("gather(): Expected dtype int64 for index"));
+        return Err(TensorError::other(
+            "gather(): Expected dtype int64 for index",
+        ));
     }
     if index.numel() != 0 && index.dim().max(1) != t.dim().max(1) {
         return Err(TensorError::other(
@@ -406,7 +406,9 @@ pub fn scatter(t: &Tensor, dim: i64, index: &Tensor, src: Option<&Tensor>) -> Re
     let d = wrap_dim(dim, t.dim())?;
     index_dtype(index, "scatter")?;
     if index.dtype() != ScalarType::Int64 {
-        return Err(TensorError::other("scatter(): Expected dtype int64 for index"));
+        return Err(TensorError::other(
+            "scatter(): Expected dtype int64 for index",
+        ));
     }
     if let Some(s) = src {
         if s.dtype() != t.dtype() {

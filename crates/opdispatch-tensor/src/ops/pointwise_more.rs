@@ -294,7 +294,11 @@ pub fn nan_to_num(
             ScalarType::Float32 => (f32::MIN as f64, f32::MAX as f64),
             _ => (f64::MIN, f64::MAX),
         };
-        let (n, p, m) = (nan.unwrap_or(0.0), posinf.unwrap_or(hi), neginf.unwrap_or(lo));
+        let (n, p, m) = (
+            nan.unwrap_or(0.0),
+            posinf.unwrap_or(hi),
+            neginf.unwrap_or(lo),
+        );
         let f = move |v: f64| {
             if v.is_nan() {
                 n
@@ -412,7 +416,9 @@ fn binary_more_body(op: BinaryMore, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         BinaryMore::LogicalAnd | BinaryMore::LogicalOr | BinaryMore::LogicalXor => {
             let (x, y) = if compute.is_complex() {
                 let (x, y) = load2::<C64>(a, b, shape)?;
-                let nz = |v: &[C64]| -> Vec<bool> { v.iter().map(|z| z.re != 0.0 || z.im != 0.0).collect() };
+                let nz = |v: &[C64]| -> Vec<bool> {
+                    v.iter().map(|z| z.re != 0.0 || z.im != 0.0).collect()
+                };
                 (nz(&x), nz(&y))
             } else {
                 load2::<bool>(a, b, shape)?
@@ -484,10 +490,14 @@ pub fn clamp(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<T
         let ld = |t: &Tensor| t.load_strided::<i64>(shape, &broadcast_strides(t, shape));
         let mut v = ld(x)?;
         if let Some(lo) = min {
-            v.iter_mut().zip(ld(lo)?).for_each(|(v, l)| *v = (*v).max(l));
+            v.iter_mut()
+                .zip(ld(lo)?)
+                .for_each(|(v, l)| *v = (*v).max(l));
         }
         if let Some(hi) = max {
-            v.iter_mut().zip(ld(hi)?).for_each(|(v, h)| *v = (*v).min(h));
+            v.iter_mut()
+                .zip(ld(hi)?)
+                .for_each(|(v, h)| *v = (*v).min(h));
         }
         return Ok(tensor_from_domain(&v, shape, spec.dtype));
     }
@@ -577,5 +587,9 @@ pub fn masked_fill(x: &Tensor, mask: &Tensor, value: Scalar) -> Result<Tensor> {
     }
     // The value converted to `x`'s dtype (as `fill_`), as a 0-dim operand of that dtype, so
     // `where` keeps `x`'s dtype.
-    super::where_(mask, &Tensor::scalar_tensor(value, x.dtype(), x.device())?, x)
+    super::where_(
+        mask,
+        &Tensor::scalar_tensor(value, x.dtype(), x.device())?,
+        x,
+    )
 }

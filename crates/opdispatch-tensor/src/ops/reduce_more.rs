@@ -95,7 +95,9 @@ pub fn prod(
             tensor_from_domain(&r, shape, out)
         } else if out.is_integral(true) {
             let v = grouped::<i64>(t, &spec)?;
-            let r = per_group(&v, &spec, |g| g.iter().fold(1i64, |a, &b| a.wrapping_mul(b)));
+            let r = per_group(&v, &spec, |g| {
+                g.iter().fold(1i64, |a, &b| a.wrapping_mul(b))
+            });
             tensor_from_domain(&r, shape, out)
         } else {
             let v = grouped::<f64>(t, &spec)?;
@@ -195,7 +197,11 @@ pub fn cumulative(t: &Tensor, dim: i64, dtype: Option<ScalarType>, prod: bool) -
             for r in rows_mut(&mut v, len) {
                 // Accumulate in the output's precision, as PyTorch does.
                 for i in 1..r.len() {
-                    let x = if prod { r[i - 1] * r[i] } else { r[i - 1] + r[i] };
+                    let x = if prod {
+                        r[i - 1] * r[i]
+                    } else {
+                        r[i - 1] + r[i]
+                    };
                     r[i] = if single { x as f32 as f64 } else { x };
                 }
             }
@@ -206,7 +212,11 @@ pub fn cumulative(t: &Tensor, dim: i64, dtype: Option<ScalarType>, prod: bool) -
 
 fn scan<D: Copy + std::ops::Add<Output = D> + std::ops::Mul<Output = D>>(r: &mut [D], prod: bool) {
     for i in 1..r.len() {
-        r[i] = if prod { r[i - 1] * r[i] } else { r[i - 1] + r[i] };
+        r[i] = if prod {
+            r[i - 1] * r[i]
+        } else {
+            r[i - 1] + r[i]
+        };
     }
 }
 
@@ -306,7 +316,9 @@ pub fn softmax_backward(g: &Tensor, out: &Tensor, dim: i64, log: bool) -> Result
                     .for_each(|(g, &o)| *g -= o.exp() * sum);
             } else {
                 let dot: f64 = gr.iter().zip(or).map(|(&g, &o)| g * o).sum();
-                gr.iter_mut().zip(or).for_each(|(g, &o)| *g = o * (*g - dot));
+                gr.iter_mut()
+                    .zip(or)
+                    .for_each(|(g, &o)| *g = o * (*g - dot));
             }
         }
         from_along(&gv, &s, &b, spec.dtype)
