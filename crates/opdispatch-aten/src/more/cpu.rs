@@ -55,7 +55,7 @@ fn reduce_dims(a: &mut Args) -> Result<(Tensor, Vec<i64>, bool)> {
 fn var_std(a: &mut Args, sqrt: bool) -> Result<IValue> {
     let t = a.tensor()?;
     let dims = a.opt_int_list()?;
-    let correction = a.opt_scalar()?.map_or(1.0, |s| s.to_f64());
+    let correction = a.opt_scalar()?.map_or(1.0, Scalar::to_f64);
     let keepdim = a.bool()?;
     Ok(tv(ops::var_std(
         &t,

@@ -356,7 +356,7 @@ pub fn sort_topk(
     let keys = t.load_strided::<f64>(&psizes, &pstrides)?;
     let mut out_sizes = psizes.clone();
     *out_sizes.last_mut().expect("rank >= 1") = keep;
-    let rows = if len == 0 { 0 } else { keys.len() / len };
+    let rows = keys.len().checked_div(len).unwrap_or(0);
     let mut picks: Vec<usize> = Vec::with_capacity(rows * keep);
     for r in 0..rows {
         let ix = order_row(&keys[r * len..(r + 1) * len], descending);
