@@ -98,7 +98,7 @@ def test_var_std_correction_and_unbiased():
     assert close(x.std(), [math.sqrt(5.0 / 3.0)])
     m = o.tensor([[1.0, 3.0], [2.0, 6.0]])
     assert close(m.var(1), [2.0, 8.0]) and close(m.var(0, keepdim=True), [[0.5, 4.5]])
-    with pytest.raises(RuntimeError, match="var only supports floating-point dtypes"):
+    with pytest.raises(NotImplementedError, match="std and var only support floating point and complex dtypes"):
         o.tensor([1, 2]).var()
 
 
@@ -372,3 +372,20 @@ def test_meta_shapes_and_dtypes():
     assert o.empty(3, device="meta").diag().shape == (3, 3)
     assert [p.shape for p in m.split(2, 1)] == [(2, 2), (2, 1)]
     assert o.empty(3, dtype=o.int64, device="meta").rsqrt().dtype == o.float32
+
+
+def test_torch_error_classes_and_messages():
+    with pytest.raises(NotImplementedError, match="\"floor_vml_cpu\" not implemented for 'Bool'"):
+        o.tensor([True]).floor()
+    with pytest.raises(NotImplementedError, match="clamp is not supported for complex types"):
+        o.tensor([1.0], dtype=o.complex64).clamp(0, 1)
+    with pytest.raises(NotImplementedError, match="Unlike NumPy, torch.sign is not intended"):
+        o.tensor([1.0], dtype=o.complex64).sign()
+    with pytest.raises(IndexError, match="Dimension specified as 0 but tensor has no dimensions"):
+        o.tensor(1.0).unbind()
+    with pytest.raises(RuntimeError, match=r"scatter\(\): Expected self.dtype to be equal to src.dtype"):
+        o.zeros(2, 2).scatter(0, o.tensor([[0]]), o.tensor([[1]]))
+    assert o.tensor([[1, 2, 3]]).gather(1, o.tensor([[2]], dtype=o.int32)).tolist() == [[3]]
+    with pytest.raises(RuntimeError, match="split_with_sizes expects split_sizes to sum exactly to 3"):
+        o.zeros(3).split([1, 1])
+    assert o.tensor([1.0, 2.0], dtype=o.complex64).exp2().dtype == o.complex64

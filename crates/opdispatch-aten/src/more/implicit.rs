@@ -135,7 +135,7 @@ fn split_with_sizes(t: &Tensor, sizes: &[i64], dim: i64) -> Result<Vec<Tensor>> 
     let size = t.sizes().get(w).copied().unwrap_or(1) as i64;
     if sizes.iter().sum::<i64>() != size || sizes.iter().any(|&s| s < 0) {
         return Err(TensorError::other(format!(
-            "split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at dimension {dim}), but got split_sizes={sizes:?}"
+            "split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at dimension {w}), but got split_sizes={sizes:?}"
         ))
         .into());
     }
@@ -287,8 +287,8 @@ pub(crate) fn kernels() -> Kernels {
             let t = a.tensor()?;
             let dim = a.int()?;
             if t.dim() == 0 {
-                return Err(TensorError::other(
-                    "Dimension specified as 0 but tensor has no dimensions",
+                return Err(TensorError::IndexOutOfRange(
+                    "Dimension specified as 0 but tensor has no dimensions".into(),
                 )
                 .into());
             }

@@ -31,7 +31,7 @@ pub fn math_unary(op: MathOp, x: &Tensor) -> Result<OutputSpec> {
     let dtype = match op.kind() {
         MathKind::Rounding => {
             if dt.is_complex() {
-                return Err(TensorError::other(format!(
+                return Err(TensorError::NotImplemented(format!(
                     "{} is not supported for complex inputs",
                     op.name()
                 )));
@@ -59,8 +59,9 @@ pub fn math_unary(op: MathOp, x: &Tensor) -> Result<OutputSpec> {
         }
         MathKind::SameReal => {
             if dt.is_complex() {
-                return Err(TensorError::other(
-                    "Unlike NumPy, torch.sign is not intended to support complex numbers. Please use torch.sgn instead.",
+                return Err(TensorError::NotImplemented(
+                    "Unlike NumPy, torch.sign is not intended to support complex numbers. Please use torch.sgn instead."
+                        .into(),
                 ));
             }
             dt
@@ -136,12 +137,12 @@ pub fn clamp(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<O
     ts.extend(max);
     let dtype = result_type(&ts)?;
     if dtype.is_complex() {
-        return Err(TensorError::other(
-            "clamp is not supported for complex types",
+        return Err(TensorError::NotImplemented(
+            "clamp is not supported for complex types".into(),
         ));
     }
     if dtype == ScalarType::Bool {
-        return Err(TensorError::unsupported("clamp_cpu", dtype));
+        return Err(TensorError::unsupported("clamp_scalar_cpu", dtype));
     }
     let device = common_device(&ts)?;
     let mut sizes: Dims = x.sizes().into();
@@ -292,9 +293,10 @@ pub fn var_std(
 ) -> Result<ReductionSpec> {
     let dt = t.dtype();
     if !(dt.is_floating_point() || dt.is_complex()) {
-        return Err(TensorError::dtype(format!(
-            "{name} only supports floating-point dtypes"
-        )));
+        let _ = name;
+        return Err(TensorError::NotImplemented(
+            "std and var only support floating point and complex dtypes".into(),
+        ));
     }
     reduction(t, dims, keepdim, dt.to_real())
 }
@@ -373,11 +375,7 @@ pub fn index_select(t: &Tensor, dim: i64, index: &Tensor) -> Result<OutputSpec> 
 /// the output has `index`'s sizes.
 pub fn gather(t: &Tensor, dim: i64, index: &Tensor) -> Result<OutputSpec> {
     let d = wrap_dim(dim, t.dim())?;
-    if index.dtype() != ScalarType::Int64 {
-        return Err(TensorError::other(
-            "gather(): Expected dtype int64 for index",
-        ));
-    }
+    index_dtype(index, "gather")?;
     if index.numel() != 0 && index.dim().max(1) != t.dim().max(1) {
         return Err(TensorError::other(
             "Index tensor must have the same number of dimensions as input tensor",
@@ -412,11 +410,9 @@ pub fn scatter(t: &Tensor, dim: i64, index: &Tensor, src: Option<&Tensor>) -> Re
     }
     if let Some(s) = src {
         if s.dtype() != t.dtype() {
-            return Err(TensorError::dtype(format!(
-                "scatter(): Expected self.dtype to be equal to src.dtype, but got {} and {}",
-                t.dtype().cpp_name(),
-                s.dtype().cpp_name()
-            )));
+            return Err(TensorError::dtype(
+                "scatter(): Expected self.dtype to be equal to src.dtype",
+            ));
         }
     }
     if index.numel() != 0 {

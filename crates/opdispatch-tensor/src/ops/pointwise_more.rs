@@ -80,10 +80,10 @@ impl MathOp {
     /// The CPU kernel's name in PyTorch's "not implemented for" errors.
     pub(crate) fn kernel_name(self) -> &'static str {
         match self {
-            MathOp::Floor => "floor_cpu",
-            MathOp::Ceil => "ceil_cpu",
-            MathOp::Round => "round_cpu",
-            MathOp::Trunc => "trunc_cpu",
+            MathOp::Floor => "floor_vml_cpu",
+            MathOp::Ceil => "ceil_vml_cpu",
+            MathOp::Round => "round_vml_cpu",
+            MathOp::Trunc => "trunc_vml_cpu",
             MathOp::Frac => "frac_cpu",
             MathOp::Erf => "erf_vml_cpu",
             _ => self.name(),
@@ -101,7 +101,7 @@ impl MathOp {
         }
     }
     pub(crate) fn supports_complex(self) -> bool {
-        !matches!(self, MathOp::Erf | MathOp::Exp2)
+        self != MathOp::Erf
     }
     /// The real function, in f64.
     fn f64_fn(self) -> fn(f64) -> f64 {
@@ -150,6 +150,7 @@ impl MathOp {
             MathOp::Atan => |z| z.atan(),
             MathOp::Sinh => |z| z.sinh(),
             MathOp::Cosh => |z| z.cosh(),
+            MathOp::Exp2 => |z| (z * std::f64::consts::LN_2).exp(),
             _ => |z| z,
         }
     }
