@@ -30,7 +30,7 @@ _PLAIN = [
     "log10", "exp2", "tan", "asin", "acos", "atan", "sinh", "cosh", "erf", "isnan", "isinf", "isfinite",
     "logical_not", "nan_to_num", "clamp", "clamp_min", "clamp_max", "clip", "atan2", "remainder", "fmod",
     "floor_divide", "logical_and", "logical_or", "logical_xor", "lerp", "masked_fill", "index_select",
-    "gather", "scatter", "roll", "tril", "triu", "diag", "outer", "addmm",
+    "gather", "scatter", "scatter_add", "index_add", "roll", "tril", "triu", "diag", "outer", "addmm",
 ]
 # In-place methods (torch has no function for them).
 _INPLACE = [

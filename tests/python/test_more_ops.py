@@ -341,10 +341,36 @@ def test_prod_gradient_with_zeros():
 
 
 def test_not_implemented_derivatives_raise_at_backward():
-    x = f64([1.0, 2.0])
-    y = x.index_select(0, o.tensor([1]))
-    with pytest.raises(RuntimeError, match="the derivative for 'index_select' is not implemented"):
+    x = f64([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    y = x.diag()
+    with pytest.raises(RuntimeError, match="the derivative for 'diag' is not implemented"):
         y.sum().backward()
+
+
+def test_indexing_gradients():
+    x = f64([[0.2, 0.9, 0.45], [0.7, 0.35, 0.6]])
+    idx = o.tensor([2, 0, 2])
+    assert type(x.index_select(1, idx).grad_fn).__name__ == "IndexSelectBackward0"
+    assert gradcheck(lambda t: t.index_select(1, idx), (x,))
+    g = o.tensor([[0, 0], [2, 1]])
+    assert type(x.gather(1, g).grad_fn).__name__ == "GatherBackward0"
+    assert gradcheck(lambda t: t.gather(1, g), (x,))
+    s = f64([[1.0, 2.0], [3.0, 4.0]])
+    assert type(x.scatter_add(1, g, s).grad_fn).__name__ == "ScatterAddBackward0"
+    assert gradcheck(lambda t, u: t.scatter_add(1, g, u), (x, s))
+    src = f64([[1.0, 2.0, 3.0]])
+    assert type(x.index_add(0, o.tensor([1]), src).grad_fn).__name__ == "IndexAddBackward0"
+    assert gradcheck(lambda t, u: t.index_add(0, o.tensor([1]), u, alpha=2), (x, src))
+
+
+def test_scatter_add_and_index_add_values():
+    z = o.zeros(3, dtype=o.int64)
+    assert z.scatter_add(0, o.tensor([0, 2, 0]), o.tensor([1, 2, 3])).tolist() == [4, 0, 2]
+    assert z.index_add(0, o.tensor([1, 1]), o.tensor([5, 6]), alpha=2).tolist() == [0, 22, 0]
+    with pytest.raises(IndexError, match="index out of range in self"):
+        z.index_add(0, o.tensor([5]), o.tensor([1]))
+    with pytest.raises(RuntimeError, match=r"Number of indices \(1\) should be equal to source.size\(dim\): \(2\)"):
+        o.zeros(3).index_add(0, o.tensor([0]), o.ones(2))
 
 
 def test_inplace_gradients():

@@ -556,6 +556,8 @@ pub(crate) const TAGS: &[(&str, &[Tag])] = &[
     ("topk", &[Tag::Core, Tag::Pt2CompliantTag]),
     ("sort", &[Tag::Core, Tag::Pt2CompliantTag]),
     ("sort.stable", &[Tag::Pt2CompliantTag]),
+    ("scatter_add", &[Tag::Core, Tag::Pt2CompliantTag]),
+    ("index_add", &[Tag::Pt2CompliantTag]),
 ];
 
 /// Every operator the aten library defines, exactly as PyTorch 2.15 prints its schema
@@ -829,4 +831,6 @@ pub const SCHEMAS: &[&str] = &[
     "topk(Tensor self, SymInt k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)",
     "sort(Tensor self, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)",
     "sort.stable(Tensor self, *, bool? stable, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)",
+    "scatter_add(Tensor self, int dim, Tensor index, Tensor src) -> Tensor",
+    "index_add(Tensor self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor",
 ];

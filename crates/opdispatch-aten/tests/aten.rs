@@ -1150,6 +1150,17 @@ fn more_sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
             "scatter_.value",
             vec![t(&fresh()), IValue::Int(0), t(&idx2), IValue::Double(5.)],
         ),
+        ("scatter_add", vec![t(&x), IValue::Int(1), t(&idx2), t(&y)]),
+        (
+            "index_add",
+            vec![
+                t(&x),
+                IValue::Int(1),
+                t(&idx),
+                t(&mk(&[1.; 4], &[2, 2])),
+                IValue::Int(2),
+            ],
+        ),
         ("flip", vec![t(&x), il(&[0, 1])]),
         ("roll", vec![t(&x), il(&[1]), il(&[1])]),
         ("chunk", vec![t(&x), IValue::Int(2), IValue::Int(1)]),

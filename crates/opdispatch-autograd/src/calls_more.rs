@@ -162,3 +162,21 @@ pub(crate) fn gather(a: &Tensor, dim: i64, index: &Tensor) -> Result<Tensor> {
         vec![t(a), IValue::Int(dim), t(index), IValue::Bool(false)],
     )
 }
+pub(crate) fn scatter_add(a: &Tensor, dim: i64, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+    call(
+        op!("scatter_add", ""),
+        vec![t(a), IValue::Int(dim), t(index), t(src)],
+    )
+}
+pub(crate) fn index_add(a: &Tensor, dim: i64, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+    call(
+        op!("index_add", ""),
+        vec![t(a), IValue::Int(dim), t(index), t(src), IValue::Int(1)],
+    )
+}
+pub(crate) fn index_select(a: &Tensor, dim: i64, index: &Tensor) -> Result<Tensor> {
+    call(
+        op!("index_select", ""),
+        vec![t(a), IValue::Int(dim), t(index)],
+    )
+}

@@ -456,10 +456,43 @@ static SCATTER_VALUE: Formula = f("ScatterBackward1", &[2], |x| {
         None,
     ])
 });
-static INDEX_SELECT: Formula = f("IndexSelectBackward0", &[], |_| {
-    not_implemented("index_select")
+/// `zeros(self.sizes()).index_add(dim, index, grad)`.
+static INDEX_SELECT: Formula = f("IndexSelectBackward0", &[2], |x| {
+    let (g, index, dim) = (x.grad()?, x.saved(2)?, x.int(1));
+    let meta = x.input(0);
+    let z = c::zeros(&meta.sizes, g.dtype(), meta.device)?;
+    if meta.sizes.is_empty() {
+        return Ok(vec![Some(c::reshape(g, &[])?), None]);
+    }
+    Ok(vec![Some(m::index_add(&z, dim, index, g)?), None])
 });
-static GATHER: Formula = f("GatherBackward0", &[], |_| not_implemented("gather"));
+/// `zeros_like(self).scatter_add(dim, index, grad)`.
+static GATHER: Formula = f("GatherBackward0", &[2], |x| {
+    let (g, index, dim) = (x.grad()?, x.saved(2)?, x.int(1));
+    let meta = x.input(0);
+    let z = c::zeros(&meta.sizes, g.dtype(), meta.device)?;
+    Ok(vec![Some(m::scatter_add(&z, dim, index, g)?), None])
+});
+static SCATTER_ADD: Formula = f("ScatterAddBackward0", &[2], |x| {
+    let (g, index, dim) = (x.grad()?, x.saved(2)?, x.int(1));
+    Ok(vec![Some(g.clone()), None, Some(m::gather(g, dim, index)?)])
+});
+/// self: grad; source: `grad.index_select(dim, index)` (times alpha), shaped as source.
+static INDEX_ADD: Formula = f("IndexAddBackward0", &[2], |x| {
+    let (g, index, dim, alpha) = (x.grad()?, x.saved(2)?, x.int(1), x.scalar(4));
+    let src = &x.input(2).sizes;
+    let picked = if src.is_empty() {
+        c::reshape(&m::index_select(g, dim, index)?, &[])?
+    } else {
+        m::index_select(g, dim, index)?
+    };
+    let picked = if matches!(alpha, Scalar::Int(1)) {
+        picked
+    } else {
+        c::mul_s(&picked, alpha)?
+    };
+    Ok(vec![Some(g.clone()), None, Some(picked)])
+});
 
 /// The indices `op` (topk / sort.stable) picks for `args`, recomputed from the saved input.
 fn indices_of(op: &OperatorHandle, args: Vec<IValue>) -> Result<Tensor> {
@@ -626,6 +659,8 @@ pub(crate) static TABLE: &[(&str, Option<&Formula>)] = &[
     ("scatter_.value", Some(&SCATTER_VALUE)),
     ("index_select", Some(&INDEX_SELECT)),
     ("gather", Some(&GATHER)),
+    ("scatter_add", Some(&SCATTER_ADD)),
+    ("index_add", Some(&INDEX_ADD)),
     ("topk", Some(&TOPK)),
     ("sort.stable", Some(&SORT)),
     ("sort", Some(&SORT_DEFAULT)),

@@ -420,6 +420,25 @@ pub(crate) fn kernels() -> Kernels {
         ));
     }
     k.push((
+        "scatter_add",
+        boxed(|a| {
+            let t = a.tensor()?;
+            let dim = a.int()?;
+            let (index, src) = (a.tensor()?, a.tensor()?);
+            Ok(tv(ops::scatter_add(&t, dim, &index, &src)?))
+        }),
+    ));
+    k.push((
+        "index_add",
+        boxed(|a| {
+            let t = a.tensor()?;
+            let dim = a.int()?;
+            let (index, source) = (a.tensor()?, a.tensor()?);
+            let alpha = a.scalar()?;
+            Ok(tv(ops::index_add(&t, dim, &index, &source, alpha)?))
+        }),
+    ));
+    k.push((
         "flip",
         boxed(|a| {
             let t = a.tensor()?;

@@ -368,6 +368,25 @@ pub(crate) fn kernels() -> Kernels {
         ));
     }
     k.push((
+        "scatter_add",
+        boxed(|a| {
+            let t = a.tensor()?;
+            let dim = a.int()?;
+            let (index, src) = (a.tensor()?, a.tensor()?);
+            Ok(tv(alloc(&meta::scatter(&t, dim, &index, Some(&src))?)?))
+        }),
+    ));
+    k.push((
+        "index_add",
+        boxed(|a| {
+            let t = a.tensor()?;
+            let dim = a.int()?;
+            let (index, source) = (a.tensor()?, a.tensor()?);
+            let _alpha = a.scalar()?;
+            Ok(tv(alloc(&meta::index_add(&t, dim, &index, &source)?)?))
+        }),
+    ));
+    k.push((
         "flip",
         boxed(|a| {
             let t = a.tensor()?;

@@ -376,3 +376,87 @@ pub fn sort_topk(
     });
     Ok((vals_t, idx_t))
 }
+
+/// `scatter_add(t, dim, index, src)`: a copy of `t` with `out[index[i][j]][j] += src[i][j]`
+/// (for `dim == 0`); repeated indices accumulate.
+pub fn scatter_add(t: &Tensor, dim: i64, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+    let spec = meta::scatter(t, dim, index, Some(src))?;
+    let d = wrap_dim(dim, t.dim())?;
+    let idx = indices(index)?;
+    let tsizes: Vec<usize> = if t.dim() == 0 {
+        vec![1]
+    } else {
+        t.sizes().to_vec()
+    };
+    let out_strides = contiguous_strides(&tsizes);
+    let isizes: Vec<usize> = if index.dim() == 0 {
+        vec![1]
+    } else {
+        index.sizes().to_vec()
+    };
+    let s_strides = if src.dim() == 0 {
+        vec![0usize]
+    } else {
+        contiguous_strides(src.sizes())
+    };
+    by_domain!(t.dtype(), D => {
+        let mut out = t.load::<D>()?;
+        let sv = src.load::<D>()?;
+        let mut dst = vec![0usize; tsizes.len()];
+        for_each_index(&isizes, |flat, o| {
+            dst.copy_from_slice(o);
+            dst[d] = gather_bound(idx[flat], d, tsizes[d])?;
+            let k = flat_of(&dst, &out_strides);
+            out[k] = out[k] + sv[flat_of(o, &s_strides)];
+            Ok(())
+        })?;
+        Ok(tensor_from_domain(&out, &spec.sizes, t.dtype()))
+    })
+}
+
+/// `index_add(t, dim, index, source, alpha)`: a copy of `t` with
+/// `out[..., index[i], ...] += alpha * source[..., i, ...]`.
+pub fn index_add(
+    t: &Tensor,
+    dim: i64,
+    index: &Tensor,
+    source: &Tensor,
+    alpha: Scalar,
+) -> Result<Tensor> {
+    let spec = meta::index_add(t, dim, index, source)?;
+    let d = wrap_dim(dim, t.dim())?;
+    let idx = indices(index)?;
+    let tsizes: Vec<usize> = if t.dim() == 0 {
+        vec![1]
+    } else {
+        t.sizes().to_vec()
+    };
+    let size = tsizes[d];
+    for &i in &idx {
+        if i < 0 || i as usize >= size {
+            return Err(TensorError::IndexOutOfRange(
+                "index out of range in self".into(),
+            ));
+        }
+    }
+    let out_strides = contiguous_strides(&tsizes);
+    let ssizes: Vec<usize> = if source.dim() == 0 {
+        vec![1]
+    } else {
+        source.sizes().to_vec()
+    };
+    by_domain!(t.dtype(), D => {
+        let mut out = t.load::<D>()?;
+        let sv = source.load::<D>()?;
+        let a = Tensor::scalar_tensor(alpha, t.dtype(), crate::Device::Cpu)?.load::<D>()?[0];
+        let mut dst = vec![0usize; tsizes.len()];
+        for_each_index(&ssizes, |flat, o| {
+            dst.copy_from_slice(o);
+            dst[d] = idx[o[d]] as usize;
+            let k = flat_of(&dst, &out_strides);
+            out[k] = out[k] + a * sv[flat];
+            Ok(())
+        })?;
+        Ok(tensor_from_domain(&out, &spec.sizes, t.dtype()))
+    })
+}

@@ -614,3 +614,54 @@ pub fn addmm(s: &Tensor, m1: &Tensor, m2: &Tensor) -> Result<OutputSpec> {
     let device = common_device(&[s, m1, m2])?;
     Ok(OutputSpec { device, ..spec })
 }
+
+/// `index_add(self, dim, index, source)`: a vector index with one entry per `source` slice
+/// along `dim`; `source` matches `self` elsewhere and has its dtype.
+pub fn index_add(t: &Tensor, dim: i64, index: &Tensor, source: &Tensor) -> Result<OutputSpec> {
+    let d = wrap_dim(dim, t.dim())?;
+    if index.dim() > 1 {
+        return Err(TensorError::IndexOutOfRange(
+            "index_add_(): Index is supposed to be a vector".into(),
+        ));
+    }
+    if !matches!(index.dtype(), ScalarType::Int64 | ScalarType::Int32) {
+        return Err(TensorError::other(
+            "index_add_(): Expected dtype int32/int64 for index",
+        ));
+    }
+    if source.dtype() != t.dtype() {
+        return Err(TensorError::dtype(format!(
+            "index_add_(): self ({}) and source ({}) must have the same scalar type",
+            t.dtype().cpp_name(),
+            source.dtype().cpp_name()
+        )));
+    }
+    let src_size = if source.dim() == 0 {
+        1
+    } else {
+        source.sizes().get(d).copied().unwrap_or(1)
+    };
+    if index.numel() != src_size {
+        return Err(TensorError::other(format!(
+            "index_add_(): Number of indices ({}) should be equal to source.size(dim): ({src_size}), for dim: {d}",
+            index.numel()
+        )));
+    }
+    if source.dim() > 0 && t.dim() > 0 {
+        let mismatch = source.dim() != t.dim()
+            || (0..t.dim()).any(|k| k != d && source.sizes()[k] != t.sizes()[k]);
+        if mismatch {
+            return Err(TensorError::other(format!(
+                "index_add_(): source {:?} and self {:?} must match in every dimension but {d}",
+                source.sizes(),
+                t.sizes()
+            )));
+        }
+    }
+    let device = common_device(&[t, index, source])?;
+    Ok(OutputSpec {
+        sizes: t.sizes().into(),
+        dtype: t.dtype(),
+        device,
+    })
+}
