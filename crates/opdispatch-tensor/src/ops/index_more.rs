@@ -407,7 +407,7 @@ pub fn scatter_add(t: &Tensor, dim: i64, index: &Tensor, src: &Tensor) -> Result
             dst.copy_from_slice(o);
             dst[d] = gather_bound(idx[flat], d, tsizes[d])?;
             let k = flat_of(&dst, &out_strides);
-            out[k] = out[k] + sv[flat_of(o, &s_strides)];
+            out[k] += sv[flat_of(o, &s_strides)];
             Ok(())
         })?;
         Ok(tensor_from_domain(&out, &spec.sizes, t.dtype()))
@@ -454,7 +454,7 @@ pub fn index_add(
             dst.copy_from_slice(o);
             dst[d] = idx[o[d]] as usize;
             let k = flat_of(&dst, &out_strides);
-            out[k] = out[k] + a * sv[flat];
+            out[k] += a * sv[flat];
             Ok(())
         })?;
         Ok(tensor_from_domain(&out, &spec.sizes, t.dtype()))
