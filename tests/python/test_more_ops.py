@@ -415,3 +415,15 @@ def test_torch_error_classes_and_messages():
     with pytest.raises(RuntimeError, match="split_with_sizes expects split_sizes to sum exactly to 3"):
         o.zeros(3).split([1, 1])
     assert o.tensor([1.0, 2.0], dtype=o.complex64).exp2().dtype == o.complex64
+
+
+def test_composite_explicit_overloads_as_torch():
+    # remainder.Scalar & co. and masked_fill are CompositeExplicitAutograd in torch: the Tensor
+    # overload with a wrapped number / clone + masked_fill_, for every backend.
+    for name in ["aten::remainder.Scalar", "aten::fmod.Scalar", "aten::floor_divide.Scalar", "aten::masked_fill.Scalar"]:
+        assert o._C._dispatch_has_kernel_for_dispatch_key(name, "CompositeExplicitAutograd"), name
+    m = o.tensor([[True, False, True], [False, False, False]])
+    assert o.zeros(3).masked_fill(m, 1.0).tolist() == [[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    assert o.empty(3, device="meta").remainder(2).is_meta
+    y = o.tensor([5.0, 7.0])
+    assert y.remainder_(3) is y and y.tolist() == [2.0, 1.0]

@@ -2,7 +2,7 @@
 //! forms compute the result, check it fits `self` (shape, castable dtype) and copy it in.
 
 use opdispatch_dispatch::{CppFunction, IValue, Result};
-use opdispatch_tensor::ops::{self, meta, BinaryMore};
+use opdispatch_tensor::ops::{self, meta};
 use opdispatch_tensor::{Scalar, Tensor};
 
 use super::{check_inplace, BINARY, UNARY};
@@ -120,35 +120,6 @@ pub(crate) fn kernels() -> Kernels {
             }),
         ));
     }
-    for (name, iname, op) in [
-        (
-            "remainder.Scalar",
-            "remainder_.Scalar",
-            BinaryMore::Remainder,
-        ),
-        ("fmod.Scalar", "fmod_.Scalar", BinaryMore::Fmod),
-        (
-            "floor_divide.Scalar",
-            "floor_divide_.Scalar",
-            BinaryMore::FloorDivide,
-        ),
-    ] {
-        k.push((
-            name,
-            boxed(move |a| {
-                let (x, s) = (a.tensor()?, a.scalar()?);
-                Ok(tv(ops::binary_more_scalar(op, &x, s)?))
-            }),
-        ));
-        k.push((
-            iname,
-            boxed(move |a| {
-                let (x, s) = (a.tensor()?, a.scalar()?);
-                let r = ops::binary_more_scalar(op, &x, s)?;
-                write_into(x, &r)
-            }),
-        ));
-    }
     k.push((
         "nan_to_num",
         boxed(|a| {
@@ -242,8 +213,6 @@ pub(crate) fn kernels() -> Kernels {
         ));
     }
     for (name, tensor_v, inplace) in [
-        ("masked_fill.Scalar", false, false),
-        ("masked_fill.Tensor", true, false),
         ("masked_fill_.Scalar", false, true),
         ("masked_fill_.Tensor", true, true),
     ] {

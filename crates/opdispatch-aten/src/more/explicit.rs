@@ -59,8 +59,73 @@ fn sort() -> opdispatch_dispatch::CppFunction {
     )
 }
 
+/// `remainder.Scalar` & co: the Tensor overload with the number as a wrapped-number tensor
+/// (PyTorch's CompositeExplicitAutograd kernels).
+fn scalar_overload(op: opdispatch_dispatch::OperatorHandle, a: &mut Args) -> Result<IValue> {
+    let t = a.tensor()?;
+    let s = a.scalar()?;
+    call1(
+        op,
+        opdispatch_dispatch::stack![tv(t), tv(Tensor::wrapped_scalar(s))],
+    )
+}
+
+/// `masked_fill.Scalar` / `.Tensor`: `self` expanded to the mask's broadcast shape, cloned, then
+/// `masked_fill_` (as PyTorch's CompositeExplicitAutograd kernel).
+fn masked_fill(a: &mut Args, tensor_value: bool) -> Result<IValue> {
+    let t = a.tensor()?;
+    let mask = a.tensor()?;
+    let value = if tensor_value {
+        tv(a.tensor()?)
+    } else {
+        opdispatch_dispatch::KernelArg::into_ivalue(a.scalar()?)
+    };
+    let shape = opdispatch_tensor::ops::broadcast_shapes(t.sizes(), mask.sizes())?;
+    let shape: Vec<i64> = shape.iter().map(|&s| s as i64).collect();
+    let expanded = call1(
+        aten_op!("expand", ""),
+        opdispatch_dispatch::stack![tv(t), IValue::IntList(shape), IValue::Bool(false)],
+    )?;
+    let copy = call1(
+        aten_op!("clone", ""),
+        opdispatch_dispatch::stack![expanded, IValue::None],
+    )?;
+    let op = if tensor_value {
+        aten_op!("masked_fill_", "Tensor")
+    } else {
+        aten_op!("masked_fill_", "Scalar")
+    };
+    call1(op, opdispatch_dispatch::stack![copy, tv(mask), value])
+}
+
 pub(crate) fn kernels() -> Kernels {
     let mut k: Kernels = vec![("sort", sort())];
+    k.push((
+        "remainder.Scalar",
+        boxed(|a| scalar_overload(aten_op!("remainder", "Tensor"), a)),
+    ));
+    k.push((
+        "remainder_.Scalar",
+        boxed(|a| scalar_overload(aten_op!("remainder_", "Tensor"), a)),
+    ));
+    k.push((
+        "fmod.Scalar",
+        boxed(|a| scalar_overload(aten_op!("fmod", "Tensor"), a)),
+    ));
+    k.push((
+        "fmod_.Scalar",
+        boxed(|a| scalar_overload(aten_op!("fmod_", "Tensor"), a)),
+    ));
+    k.push((
+        "floor_divide.Scalar",
+        boxed(|a| scalar_overload(aten_op!("floor_divide", ""), a)),
+    ));
+    k.push((
+        "floor_divide_.Scalar",
+        boxed(|a| scalar_overload(aten_op!("floor_divide_", "Tensor"), a)),
+    ));
+    k.push(("masked_fill.Scalar", boxed(|a| masked_fill(a, false))));
+    k.push(("masked_fill.Tensor", boxed(|a| masked_fill(a, true))));
     for (name, fill) in [
         ("new_zeros", Some(0)),
         ("new_ones", Some(1)),

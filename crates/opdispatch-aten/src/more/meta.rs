@@ -4,7 +4,6 @@
 
 use opdispatch_dispatch::{CppFunction, IValue, Result};
 use opdispatch_tensor::ops::meta::{self, OutputSpec};
-use opdispatch_tensor::ops::BinaryMore;
 use opdispatch_tensor::{Device, ScalarType, Tensor};
 
 use super::{check_inplace, BINARY, UNARY};
@@ -99,30 +98,6 @@ pub(crate) fn kernels() -> Kernels {
             ));
         }
     }
-    for (name, iname, op) in [
-        (
-            "remainder.Scalar",
-            "remainder_.Scalar",
-            BinaryMore::Remainder,
-        ),
-        ("fmod.Scalar", "fmod_.Scalar", BinaryMore::Fmod),
-        (
-            "floor_divide.Scalar",
-            "floor_divide_.Scalar",
-            BinaryMore::FloorDivide,
-        ),
-    ] {
-        for (n, inplace) in [(name, false), (iname, true)] {
-            k.push((
-                n,
-                boxed(move |a| {
-                    let (x, s) = (a.tensor()?, a.scalar()?);
-                    let spec = meta::binary_more(op, &x, &Tensor::wrapped_scalar(s))?.out;
-                    finish(x, &spec, inplace)
-                }),
-            ));
-        }
-    }
     for (name, inplace) in [("nan_to_num", false), ("nan_to_num_", true)] {
         k.push((
             name,
@@ -207,8 +182,6 @@ pub(crate) fn kernels() -> Kernels {
         ));
     }
     for (name, tensor_v, inplace) in [
-        ("masked_fill.Scalar", false, false),
-        ("masked_fill.Tensor", true, false),
         ("masked_fill_.Scalar", false, true),
         ("masked_fill_.Tensor", true, true),
     ] {
