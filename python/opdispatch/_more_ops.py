@@ -16,7 +16,7 @@ Python binding itself rearranges arguments (``var(unbiased=)``, ``split`` by int
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _C
 from ._ops import ops
@@ -220,19 +220,37 @@ def unbind(input: Any, dim: int = 0) -> tuple[Any, ...]:
     return tuple(ops.aten.unbind.int(input, dim))
 
 
-def topk(input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple[Any, Any]:
+class _TopkResult(NamedTuple):
+    """``torch.return_types.topk``: ``(values, indices)``."""
+
+    values: Any
+    indices: Any
+
+
+class _SortResult(NamedTuple):
+    """``torch.return_types.sort``: ``(values, indices)``."""
+
+    values: Any
+    indices: Any
+
+
+_TopkResult.__name__ = _TopkResult.__qualname__ = "topk"
+_SortResult.__name__ = _SortResult.__qualname__ = "sort"
+
+
+def topk(input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> _TopkResult:
     """The ``k`` largest (or smallest) values along ``dim`` and their indices (``aten::topk``)."""
     values, indices = ops.aten.topk.default(input, k, dim, largest, sorted)
-    return values, indices
+    return _TopkResult(values, indices)
 
 
-def sort(input: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> tuple[Any, Any]:
+def sort(input: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> _SortResult:
     """Values sorted along ``dim`` and their indices (``aten::sort`` / ``aten::sort.stable``)."""
     if stable:
         values, indices = ops.aten.sort.stable(input, stable=True, dim=dim, descending=descending)
     else:
         values, indices = ops.aten.sort.default(input, dim, descending)
-    return values, indices
+    return _SortResult(values, indices)
 
 
 for _name, _f in [("split", split), ("chunk", chunk), ("unbind", unbind), ("topk", topk), ("sort", sort)]:

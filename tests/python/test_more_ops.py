@@ -257,6 +257,8 @@ def test_addmm_topk_sort():
     assert m.tolist() == [[5.0, 8.0], [11.0, 14.0]]
     v, i = o.tensor([3.0, 1.0, 4.0, 1.0, 5.0]).topk(2)
     assert v.tolist() == [5.0, 4.0] and i.tolist() == [4, 2]
+    r = o.tensor([3.0, 1.0]).sort()
+    assert r.values.tolist() == [1.0, 3.0] and r.indices.tolist() == [1, 0] and type(r).__name__ == "sort"
     v, i = o.tensor([[3, 1, 2]]).sort()
     assert v.tolist() == [[1, 2, 3]] and i.tolist() == [[1, 2, 0]]
     v, i = o.sort(o.tensor([2.0, float("nan"), 1.0]), descending=True)
@@ -420,7 +422,8 @@ def test_torch_error_classes_and_messages():
 def test_composite_explicit_overloads_as_torch():
     # remainder.Scalar & co. and masked_fill are CompositeExplicitAutograd in torch: the Tensor
     # overload with a wrapped number / clone + masked_fill_, for every backend.
-    for name in ["aten::remainder.Scalar", "aten::fmod.Scalar", "aten::floor_divide.Scalar", "aten::masked_fill.Scalar"]:
+    names = ["aten::remainder.Scalar", "aten::fmod.Scalar", "aten::floor_divide.Scalar", "aten::masked_fill.Scalar"]
+    for name in names:
         assert o._C._dispatch_has_kernel_for_dispatch_key(name, "CompositeExplicitAutograd"), name
     m = o.tensor([[True, False, True], [False, False, False]])
     assert o.zeros(3).masked_fill(m, 1.0).tolist() == [[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
