@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test bench fuzz miri asan tsan stress freethreaded
+.PHONY: demo test venv develop lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test cuda-emu cuda-emu-test gpu-bundle gpu-bundle-test bench fuzz miri asan tsan stress freethreaded
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -51,14 +51,51 @@ browser-test: develop
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || echo "apt-get install chromium failed"; fi
 	@$(PY) scripts/browser_test.py; rc=$$?; if [ $$rc = 77 ]; then echo "browser test skipped (see above)"; exit 0; fi; exit $$rc
 
-test: lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test
+test: lint rust-test py-test conformance wheel-test browser-test cuda-codegen-test cuda-emu-test
 
 # The generated CUDA kernels compile to PTX with NVRTC, which needs no GPU: PyPI's
-# nvidia-cuda-nvrtc wheel provides libnvrtc.so.
+# nvidia-cuda-nvrtc wheel (CUDA 13, the bindings' version) provides libnvrtc.so.13.
+NVRTC_WHEEL := "nvidia-cuda-nvrtc>=13,<14"
 cuda-codegen-test: $(PY)
-	$(PY) -m pip install --quiet "nvidia-cuda-nvrtc-cu12>=12.4,<13"
-	LD_LIBRARY_PATH="$$($(PY) -c 'import nvidia.cuda_nvrtc as m; print(list(m.__path__)[0] + "/lib")')" \
+	$(PY) -m pip install --quiet $(NVRTC_WHEEL)
+	LD_LIBRARY_PATH="$$($(PY) scripts/cuda_libs.py nvrtc)" \
 		OPDISPATCH_REQUIRE_NVRTC=1 cargo test -p opdispatch-cuda --quiet nvrtc
+
+# The CUDA backend without a GPU: tests/cuda_emulator stands in for libcuda and libcublas over
+# host memory (kernels compiled by the real NVRTC, run by host implementations chosen by name;
+# see its README), and the CUDA pytest cases run against it.
+EMU_DIR := target/cuda-emu
+cuda-emu: $(PY)
+	$(PY) -m pip install --quiet $(NVRTC_WHEEL)
+	cargo build --release --quiet -p opdispatch-cuda-emulator
+	mkdir -p $(EMU_DIR)
+	ln -sf ../release/libopdispatch_cuda_emulator.so $(EMU_DIR)/libcuda.so
+	ln -sf ../release/libopdispatch_cuda_emulator.so $(EMU_DIR)/libcublas.so
+
+cuda-emu-test: develop cuda-emu
+	LD_LIBRARY_PATH="$$PWD/$(EMU_DIR):$$($(PY) scripts/cuda_libs.py nvrtc)" \
+		$(PY) -m pytest -q tests/python/test_cuda.py
+	LD_LIBRARY_PATH="$$PWD/$(EMU_DIR):$$($(PY) scripts/cuda_libs.py nvrtc)" \
+		OPDISPATCH_GPU_CHECK_EMULATED=1 scripts/gpu_check.sh $(PY) gpu_bundle_emu
+
+# The extension built for CPython 3.12 (the GPU machine's python3, which has no Rust there) with
+# the Python package, into the ignored gpu_bundle/: `PYTHONPATH=gpu_bundle python3 ...` there.
+# Its own target directory keeps the develop build (another Python) warm.
+PY312 ?= /root/.pyenv/versions/3.12.1/bin/python3.12
+gpu-bundle: $(PY)
+	@test -x $(PY312) || { echo "gpu-bundle: no CPython 3.12 at $(PY312) (set PY312=...)"; exit 1; }
+	rm -rf gpu_bundle target/py312/wheels
+	CARGO_TARGET_DIR=target/py312 $(VENV)/bin/maturin build --release --quiet -i $(PY312) --out target/py312/wheels
+	$(PY) -m zipfile -e target/py312/wheels/opdispatch-*-cp312-*.whl gpu_bundle
+	@ls gpu_bundle/opdispatch/_C.cpython-312-*.so
+
+# The Python suite against gpu_bundle under CPython 3.12 (skips, saying why, where pyenv's
+# 3.12 is absent, as on CI).
+gpu-bundle-test:
+	@if [ ! -x $(PY312) ]; then echo "gpu-bundle-test skipped: no CPython 3.12 at $(PY312)"; exit 0; fi; \
+	$(MAKE) --no-print-directory gpu-bundle && \
+	{ test -x .venv312/bin/python || { $(PY312) -m venv .venv312 && .venv312/bin/python -m pip install --quiet "pytest>=7" "hypothesis>=6" "numpy>=1.24" typing_extensions; }; } && \
+	PYTHONPATH=$$PWD/gpu_bundle .venv312/bin/python -m pytest -q -p no:cacheprovider tests/python
 
 bench: develop
 	cargo bench -p opdispatch-dispatch --bench dispatch

@@ -47,6 +47,7 @@ def my_func_cpu(x):
 @impl(my_lib, "my_func", "CUDA")
 def my_func_cuda(x):
     print(f"  my_func: CUDA kernel ran on {x.device}")
+    print("in my_func_cuda!!!")
 
 
 @impl(my_lib, "my_func", "Meta")
@@ -126,3 +127,10 @@ print(f"  storage preserved: {t.untyped_storage() is t.untyped_storage()}")
 with _C._EnableHermeticPyObject():
     print(f"  under _EnableHermeticPyObject, t.contiguous() is t: {t.contiguous() is t}")
 print(f"  after it, t.contiguous() is t: {t.contiguous() is t}")
+
+# --- The seed's last line: a CUDA tensor reaches the CUDA kernel ---------------------------
+banner("4. torch.ops.my_lib.my_func(torch.tensor([]).cuda())")
+try:
+    opdispatch.ops.my_lib.my_func(opdispatch.tensor([]).cuda())
+except RuntimeError as e:
+    print(f"  no CUDA device here: {e}")

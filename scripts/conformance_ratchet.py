@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Conformance ratchet: runs ../shared/conformance against the built package and fails if a
-scenario listed in conformance/passing.txt no longer passes.
+"""Conformance ratchet: runs ../shared/conformance (and this repository's own scenarios in
+conformance/recorded/, written here and recorded from torch 2.15 with the kit's runner) against
+the built package and fails if a scenario listed in conformance/passing.txt no longer passes.
 
     python scripts/conformance_ratchet.py            # check
     python scripts/conformance_ratchet.py --update   # record the current passing set (only grows)
@@ -21,11 +22,17 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KIT = os.path.normpath(os.path.join(ROOT, "..", "shared", "conformance"))
 LIST = os.path.join(ROOT, "conformance", "passing.txt")
+RECORDED = os.path.join(ROOT, "conformance", "recorded")
+
+
+def suite_files() -> list[str]:
+    kit = glob.glob(os.path.join(KIT, "suites", "**", "*.json"), recursive=True)
+    return sorted(kit) + sorted(glob.glob(os.path.join(RECORDED, "*.json")))
 
 
 def all_scenarios() -> list[str]:
     names = []
-    for path in sorted(glob.glob(os.path.join(KIT, "suites", "**", "*.json"), recursive=True)):
+    for path in suite_files():
         with open(path) as f:
             for s in json.load(f)["scenarios"]:
                 if not s.get("skip"):
@@ -41,7 +48,8 @@ def main() -> int:
         print(f"conformance kit not found at {KIT}; skipping the ratchet")
         return 0
     proc = subprocess.run(
-        [sys.executable, os.path.join(KIT, "run.py"), "--impl", "opdispatch", "--python", sys.executable],
+        [sys.executable, os.path.join(KIT, "run.py"), "--impl", "opdispatch", "--python", sys.executable,
+         "--suite", os.path.join(KIT, "suites"), "--suite", RECORDED],
         cwd=ROOT,
         capture_output=True,
         text=True,

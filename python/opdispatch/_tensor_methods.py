@@ -90,19 +90,27 @@ def _to(self: Any, *args: Any, **kwargs: Any) -> Any:
             return self
         return ops.aten.to.dtype(self, dtype)
     dev = str(device)
+    if dev == "cuda" and self.device.type == "cuda":
+        dev = f"cuda:{_C._cuda_current_device()}"  # "cuda" names the current device
     if (dtype is None or dtype == self.dtype) and dev == str(self.device):
         return self
     return ops.aten._to_copy(self, dtype=dtype, device=dev)
 
 
 def _cuda(self: Any, device: Any = None) -> Any:
-    """``t.cuda()``: ``aten::_to_copy`` to the CUDA device (the kernel reports a missing backend)."""
+    """``t.cuda()``: ``aten::_to_copy`` to the CUDA device (without a driver: PyTorch's RuntimeError)."""
     return _to(self, "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
 
 
+_INT64_MAX = 9223372036854775807
+
+
 def _getitem(self: Any, idx: Any) -> Any:
-    """Indexing by integers, slices, ``None`` and one ``...``."""
-    if not isinstance(idx, tuple):
+    """Indexing by integers, slices, ``None`` and one ``...``, with torch's op sequence: a
+    slice that keeps a whole dimension is skipped inside a tuple index (never when it is the
+    only index), and an index that applies no op returns ``aten::alias``."""
+    single = not isinstance(idx, tuple)
+    if single:
         idx = (idx,)
     if builtins.sum(1 for i in idx if i is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
@@ -130,10 +138,17 @@ def _getitem(self: Any, idx: Any) -> Any:
             step = 1 if i.step is None else i.step
             if step <= 0:
                 raise ValueError("step must be greater than zero")
-            out = ops.aten.slice.Tensor(out, dim, i.start, i.stop, step)
+            start = 0 if i.start is None else i.start
+            stop = _INT64_MAX if i.stop is None else i.stop
+            whole = start == 0 and step == 1 and (i.stop is None or stop == out.size()[dim])
+            if single or not whole:
+                out = ops.aten.slice.Tensor(out, dim, start, stop, step)
             dim += 1
         else:
             raise IndexError(f"unsupported index type {type(i).__name__}")
+    if out is self:
+        # ``x[...]``, ``x[:, :]``, ``x[()]``: a new tensor object over the same data.
+        out = ops.aten.alias.default(self)
     return out
 
 
@@ -224,6 +239,26 @@ Tensor.__lt__ = _method("lt", "Elementwise ``<``.")
 Tensor.__le__ = _method("le", "Elementwise ``<=``.")
 Tensor.__gt__ = _method("gt", "Elementwise ``>``.")
 Tensor.__ge__ = _method("ge", "Elementwise ``>=``.")
+
+
+def _inplace_operator(method: str) -> Any:
+    """``a op= b``: the in-place method (``a`` itself back); a ``TypeError`` from the call
+    becomes ``NotImplemented``, as torch's operators."""
+
+    def op(self: Any, other: Any) -> Any:
+        try:
+            return getattr(self, method)(other)
+        except TypeError:
+            return NotImplemented
+
+    op.__name__ = f"__i{method.rstrip('_')}__"
+    return op
+
+
+Tensor.__iadd__ = _inplace_operator("add_")
+Tensor.__isub__ = _inplace_operator("sub_")
+Tensor.__imul__ = _inplace_operator("mul_")
+Tensor.__itruediv__ = _inplace_operator("div_")
 # Tensors stay hashable by identity (as in PyTorch) although __eq__ is elementwise.
 Tensor.__hash__ = object.__hash__
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from . import _C
+from ._ops import ops as _ops_root
 
 __all__ = ["Library", "fallthrough_kernel", "impl", "define", "_scoped_library"]
 
@@ -78,9 +79,9 @@ class Library:
         assert self.m is not None
         name = schema.split("(")[0]
         packet_name = name.split(".")[0] if "." in name else name
-        from ._ops import ops
-
-        ns_obj = vars(ops).get(self.ns)
+        # The ops root is imported with this module: a function-level `from ._ops import ops`
+        # costs a failed `__path__` lookup (an AttributeError) on every call.
+        ns_obj = vars(_ops_root).get(self.ns)
         if isinstance(tags, _C.Tag):
             tags = (tags,)
         if not isinstance(tags, str):
@@ -138,6 +139,20 @@ class Library:
         _impls.add(key)
         self._op_impls.add(key)
 
+    def _impl_custom_op_inplace(self, op_name: str, mutated: list[int]) -> None:
+        """Registers a mutating custom op's native ADInplaceOrView kernel: it bumps the version
+        counters of the arguments at positions ``mutated`` once per call."""
+        key = self.ns + "/" + op_name + "/ADInplaceOrView"
+        if key in _impls:
+            raise RuntimeError(
+                "This is not allowed since there's already a kernel registered from python overriding {}"
+                "'s behavior for {} dispatch key and {} namespace.".format(op_name, "ADInplaceOrView", self.ns)
+            )
+        assert self.m is not None
+        self.m.impl_custom_op_inplace(op_name, mutated)
+        _impls.add(key)
+        self._op_impls.add(key)
+
     def fallback(self, fn: Callable[..., Any], dispatch_key: str = "", *, with_keyset: bool = False) -> None:
         """Registers a global fallback (needs ``Library("_", "IMPL", key)``)."""
         if dispatch_key == "":
@@ -167,8 +182,9 @@ class Library:
         self, op_name: str, fn: Callable[..., Any], _stacklevel: int = 1, *, allow_override: bool = False
     ) -> None:
         """Registers ``fn`` as the fake impl of ``op_name`` (run as its Meta kernel)."""
-        from ._library import fake_impl, utils
-
+        # The module-level names are bound at the end of this module (a function-level
+        # `from ._library import ...` runs importlib's fromlist handling on every call).
+        fake_impl, utils = _fake_impl, _library_utils
         source = utils.get_source(_stacklevel + 1)
         qualname = op_name if "::" in op_name else f"{self.ns}::{op_name}"
         handle = fake_impl.holder_for(qualname).register(fn, source, self, allow_override=allow_override)
@@ -243,6 +259,14 @@ def define(qualname: str, schema: str, *, lib: Library | None = None, tags: Any 
 _DEVICE_TYPE_TO_KEY = {"cpu": "CPU", "cuda": "CUDA", "meta": "Meta", "default": "CompositeExplicitAutograd"}
 
 
+def _key_for_device_type(device_type: str) -> str:
+    key = _DEVICE_TYPE_TO_KEY.get(device_type)
+    if key is None:
+        _C.device(device_type)  # raises torch's "Expected one of cpu, cuda, ... device type" error
+        raise RuntimeError(f"opdispatch has no kernels for device type {device_type}")
+    return key
+
+
 def impl(qualname_or_lib: Any, types_or_name: Any, func_or_key: Any = None, *, lib: Library | None = None) -> Any:
     """Registers a kernel. Two forms, as in ``torch.library``:
 
@@ -268,7 +292,9 @@ def impl(qualname_or_lib: Any, types_or_name: Any, func_or_key: Any = None, *, l
         )
     ns, name = qualname.split("::")
     types = [types_or_name] if isinstance(types_or_name, str) else list(types_or_name)
-    keys = [_DEVICE_TYPE_TO_KEY.get(t, t) for t in types]
+    # As torch: a dispatch key name is used as it is, anything else is a device type
+    # ("default": every device), whose parse error is torch's.
+    keys = [t if _C._parse_dispatch_key(t) is not None else _key_for_device_type(t) for t in types]
 
     def register(f: Callable[..., Any]) -> Callable[..., Any]:
         target = lib
@@ -337,6 +363,8 @@ __all__ += ["trace", "DispatchTrace", "TraceEvent"]
 
 
 # The custom-op API (issue 12): custom_op, infer_schema, register_kernel/register_fake, opcheck.
+from ._library import fake_impl as _fake_impl  # noqa: E402
+from ._library import utils as _library_utils  # noqa: E402
 from ._library.custom_ops import CustomOpDef, _maybe_get_opdef, custom_op  # noqa: E402
 from ._library.fake_impl import get_ctx  # noqa: E402
 from ._library.infer_schema import infer_schema  # noqa: E402
@@ -352,6 +380,7 @@ __all__ += [
     "get_ctx",
     "opcheck",
     "OpCheckError",
+    "register_vmap",
 ]
 
 
@@ -359,7 +388,7 @@ def _op_name(op: Any, api: str) -> Any:
     from ._ops import OpOverload
 
     if not isinstance(op, (str, OpOverload, CustomOpDef)):
-        raise ValueError(f"{api}(op): got unexpected type for op: {type(op)}")
+        raise ValueError(f"{api}({op}): got unexpected type for op: {type(op)}")
     if isinstance(op, OpOverload):
         return op.name() if op._overloadname != "default" else op._schema_name
     return op
@@ -396,7 +425,7 @@ def register_fake(
     from ._ops import OpOverload
 
     if not isinstance(op, (str, OpOverload, CustomOpDef)):
-        raise ValueError("register_fake(op): got unexpected type for op: {type(op)}")
+        raise ValueError(f"register_fake({op}): got unexpected type for op: {type(op)}")
     op = _op_name(op, "register_fake")
     opdef = _maybe_get_opdef(op)
     if opdef is not None:
@@ -450,3 +479,20 @@ def register_autograd(
         lib = Library(namespace, "FRAGMENT")
         _keep_alive.append(lib)
     lib.impl(opname, kernel, "Autograd", with_keyset=True)
+
+
+def register_vmap(
+    op: Any, func: Callable[..., Any] | None = None, /, *, lib: Library | None = None
+) -> Any:
+    """torch.library.register_vmap. opdispatch has no ``vmap``, so this validates ``op`` as
+    torch does and then raises NotImplementedError (a registered rule could never run)."""
+    from ._ops import OpOverload
+
+    if not isinstance(op, (str, OpOverload, CustomOpDef)):
+        raise ValueError(f"register_vmap({op}): got unexpected type for op: {type(op)}")
+    qualname = op._qualname if isinstance(op, CustomOpDef) else _op_name(op, "register_vmap")
+    raise NotImplementedError(
+        f"register_vmap({qualname}): opdispatch does not implement torch.vmap "
+        "(there is no FuncTorchBatched transform to run a vmap rule), so vmap rules cannot "
+        "be registered"
+    )

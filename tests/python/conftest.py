@@ -198,3 +198,29 @@ def threads(request: pytest.FixtureRequest) -> object:
     opdispatch.set_num_threads(request.param)
     yield request.param
     opdispatch.set_num_threads(old)
+
+
+# ---- devices: one test definition, run per device (candle's `test_device!`) ----
+
+CUDA_SKIP_REASON = (
+    "no CUDA device: no NVIDIA driver here and no emulator loaded "
+    "(`make cuda-emu-test` runs these against tests/cuda_emulator; scripts/gpu_check.sh on a GPU)"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (a GPU, or the host emulator); skipped otherwise")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("cuda") is not None and not opdispatch.cuda.is_available():
+        pytest.skip(CUDA_SKIP_REASON)
+
+
+DEVICES = ["cpu", "meta", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> str:
+    """The device a per-device test case runs on."""
+    return str(request.param)

@@ -292,8 +292,11 @@ def test_register_fake_over_a_meta_kernel_and_bad_op() -> None:
         assert fake_impl.holder_for(f"{ns}::op").kernel is None
     finally:
         lib._destroy()
-    with pytest.raises(ValueError, match="register_fake\\(op\\): got unexpected type"):
+    with pytest.raises(ValueError, match="register_fake\\(3\\): got unexpected type for op: <class 'int'>"):
         library.register_fake(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="register_autograd\\(3\\): got unexpected type for op: <class 'int'>"):
+        library.register_autograd(3, lambda ctx, g: g)
+    # torch's register_kernel message has no f-string prefix: it prints the braces.
     with pytest.raises(ValueError, match="register_kernel\\(op\\): got unexpected type"):
         library.register_kernel(3, "cpu")  # type: ignore[arg-type]
 

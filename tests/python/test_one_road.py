@@ -107,6 +107,10 @@ def test_public_entry_reaches_the_aten_kernel(overload: str, key: str, entry: Ca
     assert seen, f"{overload} was not dispatched to"
     if returns_scalar:
         assert result == 42
+    elif name.endswith("_"):
+        # An in-place operator returns `self` (torch's Autograd kernel), not what ran below;
+        # reaching the kernel (`seen`) is what is checked.
+        pass
     else:
         assert result is marker or result.tolist() == marker.tolist()
 

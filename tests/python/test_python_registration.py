@@ -384,7 +384,7 @@ def test_calls_bind_keywords_through_vectorcall_and_tp_call(ns):
                 call(t, self=t)
             with pytest.raises(RuntimeError, match="missing value for argument 'self'"):
                 call()
-            with pytest.raises(RuntimeError, match="expected at most 2 argument"):
+            with pytest.raises(RuntimeError, match=r"takes 2 positional argument\(s\) but 3 was/were given"):
                 call(t, 1, 2)
             with pytest.raises(RuntimeError, match="Expected a value of type 'int' for argument 'a'"):
                 call(t, "x")
@@ -616,13 +616,13 @@ def test_multiple_returns(ns):
         assert isinstance(r, tuple) and len(r) == 2 and r[0] is t and r[1] is t
 
 
-def test_wrong_return_type_names_op(ns):
+def test_wrong_return_type_is_torchs_cast_error(ns):
     with _scoped_library(ns, "FRAGMENT") as lib:
         lib.define("m1(Tensor x) -> Tensor")
         lib.impl("m1", lambda x: 3, "CPU")
         with pytest.raises(RuntimeError) as ei:
             getattr(ops, ns).m1(opdispatch.ones(1))
-        assert f"{ns}::m1" in str(ei.value)
+        assert str(ei.value) == "Unable to cast 3 to Tensor"
 
 
 def test_none_returning_op_must_return_none(ns):
@@ -645,13 +645,14 @@ def test_wrong_return_count_tuple_names_op(ns):
         assert f"{ns}::two" in str(ei.value)
 
 
-def test_wrong_return_count_single_tensor_names_op(ns):
+def test_single_tensor_for_two_returns_is_not_a_sequence(ns):
+    # torch's text (pybind's py::sequence cast): a tensor is iterable, but not a sequence.
     with _scoped_library(ns, "FRAGMENT") as lib:
         lib.define("two(Tensor x) -> (Tensor, Tensor)")
         lib.impl("two", lambda x: x, "CPU")
-        with pytest.raises(RuntimeError) as ei:
+        with pytest.raises(TypeError) as ei:
             getattr(ops, ns).two(opdispatch.ones(1))
-        assert f"{ns}::two" in str(ei.value)
+        assert str(ei.value) == "Object of type 'Tensor' is not an instance of 'sequence'"
 
 
 NO_TENSOR = (

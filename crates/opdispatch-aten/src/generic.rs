@@ -57,6 +57,53 @@ pub(crate) fn like_options(a: &mut Args, t: &Tensor) -> Result<(ScalarType, Devi
     Ok((dtype.unwrap_or(t.dtype()), device.unwrap_or(t.device())))
 }
 
+/// `new_empty_strided`: uninitialized memory with the given geometry (storage sized for the
+/// furthest element), `self`'s dtype and device unless given.
+fn new_empty_strided(a: &mut Args) -> Result<Tensor> {
+    let t = a.tensor()?;
+    let (size, stride) = (a.int_list()?, a.int_list()?);
+    let (dtype, device) = a.tensor_options()?;
+    let (dtype, device) = (dtype.unwrap_or(t.dtype()), device.unwrap_or(t.device()));
+    let sizes = size
+        .iter()
+        .map(|&n| usize::try_from(n))
+        .collect::<std::result::Result<Vec<usize>, _>>()
+        .map_err(|_| {
+            TensorError::other(format!(
+                "Trying to create tensor with negative dimension {}: {size:?}",
+                size.iter().find(|&&n| n < 0).copied().unwrap_or(-1)
+            ))
+        })?;
+    let strides = stride
+        .iter()
+        .map(|&n| usize::try_from(n))
+        .collect::<std::result::Result<Vec<usize>, _>>()
+        .map_err(|_| {
+            TensorError::other(format!(
+                "as_strided: Negative strides are not supported at the moment, got strides: {stride:?}"
+            ))
+        })?;
+    if sizes.len() != strides.len() {
+        return Err(TensorError::other(format!(
+            "mismatch in length of strides and shape: {} and {}",
+            strides.len(),
+            sizes.len()
+        ))
+        .into());
+    }
+    let span = if sizes.contains(&0) {
+        0
+    } else {
+        1 + sizes
+            .iter()
+            .zip(&strides)
+            .map(|(n, s)| (n - 1) * s)
+            .sum::<usize>()
+    };
+    let storage = opdispatch_tensor::Storage::new(span * dtype.itemsize(), device, true)?;
+    Ok(Tensor::from_parts(storage, sizes, strides, 0, dtype)?)
+}
+
 /// The kernels every backend registers.
 pub(crate) fn kernels() -> Kernels {
     vec![
@@ -89,6 +136,10 @@ pub(crate) fn kernels() -> Kernels {
         ),
         ("alias", CppFunction::typed(alias as Fn1)),
         ("detach", CppFunction::typed(alias as Fn1)),
+        (
+            "new_empty_strided",
+            boxed(|a| Ok(tv(new_empty_strided(a)?))),
+        ),
         (
             "empty_like",
             boxed(|a| {

@@ -11,7 +11,7 @@
 //! generic.rs            views and *_like factories: no data touched, in CPU's and Meta's lists
 //! composite/implicit.rs CompositeImplicitAutograd: decompositions through the dispatcher
 //! composite/explicit.rs CompositeExplicitAutograd: factories, random factories, lift_fresh
-//! (cuda/)               where a CUDA backend's block goes: its loops, the same meta functions
+//! cuda/                 CUDA: the runtime's CUDA loops (opdispatch_tensor::cuda), the same meta functions
 //! ```
 //!
 //! No kernel branches on the device: a call reaches the backend's kernel through the
@@ -54,6 +54,7 @@ mod args;
 mod calling;
 mod composite;
 mod cpu;
+mod cuda;
 mod generic;
 mod meta;
 mod more;
@@ -125,6 +126,7 @@ fn build() -> Result<AtenLibrary, DispatchError> {
     // One IMPL block per key, each filled by its own module.
     let blocks = [
         (DispatchKey::CPU, cpu::kernels(), cpu::REGISTERED_AT),
+        (DispatchKey::CUDA, cuda::kernels(), cuda::REGISTERED_AT),
         (DispatchKey::Meta, meta::kernels(), meta::REGISTERED_AT),
         (
             DispatchKey::CompositeImplicitAutograd,

@@ -207,6 +207,23 @@ pub(crate) fn zeros(sizes: &[usize], dtype: ScalarType, device: Device) -> Resul
         ],
     )
 }
+pub(crate) fn detach(a: &Tensor) -> Result<Tensor> {
+    call(op!("detach", ""), vec![t(a)])
+}
+pub(crate) fn new_empty_strided(a: &Tensor, sizes: &[usize], strides: &[usize]) -> Result<Tensor> {
+    call(
+        op!("new_empty_strided", ""),
+        vec![
+            t(a),
+            ints(sizes),
+            ints(strides),
+            IValue::None,
+            IValue::None,
+            IValue::None,
+            IValue::None,
+        ],
+    )
+}
 pub(crate) fn clone(a: &Tensor) -> Result<Tensor> {
     call(op!("clone", ""), vec![t(a), IValue::None])
 }

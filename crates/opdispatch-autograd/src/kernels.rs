@@ -234,6 +234,26 @@ fn call_below(
     }
 }
 
+/// [`call_below`], returning `self` for an in-place operator as torch's VariableType and
+/// ADInplaceOrView kernels do, whatever ran below returned (a `__torch_dispatch__` handler may
+/// hand back another object for the same data).
+fn call_below_returning_self(
+    op: &OperatorHandle,
+    shape: Shape,
+    ks: Option<DispatchKeySet>,
+    stack: &mut Stack,
+) -> Result<()> {
+    if !shape.inplace || shape.nret != 1 {
+        return call_below(op, shape, ks, stack);
+    }
+    let this = stack.get(stack.len().saturating_sub(shape.nargs)).cloned();
+    call_below(op, shape, ks, stack)?;
+    if let (Some(this @ IValue::Tensor(_)), Some(out)) = (this, stack.last_mut()) {
+        *out = this;
+    }
+    Ok(())
+}
+
 fn autograd_kernel(
     formula: Option<&'static Formula>,
     shape: Shape,
@@ -243,7 +263,7 @@ fn autograd_kernel(
 ) -> Result<()> {
     if !is_grad_enabled() {
         // Nothing is recorded and no in-place check applies with grad mode off.
-        return call_below(op, shape, ks, stack);
+        return call_below_returning_self(op, shape, ks, stack);
     }
     let start = stack.len().saturating_sub(shape.nargs);
     let tensors = tensor_args(&stack[start..]);
@@ -257,7 +277,7 @@ fn autograd_kernel(
         }
     }
     let Some(formula) = formula.filter(|_| any) else {
-        return call_below(op, shape, ks, stack);
+        return call_below_returning_self(op, shape, ks, stack);
     };
     let pending = Pending::new(formula, &tensors, shape.inplace)?;
     // Only calls with a non-tensor argument keep a list: `Ctx` reads a missing entry as `None`,
@@ -283,7 +303,7 @@ fn autograd_kernel(
     } else {
         None
     };
-    call_below(op, shape, ks, stack)?;
+    call_below_returning_self(op, shape, ks, stack)?;
     let outs_start = stack.len().saturating_sub(shape.nret);
     let outputs: SmallVec<[Tensor; 2]> = stack[outs_start..]
         .iter()
@@ -473,12 +493,19 @@ fn bump_version_kernel(op: &OperatorHandle, nargs: usize, stack: &mut Stack) -> 
         .get(stack.len().saturating_sub(nargs))
         .and_then(|v| v.as_tensor())
         .and_then(opdispatch_dispatch::TensorRef::downcast::<Tensor>);
+    let this = stack.get(stack.len().saturating_sub(nargs)).cloned();
     {
         let _g = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW);
         op.call_boxed(stack)?;
     }
     if let Some(t) = target {
         t.bump_version();
+    }
+    // `self` is what an in-place operator returns (see `call_below_returning_self`).
+    if let (Some(this @ IValue::Tensor(_)), Some(out @ IValue::Tensor(_))) =
+        (this, stack.last_mut())
+    {
+        *out = this;
     }
     Ok(())
 }

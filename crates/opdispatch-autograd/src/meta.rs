@@ -82,8 +82,21 @@ pub fn is_differentiable(t: &Tensor) -> bool {
     t.is_floating_point() || t.is_complex()
 }
 
-/// `t.requires_grad_(on)`: only leaves, and only floating point or complex ones.
+/// torch's texts for an integral tensor asked to require grad: factories' `requires_grad=`
+/// (and this crate's own callers), the `requires_grad` setter, and `requires_grad_()`.
+pub const FACTORY_DTYPE_ERROR: &str =
+    "Only Tensors of floating point and complex dtype can require gradients";
+pub const SETTER_DTYPE_ERROR: &str =
+    "only Tensors of floating point and complex dtype can require gradients";
+pub const METHOD_DTYPE_ERROR: &str = "only Tensors of floating point dtype can require gradients";
+
+/// `requires_grad=` on a factory: only leaves, and only floating point or complex ones.
 pub fn set_requires_grad(t: &Tensor, on: bool) -> Result<()> {
+    set_requires_grad_with(t, on, FACTORY_DTYPE_ERROR)
+}
+
+/// [`set_requires_grad`] with the caller's text for a dtype that cannot require grad.
+pub fn set_requires_grad_with(t: &Tensor, on: bool, dtype_error: &str) -> Result<()> {
     if !is_leaf(t) {
         return Err(runtime(if on {
             "you can only change requires_grad flags of leaf variables."
@@ -92,9 +105,7 @@ pub fn set_requires_grad(t: &Tensor, on: bool) -> Result<()> {
         }));
     }
     if on && !is_differentiable(t) {
-        return Err(runtime(
-            "Only Tensors of floating point and complex dtype can require gradients",
-        ));
+        return Err(runtime(dtype_error));
     }
     if !on && get(t).is_none() {
         return Ok(());
@@ -195,22 +206,18 @@ pub fn gradient_edge(t: &Tensor) -> Edge {
     Edge::default()
 }
 
-/// Adds `g` into `t.grad` (AccumulateGrad's rule: the first gradient is stored, later ones are
-/// added in place, or out of place when building a higher-order graph).
+/// Adds `g` into `t.grad`, by AccumulateGrad's rule: the first gradient is stored as a
+/// `detach` of itself when nothing else can reach it and it has `t`'s layout (torch steals
+/// the buffer), else as a copy in `t`'s layout; later ones are added in place, or out of place
+/// when building a higher-order graph.
 pub(crate) fn accumulate_grad(t: &Tensor, g: Tensor, create_graph: bool) -> Result<()> {
     let m = get_or_init(t);
     let current = m.inner.lock().grad.clone();
     let new = match current {
-        None => {
-            // Keep the gradient itself only if nothing else can see or write it.
-            if create_graph
-                || (g.is_contiguous() && g.use_count() == 1 && g.storage().use_count() == 2)
-            {
-                g
-            } else {
-                calls::clone(&g)?
-            }
+        None if !create_graph && g.is_sole_reference() && obeys_layout_contract(&g, t) => {
+            calls::detach(&g)?
         }
+        None => clone_obey_contract(&g, t)?,
         Some(old) if create_graph => calls::add(&old, &g)?,
         Some(old) => {
             // Nothing to record here (`.grad` does not require grad): straight to
@@ -224,6 +231,30 @@ pub(crate) fn accumulate_grad(t: &Tensor, g: Tensor, create_graph: bool) -> Resu
     };
     m.inner.lock().grad = Some(new);
     Ok(())
+}
+
+/// Whether `g` may become `t.grad` as it is: the strides of `t` (if `t` is dense) in every
+/// dimension longer than one, else contiguous (torch's `obeys_layout_contract`).
+fn obeys_layout_contract(g: &Tensor, t: &Tensor) -> bool {
+    if t.is_non_overlapping_and_dense() {
+        g.sizes()
+            .iter()
+            .zip(g.strides().iter().zip(t.strides()))
+            .all(|(&n, (gs, ts))| n == 1 || gs == ts)
+    } else {
+        g.is_contiguous()
+    }
+}
+
+/// A copy of `g` in `t`'s layout (torch's `clone_obey_contract`): `new_empty_strided` with
+/// `t`'s geometry then `copy_`, so a graph being built records `CopyBackwards`.
+fn clone_obey_contract(g: &Tensor, t: &Tensor) -> Result<Tensor> {
+    if t.is_non_overlapping_and_dense() {
+        let out = calls::new_empty_strided(g, t.sizes(), t.strides())?;
+        calls::copy_(&out, g)
+    } else {
+        calls::clone(g)
+    }
 }
 
 /// `t.detach_()`: drops the history; `t` becomes a leaf that does not require grad.

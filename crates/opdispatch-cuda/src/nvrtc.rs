@@ -12,8 +12,11 @@ use crate::error::{CudaError, Result};
 /// Whether `libnvrtc` can be loaded on this machine.
 pub fn is_available() -> bool {
     static PRESENT: OnceLock<bool> = OnceLock::new();
-    // SAFETY: only probes whether the shared library can be opened.
-    *PRESENT.get_or_init(|| unsafe { cudarc::nvrtc::sys::is_culib_present() })
+    *PRESENT.get_or_init(|| {
+        // SAFETY: only probes whether the shared library can be opened (with every symbol the
+        // bindings load: a library of another major version panics inside cudarc, caught here).
+        crate::driver::probe(|| unsafe { cudarc::nvrtc::sys::is_culib_present() }).unwrap_or(false)
+    })
 }
 
 /// PTX of `source`, compiled on first use and cached by source text.
@@ -38,9 +41,7 @@ pub fn compile(source: &str) -> Result<Arc<cudarc::nvrtc::Ptx>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::{self, Binary, Unary};
-
-    const TYPES: [&str; 4] = ["float", "double", "long long", "int"];
+    use crate::codegen::{self, Binary, Reduce, Ty, Unary};
 
     /// Every generated kernel compiles to PTX (NVRTC needs no GPU). Skipped where libnvrtc is
     /// absent; `make cuda-codegen-test` provides it from PyPI's nvidia-cuda-nvrtc wheel.
@@ -56,44 +57,50 @@ mod tests {
             return;
         }
         let mut n = 0;
+        let types = [Ty::F32, Ty::F64, Ty::I64, Ty::I32, Ty::BF16, Ty::U8];
         for op in Binary::ALL {
-            for c in TYPES {
-                let float = matches!(c, "float" | "double");
-                if op == Binary::Div && !float {
+            for c in types {
+                if op == Binary::Div && !c.is_float() {
                     continue;
                 }
-                let out = if matches!(
-                    op,
-                    Binary::Eq | Binary::Ne | Binary::Lt | Binary::Le | Binary::Gt | Binary::Ge
-                ) {
-                    "bool"
-                } else {
-                    c
-                };
-                let src = codegen::binary_source(op, c, "long long", c, out);
-                let ptx = compile(&src).unwrap_or_else(|e| panic!("{op:?} {c}: {e}\n{src}"));
-                let name = codegen::binary_name(op, c, "long long", c, out);
+                let out = if op.is_comparison() { Ty::Bool } else { c };
+                let src = codegen::binary_source(op, c, Ty::I64, c, out);
+                let ptx = compile(&src).unwrap_or_else(|e| panic!("{op:?} {c:?}: {e}\n{src}"));
+                let name = codegen::binary_name(op, c, Ty::I64, c, out);
                 assert!(ptx.to_src().contains(&format!("{name}_strided")), "{name}");
                 n += 1;
             }
         }
         for op in Unary::ALL {
-            for c in ["float", "double"].into_iter().chain(
+            for c in [Ty::F32, Ty::F64, Ty::BF16].into_iter().chain(
                 (!op.needs_float())
-                    .then_some(["long long", "unsigned char"])
+                    .then_some([Ty::I64, Ty::U8])
                     .into_iter()
                     .flatten(),
             ) {
-                let src =
-                    codegen::unary_source(op, c, c, if op == Unary::Cast { "bool" } else { c });
-                compile(&src).unwrap_or_else(|e| panic!("{op:?} {c}: {e}\n{src}"));
+                let out = if op == Unary::Cast { Ty::Bool } else { c };
+                let src = codegen::unary_source(op, c, c, out);
+                compile(&src).unwrap_or_else(|e| panic!("{op:?} {c:?}: {e}\n{src}"));
                 n += 1;
             }
         }
-        for t in ["float", "double", "long long", "bool"] {
+        for t in Ty::ALL {
             compile(&codegen::fill_and_where_source(t))
-                .unwrap_or_else(|e| panic!("fill/where {t}: {e}"));
+                .unwrap_or_else(|e| panic!("fill/where {t:?}: {e}"));
             n += 1;
+        }
+        for op in [Reduce::Sum, Reduce::Max, Reduce::Min] {
+            for (a, acc) in [
+                (Ty::F32, Ty::F32),
+                (Ty::BF16, Ty::F32),
+                (Ty::I64, Ty::I64),
+                (Ty::Bool, Ty::I64),
+            ] {
+                let out = if op == Reduce::Sum { acc } else { a };
+                let src = codegen::reduce_source(op, a, acc, out);
+                compile(&src).unwrap_or_else(|e| panic!("{op:?} {a:?}: {e}\n{src}"));
+                n += 1;
+            }
         }
         eprintln!("{n} kernel sources compiled");
     }

@@ -239,6 +239,16 @@ impl Library {
         self.def_schema_tagged(schema, Vec::new())
     }
 
+    /// [`Self::def_schema`] with `tags` (a front end that parsed the schema already, to read
+    /// the name as written, defines it without parsing it again).
+    pub fn def_schema_with_tags(
+        &mut self,
+        schema: FunctionSchema,
+        tags: &[crate::Tag],
+    ) -> Result<OperatorName> {
+        self.def_schema_tagged(schema, tags.to_vec())
+    }
+
     fn def_schema_tagged(
         &mut self,
         mut schema: FunctionSchema,

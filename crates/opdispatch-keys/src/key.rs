@@ -152,10 +152,22 @@ impl DispatchKey {
     /// `parseDispatchKey`: exact names of functionality, alias and per-backend
     /// runtime keys, plus "Undefined". StartOf* and BC names are rejected.
     pub fn parse(s: &str) -> Result<Self, ParseDispatchKeyError> {
-        DispatchKey::ALL
-            .iter()
+        // A name -> key map built once: the linear scan over every key's name was a visible
+        // part of each Python registration (keys arrive as strings there).
+        static BY_NAME: std::sync::OnceLock<std::collections::HashMap<&'static str, DispatchKey>> =
+            std::sync::OnceLock::new();
+        let by_name = BY_NAME.get_or_init(|| {
+            let mut m = std::collections::HashMap::new();
+            for k in DispatchKey::ALL.iter().copied() {
+                if !k.is_start_of_backends() {
+                    m.entry(k.variant_name()).or_insert(k);
+                }
+            }
+            m
+        });
+        by_name
+            .get(s)
             .copied()
-            .find(|k| !k.is_start_of_backends() && k.variant_name() == s)
             .ok_or_else(|| ParseDispatchKeyError(s.to_owned()))
     }
 }

@@ -103,7 +103,17 @@ fn binary(
         }
         _ => return Ok(py.NotImplemented()),
     };
-    done(py, call?)
+    not_implemented_on_type_error(py, call.and_then(|r| done(py, r)))
+}
+
+/// torch's binary operators turn a `TypeError` from the call (every `__torch_dispatch__`
+/// handler returned `NotImplemented`, say) into `NotImplemented`, so Python tries the reflected
+/// operator and then raises its own "unsupported operand type(s)" error.
+fn not_implemented_on_type_error(py: Python<'_>, r: PyResult<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+    match r {
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => Ok(py.NotImplemented()),
+        r => r,
+    }
 }
 
 type Slf<'a, 'py> = &'a Bound<'py, PyTensor>;
@@ -136,7 +146,7 @@ impl PyTensor {
         match operand(o) {
             Some(Operand::S(s)) => {
                 let a = unwrap_tensor(slf.as_any())?;
-                unary(py, || Ok(rsub_s()?.call(a, s, one())))
+                not_implemented_on_type_error(py, unary(py, || Ok(rsub_s()?.call(a, s, one()))))
             }
             _ => Ok(py.NotImplemented()),
         }
@@ -146,10 +156,11 @@ impl PyTensor {
         match operand(o) {
             Some(Operand::S(s)) => {
                 let a = unwrap_tensor(slf.as_any())?;
-                unary(py, || {
+                let r = unary(py, || {
                     let r = reciprocal_t()?.call(a).map_err(crate::errors::to_py)?;
                     Ok(mul_t()?.call(r, Tensor::wrapped_scalar(s)))
-                })
+                });
+                not_implemented_on_type_error(py, r)
             }
             _ => Ok(py.NotImplemented()),
         }

@@ -62,11 +62,12 @@ impl PyTensor {
     }
     #[setter]
     fn set_requires_grad(&self, on: bool) -> PyResult<()> {
-        meta::set_requires_grad(&self.t, on).py()
+        meta::set_requires_grad_with(&self.t, on, meta::SETTER_DTYPE_ERROR).py()
     }
     #[pyo3(signature = (requires_grad=true))]
     fn requires_grad_(slf: Bound<'_, Self>, requires_grad: bool) -> PyResult<Bound<'_, Self>> {
-        meta::set_requires_grad(&slf.borrow().t, requires_grad).py()?;
+        meta::set_requires_grad_with(&slf.borrow().t, requires_grad, meta::METHOD_DTYPE_ERROR)
+            .py()?;
         Ok(slf)
     }
     #[getter]

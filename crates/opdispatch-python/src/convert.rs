@@ -468,10 +468,20 @@ pub(crate) fn bind_args(
         .take_while(|a| !a.kwarg_only)
         .count();
     if args.len() > n {
-        return Err(crate::errors::runtime_error(format!(
-            "{name}() expected at most {n} argument(s) but received {} argument(s). Declaration: {schema}",
-            args.len()
-        )));
+        // torch's two texts: more arguments than the schema has at all, or more positional
+        // ones than it takes before its keyword-only arguments.
+        let total = schema.arguments.len();
+        return Err(crate::errors::runtime_error(if args.len() > total {
+            format!(
+                "{name}() expected at most {total} argument(s) but received {} argument(s). Declaration: {schema}",
+                args.len()
+            )
+        } else {
+            format!(
+                "{name}() takes {n} positional argument(s) but {} was/were given.  Declaration: {schema}",
+                args.len()
+            )
+        }));
     }
     let has_kwargs = kwargs.len() > 0;
     let mut used = 0usize;
@@ -534,7 +544,7 @@ pub(crate) fn bind_args(
     Ok(())
 }
 
-fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
+pub(crate) fn default_to_ivalue(d: &DefaultValue, ty: &Type) -> IValue {
     match d {
         DefaultValue::None => IValue::None,
         DefaultValue::Bool(b) => IValue::Bool(*b),

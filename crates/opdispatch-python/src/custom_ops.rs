@@ -58,6 +58,38 @@ pub(crate) fn _dispatch_schema_alias_info(
     Ok((args, rets))
 }
 
+/// `(name, kwarg_only, has_default, default)` of one argument.
+type ArgDefault = (String, bool, bool, Py<PyAny>);
+
+/// `(name, kwarg_only, has_default, default)` of each argument of `op`'s schema, the default
+/// as a Python value (`None` where there is none): what torch's `fill_defaults` reads from
+/// `Argument.default_value` when custom ops hand `setup_context` their inputs.
+#[pyfunction]
+pub(crate) fn _dispatch_schema_defaults(
+    py: Python<'_>,
+    op: PyRef<'_, PyOperatorHandle>,
+) -> PyResult<Vec<ArgDefault>> {
+    let schema = op
+        .op
+        .schema()
+        .ok_or_else(|| crate::errors::runtime_error("operator has no schema"))?;
+    schema
+        .arguments
+        .iter()
+        .map(|a| {
+            let value = match &a.default {
+                Some(d) => crate::convert::to_py(
+                    py,
+                    crate::convert::default_to_ivalue(d, &a.ty),
+                    Some(&a.ty),
+                )?,
+                None => py.None(),
+            };
+            Ok((a.name.clone(), a.kwarg_only, a.default.is_some(), value))
+        })
+        .collect()
+}
+
 /// An identifier of `t`'s storage, equal for tensors that share one (views, aliases) while
 /// they are alive.
 #[pyfunction]
@@ -115,12 +147,14 @@ pub(crate) fn _any_output_is_alias_to_input_or_output(
     any_output_is_alias(args, kwargs, outputs.as_any())
 }
 
-/// `_C._CustomOpBackend(backend_fns, device_type, disabled, init_fn, alias_error)`: the kernel
+/// `_C._CustomOpBackend(backend_fns, device_type, disabled, init_fn, alias_error,
+/// check_aliasing=True)`: the kernel
 /// a custom op registers for a device type. Each call runs `backend_fns[device_type]` (or
 /// `init_fn` while the device type is in `disabled`, so re-registering swaps the function
 /// without touching the dispatcher), then checks that no output aliases an input or another
-/// output, calling `alias_error()` (which raises torch's message) if one does. Native because
-/// it runs on every call of every custom op.
+/// output (not for view ops), calling `alias_error()` (which raises torch's message) if one
+/// does. Registered, it becomes a `CustomOpBackendKernel` (`custom_op_kernels.rs`): the
+/// dispatcher calls the user function itself.
 #[pyclass(name = "_CustomOpBackend", module = "opdispatch._C", frozen)]
 pub(crate) struct PyCustomOpBackend {
     backend_fns: Py<PyDict>,
@@ -128,17 +162,21 @@ pub(crate) struct PyCustomOpBackend {
     disabled: Py<PySet>,
     init_fn: Py<PyAny>,
     alias_error: Py<PyAny>,
+    /// False for view ops (an output aliasing an input is what their schema says).
+    pub(crate) check_aliasing: bool,
 }
 
 #[pymethods]
 impl PyCustomOpBackend {
     #[new]
+    #[pyo3(signature = (backend_fns, device_type, disabled, init_fn, alias_error, check_aliasing=true))]
     fn py_new(
         backend_fns: Py<PyDict>,
         device_type: Py<PyAny>,
         disabled: Py<PySet>,
         init_fn: Py<PyAny>,
         alias_error: Py<PyAny>,
+        check_aliasing: bool,
     ) -> Self {
         Self {
             backend_fns,
@@ -146,6 +184,7 @@ impl PyCustomOpBackend {
             disabled,
             init_fn,
             alias_error,
+            check_aliasing,
         }
     }
 
@@ -156,31 +195,48 @@ impl PyCustomOpBackend {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let device = self.device_type.bind(py);
-        let f = if self.disabled.bind(py).contains(device)? {
-            self.init_fn.bind(py).clone()
-        } else {
-            self.backend_fns
-                .bind(py)
-                .get_item(device)?
-                .ok_or_else(|| crate::errors::key_error(device.clone().unbind()))?
-        };
-        let result = f.call(args, kwargs)?;
-        let aliases = if result.is_exact_instance_of::<PyTuple>() {
+        let result = self.current_fn(py)?.call(args, kwargs)?;
+        let aliases = if !self.check_aliasing {
+            false
+        } else if result.is_exact_instance_of::<PyTuple>() {
             any_output_is_alias(args, kwargs, &result)?
         } else {
             any_output_is_alias(args, kwargs, PyTuple::new(py, [&result])?.as_any())?
         };
         if aliases {
-            self.alias_error.bind(py).call0()?;
+            self.raise_alias_error(py)?;
         }
         Ok(result.unbind())
+    }
+}
+
+impl PyCustomOpBackend {
+    /// The function a call runs now: the original while the device type is disabled,
+    /// otherwise the one last registered for it.
+    pub(crate) fn current_fn<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let device = self.device_type.bind(py);
+        if self.disabled.bind(py).contains(device)? {
+            return Ok(self.init_fn.bind(py).clone());
+        }
+        self.backend_fns
+            .bind(py)
+            .get_item(device)?
+            .ok_or_else(|| crate::errors::key_error(device.clone().unbind()))
+    }
+
+    /// Raises torch's "must not alias" error (the Python factory builds its message).
+    pub(crate) fn raise_alias_error(&self, py: Python<'_>) -> PyResult<()> {
+        self.alias_error.bind(py).call0()?;
+        Err(crate::errors::runtime_error(
+            "a custom op's output aliases an input or another output",
+        ))
     }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_dispatch_schema_alias_info, m)?)?;
     m.add_function(wrap_pyfunction!(_storage_id, m)?)?;
+    m.add_function(wrap_pyfunction!(_dispatch_schema_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(
         _any_output_is_alias_to_input_or_output,
         m

@@ -88,11 +88,16 @@ fn call(
     crate::errors::catch_kernel_panic(|| op.call_boxed(&mut stack).map_err(err_to_py))?;
     match stack.pop() {
         Some(v) if stack.is_empty() => {
-            let t = to_py(py, v, None)?;
             if requires_grad {
-                t.call_method1(py, "requires_grad_", (true,))?;
+                // A factory's own text for an integral dtype (not `requires_grad_()`'s).
+                if let Some(t) = v
+                    .as_tensor()
+                    .and_then(opdispatch_dispatch::TensorRef::downcast::<opdispatch_tensor::Tensor>)
+                {
+                    opdispatch_autograd::meta::set_requires_grad(&t, true).map_err(err_to_py)?;
+                }
             }
-            Ok(t)
+            to_py(py, v, None)
         }
         _ => Err(crate::errors::runtime_error(format!(
             "{} returned {} values, expected one tensor",

@@ -45,7 +45,7 @@ pub(crate) fn arguments_start(
     Ok(stack.len() - n)
 }
 
-fn has_python_key_arg(args: &[IValue]) -> bool {
+pub(crate) fn has_python_key_arg(args: &[IValue]) -> bool {
     args.iter().any(|v| v.key_set().has(DispatchKey::Python))
 }
 
@@ -100,7 +100,7 @@ impl PythonKernelHolder {
 }
 
 /// Calls `func(*args)` through the vectorcall protocol.
-fn vectorcall<'py>(
+pub(crate) fn vectorcall<'py>(
     py: Python<'py>,
     func: &Py<PyAny>,
     args: &[Py<PyAny>],
@@ -136,15 +136,22 @@ pub(crate) fn push_py_out(
                 )));
             }
         }
-        1 => stack.push(to_ivalue(out, &schema.returns[0].ty).map_err(|e| ret_error(op, e))?),
+        1 => stack.push(return_to_ivalue(out, &schema.returns[0].ty)?),
         n => {
+            // pybind's `py::cast<py::sequence>` text, as torch's.
             let not_seq = || {
-                crate::errors::runtime_error(format!(
-                    "Python kernel for {} must return a sequence of {n} values (its schema has {n} returns) but returned a {}",
-                    op.operator_name(),
-                    out.get_type().name().map(|s| s.to_string()).unwrap_or_default()
+                crate::errors::type_error(format!(
+                    "Object of type '{}' is not an instance of 'sequence'",
+                    out.get_type()
+                        .name()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
                 ))
             };
+            // A tensor is iterable but, as torch's, not a sequence.
+            if out.cast::<crate::tensor::PyTensor>().is_ok() {
+                return Err(not_seq());
+            }
             let seq: Vec<Bound<'_, PyAny>> = out
                 .try_iter()
                 .map_err(|_| not_seq())?
@@ -158,16 +165,41 @@ pub(crate) fn push_py_out(
                 )));
             }
             for (v, r) in seq.iter().zip(&schema.returns) {
-                stack.push(to_ivalue(v, &r.ty).map_err(|e| ret_error(op, e))?);
+                stack.push(return_to_ivalue(v, &r.ty)?);
             }
         }
     }
     Ok(())
 }
 
-fn ret_error(op: &OperatorHandle, e: PyErr) -> PyErr {
-    crate::errors::runtime_error(format!(
-        "Python kernel for {} returned a value that does not match its schema's return type: {e}",
-        op.operator_name()
-    ))
+/// One returned value as its schema type, with torch's `toIValue` coercions (a bool where an
+/// int is declared, an int where a bool is) and its error texts: `Unable to cast <str(obj)> to
+/// Tensor` for tensors, pybind's cast text for everything else.
+fn return_to_ivalue(obj: &Bound<'_, PyAny>, ty: &opdispatch_schema::Type) -> PyResult<IValue> {
+    use opdispatch_schema::Type;
+    use pyo3::types::{PyBool, PyInt};
+    if let Ok(v) = to_ivalue(obj, ty) {
+        return Ok(v);
+    }
+    let base = match ty {
+        Type::Optional(inner) => inner.as_ref(),
+        t => t,
+    };
+    match base {
+        Type::Int | Type::SymInt if obj.is_instance_of::<PyBool>() => {
+            return Ok(IValue::Int(i64::from(obj.extract::<bool>()?)))
+        }
+        Type::Bool if obj.is_instance_of::<PyInt>() => return Ok(IValue::Bool(obj.is_truthy()?)),
+        Type::Tensor => {
+            return Err(crate::errors::runtime_error(format!(
+                "Unable to cast {} to Tensor",
+                obj.str()?
+            )))
+        }
+        _ => {}
+    }
+    Err(crate::errors::runtime_error(format!(
+        "Unable to cast Python instance of type {} to C++ type '?' (#define PYBIND11_DETAILED_ERROR_MESSAGES or compile in debug mode for details)",
+        obj.get_type().repr()?
+    )))
 }

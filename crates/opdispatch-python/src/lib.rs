@@ -8,6 +8,7 @@ mod arith;
 mod autograd;
 mod convert;
 mod cuda;
+mod custom_op_kernels;
 mod custom_ops;
 mod errors;
 mod explain;

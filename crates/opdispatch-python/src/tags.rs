@@ -28,10 +28,19 @@ pub(crate) fn make_tag_enum(py: Python<'_>, module_name: &str) -> PyResult<Py<Py
     cls.setattr("__int__", &value)?;
     cls.setattr("__index__", &value)?;
     cls.setattr("__hash__", hash_value)?;
+    let members = Tag::ALL
+        .iter()
+        .map(|t| Ok((cls.getattr(t.name())?.unbind(), *t)))
+        .collect::<PyResult<Vec<_>>>()?;
+    let _ = TAG_MEMBERS.set(members);
     let cls = cls.unbind();
     let _ = TAG_ENUM.set(cls.clone_ref(py));
     Ok(cls)
 }
+
+/// The enum's members with their tags: extracting a member is a pointer comparison (reading
+/// an Enum member's `value` runs Python code).
+static TAG_MEMBERS: OnceLock<Vec<(Py<PyAny>, Tag)>> = OnceLock::new();
 
 fn tag_enum(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     TAG_ENUM
@@ -55,6 +64,12 @@ pub(crate) fn extract_tags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Tag>>
         )))
     };
     let one = |o: &Bound<'_, PyAny>| -> PyResult<Tag> {
+        if let Some((_, t)) = TAG_MEMBERS
+            .get()
+            .and_then(|ms| ms.iter().find(|(m, _)| o.is(m)))
+        {
+            return Ok(*t);
+        }
         if !o.is_instance(cls)? {
             return Err(not_a_tag(o)?);
         }

@@ -21,7 +21,7 @@ pub use custom_class::{is_custom_class_registered, register_custom_class};
 pub use error::{ErrorKind, SchemaParseError};
 pub use parser::{
     parse_name, parse_name_parts, parse_schema, parse_schema_or_name,
-    parse_schema_or_name_with_options, parse_schema_with_options,
+    parse_schema_or_name_with_options, parse_schema_with_options, DEVICE_TYPES,
 };
 pub use types::Type;
 pub use value::DefaultValue;

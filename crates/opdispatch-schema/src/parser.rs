@@ -76,7 +76,8 @@ const DTYPE_NAMES: &[(&str, i64)] = &[
     ("float4_e2m1fn_x2", 45),
 ];
 
-const DEVICE_TYPES: &[&str] = &[
+/// PyTorch's device type names, in its order (`c10::DeviceType`'s parse list).
+pub const DEVICE_TYPES: &[&str] = &[
     "cpu",
     "cuda",
     "ipu",

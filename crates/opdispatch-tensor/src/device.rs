@@ -7,8 +7,8 @@ use std::str::FromStr;
 /// Where a tensor's storage lives.
 ///
 /// `Meta` tensors carry shapes and dtypes but no data; every op on them
-/// computes only output metadata. `Cuda` exists so that device strings and
-/// dispatch key sets round-trip, but this build cannot allocate on it.
+/// computes only output metadata. `Cuda` storage lives on an NVIDIA GPU, found at run time
+/// (see the `opdispatch-cuda` crate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Device {
     Cpu,
@@ -46,15 +46,9 @@ impl Device {
     pub(crate) fn check_available(self) -> Result<()> {
         match self {
             // The driver is looked up at run time: without one this is PyTorch's "Found no
-            // NVIDIA driver" error. Device storage does not exist yet, so a machine with a GPU
-            // is told so rather than given host memory labelled cuda.
-            Device::Cuda(i) => {
-                opdispatch_cuda::driver::check_device(usize::from(i))
-                    .map_err(|e| TensorError::Device(e.to_string()))?;
-                Err(TensorError::Device(format!(
-                    "opdispatch found CUDA device {i}, but CUDA tensor storage is not implemented yet"
-                )))
-            }
+            // NVIDIA driver" error.
+            Device::Cuda(i) => opdispatch_cuda::driver::check_device(usize::from(i))
+                .map_err(|e| TensorError::Device(e.to_string())),
             _ => Ok(()),
         }
     }
@@ -74,7 +68,7 @@ impl FromStr for Device {
 
     /// Accepts "cpu", "meta", "cuda" (index 0) and "cuda:N".
     fn from_str(s: &str) -> Result<Device> {
-        let err = || TensorError::DeviceParse(s.to_string());
+        let err = || TensorError::DeviceParse(format!("Invalid device string: '{s}'"));
         let (ty, idx) = match s.split_once(':') {
             Some((t, i)) => {
                 // PyTorch rejects signs, leading zeros and whitespace in the index.
@@ -97,7 +91,13 @@ impl FromStr for Device {
             ("cpu" | "meta", Some(i)) => Err(TensorError::DeviceParse(format!(
                 "{ty} device index must be 0 (got {i})"
             ))),
-            _ => Err(err()),
+            _ if opdispatch_schema::DEVICE_TYPES.contains(&ty) => Err(TensorError::DeviceParse(
+                format!("opdispatch has no {ty} backend (its devices are cpu, cuda and meta)"),
+            )),
+            _ => Err(TensorError::DeviceParse(format!(
+                "Expected one of {} device type at start of device string: {ty}",
+                opdispatch_schema::DEVICE_TYPES.join(", ")
+            ))),
         }
     }
 }

@@ -42,8 +42,8 @@ pub enum TensorError {
     #[error("Cannot access data of a tensor on device '{0}': it has no storage data")]
     NoData(Device),
 
-    /// Parse failure for a device string.
-    #[error("Expected one of cpu, cuda, meta device type at start of device string: {0}")]
+    /// Parse failure for a device string (the whole message).
+    #[error("{0}")]
     DeviceParse(String),
 
     /// A value could not be represented (e.g. `item()` on a multi-element tensor).

@@ -1,12 +1,14 @@
 //! Tensor runtime of opdispatch: dtypes and promotion ([`dtype`]), devices
 //! ([`device`]), intrusive-refcounted [`Storage`] and [`Tensor`] handles whose
 //! impls carry a PyObject slot ([`pyobject`]), the operators' meta functions (output
-//! geometry and dtype, [`ops::meta`]) and the CPU loops ([`ops`]).
+//! geometry and dtype, [`ops::meta`]), the CPU loops ([`ops`]) and the CUDA loops
+//! ([`cuda`], kernels generated and launched by the `opdispatch-cuda` crate).
 //!
 //! Pure Rust: the Python crate couples these handles to Python objects through
 //! [`install_pyobject_hooks`]; the `opdispatch-aten` crate registers the kernels built on
 //! these loops with the dispatcher, one module per backend.
 
+pub mod cuda;
 pub mod device;
 mod dispatch_glue;
 pub mod dtype;

@@ -59,6 +59,12 @@ pub trait PyObjectHooks: Send + Sync + 'static {
     fn incref(&self, obj: *mut c_void);
     /// `Py_DECREF(obj)`; acquire the GIL if the calling thread does not hold it.
     fn decref(&self, obj: *mut c_void);
+    /// Whether only the Rust side's reference keeps `obj` alive (no Python code can reach it).
+    /// Conservative default: `false`.
+    fn only_native_reference(&self, obj: *mut c_void) -> bool {
+        let _ = obj;
+        false
+    }
 }
 
 static HOOKS: OnceLock<&'static dyn PyObjectHooks> = OnceLock::new();
@@ -87,7 +93,7 @@ pub fn pyobject_hooks_disarmed() -> bool {
     DISARMED.load(Ordering::Acquire)
 }
 
-fn hooks() -> Option<&'static dyn PyObjectHooks> {
+pub(crate) fn hooks() -> Option<&'static dyn PyObjectHooks> {
     if DISARMED.load(Ordering::Acquire) {
         return None;
     }
@@ -385,6 +391,23 @@ macro_rules! intrusive_handle_api {
             /// Whether a Python object is attached (the `HAS_PYOBJECT` bit).
             pub fn has_pyobject(&self) -> bool {
                 self.0.header().has_pyobject()
+            }
+
+            /// Whether this handle is the only way to reach the impl: no other strong handle,
+            /// and no Python code holding its object (torch's `use_count() == 1`, which does not
+            /// count a preserved object that only the impl keeps alive).
+            pub fn is_sole_reference(&self) -> bool {
+                let header = self.0.header();
+                match header.use_count() {
+                    1 => !header.has_pyobject(),
+                    2 if header.has_pyobject() => {
+                        match ($crate::pyobject::hooks(), header.slot().get()) {
+                            (Some(h), Some(obj)) => h.only_native_reference(obj.as_ptr()),
+                            _ => false,
+                        }
+                    }
+                    _ => false,
+                }
             }
 
             /// Couple `obj` with this impl (module docs, step 1). On

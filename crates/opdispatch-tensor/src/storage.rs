@@ -1,7 +1,10 @@
 //! Untyped storage: the byte buffer tensors view, with its PyObject slot.
 //!
 //! Buffers are `Vec<u64>` so every dtype's elements are naturally aligned.
-//! Meta storage records a byte size but allocates nothing. Access goes through
+//! Meta storage records a byte size but allocates nothing. CUDA storage owns a block of
+//! device memory from the device's caching allocator ([`opdispatch_cuda::DeviceBuffer`],
+//! returned to the cache when the storage dies) and has no host bytes: the CUDA loops
+//! address it by [`Storage::device_ptr`]. Access goes through
 //! an `RwLock`: kernels take one lock at a time (they copy inputs out or build
 //! outputs in fresh buffers), so aliasing inputs and outputs cannot deadlock.
 
@@ -60,6 +63,9 @@ pub struct StorageImpl {
     device: Device,
     resizable: bool,
     data: RwLock<Buffer>,
+    /// The device memory of CUDA storage (`None` on CPU and Meta; boxed so CPU storage keeps
+    /// its size).
+    cuda: Option<Box<opdispatch_cuda::DeviceBuffer>>,
     /// Autograd's version counter, shared by every tensor viewing this storage.
     version: std::sync::atomic::AtomicU64,
 }
@@ -231,6 +237,11 @@ impl Storage {
     /// Zero-filled storage of `nbytes` on `device` (Meta allocates nothing).
     pub fn new(nbytes: usize, device: Device, resizable: bool) -> Result<Storage> {
         device.check_available()?;
+        if let Device::Cuda(i) = device {
+            let b = opdispatch_cuda::DeviceBuffer::zeroed(usize::from(i), nbytes)
+                .map_err(crate::cuda::cuda_err)?;
+            return Ok(Self::from_device(b, device, resizable));
+        }
         if device.is_meta() {
             let buf = Buffer {
                 words: Vec::new(),
@@ -270,14 +281,48 @@ impl Storage {
         )
     }
 
+    /// Uninitialised CUDA storage of `nbytes` on device `index` (`torch.empty`'s).
+    pub fn cuda_uninit(nbytes: usize, index: u8, resizable: bool) -> Result<Storage> {
+        let device = Device::Cuda(index);
+        device.check_available()?;
+        let b = opdispatch_cuda::DeviceBuffer::uninit(usize::from(index), nbytes)
+            .map_err(crate::cuda::cuda_err)?;
+        Ok(Self::from_device(b, device, resizable))
+    }
+
+    fn from_device(b: opdispatch_cuda::DeviceBuffer, device: Device, resizable: bool) -> Storage {
+        let nbytes = b.nbytes();
+        let buf = Buffer {
+            words: Vec::new(),
+            start: 0,
+            nbytes,
+        };
+        Self::from_parts(buf, Some(Box::new(b)), device, resizable)
+    }
+
     fn from_buffer(buf: Buffer, device: Device, resizable: bool) -> Storage {
+        Self::from_parts(buf, None, device, resizable)
+    }
+
+    fn from_parts(
+        buf: Buffer,
+        cuda: Option<Box<opdispatch_cuda::DeviceBuffer>>,
+        device: Device,
+        resizable: bool,
+    ) -> Storage {
         Storage(IntrusivePtr::new(StorageImpl {
             header: RcHeader::new(),
             device,
             resizable,
             data: RwLock::new(buf),
+            cuda,
             version: std::sync::atomic::AtomicU64::new(0),
         }))
+    }
+
+    /// The device address of CUDA storage's first byte (`None` on CPU and Meta).
+    pub fn device_ptr(&self) -> Option<u64> {
+        self.0.cuda.as_ref().map(|b| b.ptr())
     }
 
     /// The autograd version counter (bumped by every in-place write through a view of it).
@@ -320,17 +365,18 @@ impl Storage {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Read the bytes. Errors on Meta storage, which has none.
+    /// Read the bytes. Errors on Meta storage, which has none, and on CUDA storage, whose
+    /// bytes are on the device (copy it to the host first).
     pub fn read(&self) -> Result<StorageRead<'_>> {
-        if self.device().is_meta() {
+        if !self.device().is_cpu() {
             return Err(TensorError::NoData(self.device()));
         }
         Ok(StorageRead(self.lock_read()))
     }
 
-    /// Write the bytes. Errors on Meta storage, which has none.
+    /// Write the bytes. Errors on Meta and CUDA storage (see [`Storage::read`]).
     pub fn write(&self) -> Result<StorageWrite<'_>> {
-        if self.device().is_meta() {
+        if !self.device().is_cpu() {
             return Err(TensorError::NoData(self.device()));
         }
         Ok(StorageWrite(self.lock_write()))
@@ -339,7 +385,7 @@ impl Storage {
     /// Write access if no other access is held now (`None` when it would block, or on Meta):
     /// for kernels that already hold another storage's lock and must not wait for this one.
     pub(crate) fn try_write(&self) -> Option<StorageWrite<'_>> {
-        if self.device().is_meta() {
+        if !self.device().is_cpu() {
             return None;
         }
         match self.0.data.try_write() {
@@ -349,9 +395,12 @@ impl Storage {
         }
     }
 
-    /// Address of the first byte (0 for Meta); for `data_ptr()` style identity.
+    /// Address of the first byte (0 for Meta, the device address for CUDA); for `data_ptr()`
+    /// style identity.
     pub fn data_ptr(&self) -> usize {
-        if self.device().is_meta() {
+        if let Some(p) = self.device_ptr() {
+            p as usize
+        } else if self.device().is_meta() {
             0
         } else {
             self.lock_read().data() as usize
@@ -367,6 +416,17 @@ impl Storage {
             ));
         }
         let mut g = self.lock_write();
+        if let Some(b) = &self.0.cuda {
+            // Device storage keeps its block: it may shrink, and grow back within it.
+            if nbytes > b.nbytes() {
+                return Err(TensorError::other(format!(
+                    "opdispatch cannot grow CUDA storage in place (from {} to {nbytes} bytes)",
+                    b.nbytes()
+                )));
+            }
+            g.nbytes = nbytes;
+            return Ok(());
+        }
         if !self.device().is_meta() {
             let old = g.nbytes;
             let want = g.start + words_for(nbytes);
@@ -408,7 +468,9 @@ mod tests {
         assert_eq!(m.nbytes(), 1 << 40);
         assert!(m.read().is_err());
         assert!(m.resize(3).is_err());
-        assert!(Storage::new(4, Device::Cuda(0), true).is_err());
+        if !opdispatch_cuda::is_available() {
+            assert!(Storage::new(4, Device::Cuda(0), true).is_err());
+        }
         let b = Storage::from_bytes(&[1, 2, 3]);
         assert_eq!(&*b.read().unwrap(), &[1, 2, 3]);
     }

@@ -446,11 +446,23 @@ impl Tensor {
         let nbytes = n
             .checked_mul(dtype.itemsize())
             .ok_or_else(|| TensorError::shape("size overflow"))?;
-        let storage = Storage::new(nbytes, device, true)?;
+        let storage = match device {
+            // Device memory is not zeroed for `empty` (one memset launch saved per output).
+            Device::Cuda(i) => Storage::cuda_uninit(nbytes, i, true)?,
+            _ => Storage::new(nbytes, device, true)?,
+        };
         Ok(Self::from_storage_contiguous(storage, sizes, dtype))
     }
 
     pub fn zeros(sizes: &[usize], dtype: ScalarType, device: Device) -> Result<Tensor> {
+        if let Device::Cuda(_) = device {
+            let n = numel_of(sizes)?;
+            let nbytes = n
+                .checked_mul(dtype.itemsize())
+                .ok_or_else(|| TensorError::shape("size overflow"))?;
+            let storage = Storage::new(nbytes, device, true)?;
+            return Ok(Self::from_storage_contiguous(storage, sizes, dtype));
+        }
         Self::empty(sizes, dtype, device)
     }
 
@@ -688,6 +700,31 @@ impl Tensor {
         self.0.contiguous
     }
 
+    /// Whether the elements fill a block of memory exactly, in some order of the dimensions
+    /// (torch's `is_non_overlapping_and_dense`): sorted by stride, each dimension's stride is
+    /// the product of the sizes before it (dimensions of size 1 do not count).
+    pub fn is_non_overlapping_and_dense(&self) -> bool {
+        if self.0.contiguous {
+            return true;
+        }
+        let mut dims: smallvec::SmallVec<[(usize, usize); 6]> = self
+            .sizes()
+            .iter()
+            .zip(self.strides())
+            .filter(|(&n, _)| n != 1)
+            .map(|(&n, &s)| (s, n))
+            .collect();
+        dims.sort_unstable();
+        let mut expected = 1;
+        for (stride, size) in dims {
+            if stride != expected {
+                return false;
+            }
+            expected *= size;
+        }
+        true
+    }
+
     /// The dispatch key set (device keys, plus Python keys if enabled).
     pub fn key_set(&self) -> DispatchKeySet {
         DispatchKeySet::from_raw_repr(self.0.key_set.load(Ordering::Acquire))
@@ -721,6 +758,9 @@ impl Tensor {
 
     /// Convert every element (row-major) into a computation domain.
     pub(crate) fn load<D: Domain>(&self) -> Result<Vec<D>> {
+        if let Device::Cuda(_) = self.device() {
+            return crate::cuda::to_host(self)?.load();
+        }
         self.load_strided(self.sizes(), self.strides())
     }
 
@@ -759,6 +799,9 @@ impl Tensor {
 
     /// All elements, row-major, as Python scalars of this dtype's kind.
     pub fn to_scalars(&self) -> Result<Vec<Scalar>> {
+        if let Device::Cuda(_) = self.device() {
+            return crate::cuda::to_host(self)?.to_scalars();
+        }
         let st = self.0.storage.read()?;
         let isz = self.element_size();
         let mut out = Vec::with_capacity(self.numel());
@@ -772,6 +815,9 @@ impl Tensor {
 
     /// All elements converted to `T`, row-major.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        if let Device::Cuda(_) = self.device() {
+            return crate::cuda::to_host(self)?.to_vec();
+        }
         let st = self.0.storage.read()?;
         let isz = self.element_size();
         let mut out = Vec::with_capacity(self.numel());
@@ -835,11 +881,17 @@ impl Tensor {
 impl Tensor {
     /// `self.fill_(value)`; see [`crate::ops::fill_`].
     pub fn fill_(&self, value: Scalar) -> Result<()> {
+        if let Device::Cuda(_) = self.device() {
+            return crate::cuda::fill_(self, value);
+        }
         crate::ops::fill_(self, value)
     }
 
     /// `self.contiguous()`; the same handle when already contiguous.
     pub fn contiguous(&self) -> Result<Tensor> {
+        if let Device::Cuda(_) = self.device() {
+            return crate::cuda::contiguous(self);
+        }
         crate::ops::contiguous(self)
     }
 }

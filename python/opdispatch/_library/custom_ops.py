@@ -40,16 +40,21 @@ def custom_op(
         schema_str = infer_schema(fn, mutates_args=mutates_args) if schema is None else schema
         namespace, opname = name.split("::")
         result = CustomOpDef(namespace, opname, schema_str, fn, tags)
-        if schema is not None:
-            expected = {a.name for a in utils.schema_info(result._opoverload)[0] if a.is_write}
-            if expected != set(mutates_args):
-                raise ValueError(
-                    f"Attempted to create a custom op with `mutates_args={mutates_args}` "
-                    f"and `schema={schema}. The schema suggests that the op mutates {expected}"
-                    "which is different from what was provided to us in `mutates_args`. "
-                    "Please make these consistent."
-                )
-        result.register_kernel(device_types)(fn)
+        try:
+            if schema is not None:
+                expected = {a.name for a in utils.schema_info(result._opoverload)[0] if a.is_write}
+                if expected != set(mutates_args):
+                    raise ValueError(
+                        f"Attempted to create a custom op with `mutates_args={mutates_args}` "
+                        f"and `schema={schema}. The schema suggests that the op mutates {expected}"
+                        "which is different from what was provided to us in `mutates_args`. "
+                        "Please make these consistent."
+                    )
+            result.register_kernel(device_types)(fn)
+        except BaseException:
+            # torch leaves the half-made op defined; here a failed definition leaves nothing.
+            result._lib._destroy()
+            raise
         return result
 
     if fn is None:
@@ -76,7 +81,11 @@ class CustomOpDef:
         self._torch_dispatch_fns: dict[type, Callable[..., Any]] = {}
         self._disabled_kernel: set[str | None] = set()
         self._lib = get_library_allowing_overwrite(namespace, name)
-        self._register_to_dispatcher(self._tags)
+        try:
+            self._register_to_dispatcher(self._tags)
+        except BaseException:
+            self._lib._destroy()  # no half-registered op is left behind
+            raise
         OPDEFS[self._qualname] = self
 
     @property
@@ -148,8 +157,9 @@ class CustomOpDef:
 
     def _backend_impl(self, device_type: str | None) -> Callable[..., Any]:
         # The registered kernel looks its function up on each call, so re-registering a
-        # device type swaps the function without touching the dispatcher. It is native
-        # (`_C._CustomOpBackend`): the lookup and the aliasing check add no Python frame.
+        # device type swaps the function without touching the dispatcher. Registered, a
+        # `_C._CustomOpBackend` becomes a native kernel (CustomOpBackendKernel): the dispatcher
+        # converts the stack, calls the user function itself and checks aliasing on the stack.
         name = self._name
 
         def get_module() -> Any:
@@ -160,7 +170,10 @@ class CustomOpDef:
         def alias_error() -> None:
             raise utils.aliasing_error(name, get_module)
 
-        return _C._CustomOpBackend(self._backend_fns, device_type, self._disabled_kernel, self._init_fn, alias_error)
+        # A view op's outputs alias its inputs by declaration: torch skips the check for them.
+        return _C._CustomOpBackend(
+            self._backend_fns, device_type, self._disabled_kernel, self._init_fn, alias_error, not self._is_view
+        )
 
     def _register_backend_select_dispatcher(self, device_arg_index: int) -> None:
         def backend_select(keyset: Any, *args: Any, **kwargs: Any) -> Any:
@@ -187,7 +200,7 @@ class CustomOpDef:
     ) -> None:
         """Registers the backward formula (``backward(ctx, *grads)``, ``setup_context(ctx,
         inputs, output)``). Needs the autograd engine (issue 10): see ``_library/autograd.py``."""
-        if not utils.is_functional_schema(self._opoverload):
+        if not utils.is_functional_schema(self._opoverload, allow_valid_view=True):
             raise RuntimeError(
                 f"Cannot register autograd formula for non-functional operator "
                 f"{self} with schema {self._opoverload._schema}. Please create "
@@ -196,6 +209,15 @@ class CustomOpDef:
         autograd.make_autograd_impl(self._opoverload, autograd.Info(backward, setup_context))
         self._backward_fn = backward
         self._setup_context_fn = setup_context
+
+    def register_vmap(self, func: Callable[..., Any] | None = None) -> Any:
+        """torch's vmap rule registration. opdispatch has no ``vmap`` (no FuncTorchBatched
+        transform), so a rule could never run: this raises instead of registering one."""
+        raise NotImplementedError(
+            f"register_vmap({self._qualname}): opdispatch does not implement torch.vmap "
+            "(there is no FuncTorchBatched transform to run a vmap rule), so vmap rules cannot "
+            "be registered"
+        )
 
     def register_torch_dispatch(self, torch_dispatch_class: Any, fn: Callable[..., Any] | None = None, /) -> Any:
         """Registers what this op does for ``torch_dispatch_class`` (a TorchDispatchMode or a
@@ -226,8 +248,9 @@ class CustomOpDef:
         self._opoverload = utils.lookup_op(self._qualname)
         # One read of the schema's argument facts for both checks below.
         args_info = utils.schema_info(self._opoverload)[0]
+        # torch's FunctionSchema._is_view_op: an argument aliased without being written.
+        self._is_view = any(a.alias_sets is not None and not a.is_write for a in args_info)
         if any(a.kwarg_only and a.type.startswith("Tensor") for a in args_info):
-            lib._destroy()
             raise NotImplementedError(
                 f"custom_op with kwarg-only Tensor args. Please make your tensors not kwarg-only. Got: {schema_str}"
             )
@@ -249,18 +272,33 @@ class CustomOpDef:
 
         lib._register_fake(self._name, fake_impl, _stacklevel=4)
         lib.impl(self._name, autograd.autograd_kernel(opoverload, self), "Autograd")
-        if any(a.is_write for a in args_info):
-            lib.impl(self._name, autograd.adinplaceorview_kernel(opoverload), "ADInplaceOrView")
+        mutated = [i for i, a in enumerate(args_info) if a.is_write]
+        if mutated:
+            # Native: bumps each mutated argument's version once per call, then runs the op
+            # below ADInplaceOrView (torch's adinplaceorview_impl).
+            lib._impl_custom_op_inplace(self._name, mutated)
 
 
 OPDEF_TO_LIB: dict[str, Any] = {}
 OPDEFS: weakref.WeakValueDictionary[str, CustomOpDef] = weakref.WeakValueDictionary()
 
 
+_LIBRARY: list[Any] = []
+
+
+def _library_class() -> Any:
+    # `opdispatch.library` imports this module, so it is imported on first use; kept, since a
+    # function-level `from ..library import Library` costs a failed `__path__` lookup per call.
+    if not _LIBRARY:
+        from ..library import Library
+
+        _LIBRARY.append(Library)
+    return _LIBRARY[0]
+
+
 def get_library_allowing_overwrite(namespace: str, name: str) -> Any:
     """A fresh FRAGMENT for ``namespace::name``; redefining a custom op replaces the old one."""
-    from ..library import Library
-
+    Library = _library_class()
     qualname = f"{namespace}::{name}"
     old = OPDEF_TO_LIB.pop(qualname, None)
     if old is not None:

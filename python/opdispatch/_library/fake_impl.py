@@ -23,6 +23,10 @@ class FakeImplHolder:
     def kernel(self) -> Kernel | None:
         return self.kernels[-1] if self.kernels else None
 
+    @kernel.setter
+    def kernel(self, value: Any) -> None:
+        raise RuntimeError("Unable to directly set kernel.")
+
     def register(
         self, func: Callable[..., Any], source: str, lib: Any, *, allow_override: bool = False
     ) -> RegistrationHandle:

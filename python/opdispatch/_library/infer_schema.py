@@ -137,6 +137,20 @@ def _string_annotation_namespace() -> dict[str, Any]:
     }
 
 
+_compiled_annotations: dict[str, Any] = {}
+
+
+def _compiled(annotation: str) -> Any:
+    """``annotation`` compiled as an expression, once per distinct string (compiling was most
+    of the cost of a string annotation; evaluating stays per call, in the function's module)."""
+    code = _compiled_annotations.get(annotation)
+    if code is None:
+        code = compile(annotation, "<annotation>", "eval")
+        if len(_compiled_annotations) < 1024:
+            _compiled_annotations[annotation] = code
+    return code
+
+
 def _default_repr(default: Any) -> str | None:
     if default is None or isinstance(default, (int, float, bool)):
         return str(default)
@@ -169,15 +183,20 @@ def infer_schema(
         sig = inspect.signature(prototype_function)
         raise ValueError(f"infer_schema(func): {what} Got func with signature {sig})")
 
+    namespaces: list[dict[str, Any]] = []
+
     def convert_type_string(annotation: str) -> Any:
         try:
             # The function's module first (`from __future__ import annotations` code), then
-            # the names PyTorch resolves unqualified.
-            namespace = _string_annotation_namespace()
-            namespace.update(getattr(prototype_function, "__globals__", {}))
-            result = eval(annotation, namespace)  # noqa: S307
+            # the names PyTorch resolves unqualified. Built once per call, on the first string.
+            if not namespaces:
+                namespace = _string_annotation_namespace()
+                namespace.update(getattr(prototype_function, "__globals__", {}))
+                namespaces.append(namespace)
+            namespace = namespaces[0]
+            result = eval(_compiled(annotation), namespace)  # noqa: S307
             # A quoted annotation under `from __future__ import annotations` is a string twice.
-            return eval(result, namespace) if isinstance(result, str) else result  # noqa: S307
+            return eval(_compiled(result), namespace) if isinstance(result, str) else result  # noqa: S307
         except Exception:
             error_fn(f"Unsupported type annotation {annotation}. It is not a type.")
 

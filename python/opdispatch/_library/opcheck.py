@@ -5,9 +5,9 @@ registrations agree with what it does.
   others), and no output aliases an input unless the schema says so.
 - ``test_faketensor``: the fake impl (the Meta kernel here; opdispatch has no FakeTensor) run
   on Meta copies of the inputs gives outputs with the real outputs' sizes, strides and dtype.
-- ``test_autograd_registration``: when an input requires grad, the op has an Autograd kernel.
-  No opdispatch tensor can require grad yet (issue 10), so for now this checks only that
-  opdispatch's tensors cannot; it passes vacuously as PyTorch's does for such inputs.
+- ``test_autograd_registration``: when an input requires grad, the op has a kernel at an
+  autograd key (or CompositeImplicitAutograd), or else its backend kernel builds no graph
+  (torch's ``autograd_registration_check`` and message); skipped when no input requires grad.
 - ``test_aot_dispatch_dynamic``: PyTorch compiles the op with AOTAutograd and compares with
   eager; opdispatch has no compiler, so only the eager call runs (its failure is reported).
 """
@@ -115,17 +115,61 @@ def _test_faketensor(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
             )
 
 
+def _autograd_clone(value: Any) -> Any:
+    """A copy of the inputs that keeps which tensors require grad (as leaves)."""
+    if isinstance(value, _C.Tensor):
+        copy = value.detach().clone()
+        return copy.requires_grad_(True) if value.requires_grad else copy
+    if isinstance(value, (list, tuple)):
+        return type(value)(_autograd_clone(v) for v in value)
+    return value
+
+
 def _test_autograd_registration(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    # PyTorch's check only applies when some input requires grad; until issue 10 lands no
-    # opdispatch tensor can, so there is nothing to check.
-    flat = [t for t in utils.iter_tensors(args, kwargs)]
-    if not any(getattr(t, "requires_grad", False) for t in flat):
+    """torch's ``autograd_registration_check``: an op that gets tensors requiring grad must
+    have its autograd behaviour at an autograd key. Without one, the default fallback runs the
+    backend kernel with autograd still on, so an output requiring grad there means the kernel
+    built a graph itself (regular ops, or an autograd.Function, at a backend key)."""
+    args = _autograd_clone(args)
+    kwargs = {k: _autograd_clone(v) for k, v in kwargs.items()}
+    all_tensors = list(utils.iter_tensors(args, kwargs))
+    # As opcheck's safe wrapper: nothing to check when no input requires grad.
+    if not any(t.requires_grad for t in all_tensors):
         return
-    if not _C._dispatch_has_kernel_for_dispatch_key(op._schema_name, "Autograd"):
-        raise AssertionError(
-            f"{op.name()}: at least one input requires grad but the operator has no Autograd "
-            "kernel: please register one with register_autograd"
+    all_device_types = {t.device.type for t in all_tensors}
+    if not all_device_types.issubset(["cpu", "cuda", "xpu"]):
+        raise NotImplementedError(
+            f"autograd_registration_check: NYI devices other than CPU/CUDA/XPU, got {all_device_types}"
         )
+    if "cuda" in all_device_types:
+        key = "AutogradCUDA"
+    elif "cpu" in all_device_types:
+        key = "AutogradCPU"
+    else:
+        key = "AutogradXPU"
+    name = op.name()
+    for k in (key, "Autograd", "CompositeImplicitAutograd"):
+        if _C._dispatch_has_kernel_for_dispatch_key(name, k):
+            return
+    all_outs = op(*args, **kwargs)
+    inp_ids = {id(a) for a in _flatten(args, kwargs)} | {id(t) for t in all_tensors}
+    outs = all_outs if isinstance(all_outs, (tuple, list)) else (all_outs,)
+    flat_outs: list[Any] = []
+    for o in outs:
+        flat_outs.extend(o if isinstance(o, (tuple, list)) else (o,))
+    if not any(isinstance(o, _C.Tensor) and o.requires_grad and id(o) not in inp_ids for o in flat_outs):
+        return
+    raise AssertionError(
+        f"{name}: at least one output of this operator has requires_grad=True "
+        "but the operator does not have an autograd kernel defined at an autograd "
+        "key (e.g. DispatchKey::Autograd). This could mean that you have "
+        "incorrectly registered an autograd kernel to a non-Autograd DispatchKey, "
+        "which may lead to silently incorrect results. If your operator consists "
+        "of regular PyTorch operations, consider not using an operator at all "
+        "or registering your operator as CompositeImplicitAutograd. If you have "
+        "an autograd.Function registered to a backend (CPU/CUDA/XPU) key, the correct "
+        "location for it is the Autograd key."
+    )
 
 
 def _test_aot_dispatch_dynamic(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

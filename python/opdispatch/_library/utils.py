@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from .. import _C
+from .._ops import ops as _ops_root
 
 
 class Kernel:
@@ -52,11 +53,20 @@ def parse_namespace(qualname: str) -> tuple[str, str]:
 
 def lookup_op(qualname: str) -> Any:
     """The ``OpOverload`` named ``"ns::op[.overload]"``."""
-    from .._ops import ops
-
     namespace, name = parse_namespace(qualname)
     name, _, overload = name.partition(".")
-    return getattr(getattr(getattr(ops, namespace), name), overload or "default")
+    overload = overload or "default"
+    # Cached packets and overloads live in the instances' dicts; a miss goes to the
+    # resolving __getattr__ directly (through getattr, the failed ordinary lookup first builds
+    # an AttributeError, a visible part of defining a custom op).
+    ns_obj = getattr(_ops_root, namespace)
+    packet = vars(ns_obj).get(name)
+    if packet is None:
+        packet = type(ns_obj).__getattr__(ns_obj, name)
+    result = vars(packet).get(overload)
+    if result is None:
+        result = type(packet).__getattr__(packet, overload)
+    return result
 
 
 class ArgInfo(NamedTuple):
@@ -78,12 +88,17 @@ def is_mutable(op: Any) -> bool:
     return any(a.is_write for a in schema_info(op)[0])
 
 
-def is_functional_schema(op: Any) -> bool:
-    """No argument is mutated, something is returned and no return is a view of an input."""
+def is_functional_schema(op: Any, *, allow_valid_view: bool = False) -> bool:
+    """No argument is mutated, something is returned and no return is a view of an input (with
+    ``allow_valid_view``, one that views the only tensor input as the only tensor output is)."""
     args, rets = schema_info(op)
-    if any(a.is_write for a in args) or not rets:
+    if any(a.is_write for a in args):
         return False
-    return not any(r.alias_sets is not None for r in rets)
+    if any(r.alias_sets is not None and not r.is_write for r in rets):
+        n_in = sum(a.type == "Tensor" for a in args)
+        n_out = sum(r.type == "Tensor" for r in rets)
+        return allow_valid_view and n_in == 1 and n_out == 1
+    return bool(rets)
 
 
 def has_kwarg_only_tensors(op: Any) -> bool:
@@ -170,5 +185,6 @@ def dispatch_key_for_device(device_type: str) -> str:
     """``torch._C._dispatch_key_for_device``: ``"cpu"`` -> ``"CPU"``."""
     key = _DEVICE_TYPE_TO_KEY.get(device_type)
     if key is None:
-        raise RuntimeError(f"Expected one of cpu, cuda, meta device type at start of device string: {device_type}")
+        _C.device(device_type)  # raises torch's "Expected one of cpu, cuda, ... device type" error
+        raise RuntimeError(f"opdispatch has no kernels for device type {device_type}")
     return key

@@ -46,6 +46,12 @@ fn matmul(a: Tensor, b: Tensor) -> Result<Tensor> {
         (2, 2) => aten_op!("mm", ""),
         (1, 1) => aten_op!("dot", ""),
         (2, 1) => aten_op!("mv", ""),
+        // Meta operands: the output only. CUDA operands run the CUDA loops' broadcasting
+        // product (bmm through cuBLAS).
+        _ if a.is_meta() || b.is_meta() => return Ok(ops::meta::matmul(&a, &b)?.empty()?),
+        _ if a.device().index().is_some() || b.device().index().is_some() => {
+            return Ok(opdispatch_tensor::cuda::matmul(&a, &b)?)
+        }
         _ => return Ok(ops::matmul(&a, &b)?),
     };
     tensor_result(call1(op, opdispatch_dispatch::stack![tv(a), tv(b)])?)

@@ -1,16 +1,37 @@
 //! The glue that turns a Python callable into a dispatcher kernel.
 
 use opdispatch_dispatch::CppFunction;
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 
 use crate::holder::PythonKernelHolder;
 use crate::keys::extract_key;
 
 pub(super) fn is_fallthrough_kernel(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let ft = py
-        .import("opdispatch.library")?
-        .getattr("fallthrough_kernel")?;
-    Ok(func.is(&ft))
+    // Looked up once: an import per registration was a visible part of defining a custom op.
+    static FALLTHROUGH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let ft = FALLTHROUGH.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py
+            .import("opdispatch.library")?
+            .getattr("fallthrough_kernel")?
+            .unbind())
+    })?;
+    Ok(func.is(ft.bind(py)))
+}
+
+/// Whether `func` is a Python function flagged `_opdispatch_grad_gate` (the custom-op layer's
+/// Autograd kernels). Read from the function's `__dict__`: a failed attribute lookup builds an
+/// AttributeError on Python 3.11, a visible part of each registration.
+fn is_grad_gated(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if !func.is_instance_of::<pyo3::types::PyFunction>() {
+        return Ok(false);
+    }
+    let dict = func.getattr(intern!(py, "__dict__"))?;
+    match dict.cast::<pyo3::types::PyDict>() {
+        Ok(d) => d.contains(intern!(py, "_opdispatch_grad_gate")),
+        Err(_) => Ok(false),
+    }
 }
 
 /// The kernel `impl`/`fallback` register for a Python callable at `dispatch`: a real
@@ -25,7 +46,12 @@ pub(super) fn python_kernel(
     let k = extract_key(dispatch)?;
     let f = if is_fallthrough_kernel(py, func)? {
         CppFunction::fallthrough()
-    } else if func.hasattr("_opdispatch_grad_gate")? {
+    } else if let Ok(backend) = func.cast::<crate::custom_ops::PyCustomOpBackend>() {
+        // A custom op's device kernel: the dispatcher calls the user function directly.
+        CppFunction::boxed(crate::custom_op_kernels::CustomOpBackendKernel {
+            backend: backend.clone().unbind(),
+        })
+    } else if is_grad_gated(py, func)? {
         // A custom op's Autograd kernel: native while nothing requires grad.
         CppFunction::boxed(crate::autograd::GradGatedKernel::new(PythonKernelHolder {
             func: func.clone().unbind(),

@@ -118,14 +118,22 @@ impl DispatchModule {
     ) -> PyResult<String> {
         let tags = crate::tags::extract_tags(tags)?;
         let kind = parse_alias_analysis_kind(alias_analysis).py()?;
-        let written = match parse_schema_or_name(schema)
+        match parse_schema_or_name(schema)
             .map_err(|e| crate::errors::runtime_error(e.to_string()))?
         {
-            SchemaOrName::Schema(s) => s.name.name.clone(),
-            SchemaOrName::Name(n) => n.name.clone(),
-        };
-        self.with_lib(py, |l| l.def_with_tags(schema, Some(kind), &tags))?;
-        Ok(written)
+            // Parsed once: defining reuses the schema read for the name as written.
+            SchemaOrName::Schema(mut s) => {
+                let written = s.name.name.clone();
+                s.alias_kind = Some(kind);
+                self.with_lib(py, |l| l.def_schema_with_tags(s, &tags))?;
+                Ok(written)
+            }
+            SchemaOrName::Name(n) => {
+                // Only a name: def_with_tags raises its "only the operator name" error.
+                self.with_lib(py, |l| l.def_with_tags(schema, Some(kind), &tags))?;
+                Ok(n.name.clone())
+            }
+        }
     }
     /// Registers a Python kernel (or `library.fallthrough_kernel`) for `dispatch`.
     #[pyo3(signature = (name, dispatch, func, with_keyset=false))]
@@ -138,6 +146,19 @@ impl DispatchModule {
         with_keyset: bool,
     ) -> PyResult<()> {
         let f = python_kernel(py, dispatch, func, with_keyset, false)?;
+        self.with_lib(py, |l| l.impl_(name, f))
+    }
+    /// Registers a mutating custom op's ADInplaceOrView kernel (native): it bumps the version
+    /// counters of the arguments at `mutated` (schema positions) once per call, then runs the
+    /// op below ADInplaceOrView.
+    fn impl_custom_op_inplace(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        mutated: Vec<usize>,
+    ) -> PyResult<()> {
+        let f = CppFunction::boxed(crate::custom_op_kernels::CustomOpInplaceKernel { mutated })
+            .dispatch(opdispatch_dispatch::DispatchKey::ADInplaceOrView);
         self.with_lib(py, |l| l.impl_(name, f))
     }
     /// Registers a global Python fallback; the callable receives the op overload first.

@@ -23,6 +23,10 @@ impl PyObjectHooks for Hooks {
         // SAFETY: as above; this gives back the reference taken by `incref`.
         Python::attach(|_| unsafe { pyo3::ffi::Py_DecRef(obj.cast()) });
     }
+    fn only_native_reference(&self, obj: *mut c_void) -> bool {
+        // SAFETY: as above; the count is read with the GIL held.
+        Python::attach(|_| unsafe { pyo3::ffi::Py_REFCNT(obj.cast()) } == 1)
+    }
 }
 
 pub(super) static HOOKS: Hooks = Hooks;

@@ -608,7 +608,11 @@ pub fn to(t: &Tensor, dtype: Option<ScalarType>, device: Option<Device>) -> Resu
         return Ok(t.clone());
     }
     let out = super::meta::to(t, Some(dtype), Some(device))?.empty()?;
-    copy_(&out, t)?;
+    if device.index().is_some() || t.device().index().is_some() {
+        crate::cuda::copy_(&out, t)?;
+    } else {
+        copy_(&out, t)?;
+    }
     Ok(out)
 }
 
