@@ -30,6 +30,7 @@ from ._C import get_num_threads, set_num_threads  # noqa: E402,F401
 from ._ops import ops  # noqa: E402
 from ._tensor_methods import *  # noqa: E402,F401,F403
 from ._tensor_methods import from_numpy  # noqa: E402,F401
+from ._more_ops import *  # noqa: E402,F401,F403
 
 from . import autograd  # noqa: E402
 from .random import (  # noqa: E402,F401

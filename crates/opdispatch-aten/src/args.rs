@@ -231,6 +231,32 @@ impl Args {
         }
     }
 
+    /// `Scalar?`.
+    pub(crate) fn opt_scalar(&mut self) -> Result<Option<Scalar>> {
+        match self.next() {
+            IValue::None => Ok(None),
+            v => scalar_of(v).map(Some),
+        }
+    }
+
+    /// `float?`.
+    pub(crate) fn opt_float(&mut self) -> Result<Option<f64>> {
+        match self.next() {
+            IValue::None => Ok(None),
+            IValue::Double(f) => Ok(Some(f)),
+            IValue::Int(i) => Ok(Some(i as f64)),
+            other => Err(type_error("float?", &other)),
+        }
+    }
+
+    /// `Tensor?`.
+    pub(crate) fn opt_tensor(&mut self) -> Result<Option<Tensor>> {
+        match self.next() {
+            IValue::None => Ok(None),
+            v => tensor_of(v).map(Some),
+        }
+    }
+
     /// The common tail `ScalarType? dtype, Layout? layout, Device? device, bool? pin_memory`.
     pub(crate) fn tensor_options(&mut self) -> Result<(Option<ScalarType>, Option<Device>)> {
         let dtype = self.opt_dtype()?;

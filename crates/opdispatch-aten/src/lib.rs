@@ -57,6 +57,7 @@ mod cpu;
 mod cuda;
 mod generic;
 mod meta;
+mod more;
 mod schemas;
 
 use std::sync::OnceLock;
@@ -139,6 +140,7 @@ fn build() -> Result<AtenLibrary, DispatchError> {
         ),
     ];
     for (key, kernels, (file, line)) in blocks {
+        let kernels = more::with_more(key, kernels);
         // A second kernel for one operator in a block would silently override the first.
         let mut seen = std::collections::HashSet::new();
         if let Some((name, _)) = kernels.iter().find(|(n, _)| !seen.insert(*n)) {

@@ -554,6 +554,7 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         calls.push((tn, vec![t(&x), t(&y)]));
         calls.push((sn, vec![t(&x), IValue::Double(3.)]));
     }
+    calls.extend(more_sample_calls(d));
     calls
 }
 
@@ -574,8 +575,8 @@ fn every_op_runs_on_cpu_and_meta_with_matching_metadata() {
         );
     }
     for ((name, cargs), (_, margs)) in cpu.into_iter().zip(meta) {
-        let c = call(name, cargs).unwrap_or_else(|e| panic!("{name} on cpu: {e}"));
-        let m = call(name, margs).unwrap_or_else(|e| panic!("{name} on meta: {e}"));
+        let c = flat_lists(call(name, cargs).unwrap_or_else(|e| panic!("{name} on cpu: {e}")));
+        let m = flat_lists(call(name, margs).unwrap_or_else(|e| panic!("{name} on meta: {e}")));
         assert_eq!(c.len(), m.len(), "{name}");
         for (cv, mv) in c.into_iter().zip(m) {
             let (ct, mt) = (
@@ -993,4 +994,261 @@ fn backend_without_kernels_is_not_implemented_and_cuda_reaches_its_block() {
             "{err}"
         );
     }
+}
+
+/// Tensor-list returns (`split`, `unbind`) as one value per tensor.
+fn flat_lists(vals: Vec<IValue>) -> Vec<IValue> {
+    vals.into_iter()
+        .flat_map(|v| match v {
+            IValue::TensorList(ts) => ts.into_iter().map(IValue::Tensor).collect(),
+            other => vec![other],
+        })
+        .collect()
+}
+
+/// Sample calls of the second batch of operators (`more/`).
+fn more_sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
+    let mk = |vals: &[f32], shape: &[usize]| match d {
+        Device::Meta => Tensor::empty(shape, ScalarType::Float32, Device::Meta).unwrap(),
+        _ => f32s(vals, shape),
+    };
+    let ints = |vals: &[i64], shape: &[usize]| match d {
+        Device::Meta => Tensor::empty(shape, ScalarType::Int64, Device::Meta).unwrap(),
+        _ => Tensor::from_vec(vals.to_vec(), shape).unwrap(),
+    };
+    let x = mk(&[1., -2., 3., 4., 0.5, 6.], &[2, 3]);
+    let y = mk(&[6., 5., 4., 3., 2., 1.], &[2, 3]);
+    let fresh = || mk(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], &[2, 3]);
+    let sq = mk(&[1., 2., 3., 4.], &[2, 2]);
+    let v = mk(&[1., 2., 3.], &[3]);
+    let mask = match d {
+        Device::Meta => Tensor::empty(&[2, 3], ScalarType::Bool, Device::Meta).unwrap(),
+        _ => Tensor::from_vec(vec![true, false, true, false, true, false], &[2, 3]).unwrap(),
+    };
+    let idx = ints(&[0, 2], &[2]);
+    let idx2 = ints(&[0, 1, 1, 0], &[2, 2]);
+    let ds: &str = if d == Device::Meta { "meta" } else { "cpu" };
+    let il = |v: &[i64]| IValue::IntList(v.to_vec());
+    let opts = || vec![IValue::None, IValue::None, dev(ds), IValue::None];
+    let cat = |a: Vec<IValue>, b: Vec<IValue>| a.into_iter().chain(b).collect::<Vec<_>>();
+    let mut calls: Vec<(&'static str, Vec<IValue>)> = vec![
+        ("new_zeros", cat(vec![t(&x), il(&[2])], opts())),
+        ("new_ones", cat(vec![t(&x), il(&[2, 1])], opts())),
+        ("new_empty", cat(vec![t(&x), il(&[3])], opts())),
+        (
+            "new_full",
+            cat(vec![t(&x), il(&[2]), IValue::Double(1.5)], opts()),
+        ),
+        ("eye", cat(vec![IValue::Int(3)], opts())),
+        ("eye.m", cat(vec![IValue::Int(2), IValue::Int(3)], opts())),
+        (
+            "linspace",
+            cat(vec![IValue::Int(0), IValue::Int(1), IValue::Int(5)], opts()),
+        ),
+        ("amax", vec![t(&x), il(&[1]), IValue::Bool(false)]),
+        ("amin", vec![t(&x), il(&[]), IValue::Bool(true)]),
+        ("prod", vec![t(&x), IValue::None]),
+        (
+            "prod.dim_int",
+            vec![t(&x), IValue::Int(0), IValue::Bool(false), IValue::None],
+        ),
+        ("all", vec![t(&x)]),
+        ("all.dim", vec![t(&x), IValue::Int(1), IValue::Bool(true)]),
+        ("any", vec![t(&x)]),
+        ("any.dim", vec![t(&x), IValue::Int(0), IValue::Bool(false)]),
+        ("cumsum", vec![t(&x), IValue::Int(1), IValue::None]),
+        ("cumprod", vec![t(&x), IValue::Int(0), IValue::None]),
+        ("cumsum_", vec![t(&fresh()), IValue::Int(1), IValue::None]),
+        ("cumprod_", vec![t(&fresh()), IValue::Int(0), IValue::None]),
+        ("var", vec![t(&x), IValue::Bool(true)]),
+        (
+            "var.dim",
+            vec![t(&x), il(&[1]), IValue::Bool(true), IValue::Bool(false)],
+        ),
+        (
+            "var.correction",
+            vec![t(&x), IValue::None, IValue::Int(0), IValue::Bool(false)],
+        ),
+        ("std", vec![t(&x), IValue::Bool(false)]),
+        (
+            "std.dim",
+            vec![t(&x), il(&[0]), IValue::Bool(true), IValue::Bool(true)],
+        ),
+        (
+            "std.correction",
+            vec![t(&x), il(&[1]), IValue::None, IValue::Bool(false)],
+        ),
+        ("logsumexp", vec![t(&x), il(&[1]), IValue::Bool(false)]),
+        ("softmax.int", vec![t(&x), IValue::Int(1), IValue::None]),
+        (
+            "log_softmax.int",
+            vec![t(&x), IValue::Int(0), IValue::Int(7)],
+        ),
+        ("_softmax", vec![t(&x), IValue::Int(1), IValue::Bool(false)]),
+        (
+            "_log_softmax",
+            vec![t(&x), IValue::Int(1), IValue::Bool(false)],
+        ),
+        (
+            "_softmax_backward_data",
+            vec![t(&x), t(&y), IValue::Int(1), IValue::Int(6)],
+        ),
+        (
+            "_log_softmax_backward_data",
+            vec![t(&x), t(&y), IValue::Int(1), IValue::Int(6)],
+        ),
+        ("isnan", vec![t(&x)]),
+        ("isinf", vec![t(&x)]),
+        ("isfinite", vec![t(&x)]),
+        ("logical_not", vec![t(&x)]),
+        ("logical_not_", vec![t(&fresh())]),
+        ("square", vec![t(&x)]),
+        (
+            "nan_to_num",
+            vec![t(&x), IValue::None, IValue::Double(1.), IValue::None],
+        ),
+        (
+            "nan_to_num_",
+            vec![t(&fresh()), IValue::Double(0.), IValue::None, IValue::None],
+        ),
+        ("clamp", vec![t(&x), IValue::Int(0), IValue::Double(2.5)]),
+        ("clamp.Tensor", vec![t(&x), t(&y), IValue::None]),
+        (
+            "clamp_",
+            vec![t(&fresh()), IValue::None, IValue::Double(0.3)],
+        ),
+        ("clamp_.Tensor", vec![t(&fresh()), IValue::None, t(&y)]),
+        ("clamp_min", vec![t(&x), IValue::Int(0)]),
+        ("clamp_min.Tensor", vec![t(&x), t(&y)]),
+        ("clamp_max", vec![t(&x), IValue::Int(0)]),
+        ("clamp_max.Tensor", vec![t(&x), t(&y)]),
+        ("clamp_min_", vec![t(&fresh()), IValue::Double(0.2)]),
+        ("clamp_min_.Tensor", vec![t(&fresh()), t(&y)]),
+        ("clamp_max_", vec![t(&fresh()), IValue::Double(0.2)]),
+        ("clamp_max_.Tensor", vec![t(&fresh()), t(&y)]),
+        ("clip", vec![t(&x), IValue::Int(0), IValue::Int(1)]),
+        ("clip.Tensor", vec![t(&x), IValue::None, t(&y)]),
+        ("clip_", vec![t(&fresh()), IValue::Int(0), IValue::None]),
+        ("clip_.Tensor", vec![t(&fresh()), t(&y), IValue::None]),
+        ("remainder.Scalar", vec![t(&x), IValue::Int(2)]),
+        ("remainder_.Scalar", vec![t(&fresh()), IValue::Double(0.25)]),
+        ("fmod.Scalar", vec![t(&x), IValue::Int(2)]),
+        ("fmod_.Scalar", vec![t(&fresh()), IValue::Double(0.25)]),
+        ("floor_divide.Scalar", vec![t(&x), IValue::Int(2)]),
+        ("floor_divide_.Scalar", vec![t(&fresh()), IValue::Int(2)]),
+        ("lerp.Scalar", vec![t(&x), t(&y), IValue::Double(0.25)]),
+        ("lerp.Tensor", vec![t(&x), t(&y), t(&fresh())]),
+        (
+            "lerp_.Scalar",
+            vec![t(&fresh()), t(&y), IValue::Double(0.25)],
+        ),
+        ("lerp_.Tensor", vec![t(&fresh()), t(&y), t(&fresh())]),
+        ("masked_fill.Scalar", vec![t(&x), t(&mask), IValue::Int(0)]),
+        (
+            "masked_fill.Tensor",
+            vec![t(&x), t(&mask), t(&mk(&[9.], &[]))],
+        ),
+        (
+            "masked_fill_.Scalar",
+            vec![t(&fresh()), t(&mask), IValue::Double(1.)],
+        ),
+        (
+            "masked_fill_.Tensor",
+            vec![t(&fresh()), t(&mask), t(&mk(&[9.], &[]))],
+        ),
+        ("index_select", vec![t(&x), IValue::Int(1), t(&idx)]),
+        (
+            "gather",
+            vec![t(&x), IValue::Int(1), t(&idx2), IValue::Bool(false)],
+        ),
+        ("scatter.src", vec![t(&x), IValue::Int(1), t(&idx2), t(&y)]),
+        (
+            "scatter.value",
+            vec![t(&x), IValue::Int(0), t(&idx2), IValue::Double(5.)],
+        ),
+        (
+            "scatter_.src",
+            vec![t(&fresh()), IValue::Int(1), t(&idx2), t(&y)],
+        ),
+        (
+            "scatter_.value",
+            vec![t(&fresh()), IValue::Int(0), t(&idx2), IValue::Double(5.)],
+        ),
+        ("scatter_add", vec![t(&x), IValue::Int(1), t(&idx2), t(&y)]),
+        (
+            "index_add",
+            vec![
+                t(&x),
+                IValue::Int(1),
+                t(&idx),
+                t(&mk(&[1.; 4], &[2, 2])),
+                IValue::Int(2),
+            ],
+        ),
+        ("flip", vec![t(&x), il(&[0, 1])]),
+        ("roll", vec![t(&x), il(&[1]), il(&[1])]),
+        ("chunk", vec![t(&x), IValue::Int(2), IValue::Int(1)]),
+        ("split.Tensor", vec![t(&x), IValue::Int(2), IValue::Int(1)]),
+        ("split_with_sizes", vec![t(&x), il(&[1, 2]), IValue::Int(1)]),
+        ("unbind.int", vec![t(&x), IValue::Int(0)]),
+        ("tril", vec![t(&x), IValue::Int(0)]),
+        ("triu", vec![t(&x), IValue::Int(1)]),
+        ("tril_", vec![t(&fresh()), IValue::Int(-1)]),
+        ("triu_", vec![t(&fresh()), IValue::Int(0)]),
+        ("diag", vec![t(&v), IValue::Int(1)]),
+        ("outer", vec![t(&v), t(&v)]),
+        (
+            "addmm",
+            vec![
+                t(&v),
+                t(&x),
+                t(&mk(&[1.; 9], &[3, 3])),
+                IValue::Int(1),
+                IValue::Int(2),
+            ],
+        ),
+        (
+            "topk",
+            vec![
+                t(&x),
+                IValue::Int(2),
+                IValue::Int(-1),
+                IValue::Bool(true),
+                IValue::Bool(true),
+            ],
+        ),
+        ("sort", vec![t(&x), IValue::Int(-1), IValue::Bool(false)]),
+        (
+            "sort.stable",
+            vec![
+                t(&x),
+                IValue::Bool(true),
+                IValue::Int(0),
+                IValue::Bool(true),
+            ],
+        ),
+    ];
+    let unary = [
+        "floor", "ceil", "round", "trunc", "frac", "sign", "rsqrt", "log1p", "expm1", "log2",
+        "log10", "exp2", "tan", "asin", "acos", "atan", "sinh", "cosh", "erf",
+    ];
+    for name in unary {
+        calls.push((name, vec![t(&x)]));
+        let inplace: &'static str = Box::leak(format!("{name}_").into_boxed_str());
+        calls.push((inplace, vec![t(&fresh())]));
+    }
+    for (name, inplace) in [
+        ("atan2", "atan2_"),
+        ("remainder.Tensor", "remainder_.Tensor"),
+        ("fmod.Tensor", "fmod_.Tensor"),
+        ("floor_divide", "floor_divide_.Tensor"),
+        ("logical_and", "logical_and_"),
+        ("logical_or", "logical_or_"),
+        ("logical_xor", "logical_xor_"),
+    ] {
+        calls.push((name, vec![t(&x), t(&y)]));
+        calls.push((inplace, vec![t(&fresh()), t(&y)]));
+    }
+    let _ = sq;
+    calls
 }

@@ -475,7 +475,7 @@ static STACK: Formula = f("StackBackward0", &[], |x| join_back(x, true));
 /// Every aten operator with an Autograd kernel, and its formula (`None`: not differentiable, the
 /// kernel only runs the operator below autograd).
 pub(crate) fn table() -> &'static [(&'static str, Option<&'static Formula>)] {
-    TABLE
+    crate::formulas_more::joined(TABLE)
 }
 
 static TABLE: &[(&str, Option<&Formula>)] = &[

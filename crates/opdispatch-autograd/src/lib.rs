@@ -16,9 +16,11 @@
 //! `autograd.Function` node) and call [`register`] once after `aten::register()`.
 
 mod calls;
+mod calls_more;
 mod copy_slices;
 pub mod engine;
 mod formulas;
+mod formulas_more;
 pub mod grad_mode;
 pub mod hooks;
 pub mod kernels;

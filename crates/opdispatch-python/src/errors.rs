@@ -132,7 +132,9 @@ pub(crate) fn tensor_to_py(e: &TensorError) -> PyErr {
     let msg = e.to_string();
     match e {
         TensorError::DimOutOfRange { .. } | TensorError::IndexOutOfRange(_) => index_error(msg),
-        TensorError::NotImplementedForDtype { .. } => not_implemented_error(msg),
+        TensorError::NotImplementedForDtype { .. } | TensorError::NotImplemented(_) => {
+            not_implemented_error(msg)
+        }
         _ => runtime_error(msg),
     }
 }

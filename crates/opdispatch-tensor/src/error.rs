@@ -50,6 +50,11 @@ pub enum TensorError {
     #[error("{0}")]
     Value(String),
 
+    /// An unsupported case PyTorch reports with `TORCH_CHECK_NOT_IMPLEMENTED` and its own
+    /// message (Python: `NotImplementedError`).
+    #[error("{0}")]
+    NotImplemented(String),
+
     /// Anything else, with PyTorch's message.
     #[error("{0}")]
     Other(String),

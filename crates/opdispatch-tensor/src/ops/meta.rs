@@ -7,6 +7,8 @@
 //! cannot disagree about shapes, promotion or error messages. A new backend (CUDA) reuses
 //! these functions and brings only its loops.
 
+pub use super::meta_more::*;
+
 use super::{broadcast_shapes, common_device, result_type, wrap_dim, BinaryOp, UnaryOp};
 use crate::dtype::can_cast;
 use crate::error::{Result, TensorError};

@@ -8,16 +8,23 @@
 mod cascade;
 mod elementwise;
 mod extreme;
+mod index_more;
 mod linalg;
 pub mod meta;
+mod meta_more;
+mod pointwise_more;
 pub mod random;
 mod reduce;
+mod reduce_more;
 mod select_f32;
 mod shape;
 
 pub use elementwise::*;
+pub use index_more::*;
 pub use linalg::*;
+pub use pointwise_more::*;
 pub use reduce::*;
+pub use reduce_more::*;
 pub use shape::*;
 
 use crate::error::{Result, TensorError};
