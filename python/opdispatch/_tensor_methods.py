@@ -62,7 +62,7 @@ _METHODS = {
     "view": "view", "reshape": "reshape", "transpose": "transpose", "t": "t", "permute": "permute",
     "squeeze": "squeeze", "unsqueeze": "unsqueeze", "expand": "expand", "flatten": "flatten",
     "select": "select", "narrow": "narrow", "detach": "detach", "copy_": "copy_", "fill_": "fill_",
-    "zero_": "zero_", "uniform_": "uniform_", "normal_": "normal_", "clone": "clone", "contiguous": "contiguous",
+    "view_as": "view_as", "zero_": "zero_", "uniform_": "uniform_", "normal_": "normal_", "clone": "clone", "contiguous": "contiguous",
     "item": "item",
 }
 
@@ -102,6 +102,11 @@ def _cuda(self: Any, device: Any = None) -> Any:
 
 def _getitem(self: Any, idx: Any) -> Any:
     """Indexing by integers, slices, ``None`` and one ``...``."""
+    return _index(self, idx)
+
+
+def _index(self: Any, idx: Any) -> Any:
+    """The view ``self[idx]`` selects (``select``/``slice``/``unsqueeze`` calls, one per index)."""
     if not isinstance(idx, tuple):
         idx = (idx,)
     if builtins.sum(1 for i in idx if i is Ellipsis) > 1:
@@ -135,6 +140,75 @@ def _getitem(self: Any, idx: Any) -> Any:
         else:
             raise IndexError(f"unsupported index type {type(i).__name__}")
     return out
+
+
+def _setitem(self: Any, idx: Any, value: Any) -> None:
+    """``self[idx] = value``: the indexed view, then ``copy_`` of ``value`` into it (torch's
+    ``copy_to``: ``fill_`` for a 0-dimensional value into a larger view, ``value`` broadcast
+    otherwise). A number becomes a 0-dimensional tensor of ``self``'s dtype. The writes are
+    in-place operations, so autograd records them (``CopySlices`` on ``self``)."""
+    if isinstance(value, Tensor):
+        src = value
+    elif isinstance(value, (builtins.bool, builtins.int, builtins.float, builtins.complex)):
+        src = ops.aten.scalar_tensor(value, dtype=self.dtype, device=self.device)
+    else:
+        raise TypeError(
+            "can't assign a " + type(value).__name__ + " to a " + _TYPE_NAMES.get(str(self.dtype), "Tensor")
+        )
+    dst = _index(self, idx)
+    if tuple(dst.shape) == tuple(src.shape):
+        ops.aten.copy_(dst, src)
+        return
+    if src.dim() == 0 and str(src.device) == "cpu":
+        ops.aten.fill_.Tensor(dst, src)
+        return
+    # Leading 1s of the value are dropped (torch's slicePrefix1sSize), then it broadcasts.
+    sizes = list(src.shape)
+    while sizes and sizes[0] == 1:
+        sizes.pop(0)
+    if len(sizes) != src.dim():
+        src = ops.aten.view(src, sizes)
+    if tuple(src.shape) != tuple(dst.shape):
+        src = ops.aten.expand(src, list(dst.shape))
+    ops.aten.copy_(dst, src)
+
+
+_TYPE_NAMES = {
+    "opdispatch.float32": "torch.FloatTensor", "opdispatch.float64": "torch.DoubleTensor",
+    "opdispatch.int64": "torch.LongTensor", "opdispatch.int32": "torch.IntTensor",
+    "opdispatch.bool": "torch.BoolTensor",
+}
+
+
+def _T(self: Any) -> Any:
+    """``t.T``: the dimensions reversed (``aten::numpy_T``)."""
+    n = self.dim()
+    if n not in (0, 2):
+        _warn_once(
+            "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+            "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+            "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a tensor."
+        )
+    if n == 0:
+        _warn_once("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.")
+    return ops.aten.numpy_T(self)
+
+
+def _mT(self: Any) -> Any:
+    """``t.mT``: the last two dimensions swapped (``aten::mT``)."""
+    return ops.aten.mT(self)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(msg: str) -> None:
+    """torch's ``TORCH_WARN_ONCE``: a UserWarning the first time in the process."""
+    if msg not in _WARNED:
+        _WARNED.add(msg)
+        import warnings
+
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _float(self: Any) -> float:
@@ -213,6 +287,9 @@ Tensor.long = lambda self: _to(self, _C.int64)
 Tensor.int = lambda self: _to(self, _C.int32)
 Tensor.bool = lambda self: _to(self, _C.bool)
 Tensor.__getitem__ = _getitem
+Tensor.__setitem__ = _setitem
+Tensor.T = property(_T)
+Tensor.mT = property(_mT)
 Tensor.__float__ = _float
 Tensor.__int__ = _int
 Tensor.__bool__ = _bool

@@ -13,8 +13,10 @@ use crate::calling::{boxed, tv, Fn1, FnTi, FnTii, FnTl, Kernels};
 fn view(t: Tensor, size: Vec<i64>) -> Result<Tensor> {
     Ok(ops::view(&t, &size)?)
 }
-fn flatten(t: Tensor, start: i64, end: i64) -> Result<Tensor> {
-    Ok(ops::flatten(&t, start, end)?)
+/// `_unsafe_view`: `view`'s geometry, returned as a tensor of its own (no alias annotation, so
+/// autograd records no view relation).
+fn unsafe_view(t: Tensor, size: Vec<i64>) -> Result<Tensor> {
+    Ok(ops::view(&t, &size)?)
 }
 fn transpose(t: Tensor, d0: i64, d1: i64) -> Result<Tensor> {
     Ok(ops::transpose(&t, d0, d1)?)
@@ -61,7 +63,7 @@ pub(crate) fn like_options(a: &mut Args, t: &Tensor) -> Result<(ScalarType, Devi
 pub(crate) fn kernels() -> Kernels {
     vec![
         ("view", CppFunction::typed(view as FnTl)),
-        ("flatten.using_ints", CppFunction::typed(flatten as FnTii)),
+        ("_unsafe_view", CppFunction::typed(unsafe_view as FnTl)),
         ("transpose.int", CppFunction::typed(transpose as FnTii)),
         ("t", CppFunction::typed(t_ as Fn1)),
         ("permute", CppFunction::typed(permute as FnTl)),
