@@ -101,13 +101,20 @@ def _cuda(self: Any, device: Any = None) -> Any:
 
 
 def _getitem(self: Any, idx: Any) -> Any:
-    """Indexing by integers, slices, ``None`` and one ``...``."""
-    return _index(self, idx)
+    """Indexing by integers, slices, ``None`` and one ``...``. As torch: ``x[...]`` and a tuple
+    index that selects all of ``x`` return ``aten::alias(x)``."""
+    if idx is Ellipsis:
+        return ops.aten.alias(self)
+    out = _index(self, idx)
+    return ops.aten.alias(out) if out is self else out
 
 
 def _index(self: Any, idx: Any) -> Any:
-    """The view ``self[idx]`` selects (``select``/``slice``/``unsqueeze`` calls, one per index)."""
-    if not isinstance(idx, tuple):
+    """The view ``self[idx]`` selects (``select``/``slice``/``unsqueeze`` calls, one per index).
+    Within a tuple, a slice spelled as the whole dimension (``0:len``, step 1) is skipped, as
+    torch's ``applySlicing`` does; ``self`` itself comes back when nothing is left to apply."""
+    single = not isinstance(idx, tuple)
+    if single:
         idx = (idx,)
     if builtins.sum(1 for i in idx if i is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
@@ -135,7 +142,9 @@ def _index(self: Any, idx: Any) -> Any:
             step = 1 if i.step is None else i.step
             if step <= 0:
                 raise ValueError("step must be greater than zero")
-            out = ops.aten.slice.Tensor(out, dim, i.start, i.stop, step)
+            whole = not single and i.start in (0, None) and i.stop == out.size()[dim] and step == 1
+            if not whole:
+                out = ops.aten.slice.Tensor(out, dim, i.start, i.stop, step)
             dim += 1
         else:
             raise IndexError(f"unsupported index type {type(i).__name__}")
@@ -155,7 +164,7 @@ def _setitem(self: Any, idx: Any, value: Any) -> None:
         raise TypeError(
             "can't assign a " + type(value).__name__ + " to a " + _TYPE_NAMES.get(str(self.dtype), "Tensor")
         )
-    dst = _index(self, idx)
+    dst = self if idx is Ellipsis else _index(self, idx)
     if tuple(dst.shape) == tuple(src.shape):
         ops.aten.copy_(dst, src)
         return

@@ -225,10 +225,8 @@ def test_view_history_is_regenerated_after_the_base_is_written():
     v = a[1:3]
     assert name(v) == "SliceBackward0"
     a.mul_(2)
-    assert chain(v.grad_fn, 2) == ["AsStridedBackward0", [["MulBackward0", [["MulBackward0", []], None]]]][:1] + [
-        [chain(a.grad_fn, 1)]
-    ]
-    assert name(a) == "MulBackward0"
+    assert chain(v.grad_fn, 3) == ["AsStridedBackward0", [["MulBackward0", [["MulBackward0", [None, None]], None]]]]
+    assert v.grad_fn.next_functions[0][0] is a.grad_fn
     v.sum().backward()
     assert x.grad.tolist() == [0.0, 2.0, 2.0, 0.0]
 
@@ -240,9 +238,7 @@ def test_in_place_write_to_one_view_rebases_the_base_and_the_sibling_views():
     v2 = a[2:]
     v2.mul_(3)
     assert name(a) == "CopySlices" and name(v1) == "AsStridedBackward0" and name(v2) == "AsStridedBackward0"
-    assert chain(v1.grad_fn, 2) == ["AsStridedBackward0", [["CopySlices", [["MulBackward0", []], None]]]][:1] + [
-        [["CopySlices", [chain(a.grad_fn.next_functions[0][0], 1), None]]]
-    ]
+    assert chain(v1.grad_fn, 3) == ["AsStridedBackward0", [["CopySlices", [["MulBackward0", [None, None]], None]]]]
     (v1 * 10 + v2.sum() + a.sum()).backward()
     assert x.grad.tolist() == [11.0, 1.0, 6.0, 6.0]
 
@@ -254,11 +250,11 @@ def test_copy_slices_with_a_base_of_any_strides():
     assert base.stride() == (1, 2) and not base._is_view()
     w = M.tensor([5.0, 6.0], requires_grad=True)
     base[:, 1].copy_(w)
-    base2 = base * (x * 1).view(2, 3)
     assert name(base) == "CopySlices"
     assert base.tolist() == [[0.0, 5.0, 0.0], [0.0, 6.0, 0.0]]
-    (base2 * M.arange(1.0, 7.0).view(2, 3)).sum().backward()
-    assert w.grad.tolist() == [2.0 * 2.0, 5.0 * 5.0]
+    (base * x.view(2, 3)).sum().backward()
+    assert w.grad.tolist() == [2.0, 5.0]
+    assert x.grad.tolist() == [0.0, 5.0, 0.0, 0.0, 6.0, 0.0]
 
 
 # ---- writes into buffers ----
@@ -282,9 +278,7 @@ def test_setitem_with_tensors_and_numbers():
     buf = M.zeros(4)
     x = M.tensor([1.0, 2.0], requires_grad=True)
     buf[1:3] = x
-    assert chain(buf.grad_fn, 3) == ["CopySlices", [None, ["CopyBackwards", [None, ["AccumulateGrad", []]]][:1] + [[None, ACC]]]][:1] + [
-        [None, ACC]
-    ]
+    assert chain(buf.grad_fn, 2) == ["CopySlices", [None, ACC]]
     assert buf.tolist() == [0.0, 1.0, 2.0, 0.0] and buf._version == 1
     buf[0] = 5.0
     assert name(buf) == "CopySlices" and buf.tolist() == [5.0, 1.0, 2.0, 0.0] and buf._version == 2

@@ -5,7 +5,7 @@
 
 use opdispatch_dispatch::{CppFunction, Result};
 use opdispatch_tensor::ops;
-use opdispatch_tensor::{Device, ScalarType, Tensor, TensorError};
+use opdispatch_tensor::{Device, ScalarType, Tensor};
 
 use crate::args::Args;
 use crate::calling::{boxed, tv, Fn1, FnTi, FnTii, FnTl, Kernels};
@@ -41,11 +41,6 @@ fn expand(t: Tensor, size: Vec<i64>, _implicit: bool) -> Result<Tensor> {
 }
 fn select(t: Tensor, dim: i64, index: i64) -> Result<Tensor> {
     Ok(ops::select(&t, dim, index)?)
-}
-fn narrow(t: Tensor, dim: i64, start: i64, length: i64) -> Result<Tensor> {
-    let length = usize::try_from(length)
-        .map_err(|_| TensorError::other("narrow(): length must be non-negative."))?;
-    Ok(ops::narrow(&t, dim, start, length)?)
 }
 /// A new tensor over the same storage and geometry (`alias` / `detach`).
 fn alias(t: Tensor) -> Result<Tensor> {
@@ -84,10 +79,6 @@ pub(crate) fn kernels() -> Kernels {
                 let step = a.int()?;
                 Ok(tv(ops::slice(&t, dim, start, end, step)?))
             }),
-        ),
-        (
-            "narrow",
-            CppFunction::typed(narrow as fn(Tensor, i64, i64, i64) -> Result<Tensor>),
         ),
         ("alias", CppFunction::typed(alias as Fn1)),
         ("detach", CppFunction::typed(alias as Fn1)),

@@ -508,10 +508,6 @@ static SLICE: Formula = f("SliceBackward0", &[], |x| {
         c::slice(z, dim, start.clone(), end.clone(), step)
     })
 });
-static NARROW: Formula = f("SliceBackward0", &[], |x| {
-    let (dim, start, len) = (x.int(1), x.int(2), x.int(3));
-    into_zeros(x, x.grad()?, |z| c::narrow(z, dim, start, len))
-});
 static ALIAS: Formula = f("AliasBackward0", &[], |x| some(vec![x.grad()?.clone()]));
 static CLONE: Formula = f("CloneBackward0", &[], |x| some(vec![x.grad()?.clone()]));
 static TO_COPY: Formula = f("ToCopyBackward0", &[], |x| {
@@ -609,7 +605,6 @@ static TABLE: &[(&str, Option<&Formula>)] = &[
     ("permute", Some(&PERMUTE)),
     ("select.int", Some(&SELECT)),
     ("slice.Tensor", Some(&SLICE)),
-    ("narrow", Some(&NARROW)),
     ("alias", Some(&ALIAS)),
     ("detach", None),
     ("clone", Some(&CLONE)),

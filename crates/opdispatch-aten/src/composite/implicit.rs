@@ -262,6 +262,41 @@ fn reshape(t: Tensor, shape: Vec<i64>) -> Result<Tensor> {
     unsafe_view(&copy, &sizes)
 }
 
+/// `narrow`: PyTorch's checks, then `slice` (so autograd records `SliceBackward0`).
+fn narrow(t: Tensor, dim: i64, start: i64, length: i64) -> Result<Tensor> {
+    if t.dim() == 0 {
+        return Err(TensorError::other("narrow() cannot be applied to a 0-dim tensor.").into());
+    }
+    if length < 0 {
+        return Err(TensorError::other("narrow(): length must be non-negative.").into());
+    }
+    let cur = t.sizes()[ops::wrap_dim(dim, t.dim())?] as i64;
+    if !(-cur <= start && start <= cur) {
+        return Err(TensorError::IndexOutOfRange(format!(
+            "start out of range (expected to be in range of [{}, {cur}], but got {start})",
+            -cur
+        ))
+        .into());
+    }
+    let start = if start < 0 { start + cur } else { start };
+    if start > cur - length {
+        return Err(TensorError::other(format!(
+            "start ({start}) + length ({length}) exceeds dimension size ({cur})."
+        ))
+        .into());
+    }
+    d(
+        aten_op!("slice", "Tensor"),
+        opdispatch_dispatch::stack![
+            tv(t),
+            IValue::Int(dim),
+            IValue::Int(start),
+            IValue::Int(start + length),
+            IValue::Int(1)
+        ],
+    )
+}
+
 /// `view_as`: `view` to the other tensor's sizes.
 fn view_as(t: Tensor, other: Tensor) -> Result<Tensor> {
     d(
@@ -344,6 +379,10 @@ pub(crate) fn kernels() -> Kernels {
         ("matmul", CppFunction::typed(matmul as Fn2)),
         ("reshape", CppFunction::typed(reshape as FnTl)),
         ("view_as", CppFunction::typed(view_as as Fn2)),
+        (
+            "narrow",
+            CppFunction::typed(narrow as fn(Tensor, i64, i64, i64) -> Result<Tensor>),
+        ),
         ("numpy_T", CppFunction::typed(numpy_t as Fn1)),
         ("mT", CppFunction::typed(m_t as Fn1)),
         (
