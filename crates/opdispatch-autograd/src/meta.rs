@@ -61,17 +61,11 @@ impl AutogradMetaInterface for AutogradMeta {
 }
 
 impl AutogradMeta {
-    /// Whether the base of this view requires grad (views made with grad mode off do not
-    /// follow their base).
+    /// Whether the base of this view requires grad (PyTorch's `DifferentiableViewMeta`
+    /// rule; views made with grad mode off follow it too, though they stay leaves).
     #[cold]
     fn view_base_requires_grad(&self) -> bool {
-        let base = {
-            let inner = self.inner.lock();
-            if inner.no_grad_view {
-                return false;
-            }
-            inner.base.clone()
-        };
+        let base = self.inner.lock().base.clone();
         base.is_some_and(|b| b.requires_grad())
     }
 }
