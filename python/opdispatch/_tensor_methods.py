@@ -109,10 +109,11 @@ def _getitem(self: Any, idx: Any) -> Any:
     return ops.aten.alias(out) if out is self else out
 
 
-def _index(self: Any, idx: Any) -> Any:
+def _index(self: Any, idx: Any, skip_whole: bool = False) -> Any:
     """The view ``self[idx]`` selects (``select``/``slice``/``unsqueeze`` calls, one per index).
-    Within a tuple, a slice spelled as the whole dimension (``0:len``, step 1) is skipped, as
-    torch's ``applySlicing`` does; ``self`` itself comes back when nothing is left to apply."""
+    A slice covering its whole dimension (start 0, stop at least the size, step 1) is skipped
+    within a tuple, and also alone when ``skip_whole`` (assignment), as torch's
+    ``applySlicing``/``set_item`` do; ``self`` itself comes back when nothing is left to apply."""
     single = not isinstance(idx, tuple)
     if single:
         idx = (idx,)
@@ -142,7 +143,12 @@ def _index(self: Any, idx: Any) -> Any:
             step = 1 if i.step is None else i.step
             if step <= 0:
                 raise ValueError("step must be greater than zero")
-            whole = not single and i.start in (0, None) and i.stop == out.size()[dim] and step == 1
+            whole = (
+                (skip_whole or not single)
+                and i.start in (0, None)
+                and (i.stop is None or i.stop >= out.size()[dim])
+                and step == 1
+            )
             if not whole:
                 out = ops.aten.slice.Tensor(out, dim, i.start, i.stop, step)
             dim += 1
@@ -164,7 +170,7 @@ def _setitem(self: Any, idx: Any, value: Any) -> None:
         raise TypeError(
             "can't assign a " + type(value).__name__ + " to a " + _TYPE_NAMES.get(str(self.dtype), "Tensor")
         )
-    dst = self if idx is Ellipsis else _index(self, idx)
+    dst = self if idx is Ellipsis else _index(self, idx, skip_whole=True)
     if tuple(dst.shape) == tuple(src.shape):
         ops.aten.copy_(dst, src)
         return

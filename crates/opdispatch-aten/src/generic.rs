@@ -42,6 +42,12 @@ fn expand(t: Tensor, size: Vec<i64>, _implicit: bool) -> Result<Tensor> {
 fn select(t: Tensor, dim: i64, index: i64) -> Result<Tensor> {
     Ok(ops::select(&t, dim, index)?)
 }
+/// `_reshape_alias`: the given sizes and strides over the same storage and offset.
+fn reshape_alias(t: Tensor, size: Vec<i64>, stride: Vec<i64>) -> Result<Tensor> {
+    let sizes = ops::infer_size(&size, t.numel())?;
+    let strides: Vec<usize> = stride.iter().map(|&s| s.max(0) as usize).collect();
+    Ok(ops::as_strided(&t, &sizes, &strides, None)?)
+}
 /// A new tensor over the same storage and geometry (`alias` / `detach`).
 fn alias(t: Tensor) -> Result<Tensor> {
     Ok(ops::alias(&t))
@@ -59,6 +65,10 @@ pub(crate) fn kernels() -> Kernels {
     vec![
         ("view", CppFunction::typed(view as FnTl)),
         ("_unsafe_view", CppFunction::typed(unsafe_view as FnTl)),
+        (
+            "_reshape_alias",
+            CppFunction::typed(reshape_alias as fn(Tensor, Vec<i64>, Vec<i64>) -> Result<Tensor>),
+        ),
         ("transpose.int", CppFunction::typed(transpose as FnTii)),
         ("t", CppFunction::typed(t_ as Fn1)),
         ("permute", CppFunction::typed(permute as FnTl)),

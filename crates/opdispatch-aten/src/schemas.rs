@@ -189,6 +189,7 @@ pub(crate) const TAGS: &[(&str, &[Tag])] = &[
     ("view", &[Tag::Core, Tag::Pt2CompliantTag]),
     ("reshape", &[Tag::Pt2CompliantTag]),
     ("_unsafe_view", &[Tag::Pt2CompliantTag]),
+    ("_reshape_alias", &[Tag::Pt2CompliantTag]),
     ("view_as", &[Tag::Pt2CompliantTag]),
     ("numpy_T", &[Tag::Pt2CompliantTag]),
     ("mT", &[Tag::Pt2CompliantTag]),
@@ -345,6 +346,8 @@ pub const SCHEMAS: &[&str] = &[
     // A view's geometry as a new tensor that autograd does not treat as a view (`reshape` of a
     // copy, `matmul`'s folding).
     "_unsafe_view(Tensor self, SymInt[] size) -> Tensor",
+    // `reshape` of a viewable, non-contiguous tensor: the geometry `reshape` computed.
+    "_reshape_alias(Tensor(a) self, SymInt[] size, SymInt[] stride) -> Tensor(a)",
     "view_as(Tensor(a) self, Tensor other) -> Tensor(a)",
     "numpy_T(Tensor(a) self) -> Tensor(a)",
     "mT(Tensor(a) self) -> Tensor(a)",

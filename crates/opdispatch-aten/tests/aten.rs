@@ -398,6 +398,7 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("view", vec![t(&x), il(&[3, 2])]),
         ("reshape", vec![t(&x), il(&[-1])]),
         ("_unsafe_view", vec![t(&x), il(&[3, 2])]),
+        ("_reshape_alias", vec![t(&x), il(&[3, 2]), il(&[1, 3])]),
         ("view_as", vec![t(&x), t(&xt)]),
         ("numpy_T", vec![t(&x)]),
         ("mT", vec![t(&x)]),

@@ -475,6 +475,7 @@ fn reshape_back(x: &Ctx<'_>) -> G {
 }
 static VIEW: Formula = f("ViewBackward0", &[], reshape_back);
 static UNSAFE_VIEW: Formula = f("UnsafeViewBackward0", &[], reshape_back);
+static RESHAPE_ALIAS: Formula = f("ReshapeAliasBackward0", &[], reshape_back);
 static SQUEEZE: Formula = f("SqueezeBackward0", &[], reshape_back);
 static SQUEEZE_DIM: Formula = f("SqueezeBackward1", &[], reshape_back);
 static UNSQUEEZE: Formula = f("UnsqueezeBackward0", &[], reshape_back);
@@ -521,7 +522,7 @@ static COPY: Formula = f("CopyBackwards", &[], |x| {
         c::sum_to(&c::to_dtype(g, src.dtype)?, &src.sizes)?,
     ])
 });
-static FILL: Formula = f("FillBackward0", &[], |x| {
+static FILL: Formula = f("FillBackward2", &[], |x| {
     some(vec![c::zeros_like(x.grad()?)?])
 });
 static FILL_T: Formula = f("FillBackward3", &[], |x| {
@@ -596,6 +597,7 @@ static TABLE: &[(&str, Option<&Formula>)] = &[
     ("mv", Some(&MV)),
     ("view", Some(&VIEW)),
     ("_unsafe_view", Some(&UNSAFE_VIEW)),
+    ("_reshape_alias", Some(&RESHAPE_ALIAS)),
     ("squeeze", Some(&SQUEEZE)),
     ("squeeze.dim", Some(&SQUEEZE_DIM)),
     ("unsqueeze", Some(&UNSQUEEZE)),

@@ -93,14 +93,31 @@ pub(crate) fn expand(t: &Tensor, sizes: &[usize]) -> Result<Tensor> {
     )
 }
 
-/// `reshape`: `view` when the strides allow it, else `_unsafe_view` of a contiguous clone,
-/// as PyTorch decomposes it.
+/// `reshape` as PyTorch decomposes it: `view` of a contiguous tensor, `_reshape_alias` with
+/// the computed strides when the geometry allows a view (`view` for a Python subclass), else
+/// `_unsafe_view` of a contiguous clone.
 fn reshape(t: Tensor, shape: Vec<i64>) -> Result<Tensor> {
-    let sizes = ops::infer_size(&shape, t.numel())?;
-    if ops::compute_view_strides(t.sizes(), t.strides(), &sizes).is_some() {
+    if t.is_contiguous() {
         return d(
             aten_op!("view", ""),
             opdispatch_dispatch::stack![tv(t), IValue::IntList(shape)],
+        );
+    }
+    let sizes = ops::infer_size(&shape, t.numel())?;
+    if let Some(strides) = ops::compute_view_strides(t.sizes(), t.strides(), &sizes) {
+        if t.is_python_dispatch() {
+            return d(
+                aten_op!("view", ""),
+                opdispatch_dispatch::stack![tv(t), IValue::IntList(shape)],
+            );
+        }
+        return d(
+            aten_op!("_reshape_alias", ""),
+            opdispatch_dispatch::stack![
+                tv(t),
+                ints(&sizes),
+                IValue::IntList(strides.iter().map(|&s| s as i64).collect())
+            ],
         );
     }
     let copy = d(
