@@ -51,7 +51,7 @@ _METHODS = {
     # pointwise
     "add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow", "neg": "neg", "exp": "exp",
     "log": "log", "sin": "sin", "cos": "cos", "sqrt": "sqrt", "relu": "relu", "sigmoid": "sigmoid",
-    "tanh": "tanh", "maximum": "maximum", "minimum": "minimum", "reciprocal": "reciprocal",
+    "tanh": "tanh", "abs": "abs", "maximum": "maximum", "minimum": "minimum", "reciprocal": "reciprocal",
     "eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
     "add_": "add_", "sub_": "sub_", "mul_": "mul_", "div_": "div_",
     # reductions
@@ -62,8 +62,8 @@ _METHODS = {
     "view": "view", "reshape": "reshape", "transpose": "transpose", "t": "t", "permute": "permute",
     "squeeze": "squeeze", "unsqueeze": "unsqueeze", "expand": "expand", "flatten": "flatten",
     "select": "select", "narrow": "narrow", "detach": "detach", "copy_": "copy_", "fill_": "fill_",
-    "view_as": "view_as", "zero_": "zero_", "uniform_": "uniform_", "normal_": "normal_", "clone": "clone", "contiguous": "contiguous",
-    "item": "item",
+    "view_as": "view_as", "zero_": "zero_", "uniform_": "uniform_", "normal_": "normal_", "clone": "clone",
+    "contiguous": "contiguous", "item": "item",
 }
 
 for _name, _op in _METHODS.items():

@@ -298,10 +298,9 @@ static POW_T: Formula = fr("PowBackward1", &[0, 1], |x| {
         },
         // pow_backward_exponent: zero where self is 0 and the exponent is >= 0 (the limit).
         if x.needs(1) {
-            let limit = c::mask(
-                &c::eq_s(a, Scalar::Float(0.0))?,
-                &c::ge_s(e, Scalar::Float(0.0))?,
-            )?;
+            // self == 0 and exponent >= 0, as a bool `where` (false where self != 0).
+            let zero = c::eq_s(a, Scalar::Float(0.0))?;
+            let limit = c::where_(&zero, &c::ge_s(e, Scalar::Float(0.0))?, &zero)?;
             let d = c::mul(r, &c::log(&c::to_dtype(a, r.dtype())?)?)?;
             Some(c::mul(g, &c::mask_out(&limit, &d)?)?)
         } else {
