@@ -303,8 +303,8 @@ Tensor.int = lambda self: _to(self, _C.int32)
 Tensor.bool = lambda self: _to(self, _C.bool)
 Tensor.__getitem__ = _getitem
 Tensor.__setitem__ = _setitem
-Tensor.T = property(_T)
-Tensor.mT = property(_mT)
+setattr(Tensor, "T", property(_T))  # noqa: B010 (the stub declares a property)
+setattr(Tensor, "mT", property(_mT))  # noqa: B010
 Tensor.__float__ = _float
 Tensor.__int__ = _int
 Tensor.__bool__ = _bool

@@ -102,7 +102,9 @@ macro_rules! typed_backend_kernels {
             ("pow.Tensor_Scalar", CppFunction::typed(pow_ts as FnTs)),
             (
                 "pow.Scalar",
-                CppFunction::typed(pow_st as fn(Scalar, Tensor) -> opdispatch_dispatch::Result<Tensor>),
+                CppFunction::typed(
+                    pow_st as fn(Scalar, Tensor) -> opdispatch_dispatch::Result<Tensor>,
+                ),
             ),
             ("maximum", CppFunction::typed(maximum as Fn2)),
             ("minimum", CppFunction::typed(minimum as Fn2)),

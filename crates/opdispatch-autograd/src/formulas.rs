@@ -353,7 +353,10 @@ static RELU: Formula = fr("ReluBackward0", &[], |x| {
 static SIGMOID: Formula = fr("SigmoidBackward0", &[], |x| {
     // sigmoid_backward: grad * (1 - output) * output, in that order.
     let r = x.result()?;
-    some(vec![c::mul(&c::mul(x.grad()?, &c::rsub_s(r, Scalar::Int(1))?)?, r)?])
+    some(vec![c::mul(
+        &c::mul(x.grad()?, &c::rsub_s(r, Scalar::Int(1))?)?,
+        r,
+    )?])
 });
 static TANH: Formula = fr("TanhBackward0", &[], |x| {
     some(vec![c::tanh_backward(x.grad()?, x.result()?)?])

@@ -21,7 +21,11 @@ fn call_all(name: &str, args: Vec<IValue>) -> Result<Vec<Tensor>> {
     let op = Dispatcher::singleton().find_schema_or_throw(&format!("aten::{n}"), o)?;
     let mut stack: Stack = args.into_iter().collect();
     op.call_boxed(&mut stack)?;
-    stack.into_vec().into_iter().map(Tensor::from_ivalue).collect()
+    stack
+        .into_vec()
+        .into_iter()
+        .map(Tensor::from_ivalue)
+        .collect()
 }
 
 fn call(name: &str, args: Vec<IValue>) -> Tensor {
@@ -156,7 +160,11 @@ fn matmul_records_the_nodes_of_pytorchs_decomposition() {
     let cases: [(&[usize], &[usize], &str); 6] = [
         (&[3], &[3], "DotBackward0(AccumulateGrad, AccumulateGrad)"),
         (&[2, 3], &[3], "MvBackward0(AccumulateGrad, AccumulateGrad)"),
-        (&[2, 3], &[3, 4], "MmBackward0(AccumulateGrad, AccumulateGrad)"),
+        (
+            &[2, 3],
+            &[3, 4],
+            "MmBackward0(AccumulateGrad, AccumulateGrad)",
+        ),
         (
             &[3],
             &[3, 4],
@@ -198,7 +206,11 @@ fn matmul_records_the_nodes_of_pytorchs_decomposition() {
     let want_a: Vec<f32> = (0..2)
         .flat_map(|_| {
             (0..3)
-                .map(|k| (0..2).map(|bi| (0..4).map(|j| bt[bi * 12 + k * 4 + j]).sum::<f32>()).sum())
+                .map(|k| {
+                    (0..2)
+                        .map(|bi| (0..4).map(|j| bt[bi * 12 + k * 4 + j]).sum::<f32>())
+                        .sum()
+                })
                 .collect::<Vec<f32>>()
         })
         .collect();
@@ -230,11 +242,17 @@ fn reshape_views_when_it_can_and_copies_otherwise() {
     assert_eq!(name(&y).as_deref(), Some("ViewBackward0"));
     let xt = call("t", vec![t(&x)]);
     let y = call("reshape", vec![t(&xt), ints(&[6])]);
-    assert_eq!(chain_of(&y, 3), "UnsafeViewBackward0(CloneBackward0(TBackward0))");
+    assert_eq!(
+        chain_of(&y, 3),
+        "UnsafeViewBackward0(CloneBackward0(TBackward0))"
+    );
     // Viewable but not contiguous: `_reshape_alias` with the computed strides.
     let y = call("reshape", vec![t(&xt), ints(&[3, 2])]);
     assert_eq!(name(&y).as_deref(), Some("ReshapeAliasBackward0"));
-    assert_eq!((y.sizes(), y.strides()), (&[3usize, 2][..], &[1usize, 3][..]));
+    assert_eq!(
+        (y.sizes(), y.strides()),
+        (&[3usize, 2][..], &[1usize, 3][..])
+    );
     let y = call(
         "flatten.using_ints",
         vec![t(&x), IValue::Int(0), IValue::Int(-1)],
@@ -255,7 +273,10 @@ fn a_view_gets_a_new_history_after_its_base_is_written_in_place() {
     let a = mul_s(&x, 1.0);
     let v = slice(&a, 0, 1, 3);
     assert_eq!(name(&v).as_deref(), Some("SliceBackward0"));
-    call("mul_.Tensor", vec![t(&a), t(&Tensor::wrapped_scalar(Scalar::Int(2)))]);
+    call(
+        "mul_.Tensor",
+        vec![t(&a), t(&Tensor::wrapped_scalar(Scalar::Int(2)))],
+    );
     assert_eq!(chain_of(&v, 2), "AsStridedBackward0(MulBackward0)");
     back(&sum(&v));
     assert_eq!(grad(&x), vec![0., 2., 2., 0.]);
@@ -265,7 +286,10 @@ fn a_view_gets_a_new_history_after_its_base_is_written_in_place() {
     let a = mul_s(&x, 1.0);
     let v1 = select(&a, 0, 0);
     let v2 = slice(&a, 0, 2, 4);
-    call("mul_.Tensor", vec![t(&v2), t(&Tensor::wrapped_scalar(Scalar::Int(3)))]);
+    call(
+        "mul_.Tensor",
+        vec![t(&v2), t(&Tensor::wrapped_scalar(Scalar::Int(3)))],
+    );
     assert_eq!(chain_of(&a, 2), "CopySlices(MulBackward1, None)");
     assert_eq!(chain_of(&v1, 2), "AsStridedBackward0(CopySlices)");
     assert_eq!(chain_of(&v2, 2), "AsStridedBackward0(CopySlices)");
@@ -330,7 +354,12 @@ fn retain_grad_runs_after_the_tensors_other_hooks_and_follows_in_place_writes() 
     meta::retain_grad(&y).unwrap();
     hooks::register_hook(
         &y,
-        Arc::new(|g: &Tensor| Ok(Some(opdispatch_tensor::ops::mul_scalar(g, Scalar::Int(10))?))),
+        Arc::new(|g: &Tensor| {
+            Ok(Some(opdispatch_tensor::ops::mul_scalar(
+                g,
+                Scalar::Int(10),
+            )?))
+        }),
     )
     .unwrap();
     back(&sum(&mul_s(&y, 1.0)));
@@ -340,7 +369,10 @@ fn retain_grad_runs_after_the_tensors_other_hooks_and_follows_in_place_writes() 
     let x = leaf(Tensor::from_vec(vec![1f32, 2.], &[2]).unwrap());
     let y = mul_s(&x, 2.0);
     meta::retain_grad(&y).unwrap();
-    call("mul_.Tensor", vec![t(&y), t(&Tensor::wrapped_scalar(Scalar::Int(3)))]);
+    call(
+        "mul_.Tensor",
+        vec![t(&y), t(&Tensor::wrapped_scalar(Scalar::Int(3)))],
+    );
     back(&sum(&y));
     assert_eq!(grad(&y), vec![1., 1.]);
     assert_eq!(grad(&x), vec![6., 6.]);

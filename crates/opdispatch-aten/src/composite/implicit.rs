@@ -39,7 +39,10 @@ fn where_scalar(c: Tensor, s: Scalar, o: Scalar) -> Result<Tensor> {
 }
 
 /// A dispatched call of another aten operator that returns one tensor.
-pub(crate) fn d(op: opdispatch_dispatch::OperatorHandle, stack: opdispatch_dispatch::Stack) -> Result<Tensor> {
+pub(crate) fn d(
+    op: opdispatch_dispatch::OperatorHandle,
+    stack: opdispatch_dispatch::Stack,
+) -> Result<Tensor> {
     tensor_result(call1(op, stack)?)
 }
 
@@ -68,8 +71,15 @@ pub(crate) fn transpose(t: &Tensor, d0: i64, d1: i64) -> Result<Tensor> {
     )
 }
 
-pub(crate) fn product2(op: opdispatch_dispatch::OperatorHandle, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    d(op, opdispatch_dispatch::stack![tv(a.clone()), tv(b.clone())])
+pub(crate) fn product2(
+    op: opdispatch_dispatch::OperatorHandle,
+    a: &Tensor,
+    b: &Tensor,
+) -> Result<Tensor> {
+    d(
+        op,
+        opdispatch_dispatch::stack![tv(a.clone()), tv(b.clone())],
+    )
 }
 
 pub(crate) fn reshape_to(t: &Tensor, sizes: &[usize]) -> Result<Tensor> {

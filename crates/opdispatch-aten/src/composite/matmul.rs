@@ -6,7 +6,9 @@ use opdispatch_dispatch::{IValue, Result};
 use opdispatch_tensor::ops;
 use opdispatch_tensor::{Tensor, TensorError};
 
-use super::implicit::{d, expand, product2, reshape_to, squeeze_dim, transpose, unsafe_view, unsqueeze};
+use super::implicit::{
+    d, expand, product2, reshape_to, squeeze_dim, transpose, unsafe_view, unsqueeze,
+};
 use crate::calling::{aten_op, tv};
 
 /// PyTorch's `isTensorSubclassLike` for our tensors: a Python subclass with
@@ -78,7 +80,10 @@ fn matmul_folded(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let transposed = b.dim() > a.dim();
     let (t1, t2) = if transposed {
         let t2 = if a.dim() == 2 {
-            d(aten_op!("t", ""), opdispatch_dispatch::stack![tv(a.clone())])?
+            d(
+                aten_op!("t", ""),
+                opdispatch_dispatch::stack![tv(a.clone())],
+            )?
         } else {
             a.clone()
         };
@@ -160,4 +165,3 @@ fn matmul_batched(a: Tensor, b: Tensor) -> Result<Tensor> {
     };
     unsafe_view(&prod, &out_shape)
 }
-

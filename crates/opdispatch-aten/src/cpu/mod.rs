@@ -39,7 +39,12 @@ binary_scalar_kernels!(mul_s => Mul, div_s => Div, pow_ts => Pow,
 
 /// `pow.Scalar`: the number raised to each element (the number as a wrapped-number operand).
 fn pow_st(s: Scalar, e: Tensor) -> Result<Tensor> {
-    Ok(ops::binary(BinaryOp::Pow, &Tensor::wrapped_scalar(s), &e, None)?)
+    Ok(ops::binary(
+        BinaryOp::Pow,
+        &Tensor::wrapped_scalar(s),
+        &e,
+        None,
+    )?)
 }
 
 fn add_t(a: Tensor, b: Tensor, alpha: Scalar) -> Result<Tensor> {
