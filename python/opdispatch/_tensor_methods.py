@@ -51,7 +51,7 @@ _METHODS = {
     # pointwise
     "add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow", "neg": "neg", "exp": "exp",
     "log": "log", "sin": "sin", "cos": "cos", "sqrt": "sqrt", "relu": "relu", "sigmoid": "sigmoid",
-    "tanh": "tanh", "maximum": "maximum", "minimum": "minimum", "reciprocal": "reciprocal",
+    "tanh": "tanh", "abs": "abs", "maximum": "maximum", "minimum": "minimum", "reciprocal": "reciprocal",
     "eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
     "add_": "add_", "sub_": "sub_", "mul_": "mul_", "div_": "div_",
     # reductions
@@ -62,8 +62,8 @@ _METHODS = {
     "view": "view", "reshape": "reshape", "transpose": "transpose", "t": "t", "permute": "permute",
     "squeeze": "squeeze", "unsqueeze": "unsqueeze", "expand": "expand", "flatten": "flatten",
     "select": "select", "narrow": "narrow", "detach": "detach", "copy_": "copy_", "fill_": "fill_",
-    "zero_": "zero_", "uniform_": "uniform_", "normal_": "normal_", "clone": "clone", "contiguous": "contiguous",
-    "item": "item",
+    "view_as": "view_as", "zero_": "zero_", "uniform_": "uniform_", "normal_": "normal_", "clone": "clone",
+    "contiguous": "contiguous", "item": "item",
 }
 
 for _name, _op in _METHODS.items():
@@ -106,9 +106,19 @@ _INT64_MAX = 9223372036854775807
 
 
 def _getitem(self: Any, idx: Any) -> Any:
-    """Indexing by integers, slices, ``None`` and one ``...``, with torch's op sequence: a
-    slice that keeps a whole dimension is skipped inside a tuple index (never when it is the
-    only index), and an index that applies no op returns ``aten::alias``."""
+    """Indexing by integers, slices, ``None`` and one ``...``. As torch: ``x[...]`` and a tuple
+    index that selects all of ``x`` return ``aten::alias(x)``."""
+    if idx is Ellipsis:
+        return ops.aten.alias(self)
+    out = _index(self, idx)
+    return ops.aten.alias(out) if out is self else out
+
+
+def _index(self: Any, idx: Any, skip_whole: bool = False) -> Any:
+    """The view ``self[idx]`` selects (``select``/``slice``/``unsqueeze`` calls, one per index).
+    A slice covering its whole dimension (start 0, stop at least the size, step 1) is skipped
+    within a tuple, and also alone when ``skip_whole`` (assignment), as torch's
+    ``applySlicing``/``set_item`` do; ``self`` itself comes back when nothing is left to apply."""
     single = not isinstance(idx, tuple)
     if single:
         idx = (idx,)
@@ -138,18 +148,90 @@ def _getitem(self: Any, idx: Any) -> Any:
             step = 1 if i.step is None else i.step
             if step <= 0:
                 raise ValueError("step must be greater than zero")
-            start = 0 if i.start is None else i.start
-            stop = _INT64_MAX if i.stop is None else i.stop
-            whole = start == 0 and step == 1 and (i.stop is None or stop == out.size()[dim])
-            if single or not whole:
+            whole = (
+                (skip_whole or not single)
+                and i.start in (0, None)
+                and (i.stop is None or i.stop >= out.size()[dim])
+                and step == 1
+            )
+            if not whole:
+                # torch's arguments: 0 and INT64_MAX stand for an absent start and stop.
+                start = 0 if i.start is None else i.start
+                stop = _INT64_MAX if i.stop is None else i.stop
                 out = ops.aten.slice.Tensor(out, dim, start, stop, step)
             dim += 1
         else:
             raise IndexError(f"unsupported index type {type(i).__name__}")
-    if out is self:
-        # ``x[...]``, ``x[:, :]``, ``x[()]``: a new tensor object over the same data.
-        out = ops.aten.alias.default(self)
     return out
+
+
+def _setitem(self: Any, idx: Any, value: Any) -> None:
+    """``self[idx] = value``: the indexed view, then ``copy_`` of ``value`` into it (torch's
+    ``copy_to``: ``fill_`` for a 0-dimensional value into a larger view, ``value`` broadcast
+    otherwise). A number becomes a 0-dimensional tensor of ``self``'s dtype. The writes are
+    in-place operations, so autograd records them (``CopySlices`` on ``self``)."""
+    if isinstance(value, Tensor):
+        src = value
+    elif isinstance(value, (builtins.bool, builtins.int, builtins.float, builtins.complex)):
+        src = ops.aten.scalar_tensor(value, dtype=self.dtype, device=self.device)
+    else:
+        raise TypeError(
+            "can't assign a " + type(value).__name__ + " to a " + _TYPE_NAMES.get(str(self.dtype), "Tensor")
+        )
+    dst = self if idx is Ellipsis else _index(self, idx, skip_whole=True)
+    if tuple(dst.shape) == tuple(src.shape):
+        ops.aten.copy_(dst, src)
+        return
+    if src.dim() == 0 and str(src.device) == "cpu":
+        ops.aten.fill_.Tensor(dst, src)
+        return
+    # Leading 1s of the value are dropped (torch's slicePrefix1sSize), then it broadcasts.
+    sizes = list(src.shape)
+    while sizes and sizes[0] == 1:
+        sizes.pop(0)
+    if len(sizes) != src.dim():
+        src = ops.aten.view(src, sizes)
+    if tuple(src.shape) != tuple(dst.shape):
+        src = ops.aten.expand(src, list(dst.shape))
+    ops.aten.copy_(dst, src)
+
+
+_TYPE_NAMES = {
+    "opdispatch.float32": "torch.FloatTensor", "opdispatch.float64": "torch.DoubleTensor",
+    "opdispatch.int64": "torch.LongTensor", "opdispatch.int32": "torch.IntTensor",
+    "opdispatch.bool": "torch.BoolTensor",
+}
+
+
+def _T(self: Any) -> Any:
+    """``t.T``: the dimensions reversed (``aten::numpy_T``)."""
+    n = self.dim()
+    if n not in (0, 2):
+        _warn_once(
+            "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+            "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+            "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a tensor."
+        )
+    if n == 0:
+        _warn_once("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.")
+    return ops.aten.numpy_T(self)
+
+
+def _mT(self: Any) -> Any:
+    """``t.mT``: the last two dimensions swapped (``aten::mT``)."""
+    return ops.aten.mT(self)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(msg: str) -> None:
+    """torch's ``TORCH_WARN_ONCE``: a UserWarning the first time in the process."""
+    if msg not in _WARNED:
+        _WARNED.add(msg)
+        import warnings
+
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _float(self: Any) -> float:
@@ -228,6 +310,9 @@ Tensor.long = lambda self: _to(self, _C.int64)
 Tensor.int = lambda self: _to(self, _C.int32)
 Tensor.bool = lambda self: _to(self, _C.bool)
 Tensor.__getitem__ = _getitem
+Tensor.__setitem__ = _setitem
+setattr(Tensor, "T", property(_T))  # noqa: B010 (the stub declares a property)
+setattr(Tensor, "mT", property(_mT))  # noqa: B010
 Tensor.__float__ = _float
 Tensor.__int__ = _int
 Tensor.__bool__ = _bool

@@ -87,7 +87,7 @@ macro_rules! typed_backend_kernels {
         use opdispatch_dispatch::CppFunction;
         use opdispatch_tensor::{Scalar, Tensor};
         use $crate::calling::{Fn1, Fn2, Fn3, FnList, FnMaxDim, FnTs, FnTss, FnTts};
-        let typed: [(&'static str, CppFunction); 31] = [
+        let typed: [(&'static str, CppFunction); 33] = [
             ("tanh_backward", CppFunction::typed(tanh_backward as Fn2)),
             ("add.Tensor", CppFunction::typed(add_t as FnTts)),
             ("add.Scalar", CppFunction::typed(add_s as FnTss)),
@@ -100,6 +100,12 @@ macro_rules! typed_backend_kernels {
             ("div.Scalar", CppFunction::typed(div_s as FnTs)),
             ("pow.Tensor_Tensor", CppFunction::typed(pow_tt as Fn2)),
             ("pow.Tensor_Scalar", CppFunction::typed(pow_ts as FnTs)),
+            (
+                "pow.Scalar",
+                CppFunction::typed(
+                    pow_st as fn(Scalar, Tensor) -> opdispatch_dispatch::Result<Tensor>,
+                ),
+            ),
             ("maximum", CppFunction::typed(maximum as Fn2)),
             ("minimum", CppFunction::typed(minimum as Fn2)),
             ("add_.Tensor", CppFunction::typed(add_inplace as FnTts)),
@@ -122,6 +128,7 @@ macro_rules! typed_backend_kernels {
                 ),
             ),
             ("fill_.Scalar", CppFunction::typed(fill_scalar as FnTs)),
+            ("fill_.Tensor", CppFunction::typed(fill_tensor as Fn2)),
             ("zero_", CppFunction::typed(zero_ as Fn1)),
             (
                 "_local_scalar_dense",

@@ -5,7 +5,7 @@
 
 use opdispatch_dispatch::{CppFunction, Result};
 use opdispatch_tensor::ops;
-use opdispatch_tensor::{Device, ScalarType, Tensor, TensorError};
+use opdispatch_tensor::{Device, ScalarType, Tensor};
 
 use crate::args::Args;
 use crate::calling::{boxed, tv, Fn1, FnTi, FnTii, FnTl, Kernels};
@@ -13,8 +13,10 @@ use crate::calling::{boxed, tv, Fn1, FnTi, FnTii, FnTl, Kernels};
 fn view(t: Tensor, size: Vec<i64>) -> Result<Tensor> {
     Ok(ops::view(&t, &size)?)
 }
-fn flatten(t: Tensor, start: i64, end: i64) -> Result<Tensor> {
-    Ok(ops::flatten(&t, start, end)?)
+/// `_unsafe_view`: `view`'s geometry, returned as a tensor of its own (no alias annotation, so
+/// autograd records no view relation).
+fn unsafe_view(t: Tensor, size: Vec<i64>) -> Result<Tensor> {
+    Ok(ops::view(&t, &size)?)
 }
 fn transpose(t: Tensor, d0: i64, d1: i64) -> Result<Tensor> {
     Ok(ops::transpose(&t, d0, d1)?)
@@ -40,10 +42,11 @@ fn expand(t: Tensor, size: Vec<i64>, _implicit: bool) -> Result<Tensor> {
 fn select(t: Tensor, dim: i64, index: i64) -> Result<Tensor> {
     Ok(ops::select(&t, dim, index)?)
 }
-fn narrow(t: Tensor, dim: i64, start: i64, length: i64) -> Result<Tensor> {
-    let length = usize::try_from(length)
-        .map_err(|_| TensorError::other("narrow(): length must be non-negative."))?;
-    Ok(ops::narrow(&t, dim, start, length)?)
+/// `_reshape_alias`: the given sizes and strides over the same storage and offset.
+fn reshape_alias(t: Tensor, size: Vec<i64>, stride: Vec<i64>) -> Result<Tensor> {
+    let sizes = ops::infer_size(&size, t.numel())?;
+    let strides: Vec<usize> = stride.iter().map(|&s| s.max(0) as usize).collect();
+    Ok(ops::as_strided(&t, &sizes, &strides, None)?)
 }
 /// A new tensor over the same storage and geometry (`alias` / `detach`).
 fn alias(t: Tensor) -> Result<Tensor> {
@@ -108,7 +111,11 @@ fn new_empty_strided(a: &mut Args) -> Result<Tensor> {
 pub(crate) fn kernels() -> Kernels {
     vec![
         ("view", CppFunction::typed(view as FnTl)),
-        ("flatten.using_ints", CppFunction::typed(flatten as FnTii)),
+        ("_unsafe_view", CppFunction::typed(unsafe_view as FnTl)),
+        (
+            "_reshape_alias",
+            CppFunction::typed(reshape_alias as fn(Tensor, Vec<i64>, Vec<i64>) -> Result<Tensor>),
+        ),
         ("transpose.int", CppFunction::typed(transpose as FnTii)),
         ("t", CppFunction::typed(t_ as Fn1)),
         ("permute", CppFunction::typed(permute as FnTl)),
@@ -129,10 +136,6 @@ pub(crate) fn kernels() -> Kernels {
                 let step = a.int()?;
                 Ok(tv(ops::slice(&t, dim, start, end, step)?))
             }),
-        ),
-        (
-            "narrow",
-            CppFunction::typed(narrow as fn(Tensor, i64, i64, i64) -> Result<Tensor>),
         ),
         ("alias", CppFunction::typed(alias as Fn1)),
         ("detach", CppFunction::typed(alias as Fn1)),

@@ -61,6 +61,10 @@ pub(crate) const TAGS: &[(&str, &[Tag])] = &[
         &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
     ),
     (
+        "pow.Scalar",
+        &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
+    ),
+    (
         "maximum",
         &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag],
     ),
@@ -185,6 +189,11 @@ pub(crate) const TAGS: &[(&str, &[Tag])] = &[
     ("mv", &[Tag::Pt2CompliantTag]),
     ("view", &[Tag::Core, Tag::Pt2CompliantTag]),
     ("reshape", &[Tag::Pt2CompliantTag]),
+    ("_unsafe_view", &[Tag::Pt2CompliantTag]),
+    ("_reshape_alias", &[Tag::Pt2CompliantTag]),
+    ("view_as", &[Tag::Pt2CompliantTag]),
+    ("numpy_T", &[Tag::Pt2CompliantTag]),
+    ("mT", &[Tag::Pt2CompliantTag]),
     ("flatten.using_ints", &[Tag::Pt2CompliantTag]),
     ("transpose.int", &[Tag::Pt2CompliantTag]),
     ("t", &[Tag::Pt2CompliantTag]),
@@ -202,6 +211,7 @@ pub(crate) const TAGS: &[(&str, &[Tag])] = &[
     ("clone", &[Tag::Core, Tag::Pointwise, Tag::Pt2CompliantTag]),
     ("copy_", &[Tag::Inplace, Tag::Pt2CompliantTag]),
     ("fill_.Scalar", &[Tag::Inplace, Tag::Pt2CompliantTag]),
+    ("fill_.Tensor", &[Tag::Inplace, Tag::Pt2CompliantTag]),
     ("zero_", &[Tag::Inplace, Tag::Pt2CompliantTag]),
     ("to.dtype", &[Tag::Pt2CompliantTag]),
     ("_to_copy", &[Tag::Core, Tag::Pt2CompliantTag]),
@@ -591,6 +601,7 @@ pub const SCHEMAS: &[&str] = &[
     "div.Scalar(Tensor self, Scalar other) -> Tensor",
     "pow.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor",
     "pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor",
+    "pow.Scalar(Scalar self, Tensor exponent) -> Tensor",
     "maximum(Tensor self, Tensor other) -> Tensor",
     "minimum(Tensor self, Tensor other) -> Tensor",
     "add_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)",
@@ -646,6 +657,14 @@ pub const SCHEMAS: &[&str] = &[
     // Views and shape.
     "view(Tensor(a) self, SymInt[] size) -> Tensor(a)",
     "reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)",
+    // A view's geometry as a new tensor that autograd does not treat as a view (`reshape` of a
+    // copy, `matmul`'s folding).
+    "_unsafe_view(Tensor self, SymInt[] size) -> Tensor",
+    // `reshape` of a viewable, non-contiguous tensor: the geometry `reshape` computed.
+    "_reshape_alias(Tensor(a) self, SymInt[] size, SymInt[] stride) -> Tensor(a)",
+    "view_as(Tensor(a) self, Tensor other) -> Tensor(a)",
+    "numpy_T(Tensor(a) self) -> Tensor(a)",
+    "mT(Tensor(a) self) -> Tensor(a)",
     "flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)",
     "transpose.int(Tensor(a) self, int dim0, int dim1) -> Tensor(a)",
     "t(Tensor(a) self) -> Tensor(a)",
@@ -664,6 +683,7 @@ pub const SCHEMAS: &[&str] = &[
     "clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor",
     "copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)",
     "fill_.Scalar(Tensor(a!) self, Scalar value) -> Tensor(a!)",
+    "fill_.Tensor(Tensor(a!) self, Tensor value) -> Tensor(a!)",
     "zero_(Tensor(a!) self) -> Tensor(a!)",
     "to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)",
     "_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, bool non_blocking=False, MemoryFormat? memory_format=None) -> Tensor",

@@ -366,6 +366,7 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("div.Scalar", vec![t(&x), IValue::Int(2)]),
         ("pow.Tensor_Tensor", vec![t(&x), t(&y)]),
         ("pow.Tensor_Scalar", vec![t(&x), IValue::Int(2)]),
+        ("pow.Scalar", vec![IValue::Double(2.0), t(&x)]),
         ("maximum", vec![t(&x), t(&y)]),
         ("minimum", vec![t(&x), t(&y)]),
         ("add_.Tensor", vec![t(&fresh()), t(&y), IValue::Int(1)]),
@@ -409,6 +410,11 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("mv", vec![t(&x), t(&v)]),
         ("view", vec![t(&x), il(&[3, 2])]),
         ("reshape", vec![t(&x), il(&[-1])]),
+        ("_unsafe_view", vec![t(&x), il(&[3, 2])]),
+        ("_reshape_alias", vec![t(&x), il(&[3, 2]), il(&[1, 3])]),
+        ("view_as", vec![t(&x), t(&xt)]),
+        ("numpy_T", vec![t(&x)]),
+        ("mT", vec![t(&x)]),
         (
             "flatten.using_ints",
             vec![t(&x), IValue::Int(0), IValue::Int(-1)],
@@ -441,6 +447,7 @@ fn sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
         ("clone", vec![t(&x), IValue::None]),
         ("copy_", vec![t(&fresh()), t(&row), IValue::Bool(false)]),
         ("fill_.Scalar", vec![t(&fresh()), IValue::Int(3)]),
+        ("fill_.Tensor", vec![t(&fresh()), t(&mk(&[3.], &[]))]),
         ("zero_", vec![t(&fresh())]),
         (
             "to.dtype",

@@ -150,6 +150,28 @@ pub(crate) fn lt(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub(crate) fn eq(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     call(op!("eq", "Tensor"), vec![t(a), t(b)])
 }
+pub(crate) fn ne(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    call(op!("ne", "Tensor"), vec![t(a), t(b)])
+}
+pub(crate) fn eq_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
+    call(op!("eq", "Scalar"), vec![t(a), s(v)])
+}
+pub(crate) fn ge_s(a: &Tensor, v: Scalar) -> Result<Tensor> {
+    call(op!("ge", "Scalar"), vec![t(a), s(v)])
+}
+/// `arange(n)` as int64 on `device`.
+pub(crate) fn arange(n: usize, device: Device) -> Result<Tensor> {
+    call(
+        op!("arange", ""),
+        vec![
+            IValue::Int(n as i64),
+            IValue::Int(ScalarType::Int64.c10_code()),
+            IValue::None,
+            IValue::Device(device.to_string().into()),
+            IValue::None,
+        ],
+    )
+}
 pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     call(op!("where", "self"), vec![t(c), t(a), t(b)])
 }

@@ -14,6 +14,8 @@ pub(crate) struct Formula {
     /// Argument indices of the tensors the formula needs (`RESULT` for the output).
     pub(crate) save: &'static [usize],
     pub(crate) save_result: bool,
+    /// Saves the second output (`indices`).
+    pub(crate) save_indices: bool,
     pub(crate) f: fn(&Ctx<'_>) -> Result<Vec<Option<Tensor>>>,
 }
 
@@ -24,6 +26,7 @@ const fn f(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) -> 
         name,
         save,
         save_result: false,
+        save_indices: false,
         f,
     }
 }
@@ -33,6 +36,18 @@ const fn fr(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) ->
         name,
         save,
         save_result: true,
+        save_indices: false,
+        f,
+    }
+}
+
+/// A formula that reads the `indices` output (`max.dim`, `min.dim`).
+const fn fi(name: &'static str, f: fn(&Ctx<'_>) -> G) -> Formula {
+    Formula {
+        name,
+        save: &[],
+        save_result: false,
+        save_indices: true,
         f,
     }
 }
@@ -100,7 +115,10 @@ fn reduced_count(ctx: &Ctx<'_>, dims: Option<&[i64]>) -> usize {
 fn into_zeros(ctx: &Ctx<'_>, g: &Tensor, place: impl Fn(&Tensor) -> Result<Tensor>) -> G {
     let m = ctx.input(0);
     let z = c::zeros(&m.sizes, m.dtype, m.device)?;
-    {
+    if g.requires_grad() {
+        // A higher-order graph: the write is recorded (the zeros get a `CopySlices` history).
+        c::copy_(&place(&z)?, g)?;
+    } else {
         let _g = opdispatch_dispatch::ExcludeDispatchKeyGuard::new(
             opdispatch_keys::AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW,
         );
@@ -115,41 +133,59 @@ fn sign(x: &Tensor) -> Result<Tensor> {
     c::sub(&pos, &neg)
 }
 
-/// Gradient of an all-reduction picking extreme values: shared evenly among the ties.
+/// `evenly_distribute_backward`: the gradient of an all-reduction picking an extreme value,
+/// shared evenly among the positions holding it (the NaNs when the result is NaN).
 fn evenly(ctx: &Ctx<'_>) -> G {
     let (g, x, r) = (ctx.grad()?, ctx.saved(0)?, ctx.result()?);
-    let m = c::to_dtype(&c::eq(x, r)?, x.dtype())?;
-    let share = c::div(g, &c::sum(&m)?)?;
-    some(vec![c::mul(&m, &share)?])
+    let hit = c::where_(&c::ne(r, r)?, &c::ne(x, x)?, &c::eq(x, r)?)?;
+    let share = c::div(g, &c::sum(&hit)?)?;
+    some(vec![c::mask(&hit, &share)?])
 }
 
-/// Gradient of `max.dim`/`min.dim` (values): to the positions equal to the extreme value.
-fn select_extreme(ctx: &Ctx<'_>) -> G {
-    let (g, x, r) = (ctx.grad()?, ctx.saved(0)?, ctx.result()?);
-    let dim = ctx.int(1);
-    let keep = ctx.flag(2);
-    let (g, r) = if keep {
-        (g.clone(), r.clone())
-    } else {
-        (c::unsqueeze(g, dim)?, c::unsqueeze(r, dim)?)
-    };
+/// `value_selecting_reduction_backward`: the gradient of `max.dim`/`min.dim` goes to the
+/// position `indices` names along `dim` (one per slice, ties or not), zeros elsewhere.
+fn value_selecting(ctx: &Ctx<'_>) -> G {
+    let (g, idx) = (ctx.grad()?, ctx.indices()?);
     let sizes = &ctx.input(0).sizes;
-    let hit = c::eq(x, &c::expand(&r, sizes)?)?;
+    if sizes.is_empty() {
+        return some(vec![g.clone()]);
+    }
+    let dim = wrap_dim(ctx.int(1), sizes.len());
+    let (g, idx) = if ctx.flag(2) {
+        (g.clone(), idx.clone())
+    } else {
+        (c::unsqueeze(g, dim as i64)?, c::unsqueeze(idx, dim as i64)?)
+    };
+    // The index of every position along `dim`, shaped to broadcast against `idx`.
+    let mut shape = vec![1usize; sizes.len()];
+    shape[dim] = sizes[dim];
+    let along = c::reshape(&c::arange(sizes[dim], g.device())?, &shape)?;
+    let hit = c::eq(&along, &idx)?;
     some(vec![c::mask(&hit, &c::expand(&g, sizes)?)?])
 }
 
+/// `maximum`/`minimum`: `where(self == other, grad / 2, grad)` with the losing side's
+/// positions zeroed (NaN comparisons are false, so both sides of a NaN get the gradient).
 fn max_min_pair(ctx: &Ctx<'_>, is_max: bool) -> G {
     let (g, a, b) = (ctx.grad()?, ctx.saved(0)?, ctx.saved(1)?);
-    let half = c::div_s(g, Scalar::Int(2))?;
-    let (wins_a, wins_b) = if is_max {
-        (c::gt(a, b)?, c::lt(a, b)?)
-    } else {
+    let split = c::where_(&c::eq(a, b)?, &c::div_s(g, Scalar::Int(2))?, g)?;
+    let (a_loses, b_loses) = if is_max {
         (c::lt(a, b)?, c::gt(a, b)?)
+    } else {
+        (c::gt(a, b)?, c::lt(a, b)?)
     };
-    let tie = c::eq(a, b)?;
-    let ga = c::where_(&wins_a, g, &c::mask(&tie, &half)?)?;
-    let gb = c::where_(&wins_b, g, &c::mask(&tie, &half)?)?;
-    some(vec![ga, gb])
+    Ok(vec![
+        if ctx.needs(0) {
+            Some(c::mask_out(&a_loses, &split)?)
+        } else {
+            None
+        },
+        if ctx.needs(1) {
+            Some(c::mask_out(&b_loses, &split)?)
+        } else {
+            None
+        },
+    ])
 }
 
 fn permute_back(ctx: &Ctx<'_>) -> G {
@@ -227,8 +263,9 @@ static DIV_T: Formula = f("DivBackward0", &[0, 1], |x| {
         } else {
             None
         },
+        // div_tensor_other_backward: -grad * ((self / other) / other).
         if x.needs(1) {
-            Some(c::neg(&c::div(&c::mul(g, a)?, &c::mul(b, b)?)?)?)
+            Some(c::mul(&c::neg(g)?, &c::div(&c::div(a, b)?, b)?)?)
         } else {
             None
         },
@@ -244,27 +281,45 @@ static POW_S: Formula = f("PowBackward0", &[0], |x| {
     if ef == 0.0 {
         return some(vec![c::zeros_like(g)?]);
     }
-    let lowered = match e {
-        Scalar::Int(i) => Scalar::Int(i - 1),
-        _ => Scalar::Float(ef - 1.0),
-    };
-    some(vec![c::mul(g, &c::mul_s(&c::pow_s(a, lowered)?, e)?)?])
+    // pow_backward: grad * (exponent * self.pow(exponent - 1)), the exponent as a double.
+    let lowered = c::pow_s(a, Scalar::Float(ef - 1.0))?;
+    some(vec![c::mul(g, &c::mul_s(&lowered, Scalar::Float(ef))?)?])
 });
 static POW_T: Formula = fr("PowBackward1", &[0, 1], |x| {
     let (g, a, e, r) = (x.grad()?, x.saved(0)?, x.saved(1)?, x.result()?);
     Ok(vec![
+        // pow_backward_self: zero where the exponent is 0.
         if x.needs(0) {
             let em1 = c::sub(e, &c::ones_like(e)?)?;
-            Some(c::mul(g, &c::mul(e, &c::pow(a, &em1)?)?)?)
+            let d = c::mul(g, &c::mul(e, &c::pow(a, &em1)?)?)?;
+            Some(c::mask_out(&c::eq_s(e, Scalar::Float(0.0))?, &d)?)
         } else {
             None
         },
+        // pow_backward_exponent: zero where self is 0 and the exponent is >= 0 (the limit).
         if x.needs(1) {
-            Some(c::mul(g, &c::mul(r, &c::log(a)?)?)?)
+            // self == 0 and exponent >= 0, as a bool `where` (false where self != 0).
+            let zero = c::eq_s(a, Scalar::Float(0.0))?;
+            let limit = c::where_(&zero, &c::ge_s(e, Scalar::Float(0.0))?, &zero)?;
+            let d = c::mul(r, &c::log(&c::to_dtype(a, r.dtype())?)?)?;
+            Some(c::mul(g, &c::mask_out(&limit, &d)?)?)
         } else {
             None
         },
     ])
+});
+/// `pow.Scalar` (a number to a tensor's power): `pow_backward_exponent` with a number base,
+/// `grad * result * log(base)`, zero where the base is 0 and the exponent >= 0.
+static POW_ST: Formula = fr("PowBackward2", &[1], |x| {
+    let (g, r) = (x.grad()?, x.result()?);
+    let base = scalar_f64(x.scalar(0));
+    let d = c::mul_s(r, Scalar::Float(base.ln()))?;
+    let d = if base == 0.0 {
+        c::mask_out(&c::ge_s(x.saved(1)?, Scalar::Float(0.0))?, &d)?
+    } else {
+        d
+    };
+    some(vec![c::mul(g, &d)?])
 });
 static MAXIMUM: Formula = f("MaximumBackward0", &[0, 1], |x| max_min_pair(x, true));
 static MINIMUM: Formula = f("MinimumBackward0", &[0, 1], |x| max_min_pair(x, false));
@@ -282,7 +337,7 @@ static SIN: Formula = f("SinBackward0", &[0], |x| {
     some(vec![c::mul(x.grad()?, &c::cos(x.saved(0)?)?)?])
 });
 static COS: Formula = f("CosBackward0", &[0], |x| {
-    some(vec![c::neg(&c::mul(x.grad()?, &c::sin(x.saved(0)?)?)?)?])
+    some(vec![c::mul(x.grad()?, &c::neg(&c::sin(x.saved(0)?)?)?)?])
 });
 static SQRT: Formula = fr("SqrtBackward0", &[], |x| {
     some(vec![c::div(
@@ -296,9 +351,12 @@ static RELU: Formula = fr("ReluBackward0", &[], |x| {
     some(vec![c::mask_out(&c::le_s(r, Scalar::Int(0))?, x.grad()?)?])
 });
 static SIGMOID: Formula = fr("SigmoidBackward0", &[], |x| {
+    // sigmoid_backward: grad * (1 - output) * output, in that order.
     let r = x.result()?;
-    let d = c::mul(r, &c::rsub_s(r, Scalar::Int(1))?)?;
-    some(vec![c::mul(x.grad()?, &d)?])
+    some(vec![c::mul(
+        &c::mul(x.grad()?, &c::rsub_s(r, Scalar::Int(1))?)?,
+        r,
+    )?])
 });
 static TANH: Formula = fr("TanhBackward0", &[], |x| {
     some(vec![c::tanh_backward(x.grad()?, x.result()?)?])
@@ -322,7 +380,7 @@ static TANH_BACKWARD: Formula = f("TanhBackwardBackward0", &[0, 1], |x| {
 });
 static RECIPROCAL: Formula = fr("ReciprocalBackward0", &[], |x| {
     let r = x.result()?;
-    some(vec![c::neg(&c::mul(x.grad()?, &c::mul(r, r)?)?)?])
+    some(vec![c::mul(&c::neg(x.grad()?)?, &c::mul(r, r)?)?])
 });
 static WHERE: Formula = f("WhereBackward0", &[0], |x| {
     let (g, cond) = (x.grad()?, x.saved(0)?);
@@ -352,8 +410,8 @@ static MEAN_DIM: Formula = f("MeanBackward1", &[], |x| {
 });
 static MAX_ALL: Formula = fr("MaxBackward1", &[0], evenly);
 static MIN_ALL: Formula = fr("MinBackward1", &[0], evenly);
-static MAX_DIM: Formula = fr("MaxBackward0", &[0], select_extreme);
-static MIN_DIM: Formula = fr("MinBackward0", &[0], select_extreme);
+static MAX_DIM: Formula = fi("MaxBackward0", value_selecting);
+static MIN_DIM: Formula = fi("MinBackward0", value_selecting);
 static MM: Formula = f("MmBackward0", &[0, 1], |x| {
     let (g, a, b) = (x.grad()?, x.saved(0)?, x.saved(1)?);
     Ok(vec![
@@ -386,7 +444,18 @@ static BMM: Formula = f("BmmBackward0", &[0, 1], |x| {
 });
 static DOT: Formula = f("DotBackward0", &[0, 1], |x| {
     let (g, a, b) = (x.grad()?, x.saved(0)?, x.saved(1)?);
-    some(vec![c::mul(g, b)?, c::mul(g, a)?])
+    Ok(vec![
+        if x.needs(0) {
+            Some(c::mul(g, b)?)
+        } else {
+            None
+        },
+        if x.needs(1) {
+            Some(c::mul(g, a)?)
+        } else {
+            None
+        },
+    ])
 });
 static MV: Formula = f("MvBackward0", &[0, 1], |x| {
     let (g, a, v) = (x.grad()?, x.saved(0)?, x.saved(1)?);
@@ -407,6 +476,8 @@ fn reshape_back(x: &Ctx<'_>) -> G {
     some(vec![c::reshape(x.grad()?, &x.input(0).sizes)?])
 }
 static VIEW: Formula = f("ViewBackward0", &[], reshape_back);
+static UNSAFE_VIEW: Formula = f("UnsafeViewBackward0", &[], reshape_back);
+static RESHAPE_ALIAS: Formula = f("ReshapeAliasBackward0", &[], reshape_back);
 static SQUEEZE: Formula = f("SqueezeBackward0", &[], reshape_back);
 static SQUEEZE_DIM: Formula = f("SqueezeBackward1", &[], reshape_back);
 static UNSQUEEZE: Formula = f("UnsqueezeBackward0", &[], reshape_back);
@@ -440,10 +511,6 @@ static SLICE: Formula = f("SliceBackward0", &[], |x| {
         c::slice(z, dim, start.clone(), end.clone(), step)
     })
 });
-static NARROW: Formula = f("SliceBackward0", &[], |x| {
-    let (dim, start, len) = (x.int(1), x.int(2), x.int(3));
-    into_zeros(x, x.grad()?, |z| c::narrow(z, dim, start, len))
-});
 static ALIAS: Formula = f("AliasBackward0", &[], |x| some(vec![x.grad()?.clone()]));
 static CLONE: Formula = f("CloneBackward0", &[], |x| some(vec![x.grad()?.clone()]));
 static TO_COPY: Formula = f("ToCopyBackward0", &[], |x| {
@@ -457,8 +524,15 @@ static COPY: Formula = f("CopyBackwards", &[], |x| {
         c::sum_to(&c::to_dtype(g, src.dtype)?, &src.sizes)?,
     ])
 });
-static FILL: Formula = f("FillBackward0", &[], |x| {
+static FILL: Formula = f("FillBackward2", &[], |x| {
     some(vec![c::zeros_like(x.grad()?)?])
+});
+static FILL_T: Formula = f("FillBackward3", &[], |x| {
+    let g = x.grad()?;
+    Ok(vec![
+        Some(c::zeros_like(g)?),
+        if x.needs(1) { Some(c::sum(g)?) } else { None },
+    ])
 });
 static ZERO: Formula = f("ZeroBackward0", &[], |x| {
     some(vec![c::zeros_like(x.grad()?)?])
@@ -491,6 +565,7 @@ static TABLE: &[(&str, Option<&Formula>)] = &[
     ("div.Scalar", Some(&DIV_S)),
     ("pow.Tensor_Scalar", Some(&POW_S)),
     ("pow.Tensor_Tensor", Some(&POW_T)),
+    ("pow.Scalar", Some(&POW_ST)),
     ("maximum", Some(&MAXIMUM)),
     ("minimum", Some(&MINIMUM)),
     ("add_.Tensor", Some(&ADD_T)),
@@ -523,8 +598,8 @@ static TABLE: &[(&str, Option<&Formula>)] = &[
     ("dot", Some(&DOT)),
     ("mv", Some(&MV)),
     ("view", Some(&VIEW)),
-    // PyTorch decomposes flatten into a view: the same node.
-    ("flatten.using_ints", Some(&VIEW)),
+    ("_unsafe_view", Some(&UNSAFE_VIEW)),
+    ("_reshape_alias", Some(&RESHAPE_ALIAS)),
     ("squeeze", Some(&SQUEEZE)),
     ("squeeze.dim", Some(&SQUEEZE_DIM)),
     ("unsqueeze", Some(&UNSQUEEZE)),
@@ -534,13 +609,13 @@ static TABLE: &[(&str, Option<&Formula>)] = &[
     ("permute", Some(&PERMUTE)),
     ("select.int", Some(&SELECT)),
     ("slice.Tensor", Some(&SLICE)),
-    ("narrow", Some(&NARROW)),
     ("alias", Some(&ALIAS)),
     ("detach", None),
     ("clone", Some(&CLONE)),
     ("_to_copy", Some(&TO_COPY)),
     ("copy_", Some(&COPY)),
     ("fill_.Scalar", Some(&FILL)),
+    ("fill_.Tensor", Some(&FILL_T)),
     ("zero_", Some(&ZERO)),
     ("cat", Some(&CAT)),
     ("stack", Some(&STACK)),

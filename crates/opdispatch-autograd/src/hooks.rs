@@ -25,6 +25,9 @@ struct Entry {
     output_nr: u32,
     id: u64,
     hook: GradHook,
+    /// The `retain_grad` hook: runs after the tensor's other hooks and follows the tensor to
+    /// a new `grad_fn` (PyTorch's `retains_grad_hooks`).
+    retains: bool,
 }
 
 static REGISTRY: Mutex<Option<FxHashMap<usize, Vec<Entry>>>> = Mutex::new(None);
@@ -38,6 +41,10 @@ fn addr(n: &Arc<dyn Node>) -> usize {
 
 /// Registers `hook` on `t`'s gradient; returns an id for [`remove_hook`].
 pub fn register_hook(t: &Tensor, hook: GradHook) -> Result<u64> {
+    register(t, hook, false)
+}
+
+fn register(t: &Tensor, hook: GradHook, retains: bool) -> Result<u64> {
     if !t.requires_grad() {
         return Err(runtime(
             "cannot register a hook on a tensor that doesn't require gradient",
@@ -46,23 +53,54 @@ pub fn register_hook(t: &Tensor, hook: GradHook) -> Result<u64> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     match meta::grad_fn(t) {
         None => meta::get_or_init(t).inner.lock().hooks.push((id, hook)),
-        Some(node) => {
-            let mut reg = REGISTRY.lock();
-            let map = reg.get_or_insert_with(FxHashMap::default);
-            map.retain(|_, v| {
-                v.retain(|e| e.node.strong_count() > 0);
-                !v.is_empty()
-            });
-            map.entry(addr(&node)).or_default().push(Entry {
-                node: Arc::downgrade(&node),
-                output_nr: meta::output_nr(t),
-                id,
-                hook,
-            });
-            ANY.store(true, Ordering::Release);
-        }
+        Some(node) => insert(&node, meta::output_nr(t), id, hook, retains),
     }
     Ok(id)
+}
+
+fn insert(node: &Arc<dyn Node>, output_nr: u32, id: u64, hook: GradHook, retains: bool) {
+    let mut reg = REGISTRY.lock();
+    let map = reg.get_or_insert_with(FxHashMap::default);
+    map.retain(|_, v| {
+        v.retain(|e| e.node.strong_count() > 0);
+        !v.is_empty()
+    });
+    map.entry(addr(node)).or_default().push(Entry {
+        node: Arc::downgrade(node),
+        output_nr,
+        id,
+        hook,
+        retains,
+    });
+    ANY.store(true, Ordering::Release);
+}
+
+/// A tensor's history moved from `old` to `new` (an in-place write, a regenerated view): its
+/// `retain_grad` hook moves with it; other hooks stay on the old node, as in PyTorch's
+/// `update_tensor_hooks_on_new_gradfn`.
+pub(crate) fn move_retains_grad(old: Option<&Arc<dyn Node>>, new: &Arc<dyn Node>, output_nr: u32) {
+    let Some(old) = old else { return };
+    if !ANY.load(Ordering::Acquire) || Arc::ptr_eq(old, new) {
+        return;
+    }
+    let moved = {
+        let mut reg = REGISTRY.lock();
+        let Some(v) = reg.as_mut().and_then(|m| m.get_mut(&addr(old))) else {
+            return;
+        };
+        let mut moved = Vec::new();
+        v.retain(|e| {
+            let take = e.retains && std::ptr::addr_eq(e.node.as_ptr(), Arc::as_ptr(old));
+            if take {
+                moved.push((e.id, e.hook.clone()));
+            }
+            !take
+        });
+        moved
+    };
+    for (id, hook) in moved {
+        insert(new, output_nr, id, hook, true);
+    }
 }
 
 /// Removes a hook registered on `t` (the `RemovableHandle.remove()` of Python).
@@ -91,7 +129,7 @@ pub(crate) fn retain_grad_hook(t: &Tensor) -> Result<()> {
         m.inner.lock().grad = Some(new);
         Ok(None)
     });
-    register_hook(t, hook).map(|_| ())
+    register(t, hook, true).map(|_| ())
 }
 
 /// Runs the hooks registered for the gradients flowing into `node`.
@@ -115,17 +153,20 @@ pub(crate) fn run_pre_hooks(node: &Arc<dyn Node>, grads: &mut [Option<Tensor>]) 
     if !ANY.load(Ordering::Acquire) {
         return Ok(());
     }
-    let entries: Vec<(u32, GradHook)> = {
+    let mut entries: Vec<(bool, u32, GradHook)> = {
         let reg = REGISTRY.lock();
         match reg.as_ref().and_then(|m| m.get(&addr(node))) {
             Some(v) => v
                 .iter()
                 .filter(|e| std::ptr::addr_eq(e.node.as_ptr(), Arc::as_ptr(node)))
-                .map(|e| (e.output_nr, e.hook.clone()))
+                .map(|e| (e.retains, e.output_nr, e.hook.clone()))
                 .collect(),
             None => return Ok(()),
         }
     };
+    // The tensor hooks in registration order, then the retain_grad hooks (a stable sort).
+    entries.sort_by_key(|(retains, _, _)| *retains);
+    let entries = entries.into_iter().map(|(_, nr, h)| (nr, h));
     for (nr, hook) in entries {
         if let Some(slot) = grads.get_mut(nr as usize) {
             apply(std::slice::from_ref(&hook), slot)?;

@@ -33,6 +33,8 @@ use crate::saved::{SavedVariable, SavedVariables};
 
 /// Where a saved tensor came from: an argument index, or the output.
 pub(crate) const RESULT: usize = usize::MAX;
+/// The second output (the indices of `max.dim`/`min.dim`).
+pub(crate) const INDICES: usize = usize::MAX - 1;
 
 /// A node whose backward is a derivative formula.
 pub(crate) struct FormulaNode {
@@ -70,6 +72,9 @@ impl Ctx<'_> {
     }
     pub(crate) fn result(&self) -> Result<&Tensor> {
         self.saved(RESULT)
+    }
+    pub(crate) fn indices(&self) -> Result<&Tensor> {
+        self.saved(INDICES)
     }
     pub(crate) fn scalar(&self, arg: usize) -> Scalar {
         match self.args.get(arg) {
@@ -191,23 +196,46 @@ pub fn check_not_leaf(t: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// PyTorch's checks before an in-place write to `t`; returns the base to rebase when `t` is a
-/// view of a non-leaf that requires grad.
+/// PyTorch's `check_inplace` before an in-place write to `t` that records a node; returns the
+/// base to rebase when `t` is a view.
 fn check_inplace(t: &Tensor) -> Result<Option<Tensor>> {
-    if !is_grad_enabled() {
-        return Ok(None);
+    if let Some(base) = meta::base(t) {
+        if meta::is_no_grad_view(t) {
+            return Err(runtime(NO_GRAD_VIEW));
+        }
+        if t.requires_grad() && meta::is_leaf(&base) {
+            return Err(runtime(
+                "a view of a leaf Variable that requires grad is being used in an in-place operation.",
+            ));
+        }
+        crate::copy_slices::check(&base, t)?;
+        return Ok(Some(base));
     }
     check_not_leaf(t)?;
-    if let Some(base) = meta::base(t) {
-        if base.requires_grad() {
-            if meta::is_leaf(&base) {
-                return Err(runtime("a view of a leaf Variable that requires grad is being used in an in-place operation."));
+    Ok(None)
+}
+
+/// PyTorch's `handle_view_on_rebase` text for a view made under `no_grad`.
+const NO_GRAD_VIEW: &str = "A view was created in no_grad mode and is being modified inplace with grad mode enabled. Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both the view and the inplace either both inside the no_grad block (if you don't want the inplace to be tracked) or both outside (if you want the inplace to be tracked).";
+
+/// Makes the outputs of a view operator views of `base` (every floating-point or complex
+/// output, whether or not anything requires grad, as PyTorch's `as_view`).
+fn mark_views(stack: &Stack, nret: usize, base: &Tensor, grad_mode: bool) {
+    for v in &stack[stack.len().saturating_sub(nret)..] {
+        if let Some(out) = v
+            .as_tensor()
+            .and_then(opdispatch_dispatch::TensorRef::downcast::<Tensor>)
+        {
+            if meta::is_differentiable(&out) && out.impl_id() != base.impl_id() {
+                meta::set_base(&out, base.clone(), grad_mode);
             }
-            crate::copy_slices::check(&base, t)?;
-            return Ok(Some(base));
         }
     }
-    Ok(None)
+}
+
+/// The root base of a view operator's input (the input itself when it is no view).
+fn root_base(t: &Tensor) -> Tensor {
+    meta::base(t).unwrap_or_else(|| t.clone())
 }
 
 /// Runs the operator below autograd (PyTorch's `AutoDispatchBelowADInplaceOrView`; in-place
@@ -261,23 +289,50 @@ fn autograd_kernel(
     ks: Option<DispatchKeySet>,
     stack: &mut Stack,
 ) -> Result<()> {
+    let start = stack.len().saturating_sub(shape.nargs);
     if !is_grad_enabled() {
-        // Nothing is recorded and no in-place check applies with grad mode off.
+        // Nothing is recorded and no in-place check applies with grad mode off; views still
+        // remember their base (so a later in-place write under grad mode can be refused).
+        if shape.view && formula.is_some() {
+            let base = tensor_args(&stack[start..])
+                .first()
+                .map(|(_, t)| root_base(t))
+                .filter(meta::is_differentiable);
+            call_below_returning_self(op, shape, ks, stack)?;
+            if let Some(b) = base {
+                mark_views(stack, shape.nret, &b, false);
+            }
+            return Ok(());
+        }
         return call_below_returning_self(op, shape, ks, stack);
     }
-    let start = stack.len().saturating_sub(shape.nargs);
     let tensors = tensor_args(&stack[start..]);
-    let any = tensors.iter().any(|(_, t)| t.requires_grad());
+    let mut any = tensors.iter().any(|(_, t)| t.requires_grad());
     let mut rebase_base = None;
-    if shape.inplace {
+    if shape.inplace && any {
         if let Some((0, t)) = tensors.first() {
-            if any || t.requires_grad() {
+            if meta::is_differentiable(t) {
                 rebase_base = check_inplace(t)?;
+            } else {
+                // Writing into an integer tensor records nothing (PyTorch's copy_ rule).
+                any = false;
             }
         }
     }
+    let base = if shape.view {
+        tensors
+            .first()
+            .map(|(_, t)| root_base(t))
+            .filter(meta::is_differentiable)
+    } else {
+        None
+    };
     let Some(formula) = formula.filter(|_| any) else {
-        return call_below_returning_self(op, shape, ks, stack);
+        call_below_returning_self(op, shape, ks, stack)?;
+        if let (Some(b), true) = (&base, formula.is_some()) {
+            mark_views(stack, shape.nret, b, true);
+        }
+        return Ok(());
     };
     let pending = Pending::new(formula, &tensors, shape.inplace)?;
     // Only calls with a non-tensor argument keep a list: `Ctx` reads a missing entry as `None`,
@@ -295,13 +350,6 @@ fn autograd_kernel(
             .collect()
     } else {
         Vec::new()
-    };
-    let base = if shape.view {
-        tensors
-            .first()
-            .map(|(_, t)| meta::base(t).unwrap_or_else(|| t.clone()))
-    } else {
-        None
     };
     call_below_returning_self(op, shape, ks, stack)?;
     let outs_start = stack.len().saturating_sub(shape.nret);
@@ -378,12 +426,17 @@ impl Pending {
                     .push(RESULT, SavedVariable::output(r, &dyn_node, 0));
             }
         }
+        if formula.save_indices {
+            if let Some(i) = outputs.get(1) {
+                node.saved.push(INDICES, SavedVariable::input(i));
+            }
+        }
         for (nr, out) in outputs.iter().enumerate() {
             if meta::is_differentiable(out) {
-                meta::set_history(out, dyn_node.clone(), nr as u32);
-                if let Some(b) = &base {
-                    meta::set_base(out, b.clone());
+                if let Some(b) = base.as_ref().filter(|b| b.impl_id() != out.impl_id()) {
+                    meta::set_base(out, b.clone(), true);
                 }
+                meta::set_history(out, dyn_node.clone(), nr as u32);
             }
         }
         if let (Some(b), Some(view)) = (rebase, outputs.first()) {

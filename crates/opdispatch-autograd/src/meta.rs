@@ -18,8 +18,13 @@ pub(crate) struct Inner {
     pub(crate) grad_fn: Option<Arc<dyn Node>>,
     pub(crate) output_nr: u32,
     pub(crate) grad_accumulator: Option<Weak<AccumulateGrad>>,
-    /// For a view made while its base took part in autograd: the base (in-place checks).
+    /// For a view of a floating-point or complex tensor: the base at the root of its views.
     pub(crate) base: Option<Tensor>,
+    /// The storage version when this view's history was last set (PyTorch's `attr_version`):
+    /// once the base or another view of it is written in place, the history is regenerated.
+    pub(crate) attr_version: u64,
+    /// The view was made with grad mode off (PyTorch's `CreationMeta::NO_GRAD_MODE`).
+    pub(crate) no_grad_view: bool,
     pub(crate) retains_grad: bool,
     /// A leaf's gradient hooks (non-leaf hooks live in `hooks.rs`'s registry).
     pub(crate) hooks: Vec<(u64, crate::hooks::GradHook)>,
@@ -30,6 +35,8 @@ pub(crate) struct Inner {
 pub struct AutogradMeta {
     leaf_requires_grad: AtomicBool,
     has_grad_fn: AtomicBool,
+    /// A view tracked for autograd (`inner.base` is set); it requires grad when its base does.
+    is_view: AtomicBool,
     pub(crate) inner: Mutex<Inner>,
 }
 
@@ -44,10 +51,22 @@ impl std::fmt::Debug for AutogradMeta {
 impl AutogradMetaInterface for AutogradMeta {
     #[inline]
     fn requires_grad(&self) -> bool {
-        self.leaf_requires_grad.load(Ordering::Relaxed) || self.has_grad_fn.load(Ordering::Relaxed)
+        self.leaf_requires_grad.load(Ordering::Relaxed)
+            || self.has_grad_fn.load(Ordering::Relaxed)
+            || (self.is_view.load(Ordering::Relaxed) && self.view_base_requires_grad())
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+impl AutogradMeta {
+    /// Whether the base of this view requires grad (PyTorch's `DifferentiableViewMeta`
+    /// rule; views made with grad mode off follow it too, though they stay leaves).
+    #[cold]
+    fn view_base_requires_grad(&self) -> bool {
+        let base = self.inner.lock().base.clone();
+        base.is_some_and(|b| b.requires_grad())
     }
 }
 
@@ -66,7 +85,51 @@ pub fn get_or_init(t: &Tensor) -> &AutogradMeta {
 }
 
 pub fn grad_fn(t: &Tensor) -> Option<Arc<dyn Node>> {
-    get(t).and_then(|m| m.inner.lock().grad_fn.clone())
+    let m = get(t)?;
+    refresh_view(t, m);
+    m.inner.lock().grad_fn.clone()
+}
+
+/// PyTorch's view + in-place rule: a view whose base (or another view of the base) was written
+/// in place since its history was set gets a new history, an `AsStridedBackward0` into the
+/// base's current one (`VariableHooks::grad_fn`).
+fn refresh_view(t: &Tensor, m: &AutogradMeta) {
+    if !m.is_view.load(Ordering::Relaxed) {
+        return;
+    }
+    let base = {
+        let inner = m.inner.lock();
+        if inner.no_grad_view || inner.attr_version == t.version() {
+            return;
+        }
+        inner.base.clone()
+    };
+    let Some(base) = base else { return };
+    if !m.has_grad_fn.load(Ordering::Relaxed) && !base.requires_grad() {
+        return;
+    }
+    regenerate(t, m, &base);
+}
+
+fn regenerate(t: &Tensor, m: &AutogradMeta, base: &Tensor) {
+    let node = crate::copy_slices::view_of_base(base, t);
+    let old = {
+        let mut inner = m.inner.lock();
+        inner.output_nr = 0;
+        inner.attr_version = t.version();
+        inner.grad_fn.replace(node.clone())
+    };
+    m.has_grad_fn.store(true, Ordering::Relaxed);
+    crate::hooks::move_retains_grad(old.as_ref(), &node, 0);
+}
+
+/// Regenerates `view`'s history now (after an in-place write through it rebased its base).
+pub(crate) fn refresh_view_now(view: &Tensor) {
+    let Some(m) = get(view) else { return };
+    let Some(base) = m.inner.lock().base.clone() else {
+        return;
+    };
+    regenerate(view, m, &base);
 }
 
 pub fn output_nr(t: &Tensor) -> u32 {
@@ -74,7 +137,10 @@ pub fn output_nr(t: &Tensor) -> u32 {
 }
 
 pub fn is_leaf(t: &Tensor) -> bool {
-    get(t).is_none_or(|m| !m.has_grad_fn.load(Ordering::Relaxed))
+    get(t).is_none_or(|m| {
+        refresh_view(t, m);
+        !m.has_grad_fn.load(Ordering::Relaxed)
+    })
 }
 
 /// Whether `dtype` can require gradients (floating point and complex).
@@ -162,18 +228,38 @@ pub fn retain_grad(t: &Tensor) -> Result<()> {
 /// `rebase_history`).
 pub fn set_history(t: &Tensor, node: Arc<dyn Node>, output_nr: u32) {
     let m = get_or_init(t);
-    let mut inner = m.inner.lock();
-    inner.grad_fn = Some(node);
-    inner.output_nr = output_nr;
+    let old = {
+        let mut inner = m.inner.lock();
+        inner.output_nr = output_nr;
+        inner.attr_version = t.version();
+        inner.grad_fn.replace(node.clone())
+    };
     m.has_grad_fn.store(true, Ordering::Relaxed);
+    if old.is_some() {
+        crate::hooks::move_retains_grad(old.as_ref(), &node, output_nr);
+    }
 }
 
-pub fn set_base(t: &Tensor, base: Tensor) {
-    get_or_init(t).inner.lock().base = Some(base);
+/// Makes `t` a view of `base` (the root of its views), as of `t`'s current version;
+/// `grad_mode` is whether grad mode was on when the view was made.
+pub fn set_base(t: &Tensor, base: Tensor, grad_mode: bool) {
+    let m = get_or_init(t);
+    {
+        let mut inner = m.inner.lock();
+        inner.base = Some(base);
+        inner.attr_version = t.version();
+        inner.no_grad_view = !grad_mode;
+    }
+    m.is_view.store(true, Ordering::Relaxed);
 }
 
 pub fn base(t: &Tensor) -> Option<Tensor> {
     get(t).and_then(|m| m.inner.lock().base.clone())
+}
+
+/// Whether `t` is a view made with grad mode off.
+pub(crate) fn is_no_grad_view(t: &Tensor) -> bool {
+    get(t).is_some_and(|m| m.inner.lock().no_grad_view)
 }
 
 /// The leaf's gradient accumulator, shared by every graph that uses the leaf.
@@ -193,6 +279,7 @@ pub fn gradient_edge(t: &Tensor) -> Edge {
     let Some(m) = get(t) else {
         return Edge::default();
     };
+    refresh_view(t, m);
     {
         let inner = m.inner.lock();
         if let Some(f) = &inner.grad_fn {
@@ -264,6 +351,7 @@ pub fn detach_inplace(t: &Tensor) {
         inner.grad_fn = None;
         inner.output_nr = 0;
         inner.base = None;
+        m.is_view.store(false, Ordering::Relaxed);
         m.has_grad_fn.store(false, Ordering::Relaxed);
         m.leaf_requires_grad.store(false, Ordering::Relaxed);
     }

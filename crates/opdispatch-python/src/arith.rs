@@ -49,6 +49,7 @@ typed_op!(mul_t, Tt, "aten::mul", "Tensor");
 typed_op!(div_t, Tt, "aten::div", "Tensor");
 typed_op!(pow_tt, Tt, "aten::pow", "Tensor_Tensor");
 typed_op!(pow_ts, Ts, "aten::pow", "Tensor_Scalar");
+typed_op!(pow_st, fn(Scalar, Tensor) -> Res, "aten::pow", "Scalar");
 typed_op!(matmul_t, Tt, "aten::matmul", "");
 typed_op!(neg_t, T1, "aten::neg", "");
 typed_op!(abs_t, T1, "aten::abs", "");
@@ -199,6 +200,21 @@ impl PyTensor {
             |a, b| Ok(pow_tt()?.call(a, b)),
             Some(&|a, s| Ok(pow_ts()?.call(a, s))),
         )
+    }
+    /// `s ** t`: `aten::pow.Scalar`, as torch's `Tensor.__rpow__` (`torch.pow(s, t)`).
+    fn __rpow__(
+        slf: Slf<'_, '_>,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+        _modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        match operand(o) {
+            Some(Operand::S(s)) => {
+                let a = unwrap_tensor(slf.as_any())?;
+                unary(py, || Ok(pow_st()?.call(s, a)))
+            }
+            _ => Ok(py.NotImplemented()),
+        }
     }
     fn __matmul__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         binary(slf, py, o, |a, b| Ok(matmul_t()?.call(a, b)), None)

@@ -117,6 +117,20 @@ impl PyTensor {
     fn output_nr(&self) -> u32 {
         meta::output_nr(&self.t)
     }
+    /// The tensor this one is a view of (the root of its views), or `None`.
+    #[getter]
+    fn _base(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        opt_wrap(py, meta::base(&self.t))
+    }
+    fn _is_view(&self) -> bool {
+        meta::base(&self.t).is_some()
+    }
+    /// `t.data`: the same storage and geometry as a new tensor outside autograd (no history,
+    /// no view relation, not dispatched: PyTorch's `variable_data`).
+    #[getter]
+    fn data(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        wrap_tensor(py, self.t.shallow_alias())
+    }
     /// Registers `hook(grad) -> Tensor | None` on this tensor's gradient; returns its id.
     fn _register_hook(&self, hook: Py<PyAny>) -> PyResult<u64> {
         let f: opdispatch_autograd::hooks::GradHook = Arc::new(move |g: &Tensor| {

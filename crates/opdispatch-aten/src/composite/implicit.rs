@@ -3,9 +3,9 @@
 
 use opdispatch_dispatch::{CppFunction, IValue, Result};
 use opdispatch_tensor::ops;
-use opdispatch_tensor::{Scalar, Tensor};
+use opdispatch_tensor::{Scalar, Tensor, TensorError};
 
-use crate::calling::{aten_op, boxed, call1, tensor_result, tv, Fn2, FnTl, FnTts, Kernels};
+use crate::calling::{aten_op, boxed, call1, tensor_result, tv, Fn1, Fn2, FnTl, FnTts, Kernels};
 
 /// `where.ScalarOther` is `where.self` with a wrapped number, as in PyTorch.
 fn where_scalar_other(c: Tensor, a: Tensor, s: Scalar) -> Result<Tensor> {
@@ -38,41 +38,191 @@ fn where_scalar(c: Tensor, s: Scalar, o: Scalar) -> Result<Tensor> {
     )?)
 }
 
-/// `matmul`: where the decomposition is one operator (2-D @ 2-D is `mm`, 2-D @ 1-D `mv`,
-/// 1-D @ 1-D `dot`) it goes through the dispatcher; the other shapes run the runtime's
-/// broadcasting product directly.
-fn matmul(a: Tensor, b: Tensor) -> Result<Tensor> {
-    let op = match (a.dim(), b.dim()) {
-        (2, 2) => aten_op!("mm", ""),
-        (1, 1) => aten_op!("dot", ""),
-        (2, 1) => aten_op!("mv", ""),
-        // Meta operands: the output only. CUDA operands run the CUDA loops' broadcasting
-        // product (bmm through cuBLAS).
-        _ if a.is_meta() || b.is_meta() => return Ok(ops::meta::matmul(&a, &b)?.empty()?),
-        _ if a.device().index().is_some() || b.device().index().is_some() => {
-            return Ok(opdispatch_tensor::cuda::matmul(&a, &b)?)
-        }
-        _ => return Ok(ops::matmul(&a, &b)?),
-    };
-    tensor_result(call1(op, opdispatch_dispatch::stack![tv(a), tv(b)])?)
+/// A dispatched call of another aten operator that returns one tensor.
+pub(crate) fn d(
+    op: opdispatch_dispatch::OperatorHandle,
+    stack: opdispatch_dispatch::Stack,
+) -> Result<Tensor> {
+    tensor_result(call1(op, stack)?)
 }
 
-/// `reshape`: `view` when the strides allow it, else `clone` then `view` (PyTorch decomposes
-/// into `view` / `_unsafe_view` of a clone).
+pub(crate) fn ints(v: &[usize]) -> IValue {
+    IValue::IntList(v.iter().map(|&x| x as i64).collect())
+}
+
+pub(crate) fn unsqueeze(t: &Tensor, dim: i64) -> Result<Tensor> {
+    d(
+        aten_op!("unsqueeze", ""),
+        opdispatch_dispatch::stack![tv(t.clone()), IValue::Int(dim)],
+    )
+}
+
+pub(crate) fn squeeze_dim(t: &Tensor, dim: i64) -> Result<Tensor> {
+    d(
+        aten_op!("squeeze", "dim"),
+        opdispatch_dispatch::stack![tv(t.clone()), IValue::Int(dim)],
+    )
+}
+
+pub(crate) fn transpose(t: &Tensor, d0: i64, d1: i64) -> Result<Tensor> {
+    d(
+        aten_op!("transpose", "int"),
+        opdispatch_dispatch::stack![tv(t.clone()), IValue::Int(d0), IValue::Int(d1)],
+    )
+}
+
+pub(crate) fn product2(
+    op: opdispatch_dispatch::OperatorHandle,
+    a: &Tensor,
+    b: &Tensor,
+) -> Result<Tensor> {
+    d(
+        op,
+        opdispatch_dispatch::stack![tv(a.clone()), tv(b.clone())],
+    )
+}
+
+pub(crate) fn reshape_to(t: &Tensor, sizes: &[usize]) -> Result<Tensor> {
+    d(
+        aten_op!("reshape", ""),
+        opdispatch_dispatch::stack![tv(t.clone()), ints(sizes)],
+    )
+}
+
+pub(crate) fn unsafe_view(t: &Tensor, sizes: &[usize]) -> Result<Tensor> {
+    d(
+        aten_op!("_unsafe_view", ""),
+        opdispatch_dispatch::stack![tv(t.clone()), ints(sizes)],
+    )
+}
+
+pub(crate) fn expand(t: &Tensor, sizes: &[usize]) -> Result<Tensor> {
+    d(
+        aten_op!("expand", ""),
+        opdispatch_dispatch::stack![tv(t.clone()), ints(sizes), IValue::Bool(false)],
+    )
+}
+
+/// `reshape` as PyTorch decomposes it: `view` of a contiguous tensor, `_reshape_alias` with
+/// the computed strides when the geometry allows a view (`view` for a Python subclass), else
+/// `_unsafe_view` of a contiguous clone.
 fn reshape(t: Tensor, shape: Vec<i64>) -> Result<Tensor> {
+    if t.is_contiguous() {
+        return d(
+            aten_op!("view", ""),
+            opdispatch_dispatch::stack![tv(t), IValue::IntList(shape)],
+        );
+    }
     let sizes = ops::infer_size(&shape, t.numel())?;
-    let src = if ops::compute_view_strides(t.sizes(), t.strides(), &sizes).is_some() {
-        t
-    } else {
-        tensor_result(call1(
-            aten_op!("clone", ""),
-            opdispatch_dispatch::stack![tv(t), IValue::None],
-        )?)?
-    };
-    tensor_result(call1(
+    if let Some(strides) = ops::compute_view_strides(t.sizes(), t.strides(), &sizes) {
+        if t.is_python_dispatch() {
+            return d(
+                aten_op!("view", ""),
+                opdispatch_dispatch::stack![tv(t), IValue::IntList(shape)],
+            );
+        }
+        return d(
+            aten_op!("_reshape_alias", ""),
+            opdispatch_dispatch::stack![
+                tv(t),
+                ints(&sizes),
+                IValue::IntList(strides.iter().map(|&s| s as i64).collect())
+            ],
+        );
+    }
+    let copy = d(
+        aten_op!("clone", ""),
+        opdispatch_dispatch::stack![tv(t), IValue::Int(0)],
+    )?;
+    unsafe_view(&copy, &sizes)
+}
+
+/// `narrow`: PyTorch's checks, then `slice` (so autograd records `SliceBackward0`).
+fn narrow(t: Tensor, dim: i64, start: i64, length: i64) -> Result<Tensor> {
+    if t.dim() == 0 {
+        return Err(TensorError::other("narrow() cannot be applied to a 0-dim tensor.").into());
+    }
+    if length < 0 {
+        return Err(TensorError::other("narrow(): length must be non-negative.").into());
+    }
+    let cur = t.sizes()[ops::wrap_dim(dim, t.dim())?] as i64;
+    if !(-cur <= start && start <= cur) {
+        return Err(TensorError::IndexOutOfRange(format!(
+            "start out of range (expected to be in range of [{}, {cur}], but got {start})",
+            -cur
+        ))
+        .into());
+    }
+    let start = if start < 0 { start + cur } else { start };
+    if start > cur - length {
+        return Err(TensorError::other(format!(
+            "start ({start}) + length ({length}) exceeds dimension size ({cur})."
+        ))
+        .into());
+    }
+    d(
+        aten_op!("slice", "Tensor"),
+        opdispatch_dispatch::stack![
+            tv(t),
+            IValue::Int(dim),
+            IValue::Int(start),
+            IValue::Int(start + length),
+            IValue::Int(1)
+        ],
+    )
+}
+
+/// `view_as`: `view` to the other tensor's sizes.
+fn view_as(t: Tensor, other: Tensor) -> Result<Tensor> {
+    d(
         aten_op!("view", ""),
-        opdispatch_dispatch::stack![tv(src), IValue::IntList(shape)],
-    )?)
+        opdispatch_dispatch::stack![tv(t), ints(other.sizes())],
+    )
+}
+
+/// `t.T`: the dimensions reversed by `permute` (PyTorch warns, once, outside two dimensions;
+/// the Python property issues that warning).
+fn numpy_t(t: Tensor) -> Result<Tensor> {
+    let dims: Vec<i64> = (0..t.dim() as i64).rev().collect();
+    d(
+        aten_op!("permute", ""),
+        opdispatch_dispatch::stack![tv(t), IValue::IntList(dims)],
+    )
+}
+
+/// `t.mT`: the last two dimensions swapped.
+fn m_t(t: Tensor) -> Result<Tensor> {
+    if t.dim() < 2 {
+        return Err(TensorError::other(format!(
+            "tensor.mT is only supported on matrices or batches of matrices. Got {}-D tensor.",
+            t.dim()
+        ))
+        .into());
+    }
+    transpose(&t, -2, -1)
+}
+
+/// `flatten.using_ints`: PyTorch's decomposition (the tensor itself when `start == end`, else
+/// a `reshape`, which is a `view` for viewable input).
+fn flatten(t: Tensor, start: i64, end: i64) -> Result<Tensor> {
+    let (s, e) = (ops::wrap_dim(start, t.dim())?, ops::wrap_dim(end, t.dim())?);
+    if s > e {
+        return Err(TensorError::other(
+            "flatten() has invalid args: start_dim cannot come after end_dim",
+        )
+        .into());
+    }
+    if t.dim() == 0 {
+        return reshape(t, vec![1]);
+    }
+    if s == e {
+        return Ok(t);
+    }
+    let sizes = t.sizes();
+    let mut shape: Vec<i64> = sizes[..s].iter().map(|&x| x as i64).collect();
+    shape.push(sizes[s..=e].iter().product::<usize>() as i64);
+    shape.extend(sizes[e + 1..].iter().map(|&x| x as i64));
+    reshape(t, shape)
 }
 
 /// `item` is `_local_scalar_dense`, as in PyTorch.
@@ -101,8 +251,19 @@ pub(crate) fn kernels() -> Kernels {
             "where.Scalar",
             CppFunction::typed(where_scalar as fn(Tensor, Scalar, Scalar) -> Result<Tensor>),
         ),
-        ("matmul", CppFunction::typed(matmul as Fn2)),
+        ("matmul", CppFunction::typed(super::matmul::matmul as Fn2)),
         ("reshape", CppFunction::typed(reshape as FnTl)),
+        ("view_as", CppFunction::typed(view_as as Fn2)),
+        (
+            "narrow",
+            CppFunction::typed(narrow as fn(Tensor, i64, i64, i64) -> Result<Tensor>),
+        ),
+        ("numpy_T", CppFunction::typed(numpy_t as Fn1)),
+        ("mT", CppFunction::typed(m_t as Fn1)),
+        (
+            "flatten.using_ints",
+            CppFunction::typed(flatten as fn(Tensor, i64, i64) -> Result<Tensor>),
+        ),
         (
             "contiguous",
             boxed(|a| {

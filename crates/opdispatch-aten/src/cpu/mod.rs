@@ -37,6 +37,16 @@ macro_rules! binary_scalar_kernels {
 binary_scalar_kernels!(mul_s => Mul, div_s => Div, pow_ts => Pow,
     eq_s => Eq, ne_s => Ne, lt_s => Lt, le_s => Le, gt_s => Gt, ge_s => Ge);
 
+/// `pow.Scalar`: the number raised to each element (the number as a wrapped-number operand).
+fn pow_st(s: Scalar, e: Tensor) -> Result<Tensor> {
+    Ok(ops::binary(
+        BinaryOp::Pow,
+        &Tensor::wrapped_scalar(s),
+        &e,
+        None,
+    )?)
+}
+
 fn add_t(a: Tensor, b: Tensor, alpha: Scalar) -> Result<Tensor> {
     Ok(ops::add(&a, &b, Some(alpha))?)
 }
@@ -111,9 +121,26 @@ fn fill_scalar(t: Tensor, v: Scalar) -> Result<Tensor> {
     ops::fill_(&t, v)?;
     Ok(t)
 }
+/// `fill_.Tensor`: the value of a 0-dimensional tensor.
+fn fill_tensor(t: Tensor, v: Tensor) -> Result<Tensor> {
+    check_fill_value(&v)?;
+    ops::fill_(&t, v.item()?)?;
+    Ok(t)
+}
 fn zero_(t: Tensor) -> Result<Tensor> {
     ops::zero_(&t)?;
     Ok(t)
+}
+/// PyTorch's check that `fill_`'s tensor value has no dimensions.
+pub(crate) fn check_fill_value(v: &Tensor) -> Result<()> {
+    if v.dim() != 0 {
+        return Err(opdispatch_tensor::TensorError::other(format!(
+            "fill_ only supports 0-dimension value tensor but got tensor with {} dimensions.",
+            v.dim()
+        ))
+        .into());
+    }
+    Ok(())
 }
 fn local_scalar_dense(t: Tensor) -> Result<Scalar> {
     Ok(t.item()?)

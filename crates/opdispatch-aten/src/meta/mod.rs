@@ -45,6 +45,10 @@ macro_rules! binary_scalar_kernels {
 binary_scalar_kernels!(mul_s => Mul, div_s => Div, pow_ts => Pow,
     eq_s => Eq, ne_s => Ne, lt_s => Lt, le_s => Le, gt_s => Gt, ge_s => Ge);
 
+fn pow_st(s: Scalar, e: Tensor) -> Result<Tensor> {
+    alloc(&meta::binary(BinaryOp::Pow, &Tensor::wrapped_scalar(s), &e, None)?.out)
+}
+
 macro_rules! alpha_kernels {
     ($($f:ident => $op:ident),*) => {$(
         fn $f(a: Tensor, b: Tensor, alpha: Scalar) -> Result<Tensor> {
@@ -140,6 +144,10 @@ fn copy_(dst: Tensor, src: Tensor, _non_blocking: bool) -> Result<Tensor> {
     Ok(dst)
 }
 fn fill_scalar(t: Tensor, _v: Scalar) -> Result<Tensor> {
+    Ok(t)
+}
+fn fill_tensor(t: Tensor, v: Tensor) -> Result<Tensor> {
+    crate::cpu::check_fill_value(&v)?;
     Ok(t)
 }
 fn zero_(t: Tensor) -> Result<Tensor> {

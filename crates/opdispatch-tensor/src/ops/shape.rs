@@ -227,8 +227,15 @@ pub fn unsqueeze(t: &Tensor, dim: i64) -> Result<Tensor> {
 /// `t.expand(sizes)`: broadcast to `sizes` (-1 keeps a dimension) as a stride-0 view.
 pub fn expand(t: &Tensor, sizes: &[i64]) -> Result<Tensor> {
     if sizes.len() < t.dim() {
+        // PyTorch names the tensor by its legacy type (`torch.FloatTensor{[2]}`).
+        let device = match t.device() {
+            crate::Device::Cpu => String::new(),
+            d => format!("{d}."),
+        };
         return Err(TensorError::other(format!(
-            "expand: the number of sizes provided ({}) must be greater or equal to the number of dimensions in the tensor ({})",
+            "expand(torch.{device}{}Tensor{{{:?}}}, size={sizes:?}): the number of sizes provided ({}) must be greater or equal to the number of dimensions in the tensor ({})",
+            t.dtype().cpp_name(),
+            t.sizes(),
             sizes.len(),
             t.dim()
         )));
