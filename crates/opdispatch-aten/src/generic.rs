@@ -5,7 +5,7 @@
 
 use opdispatch_dispatch::{CppFunction, Result};
 use opdispatch_tensor::ops;
-use opdispatch_tensor::{Device, ScalarType, Tensor};
+use opdispatch_tensor::{Device, ScalarType, Tensor, TensorError};
 
 use crate::args::Args;
 use crate::calling::{boxed, tv, Fn1, FnTi, FnTii, FnTl, Kernels};

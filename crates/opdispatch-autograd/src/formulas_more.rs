@@ -20,6 +20,7 @@ const fn f(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) -> 
         name,
         save,
         save_result: false,
+        save_indices: false,
         f,
     }
 }
@@ -29,6 +30,7 @@ const fn fr(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) ->
         name,
         save,
         save_result: true,
+        save_indices: false,
         f,
     }
 }

@@ -115,6 +115,21 @@ fn fill_scalar(t: Tensor, v: Scalar) -> Result<Tensor> {
     cuda::fill_(&t, v)?;
     Ok(t)
 }
+/// `fill_.Tensor`: the value of a 0-dimensional tensor (read back to the host).
+fn fill_tensor(t: Tensor, v: Tensor) -> Result<Tensor> {
+    crate::cpu::check_fill_value(&v)?;
+    cuda::fill_(&t, v.item()?)?;
+    Ok(t)
+}
+/// `pow.Scalar`: the number raised to each element (a wrapped-number operand).
+fn pow_st(s: Scalar, e: Tensor) -> Result<Tensor> {
+    Ok(cuda::binary(
+        BinaryOp::Pow,
+        &Tensor::wrapped_scalar(s),
+        &e,
+        None,
+    )?)
+}
 fn zero_(t: Tensor) -> Result<Tensor> {
     cuda::fill_(&t, Scalar::Int(0))?;
     Ok(t)
