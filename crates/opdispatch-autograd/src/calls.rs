@@ -21,14 +21,17 @@ pub(crate) fn handle(
     Ok(cell.get_or_init(|| h))
 }
 
+/// The handle of `aten::name.overload`, looked up once per call site.
 macro_rules! op {
     ($name:literal, $overload:literal) => {{
-        static H: OnceLock<OperatorHandle> = OnceLock::new();
-        handle(&H, concat!("aten::", $name), $overload)?
+        static H: ::std::sync::OnceLock<::opdispatch_dispatch::OperatorHandle> =
+            ::std::sync::OnceLock::new();
+        $crate::calls::handle(&H, concat!("aten::", $name), $overload)?
     }};
 }
+pub(crate) use op;
 
-fn call(op: &OperatorHandle, args: Vec<IValue>) -> Result<Tensor> {
+pub(crate) fn call(op: &OperatorHandle, args: Vec<IValue>) -> Result<Tensor> {
     let mut stack: opdispatch_dispatch::Stack = args.into_iter().collect();
     op.call_boxed(&mut stack)?;
     match stack.pop() {
@@ -37,11 +40,11 @@ fn call(op: &OperatorHandle, args: Vec<IValue>) -> Result<Tensor> {
     }
 }
 
-fn t(x: &Tensor) -> IValue {
+pub(crate) fn t(x: &Tensor) -> IValue {
     x.clone().into_ivalue()
 }
 
-fn s(v: Scalar) -> IValue {
+pub(crate) fn s(v: Scalar) -> IValue {
     match v {
         Scalar::Bool(b) => IValue::Bool(b),
         Scalar::Int(i) => IValue::Int(i),
@@ -50,7 +53,7 @@ fn s(v: Scalar) -> IValue {
     }
 }
 
-fn ints(v: &[usize]) -> IValue {
+pub(crate) fn ints(v: &[usize]) -> IValue {
     IValue::IntList(v.iter().map(|&x| x as i64).collect())
 }
 

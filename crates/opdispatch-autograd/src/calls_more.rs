@@ -1,36 +1,10 @@
 //! The dispatched aten calls the second batch of formulas (`formulas_more.rs`) makes, beyond
 //! `calls.rs`'s; through the dispatcher, so `create_graph=True` records them too.
 
-use std::sync::OnceLock;
-
-use opdispatch_dispatch::{DispatchError, IValue, KernelArg, OperatorHandle, Result};
+use opdispatch_dispatch::{IValue, Result};
 use opdispatch_tensor::{Scalar, ScalarType, Tensor};
 
-use crate::calls::handle;
-
-macro_rules! op {
-    ($name:literal, $overload:literal) => {{
-        static H: OnceLock<OperatorHandle> = OnceLock::new();
-        handle(&H, concat!("aten::", $name), $overload)?
-    }};
-}
-
-fn call(op: &OperatorHandle, args: Vec<IValue>) -> Result<Tensor> {
-    let mut stack: opdispatch_dispatch::Stack = args.into_iter().collect();
-    op.call_boxed(&mut stack)?;
-    match stack.pop() {
-        Some(v) => Tensor::from_ivalue(v),
-        None => Err(DispatchError::Internal("operator returned nothing".into())),
-    }
-}
-
-fn t(x: &Tensor) -> IValue {
-    x.clone().into_ivalue()
-}
-
-fn s(v: Scalar) -> IValue {
-    v.into_ivalue()
-}
+use crate::calls::{call, op, s, t};
 
 macro_rules! unary {
     ($($f:ident => $name:literal),* $(,)?) => {$(

@@ -21,7 +21,7 @@ pub(crate) struct Formula {
 
 type G = Result<Vec<Option<Tensor>>>;
 
-const fn f(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) -> Formula {
+pub(crate) const fn f(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) -> Formula {
     Formula {
         name,
         save,
@@ -31,7 +31,11 @@ const fn f(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) -> 
     }
 }
 
-const fn fr(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) -> Formula {
+pub(crate) const fn fr(
+    name: &'static str,
+    save: &'static [usize],
+    f: fn(&Ctx<'_>) -> G,
+) -> Formula {
     Formula {
         name,
         save,

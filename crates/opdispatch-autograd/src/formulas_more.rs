@@ -9,31 +9,11 @@ use opdispatch_tensor::{Scalar, Tensor};
 
 use crate::calls as c;
 use crate::calls_more as m;
-use crate::formulas::Formula;
+use crate::formulas::{f, fr, Formula};
 use crate::kernels::Ctx;
 use crate::runtime;
 
 type G = Result<Vec<Option<Tensor>>>;
-
-const fn f(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) -> Formula {
-    Formula {
-        name,
-        save,
-        save_result: false,
-        save_indices: false,
-        f,
-    }
-}
-
-const fn fr(name: &'static str, save: &'static [usize], f: fn(&Ctx<'_>) -> G) -> Formula {
-    Formula {
-        name,
-        save,
-        save_result: true,
-        save_indices: false,
-        f,
-    }
-}
 
 fn one(t: Tensor) -> G {
     Ok(vec![Some(t)])
