@@ -215,3 +215,27 @@ def test_integral_tensor_requiring_grad_has_each_entrys_text() -> None:
         with pytest.raises(RuntimeError, match="^Only Tensors of floating point and complex dtype can require"):
             make()
     M.tensor([1, 2]).requires_grad_(False)  # turning it off is always allowed
+
+
+def test_out_overloads_write_into_out_and_return_it() -> None:
+    x, o = M.tensor([1.0, 2.0]), M.empty(2)
+    with Log() as m:
+        r = M.add(x, x, out=o)
+    assert r is o and o.tolist() == [2.0, 4.0]
+    assert [e.split("(")[0] for e in m.log] == ["add.out"]  # a mode sees only the .out call
+    v = o._version
+    assert M.exp(M.zeros(2), out=o) is o and o.tolist() == [1.0, 1.0] and o._version == v + 1
+    s = M.empty(())
+    assert x.sum(0, out=s) is s and s.item() == 3.0
+
+
+def test_out_overloads_refuse_autograd_and_bad_outputs() -> None:
+    a = M.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"^add\(\): functions with out=\.\.\. arguments don't support"):
+        M.add(a, a, out=M.empty(2))
+    with M.no_grad():
+        assert M.add(a, a, out=M.empty(2)).tolist() == [2.0, 2.0]
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        M.exp(M.ones(2), out=M.empty(2, dtype=M.int64))
+    with pytest.raises(RuntimeError, match="cannot resize an out= tensor"):
+        M.exp(M.ones(2), out=M.empty(3))

@@ -11,6 +11,7 @@
 //! generic.rs            views and *_like factories: no data touched, in CPU's and Meta's lists
 //! composite/implicit.rs CompositeImplicitAutograd: decompositions through the dispatcher
 //! composite/explicit.rs CompositeExplicitAutograd: factories, random factories, lift_fresh
+//! out_variants.rs       the `out=` overloads (schemas, tags) and their one CompositeExplicitAutograd kernel
 //! cuda/                 CUDA: the runtime's CUDA loops (opdispatch_tensor::cuda), the same meta functions
 //! ```
 //!
@@ -58,6 +59,7 @@ mod cuda;
 mod generic;
 mod meta;
 mod more;
+mod out_variants;
 mod schemas;
 
 use std::sync::OnceLock;
@@ -67,6 +69,7 @@ use opdispatch_schema::AliasAnalysisKind;
 
 pub use args::{scalar_type_code, scalar_type_from_code};
 pub use opdispatch_tensor::AtenError;
+pub use out_variants::OUT_VARIANTS;
 pub use schemas::SCHEMAS;
 use schemas::TAGS;
 
@@ -122,6 +125,10 @@ fn build() -> Result<AtenLibrary, DispatchError> {
         let name = def.def_with_tags(s, Some(AliasAnalysisKind::FromSchema), tags)?;
         op_names.push(name.to_string());
     }
+    for (s, _, tags) in out_variants::OUT_VARIANTS {
+        let name = def.def_with_tags(s, Some(AliasAnalysisKind::FromSchema), tags)?;
+        op_names.push(name.to_string());
+    }
     let mut libraries = vec![def];
     // One IMPL block per key, each filled by its own module.
     let blocks = [
@@ -135,7 +142,10 @@ fn build() -> Result<AtenLibrary, DispatchError> {
         ),
         (
             DispatchKey::CompositeExplicitAutograd,
-            composite::explicit::kernels(),
+            composite::explicit::kernels()
+                .into_iter()
+                .chain(out_variants::kernels())
+                .collect(),
             composite::explicit::REGISTERED_AT,
         ),
     ];

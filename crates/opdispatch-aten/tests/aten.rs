@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use opdispatch_aten::{self as aten, AtenError, SCHEMAS};
+use opdispatch_aten::{self as aten, AtenError, OUT_VARIANTS, SCHEMAS};
 use opdispatch_dispatch::{
     DispatchError, DispatchKey, DispatchKeySet, Dispatcher, IValue, IncludeDispatchKeyGuard,
     KernelArg, OperatorHandle, Result, TensorRef,
@@ -56,7 +56,7 @@ fn register_is_idempotent_and_defines_every_schema() {
     let a = aten::register();
     let b = aten::try_register().unwrap();
     assert!(std::ptr::eq(a, b));
-    assert_eq!(a.op_names().len(), SCHEMAS.len());
+    assert_eq!(a.op_names().len(), SCHEMAS.len() + OUT_VARIANTS.len());
     // DEF + CPU + CUDA + Meta + CompositeImplicitAutograd + CompositeExplicitAutograd.
     assert_eq!(a.libraries().len(), 6);
     let all = Dispatcher::singleton().all_op_names();
@@ -574,10 +574,14 @@ fn every_op_runs_on_cpu_and_meta_with_matching_metadata() {
     let cpu = sample_calls(Device::Cpu);
     let meta = sample_calls(Device::Meta);
     let covered: Vec<String> = cpu.iter().map(|(n, _)| format!("aten::{n}")).collect();
+    let outs: Vec<&str> = OUT_VARIANTS
+        .iter()
+        .map(|(s, _, _)| s.split('(').next().unwrap())
+        .collect();
     for n in aten::register().op_names() {
         let bare = n.strip_prefix("aten::").unwrap();
         assert!(
-            covered.contains(n) || DATA_ONLY.contains(&bare),
+            covered.contains(n) || DATA_ONLY.contains(&bare) || outs.contains(&bare),
             "no sample call for {n}"
         );
     }
@@ -1258,4 +1262,72 @@ fn more_sample_calls(d: Device) -> Vec<(&'static str, Vec<IValue>)> {
     }
     let _ = sq;
     calls
+}
+
+/// Every `.out` overload, on its functional overload's sample call: the result lands in `out`
+/// (same values as the functional call), `out` itself is returned, and a wrong dtype or shape
+/// is refused with torch's text / a clear one.
+#[test]
+fn every_out_variant_writes_its_functional_result_into_out() {
+    aten::register();
+    let samples = sample_calls(Device::Cpu);
+    let mut checked = 0;
+    for (schema, functional, _) in OUT_VARIANTS {
+        let name = schema.split('(').next().unwrap();
+        let Some((_, args)) = samples.iter().find(|(n, _)| n == functional) else {
+            continue;
+        };
+        let want = call_t(functional, args.clone());
+        let (n, o) = split(name);
+        let op_h = op(n, o);
+        let pos = op_h
+            .schema()
+            .unwrap()
+            .arguments
+            .iter()
+            .position(opdispatch_schema::Argument::is_out)
+            .unwrap();
+        let out = Tensor::empty(want.sizes(), want.dtype(), Device::Cpu).unwrap();
+        let mut full = args.clone();
+        full.insert(pos, out.clone().into_ivalue());
+        let got = call(name, full).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got.len(), 1, "{name}");
+        let back = Tensor::from_ivalue(got.into_iter().next().unwrap()).unwrap();
+        assert!(back.ptr_eq(&out), "{name} returns out itself");
+        if want.dtype().is_floating_point() {
+            let (a, b) = (want.to_vec_f64().unwrap(), out.to_vec_f64().unwrap());
+            assert!(
+                a.iter()
+                    .zip(&b)
+                    .all(|(x, y)| x == y || (x.is_nan() && y.is_nan())),
+                "{name}: {a:?} vs {b:?}"
+            );
+        } else if want.dtype() != ScalarType::Bool && !want.dtype().is_complex() {
+            assert_eq!(
+                want.to_vec_i64().unwrap(),
+                out.to_vec_i64().unwrap(),
+                "{name}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(
+        checked > 60,
+        "only {checked} out variants had a sample call"
+    );
+    // A float result into an integer `out`: torch's text; a wrong shape: refused.
+    let x = Tensor::from_vec(vec![1.5f32, 2.5], &[2]).unwrap();
+    let long = Tensor::empty(&[2], ScalarType::Int64, Device::Cpu).unwrap();
+    let e = call("exp.out", vec![x.clone().into_ivalue(), long.into_ivalue()]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("result type Float can't be cast to the desired output type Long"),
+        "{e}"
+    );
+    let wrong = Tensor::empty(&[3], ScalarType::Float32, Device::Cpu).unwrap();
+    let e = call("exp.out", vec![x.into_ivalue(), wrong.into_ivalue()]).unwrap_err();
+    assert!(
+        e.to_string().contains("cannot resize an out= tensor"),
+        "{e}"
+    );
 }

@@ -529,7 +529,76 @@ fn build() -> Result<Vec<Library>> {
             )?;
         }
     }
+    register_out_variants(&mut ag, &mut inplace_or_view)?;
     Ok(vec![ag, inplace_or_view])
+}
+
+/// The `out=` overloads (an `out` argument, no formula): torch's error when anything requires
+/// grad, else straight below autograd; ADInplaceOrView bumps `out`'s version.
+fn register_out_variants(ag: &mut Library, inplace_or_view: &mut Library) -> Result<()> {
+    let d = opdispatch_dispatch::Dispatcher::singleton();
+    let with_formula: std::collections::HashSet<&str> =
+        formulas::table().iter().map(|(n, _)| *n).collect();
+    for full in d.all_op_names() {
+        let Some(name) = full.strip_prefix("aten::") else {
+            continue;
+        };
+        if with_formula.contains(name) {
+            continue;
+        }
+        let (base, overload) = name.split_once('.').unwrap_or((name, ""));
+        let op = d.find_schema_or_throw(&format!("aten::{base}"), overload)?;
+        let Some(pos) = op.schema().and_then(|s| {
+            s.arguments
+                .iter()
+                .position(opdispatch_schema::Argument::is_out)
+        }) else {
+            continue;
+        };
+        let message = format!(
+            "{base}(): functions with out=... arguments don't support automatic differentiation, but one of the arguments requires grad."
+        );
+        ag.impl_(
+            name,
+            CppFunction::boxed(
+                move |op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
+                    let start = stack.len().saturating_sub(op.num_arguments());
+                    if is_grad_enabled()
+                        && tensor_args(&stack[start..])
+                            .iter()
+                            .any(|(_, t)| t.requires_grad())
+                    {
+                        return Err(runtime(message.clone()));
+                    }
+                    let _below = ExcludeDispatchKeyGuard::new(AUTOGRAD_DISPATCH_KEYSET);
+                    op.redispatch_boxed(ks & AFTER_AUTOGRAD_KEYSET, stack)
+                },
+            ),
+        )?;
+        inplace_or_view.impl_(
+            name,
+            CppFunction::boxed(
+                move |op: &OperatorHandle, ks: DispatchKeySet, stack: &mut Stack| {
+                    let start = stack.len().saturating_sub(op.num_arguments());
+                    let out = stack
+                        .get(start + pos)
+                        .and_then(|v| v.as_tensor())
+                        .and_then(opdispatch_dispatch::TensorRef::downcast::<Tensor>);
+                    {
+                        let _below = ExcludeDispatchKeyGuard::new(
+                            AUTOGRAD_DISPATCH_KEYSET_WITH_AD_INPLACE_OR_VIEW,
+                        );
+                        op.redispatch_boxed(ks & AFTER_AD_INPLACE_OR_VIEW_KEYSET, stack)?;
+                    }
+                    if let Some(t) = out {
+                        t.bump_version();
+                    }
+                    Ok(())
+                },
+            ),
+        )?;
+    }
+    Ok(())
 }
 
 fn boxed(formula: Option<&'static Formula>, shape: Shape) -> CppFunction {

@@ -60,7 +60,9 @@ impl PyAtenMethod {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let target = self.choose(args.as_slice());
+        let target = self.choose(args.as_slice(), || {
+            kwargs.is_some_and(|k| k.contains("out").unwrap_or(false))
+        });
         if let Some(list) = self.sizes_list(py, args.as_slice())? {
             let a = PyTuple::new(py, [args.get_item(0)?, list.into_any()])?;
             return target.call(py, a, kwargs);
@@ -114,9 +116,11 @@ fn is_number_or_tensor(a: &Bound<'_, PyAny>) -> bool {
 }
 
 impl PyAtenMethod {
-    fn choose(&self, args: &[Bound<'_, PyAny>]) -> &Py<PyAny> {
+    /// The `.Tensor` overload for tensor/number operands, else the packet (which also takes
+    /// `out=` to the `.out` overload).
+    fn choose(&self, args: &[Bound<'_, PyAny>], has_out: impl FnOnce() -> bool) -> &Py<PyAny> {
         match &self.tensor_overload {
-            Some(o) if args.iter().take(2).all(is_number_or_tensor) => o,
+            Some(o) if args.iter().take(2).all(is_number_or_tensor) && !has_out() => o,
             _ => &self.target,
         }
     }
@@ -165,7 +169,13 @@ unsafe fn method_vectorcall_body(
         } else {
             std::slice::from_raw_parts(args.cast(), nargs)
         };
-        let target = m.choose(pos);
+        let target = m.choose(pos, || {
+            !kwnames.is_null()
+                && pyo3::Borrowed::from_ptr(py, kwnames)
+                    .cast_unchecked::<pyo3::types::PyTuple>()
+                    .iter()
+                    .any(|k| k.eq("out").unwrap_or(false))
+        });
         if let Some(list) = m.sizes_list(py, pos)? {
             let nkw = if kwnames.is_null() {
                 0
