@@ -12,7 +12,7 @@ use crate::tensor::{tensor_from_domain, Domain};
 use crate::{ScalarType, Tensor};
 
 /// Output shapes and the grouped input values of a reduction over `dims`.
-struct Plan {
+pub(super) struct Plan {
     out_shape: Vec<usize>,
     /// Which input dimensions are reduced.
     reduced: Vec<bool>,
@@ -24,7 +24,7 @@ struct Plan {
 
 /// The load order for a reduction whose output the meta function has sized: kept
 /// dimensions first, reduced ones last.
-fn plan(t: &Tensor, spec: &ReductionSpec) -> Plan {
+pub(super) fn plan(t: &Tensor, spec: &ReductionSpec) -> Plan {
     let (mut ps, mut pst, mut rs, mut rst) = (vec![], vec![], vec![], vec![]);
     for (i, &red) in spec.reduced.iter().enumerate() {
         let (s, st) = (t.sizes()[i], t.strides()[i]);
@@ -48,7 +48,7 @@ fn plan(t: &Tensor, spec: &ReductionSpec) -> Plan {
 }
 
 impl Plan {
-    fn load<D: Domain>(&self, t: &Tensor) -> Result<Vec<D>> {
+    pub(super) fn load<D: Domain>(&self, t: &Tensor) -> Result<Vec<D>> {
         t.load_strided(&self.perm_sizes, &self.perm_strides)
     }
     /// `[outer, rows, cols]` when `t` is contiguous and its reduced dimensions are adjacent

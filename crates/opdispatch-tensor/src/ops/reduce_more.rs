@@ -13,22 +13,10 @@ use crate::error::Result;
 use crate::tensor::{tensor_from_domain, Domain};
 use crate::{ScalarType, Tensor};
 
-/// `t`'s elements with the reduced dimensions last (kept ones first, in order).
+/// `t`'s elements with the reduced dimensions last (kept ones first, in order): the load
+/// order of `reduce.rs`'s plan.
 fn grouped<D: Domain>(t: &Tensor, spec: &ReductionSpec) -> Result<Vec<D>> {
-    let (mut ps, mut pst, mut rs, mut rst) = (vec![], vec![], vec![], vec![]);
-    for (i, &red) in spec.reduced.iter().enumerate() {
-        let (s, st) = (t.sizes()[i], t.strides()[i]);
-        if red {
-            rs.push(s);
-            rst.push(st);
-        } else {
-            ps.push(s);
-            pst.push(st);
-        }
-    }
-    ps.extend(rs);
-    pst.extend(rst);
-    t.load_strided(&ps, &pst)
+    super::reduce::plan(t, spec).load(t)
 }
 
 /// `f` over each group of `v` (one per output element).
