@@ -25,7 +25,7 @@ from ._C import (  # noqa: F401
     zeros,
 )
 from ._C import bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64, complex64  # noqa: F401,A004
-from . import cuda, exceptions, library, utils  # noqa: E402,F401
+from . import cuda, exceptions, library, overrides, utils  # noqa: E402,F401
 from ._C import get_num_threads, set_num_threads  # noqa: E402,F401
 from ._ops import ops  # noqa: E402
 from ._tensor_methods import *  # noqa: E402,F401,F403

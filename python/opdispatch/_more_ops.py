@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from . import _C
 from ._ops import ops
+from .overrides import _overridable, _overridable_python
 
 Tensor = _C.Tensor
 
@@ -61,15 +62,15 @@ Tensor.flip = _forward("flip", True)
 flip = _forward("flip")
 
 
-def _as_method(f: Any) -> Any:
-    """``f`` as a Tensor method (``self`` first; the stub's ``(self, *args, **kwargs)``)."""
+def _as_method(f: Any, name: str | None = None) -> Any:
+    """``f`` as a Tensor method (``self`` first; the stub's ``(self, *args, **kwargs)``), taking
+    part in ``__torch_function__`` as ``Tensor.<name>``."""
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         return f(self, *args, **kwargs)
 
-    method.__name__ = f.__name__
     method.__doc__ = f.__doc__
-    return method
+    return _overridable(method, name or f.__name__)
 
 
 def _finish(t: Any, requires_grad: bool) -> Any:
@@ -120,9 +121,9 @@ def _new(op: Any) -> Any:
     return new
 
 
-Tensor.new_zeros = _as_method(_new(ops.aten.new_zeros.default))
-Tensor.new_ones = _as_method(_new(ops.aten.new_ones.default))
-Tensor.new_empty = _as_method(_new(ops.aten.new_empty.default))
+Tensor.new_zeros = _as_method(_new(ops.aten.new_zeros.default), "new_zeros")
+Tensor.new_ones = _as_method(_new(ops.aten.new_ones.default), "new_ones")
+Tensor.new_empty = _as_method(_new(ops.aten.new_empty.default), "new_empty")
 
 
 def _new_full(self: Any, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
@@ -141,8 +142,8 @@ def _new_tensor(self: Any, data: Any, *, dtype: Any = None, device: Any = None, 
     return _finish(t, requires_grad)
 
 
-Tensor.new_full = _as_method(_new_full)
-Tensor.new_tensor = _as_method(_new_tensor)
+Tensor.new_full = _as_method(_new_full, "new_full")
+Tensor.new_tensor = _as_method(_new_tensor, "new_tensor")
 
 
 def eye(n: int, m: Any = None, *, dtype: Any = None, layout: Any = None, device: Any = None,
@@ -253,5 +254,23 @@ def sort(input: Any, dim: int = -1, descending: bool = False, stable: bool = Fal
     return _SortResult(values, indices)
 
 
-for _name, _f in [("split", split), ("chunk", chunk), ("unbind", unbind), ("topk", topk), ("sort", sort)]:
+for _name, _f in [("chunk", chunk), ("unbind", unbind), ("topk", topk), ("sort", sort)]:
     setattr(Tensor, _name, _as_method(_f))
+_split = split
+
+
+def _split_method(self: Any, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+    return _split(self, *args, **kwargs)
+
+
+_split_method.__doc__ = split.__doc__
+# torch writes Tensor.split in Python (its overrides see plain tensors too).
+Tensor.split = _overridable_python(_split_method, "split")
+
+
+# The Python-defined functions take part in __torch_function__ as torch's (the Tensor methods
+# above were made from the unwrapped functions, so each is its own ``func``).
+for _name in ["zeros_like", "ones_like", "empty_like", "full_like", "var", "std", "softmax", "log_softmax",
+              "chunk", "unbind", "topk", "sort"]:
+    globals()[_name] = _overridable(globals()[_name], _name)
+split = _overridable_python(split, "split")

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import _C
 from ._ops import ops
+from .overrides import _overridable
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "bmm", "cat", "cos", "div", "eq", "exp", "ge", "gt", "le", "log",
@@ -301,30 +302,49 @@ Tensor.__init__ = _tensor_init
 Tensor.as_subclass = _as_subclass
 Tensor._make_wrapper_subclass = staticmethod(_C._make_wrapper_subclass)
 _C.UntypedStorage.__init__ = _storage_init
-Tensor.to = _to
-Tensor.cuda = _cuda
-Tensor.cpu = lambda self: _to(self, "cpu")
-Tensor.float = lambda self: _to(self, _C.float32)
-Tensor.double = lambda self: _to(self, _C.float64)
-Tensor.long = lambda self: _to(self, _C.int64)
-Tensor.int = lambda self: _to(self, _C.int32)
-Tensor.bool = lambda self: _to(self, _C.bool)
-Tensor.__getitem__ = _getitem
-Tensor.__setitem__ = _setitem
-setattr(Tensor, "T", property(_T))  # noqa: B010 (the stub declares a property)
-setattr(Tensor, "mT", property(_mT))  # noqa: B010
+Tensor.to = _overridable(_to, "to")
+Tensor.cuda = _overridable(_cuda, "cuda")
+Tensor.cpu = _overridable(lambda self: _to(self, "cpu"), "cpu")
+Tensor.float = _overridable(lambda self: _to(self, _C.float32), "float")
+Tensor.double = _overridable(lambda self: _to(self, _C.float64), "double")
+Tensor.long = _overridable(lambda self: _to(self, _C.int64), "long")
+Tensor.int = _overridable(lambda self: _to(self, _C.int32), "int")
+Tensor.bool = _overridable(lambda self: _to(self, _C.bool), "bool")
+Tensor.__getitem__ = _overridable(_getitem, "__getitem__")
+Tensor.__setitem__ = _overridable(_setitem, "__setitem__")
+
+
+def _overridable_property(name: str, fget: Any) -> property:
+    """A property whose reads take part in ``__torch_function__`` with ``Tensor.<name>.__get__``
+    as ``func``, as torch's ``t.T``."""
+
+    def get(self: Any) -> Any:
+        handled = _C._torch_function_args(getattr(Tensor, name).__get__, (self,), None)
+        if handled is not _C._TORCH_FUNCTION_NOT_HANDLED:
+            return handled
+        return fget(self)
+
+    get.__doc__ = fget.__doc__
+    return property(get)
+
+
+setattr(Tensor, "T", _overridable_property("T", _T))  # noqa: B010 (the stub declares a property)
+setattr(Tensor, "mT", _overridable_property("mT", _mT))  # noqa: B010
 Tensor.__float__ = _float
 Tensor.__int__ = _int
 Tensor.__bool__ = _bool
 Tensor.__array__ = _array
 Tensor.numpy = _numpy
-Tensor.__eq__ = _method("eq", "Elementwise ``==`` (a bool tensor).")
-Tensor.__ne__ = _method("ne", "Elementwise ``!=``.")
-Tensor.__lt__ = _method("lt", "Elementwise ``<``.")
-Tensor.__le__ = _method("le", "Elementwise ``<=``.")
-Tensor.__gt__ = _method("gt", "Elementwise ``>``.")
-Tensor.__ge__ = _method("ge", "Elementwise ``>=``.")
-
+# torch's comparison operators: ``==``/``!=`` are their own methods, ``<`` and the others are
+# the methods ``lt``/``le``/``gt``/``ge`` themselves (what __torch_function__ sees as ``func``).
+Tensor.__eq__ = _C._AtenMethod("__eq__", ops.aten.eq, None, False)
+Tensor.__ne__ = Tensor.ne
+Tensor.__lt__ = Tensor.lt
+Tensor.__le__ = Tensor.le
+Tensor.__gt__ = Tensor.gt
+Tensor.__ge__ = Tensor.ge
+# torch's name for ``s / t`` (``__rtruediv__`` is the same method).
+setattr(Tensor, "__rdiv__", getattr(Tensor, "__rtruediv__"))  # noqa: B009,B010 (native slot)
 
 def _inplace_operator(method: str) -> Any:
     """``a op= b``: the in-place method (``a`` itself back); a ``TypeError`` from the call
@@ -444,6 +464,6 @@ def _register_hook(self: Any, hook: Any) -> RemovableHandle:
     return RemovableHandle(self, self._register_hook(hook))
 
 
-Tensor.backward = _backward
-Tensor.detach_ = _detach_
-Tensor.register_hook = _register_hook
+Tensor.backward = _overridable(_backward, "backward")
+Tensor.detach_ = _overridable(_detach_, "detach_")
+Tensor.register_hook = _overridable(_register_hook, "register_hook")

@@ -26,6 +26,9 @@ class Log(pd.TorchDispatchMode):
 class W(M.Tensor):
     """A wrapper subclass: the data lives in ``elem``."""
 
+    # As torch's own wrapper subclasses: results come from __torch_dispatch__ unconverted.
+    __torch_function__ = _C._disabled_torch_function_impl
+
     @staticmethod
     def __new__(cls, elem):
         r = M.Tensor._make_wrapper_subclass(cls, elem.shape, dtype=elem.dtype, device=elem.device)

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 
 use crate::errors::IntoPyResult;
 use crate::tensor::{scalar_from_py, unwrap_tensor, wrap_tensor, PyTensor};
+use crate::torch_function::{maybe_handle_method, Binding};
 
 type Res = opdispatch_dispatch::Result<Tensor>;
 type Tts = fn(Tensor, Tensor, Scalar) -> Res;
@@ -18,7 +19,7 @@ type Tt = fn(Tensor, Tensor) -> Res;
 type Ts = fn(Tensor, Scalar) -> Res;
 type T1 = fn(Tensor) -> Res;
 
-fn handle<F: KernelSignature>(
+pub(crate) fn handle<F: KernelSignature>(
     cell: &'static OnceLock<TypedOperatorHandle<F>>,
     name: &str,
     overload: &str,
@@ -35,12 +36,15 @@ fn handle<F: KernelSignature>(
 
 macro_rules! typed_op {
     ($fn_name:ident, $ty:ty, $name:literal, $ovl:literal) => {
-        fn $fn_name() -> PyResult<&'static TypedOperatorHandle<$ty>> {
-            static H: OnceLock<TypedOperatorHandle<$ty>> = OnceLock::new();
-            handle(&H, $name, $ovl)
+        fn $fn_name() -> pyo3::PyResult<&'static opdispatch_dispatch::TypedOperatorHandle<$ty>> {
+            static H: std::sync::OnceLock<opdispatch_dispatch::TypedOperatorHandle<$ty>> =
+                std::sync::OnceLock::new();
+            $crate::arith::handle(&H, $name, $ovl)
         }
     };
 }
+
+pub(crate) use typed_op;
 
 typed_op!(add_t, Tts, "aten::add", "Tensor");
 typed_op!(rsub_s, Tss, "aten::rsub", "Scalar");
@@ -90,9 +94,16 @@ fn binary(
     slf: &Bound<'_, PyTensor>,
     py: Python<'_>,
     o: &Bound<'_, PyAny>,
+    method: &str,
     with_tensor: impl FnOnce(Tensor, Tensor) -> PyResult<Res>,
     with_scalar: Option<&dyn Fn(Tensor, Scalar) -> PyResult<Res>>,
 ) -> PyResult<Py<PyAny>> {
+    // `pow` checks for itself (torch binds it in Python); "" skips the check here.
+    if !method.is_empty() {
+        if let Some(r) = overridden(py, method, &[slf.as_any(), o], Binding::Native) {
+            return r;
+        }
+    }
     let call = match (operand(o), with_scalar) {
         (Some(Operand::T(b)), _) => {
             let a = unwrap_tensor(slf.as_any())?;
@@ -117,6 +128,22 @@ fn not_implemented_on_type_error(py: Python<'_>, r: PyResult<Py<PyAny>>) -> PyRe
     }
 }
 
+/// An operator's `__torch_function__` handling (`Tensor.<method>` as `func`), if an operand
+/// or a mode overrides it; as torch's operators, a `TypeError` (every handler declined)
+/// becomes `NotImplemented`.
+fn overridden(
+    py: Python<'_>,
+    method: &str,
+    args: &[&Bound<'_, PyAny>],
+    binding: Binding,
+) -> Option<PyResult<Py<PyAny>>> {
+    match maybe_handle_method(py, method, args, binding) {
+        Ok(None) => None,
+        Ok(Some(r)) => Some(Ok(r)),
+        Err(e) => Some(not_implemented_on_type_error(py, Err(e))),
+    }
+}
+
 type Slf<'a, 'py> = &'a Bound<'py, PyTensor>;
 
 #[pymethods]
@@ -126,6 +153,7 @@ impl PyTensor {
             slf,
             py,
             o,
+            "add",
             |a, b| Ok(add_t()?.call(a, b, one())),
             Some(&|a, s| Ok(add_t()?.call(a, Tensor::wrapped_scalar(s), one()))),
         )
@@ -138,12 +166,16 @@ impl PyTensor {
             slf,
             py,
             o,
+            "sub",
             |a, b| Ok(sub_t()?.call(a, b, one())),
             Some(&|a, s| Ok(sub_t()?.call(a, Tensor::wrapped_scalar(s), one()))),
         )
     }
     /// `s - t`: `aten::rsub.Scalar`, as torch's `Tensor.__rsub__`.
     fn __rsub__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if let Some(r) = overridden(py, "__rsub__", &[slf.as_any(), o], Binding::Python) {
+            return r;
+        }
         match operand(o) {
             Some(Operand::S(s)) => {
                 let a = unwrap_tensor(slf.as_any())?;
@@ -154,6 +186,9 @@ impl PyTensor {
     }
     /// `s / t` = `t.reciprocal() * s`, as torch's `Tensor.__rtruediv__`.
     fn __rtruediv__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if let Some(r) = overridden(py, "__rdiv__", &[slf.as_any(), o], Binding::Python) {
+            return r;
+        }
         match operand(o) {
             Some(Operand::S(s)) => {
                 let a = unwrap_tensor(slf.as_any())?;
@@ -171,6 +206,7 @@ impl PyTensor {
             slf,
             py,
             o,
+            "mul",
             |a, b| Ok(mul_t()?.call(a, b)),
             Some(&|a, s| Ok(mul_t()?.call(a, Tensor::wrapped_scalar(s)))),
         )
@@ -183,6 +219,7 @@ impl PyTensor {
             slf,
             py,
             o,
+            "div",
             |a, b| Ok(div_t()?.call(a, b)),
             Some(&|a, s| Ok(div_t()?.call(a, Tensor::wrapped_scalar(s)))),
         )
@@ -193,10 +230,14 @@ impl PyTensor {
         o: &Bound<'_, PyAny>,
         _modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        if let Some(r) = overridden(py, "pow", &[slf.as_any(), o], Binding::Python) {
+            return r;
+        }
         binary(
             slf,
             py,
             o,
+            "",
             |a, b| Ok(pow_tt()?.call(a, b)),
             Some(&|a, s| Ok(pow_ts()?.call(a, s))),
         )
@@ -208,6 +249,9 @@ impl PyTensor {
         o: &Bound<'_, PyAny>,
         _modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        if let Some(r) = overridden(py, "__rpow__", &[slf.as_any(), o], Binding::Python) {
+            return r;
+        }
         match operand(o) {
             Some(Operand::S(s)) => {
                 let a = unwrap_tensor(slf.as_any())?;
@@ -217,13 +261,26 @@ impl PyTensor {
         }
     }
     fn __matmul__(slf: Slf<'_, '_>, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(slf, py, o, |a, b| Ok(matmul_t()?.call(a, b)), None)
+        binary(
+            slf,
+            py,
+            o,
+            "matmul",
+            |a, b| Ok(matmul_t()?.call(a, b)),
+            None,
+        )
     }
     fn __neg__(slf: Slf<'_, '_>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if let Some(r) = maybe_handle_method(py, "neg", &[slf.as_any()], Binding::Native)? {
+            return Ok(r);
+        }
         let a = unwrap_tensor(slf.as_any())?;
         unary(py, || Ok(neg_t()?.call(a)))
     }
     fn __abs__(slf: Slf<'_, '_>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if let Some(r) = maybe_handle_method(py, "abs", &[slf.as_any()], Binding::Native)? {
+            return Ok(r);
+        }
         let a = unwrap_tensor(slf.as_any())?;
         unary(py, || Ok(abs_t()?.call(a)))
     }

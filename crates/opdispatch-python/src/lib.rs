@@ -25,6 +25,7 @@ mod tags;
 mod tensor;
 mod testing;
 mod threads;
+mod torch_function;
 mod trace;
 mod vectorcall;
 mod wrapper;
@@ -145,6 +146,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     methods::register(m)?;
     autograd::register(m)?;
     python_dispatch::register(m)?;
+    torch_function::register(m)?;
     wrapper::register(m)?;
     custom_ops::register(m)?;
     testing::register(m)?;

@@ -55,15 +55,22 @@ impl PyAtenMethod {
     /// forwarding.
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__(
-        &self,
+        slf: &Bound<'_, Self>,
         py: Python<'_>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let target = self.choose(args.as_slice(), || {
+        let kw = crate::convert::Kwargs::from_dict(kwargs);
+        if let Some(r) =
+            crate::torch_function::maybe_handle(py, slf.as_any(), args.as_slice(), &kw)?
+        {
+            return Ok(r);
+        }
+        let this = slf.get();
+        let target = this.choose(args.as_slice(), || {
             kwargs.is_some_and(|k| k.contains("out").unwrap_or(false))
         });
-        if let Some(list) = self.sizes_list(py, args.as_slice())? {
+        if let Some(list) = this.sizes_list(py, args.as_slice())? {
             let a = PyTuple::new(py, [args.get_item(0)?, list.into_any()])?;
             return target.call(py, a, kwargs);
         }
@@ -164,11 +171,12 @@ unsafe fn method_vectorcall_body(
     unsafe {
         let slf = pyo3::Borrowed::from_ptr(py, callable).cast_unchecked::<PyAtenMethod>();
         let m = slf.get();
-        let pos: &[Bound<'_, PyAny>] = if nargs == 0 {
-            &[]
-        } else {
-            std::slice::from_raw_parts(args.cast(), nargs)
-        };
+        let mut names = None;
+        let (pos, kw) = crate::vectorcall::split_args(py, args, nargs, kwnames, &mut names);
+        // `func` is this method itself (`Tensor.sum`, `opdispatch.add`), as torch's bindings.
+        if let Some(r) = crate::torch_function::maybe_handle(py, slf.as_any(), pos, &kw)? {
+            return Ok(r.into_ptr());
+        }
         let target = m.choose(pos, || {
             !kwnames.is_null()
                 && pyo3::Borrowed::from_ptr(py, kwnames)

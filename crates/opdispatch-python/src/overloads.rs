@@ -267,12 +267,18 @@ impl PyOverloadPacket {
     /// Calls the first overload whose schema binds the arguments.
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__(
-        &self,
+        slf: &Bound<'_, Self>,
         py: Python<'_>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        self.call(py, args.as_slice(), Kwargs::from_dict(kwargs))
+        let kw = Kwargs::from_dict(kwargs);
+        if let Some(r) =
+            crate::torch_function::maybe_handle(py, slf.as_any(), args.as_slice(), &kw)?
+        {
+            return Ok(r);
+        }
+        slf.get().call(py, args.as_slice(), kw)
     }
 }
 
@@ -297,6 +303,10 @@ unsafe fn packet_vectorcall_body(
         let slf = pyo3::Borrowed::from_ptr(py, callable).cast_unchecked::<PyOverloadPacket>();
         let mut names = None;
         let (pos, kwargs) = crate::vectorcall::split_args(py, args, nargs, kwnames, &mut names);
+        // `func` is the packet object (torch's `OpOverloadPacket`).
+        if let Some(r) = crate::torch_function::maybe_handle(py, slf.as_any(), pos, &kwargs)? {
+            return Ok(r.into_ptr());
+        }
         slf.get().call(py, pos, kwargs).map(Py::into_ptr)
     }
 }

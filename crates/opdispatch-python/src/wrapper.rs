@@ -3,6 +3,7 @@
 //! (a subclass object over an alias of a tensor). Neither calls the class's `__new__` or
 //! `__init__` (they are called from there), as in PyTorch.
 
+use opdispatch_dispatch::{DispatchKey, DispatchKeySet, ExcludeDispatchKeyGuard};
 use opdispatch_tensor::{contiguous_strides, Storage, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -148,9 +149,29 @@ pub(crate) fn _as_subclass<'py>(
                 .unwrap_or_default()
         ))
     })?;
-    let alias = alias_of(&t.borrow().t)?;
+    let inner = t.borrow().t.clone();
+    let alias = if inner.key_set().has(DispatchKey::Python) {
+        // A wrapper subclass has no data of its own to alias: its metadata is copied.
+        alias_of(&inner)?
+    } else {
+        // torch's `self.alias()`: a view through the dispatcher, so the result stays attached
+        // to the autograd graph (`AliasBackward0`), below any dispatch mode (modes do not see it).
+        let _g = ExcludeDispatchKeyGuard::new(DispatchKeySet::from_keys(&[
+            DispatchKey::Python,
+            DispatchKey::PythonTLSSnapshot,
+        ]));
+        crate::errors::catch_kernel_panic(|| Ok(alias_op()?.call(inner)))?
+            .map_err(crate::errors::to_py)?
+    };
     new_subclass_object(cls, alias, None)
 }
+
+crate::arith::typed_op!(
+    alias_op,
+    fn(Tensor) -> opdispatch_dispatch::Result<Tensor>,
+    "aten::alias",
+    ""
+);
 
 /// The text `repr` gives a tensor whose class handles its own ops (the Python key): its
 /// metadata, without reading data or dispatching (so a handler that prints its arguments

@@ -31,6 +31,22 @@ pub(crate) struct PyOperatorHandle {
 }
 
 impl PyOperatorHandle {
+    /// The call without the `__torch_function__` check (`_dispatch_call_boxed`, as torch's).
+    pub(crate) fn call_unchecked(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        call_op(
+            py,
+            &self.op,
+            None,
+            args.as_slice(),
+            Kwargs::from_dict(kwargs),
+        )
+    }
+
     pub(crate) fn new(op: OperatorHandle) -> Self {
         Self {
             vectorcall: op_vectorcall,
@@ -142,18 +158,18 @@ impl PyOperatorHandle {
     /// `__call__`: binds the arguments, dispatches, converts the returns.
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__(
-        &self,
+        slf: &Bound<'_, Self>,
         py: Python<'_>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        call_op(
-            py,
-            &self.op,
-            None,
-            args.as_slice(),
-            Kwargs::from_dict(kwargs),
-        )
+        let kw = Kwargs::from_dict(kwargs);
+        if let Some(r) =
+            crate::torch_function::maybe_handle(py, slf.as_any(), args.as_slice(), &kw)?
+        {
+            return Ok(r);
+        }
+        slf.get().call_unchecked(py, args, kwargs)
     }
     /// `redispatch_boxed(keyset, *args, **kwargs)`: runs the kernel for `keyset` as given.
     #[pyo3(signature = (keyset, *args, **kwargs))]
@@ -221,7 +237,7 @@ pub(crate) fn _dispatch_call_boxed(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    handle.__call__(py, args, kwargs)
+    handle.call_unchecked(py, args, kwargs)
 }
 
 /// The `ops.<ns>.<op>.<overload>` object for an operator (what fallbacks receive).

@@ -29,6 +29,10 @@ pub(super) unsafe fn op_vectorcall_body(
         let slf = pyo3::Borrowed::from_ptr(py, callable).cast_unchecked::<PyOperatorHandle>();
         let mut names = None;
         let (pos, kwargs) = crate::vectorcall::split_args(py, args, nargs, kwnames, &mut names);
+        // `func` is the `OpOverload` (or packet) object itself.
+        if let Some(r) = crate::torch_function::maybe_handle(py, slf.as_any(), pos, &kwargs)? {
+            return Ok(r.into_ptr());
+        }
         if matches!(kwargs, Kwargs::None) {
             if let Some(r) = slf.get().fast_call().try_call(py, pos) {
                 return r.map(Py::into_ptr);

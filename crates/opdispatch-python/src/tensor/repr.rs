@@ -27,7 +27,27 @@ pub(super) fn tensor_repr(slf: &Bound<'_, PyTensor>) -> PyResult<String> {
     }
     s.push_str(&dtype_suffix(this.t.dtype(), false));
     s.push(')');
-    Ok(s)
+    subclass_prefix(slf, s)
+}
+
+/// torch prints a subclass instance under its class name (`MyT([1., 2.])`), the continuation
+/// lines indented to match.
+fn subclass_prefix(slf: &Bound<'_, PyTensor>, s: String) -> PyResult<String> {
+    if slf.is_exact_instance_of::<PyTensor>() {
+        return Ok(s);
+    }
+    let name = slf.get_type().name()?.to_string();
+    let rest = s.strip_prefix("tensor(").unwrap_or(&s);
+    let indent = " ".repeat(name.len() + 1);
+    let lines: Vec<String> = rest
+        .split('\n')
+        .enumerate()
+        .map(|(i, l)| match (i, l.strip_prefix("       ")) {
+            (0, _) | (_, None) => l.to_string(),
+            (_, Some(body)) => format!("{indent}{body}"),
+        })
+        .collect();
+    Ok(format!("{name}({}", lines.join("\n")))
 }
 
 pub(super) fn tuple_str(s: &[usize]) -> String {
