@@ -241,20 +241,12 @@ def _handle_python_level(func: Any, args: tuple[Any, ...]) -> Any:
 _C._set_torch_function_handler(_handle_torch_function, _handle_python_level)
 
 
-def _overridable(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+def _overridable(fn: Callable[..., Any], name: str) -> Any:
     """``fn`` (a Python-defined Tensor method or function) taking part as torch's native ones
-    do, as ``name``: when an argument (or an item of a list argument) or a mode overrides the
-    call, it goes to ``_handle_torch_function`` with the returned function itself as ``func``."""
-
-    @functools.wraps(fn)
-    def method(*args: Any, **kwargs: Any) -> Any:
-        handled = _C._torch_function_args(method, args, kwargs)
-        if handled is not _NOT_HANDLED:
-            return handled
-        return fn(*args, **kwargs)
-
-    method.__name__ = method.__qualname__ = name
-    return method
+    do, as ``name``: a ``_C._AtenMethod`` forwarding to ``fn``, which first offers the call to a
+    mode or an overriding argument (one level into lists) with itself as ``func``. Native, so
+    the plain call costs no extra Python frame."""
+    return _C._AtenMethod(name, fn, None, False)
 
 
 def _overridable_python(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -273,7 +265,6 @@ def _overridable_python(fn: Callable[..., Any], name: str) -> Callable[..., Any]
     return method
 
 
-_NOT_HANDLED = _C._TORCH_FUNCTION_NOT_HANDLED
 
 
 def _is_nowrap(func: Any) -> bool:

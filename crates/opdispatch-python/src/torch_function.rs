@@ -93,21 +93,35 @@ fn type_attr(obj: &Bound<'_, PyAny>) -> Option<*mut ffi::PyObject> {
 /// `__torch_function__` other than `_disabled_torch_function_impl`).
 #[inline]
 fn is_overloaded(obj: &Bound<'_, PyAny>) -> bool {
+    !is_plain(obj) && type_attr(obj).is_some_and(|a| a != DISABLED_IMPL.load(Ordering::Relaxed))
+}
+
+/// An exact `Tensor`, number, `None`, bool or string: never overloaded (a few loads, no call).
+#[inline(always)]
+fn is_plain(obj: &Bound<'_, PyAny>) -> bool {
     let p = obj.as_ptr();
     // SAFETY: `p` is a live object; the checks read its type only.
     unsafe {
         let t = ffi::Py_TYPE(p);
-        if std::ptr::eq(t, TENSOR_TYPE.load(Ordering::Relaxed))
+        std::ptr::eq(t, TENSOR_TYPE.load(Ordering::Relaxed))
             || ffi::PyLong_CheckExact(p) != 0
             || ffi::PyFloat_CheckExact(p) != 0
             || p == ffi::Py_None()
             || ffi::PyUnicode_CheckExact(p) != 0
             || ffi::PyBool_Check(p) != 0
-        {
-            return false;
-        }
     }
-    type_attr(obj).is_some_and(|a| a != DISABLED_IMPL.load(Ordering::Relaxed))
+}
+
+/// The common call: no mode anywhere and only plain arguments, so nothing to collect.
+#[inline(always)]
+fn nothing_to_handle(pos: &[Bound<'_, PyAny>], kwargs: &Kwargs<'_, '_>) -> bool {
+    MODES_ANYWHERE.load(Ordering::Relaxed) == 0
+        && pos.iter().all(is_plain)
+        && match kwargs {
+            Kwargs::None => true,
+            Kwargs::Names { values, .. } => values.iter().all(is_plain),
+            Kwargs::Dict(_) => false,
+        }
 }
 
 type Overloaded<'py> = SmallVec<[Bound<'py, PyAny>; 2]>;
@@ -186,7 +200,21 @@ fn mode_active() -> bool {
 
 /// Runs the handler for `func(*pos, **kwargs)` if an argument or a mode overrides it; `None`
 /// means the call goes on as usual.
+#[inline]
 pub(crate) fn maybe_handle(
+    py: Python<'_>,
+    func: &Bound<'_, PyAny>,
+    pos: &[Bound<'_, PyAny>],
+    kwargs: &Kwargs<'_, '_>,
+) -> PyResult<Option<Py<PyAny>>> {
+    if nothing_to_handle(pos, kwargs) {
+        return Ok(None);
+    }
+    maybe_handle_slow(py, func, pos, kwargs)
+}
+
+#[inline(never)]
+fn maybe_handle_slow(
     py: Python<'_>,
     func: &Bound<'_, PyAny>,
     pos: &[Bound<'_, PyAny>],
@@ -251,7 +279,7 @@ pub(crate) fn maybe_handle_method(
     binding: Binding,
 ) -> PyResult<Option<Py<PyAny>>> {
     // The operators' hot path: plain operands leave before anything is built.
-    if MODES_ANYWHERE.load(Ordering::Relaxed) == 0 && !args.iter().any(|a| is_overloaded(a)) {
+    if MODES_ANYWHERE.load(Ordering::Relaxed) == 0 && args.iter().all(|a| is_plain(a)) {
         return Ok(None);
     }
     let owned: SmallVec<[Bound<'_, PyAny>; 2]> = args.iter().map(|a| (*a).clone()).collect();
