@@ -476,7 +476,8 @@ class UntypedStorage:
 @disjoint_base
 class Tensor:
     def __new__(cls, data: Any = None, *_args: Any, **_kwargs: Any) -> Self: ...
-    # __torch_function__ (python/opdispatch/overrides.py)
+    # __torch_function__ (python/opdispatch/overrides.py); ``s / t`` as torch names it
+    def __rdiv__(self, other: Any) -> Tensor: ...
     @classmethod
     def __torch_function__(
         cls, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
@@ -796,7 +797,12 @@ class _AtenMethod:
     """A tensor method / module function forwarding to an ``aten`` packet (natively)."""
 
     def __new__(
-        cls, name: str, target: object, tensor_overload: object | None = None, vararg_sizes: builtins.bool = False
+        cls,
+        name: str,
+        target: object,
+        tensor_overload: object | None = None,
+        vararg_sizes: builtins.bool = False,
+        self_only: builtins.bool = False,
     ) -> _AtenMethod: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: object, owner: object = None, /) -> Any: ...

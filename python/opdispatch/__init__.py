@@ -47,6 +47,14 @@ from .random import (  # noqa: E402,F401
 )
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled  # noqa: E402,F401
 from ._C import is_grad_enabled, is_inference_mode_enabled  # noqa: E402,F401
+from ._more_ops import eye, linspace  # noqa: E402,F401
+from .overrides import _overridable  # noqa: E402
+
+# The factories take part in __torch_function__ too (a TorchFunctionMode sees ``torch.ones``).
+for _name in ("ones", "zeros", "empty", "full", "arange", "tensor", "rand", "randn", "randint", "rand_like",
+              "randn_like", "eye", "linspace"):
+    globals()[_name] = _overridable(globals()[_name], _name)
+del _name
 
 __all__ = [
     "Tag",

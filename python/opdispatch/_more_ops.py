@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from . import _C
 from ._ops import ops
-from .overrides import _overridable, _overridable_python
+from .overrides import _overridable, _overridable_python, _takes_only_self
 
 Tensor = _C.Tensor
 
@@ -48,17 +48,18 @@ __all__ = [
 ]
 
 
-def _forward(op_name: str, vararg: bool = False) -> Any:
-    return _C._AtenMethod(op_name, getattr(ops.aten, op_name), None, vararg)
+def _forward(op_name: str, vararg: bool = False, method: bool = False) -> Any:
+    packet = getattr(ops.aten, op_name)
+    return _C._AtenMethod(op_name, packet, None, vararg, method and _takes_only_self(packet))
 
 
 for _name in _PLAIN:
-    setattr(Tensor, _name, _forward(_name))
+    setattr(Tensor, _name, _forward(_name, method=True))
     globals()[_name] = _forward(_name)
 for _name in _INPLACE:
-    setattr(Tensor, _name, _forward(_name))
+    setattr(Tensor, _name, _forward(_name, method=True))
 # t.flip(0, 1) as well as t.flip([0, 1]).
-Tensor.flip = _forward("flip", True)
+Tensor.flip = _forward("flip", True, method=True)
 flip = _forward("flip")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import _C
 from ._ops import ops
-from .overrides import _overridable
+from .overrides import _overridable, _takes_only_self
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "bmm", "cat", "cos", "div", "eq", "exp", "ge", "gt", "le", "log",
@@ -45,7 +45,7 @@ def _method(op_name: str, doc: str) -> Any:
     the packet, whose overload resolution raises torch's TypeError)."""
     packet = getattr(ops.aten, op_name)
     overload = packet.Tensor if op_name in _TENSOR_OVERLOAD_ONLY else None
-    return _C._AtenMethod(op_name, packet, overload, op_name in _VARARG_SIZES)
+    return _C._AtenMethod(op_name, packet, overload, op_name in _VARARG_SIZES, _takes_only_self(packet))
 
 
 _METHODS = {
@@ -343,8 +343,8 @@ Tensor.__lt__ = Tensor.lt
 Tensor.__le__ = Tensor.le
 Tensor.__gt__ = Tensor.gt
 Tensor.__ge__ = Tensor.ge
-# torch's name for ``s / t`` (``__rtruediv__`` is the same method).
-setattr(Tensor, "__rdiv__", getattr(Tensor, "__rtruediv__"))  # noqa: B009,B010 (native slot)
+# torch's name for ``s / t`` (``__rtruediv__`` is the same method), what overrides see as func.
+setattr(Tensor, "__rdiv__", _C._AtenMethod("__rdiv__", getattr(Tensor, "__rtruediv__")))  # noqa: B009,B010
 
 def _inplace_operator(method: str) -> Any:
     """``a op= b``: the in-place method (``a`` itself back); a ``TypeError`` from the call

@@ -249,6 +249,18 @@ def _overridable(fn: Callable[..., Any], name: str) -> Any:
     return _C._AtenMethod(name, fn, None, False)
 
 
+def _takes_only_self(packet: Any) -> bool:
+    """Whether every signature of the Tensor method over ``packet`` is ``(self)`` (``out=``
+    variants are not methods): torch's binding then offers ``__torch_function__`` with ``self``
+    as the overloaded argument, a plain tensor included."""
+    names = [n for n in packet.overloads() if n != "out" and not n.endswith("_out")]
+    for n in names:
+        args = getattr(packet, n)._schema.arguments
+        if any(a.name == "out" for a in args) or len(args) != 1:
+            return False
+    return bool(names)
+
+
 def _overridable_python(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     """For the methods torch writes in Python (``split``, ``unbind``): its
     ``handle_torch_function`` with all arguments relevant (plain tensors too), named

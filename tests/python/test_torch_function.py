@@ -144,9 +144,9 @@ def test_mode_runs_before_the_subclass():
             log.append("A")
             return super().__torch_function__(func, types, args, kwargs)
 
-    p = o.ones(2).as_subclass(A)
+    p, q = o.ones(2).as_subclass(A), o.ones(2)
     with Logger("m", log):
-        r = p + o.ones(2)
+        r = p + q
     assert log == [("m", "add", ["A"]), "A"] and type(r) is A
 
 

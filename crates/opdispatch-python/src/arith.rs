@@ -271,14 +271,14 @@ impl PyTensor {
         )
     }
     fn __neg__(slf: Slf<'_, '_>, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if let Some(r) = maybe_handle_method(py, "neg", &[slf.as_any()], Binding::Native)? {
+        if let Some(r) = maybe_handle_method(py, "neg", &[slf.as_any()], Binding::SelfOnly)? {
             return Ok(r);
         }
         let a = unwrap_tensor(slf.as_any())?;
         unary(py, || Ok(neg_t()?.call(a)))
     }
     fn __abs__(slf: Slf<'_, '_>, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if let Some(r) = maybe_handle_method(py, "abs", &[slf.as_any()], Binding::Native)? {
+        if let Some(r) = maybe_handle_method(py, "abs", &[slf.as_any()], Binding::SelfOnly)? {
             return Ok(r);
         }
         let a = unwrap_tensor(slf.as_any())?;

@@ -29,24 +29,29 @@ pub(crate) struct PyAtenMethod {
     tensor_overload: Option<Py<PyAny>>,
     /// `t.view(2, 3)`: sizes given as separate ints become one list.
     vararg_sizes: bool,
+    /// A Tensor method whose every signature takes only `self` (torch then offers
+    /// `__torch_function__` with `self` as the overloaded argument even when plain).
+    self_only: bool,
     name: String,
 }
 
 #[pymethods]
 impl PyAtenMethod {
     #[new]
-    #[pyo3(signature = (name, target, tensor_overload=None, vararg_sizes=false))]
+    #[pyo3(signature = (name, target, tensor_overload=None, vararg_sizes=false, self_only=false))]
     fn py_new(
         name: String,
         target: Py<PyAny>,
         tensor_overload: Option<Py<PyAny>>,
         vararg_sizes: bool,
+        self_only: bool,
     ) -> Self {
         Self {
             vectorcall: method_vectorcall,
             target,
             tensor_overload,
             vararg_sizes,
+            self_only,
             name,
         }
     }
@@ -123,6 +128,23 @@ fn is_number_or_tensor(a: &Bound<'_, PyAny>) -> bool {
 }
 
 impl PyAtenMethod {
+    /// The `__torch_function__` check, with this method as `func`.
+    #[inline]
+    fn torch_function(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        pos: &[Bound<'_, PyAny>],
+        kw: &crate::convert::Kwargs<'_, '_>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        match pos {
+            [this] if self.self_only && matches!(kw, crate::convert::Kwargs::None) => {
+                crate::torch_function::maybe_handle_self(py, func, this)
+            }
+            _ => crate::torch_function::maybe_handle(py, func, pos, kw),
+        }
+    }
+
     /// The `.Tensor` overload for tensor/number operands, else the packet (which also takes
     /// `out=` to the `.out` overload).
     fn choose(&self, args: &[Bound<'_, PyAny>], has_out: impl FnOnce() -> bool) -> &Py<PyAny> {
@@ -174,7 +196,7 @@ unsafe fn method_vectorcall_body(
         let mut names = None;
         let (pos, kw) = crate::vectorcall::split_args(py, args, nargs, kwnames, &mut names);
         // `func` is this method itself (`Tensor.sum`, `opdispatch.add`), as torch's bindings.
-        if let Some(r) = crate::torch_function::maybe_handle(py, slf.as_any(), pos, &kw)? {
+        if let Some(r) = m.torch_function(py, slf.as_any(), pos, &kw)? {
             return Ok(r.into_ptr());
         }
         let target = m.choose(pos, || {
@@ -210,7 +232,7 @@ pub(crate) fn install_method_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()>
     let py = m.py();
     let probe = Bound::new(
         py,
-        PyAtenMethod::py_new("probe".into(), py.None(), None, false),
+        PyAtenMethod::py_new("probe".into(), py.None(), None, false, false),
     )?;
     let ty = py.get_type::<PyAtenMethod>();
     // A method descriptor needs `tp_descr_get` (`__get__`).

@@ -259,6 +259,37 @@ fn handlers(py: Python<'_>) -> PyResult<&(Py<PyAny>, Py<PyAny>)> {
     })
 }
 
+/// For a Tensor method whose every signature takes only `self` (`t.exp()`, `t.detach()`):
+/// torch's binding then offers the call with `self` as the one overloaded argument, a plain
+/// tensor included, so a mode sees `types == (Tensor,)`.
+#[inline]
+pub(crate) fn maybe_handle_self(
+    py: Python<'_>,
+    func: &Bound<'_, PyAny>,
+    this: &Bound<'_, PyAny>,
+) -> PyResult<Option<Py<PyAny>>> {
+    if MODES_ANYWHERE.load(Ordering::Relaxed) == 0 && is_plain(this) {
+        return Ok(None);
+    }
+    let wanted = match STATE.with(Cell::get) {
+        State::AllDisabled => false,
+        State::SubclassesDisabled => mode_active(),
+        State::Enabled => mode_active() || is_overloaded(this),
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let args = PyTuple::new(py, [this])?;
+    call_handler(
+        py,
+        func,
+        std::slice::from_ref(this),
+        &args,
+        &PyDict::new(py),
+    )
+    .map(Some)
+}
+
 /// How torch's binding of a tensor operator handles overrides.
 #[derive(Clone, Copy)]
 pub(crate) enum Binding {
@@ -267,6 +298,8 @@ pub(crate) enum Binding {
     /// A Python function in torch (`__rsub__`, `__pow__`): its `handle_torch_function`, plain
     /// tensors counted among the overloaded arguments.
     Python,
+    /// A C++ binding taking only `self` (`-t` is `Tensor.neg`): see [`maybe_handle_self`].
+    SelfOnly,
 }
 
 /// For the native tensor operators: `Tensor.<method>(*args)` through the handler when an
@@ -282,6 +315,10 @@ pub(crate) fn maybe_handle_method(
     if MODES_ANYWHERE.load(Ordering::Relaxed) == 0 && args.iter().all(|a| is_plain(a)) {
         return Ok(None);
     }
+    if let (Binding::SelfOnly, [this]) = (binding, args) {
+        let func = py.get_type::<PyTensor>().getattr(method)?;
+        return maybe_handle_self(py, &func, this);
+    }
     let owned: SmallVec<[Bound<'_, PyAny>; 2]> = args.iter().map(|a| (*a).clone()).collect();
     let Some(overloaded) = overloaded_for(&owned, &Kwargs::None) else {
         return Ok(None);
@@ -289,7 +326,9 @@ pub(crate) fn maybe_handle_method(
     let func = py.get_type::<PyTensor>().getattr(method)?;
     let args = PyTuple::new(py, &owned)?;
     match binding {
-        Binding::Native => call_handler(py, &func, &overloaded, &args, &PyDict::new(py)),
+        Binding::Native | Binding::SelfOnly => {
+            call_handler(py, &func, &overloaded, &args, &PyDict::new(py))
+        }
         Binding::Python => handlers(py)?
             .1
             .bind(py)
