@@ -238,9 +238,6 @@ def _handle_python_level(func: Any, args: tuple[Any, ...]) -> Any:
     return handle_torch_function(func, args, *args)
 
 
-_C._set_torch_function_handler(_handle_torch_function, _handle_python_level)
-
-
 def _overridable(fn: Callable[..., Any], name: str) -> Any:
     """``fn`` (a Python-defined Tensor method or function) taking part as torch's native ones
     do, as ``name``: a ``_C._AtenMethod`` forwarding to ``fn``, which first offers the call to a
@@ -316,3 +313,9 @@ def _tensor_torch_function(
 
 
 _C.Tensor.__torch_function__ = classmethod(_tensor_torch_function)  # type: ignore[assignment]
+# The native entries run this default themselves while a subclass inherits it unchanged (the
+# identical classmethod object), so it costs no Python frame; `_convert` serves the results
+# they do not convert natively (named tuples).
+_C._set_torch_function_handler(
+    _handle_torch_function, _handle_python_level, _C.Tensor.__dict__["__torch_function__"], _convert
+)

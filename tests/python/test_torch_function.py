@@ -58,6 +58,48 @@ def test_tuple_results_are_converted_elementwise(x):
     assert type(x.topk(1)).__name__ == "topk"
 
 
+def test_list_results_and_grad_state_survive_the_native_default(x):
+    # unbind and chunk return tuples: each element becomes MyT (as torch 2.15).
+    assert [type(p) for p in x.unbind(0)] == [MyT, MyT]
+    parts = o.chunk(x, 2)
+    assert type(parts) is tuple and [type(p) for p in parts] == [MyT, MyT]
+
+
+class Other(o.Tensor):
+    pass
+
+
+def test_unrelated_subclasses_fall_back_to_the_python_default():
+    # Neither class is a subclass of the other, so each default declines (torch 2.15 alike).
+    a = o.ones(2).as_subclass(MyT)
+    b = o.ones(2).as_subclass(Other)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        a + b
+    with pytest.raises(TypeError, match="Multiple dispatch failed for 'torch.add'"):
+        o.add(a, b)
+    assert _C._is_torch_function_enabled()
+
+
+def test_an_overriding_subclass_is_not_short_cut():
+    seen = []
+
+    class Sub(MyT):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            seen.append(func.__name__)
+            return super().__torch_function__(func, types, args, kwargs)
+
+    s = o.ones(2).as_subclass(Sub)
+    assert type(s + s) is Sub and seen == ["add"]
+
+
+def test_a_raising_call_restores_the_state_under_the_native_default(x):
+    with pytest.raises(RuntimeError):
+        x.view(3)
+    assert _C._is_torch_function_enabled()
+    assert type(x + 1) is MyT
+
+
 def test_plain_tensors_stay_plain():
     a = o.ones(2)
     assert type(a + a) is o.Tensor and type(a.sum()) is o.Tensor and type(a[0]) is o.Tensor

@@ -58,6 +58,10 @@ static DISABLED_IMPL: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_m
 /// `opdispatch.overrides._handle_torch_function` (native entries) and `_handle_python_level`
 /// (the operators torch writes in Python).
 static HANDLER: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+/// The default `Tensor.__torch_function__` (the classmethod object in `Tensor.__dict__`) and
+/// `opdispatch.overrides._convert`: while a subclass inherits that default, the native entries
+/// run it here (see [`default_torch_function`]).
+static DEFAULT_IMPL: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
 /// What `_torch_function_args` returns when the call is not overridden.
 static NOT_HANDLED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -245,12 +249,91 @@ fn call_handler(
     args: &Bound<'_, PyTuple>,
     kwargs: &Bound<'_, PyDict>,
 ) -> PyResult<Py<PyAny>> {
+    if let Some(done) = default_torch_function(py, func, overloaded, args, kwargs)? {
+        return Ok(done);
+    }
     let overloaded = PyTuple::new(py, overloaded)?;
     handlers(py)?
         .0
         .bind(py)
         .call1((func, overloaded, args, kwargs))
         .map(Bound::unbind)
+}
+
+/// The default `Tensor.__torch_function__`, natively, when it is the only handler that would
+/// run: no mode is active and every overloaded argument's class inherits the default, the
+/// first one's class being a subclass of all of them. Does what the Python classmethod does
+/// (`func` under `DisableTorchFunctionSubclass`, results turned into that class) without its
+/// frames; `None` leaves the call to the Python handler.
+fn default_torch_function(
+    py: Python<'_>,
+    func: &Bound<'_, PyAny>,
+    overloaded: &[Bound<'_, PyAny>],
+    args: &Bound<'_, PyTuple>,
+    kwargs: &Bound<'_, PyDict>,
+) -> PyResult<Option<Py<PyAny>>> {
+    let (Some((default, convert)), Some(first)) = (DEFAULT_IMPL.get(py), overloaded.first()) else {
+        return Ok(None);
+    };
+    if mode_active() || !overloaded.iter().all(|o| type_attr(o) == Some(default.as_ptr())) {
+        return Ok(None);
+    }
+    let cls = first.get_type();
+    for o in &overloaded[1..] {
+        if !cls.is_subclass(&o.get_type())? {
+            return Ok(None);
+        }
+    }
+    let saved = Cell::new(None);
+    enter(State::SubclassesDisabled, &saved);
+    let ret = (|| {
+        let kw = (!kwargs.is_empty()).then_some(kwargs);
+        let ret = func.call(args, kw)?;
+        convert_result(&ret, &cls, convert.bind(py))
+    })();
+    exit(&saved);
+    ret.map(Some)
+}
+
+/// `_convert(ret, cls)` for the common results (a tensor, an exact tuple or list of them)
+/// natively; anything else (named tuples) through the Python function.
+fn convert_result<'py>(
+    ret: &Bound<'py, PyAny>,
+    cls: &Bound<'py, PyType>,
+    convert: &Bound<'py, PyAny>,
+) -> PyResult<Py<PyAny>> {
+    let one = |r: &Bound<'py, PyAny>| -> PyResult<Bound<'py, PyAny>> {
+        match r.cast::<PyTensor>() {
+            Ok(t) if !r.is_instance(cls)? => {
+                Ok(crate::wrapper::_as_subclass(t, cls.as_any())?.into_any())
+            }
+            _ => Ok(r.clone()),
+        }
+    };
+    if ret.is_instance_of::<PyTensor>() {
+        return one(ret).map(Bound::unbind);
+    }
+    // SAFETY: `ret` is alive; the checks read its type only.
+    let (exact_tuple, exact_list) = unsafe {
+        (
+            ffi::PyTuple_CheckExact(ret.as_ptr()) != 0,
+            ffi::PyList_CheckExact(ret.as_ptr()) != 0,
+        )
+    };
+    if exact_tuple {
+        let items: SmallVec<[Bound<'py, PyAny>; 4]> =
+            ret.cast::<PyTuple>()?.iter().map(|r| one(&r)).collect::<PyResult<_>>()?;
+        return Ok(PyTuple::new(ret.py(), items)?.into_any().unbind());
+    }
+    if exact_list {
+        let items: SmallVec<[Bound<'py, PyAny>; 4]> =
+            ret.cast::<PyList>()?.iter().map(|r| one(&r)).collect::<PyResult<_>>()?;
+        return Ok(PyList::new(ret.py(), items)?.into_any().unbind());
+    }
+    if ret.is_instance_of::<PyTuple>() || ret.is_instance_of::<PyList>() {
+        return convert.call1((ret, cls)).map(Bound::unbind);
+    }
+    Ok(ret.clone().unbind())
 }
 
 fn handlers(py: Python<'_>) -> PyResult<&(Py<PyAny>, Py<PyAny>)> {
@@ -464,15 +547,20 @@ pub(crate) fn _get_function_stack_at(py: Python<'_>, i: usize) -> PyResult<Py<Py
         .ok_or_else(|| crate::errors::runtime_error("Tried to get stack at idx that's too big"))
 }
 
-/// `_set_torch_function_handler(native, python_level)`: installed by `opdispatch.overrides` at
-/// import (the first installation stays: a re-imported module's functions do the same).
+/// `_set_torch_function_handler(native, python_level, default, convert)`: installed by
+/// `opdispatch.overrides` at import (the first installation stays: a re-imported module's
+/// functions do the same). `default` is the classmethod set as `Tensor.__torch_function__`,
+/// `convert` the `_convert` it uses.
 #[pyfunction]
 pub(crate) fn _set_torch_function_handler(
     py: Python<'_>,
     native: Py<PyAny>,
     python_level: Py<PyAny>,
+    default: Py<PyAny>,
+    convert: Py<PyAny>,
 ) {
     let _ = HANDLER.set(py, (native, python_level));
+    let _ = DEFAULT_IMPL.set(py, (default, convert));
 }
 
 /// A context manager that sets the thread's state for its block and restores the previous
