@@ -275,7 +275,11 @@ fn default_torch_function(
     let (Some((default, convert)), Some(first)) = (DEFAULT_IMPL.get(py), overloaded.first()) else {
         return Ok(None);
     };
-    if mode_active() || !overloaded.iter().all(|o| type_attr(o) == Some(default.as_ptr())) {
+    if mode_active()
+        || !overloaded
+            .iter()
+            .all(|o| type_attr(o) == Some(default.as_ptr()))
+    {
         return Ok(None);
     }
     let cls = first.get_type();
@@ -321,13 +325,19 @@ fn convert_result<'py>(
         )
     };
     if exact_tuple {
-        let items: SmallVec<[Bound<'py, PyAny>; 4]> =
-            ret.cast::<PyTuple>()?.iter().map(|r| one(&r)).collect::<PyResult<_>>()?;
+        let items: SmallVec<[Bound<'py, PyAny>; 4]> = ret
+            .cast::<PyTuple>()?
+            .iter()
+            .map(|r| one(&r))
+            .collect::<PyResult<_>>()?;
         return Ok(PyTuple::new(ret.py(), items)?.into_any().unbind());
     }
     if exact_list {
-        let items: SmallVec<[Bound<'py, PyAny>; 4]> =
-            ret.cast::<PyList>()?.iter().map(|r| one(&r)).collect::<PyResult<_>>()?;
+        let items: SmallVec<[Bound<'py, PyAny>; 4]> = ret
+            .cast::<PyList>()?
+            .iter()
+            .map(|r| one(&r))
+            .collect::<PyResult<_>>()?;
         return Ok(PyList::new(ret.py(), items)?.into_any().unbind());
     }
     if ret.is_instance_of::<PyTuple>() || ret.is_instance_of::<PyList>() {
