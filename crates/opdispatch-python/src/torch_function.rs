@@ -171,6 +171,14 @@ fn overloaded_for<'py>(
     pos: &[Bound<'py, PyAny>],
     kwargs: &Kwargs<'_, 'py>,
 ) -> Option<Overloaded<'py>> {
+    // Under `DisableTorchFunctionSubclass` with no mode (the default handler's own call of
+    // `func`), nothing is collected: subclasses would be dropped anyway.
+    let modes = MODES_ANYWHERE.load(Ordering::Relaxed) != 0;
+    match STATE.with(Cell::get) {
+        State::AllDisabled => return None,
+        State::SubclassesDisabled if !mode_active() => return None,
+        _ => {}
+    }
     let mut found = Overloaded::new();
     collect(pos, &mut found);
     match kwargs {
@@ -181,14 +189,11 @@ fn overloaded_for<'py>(
             collect(&values, &mut found);
         }
     }
-    let modes = MODES_ANYWHERE.load(Ordering::Relaxed) != 0;
     if found.is_empty() && !modes {
         return None;
     }
-    match STATE.with(Cell::get) {
-        State::AllDisabled => return None,
-        State::SubclassesDisabled => found.clear(),
-        State::Enabled => {}
+    if STATE.with(Cell::get) == State::SubclassesDisabled {
+        found.clear();
     }
     if found.is_empty() && !mode_active() {
         return None;
