@@ -329,21 +329,14 @@ fn convert_result<'py>(
             ffi::PyList_CheckExact(ret.as_ptr()) != 0,
         )
     };
-    if exact_tuple {
-        let items: SmallVec<[Bound<'py, PyAny>; 4]> = ret
-            .cast::<PyTuple>()?
-            .iter()
-            .map(|r| one(&r))
-            .collect::<PyResult<_>>()?;
-        return Ok(PyTuple::new(ret.py(), items)?.into_any().unbind());
-    }
-    if exact_list {
-        let items: SmallVec<[Bound<'py, PyAny>; 4]> = ret
-            .cast::<PyList>()?
-            .iter()
-            .map(|r| one(&r))
-            .collect::<PyResult<_>>()?;
-        return Ok(PyList::new(ret.py(), items)?.into_any().unbind());
+    if exact_tuple || exact_list {
+        let items: SmallVec<[Bound<'py, PyAny>; 4]> =
+            ret.try_iter()?.map(|r| one(&r?)).collect::<PyResult<_>>()?;
+        return Ok(if exact_tuple {
+            PyTuple::new(ret.py(), items)?.into_any().unbind()
+        } else {
+            PyList::new(ret.py(), items)?.into_any().unbind()
+        });
     }
     if ret.is_instance_of::<PyTuple>() || ret.is_instance_of::<PyList>() {
         return convert.call1((ret, cls)).map(Bound::unbind);
