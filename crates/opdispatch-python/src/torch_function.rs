@@ -171,13 +171,12 @@ fn overloaded_for<'py>(
     pos: &[Bound<'py, PyAny>],
     kwargs: &Kwargs<'_, 'py>,
 ) -> Option<Overloaded<'py>> {
-    // Under `DisableTorchFunctionSubclass` with no mode (the default handler's own call of
-    // `func`), nothing is collected: subclasses would be dropped anyway.
-    let modes = MODES_ANYWHERE.load(Ordering::Relaxed) != 0;
+    // The state is read once, before collecting: under `DisableTorchFunctionSubclass` (the
+    // default handler's own call of `func`) subclasses do not count, so only a mode can handle.
     match STATE.with(Cell::get) {
         State::AllDisabled => return None,
-        State::SubclassesDisabled if !mode_active() => return None,
-        _ => {}
+        State::SubclassesDisabled => return mode_active().then(Overloaded::new),
+        State::Enabled => {}
     }
     let mut found = Overloaded::new();
     collect(pos, &mut found);
@@ -188,12 +187,6 @@ fn overloaded_for<'py>(
             let values: SmallVec<[Bound<'py, PyAny>; 4]> = d.values().iter().collect();
             collect(&values, &mut found);
         }
-    }
-    if found.is_empty() && !modes {
-        return None;
-    }
-    if STATE.with(Cell::get) == State::SubclassesDisabled {
-        found.clear();
     }
     if found.is_empty() && !mode_active() {
         return None;
