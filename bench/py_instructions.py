@@ -55,6 +55,16 @@ CASES = {
         "a + b",
         5000,
     ),
+    "define custom_op": (
+        "import itertools\nc = itertools.count()\nkeep = []\n"
+        "def define():\n"
+        "    @M.library.custom_op(f'pyi_d::d{next(c)}', mutates_args=())\n"
+        "    def f(x: M.Tensor, n: int, s: float = 1.0) -> M.Tensor:\n"
+        "        return x.clone()\n"
+        "    return f",
+        "keep.append(define())",
+        300,
+    ),
 }
 
 
@@ -77,8 +87,11 @@ def total(python: str, setup: str, stmt: str, n: int) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--case", action="append", help="run only the cases whose name contains this")
     args = ap.parse_args()
     for name, (setup, stmt, n) in CASES.items():
+        if args.case and not any(c in name for c in args.case):
+            continue
         try:
             per = (total(args.python, setup, stmt, 2 * n) - total(args.python, setup, stmt, n)) / n
         except subprocess.CalledProcessError:

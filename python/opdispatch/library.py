@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -65,9 +64,14 @@ class Library:
         self._registration_handles: list[Any] = []
         self.kind = kind
         self.dispatch_key = dispatch_key
-        self._finalizer = weakref.finalize(
-            self, _del_library, _impls, self._op_impls, _defs, self._op_defs, self.m, self._registration_handles
-        )
+
+    def __del__(self, _del_library: Any = _del_library, _impls: set[str] = _impls, _defs: set[str] = _defs) -> None:
+        # Collected without `_destroy()`: its registrations go with it (torch uses a
+        # weakref.finalize; setting one up was a tenth of the cost of defining a custom op).
+        # The default arguments keep what it needs reachable while the interpreter shuts down.
+        # After `_destroy()` this still drops the names from `_defs` (torch's finalizer does).
+        if "_registration_handles" in vars(self):
+            _del_library(_impls, self._op_impls, _defs, self._op_defs, self.m, self._registration_handles)
 
     def __repr__(self) -> str:
         return f"Library(kind={self.kind}, ns={self.ns}, dispatch_key={self.dispatch_key})>"

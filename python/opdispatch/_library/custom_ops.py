@@ -160,19 +160,14 @@ class CustomOpDef:
         # device type swaps the function without touching the dispatcher. Registered, a
         # `_C._CustomOpBackend` becomes a native kernel (CustomOpBackendKernel): the dispatcher
         # converts the stack, calls the user function itself and checks aliasing on the stack.
-        name = self._name
-
-        def get_module() -> Any:
-            # PyTorch names the module of its wrapper of the kernel (its custom_ops module),
-            # which is this module here.
-            return inspect.getmodule(CustomOpDef)
-
-        def alias_error() -> None:
-            raise utils.aliasing_error(name, get_module)
-
         # A view op's outputs alias its inputs by declaration: torch skips the check for them.
         return _C._CustomOpBackend(
-            self._backend_fns, device_type, self._disabled_kernel, self._init_fn, alias_error, not self._is_view
+            self._backend_fns,
+            device_type,
+            self._disabled_kernel,
+            self._init_fn,
+            self._raise_aliasing_error,
+            not self._is_view,
         )
 
     def _register_backend_select_dispatcher(self, device_arg_index: int) -> None:
@@ -239,6 +234,25 @@ class CustomOpDef:
             return register
         return register(fn)
 
+    def _fake_impl(self, *args: Any, **kwargs: Any) -> Any:
+        # The Meta kernel: the registered fake impl, or the trivial one of an op returning None.
+        if self._abstract_fn is None:
+            if utils.can_generate_trivial_fake_impl(self._opoverload):
+                return None
+            init_name = getattr(self._init_fn, "__name__", self._name)
+            raise RuntimeError(
+                f"There was no fake impl registered for {self}. "
+                "This is necessary for torch.compile/export/fx tracing to work. "
+                f"Please use `{init_name}.register_fake` to add an "
+                "fake impl."
+            )
+        return self._abstract_fn(*args, **kwargs)
+
+    def _raise_aliasing_error(self) -> None:
+        # PyTorch names the module of its wrapper of the kernel (its custom_ops module),
+        # which is this module here.
+        raise utils.aliasing_error(self._name, _this_module)
+
     def _register_to_dispatcher(self, tags: Sequence[Any]) -> None:
         lib = self._lib
         schema_str = self._name + self._schema
@@ -255,28 +269,18 @@ class CustomOpDef:
                 f"custom_op with kwarg-only Tensor args. Please make your tensors not kwarg-only. Got: {schema_str}"
             )
         self._registered_keys: set[str] = set()
-        opoverload = self._opoverload
-        init_name = getattr(self._init_fn, "__name__", self._name)
-
-        def fake_impl(*args: Any, **kwargs: Any) -> Any:
-            if self._abstract_fn is None:
-                if utils.can_generate_trivial_fake_impl(opoverload):
-                    return None
-                raise RuntimeError(
-                    f"There was no fake impl registered for {self}. "
-                    "This is necessary for torch.compile/export/fx tracing to work. "
-                    f"Please use `{init_name}.register_fake` to add an "
-                    "fake impl."
-                )
-            return self._abstract_fn(*args, **kwargs)
-
-        lib._register_fake(self._name, fake_impl, _stacklevel=4)
-        lib.impl(self._name, autograd.autograd_kernel(opoverload, self), "Autograd")
+        # Bound methods, not closures: fewer objects per defined op.
+        lib._register_fake(self._name, self._fake_impl, _stacklevel=4)
+        lib.impl(self._name, autograd.autograd_kernel(self._opoverload, self), "Autograd")
         mutated = [i for i, a in enumerate(args_info) if a.is_write]
         if mutated:
             # Native: bumps each mutated argument's version once per call, then runs the op
             # below ADInplaceOrView (torch's adinplaceorview_impl).
             lib._impl_custom_op_inplace(self._name, mutated)
+
+
+def _this_module() -> Any:
+    return inspect.getmodule(CustomOpDef)
 
 
 OPDEF_TO_LIB: dict[str, Any] = {}
@@ -305,16 +309,24 @@ def get_library_allowing_overwrite(namespace: str, name: str) -> Any:
         old._destroy()
     lib = Library(namespace, "FRAGMENT")
     OPDEF_TO_LIB[qualname] = lib
-    # Destroying the library (``opdef._lib._destroy()``) also drops this entry, so a destroyed
-    # op's Library is not kept alive. A weak reference: the handle lives in the library itself.
-    lib_ref = weakref.ref(lib)
-
-    def forget() -> None:
-        if OPDEF_TO_LIB.get(qualname) is lib_ref():
-            OPDEF_TO_LIB.pop(qualname, None)
-
-    lib._registration_handles.append(utils.RegistrationHandle(forget))
+    lib._registration_handles.append(_ForgetLibrary(qualname, weakref.ref(lib)))
     return lib
+
+
+class _ForgetLibrary:
+    """Destroying the library (``opdef._lib._destroy()``) also drops its ``OPDEF_TO_LIB``
+    entry, so a destroyed op's Library is not kept alive. A weak reference: this handle lives
+    in the library itself. (A class, not a closure: fewer objects per defined op.)"""
+
+    __slots__ = ("qualname", "lib_ref")
+
+    def __init__(self, qualname: str, lib_ref: weakref.ref[Any]) -> None:
+        self.qualname = qualname
+        self.lib_ref = lib_ref
+
+    def destroy(self) -> None:
+        if OPDEF_TO_LIB.get(self.qualname) is self.lib_ref():
+            OPDEF_TO_LIB.pop(self.qualname, None)
 
 
 def _maybe_get_opdef(op: Any) -> CustomOpDef | None:

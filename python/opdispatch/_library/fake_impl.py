@@ -4,12 +4,11 @@ runs it. Meta tensors stand in for FakeTensors here: a fake impl runs for them."
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import _C
-from .utils import Kernel, RegistrationHandle
+from .utils import Kernel
 
 
 class FakeImplHolder:
@@ -29,7 +28,7 @@ class FakeImplHolder:
 
     def register(
         self, func: Callable[..., Any], source: str, lib: Any, *, allow_override: bool = False
-    ) -> RegistrationHandle:
+    ) -> _Deregister:
         """Records ``func`` and registers the Meta kernel that runs it in ``lib``."""
         if not allow_override:
             if self.kernel is not None:
@@ -64,16 +63,27 @@ class FakeImplHolder:
         except Exception:
             self.kernels.remove(kernel)  # no residue of a failed registration
             raise
+        return _Deregister(self, kernel)
 
-        def deregister() -> None:
-            if kernel in self.kernels:
-                self.kernels.remove(kernel)
-            # An emptied holder is forgotten (holder_for makes a fresh one): defining and
-            # destroying ops leaves no holder per name behind.
-            if not self.kernels and _holders.get(self.qualname) is self:
-                del _holders[self.qualname]
 
-        return RegistrationHandle(deregister)
+class _Deregister:
+    """The registration handle of one fake impl. (A class, not a closure: fewer objects per
+    defined op.)"""
+
+    __slots__ = ("holder", "kernel")
+
+    def __init__(self, holder: FakeImplHolder, kernel: Kernel) -> None:
+        self.holder = holder
+        self.kernel = kernel
+
+    def destroy(self) -> None:
+        holder = self.holder
+        if self.kernel in holder.kernels:
+            holder.kernels.remove(self.kernel)
+        # An emptied holder is forgotten (holder_for makes a fresh one): defining and
+        # destroying ops leaves no holder per name behind.
+        if not holder.kernels and _holders.get(holder.qualname) is holder:
+            del _holders[holder.qualname]
 
 
 _holders: dict[str, FakeImplHolder] = {}
@@ -89,12 +99,24 @@ def holder_for(qualname: str) -> FakeImplHolder:
 
 def construct_meta_kernel(qualname: str, holder: FakeImplHolder) -> Callable[..., Any]:
     assert holder.kernel is not None
+    return _MetaKernel(qualname, holder)
 
-    @functools.wraps(holder.kernel.func)
-    def meta_kernel(*args: Any, **kwargs: Any) -> Any:
-        kernel = holder.kernel
+
+class _MetaKernel:
+    """The Meta kernel of an op with fake impls: runs the newest one, where ``get_ctx()``
+    raises (meta tensors cannot have data-dependent shapes). A class, not a
+    ``functools.wraps`` closure: fewer objects per defined op."""
+
+    __slots__ = ("qualname", "holder")
+
+    def __init__(self, qualname: str, holder: FakeImplHolder) -> None:
+        self.qualname = qualname
+        self.holder = holder
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kernel = self.holder.kernel
         assert kernel is not None
-        source = kernel.source
+        qualname, source = self.qualname, kernel.source
 
         def error_on_ctx() -> Any:
             raise RuntimeError(
@@ -110,8 +132,6 @@ def construct_meta_kernel(qualname: str, holder: FakeImplHolder) -> Callable[...
 
         with set_ctx_getter(error_on_ctx):
             return kernel(*args, **kwargs)
-
-    return meta_kernel
 
 
 def _get_none() -> Any:
