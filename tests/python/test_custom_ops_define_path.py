@@ -71,3 +71,35 @@ def test_register_torch_dispatch_on_a_custom_op() -> None:
     finally:
         op._lib._destroy()
     assert qualname not in M._C._torch_dispatch_rules  # the rule left with the library
+
+
+def test_autograd_kernel_runs_only_for_calls_that_need_a_graph() -> None:
+    # The Autograd kernel is an `_AutogradKernel` instance whose class carries the grad-gate
+    # flag: the native gate in front of it skips it unless an input requires grad.
+    from opdispatch._library import autograd
+
+    calls = []
+    original = autograd._AutogradKernel.__call__
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(self.op)
+        return original(self, *args, **kwargs)
+
+    qualname = f"define_path::gate{next(_counter)}"
+
+    @library.custom_op(qualname, mutates_args=())
+    def double(x: M.Tensor) -> M.Tensor:
+        return x * 2
+
+    double.register_autograd(lambda ctx, g: g * 2)
+    autograd._AutogradKernel.__call__ = counting  # type: ignore[method-assign]
+    try:
+        assert double(M.ones(2)).tolist() == [2.0, 2.0]
+        assert calls == []
+        x = M.ones(2, requires_grad=True)
+        double(x).sum().backward()
+        assert len(calls) == 1
+        assert x.grad is not None and x.grad.tolist() == [2.0, 2.0]
+    finally:
+        autograd._AutogradKernel.__call__ = original  # type: ignore[method-assign]
+        double._lib._destroy()

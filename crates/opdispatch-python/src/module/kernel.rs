@@ -20,18 +20,23 @@ pub(super) fn is_fallthrough_kernel(py: Python<'_>, func: &Bound<'_, PyAny>) -> 
     Ok(func.is(ft.bind(py)))
 }
 
-/// Whether `func` is a Python function flagged `_opdispatch_grad_gate` (the custom-op layer's
-/// Autograd kernels). Read from the function's `__dict__`: a failed attribute lookup builds an
+/// Whether `func` is flagged `_opdispatch_grad_gate` (the custom-op layer's Autograd kernels):
+/// a Python function with the flag in its `__dict__`, or an instance of a class with the flag
+/// in the class's own `__dict__`. Read from the dicts: a failed attribute lookup builds an
 /// AttributeError on Python 3.11, a visible part of each registration.
 fn is_grad_gated(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<bool> {
-    if !func.is_instance_of::<pyo3::types::PyFunction>() {
-        return Ok(false);
+    let flag = intern!(py, "_opdispatch_grad_gate");
+    if func.is_instance_of::<pyo3::types::PyFunction>() {
+        let dict = func.getattr(intern!(py, "__dict__"))?;
+        return match dict.cast::<pyo3::types::PyDict>() {
+            Ok(d) => d.contains(flag),
+            Err(_) => Ok(false),
+        };
     }
-    let dict = func.getattr(intern!(py, "__dict__"))?;
-    match dict.cast::<pyo3::types::PyDict>() {
-        Ok(d) => d.contains(intern!(py, "_opdispatch_grad_gate")),
-        Err(_) => Ok(false),
-    }
+    // A class's `__dict__` is a mappingproxy; `in` reads it without raising.
+    func.get_type()
+        .getattr(intern!(py, "__dict__"))?
+        .contains(flag)
 }
 
 /// The kernel `impl`/`fallback` register for a Python callable at `dispatch`: a real
