@@ -161,6 +161,29 @@ def _default_repr(default: Any) -> str | None:
     return None
 
 
+def _error(prototype_function: Callable[..., Any], what: str) -> NoReturn:
+    sig = inspect.signature(prototype_function)
+    raise ValueError(f"infer_schema(func): {what} Got func with signature {sig})")
+
+
+def _convert_type_string(
+    prototype_function: Callable[..., Any], annotation: str, namespaces: list[dict[str, Any]]
+) -> Any:
+    try:
+        # The function's module first (`from __future__ import annotations` code), then
+        # the names PyTorch resolves unqualified. Built once per call, on the first string.
+        if not namespaces:
+            namespace = _string_annotation_namespace()
+            namespace.update(getattr(prototype_function, "__globals__", {}))
+            namespaces.append(namespace)
+        namespace = namespaces[0]
+        result = eval(_compiled(annotation), namespace)  # noqa: S307
+        # A quoted annotation under `from __future__ import annotations` is a string twice.
+        return eval(_compiled(result), namespace) if isinstance(result, str) else result  # noqa: S307
+    except Exception:
+        _error(prototype_function, f"Unsupported type annotation {annotation}. It is not a type.")
+
+
 def infer_schema(
     prototype_function: Callable[..., Any],
     /,
@@ -179,26 +202,7 @@ def infer_schema(
     else:
         return_annotation = prototype_function.__annotations__.get("return", inspect.Parameter.empty)
 
-    def error_fn(what: str) -> NoReturn:
-        sig = inspect.signature(prototype_function)
-        raise ValueError(f"infer_schema(func): {what} Got func with signature {sig})")
-
-    namespaces: list[dict[str, Any]] = []
-
-    def convert_type_string(annotation: str) -> Any:
-        try:
-            # The function's module first (`from __future__ import annotations` code), then
-            # the names PyTorch resolves unqualified. Built once per call, on the first string.
-            if not namespaces:
-                namespace = _string_annotation_namespace()
-                namespace.update(getattr(prototype_function, "__globals__", {}))
-                namespaces.append(namespace)
-            namespace = namespaces[0]
-            result = eval(_compiled(annotation), namespace)  # noqa: S307
-            # A quoted annotation under `from __future__ import annotations` is a string twice.
-            return eval(_compiled(result), namespace) if isinstance(result, str) else result  # noqa: S307
-        except Exception:
-            error_fn(f"Unsupported type annotation {annotation}. It is not a type.")
+    namespaces: list[dict[str, Any]] = []  # the string-annotation namespace, built on first use
 
     if isinstance(mutates_args, str):
         if mutates_args != _UNKNOWN_MUTATES:
@@ -215,15 +219,15 @@ def infer_schema(
     saw_kwarg_only_arg = False
     for idx, (name, kind, param_annotation, param_default) in enumerate(parameters):
         if kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
-            error_fn("We do not support positional-only args, varargs, or varkwargs.")
+            _error(prototype_function, "We do not support positional-only args, varargs, or varkwargs.")
         if kind == inspect.Parameter.KEYWORD_ONLY and not saw_kwarg_only_arg:
             params.append("*")
             saw_kwarg_only_arg = True
         if param_annotation is inspect.Parameter.empty:
-            error_fn(f"Parameter {name} must have a type annotation.")
+            _error(prototype_function, f"Parameter {name} must have a type annotation.")
         annotation: Any = param_annotation
         if isinstance(annotation, str):
-            annotation = convert_type_string(annotation)
+            annotation = _convert_type_string(prototype_function, annotation, namespaces)
         if isinstance(annotation, types.UnionType):  # `Tensor | None` is `Optional[Tensor]`
             annotation = Union[typing.get_args(annotation)]
         try:
@@ -236,48 +240,53 @@ def infer_schema(
                 example = "\n\n"
                 if list_type in SUPPORTED_PARAM_TYPES:
                     example = f"For example, {list_type}.\n\n"
-                error_fn(
+                _error(
+                    prototype_function,
                     f"Parameter {name} has unsupported type {param_annotation}. "
                     "We do not support Tuple inputs in schema. As a workaround, please try to use List instead. "
                     f"{example}"
-                    f"The valid types are: {SUPPORTED_PARAM_TYPES.keys()}."
+                    f"The valid types are: {SUPPORTED_PARAM_TYPES.keys()}.",
                 )
-            error_fn(
+            _error(
+                prototype_function,
                 f"Parameter {name} has unsupported type {param_annotation}. "
-                f"The valid types are: {SUPPORTED_PARAM_TYPES.keys()}."
+                f"The valid types are: {SUPPORTED_PARAM_TYPES.keys()}.",
             )
         if mutated is None:
             if schema_type.startswith("Tensor"):
-                schema_type = f"Tensor(a{idx}!){schema_type[len('Tensor'):]}"
+                schema_type = f"Tensor(a{idx}!){schema_type[len('Tensor') :]}"
         elif name in mutated:
             if not schema_type.startswith("Tensor"):
-                error_fn(
-                    f"Parameter {name} is in mutable_args but only Tensors or collections of Tensors can be mutated"
+                _error(
+                    prototype_function,
+                    f"Parameter {name} is in mutable_args but only Tensors or collections of Tensors can be mutated",
                 )
-            schema_type = f"Tensor(a{idx}!){schema_type[len('Tensor'):]}"
+            schema_type = f"Tensor(a{idx}!){schema_type[len('Tensor') :]}"
         seen_args.add(name)
         if param_default is inspect.Parameter.empty:
             params.append(f"{schema_type} {name}")
             continue
         default = _default_repr(param_default)
         if default is None:
-            error_fn(
+            _error(
+                prototype_function,
                 f"Parameter {name} has an unsupported default value type {type(param_default)}. "
-                "Please file an issue on GitHub so we can prioritize this."
+                "Please file an issue on GitHub so we can prioritize this.",
             )
         params.append(f"{schema_type} {name}={default}")
     if mutated is not None:
         not_seen = set(mutated) - seen_args
         if not_seen:
-            error_fn(
+            _error(
+                prototype_function,
                 f"{not_seen} in mutates_args were not found in "
                 "the custom op's signature. "
                 "mutates_args should contain the names of all args that the "
-                "custom op mutates, or just the string 'unknown' if you don't know."
+                "custom op mutates, or just the string 'unknown' if you don't know.",
             )
     if isinstance(return_annotation, str):
-        return_annotation = convert_type_string(return_annotation)
-    ret = _parse_return(return_annotation, error_fn)
+        return_annotation = _convert_type_string(prototype_function, return_annotation, namespaces)
+    ret = _parse_return(return_annotation, prototype_function)
     if op_name is not None:
         return f"{op_name}({', '.join(params)}) -> {ret}"
     return f"({', '.join(params)}) -> {ret}"
@@ -290,20 +299,26 @@ def _return_type(annotation: Any) -> str | None:
         return None
 
 
-def _parse_return(annotation: Any, error_fn: Callable[[str], NoReturn]) -> str:
+def _parse_return(annotation: Any, prototype_function: Callable[..., Any]) -> str:
     if annotation is None:
         return "()"
     if annotation is inspect.Parameter.empty:
-        error_fn("No return type annotation was provided. Please add one.")
+        _error(prototype_function, "No return type annotation was provided. Please add one.")
     if typing.get_origin(annotation) is not tuple:
         ret = _return_type(annotation)
         if ret is None:
-            error_fn(f"Return has unsupported type {annotation}. The valid types are: {SUPPORTED_RETURN_TYPES}.")
+            _error(
+                prototype_function,
+                f"Return has unsupported type {annotation}. The valid types are: {SUPPORTED_RETURN_TYPES}.",
+            )
         return ret
     names = []
     for arg in typing.get_args(annotation):
         ret = _return_type(arg)
         if ret is None:
-            error_fn(f"Return has unsupported type {annotation}. The valid types are: {SUPPORTED_RETURN_TYPES}.")
+            _error(
+                prototype_function,
+                f"Return has unsupported type {annotation}. The valid types are: {SUPPORTED_RETURN_TYPES}.",
+            )
         names.append(ret)
     return "(" + ", ".join(names) + ")"
