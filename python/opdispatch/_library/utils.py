@@ -79,9 +79,14 @@ class ArgInfo(NamedTuple):
     kwarg_only: bool
 
 
+# The native rows have ArgInfo's five fields: built in C as namedtuple's own `_make` does,
+# without a Python-level `__new__` per row (those were most of the cost of this function).
+_tuple_new = tuple.__new__
+
+
 def schema_info(op: Any) -> tuple[list[ArgInfo], list[ArgInfo]]:
     args, rets = _C._dispatch_schema_alias_info(op)
-    return [ArgInfo(*a) for a in args], [ArgInfo(*r) for r in rets]
+    return [_tuple_new(ArgInfo, a) for a in args], [_tuple_new(ArgInfo, r) for r in rets]
 
 
 def is_mutable(op: Any) -> bool:
