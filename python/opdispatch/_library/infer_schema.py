@@ -76,6 +76,12 @@ SUPPORTED_RETURN_TYPES: dict[Any, str] = {
 }
 
 
+# Read once: each `inspect.Parameter.X` is two attribute lookups per use.
+_EMPTY = inspect.Parameter.empty
+_POSITIONAL_OR_KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
+_VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
 _Param = tuple[str, Any, Any, Any]  # name, inspect kind, annotation, default
 
 
@@ -83,28 +89,31 @@ def _fast_parameters(fn: Any) -> list[_Param] | None:
     """The parameters of a plain function read from its code object, as ``inspect.signature``
     reports them (which was a third of the cost of defining a custom op); None for anything
     else (wrapped functions, partials, callables, positional-only or variadic parameters)."""
+    # (Not `fn.__dict__`: reading it gives every user function a dict of its own.)
     if type(fn) is not types.FunctionType or hasattr(fn, "__wrapped__") or hasattr(fn, "__signature__"):
         return None
     code = fn.__code__
-    if code.co_posonlyargcount or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+    if code.co_posonlyargcount or code.co_flags & _VARIADIC:
         return None
-    empty = inspect.Parameter.empty
     annotations = fn.__annotations__
-    n_pos, n_kw = code.co_argcount, code.co_kwonlyargcount
-    names = code.co_varnames[: n_pos + n_kw]
+    n_pos = code.co_argcount
+    names = code.co_varnames[: n_pos + code.co_kwonlyargcount]
     defaults = fn.__defaults__ or ()
-    kwdefaults = fn.__kwdefaults__ or {}
     first_default = n_pos - len(defaults)
-    result: list[_Param] = []
-    for i, name in enumerate(names):
-        kind: Any
-        if i < n_pos:
-            kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-            default = defaults[i - first_default] if i >= first_default else empty
-        else:
-            kind = inspect.Parameter.KEYWORD_ONLY
-            default = kwdefaults.get(name, empty)
-        result.append((name, kind, annotations.get(name, empty), default))
+    result: list[_Param] = [
+        (
+            name,
+            _POSITIONAL_OR_KEYWORD,
+            annotations.get(name, _EMPTY),
+            defaults[i - first_default] if i >= first_default else _EMPTY,
+        )
+        for i, name in enumerate(names[:n_pos])
+    ]
+    if len(names) > n_pos:
+        kwdefaults = fn.__kwdefaults__ or {}
+        result += [
+            (name, _KEYWORD_ONLY, annotations.get(name, _EMPTY), kwdefaults.get(name, _EMPTY)) for name in names[n_pos:]
+        ]
     return result
 
 
@@ -200,7 +209,7 @@ def infer_schema(
         parameters = [(p.name, p.kind, p.annotation, p.default) for p in sig.parameters.values()]
         return_annotation = sig.return_annotation
     else:
-        return_annotation = prototype_function.__annotations__.get("return", inspect.Parameter.empty)
+        return_annotation = prototype_function.__annotations__.get("return", _EMPTY)
 
     namespaces: list[dict[str, Any]] = []  # the string-annotation namespace, built on first use
 
@@ -218,12 +227,12 @@ def infer_schema(
     seen_args: set[str] = set()
     saw_kwarg_only_arg = False
     for idx, (name, kind, param_annotation, param_default) in enumerate(parameters):
-        if kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+        if kind not in (_POSITIONAL_OR_KEYWORD, _KEYWORD_ONLY):
             _error(prototype_function, "We do not support positional-only args, varargs, or varkwargs.")
-        if kind == inspect.Parameter.KEYWORD_ONLY and not saw_kwarg_only_arg:
+        if kind == _KEYWORD_ONLY and not saw_kwarg_only_arg:
             params.append("*")
             saw_kwarg_only_arg = True
-        if param_annotation is inspect.Parameter.empty:
+        if param_annotation is _EMPTY:
             _error(prototype_function, f"Parameter {name} must have a type annotation.")
         annotation: Any = param_annotation
         if isinstance(annotation, str):
@@ -263,7 +272,7 @@ def infer_schema(
                 )
             schema_type = f"Tensor(a{idx}!){schema_type[len('Tensor') :]}"
         seen_args.add(name)
-        if param_default is inspect.Parameter.empty:
+        if param_default is _EMPTY:
             params.append(f"{schema_type} {name}")
             continue
         default = _default_repr(param_default)
@@ -302,16 +311,17 @@ def _return_type(annotation: Any) -> str | None:
 def _parse_return(annotation: Any, prototype_function: Callable[..., Any]) -> str:
     if annotation is None:
         return "()"
-    if annotation is inspect.Parameter.empty:
+    if annotation is _EMPTY:
         _error(prototype_function, "No return type annotation was provided. Please add one.")
-    if typing.get_origin(annotation) is not tuple:
-        ret = _return_type(annotation)
-        if ret is None:
-            _error(
-                prototype_function,
-                f"Return has unsupported type {annotation}. The valid types are: {SUPPORTED_RETURN_TYPES}.",
-            )
+    # The supported types are not tuples: a hit needs no `get_origin` (a Python-level call).
+    ret = _return_type(annotation)
+    if ret is not None:
         return ret
+    if typing.get_origin(annotation) is not tuple:
+        _error(
+            prototype_function,
+            f"Return has unsupported type {annotation}. The valid types are: {SUPPORTED_RETURN_TYPES}.",
+        )
     names = []
     for arg in typing.get_args(annotation):
         ret = _return_type(arg)
