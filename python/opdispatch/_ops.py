@@ -60,10 +60,16 @@ class FunctionSchema:
 class OpOverload(_C._DispatchOperatorHandle):
     """One overload of an operator: ``ops.ns.op.default`` / ``ops.ns.op.ovl``."""
 
-    def __new__(cls, packet: OpOverloadPacket, qualified: str, overloadname: str) -> OpOverload:
-        return super().__new__(cls, qualified, "" if overloadname == "default" else overloadname)
+    _packet: OpOverloadPacket
+    _overloadname: str
+    _schema_name: str
+    _name: str
+    __name__: str
+    __qualname__: str
 
-    def __init__(self, packet: OpOverloadPacket, qualified: str, overloadname: str) -> None:
+    # Everything happens in __new__ (no __init__): one Python frame per overload made.
+    def __new__(cls, packet: OpOverloadPacket, qualified: str, overloadname: str) -> OpOverload:
+        self = super().__new__(cls, qualified, "" if overloadname == "default" else overloadname)
         self._packet = packet
         self._overloadname = overloadname
         self._schema_name = qualified
@@ -73,6 +79,7 @@ class OpOverload(_C._DispatchOperatorHandle):
         self.__module__ = f"opdispatch.ops.{ns}"
         self._name = qualified if overloadname == "default" else f"{qualified}.{overloadname}"
         self.__qualname__ = self._name
+        return self
 
     @property
     def namespace(self) -> str:
@@ -116,9 +123,10 @@ class _PacketMixin:
         self._name = name
         self._qualified_op_name = f"{ns}::{name}"
         self._overload_names = overloads
-        vars(self)["__name__"] = name
-        vars(self)["__qualname__"] = self._qualified_op_name
-        vars(self)["__module__"] = f"opdispatch.ops.{ns}"
+        attrs = vars(self)
+        attrs["__name__"] = name
+        attrs["__qualname__"] = self._qualified_op_name
+        attrs["__module__"] = f"opdispatch.ops.{ns}"
 
     def __getattr__(self, key: str) -> OpOverload:
         if key.startswith("__"):
@@ -147,12 +155,12 @@ class OpOverloadPacket(_PacketMixin, _C._DispatchOperatorHandle):
     """All overloads of ``ns::op``. With a single overload, calling the packet calls it
     directly (natively); see ``_MultiOverloadPacket`` for the general case."""
 
+    # Everything happens in __new__ (no __init__): one Python frame per packet made.
     def __new__(cls, ns: str, name: str, overloads: list[str]) -> OpOverloadPacket:
         first = overloads[0]
-        return super().__new__(cls, f"{ns}::{name}", "" if first == "default" else first)
-
-    def __init__(self, ns: str, name: str, overloads: list[str]) -> None:
+        self = super().__new__(cls, f"{ns}::{name}", "" if first == "default" else first)
         self._init_packet(ns, name, overloads)
+        return self
 
     @property
     def tags(self) -> Any:
@@ -172,7 +180,9 @@ class _MultiOverloadPacket(OpOverloadPacket, _C._DispatchOverloadPacket):
     kernel's own error is never mistaken for a mismatch."""
 
     def __new__(cls, ns: str, name: str, overloads: list[str]) -> _MultiOverloadPacket:
-        return _C._DispatchOverloadPacket.__new__(cls, f"{ns}::{name}", overloads)
+        self: _MultiOverloadPacket = _C._DispatchOverloadPacket.__new__(cls, f"{ns}::{name}", overloads)
+        self._init_packet(ns, name, overloads)
+        return self
 
 
 # One class in torch: the multi-overload variant is an implementation detail.

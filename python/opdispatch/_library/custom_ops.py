@@ -80,6 +80,7 @@ class CustomOpDef:
         self._backward_fn: Callable[..., Any] | None = None
         self._torch_dispatch_fns: dict[type, Callable[..., Any]] = {}
         self._disabled_kernel: set[str | None] = set()
+        self._backend_select_registered = False
         self._lib = get_library_allowing_overwrite(namespace, name)
         try:
             self._register_to_dispatcher(self._tags)
@@ -180,9 +181,9 @@ class CustomOpDef:
             key = getattr(_C.DispatchKey, utils.dispatch_key_for_device(device))
             return self._opoverload.redispatch(_C.DispatchKeySet(key), *args, **kwargs)
 
-        if "BackendSelect" not in self._registered_keys:
+        if not self._backend_select_registered:
             self._lib.impl(self._name, backend_select, "BackendSelect", with_keyset=True)
-            self._registered_keys.add("BackendSelect")
+            self._backend_select_registered = True
 
     def register_fake(self, fn: Callable[..., Any], /) -> Callable[..., Any]:
         """Registers the fake impl: what the op returns for tensors without data (it runs for
@@ -257,22 +258,30 @@ class CustomOpDef:
         lib = self._lib
         schema_str = self._name + self._schema
         all_tags: list[Any] = [_C.Tag.pt2_compliant_tag]
-        all_tags += [t for t in tags if t not in all_tags]
+        for t in tags:
+            if t not in all_tags:
+                all_tags.append(t)
         lib.define(schema_str, tags=all_tags)
         self._opoverload = utils.lookup_op(self._qualname)
-        # One read of the schema's argument facts for both checks below.
-        args_info = utils.schema_info(self._opoverload)[0]
-        # torch's FunctionSchema._is_view_op: an argument aliased without being written.
-        self._is_view = any(a.alias_sets is not None and not a.is_write for a in args_info)
-        if any(a.kwarg_only and a.type.startswith("Tensor") for a in args_info):
-            raise NotImplementedError(
-                f"custom_op with kwarg-only Tensor args. Please make your tensors not kwarg-only. Got: {schema_str}"
-            )
-        self._registered_keys: set[str] = set()
+        # One pass over the schema's argument facts (the native rows, ArgInfo's fields):
+        # torch's FunctionSchema._is_view_op (an argument aliased without being written), the
+        # mutated positions, and no kwarg-only tensors.
+        self._is_view = False
+        mutated: list[int] = []
+        for i, (_, type_, alias_sets, is_write, kwarg_only) in enumerate(
+            _C._dispatch_schema_alias_info(self._opoverload)[0]
+        ):
+            if is_write:
+                mutated.append(i)
+            elif alias_sets is not None:
+                self._is_view = True
+            if kwarg_only and type_.startswith("Tensor"):
+                raise NotImplementedError(
+                    f"custom_op with kwarg-only Tensor args. Please make your tensors not kwarg-only. Got: {schema_str}"
+                )
         # Bound methods, not closures: fewer objects per defined op.
         lib._register_fake(self._name, self._fake_impl, _stacklevel=4)
         lib.impl(self._name, autograd.autograd_kernel(self._opoverload, self), "Autograd")
-        mutated = [i for i, a in enumerate(args_info) if a.is_write]
         if mutated:
             # Native: bumps each mutated argument's version once per call, then runs the op
             # below ADInplaceOrView (torch's adinplaceorview_impl).
