@@ -407,7 +407,7 @@ def test_failed_definitions_leave_no_registration() -> None:
         assert ok(M.ones(1)).tolist() == [1.0]
     finally:
         ok._lib._destroy()
-    del ok  # OPDEFS holds definitions weakly
+    del ok
     assert _gone(f"{ns}::s")
 
 
@@ -456,3 +456,21 @@ def test_autograd_through_tensor_list_inputs_and_outputs() -> None:
     finally:
         wsum._lib._destroy()
         pair._lib._destroy()
+
+
+def test_destroyed_definition_is_forgotten_while_still_referenced() -> None:
+    ns = fresh_ns()
+    op = library.custom_op(f"{ns}::f", lambda x: x.clone(), mutates_args=(), schema="(Tensor x) -> Tensor")
+    assert custom_ops._maybe_get_opdef(f"{ns}::f") is op
+    op._lib._destroy()
+    # `op` is still referenced here, yet the registries no longer know it.
+    assert _gone(f"{ns}::f")
+    # Redefining replaces the old definition; destroying the old library again is harmless.
+    new = library.custom_op(f"{ns}::f", lambda x: x * 2, mutates_args=(), schema="(Tensor x) -> Tensor")
+    try:
+        op._lib._destroy()
+        assert custom_ops._maybe_get_opdef(f"{ns}::f") is new
+        assert new(M.ones(1)).tolist() == [2.0]
+    finally:
+        new._lib._destroy()
+    assert _gone(f"{ns}::f")

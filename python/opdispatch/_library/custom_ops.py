@@ -293,7 +293,10 @@ def _this_module() -> Any:
 
 
 OPDEF_TO_LIB: dict[str, Any] = {}
-OPDEFS: weakref.WeakValueDictionary[str, CustomOpDef] = weakref.WeakValueDictionary()
+# The live definitions. A plain dict (torch's is weak): an entry goes when its library is
+# destroyed (`_ForgetLibrary`), and until then the library's kernels keep the definition alive
+# anyway; a WeakValueDictionary entry cost as much to add as a tenth of the rest of a define.
+OPDEFS: dict[str, CustomOpDef] = {}
 
 
 _LIBRARY: list[Any] = []
@@ -323,9 +326,10 @@ def get_library_allowing_overwrite(namespace: str, name: str) -> Any:
 
 
 class _ForgetLibrary:
-    """Destroying the library (``opdef._lib._destroy()``) also drops its ``OPDEF_TO_LIB``
-    entry, so a destroyed op's Library is not kept alive. A weak reference: this handle lives
-    in the library itself. (A class, not a closure: fewer objects per defined op.)"""
+    """Destroying the library (``opdef._lib._destroy()``) also drops its ``OPDEF_TO_LIB`` and
+    ``OPDEFS`` entries, so a destroyed op's Library and definition are not kept alive. A weak
+    reference: this handle lives in the library itself. (A class, not a closure: fewer
+    objects per defined op.)"""
 
     __slots__ = ("qualname", "lib_ref")
 
@@ -334,8 +338,12 @@ class _ForgetLibrary:
         self.lib_ref = lib_ref
 
     def destroy(self) -> None:
-        if OPDEF_TO_LIB.get(self.qualname) is self.lib_ref():
+        lib = self.lib_ref()
+        if OPDEF_TO_LIB.get(self.qualname) is lib:
             OPDEF_TO_LIB.pop(self.qualname, None)
+        opdef = OPDEFS.get(self.qualname)
+        if opdef is not None and opdef._lib is lib:
+            del OPDEFS[self.qualname]
 
 
 def _maybe_get_opdef(op: Any) -> CustomOpDef | None:
