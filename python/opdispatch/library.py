@@ -86,10 +86,11 @@ class Library:
         # The ops root is imported with this module: a function-level `from ._ops import ops`
         # costs a failed `__path__` lookup (an AttributeError) on every call.
         ns_obj = vars(_ops_root).get(self.ns)
-        if isinstance(tags, _C.Tag):
-            tags = (tags,)
-        if not isinstance(tags, str):
-            tags = tuple(tags)
+        if type(tags) is not tuple:  # (isinstance against the Tag enum is the slow check)
+            if isinstance(tags, _C.Tag):
+                tags = (tags,)
+            elif not isinstance(tags, str):
+                tags = tuple(tags)
         _C._validate_tagged_schema(schema, tags)  # the checks of Tag.out and Tag.inplace
         result: str = self.m.define(schema, alias_analysis, tags)
         if ns_obj is not None and packet_name in vars(ns_obj):

@@ -77,6 +77,14 @@ pub(crate) fn extract_tags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Tag>>
         Tag::from_value(v)
             .ok_or_else(|| crate::errors::runtime_error(format!("unknown tag value {v}")))
     };
+    // Exact tuples and lists first, and members by identity: `isinstance` against the enum
+    // class goes through its metaclass's `__instancecheck__`, a visible part of each define.
+    if let Ok(t) = obj.cast_exact::<pyo3::types::PyTuple>() {
+        return t.iter().map(|o| one(&o)).collect();
+    }
+    if let Ok(l) = obj.cast_exact::<PyList>() {
+        return l.iter().map(|o| one(&o)).collect();
+    }
     if obj.is_instance(cls)? {
         return Ok(vec![one(obj)?]);
     }
