@@ -70,7 +70,8 @@ __all__ = [
     "_cuda_synchronize",
     "_cuda_memory_stats",
     "_cuda_empty_cache",
-    "_ForwardCall",
+    "_CustomOpCall",
+    "_enable_custom_op_vectorcall",
     "_CustomOpBackend",
     "_dispatch_trace_end",
     "_dispatch_schema_alias_info",
@@ -809,13 +810,16 @@ class _AtenMethod:
     @property
     def __name__(self) -> str: ...
 
-@final
-class _ForwardCall:
-    """As a class's ``__call__``: ``obj(*a, **k)`` is ``getattr(obj, attr)(*a, **k)``, natively."""
+@disjoint_base
+class _CustomOpCall:
+    """The base of ``CustomOpDef``: a call runs the target set by ``_set_call_target`` (its
+    ``OpOverload``), natively."""
 
-    def __new__(cls, attr: str) -> _ForwardCall: ...
-    def __call__(self, obj: object, *args: Any, **kwargs: Any) -> Any: ...
-    def __get__(self, instance: object, owner: object = None, /) -> Any: ...
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self: ...
+    def _set_call_target(self, target: Any) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+def _enable_custom_op_vectorcall(cls: type, /) -> builtins.bool: ...
 
 @final
 class _CustomOpBackend:

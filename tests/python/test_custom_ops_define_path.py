@@ -103,3 +103,28 @@ def test_autograd_kernel_runs_only_for_calls_that_need_a_graph() -> None:
     finally:
         autograd._AutogradKernel.__call__ = original  # type: ignore[method-assign]
         double._lib._destroy()
+
+
+def test_custom_op_calls_forward_natively_to_the_overload() -> None:
+    import pytest
+
+    from opdispatch import _C
+
+    qualname = f"define_path::fwd{next(_counter)}"
+    op = library.custom_op(qualname, lambda x, k=1: x * k, mutates_args=(), schema="(Tensor x, int k=1) -> Tensor")
+    try:
+        x = M.ones(2)
+        assert op(x).tolist() == [1.0, 1.0]
+        assert op(x, k=3).tolist() == [3.0, 3.0]  # keywords go through the vectorcall as is
+        assert op(x, 2).tolist() == [2.0, 2.0]
+        assert type(op).__call__(op, x, k=4).tolist() == [4.0, 4.0]  # the tp_call path
+        with pytest.raises(RuntimeError, match="already set"):
+            op._set_call_target(op._opoverload)
+        with pytest.raises(RuntimeError, match="Expected a value of type 'int'|int"):
+            op(x, k="no")
+    finally:
+        op._lib._destroy()
+    # A bare base object has nothing to call yet.
+    bare = _C._CustomOpCall()
+    with pytest.raises(RuntimeError, match="not defined yet"):
+        bare(x)

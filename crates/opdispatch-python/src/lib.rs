@@ -8,6 +8,7 @@ mod arith;
 mod autograd;
 mod convert;
 mod cuda;
+mod custom_op_call;
 mod custom_op_kernels;
 mod custom_ops;
 mod errors;
@@ -149,6 +150,7 @@ fn _C(m: &Bound<'_, PyModule>) -> PyResult<()> {
     torch_function::register(m)?;
     wrapper::register(m)?;
     custom_ops::register(m)?;
+    custom_op_call::register(m)?;
     testing::register(m)?;
     threads::register(m)?;
     cuda::register(m)?;

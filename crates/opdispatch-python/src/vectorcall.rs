@@ -1,5 +1,5 @@
 //! Vectorcall plumbing shared by the natively callable classes (operator handles, packets,
-//! `_AtenMethod`, `_ForwardCall`): each instance stores its entry point in a field, module init
+//! `_AtenMethod`, `_CustomOpCall`): each instance stores its entry point in a field, module init
 //! points the type's `tp_vectorcall_offset` at that field, and the entry runs a body inside
 //! pyo3's fastcall trampoline.
 

@@ -62,9 +62,10 @@ def custom_op(
     return inner(fn)
 
 
-class CustomOpDef:
+class CustomOpDef(_C._CustomOpCall):
     """A function turned into an operator by :func:`custom_op`, with methods that register
-    more behaviour for it. Not instantiated directly."""
+    more behaviour for it. Not instantiated directly. Calling it calls its ``OpOverload``
+    (the native base forwards the call, with no Python frame)."""
 
     def __init__(
         self, namespace: str, name: str, schema: str, fn: Callable[..., Any], tags: Sequence[Any] | None = None
@@ -96,8 +97,6 @@ class CustomOpDef:
     def __repr__(self) -> str:
         return f"<CustomOpDef({self._qualname})>"
 
-    # ``opdef(*args, **kwargs)`` is ``opdef._opoverload(*args, **kwargs)``, forwarded natively.
-    __call__ = _C._ForwardCall("_opoverload")
 
     @contextlib.contextmanager
     def set_kernel_enabled(self, device_type: str, enabled: bool = True) -> Iterator[None]:
@@ -263,6 +262,7 @@ class CustomOpDef:
                 all_tags.append(t)
         lib.define(schema_str, tags=all_tags)
         self._opoverload = utils.lookup_op(self._qualname)
+        self._set_call_target(self._opoverload)
         # One pass over the schema's argument facts (the native rows, ArgInfo's fields):
         # torch's FunctionSchema._is_view_op (an argument aliased without being written), the
         # mutated positions, and no kwarg-only tensors.
@@ -286,6 +286,10 @@ class CustomOpDef:
             # Native: bumps each mutated argument's version once per call, then runs the op
             # below ADInplaceOrView (torch's adinplaceorview_impl).
             lib._impl_custom_op_inplace(self._name, mutated)
+
+
+# Calls skip `tp_call` (CPython before 3.12 does not pass the vectorcall flag to subclasses).
+_C._enable_custom_op_vectorcall(CustomOpDef)
 
 
 def _this_module() -> Any:

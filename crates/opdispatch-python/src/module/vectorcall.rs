@@ -64,12 +64,20 @@ pub(crate) fn install_vectorcall(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// override `__call__` (CPython before 3.12 does not pass the flag on to heap subtypes).
 #[pyfunction]
 pub(crate) fn _enable_vectorcall(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<bool> {
-    let py = cls.py();
-    let base = py.get_type::<PyOperatorHandle>();
-    if !cls.is_subclass(&base)? {
-        return Err(crate::errors::type_error(
-            "expected a subclass of _DispatchOperatorHandle",
-        ));
+    enable_subclass_vectorcall(cls, &cls.py().get_type::<PyOperatorHandle>())
+}
+
+/// `cls`, a Python subclass of `base` (a native class with the vectorcall slot), gets the
+/// vectorcall flag if it inherits `base`'s `tp_call` and offset; returns whether it has it.
+pub(crate) fn enable_subclass_vectorcall(
+    cls: &Bound<'_, pyo3::types::PyType>,
+    base: &Bound<'_, pyo3::types::PyType>,
+) -> PyResult<bool> {
+    if !cls.is_subclass(base)? {
+        return Err(crate::errors::type_error(format!(
+            "expected a subclass of {}",
+            base.name()?
+        )));
     }
     // SAFETY: both type objects are alive; the slots are only read here.
     unsafe {
