@@ -97,7 +97,6 @@ class CustomOpDef(_C._CustomOpCall):
     def __repr__(self) -> str:
         return f"<CustomOpDef({self._qualname})>"
 
-
     @contextlib.contextmanager
     def set_kernel_enabled(self, device_type: str, enabled: bool = True) -> Iterator[None]:
         """Within the block, the kernel for ``device_type`` is (dis)abled: a disabled one
