@@ -17,7 +17,7 @@ use super::{expand, meta, reshape, squeeze, unsqueeze};
 use crate::element::{cast_slice, C64};
 use crate::error::Result;
 use crate::tensor::{tensor_from_domain, Domain};
-use crate::{contiguous_strides, ScalarType, Storage, Tensor};
+use crate::{contiguous_strides, ScalarType, Tensor};
 
 /// `a @ b` for 3-D `a` [B, M, K] and `b` [B, K, N] (any strides) into a fresh
 /// contiguous [B, M, N].
@@ -85,7 +85,22 @@ macro_rules! gemm_impl {
             let k = a.sizes()[2];
             let isz = std::mem::size_of::<$t>();
             let total = bs * m * n;
-            let mut words = vec![0u64; (total * isz).div_ceil(8)];
+            let nbytes = total * isz;
+            // The GEMM writes every element (it does not read the output), so the buffer
+            // starts uninitialized (no zeroing pass), 64-byte aligned as c10's allocator
+            // aligns; zeroed only when there is no product to write (k == 0).
+            let k_is_zero = a.sizes()[2] == 0;
+            let mut buf = if k_is_zero || total == 0 {
+                crate::storage::WordBuf::zeroed(nbytes)?
+            } else {
+                crate::storage::WordBuf::uninit(nbytes)?
+            };
+            let words = nbytes.div_ceil(8);
+            if !k_is_zero && total > 0 && nbytes % 8 != 0 {
+                // SAFETY: `words * 8` bytes from the 8-aligned data pointer are writable; the
+                // pad half of the last word is never written by the GEMM.
+                unsafe { buf.data().cast::<u64>().add(words - 1).write(0) };
+            }
             let (sa, sb) = (a.storage_ref(), b.storage_ref());
             let ra = sa.read()?;
             let rb_guard;
@@ -114,7 +129,7 @@ macro_rules! gemm_impl {
                 } else {
                     threads.div_ceil(bs).min(m.div_ceil(16)).max(1)
                 };
-                let out = SyncPtr(words.as_mut_ptr().cast::<$t>());
+                let out = SyncPtr(buf.data().cast::<$t>());
                 crate::parallel::parallel_for(bs * per_batch, 1, |units| {
                     for u in units {
                         let (bi, block) = (u / per_batch, u % per_batch);
@@ -126,7 +141,7 @@ macro_rules! gemm_impl {
                         // SAFETY: `a`/`b` are valid views of their storages (checked
                         // when they were built), so every element addressed through
                         // their sizes/strides from these offsets lies inside `xa`/`xb`;
-                        // `words` holds `total` elements of the fresh, unaliased output,
+                        // `buf` holds `total` elements of the fresh, unaliased output,
                         // addressed row-major with strides (n, 1), and each unit writes
                         // only its own rows.
                         unsafe {
@@ -156,7 +171,12 @@ macro_rules! gemm_impl {
                 });
             }
             drop(ra);
-            let storage = Storage::from_words(words, total * isz);
+            if !k_is_zero && total > 0 {
+                // SAFETY: the GEMM units together wrote all `total` elements (every row block
+                // of every batch), and the odd pad was written above.
+                unsafe { buf.assume_init(nbytes) };
+            }
+            let storage = buf.into_storage(nbytes);
             Tensor::from_parts(
                 storage,
                 shape.to_vec(),
