@@ -69,7 +69,6 @@ class Library:
         # Collected without `_destroy()`: its registrations go with it (torch uses a
         # weakref.finalize; setting one up was a tenth of the cost of defining a custom op).
         # The default arguments keep what it needs reachable while the interpreter shuts down.
-        # After `_destroy()` this still drops the names from `_defs` (torch's finalizer does).
         if "_registration_handles" in vars(self):
             _del_library(_impls, self._op_impls, _defs, self._op_defs, self.m, self._registration_handles)
 
@@ -214,6 +213,11 @@ class Library:
                 delattr(ns_obj, packet)
         if self._op_defs:
             _C._clear_overload_cache()
+        # Forget the names now: a library that defined them again (a redefined custom op)
+        # owns the same keys, and this one's later collection must not remove them.
+        _defs.difference_update(self._op_defs)
+        self._op_impls.clear()
+        self._op_defs.clear()
 
 
 class _RuleHandle:

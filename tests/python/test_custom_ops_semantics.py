@@ -474,3 +474,24 @@ def test_destroyed_definition_is_forgotten_while_still_referenced() -> None:
     finally:
         new._lib._destroy()
     assert _gone(f"{ns}::f")
+
+
+def test_collecting_a_replaced_definition_keeps_the_new_ones_keys() -> None:
+    import gc
+
+    ns = fresh_ns()
+    old = library.custom_op(f"{ns}::f", lambda x: x.clone(), mutates_args=(), schema="(Tensor x) -> Tensor")
+    new = library.custom_op(f"{ns}::f", lambda x: x * 2, mutates_args=(), schema="(Tensor x) -> Tensor")
+    try:
+        del old
+        gc.collect()
+        # The live op's duplicate guard and definition record survive the old library's end.
+        assert f"{ns}::f" in library._defs
+        assert f"{ns}/f/Meta" in library._impls
+        with pytest.raises(RuntimeError, match="already a kernel registered from python"):
+            new._lib.impl("f", lambda x: x, "Meta")
+        assert new(M.ones(1)).tolist() == [2.0]
+    finally:
+        new._lib._destroy()
+    assert _gone(f"{ns}::f")
+    assert f"{ns}::f" not in library._defs
