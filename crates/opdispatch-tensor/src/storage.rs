@@ -207,16 +207,22 @@ impl WordBuf {
         // SAFETY: `start` is below the capacity reserved for the padding.
         unsafe { self.words.as_mut_ptr().add(self.start).cast::<u8>() }
     }
-    /// Marks an [`WordBuf::uninit`] buffer's `nbytes` as written.
+    /// Marks an [`WordBuf::uninit`] buffer's `nbytes` as written; the bytes after them in
+    /// the last word (under 8, never data) are zeroed here, so callers write only their data.
     ///
     /// # Safety
-    /// All `words_for(nbytes) * 8` bytes from [`WordBuf::data`] were written.
+    /// The first `nbytes` bytes from [`WordBuf::data`] were written.
     pub(crate) unsafe fn assume_init(&mut self, nbytes: usize) {
+        let tail = words_for(nbytes) * 8 - nbytes;
+        let data = self.data();
+        // SAFETY: `words_for(nbytes) * 8` bytes from `data` are writable (see `data`).
+        unsafe { std::ptr::write_bytes(data.add(nbytes), 0, tail) };
         let spare = self.words.spare_capacity_mut();
         for w in &mut spare[..self.start] {
             w.write(0);
         }
-        // SAFETY: the padding words were written just above, the data words by the caller.
+        // SAFETY: the padding words were written just above, the data words by the caller
+        // and the tail of the last one here.
         unsafe { self.words.set_len(self.start + words_for(nbytes)) };
     }
     /// The storage adopting this buffer (CPU, resizable) with `nbytes` of data.

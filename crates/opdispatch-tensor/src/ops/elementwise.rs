@@ -179,20 +179,13 @@ pub(super) fn new_f32(
     n: usize,
     f: impl FnOnce(&mut [MaybeUninit<f32>]),
 ) -> Result<Tensor> {
-    let words = (n * 4).div_ceil(8);
     let mut buf = crate::storage::WordBuf::uninit(n * 4)?;
     let p = buf.data();
-    if n % 2 == 1 {
-        // The pad half of the last word is never written by `f`.
-        // SAFETY: `words * 8` bytes from `p` are writable, 8-aligned.
-        unsafe { p.cast::<u64>().add(words - 1).write(0) };
-    }
-    // SAFETY: `words * 8 >= n * 4` writable bytes from the 8-aligned `p`, viewed as
-    // MaybeUninit slots (which asserts nothing about their contents).
+    // SAFETY: at least `n * 4` writable bytes from the 8-aligned `p`, viewed as MaybeUninit
+    // slots (which asserts nothing about their contents).
     let out = unsafe { std::slice::from_raw_parts_mut(p.cast::<MaybeUninit<f32>>(), n) };
     f(out);
-    // SAFETY: `f` wrote all n f32 slots (callers zip over exactly n inputs) and the odd pad
-    // was written above, so all `words` words are initialized.
+    // SAFETY: `f` wrote all n f32 slots (callers zip over exactly n inputs).
     unsafe { buf.assume_init(n * 4) };
     let st = buf.into_storage(n * 4);
     // A fresh contiguous buffer of exactly n elements: the geometry needs no bounds check.

@@ -456,17 +456,15 @@ fn clone_body(t: &Tensor) -> Result<Tensor> {
         // One copy into an uninitialized buffer (no zero fill, no temporary).
         let isz = t.element_size();
         let n = t.numel() * isz;
-        let words = n.div_ceil(8);
         let mut buf = crate::storage::WordBuf::uninit(n)?;
         {
             let r = t.storage_ref().read()?;
             let src = &r[t.storage_offset() * isz..t.storage_offset() * isz + n];
             let dst = buf.data();
-            // SAFETY: `words * 8 >= n` bytes are writable from `dst`, a fresh allocation that
-            // cannot overlap `src`; the pad bytes past `n` (under 8) are zeroed.
+            // SAFETY: at least `n` bytes are writable from `dst`, a fresh allocation that
+            // cannot overlap `src`; the copy writes all `n`.
             unsafe {
                 crate::parallel::copy_bytes(src.as_ptr(), dst, n, GRAIN_SIZE * isz);
-                std::ptr::write_bytes(dst.add(n), 0, words * 8 - n);
                 buf.assume_init(n);
             }
         }
