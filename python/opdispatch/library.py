@@ -195,27 +195,19 @@ class Library:
         self._registration_handles.append(handle)
 
     def _destroy(self) -> None:
-        if self.m is not None:
-            self.m.reset()
-        self.m = None
-        for h in reversed(self._registration_handles):
-            h.destroy()
-        self._registration_handles.clear()
-        global _impls
-        _impls -= self._op_impls
-        from ._ops import ops
-
+        # The same teardown as a collection's, now.
+        m, self.m = self.m, None
+        _del_library(_impls, self._op_impls, _defs, self._op_defs, m, self._registration_handles)
         for name in self._op_defs:
             ns, name_with_overload = name.split("::")
             packet = name_with_overload.split(".")[0]
-            ns_obj = vars(ops).get(ns)
+            ns_obj = vars(_ops_root).get(ns)
             if ns_obj is not None and packet in vars(ns_obj):
                 delattr(ns_obj, packet)
         if self._op_defs:
             _C._clear_overload_cache()
-        # Forget the names now: a library that defined them again (a redefined custom op)
-        # owns the same keys, and this one's later collection must not remove them.
-        _defs.difference_update(self._op_defs)
+        # Forget the names: a library that defined them again (a redefined custom op) owns
+        # the same keys, and this one's later collection must not remove them.
         self._op_impls.clear()
         self._op_defs.clear()
 

@@ -23,16 +23,6 @@ class Kernel:
         return self.func(*args, **kwargs)
 
 
-class RegistrationHandle:
-    """Runs ``on_destroy`` when ``destroy()`` is called (by the owning Library's teardown)."""
-
-    def __init__(self, on_destroy: Callable[[], None]) -> None:
-        self._on_destroy = on_destroy
-
-    def destroy(self) -> None:
-        self._on_destroy()
-
-
 def get_source(stacklevel: int) -> str:
     """``"file:line"`` of the caller ``stacklevel`` frames up."""
     # The frame's own fields: inspect.getframeinfo reads the source file, which made it most
